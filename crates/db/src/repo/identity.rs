@@ -1,0 +1,237 @@
+//! Organisations, users and memberships.
+
+use sqlx::{AnyConnection, FromRow};
+
+use crate::DbError;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub siret: Option<String>,
+    pub vat_number: Option<String>,
+    pub require_totp: i64,
+    pub created_at: i64,
+}
+
+#[derive(Clone, FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub totp_secret: Option<String>,
+    pub totp_enabled: i64,
+    pub totp_last_step: i64,
+    pub is_operator: i64,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("totp_enabled", &self.totp_enabled)
+            .field("is_operator", &self.is_operator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A membership seen from either side, with the names a page shows.
+#[derive(Debug, Clone, FromRow)]
+pub struct MembershipRow {
+    pub org_id: String,
+    pub org_name: String,
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+const ORG_COLUMNS: &str = "id, name, kind, siret, vat_number, require_totp, created_at";
+const USER_COLUMNS: &str =
+    "id, email, display_name, password_hash, totp_secret, totp_enabled, totp_last_step, is_operator, created_at";
+const MEMBERSHIP_SELECT: &str = "SELECT m.org_id, o.name AS org_name, m.user_id, u.email, u.display_name, m.role, m.created_at \
+     FROM memberships m JOIN organisations o ON o.id = m.org_id JOIN users u ON u.id = m.user_id";
+
+pub async fn insert_org(conn: &mut AnyConnection, org: &OrgRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO organisations (id, name, kind, siret, vat_number, require_totp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&org.id)
+    .bind(&org.name)
+    .bind(&org.kind)
+    .bind(&org.siret)
+    .bind(&org.vat_number)
+    .bind(org.require_totp)
+    .bind(org.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_org(conn: &mut AnyConnection, id: &str) -> Result<Option<OrgRow>, DbError> {
+    Ok(sqlx::query_as(&format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// All organisations after the cursor, in creation order (operator view).
+pub async fn list_orgs(conn: &mut AnyConnection, after: &str, limit: i64) -> Result<Vec<OrgRow>, DbError> {
+    Ok(sqlx::query_as(&format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id > $1 ORDER BY id LIMIT $2"))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// The organisations a user belongs to, after the cursor.
+pub async fn list_orgs_of_user(conn: &mut AnyConnection, user_id: &str, after: &str, limit: i64) -> Result<Vec<OrgRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT o.id, o.name, o.kind, o.siret, o.vat_number, o.require_totp, o.created_at FROM organisations o \
+         JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_org_require_totp(conn: &mut AnyConnection, id: &str, require: bool) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE organisations SET require_totp = $1 WHERE id = $2")
+        .bind(i64::from(require))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_user(conn: &mut AnyConnection, user: &UserRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&user.id)
+    .bind(&user.email)
+    .bind(&user.display_name)
+    .bind(&user.password_hash)
+    .bind(&user.totp_secret)
+    .bind(user.totp_enabled)
+    .bind(user.totp_last_step)
+    .bind(user.is_operator)
+    .bind(user.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_user(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn get_user_by_email(conn: &mut AnyConnection, email: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn set_password_hash(conn: &mut AnyConnection, user_id: &str, hash: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores a (sealed) TOTP secret, enabled or pending confirmation.
+pub async fn set_totp(conn: &mut AnyConnection, user_id: &str, sealed_secret: Option<&str>, enabled: bool) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET totp_secret = $1, totp_enabled = $2, totp_last_step = 0 WHERE id = $3")
+        .bind(sealed_secret)
+        .bind(i64::from(enabled))
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the time step of an accepted code, only if it is newer than the
+/// last one: a code is never accepted twice, even across nodes.
+pub async fn advance_totp_step(conn: &mut AnyConnection, user_id: &str, step: i64) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+        .bind(step)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_membership(conn: &mut AnyConnection, org_id: &str, user_id: &str, role: &str, at: i64) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_membership(conn: &mut AnyConnection, org_id: &str, user_id: &str) -> Result<Option<MembershipRow>, DbError> {
+    Ok(sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"))
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn list_members(conn: &mut AnyConnection, org_id: &str, after_user: &str, limit: i64) -> Result<Vec<MembershipRow>, DbError> {
+    Ok(sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"))
+        .bind(org_id)
+        .bind(after_user)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn list_memberships_of_user(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<MembershipRow>, DbError> {
+    Ok(sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.user_id = $1 ORDER BY o.name, m.org_id"))
+        .bind(user_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn set_membership_role(conn: &mut AnyConnection, org_id: &str, user_id: &str, role: &str) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+        .bind(role)
+        .bind(org_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete_membership(conn: &mut AnyConnection, org_id: &str, user_id: &str) -> Result<bool, DbError> {
+    let done = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+        .bind(org_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn count_owners(conn: &mut AnyConnection, org_id: &str) -> Result<i64, DbError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
+        .bind(org_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}

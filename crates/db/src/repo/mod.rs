@@ -1,0 +1,10 @@
+//! Repositories: one module per aggregate, each a set of functions over a
+//! connection (or a transaction, which dereferences to one).
+
+pub mod audit;
+pub mod identity;
+pub mod idempotency;
+pub mod keys;
+pub mod mail;
+pub mod sessions;
+pub mod settings;

@@ -1,0 +1,13 @@
+//! The pure types and rules of Nuage: identifiers, organisations and their legal
+//! numbers, roles, e-mail addresses, and the keyed audit chain. Nothing here does
+//! I/O; everything that crosses an edge of the platform is parsed into one of
+//! these types first.
+
+pub mod audit;
+pub mod error;
+pub mod ids;
+pub mod legal;
+pub mod org;
+pub mod user;
+
+pub use error::DomainError;

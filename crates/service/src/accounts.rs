@@ -1,0 +1,415 @@
+//! Organisations, users and memberships, and who may act on them.
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use nuage_db::AnyConnection;
+use nuage_db::repo::identity::{self as repo, MembershipRow, OrgRow, UserRow};
+use nuage_domain::ids::{OrgId, UserId};
+use nuage_domain::legal::{Siret, VatNumber};
+use nuage_domain::org::{OrgKind, OrgName, Role};
+use nuage_domain::user::{Email, check_new_password};
+use nuage_domain::DomainError;
+use rand::rngs::OsRng;
+use serde::Serialize;
+
+use crate::error::{ServiceError, ServiceResult};
+use crate::{AuditEvent, Page, PageRequest, Platform, Principal, RequestMeta, now_ms};
+
+/// An organisation as clients see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Org {
+    pub id: OrgId,
+    pub name: String,
+    pub kind: OrgKind,
+    pub siret: Option<String>,
+    pub vat_number: Option<String>,
+    pub require_totp: bool,
+    pub created_at_ms: i64,
+}
+
+impl TryFrom<OrgRow> for Org {
+    type Error = ServiceError;
+    fn try_from(r: OrgRow) -> ServiceResult<Self> {
+        Ok(Self {
+            id: OrgId::parse(&r.id)?,
+            name: r.name,
+            kind: OrgKind::parse(&r.kind)?,
+            siret: r.siret,
+            vat_number: r.vat_number,
+            require_totp: r.require_totp == 1,
+            created_at_ms: r.created_at,
+        })
+    }
+}
+
+/// A user as clients see it (never the password hash or TOTP secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub totp_enabled: bool,
+    pub is_operator: bool,
+    pub created_at_ms: i64,
+}
+
+impl TryFrom<&UserRow> for User {
+    type Error = ServiceError;
+    fn try_from(r: &UserRow) -> ServiceResult<Self> {
+        Ok(Self {
+            id: UserId::parse(&r.id)?,
+            email: r.email.clone(),
+            display_name: r.display_name.clone(),
+            totp_enabled: r.totp_enabled == 1,
+            is_operator: r.is_operator == 1,
+            created_at_ms: r.created_at,
+        })
+    }
+}
+
+/// A user's place in an organisation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Membership {
+    pub org_id: String,
+    pub org_name: String,
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at_ms: i64,
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = ServiceError;
+    fn try_from(r: MembershipRow) -> ServiceResult<Self> {
+        Ok(Self {
+            role: Role::parse(&r.role)?,
+            org_id: r.org_id,
+            org_name: r.org_name,
+            user_id: r.user_id,
+            email: r.email,
+            display_name: r.display_name,
+            created_at_ms: r.created_at,
+        })
+    }
+}
+
+/// Input to create an organisation, as received.
+#[derive(Debug, Clone)]
+pub struct NewOrg {
+    pub name: String,
+    pub kind: String,
+    pub siret: Option<String>,
+    pub vat_number: Option<String>,
+}
+
+struct ParsedOrg {
+    name: OrgName,
+    kind: OrgKind,
+    siret: Option<Siret>,
+    vat_number: Option<VatNumber>,
+}
+
+impl NewOrg {
+    fn parse(&self) -> Result<ParsedOrg, DomainError> {
+        let blank_to_none = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        Ok(ParsedOrg {
+            name: OrgName::parse(&self.name)?,
+            kind: OrgKind::parse(&self.kind)?,
+            siret: blank_to_none(&self.siret).map(|s| Siret::parse(&s)).transpose()?,
+            vat_number: blank_to_none(&self.vat_number).map(|s| VatNumber::parse(&s)).transpose()?,
+        })
+    }
+}
+
+/// Input to create a user with a password.
+#[derive(Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser").field("email", &self.email).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn hash_password(password: &str) -> ServiceResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
+}
+
+/// Checks a password against a stored argon2id hash.
+pub(crate) fn password_matches(password: &str, hash: &str) -> bool {
+    password.len() <= nuage_domain::user::MAX_PASSWORD_BYTES
+        && PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A hash to verify against when the user does not exist, so that a login
+/// takes as long whether or not the address is known.
+pub(crate) fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password, never matches").unwrap_or_default())
+}
+
+impl NewUser {
+    fn into_row(self, is_operator: bool) -> ServiceResult<UserRow> {
+        let email = Email::parse(&self.email)?;
+        check_new_password(&self.password)?;
+        let display_name = self.display_name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).unwrap_or_else(|| email.to_string());
+        if display_name.chars().count() > 200 || display_name.chars().any(char::is_control) {
+            return Err(DomainError::invalid("display_name", "the name must have at most 200 characters and no control characters").into());
+        }
+        Ok(UserRow {
+            id: UserId::new().to_string(),
+            email: email.to_string(),
+            display_name,
+            password_hash: hash_password(&self.password)?,
+            totp_secret: None,
+            totp_enabled: 0,
+            totp_last_step: 0,
+            is_operator: i64::from(is_operator),
+            created_at: now_ms(),
+        })
+    }
+}
+
+fn duplicate_email(e: ServiceError) -> ServiceError {
+    match e {
+        ServiceError::Conflict(_) => ServiceError::Conflict("a user with this e-mail address already exists".into()),
+        other => other,
+    }
+}
+
+impl Platform {
+    /// The role `who` holds in `org`, if it may act there with at least the
+    /// given right. The operator may act everywhere. An organisation that
+    /// requires a second factor refuses members who have not enabled one.
+    pub(crate) async fn authorize_org(&self, conn: &mut AnyConnection, who: &Principal, org: OrgId, allowed: impl Fn(Role) -> bool) -> ServiceResult<OrgRow> {
+        let row = repo::get_org(conn, &org.to_string()).await?;
+        if who.is_operator() {
+            return row.ok_or(ServiceError::NotFound("organisation"));
+        }
+        let Some(user) = who.user_id() else {
+            return Err(ServiceError::Unauthenticated("sign in first".into()));
+        };
+        // Not a member and no such organisation look the same from outside.
+        let membership = repo::get_membership(conn, &org.to_string(), &user.to_string()).await?;
+        let (Some(row), Some(membership)) = (row, membership) else {
+            return Err(ServiceError::NotFound("organisation"));
+        };
+        if !allowed(Role::parse(&membership.role)?) {
+            return Err(ServiceError::Forbidden(format!("your role ({}) does not allow this", membership.role)));
+        }
+        if row.require_totp == 1 {
+            let user = repo::get_user(conn, &user.to_string()).await?.ok_or(ServiceError::NotFound("user"))?;
+            if user.totp_enabled != 1 {
+                return Err(ServiceError::Forbidden("this organisation requires a second factor: enable TOTP first".into()));
+            }
+        }
+        Ok(row)
+    }
+
+    /// Creates an organisation. A user who creates one becomes its owner.
+    pub async fn create_org(&self, who: &Principal, meta: &RequestMeta, input: NewOrg) -> ServiceResult<Org> {
+        if matches!(who, Principal::Anonymous) {
+            return Err(ServiceError::Unauthenticated("sign in first".into()));
+        }
+        let parsed = input.parse()?;
+        let mut tx = self.db().begin_write().await?;
+        let org = self.insert_org(&mut tx, parsed).await?;
+        if let Some(user) = who.user_id() {
+            repo::insert_membership(&mut tx, &org.id, &user.to_string(), Role::Owner.as_str(), org.created_at).await?;
+        }
+        let head = self
+            .audit()
+            .append(&mut tx, who, meta, AuditEvent::new("org.create", format!("org:{}", org.id)).org(&org.id).details(serde_json::json!({"name": org.name, "kind": org.kind})))
+            .await?;
+        self.commit(tx, head).await?;
+        Org::try_from(org)
+    }
+
+    async fn insert_org(&self, conn: &mut AnyConnection, parsed: ParsedOrg) -> ServiceResult<OrgRow> {
+        let row = OrgRow {
+            id: OrgId::new().to_string(),
+            name: parsed.name.as_str().to_owned(),
+            kind: parsed.kind.as_str().to_owned(),
+            siret: parsed.siret.map(|s| s.to_string()),
+            vat_number: parsed.vat_number.map(|v| v.to_string()),
+            require_totp: 0,
+            created_at: now_ms(),
+        };
+        repo::insert_org(conn, &row).await?;
+        Ok(row)
+    }
+
+    /// Signs up a new user with a new organisation that they own.
+    pub async fn sign_up(&self, meta: &RequestMeta, org: NewOrg, user: NewUser) -> ServiceResult<(User, Org)> {
+        let parsed = org.parse()?;
+        let user_row = user.into_row(false)?;
+        let mut tx = self.db().begin_write().await?;
+        repo::insert_user(&mut tx, &user_row).await.map_err(|e| duplicate_email(e.into()))?;
+        let who = Principal::User { id: UserId::parse(&user_row.id)?, is_operator: false };
+        let org_row = self.insert_org(&mut tx, parsed).await?;
+        repo::insert_membership(&mut tx, &org_row.id, &user_row.id, Role::Owner.as_str(), org_row.created_at).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                &who,
+                meta,
+                AuditEvent::new("account.sign_up", format!("user:{}", user_row.id)).org(&org_row.id).details(serde_json::json!({"org": org_row.name, "kind": org_row.kind})),
+            )
+            .await?;
+        self.commit(tx, head).await?;
+        Ok((User::try_from(&user_row)?, Org::try_from(org_row)?))
+    }
+
+    /// Creates a user in an organisation (operator, or the organisation's
+    /// owners and admins). Only an owner or the operator can make owners.
+    pub async fn create_user(&self, who: &Principal, meta: &RequestMeta, org: OrgId, user: NewUser, role: Role) -> ServiceResult<User> {
+        let row = user.into_row(false)?;
+        let mut tx = self.db().begin_write().await?;
+        self.authorize_org(&mut tx, who, org, |r| r.manages_org() && (r == Role::Owner || role != Role::Owner)).await?;
+        repo::insert_user(&mut tx, &row).await.map_err(|e| duplicate_email(e.into()))?;
+        repo::insert_membership(&mut tx, &org.to_string(), &row.id, role.as_str(), row.created_at).await?;
+        let head = self
+            .audit()
+            .append(&mut tx, who, meta, AuditEvent::new("user.create", format!("user:{}", row.id)).org(org).details(serde_json::json!({"email": row.email, "role": role})))
+            .await?;
+        self.commit(tx, head).await?;
+        User::try_from(&row)
+    }
+
+    pub async fn get_org(&self, who: &Principal, org: OrgId) -> ServiceResult<Org> {
+        let mut conn = self.db().acquire().await?;
+        Org::try_from(self.authorize_org(&mut conn, who, org, |_| true).await?)
+    }
+
+    /// The organisations `who` belongs to (all of them for the operator).
+    pub async fn list_orgs(&self, who: &Principal, page: &PageRequest) -> ServiceResult<Page<Org>> {
+        let (limit, after) = (page.limit()?, page.after()?);
+        let mut conn = self.db().acquire().await?;
+        let rows = match who {
+            _ if who.is_operator() => repo::list_orgs(&mut conn, &after, limit).await?,
+            Principal::User { id, .. } => repo::list_orgs_of_user(&mut conn, &id.to_string(), &after, limit).await?,
+            _ => return Err(ServiceError::Unauthenticated("sign in first".into())),
+        };
+        let page = Page::from_rows(rows, limit, |r| r.id.clone(), Org::try_from);
+        Ok(Page { items: page.items.into_iter().collect::<ServiceResult<_>>()?, next_cursor: page.next_cursor })
+    }
+
+    /// Makes a second factor mandatory (or not) for the organisation's members.
+    pub async fn set_org_require_totp(&self, who: &Principal, meta: &RequestMeta, org: OrgId, require: bool) -> ServiceResult<Org> {
+        let mut tx = self.db().begin_write().await?;
+        self.authorize_org(&mut tx, who, org, |r| r == Role::Owner).await?;
+        if require && let Some(user) = who.user_id() {
+            let me = repo::get_user(&mut tx, &user.to_string()).await?.ok_or(ServiceError::NotFound("user"))?;
+            if me.totp_enabled != 1 {
+                return Err(ServiceError::Conflict("enable a second factor on your own account before requiring it of others".into()));
+            }
+        }
+        repo::set_org_require_totp(&mut tx, &org.to_string(), require).await?;
+        let row = repo::get_org(&mut tx, &org.to_string()).await?.ok_or(ServiceError::NotFound("organisation"))?;
+        let head = self
+            .audit()
+            .append(&mut tx, who, meta, AuditEvent::new("org.require_totp", format!("org:{org}")).org(org).details(serde_json::json!({"require_totp": require})))
+            .await?;
+        self.commit(tx, head).await?;
+        Org::try_from(row)
+    }
+
+    /// Adds an existing user to an organisation, or invites an address that has
+    /// no account yet by e-mail.
+    pub async fn add_member(&self, who: &Principal, meta: &RequestMeta, org: OrgId, email: &str, role: Role) -> ServiceResult<Option<Membership>> {
+        let email = Email::parse(email)?;
+        let mut tx = self.db().begin_write().await?;
+        let org_row = self.authorize_org(&mut tx, who, org, |r| r.manages_org() && (r == Role::Owner || role != Role::Owner)).await?;
+        let Some(user) = repo::get_user_by_email(&mut tx, email.as_str()).await? else {
+            let head = self
+                .audit()
+                .append(&mut tx, who, meta, AuditEvent::new("member.invite", format!("email:{email}")).org(org).details(serde_json::json!({"role": role})))
+                .await?;
+            self.commit(tx, head).await?;
+            let link = format!("{}/signup", self.settings().public_url);
+            let body = format!(
+                "Bonjour,\n\nVous êtes invité·e à rejoindre « {name} » sur Nuage. Créez votre compte : {link}\npuis demandez à la personne qui vous a invité·e de vous ajouter.\n\n---\n\nHello,\n\nYou are invited to join \"{name}\" on Nuage. Create your account at {link}\nthen ask the person who invited you to add you.\n",
+                name = org_row.name
+            );
+            self.mailer().send(self.db(), email.as_str(), "Invitation Nuage", &body).await?;
+            return Ok(None);
+        };
+        repo::insert_membership(&mut tx, &org.to_string(), &user.id, role.as_str(), now_ms())
+            .await
+            .map_err(|e| match ServiceError::from(e) {
+                ServiceError::Conflict(_) => ServiceError::Conflict("this user is already a member".into()),
+                other => other,
+            })?;
+        let membership = repo::get_membership(&mut tx, &org.to_string(), &user.id).await?.ok_or(ServiceError::NotFound("membership"))?;
+        let head = self
+            .audit()
+            .append(&mut tx, who, meta, AuditEvent::new("member.add", format!("user:{}", user.id)).org(org).details(serde_json::json!({"role": role})))
+            .await?;
+        self.commit(tx, head).await?;
+        Ok(Some(Membership::try_from(membership)?))
+    }
+
+    pub async fn list_members(&self, who: &Principal, org: OrgId, page: &PageRequest) -> ServiceResult<Page<Membership>> {
+        let (limit, after) = (page.limit()?, page.after()?);
+        let mut conn = self.db().acquire().await?;
+        self.authorize_org(&mut conn, who, org, |_| true).await?;
+        let rows = repo::list_members(&mut conn, &org.to_string(), &after, limit).await?;
+        let page = Page::from_rows(rows, limit, |r| r.user_id.clone(), Membership::try_from);
+        Ok(Page { items: page.items.into_iter().collect::<ServiceResult<_>>()?, next_cursor: page.next_cursor })
+    }
+
+    /// Removes a member. The last owner cannot be removed; only owners remove owners.
+    pub async fn remove_member(&self, who: &Principal, meta: &RequestMeta, org: OrgId, user: UserId) -> ServiceResult<()> {
+        let mut tx = self.db().begin_write().await?;
+        self.authorize_org(&mut tx, who, org, |r| r.manages_org()).await?;
+        let target = repo::get_membership(&mut tx, &org.to_string(), &user.to_string()).await?.ok_or(ServiceError::NotFound("member"))?;
+        if target.role == Role::Owner.as_str() {
+            if !who.is_operator() {
+                let mine = repo::get_membership(&mut tx, &org.to_string(), &who.user_id().map(|u| u.to_string()).unwrap_or_default()).await?;
+                if !mine.is_some_and(|m| m.role == Role::Owner.as_str()) {
+                    return Err(ServiceError::Forbidden("only an owner can remove an owner".into()));
+                }
+            }
+            if repo::count_owners(&mut tx, &org.to_string()).await? <= 1 {
+                return Err(ServiceError::Conflict("an organisation keeps at least one owner".into()));
+            }
+        }
+        repo::delete_membership(&mut tx, &org.to_string(), &user.to_string()).await?;
+        let head = self.audit().append(&mut tx, who, meta, AuditEvent::new("member.remove", format!("user:{user}")).org(org)).await?;
+        self.commit(tx, head).await
+    }
+
+    /// The user behind a principal, with their memberships.
+    pub async fn me(&self, who: &Principal) -> ServiceResult<(User, Vec<Membership>)> {
+        let Some(id) = who.user_id() else {
+            return Err(ServiceError::Forbidden("the root token is not a user".into()));
+        };
+        let mut conn = self.db().acquire().await?;
+        let user = repo::get_user(&mut conn, &id.to_string()).await?.ok_or(ServiceError::Unauthenticated("the user no longer exists".into()))?;
+        let memberships = repo::list_memberships_of_user(&mut conn, &id.to_string()).await?.into_iter().map(Membership::try_from).collect::<ServiceResult<_>>()?;
+        Ok((User::try_from(&user)?, memberships))
+    }
+
+    /// An organisation's own audit entries, newest first (owners and admins).
+    pub async fn org_audit(&self, who: &Principal, org: OrgId, page: &PageRequest) -> ServiceResult<Page<crate::AuditEntry>> {
+        let limit = page.limit()?;
+        let before = match page.after()?.as_str() {
+            "" => i64::MAX,
+            c => c.parse::<i64>().map_err(|_| DomainError::invalid("cursor", "the cursor is not one this server issued"))?,
+        };
+        let mut conn = self.db().acquire().await?;
+        self.authorize_org(&mut conn, who, org, |r| r.manages_org()).await?;
+        let rows = nuage_db::repo::audit::page_of_org(&mut conn, &org.to_string(), before, limit).await?;
+        Ok(Page::from_rows(rows, limit, |r| r.seq.to_string(), crate::AuditEntry::from))
+    }
+}

@@ -1,0 +1,261 @@
+//! The use cases of Nuage. Each public method of [`Platform`] is one thing a
+//! user can do: it checks who asks, opens the transaction, changes the state,
+//! appends the audit record in the same transaction, and commits. HTTP, HTML
+//! and SQL stay outside: the protocols call these methods, the repositories
+//! do the SQL.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod keys;
+pub mod mail;
+pub mod tokens;
+pub mod totp;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nuage_db::Db;
+use nuage_db::repo::{keys as key_repo, settings};
+use nuage_domain::ids::{TokenId, UserId};
+use serde::Serialize;
+
+pub use audit::{AuditEntry, AuditEvent, AuditTrail, ChainReport};
+pub use error::{ServiceError, ServiceResult};
+pub use keys::MasterKey;
+pub use mail::{Mailer, SmtpSettings};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The operator's root token: every right on the platform.
+    Root { token: TokenId },
+    /// A user, through an API token or a console session.
+    User { id: UserId, is_operator: bool },
+    /// Nobody yet: sign-up, login, password reset.
+    Anonymous,
+}
+
+impl Principal {
+    /// How the actor is written in the audit trail.
+    pub fn actor(&self) -> String {
+        match self {
+            Self::Root { .. } => "root".into(),
+            Self::User { id, .. } => format!("user:{id}"),
+            Self::Anonymous => "anonymous".into(),
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Self::Root { .. } | Self::User { is_operator: true, .. })
+    }
+
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Self::User { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// Facts about the request that the audit trail records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The client's address, or `local` for the command line.
+    pub source: String,
+}
+
+impl RequestMeta {
+    pub fn local() -> Self {
+        Self { source: "local".into() }
+    }
+}
+
+/// A page request: items after an opaque cursor.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 500;
+
+    pub(crate) fn limit(&self) -> ServiceResult<i64> {
+        match self.limit {
+            None => Ok(i64::from(Self::DEFAULT_LIMIT)),
+            Some(n) if (1..=Self::MAX_LIMIT).contains(&n) => Ok(i64::from(n)),
+            Some(_) => Err(nuage_domain::DomainError::invalid("limit", format!("the limit must be between 1 and {}", Self::MAX_LIMIT)).into()),
+        }
+    }
+
+    /// The cursor, which is the sort key of the last item seen.
+    pub(crate) fn after(&self) -> ServiceResult<String> {
+        match &self.cursor {
+            None => Ok(String::new()),
+            Some(c) if c.len() <= 128 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') => Ok(c.clone()),
+            Some(_) => Err(nuage_domain::DomainError::invalid("cursor", "the cursor is not one this server issued").into()),
+        }
+    }
+}
+
+/// A page of results, with the cursor of the next page if there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit` rows; a full page has a next cursor.
+    pub(crate) fn from_rows<R>(rows: Vec<R>, limit: i64, cursor_of: impl Fn(&R) -> String, map: impl FnMut(R) -> T) -> Self {
+        let next_cursor = if rows.len() as i64 == limit { rows.last().map(&cursor_of) } else { None };
+        Self { items: rows.into_iter().map(map).collect(), next_cursor }
+    }
+}
+
+/// Settings of the platform that the use cases need.
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    pub data_dir: PathBuf,
+    /// The console's public address, for links in e-mails.
+    pub public_url: String,
+    pub session_ttl: Duration,
+}
+
+struct Inner {
+    db: Db,
+    key: Arc<MasterKey>,
+    audit: AuditTrail,
+    mailer: Mailer,
+    settings: PlatformSettings,
+}
+
+/// The platform: every use case, over shared state that lives in the database.
+#[derive(Clone)]
+pub struct Platform {
+    inner: Arc<Inner>,
+}
+
+/// What happened at start-up that the operator must be told.
+#[derive(Debug)]
+pub struct StartReport {
+    /// A root token generated on this start, to hand to the operator once.
+    pub generated_root_token: Option<String>,
+    pub chain: ChainReport,
+}
+
+const FINGERPRINT_SETTING: &str = "master_key_fingerprint";
+
+impl Platform {
+    /// Binds the platform to its database and key. Refuses a key whose
+    /// fingerprint differs from the one the database was first started with;
+    /// creates the root token on first start; verifies the audit chain.
+    pub async fn start(db: Db, key: MasterKey, mailer: Mailer, settings: PlatformSettings, root_token: Option<&str>) -> ServiceResult<(Self, StartReport)> {
+        let key = Arc::new(key);
+        let mut conn = db.acquire().await?;
+        let stored = settings::insert_if_absent(&mut conn, FINGERPRINT_SETTING, key.fingerprint()).await?;
+        if stored != key.fingerprint() {
+            return Err(ServiceError::Internal(format!(
+                "this database was set up with another master key (fingerprint {stored}, this node's is {}): \
+                 start every node with the same master key file",
+                key.fingerprint()
+            )));
+        }
+        drop(conn);
+        let audit = AuditTrail::new(key.clone(), settings.data_dir.join("audit-checkpoint.json"));
+        let platform = Self { inner: Arc::new(Inner { db, key, audit, mailer, settings }) };
+        let generated_root_token = platform.ensure_root_token(root_token).await?;
+        let chain = platform.inner.audit.verify(&mut *platform.db().acquire().await?).await?;
+        Ok((platform, StartReport { generated_root_token, chain }))
+    }
+
+    /// Creates the root token on the first start of the platform: the given
+    /// one, or a fresh one that is returned.
+    async fn ensure_root_token(&self, given: Option<&str>) -> ServiceResult<Option<String>> {
+        let mut tx = self.db().begin_write().await?;
+        if key_repo::root_token_exists(&mut tx).await? {
+            if let Some(given) = given {
+                let known = key_repo::find_token_by_hash(&mut tx, &keys::secret::sha256_hex(given)).await?;
+                if !known.is_some_and(|t| t.is_root == 1 && t.revoked_at.is_none()) {
+                    tracing::warn!("NUAGE_ROOT_TOKEN is not the platform's root token and is ignored: the root token is set on first start only");
+                }
+            }
+            return Ok(None);
+        }
+        let (secret, generated) = match given {
+            Some(t) if t.len() >= 32 => (t.to_owned(), false),
+            Some(_) => return Err(ServiceError::Internal("NUAGE_ROOT_TOKEN must have at least 32 characters".into())),
+            None => (tokens::new_token_secret(), true),
+        };
+        let id = TokenId::new();
+        key_repo::insert_token(
+            &mut tx,
+            &key_repo::TokenRow {
+                id: id.to_string(),
+                token_hash: keys::secret::sha256_hex(&secret),
+                name: "root".into(),
+                user_id: None,
+                is_root: 1,
+                created_at: now_ms(),
+                expires_at: None,
+                last_used_at: None,
+                revoked_at: None,
+            },
+        )
+        .await?;
+        let head = self
+            .audit()
+            .append(&mut tx, &Principal::Root { token: id }, &RequestMeta::local(), AuditEvent::new("platform.root_token.create", format!("token:{id}")))
+            .await?;
+        tx.commit().await.map_err(nuage_db::DbError::from)?;
+        self.audit().checkpoint(head).await;
+        Ok(generated.then_some(secret))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn audit(&self) -> &AuditTrail {
+        &self.inner.audit
+    }
+
+    pub fn key(&self) -> &MasterKey {
+        &self.inner.key
+    }
+
+    pub fn mailer(&self) -> &Mailer {
+        &self.inner.mailer
+    }
+
+    pub fn settings(&self) -> &PlatformSettings {
+        &self.inner.settings
+    }
+
+    /// Commits a write transaction and checkpoints the audit head it wrote.
+    pub(crate) async fn commit(&self, tx: nuage_db::Transaction<'static, nuage_db::Any>, head: nuage_domain::audit::Checkpoint) -> ServiceResult<()> {
+        tx.commit().await.map_err(nuage_db::DbError::from)?;
+        self.audit().checkpoint(head).await;
+        Ok(())
+    }
+
+    /// Verifies the whole audit chain (operator only).
+    pub async fn verify_audit(&self, who: &Principal) -> ServiceResult<ChainReport> {
+        if !who.is_operator() {
+            return Err(ServiceError::Forbidden("only the operator can verify the whole audit chain".into()));
+        }
+        self.audit().verify(&mut *self.db().acquire().await?).await
+    }
+}
