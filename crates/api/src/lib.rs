@@ -1,1 +1,79 @@
-//! placeholder
+//! The REST/JSON API of Nuage under `/api/v1`: bearer-token authentication,
+//! RFC 9457 problem details for every error, cursor pagination, and
+//! `Idempotency-Key` on creating POSTs. The OpenAPI 3.1 document is generated
+//! from the handlers' annotations and served at `/api/v1/openapi.json`.
+
+mod extract;
+mod idempotency;
+pub mod problem;
+mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use nuage_service::Platform;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+pub use problem::Problem;
+use routes::{account, orgs, platform};
+
+/// The largest JSON body the API accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Nuage API", description = "The REST API of Nuage, a sovereign cloud platform. Errors are RFC 9457 problem details; lists are paginated with `cursor` and `limit`; creating POSTs honour `Idempotency-Key`."),
+    paths(
+        platform::info, platform::verify_audit,
+        account::sign_up, account::password_grant, account::me, account::create_token, account::list_tokens, account::revoke_token,
+        account::begin_totp, account::confirm_totp, account::disable_totp,
+        account::request_password_reset, account::confirm_password_reset,
+        orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
+        orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user,
+        orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
+    ),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The API's routes, to be merged at the root of the main listener.
+pub fn router(platform: Platform) -> Router {
+    let document = ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into());
+    let api = Router::new()
+        .route("/openapi.json", get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) }))
+        .route("/platform", get(platform::info))
+        .route("/audit/verify", get(platform::verify_audit))
+        .route("/signup", post(account::sign_up))
+        .route("/auth/token", post(account::password_grant))
+        .route("/me", get(account::me))
+        .route("/me/totp", post(account::begin_totp))
+        .route("/me/totp/confirm", post(account::confirm_totp))
+        .route("/me/totp/disable", post(account::disable_totp))
+        .route("/password-reset", post(account::request_password_reset))
+        .route("/password-reset/confirm", post(account::confirm_password_reset))
+        .route("/tokens", post(account::create_token).get(account::list_tokens))
+        .route("/tokens/{token_id}", delete(account::revoke_token))
+        .route("/orgs", post(orgs::create_org).get(orgs::list_orgs))
+        .route("/orgs/{org_id}", get(orgs::get_org).patch(orgs::update_org))
+        .route("/orgs/{org_id}/members", post(orgs::add_member).get(orgs::list_members))
+        .route("/orgs/{org_id}/members/{user_id}", delete(orgs::remove_member))
+        .route("/orgs/{org_id}/s3-keys", post(orgs::create_s3_key).get(orgs::list_s3_keys))
+        .route("/orgs/{org_id}/audit", get(orgs::org_audit))
+        .route("/s3-keys/{access_key_id}", delete(orgs::revoke_s3_key))
+        .route("/users", post(orgs::create_user))
+        .fallback(|| async { Problem::new(axum::http::StatusCode::NOT_FOUND, "not-found", "no such resource in the API") })
+        .layer(axum::middleware::map_response(problem::problem_for_bare_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(platform);
+    Router::new().nest("/api/v1", api)
+}

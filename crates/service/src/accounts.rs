@@ -11,13 +11,15 @@ use nuage_domain::user::{Email, check_new_password};
 use nuage_domain::DomainError;
 use rand::rngs::OsRng;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::{AuditEvent, Page, PageRequest, Platform, Principal, RequestMeta, now_ms};
 
 /// An organisation as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Org {
+    #[schema(value_type = String)]
     pub id: OrgId,
     pub name: String,
     pub kind: OrgKind,
@@ -43,8 +45,9 @@ impl TryFrom<OrgRow> for Org {
 }
 
 /// A user as clients see it (never the password hash or TOTP secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct User {
+    #[schema(value_type = String)]
     pub id: UserId,
     pub email: String,
     pub display_name: String,
@@ -68,7 +71,7 @@ impl TryFrom<&UserRow> for User {
 }
 
 /// A user's place in an organisation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Membership {
     pub org_id: String,
     pub org_name: String,

@@ -44,7 +44,7 @@ impl AuditEvent {
 }
 
 /// An audit entry as an organisation reads it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at_ms: i64,
@@ -53,6 +53,7 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub source: String,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 
@@ -72,7 +73,7 @@ impl From<AuditRow> for AuditEntry {
 }
 
 /// The outcome of a verification of the whole chain.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ChainReport {
     pub intact: bool,
     /// Records checked before the walk ended.

@@ -81,6 +81,40 @@ impl Platform {
         Ok((token, user.totp_enabled == 1))
     }
 
+    /// Exchanges an e-mail address, password and (when enabled) a TOTP code
+    /// for a new API token: how the command line and scripts sign in.
+    pub async fn login_for_token(
+        &self,
+        meta: &RequestMeta,
+        credentials: (&str, &str),
+        totp_code: Option<&str>,
+        name: &str,
+        expires_in_days: Option<u32>,
+    ) -> ServiceResult<(crate::tokens::ApiToken, String)> {
+        let (email, password) = credentials;
+        let user = {
+            let email = Email::parse(email).ok();
+            let found = match &email {
+                Some(e) => users::get_user_by_email(&mut *self.db().acquire().await?, e.as_str()).await?,
+                None => None,
+            };
+            match found {
+                Some(u) if password_matches(password, &u.password_hash) => u,
+                Some(_) => return Err(wrong_credentials()),
+                None => {
+                    password_matches(password, decoy_hash());
+                    return Err(wrong_credentials());
+                }
+            }
+        };
+        let id = UserId::parse(&user.id)?;
+        if user.totp_enabled == 1 {
+            let code = totp_code.ok_or_else(|| ServiceError::Unauthenticated("this account has a second factor: give the TOTP code too".into()))?;
+            self.check_totp_code(&id, code).await?;
+        }
+        self.create_api_token(&Principal::User { id, is_operator: user.is_operator == 1 }, meta, name, expires_in_days).await
+    }
+
     /// The session behind a cookie's secret, if it is live.
     pub async fn session(&self, token: &str) -> ServiceResult<Option<Session>> {
         if token.len() > 200 {

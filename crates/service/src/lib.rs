@@ -111,7 +111,7 @@ impl PageRequest {
 }
 
 /// A page of results, with the cursor of the next page if there is one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -257,5 +257,32 @@ impl Platform {
             return Err(ServiceError::Forbidden("only the operator can verify the whole audit chain".into()));
         }
         self.audit().verify(&mut *self.db().acquire().await?).await
+    }
+}
+
+/// Idempotency keys for creating requests: the first request with a key does
+/// the work; a retry with the same key and body gets the same response.
+pub mod idempotency {
+    use nuage_db::repo::idempotency::{self as repo, Reservation};
+
+    use crate::{Platform, Principal, ServiceResult, now_ms};
+
+    /// How long a key is remembered.
+    pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+    impl Platform {
+        pub async fn reserve_idempotency_key(&self, who: &Principal, key: &str, request_hash: &str) -> ServiceResult<Reservation> {
+            let mut conn = self.db().acquire().await?;
+            repo::purge_before(&mut conn, now_ms() - RETENTION_MS).await?;
+            Ok(repo::reserve(&mut conn, &who.actor(), key, request_hash, now_ms()).await?)
+        }
+
+        pub async fn complete_idempotency_key(&self, who: &Principal, key: &str, status: u16, response: &str) -> ServiceResult<()> {
+            Ok(repo::complete(&mut *self.db().acquire().await?, &who.actor(), key, i64::from(status), response).await?)
+        }
+
+        pub async fn release_idempotency_key(&self, who: &Principal, key: &str) -> ServiceResult<()> {
+            Ok(repo::release(&mut *self.db().acquire().await?, &who.actor(), key).await?)
+        }
     }
 }

@@ -6,6 +6,7 @@ use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, TokenId};
 use nuage_domain::org::Role;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::secret;
@@ -20,7 +21,7 @@ pub fn new_token_secret() -> String {
 }
 
 /// An API token as listed (never its secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ApiToken {
     pub id: String,
     pub name: String,
@@ -36,7 +37,7 @@ impl From<TokenRow> for ApiToken {
 }
 
 /// An S3 access key as listed (never its secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct S3Key {
     pub access_key_id: String,
     pub org_id: String,

@@ -1,1 +1,233 @@
-//! placeholder
+//! The Nuage console: server-rendered pages (askama) in French and English,
+//! over the use cases of `nuage-service`. Sessions live in an HttpOnly
+//! cookie; every form carries a CSRF token; every page gets the same frame,
+//! one embedded stylesheet and no script.
+//!
+//! Code map: `session` reads a request (cookies, language, session, CSRF),
+//! `views` frames and renders pages, `error` maps failures to pages, `i18n`
+//! holds every string in both languages, and `pages/*` are the handlers.
+
+mod error;
+pub mod i18n;
+mod pages;
+mod session;
+mod views;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use nuage_service::Platform;
+use serde::Deserialize;
+
+use crate::error::{ErrorMarker, PageError, log_fault};
+use crate::i18n::Lang;
+use crate::session::{Ctx, LANG_COOKIE, safe_next, set_cookie};
+use crate::views::ErrorPage;
+
+/// How the console is served.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleConfig {
+    /// Whether the console is served over TLS: cookies are then `Secure`.
+    pub secure_cookies: bool,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub platform: Platform,
+    pub config: ConsoleConfig,
+}
+
+/// The console's one stylesheet, embedded in the binary.
+const STYLESHEET: &str = include_str!("../static/nuage.css");
+
+/// The console's routes, to be merged at the root of the main listener.
+pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
+    let state = AppState { platform, config };
+    Router::new()
+        .route("/", get(pages::org::home))
+        .route(
+            "/signup",
+            get(pages::auth::signup_form).post(pages::auth::signup),
+        )
+        .route(
+            "/login",
+            get(pages::auth::login_form).post(pages::auth::login),
+        )
+        .route(
+            "/login/totp",
+            get(pages::auth::totp_form).post(pages::auth::totp),
+        )
+        .route("/logout", post(pages::auth::logout))
+        .route(
+            "/password-reset",
+            get(pages::reset::request_form).post(pages::reset::request),
+        )
+        .route(
+            "/password-reset/{token}",
+            get(pages::reset::reset_form).post(pages::reset::reset),
+        )
+        .route("/org/switch", post(pages::org::switch))
+        .route(
+            "/members",
+            get(pages::org::members).post(pages::org::add_member),
+        )
+        .route("/members/{user_id}/remove", post(pages::org::remove_member))
+        .route("/audit", get(pages::org::audit))
+        .route(
+            "/tokens",
+            get(pages::keys::tokens).post(pages::keys::create_token),
+        )
+        .route("/tokens/{token_id}/revoke", post(pages::keys::revoke_token))
+        .route(
+            "/s3-keys",
+            get(pages::keys::s3_keys).post(pages::keys::create_s3_key),
+        )
+        .route(
+            "/s3-keys/{access_key_id}/revoke",
+            post(pages::keys::revoke_s3_key),
+        )
+        .route("/security", get(pages::security::show))
+        .route("/security/totp/begin", post(pages::security::begin_totp))
+        .route(
+            "/security/totp/confirm",
+            post(pages::security::confirm_totp),
+        )
+        .route(
+            "/security/totp/disable",
+            post(pages::security::disable_totp),
+        )
+        .route(
+            "/security/require-totp",
+            post(pages::security::require_totp),
+        )
+        .route("/operator/outbox", get(pages::operator::outbox))
+        .route("/lang/{code}", get(switch_language))
+        .route("/static/nuage.css", get(stylesheet))
+        .fallback(|| async { PageError::NotFound })
+        .layer(middleware::from_fn_with_state(state.clone(), console_layer))
+        .with_state(state)
+}
+
+/// Around every console response: renders error pages in the request's
+/// language and frame, and adds the security headers.
+async fn console_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let headers = request.headers().clone();
+    let uri = request.uri().clone();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let mut response = next.run(request).await;
+    if let Some(ErrorMarker(error)) = response.extensions_mut().remove::<ErrorMarker>() {
+        log_fault(&error);
+        response = match Ctx::load(&state, &headers, &uri, peer).await {
+            Ok(ctx) => error_page(&ctx, &error),
+            Err(e) => {
+                tracing::error!(error = %e, "console request failed, and so did its error page's session lookup");
+                bare_server_error(Lang::negotiate(
+                    None,
+                    headers
+                        .get(axum::http::header::ACCEPT_LANGUAGE)
+                        .and_then(|v| v.to_str().ok()),
+                ))
+            }
+        };
+    }
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+fn error_page(ctx: &Ctx, error: &PageError) -> Response {
+    let (title, message, detail) = error.describe(ctx.t);
+    let page = ErrorPage {
+        c: ctx.chrome(""),
+        title,
+        message,
+        detail,
+    };
+    ctx.page(error.status(), &page).unwrap_or_else(|e| {
+        log_fault(&e);
+        bare_server_error(ctx.lang)
+    })
+}
+
+/// The last resort, when not even the error page can be rendered.
+fn bare_server_error(lang: Lang) -> Response {
+    let t = lang.texts();
+    let html = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><main><h1>{}</h1><p>{}</p></main></body></html>",
+        lang.code(),
+        t.server_error_title,
+        t.server_error_title,
+        t.server_error_text
+    );
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Chooses the language (a cookie for a year) and goes back to the page.
+async fn switch_language(
+    Path(code): Path<String>,
+    Query(query): Query<NextQuery>,
+    State(state): State<AppState>,
+) -> Response {
+    let Some(lang) = Lang::parse(&code) else {
+        return PageError::NotFound.into_response();
+    };
+    let cookie = set_cookie(
+        LANG_COOKIE,
+        lang.code(),
+        Some(365 * 24 * 3600),
+        state.config,
+    );
+    let location = HeaderValue::from_str(&safe_next(query.next.as_deref()))
+        .unwrap_or_else(|_| HeaderValue::from_static("/"));
+    (
+        StatusCode::SEE_OTHER,
+        [(SET_COOKIE, cookie), (LOCATION, location)],
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}

@@ -1,0 +1,290 @@
+//! The command line: `nuage serve` runs the platform; the other commands are a
+//! client of a running server's REST API, with JSON output for scripts.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::client::{Client, ClientError};
+use crate::config::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "nuage", version, about = "Nuage, a sovereign cloud platform: the server and its client")]
+pub struct Cli {
+    /// The server's address, for client commands (e.g. http://127.0.0.1:8080).
+    #[arg(long, global = true, env = "NUAGE_CLI_SERVER")]
+    pub server: Option<String>,
+    /// An API token or the operator's root token, for client commands.
+    #[arg(long, global = true, env = "NUAGE_CLI_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A PEM certificate to trust besides the system's, for a server with its own CA.
+    #[arg(long, global = true, env = "NUAGE_CLI_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform.
+    Serve(ServeArgs),
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// Flags of `serve`; each overrides the configuration file and environment.
+#[derive(Debug, Args, Serialize)]
+pub struct ServeArgs {
+    /// A TOML configuration file (default: ./nuage.toml if present).
+    #[arg(long, env = "NUAGE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Where data, the master key and the database live (default ./nuage-data).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// The console and API address (default 127.0.0.1:8080; port 0 picks one).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// The S3 address (default 127.0.0.1:9000; port 0 picks one).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_listen: Option<SocketAddr>,
+    /// The master key file (default DATA_DIR/master.key, generated if absent).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    #[serde(skip)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    #[serde(skip)]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (only behind a TLS proxy).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_http: bool,
+    /// The console's public address, for links in e-mails.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    #[serde(skip)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl ServeArgs {
+    /// The flags in the configuration's shape, for the last layer.
+    pub fn overrides(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            value["tls"] = json!({ "cert": cert, "key": key });
+        }
+        if let Some(format) = self.log_format {
+            value["log"] = json!({ "format": format });
+        }
+        value
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// S3 access keys.
+    #[command(name = "s3-key")]
+    S3Key {
+        #[command(subcommand)]
+        command: S3KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organisation.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// public, company or person.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        siret: Option<String>,
+        #[arg(long)]
+        vat_number: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List organisations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user in an organisation; the password is read from stdin.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// owner, admin, buyer, billing or member.
+        #[arg(long, default_value = "member")]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum S3KeyCommand {
+    /// Create an S3 access key for an organisation.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an S3 access key at once.
+    Revoke {
+        access_key_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole audit chain: exit 0 intact, 1 tampered, 2 cannot check.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a client command. Exit codes: 0 done, 1 refused by the server
+/// (or tampering found), 2 could not ask (usage, network, authentication).
+pub async fn run_client(cli: &Cli) -> ExitCode {
+    let client = match Client::new(cli.server.as_deref(), cli.token.as_deref(), cli.ca_cert.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let outcome = match &cli.command {
+        Command::Serve(_) => unreachable_serve(),
+        Command::Admin { command } => run_admin(&client, command).await,
+        Command::Audit { command: AuditCommand::Verify { json } } => return verify_audit(&client, *json).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn unreachable_serve() -> Result<(), ClientError> {
+    Err(ClientError::Usage("serve is not a client command".into()))
+}
+
+async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), ClientError> {
+    match command {
+        AdminCommand::Org { command: OrgCommand::Create { name, kind, siret, vat_number, json } } => {
+            let org = client.post("/orgs", &json!({ "name": name, "kind": kind, "siret": siret, "vat_number": vat_number })).await?;
+            print(&org, *json, |o| format!("{}\t{}\t{}", o["id"].as_str().unwrap_or_default(), o["kind"].as_str().unwrap_or_default(), o["name"].as_str().unwrap_or_default()));
+        }
+        AdminCommand::Org { command: OrgCommand::List { json } } => {
+            let orgs = client.get_all("/orgs").await?;
+            print(&Value::Array(orgs.clone()), *json, |_| {
+                orgs.iter().map(|o| format!("{}\t{}\t{}", o["id"].as_str().unwrap_or_default(), o["kind"].as_str().unwrap_or_default(), o["name"].as_str().unwrap_or_default())).collect::<Vec<_>>().join("\n")
+            });
+        }
+        AdminCommand::User { command: UserCommand::Create { org, email, password_stdin: _, role, display_name, json } } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).map_err(|e| ClientError::Usage(format!("cannot read the password from stdin: {e}")))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let user = client.post("/users", &json!({ "org_id": org, "email": email, "password": password, "role": role, "display_name": display_name })).await?;
+            print(&user, *json, |u| format!("{}\t{}", u["id"].as_str().unwrap_or_default(), u["email"].as_str().unwrap_or_default()));
+        }
+        AdminCommand::S3Key { command: S3KeyCommand::Create { org, json } } => {
+            let key = client.post(&format!("/orgs/{}/s3-keys", urlencode(org)), &json!(null)).await?;
+            let out = json!({ "access_key_id": key["access_key_id"], "secret_access_key": key["secret_access_key"], "org_id": key["org_id"] });
+            print(&out, *json, |k| {
+                format!("access key id: {}\nsecret access key: {}\n(the secret is shown only now)", k["access_key_id"].as_str().unwrap_or_default(), k["secret_access_key"].as_str().unwrap_or_default())
+            });
+        }
+        AdminCommand::S3Key { command: S3KeyCommand::Revoke { access_key_id, json } } => {
+            let key = client.delete(&format!("/s3-keys/{}", urlencode(access_key_id))).await?;
+            print(&key, *json, |k| format!("revoked {}", k["access_key_id"].as_str().unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
+async fn verify_audit(client: &Client, json: bool) -> ExitCode {
+    let report = match client.get("/audit/verify").await {
+        Ok(r) => r,
+        Err(e) => {
+            fail(&e);
+            return ExitCode::from(2);
+        }
+    };
+    let intact = report["intact"].as_bool() == Some(true);
+    print(&report, json, |r| {
+        if intact {
+            format!("audit chain intact: {} entries verified", r["entries"])
+        } else {
+            format!("AUDIT CHAIN BROKEN at entry {}: {}", r["broken_at"], r["reason"].as_str().unwrap_or("unknown"))
+        }
+    });
+    if intact { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text(value));
+    }
+}
+
+fn fail(e: &ClientError) -> ExitCode {
+    eprintln!("nuage: {e}");
+    match e {
+        ClientError::Refused { .. } => ExitCode::from(1),
+        _ => ExitCode::from(2),
+    }
+}
+
+fn urlencode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}

@@ -1,0 +1,89 @@
+//! A small client of the REST API for the command line.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot reach the server: {0}")]
+    Unreachable(String),
+    /// Not authenticated or not allowed: the command could not be checked.
+    #[error("{status}: {detail}")]
+    Denied { status: u16, detail: String },
+    /// The server understood and refused.
+    #[error("{status}: {detail}")]
+    Refused { status: u16, detail: String },
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    pub fn new(server: Option<&str>, token: Option<&str>, ca_cert: Option<&Path>) -> Result<Self, ClientError> {
+        let server = server.ok_or_else(|| ClientError::Usage("give the server's address with --server or NUAGE_CLI_SERVER".into()))?;
+        let token = token.ok_or_else(|| ClientError::Usage("give a token with --token or NUAGE_CLI_TOKEN".into()))?;
+        let mut builder = reqwest::Client::builder().user_agent(concat!("nuage-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ClientError::Usage(format!("{} is not a PEM certificate: {e}", path.display())))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| ClientError::Usage(e.to_string()))?;
+        let base = format!("{}/api/v1", server.trim_end_matches('/').trim_end_matches("/api/v1"));
+        Ok(Self { http, base, token: token.to_owned() })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let response = request.bearer_auth(&self.token).send().await.map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let status = response.status();
+        let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
+            Value::Null
+        } else {
+            response.json().await.map_err(|e| ClientError::Unreachable(format!("the answer is not JSON: {e}")))?
+        };
+        if status.is_success() {
+            return Ok(body);
+        }
+        let detail = body["detail"].as_str().or(body["title"].as_str()).unwrap_or("the server refused the request").to_owned();
+        let status = status.as_u16();
+        Err(if matches!(status, 401 | 403) || status >= 500 { ClientError::Denied { status, detail } } else { ClientError::Refused { status, detail } })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// Every item of a paginated list.
+    pub async fn get_all(&self, path: &str) -> Result<Vec<Value>, ClientError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut request = self.http.get(format!("{}{path}", self.base)).query(&[("limit", "500")]);
+            if let Some(c) = &cursor {
+                request = request.query(&[("cursor", c)]);
+            }
+            let page = self.send(request).await?;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let request = self.http.post(format!("{}{path}", self.base)).header("idempotency-key", uuid::Uuid::new_v4().to_string());
+        let request = if body.is_null() { request } else { request.json(body) };
+        self.send(request).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(format!("{}{path}", self.base))).await
+    }
+}

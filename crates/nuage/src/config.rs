@@ -1,0 +1,231 @@
+//! Configuration, in layers: embedded defaults, then a TOML file, then
+//! `NUAGE_` environment variables (`__` for nesting, e.g.
+//! `NUAGE_DATABASE__URL`), then command-line flags. With no configuration at
+//! all, the embedded defaults run everything on this machine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything `nuage serve` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database, object data, master key and checkpoints live.
+    pub data_dir: PathBuf,
+    /// The console and REST API.
+    pub listen: SocketAddr,
+    /// The S3 API.
+    pub s3_listen: SocketAddr,
+    /// The address users reach the console at (for links in e-mails);
+    /// derived from `listen` when unset.
+    pub public_url: Option<String>,
+    /// Serve plain HTTP on a non-loopback address (behind a TLS proxy only).
+    pub insecure_http: bool,
+    /// The master key file; `DATA_DIR/master.key` when unset.
+    pub master_key_file: Option<PathBuf>,
+    pub tls: Option<TlsConfig>,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    /// An SMTP relay; without one, e-mails stay in the outbox.
+    pub mail: Option<MailConfig>,
+    /// How long a console session lasts, in hours.
+    pub session_hours: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`; `DATA_DIR/nuage.db` when unset.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `nuage=debug,sqlx=warn`.
+    pub filter: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub username: Option<String>,
+    #[serde(serialize_with = "never_serialize_secret", default)]
+    pub password: Option<SecretString>,
+    pub from: String,
+}
+
+fn never_serialize_secret<S: serde::Serializer>(_: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_none()
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("nuage-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            s3_listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            public_url: None,
+            insecure_http: false,
+            master_key_file: None,
+            tls: None,
+            database: DatabaseConfig { url: None, max_connections: 16 },
+            log: LogConfig { format: LogFormat::Text, filter: "info,sqlx=warn".into() },
+            mail: None,
+            session_hours: 12,
+        }
+    }
+}
+
+/// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
+/// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
+/// configuration of the server.
+const ENV_KEYS: [&str; 11] =
+    ["data_dir", "listen", "s3_listen", "public_url", "insecure_http", "master_key_file", "tls", "database", "log", "mail", "session_hours"];
+
+impl Config {
+    /// Reads the layers. `file` is `--config`; without it `nuage.toml` in the
+    /// working directory is read if present. `flags` are the command line's
+    /// overrides, already in the config's shape.
+    pub fn load(file: Option<&Path>, flags: &impl Serialize) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("the configuration file {} does not exist", path.display());
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None if Path::new("nuage.toml").exists() => figment = figment.merge(Toml::file_exact("nuage.toml")),
+            None => {}
+        }
+        let env = Env::prefixed("NUAGE_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                ENV_KEYS.iter().any(|top| key == *top || key.strip_prefix(*top).is_some_and(|rest| rest.starts_with("__") || rest.starts_with('.')))
+            })
+            .split("__");
+        let config: Config = figment.merge(env).merge(Serialized::defaults(flags)).extract().context("invalid configuration")?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let exposed = [self.listen, self.s3_listen].into_iter().find(|a| !a.ip().is_loopback());
+        if let Some(addr) = exposed
+            && self.tls.is_none()
+            && !self.insecure_http
+        {
+            bail!(
+                "refusing to listen on {addr} without TLS: give --tls-cert and --tls-key, \
+                 or --insecure-http if a TLS proxy stands in front"
+            );
+        }
+        if self.session_hours == 0 || self.session_hours > 24 * 30 {
+            bail!("session_hours must be between 1 and 720");
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database.url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("nuage.db").display()))
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct NoFlags {}
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        figment::Jail::expect_with(|_| {
+            let config = Config::load(None, &NoFlags {}).expect("defaults load");
+            assert_eq!(config.data_dir, PathBuf::from("nuage-data"));
+            assert!(config.database_url().starts_with("sqlite://nuage-data/nuage.db"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("n.toml", "data_dir = \"/from-file\"\nsession_hours = 3\n[database]\nurl = \"sqlite://file.db\"\nmax_connections = 4\n")?;
+            jail.set_env("NUAGE_DATABASE__URL", "postgres://env/db");
+            jail.set_env("NUAGE_CLI_TOKEN", "not server configuration");
+            #[derive(Serialize)]
+            struct Flags {
+                data_dir: &'static str,
+            }
+            let config = Config::load(Some(Path::new("n.toml")), &Flags { data_dir: "/from-flag" }).expect("loads");
+            assert_eq!(config.data_dir, PathBuf::from("/from-flag"));
+            assert_eq!(config.database.url.as_deref(), Some("postgres://env/db"));
+            assert_eq!(config.database.max_connections, 4);
+            assert_eq!(config.session_hours, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn typos_and_exposed_plain_http_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "data_dri = \"x\"\n")?;
+            assert!(Config::load(Some(Path::new("typo.toml")), &NoFlags {}).is_err());
+            jail.create_file("open.toml", "listen = \"0.0.0.0:8080\"\n")?;
+            let err = Config::load(Some(Path::new("open.toml")), &NoFlags {}).expect_err("refused");
+            assert!(err.to_string().contains("without TLS"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mail_password_is_not_in_debug_output() {
+        let mail = MailConfig { smtp_host: "h".into(), smtp_port: 25, username: None, password: Some("hunter2-secret".to_owned().into()), from: "a@b.fr".into() };
+        assert!(!format!("{mail:?}").contains("hunter2"));
+    }
+}

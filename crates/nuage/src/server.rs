@@ -1,0 +1,234 @@
+//! Start-up and shutdown: `Application::build` opens the database, loads the
+//! master key, binds its listeners (port 0 works) and reports the bound
+//! addresses; `run_until_stopped` serves until SIGTERM or SIGINT, then stops
+//! accepting, lets in-flight requests finish, and closes the database.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use nuage_db::Db;
+use nuage_service::keys::{KeyOrigin, write_private};
+use nuage_service::{Mailer, MasterKey, Platform, PlatformSettings, SmtpSettings};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::telemetry;
+
+/// Where the platform listens, as printed on stdout and written to
+/// `DATA_DIR/addresses.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Addresses {
+    pub console: String,
+    pub api: String,
+    pub s3: String,
+}
+
+pub struct Application {
+    platform: Platform,
+    addresses: Addresses,
+    main: (TcpListener, Router),
+    s3: (TcpListener, Router),
+    tls: Option<RustlsConfig>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+impl Application {
+    pub async fn build(config: Config, root_token: Option<String>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        let key_path = config.master_key_path();
+        let (key, origin) = MasterKey::load_or_generate(&key_path)?;
+        match origin {
+            KeyOrigin::Generated => tracing::warn!(
+                path = %key_path.display(), fingerprint = key.fingerprint(),
+                "generated a new master key: BACK UP THIS FILE — without it the encrypted data and the audit chain cannot be read or checked"
+            ),
+            KeyOrigin::Loaded => tracing::info!(path = %key_path.display(), fingerprint = key.fingerprint(), "master key loaded"),
+        }
+
+        let url = config.database_url();
+        let db = Db::connect(&url, config.database.max_connections).await.context("cannot open the metadata database")?;
+        tracing::info!(dialect = ?db.dialect(), "metadata database ready, migrations applied");
+
+        let tls = match &config.tls {
+            Some(tls) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                Some(RustlsConfig::from_pem_file(&tls.cert, &tls.key).await.with_context(|| {
+                    format!("cannot load the TLS certificate {} and key {}", tls.cert.display(), tls.key.display())
+                })?)
+            }
+            None => None,
+        };
+        let main_listener = bind(config.listen)?;
+        let s3_listener = bind(config.s3_listen)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let main_addr = main_listener.local_addr()?;
+        let console = format!("{scheme}://{}", main_addr);
+        let addresses = Addresses {
+            api: format!("{console}/api/v1"),
+            s3: format!("{scheme}://{}", s3_listener.local_addr()?),
+            console: console.clone(),
+        };
+
+        let mailer = match &config.mail {
+            Some(m) => Mailer::smtp(&SmtpSettings {
+                host: m.smtp_host.clone(),
+                port: m.smtp_port,
+                username: m.username.clone(),
+                password: m.password.clone(),
+                from: m.from.clone(),
+            })
+            .map_err(anyhow::Error::msg)?,
+            None => Mailer::outbox_only(),
+        };
+        let settings = PlatformSettings {
+            data_dir: config.data_dir.clone(),
+            public_url: config.public_url.clone().unwrap_or(console).trim_end_matches('/').to_owned(),
+            session_ttl: Duration::from_secs(config.session_hours * 3600),
+        };
+        let (platform, report) = Platform::start(db, key, mailer, settings, root_token.as_deref()).await?;
+        if let Some(token) = report.generated_root_token {
+            let path = config.data_dir.join("root-token");
+            write_private(&path, format!("{token}\n").as_bytes())?;
+            tracing::warn!(path = %path.display(), "generated the operator's root token; it is in this file (mode 0600)");
+        }
+        if report.chain.intact {
+            tracing::info!(entries = report.chain.entries, "audit chain verified");
+        }
+
+        let main = main_router(&platform, tls.is_some());
+        let s3 = s3_router();
+        Ok(Self { platform, addresses, main: (main_listener, main), s3: (s3_listener, s3), tls })
+    }
+
+    pub fn addresses(&self) -> &Addresses {
+        &self.addresses
+    }
+
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Serves until a shutdown signal, then drains for up to 30 seconds.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = Handle::new();
+        let (main_listener, main) = self.main;
+        let (s3_listener, s3) = self.s3;
+        let main_server = serve(main_listener, main, self.tls.clone(), handle.clone());
+        let s3_server = serve(s3_listener, s3, self.tls, handle.clone());
+        let platform = self.platform.clone();
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                tick.tick().await;
+                if let Ok(mut conn) = platform.db().acquire().await {
+                    let _ = nuage_db::repo::sessions::delete_expired_sessions(&mut conn, nuage_service::now_ms()).await;
+                }
+            }
+        });
+        let signal_handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            signal_handle.graceful_shutdown(Some(Duration::from_secs(30)));
+        });
+        let outcome = tokio::try_join!(main_server, s3_server);
+        housekeeping.abort();
+        self.platform.db().close().await;
+        tracing::info!("stopped");
+        outcome.map(|_| ())
+    }
+}
+
+fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+async fn serve(listener: TcpListener, router: Router, tls: Option<RustlsConfig>, handle: Handle) -> anyhow::Result<()> {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(tls) => axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service).await?,
+        None => axum_server::from_tcp(listener).handle(handle).serve(service).await?,
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = interrupt => {}, _ = terminate => {} }
+}
+
+/// The console, the API and the operations endpoints on the main listener.
+fn main_router(platform: &Platform, _secure_cookies: bool) -> Router {
+    let ops = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(|| async { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry::metrics().render()) }))
+        .with_state(platform.clone());
+    Router::new()
+        .merge(nuage_api::router(platform.clone()))
+        // WEB-PENDING .merge(nuage_web::router(platform.clone(), nuage_web::ConsoleConfig { secure_cookies }))
+        .merge(ops)
+        .layer(axum::middleware::from_fn(telemetry::record_request))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn readyz(axum::extract::State(platform): axum::extract::State<Platform>) -> impl IntoResponse {
+    if platform.db().ping().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "the metadata database does not answer")
+    }
+}
+
+/// The S3 listener. The S3 protocol itself is served from the storage
+/// release on; until then every request gets a well-formed S3 error.
+fn s3_router() -> Router {
+    Router::new().fallback(|| async {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/xml")],
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ServiceUnavailable</Code><Message>Object storage is not enabled on this server yet.</Message></Error>",
+        )
+    })
+}
+
+/// Writes the addresses file and prints the one JSON line.
+pub fn announce(addresses: &Addresses, data_dir: &Path) -> anyhow::Result<()> {
+    let line = serde_json::to_string(addresses)?;
+    write_private(&data_dir.join("addresses.json"), format!("{line}\n").as_bytes())?;
+    println!("{line}");
+    Ok(())
+}

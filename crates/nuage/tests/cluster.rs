@@ -1,0 +1,64 @@
+//! Several stateless nodes on one database behave as one platform.
+
+use futures_like::join_all;
+use reqwest::Method;
+
+use crate::helpers::{Spawn, spawn, spawn_app};
+
+/// A tiny `join_all`, to avoid a dependency for one test.
+mod futures_like {
+    pub async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+        let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            out.push(h.await);
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_share_one_platform_and_one_audit_chain() {
+    let a = spawn_app().await;
+    let b = spawn(Spawn {
+        database_url: Some(a.database_url.clone()),
+        master_key_file: Some(a.data_dir.join("master.key")),
+        root_token: Some(a.root_token.clone()),
+        ..Spawn::default()
+    })
+    .await;
+
+    // What one node creates, the other sees at once.
+    let org = a.create_org("Seen by both").await;
+    let (status, seen) = b.root(Method::GET, &format!("/orgs/{org}"), None).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["name"], "Seen by both");
+    let (_, token) = b.create_user(&org, "both@nodes.fr", "owner").await;
+    assert_eq!(a.call(Method::GET, "/me", &token, None).await.0, 200, "a token made on B works on A");
+
+    // Both nodes append to the chain at the same time, from separate tasks.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (node_api, token) = if i % 2 == 0 { (a.api.clone(), a.root_token.clone()) } else { (b.api.clone(), b.root_token.clone()) };
+        tasks.push(tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{node_api}/orgs"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"name": format!("Concurrent {i}"), "kind": "company"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    let statuses: Vec<u16> = join_all(tasks).await.into_iter().map(|r| r.expect("task").expect("sent")).collect();
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+
+    // root token + first org + user + the user's sign-in token + 12 organisations.
+    for node in [&a, &b] {
+        let verdict = node.cli(&["audit", "verify", "--json"], None);
+        assert_eq!(verdict.code, 0, "{} {}", verdict.stdout, verdict.stderr);
+        assert_eq!(verdict.json()["entries"], 16);
+    }
+    let (_, list) = a.root(Method::GET, "/orgs?limit=500", None).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(13));
+}

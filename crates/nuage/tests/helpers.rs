@@ -1,0 +1,258 @@
+//! Starting real servers for tests, and talking to them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+pub const NUAGE: &str = env!("CARGO_BIN_EXE_nuage");
+
+/// A PEM of the admin URL of a PostgreSQL server, when the suite runs on it.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("NUAGE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// A fresh, empty metadata database for one test: a new PostgreSQL database
+/// when the suite runs on PostgreSQL, else a SQLite file in `dir`.
+pub async fn fresh_database(dir: &Path) -> String {
+    match postgres_admin_url() {
+        Some(admin) => {
+            let name = format!("nuage_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL server");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
+            let (base, _) = admin.rsplit_once('/').expect("the admin URL names a database");
+            format!("{base}/{name}")
+        }
+        None => format!("sqlite://{}?mode=rwc", dir.join("shared.db").display()),
+    }
+}
+
+/// A running `nuage serve`, stopped when dropped.
+pub struct TestApp {
+    pub console: String,
+    pub api: String,
+    pub s3: String,
+    pub root_token: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub http: reqwest::Client,
+    child: Child,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// How to start a server.
+pub struct Spawn {
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub root_token: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Self { database_url: None, master_key_file: None, data_dir: None, root_token: Some(random_root_token()), env: vec![], args: vec![] }
+    }
+}
+
+pub fn random_root_token() -> String {
+    format!("nuage_root{}", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn(Spawn::default()).await
+}
+
+/// Starts a server and waits for its addresses line.
+pub async fn spawn(options: Spawn) -> TestApp {
+    let (dir, data_dir) = match options.data_dir {
+        Some(d) => (None, d),
+        None => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("data");
+            (Some(dir), path)
+        }
+    };
+    std::fs::create_dir_all(&data_dir).expect("data dir");
+    let database_url = match options.database_url {
+        Some(u) => u,
+        None => fresh_database(&data_dir).await,
+    };
+    let mut command = Command::new(NUAGE);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .args(&options.args)
+        .env_remove("NUAGE_TEST_DATABASE_URL")
+        .env("NUAGE_DATABASE__URL", &database_url)
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(data_dir.join("server.log")).expect("log file"));
+    match &options.root_token {
+        Some(t) => command.env("NUAGE_ROOT_TOKEN", t),
+        None => command.env_remove("NUAGE_ROOT_TOKEN"),
+    };
+    if let Some(key) = &options.master_key_file {
+        command.arg("--master-key-file").arg(key);
+    }
+    for (k, v) in &options.env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("start nuage serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(120), line).await.ok().and_then(|r| r.ok()).and_then(|r| r.ok()).unwrap_or_default();
+    let addresses: Value = match serde_json::from_str(&line) {
+        Ok(v) => v,
+        Err(_) => {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+            panic!("the server did not announce its addresses; its log:\n{log}");
+        }
+    };
+    let root_token = options.root_token.unwrap_or_else(|| std::fs::read_to_string(data_dir.join("root-token")).expect("root-token file").trim().to_owned());
+    TestApp {
+        console: addresses["console"].as_str().expect("console").to_owned(),
+        api: addresses["api"].as_str().expect("api").to_owned(),
+        s3: addresses["s3"].as_str().expect("s3").to_owned(),
+        root_token,
+        database_url,
+        data_dir,
+        http: reqwest::Client::new(),
+        child,
+        _dir: dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestApp {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself, up to a limit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    /// A request to the API with a bearer token.
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn root(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, &self.root_token.clone(), body).await
+    }
+
+    /// Creates an organisation as the operator.
+    pub async fn create_org(&self, name: &str) -> String {
+        let (status, org) = self.root(reqwest::Method::POST, "/orgs", Some(json!({"name": name, "kind": "company"}))).await;
+        assert_eq!(status, 201, "{org}");
+        org["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a user in an organisation and signs them in; returns (user id, token).
+    pub async fn create_user(&self, org: &str, email: &str, role: &str) -> (String, String) {
+        let (status, user) = self
+            .root(reqwest::Method::POST, "/users", Some(json!({"org_id": org, "email": email, "password": PASSWORD, "role": role})))
+            .await;
+        assert_eq!(status, 201, "{user}");
+        let token = self.token_for(email, None).await;
+        (user["id"].as_str().expect("id").to_owned(), token)
+    }
+
+    pub async fn token_for(&self, email: &str, totp: Option<&str>) -> String {
+        let response = self
+            .http
+            .post(self.url("/auth/token"))
+            .json(&json!({"email": email, "password": PASSWORD, "totp_code": totp, "name": "test"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 201);
+        let body: Value = response.json().await.expect("json");
+        body["secret"].as_str().expect("secret").to_owned()
+    }
+
+    /// Opens a connection to the server's metadata database, as someone with
+    /// database access (and nothing else) could.
+    pub async fn database(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.database_url).await.expect("connect to the metadata database")
+    }
+
+    /// Runs the command-line client against this server.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
+        run_cli(&self.console, &self.root_token, args, stdin)
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {} / {}", self.stdout, self.stderr))
+    }
+}
+
+pub fn run_cli(server: &str, token: &str, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    use std::io::Write;
+    let mut child = Command::new(NUAGE)
+        .args(["--server", server, "--token", token])
+        .args(args)
+        .env_remove("NUAGE_CLI_SERVER")
+        .env_remove("NUAGE_CLI_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nuage");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    CliOutput { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+}

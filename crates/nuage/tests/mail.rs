@@ -1,0 +1,144 @@
+//! E-mail: through an SMTP relay when configured (a local sink here), into the
+//! outbox otherwise; the password-reset journey end to end.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::helpers::{PASSWORD, Spawn, spawn, spawn_app};
+
+/// A minimal SMTP server that accepts every message and keeps it.
+struct SmtpSink {
+    port: u16,
+    messages: Arc<Mutex<Vec<String>>>,
+}
+
+impl SmtpSink {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let port = listener.local_addr().expect("addr").port();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let store = messages.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                    let mut data: Option<String> = None;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if let Some(body) = data.as_mut() {
+                            if line == "." {
+                                store.lock().expect("lock").push(std::mem::take(body));
+                                data = None;
+                                let _ = write.write_all(b"250 queued\r\n").await;
+                            } else {
+                                body.push_str(&line);
+                                body.push('\n');
+                            }
+                            continue;
+                        }
+                        let verb = line.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                        let reply: &[u8] = match verb.as_str() {
+                            "EHLO" | "HELO" => b"250 sink\r\n",
+                            "DATA" => {
+                                data = Some(String::new());
+                                b"354 end with .\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = write.write_all(b"221 bye\r\n").await;
+                                break;
+                            }
+                            _ => b"250 ok\r\n",
+                        };
+                        let _ = write.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        Self { port, messages }
+    }
+
+    async fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..200 {
+            if let Some(m) = self.messages.lock().expect("lock").iter().find(|m| m.contains(needle)) {
+                return m.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no message containing {needle:?} reached the SMTP sink");
+    }
+}
+
+/// Undoes quoted-printable soft line breaks and escapes.
+fn unfold(message: &str) -> String {
+    message.replace("=\n", "").replace("=3D", "=")
+}
+
+fn reset_token(message: &str) -> String {
+    let text = unfold(message);
+    let start = text.find("/password-reset/").expect("a reset link") + "/password-reset/".len();
+    text[start..].chars().take_while(char::is_ascii_alphanumeric).collect()
+}
+
+#[tokio::test]
+async fn password_reset_through_an_smtp_relay() {
+    let sink = SmtpSink::start().await;
+    let app = spawn(Spawn {
+        env: vec![
+            ("NUAGE_MAIL__SMTP_HOST".into(), "127.0.0.1".into()),
+            ("NUAGE_MAIL__SMTP_PORT".into(), sink.port.to_string()),
+            ("NUAGE_MAIL__FROM".into(), "nuage@localhost.test".into()),
+        ],
+        ..Spawn::default()
+    })
+    .await;
+    let org = app.create_org("Reset").await;
+    app.create_user(&org, "forgetful@reset.fr", "owner").await;
+
+    // Unknown addresses get the same answer and no mail.
+    let r = app.http.post(app.url("/password-reset")).json(&json!({"email": "nobody@reset.fr"})).send().await.expect("sent");
+    assert_eq!(r.status(), 202);
+    let r = app.http.post(app.url("/password-reset")).json(&json!({"email": "forgetful@reset.fr"})).send().await.expect("sent");
+    assert_eq!(r.status(), 202);
+    let message = sink.wait_for("forgetful@reset.fr").await;
+    assert!(!sink.messages.lock().expect("lock").iter().any(|m| m.contains("nobody@reset.fr")));
+    let token = reset_token(&message);
+    assert!(token.len() >= 40, "{token}");
+
+    let new_password = "a brand new passphrase";
+    let r = app.http.post(app.url("/password-reset/confirm")).json(&json!({"token": token, "password": "short"})).send().await.expect("sent");
+    assert_eq!(r.status(), 400, "a weak password is refused and the link stays usable");
+    let r = app.http.post(app.url("/password-reset/confirm")).json(&json!({"token": token, "password": new_password})).send().await.expect("sent");
+    assert_eq!(r.status(), 204);
+    let r = app.http.post(app.url("/password-reset/confirm")).json(&json!({"token": token, "password": new_password})).send().await.expect("sent");
+    assert_eq!(r.status(), 400, "a link works once");
+
+    let old = app.http.post(app.url("/auth/token")).json(&json!({"email": "forgetful@reset.fr", "password": PASSWORD, "name": "x"})).send().await.expect("sent");
+    assert_eq!(old.status(), 401);
+    let new = app.http.post(app.url("/auth/token")).json(&json!({"email": "forgetful@reset.fr", "password": new_password, "name": "x"})).send().await.expect("sent");
+    assert_eq!(new.status(), 201);
+    let mut db = app.database().await;
+    let (sent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL").fetch_one(&mut db).await.expect("count");
+    assert_eq!(sent, 1, "the outbox records the delivery");
+}
+
+#[tokio::test]
+async fn without_a_relay_mail_lands_in_the_outbox() {
+    let app = spawn_app().await;
+    let org = app.create_org("Outbox").await;
+    let (_, owner) = app.create_user(&org, "owner@outbox.fr", "owner").await;
+    let (s, _) = app.call(Method::POST, &format!("/orgs/{org}/members"), &owner, Some(json!({"email": "invitee@elsewhere.fr", "role": "member"}))).await;
+    assert_eq!(s, 201);
+    let mut db = app.database().await;
+    let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as("SELECT recipient, body, sent_at FROM outbox").fetch_all(&mut db).await.expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, "invitee@elsewhere.fr");
+    assert!(rows[0].1.contains("Outbox"), "{}", rows[0].1);
+    assert!(rows[0].2.is_none(), "not delivered: no relay");
+}

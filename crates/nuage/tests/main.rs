@@ -1,0 +1,12 @@
+//! Integration tests of the `nuage` program: each test starts the real server
+//! (`nuage serve`, port 0) on a fresh SQLite file, or on a fresh PostgreSQL
+//! database when `NUAGE_TEST_DATABASE_URL` names a server, and drives it over
+//! HTTP and through the real command line.
+
+mod api;
+mod audit;
+mod cli;
+mod cluster;
+mod helpers;
+mod mail;
+mod startup;

@@ -1,0 +1,78 @@
+//! The console's pages, one module per area. Each handler reads the request
+//! through [`Ctx`](crate::session::Ctx), calls one use case of the platform,
+//! and answers with a page, a redirect or a form shown again with its error.
+
+pub mod auth;
+pub mod keys;
+pub mod operator;
+pub mod org;
+pub mod reset;
+pub mod security;
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use nuage_domain::ids::OrgId;
+use nuage_service::auth::Session;
+use serde::Deserialize;
+
+use crate::error::PageError;
+
+/// A form body, or the console's 400 page when it cannot be read at all.
+pub fn read_form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
+    form.map(|Form(body)| body).map_err(|_| PageError::BadForm)
+}
+
+/// The query of a listing page.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    pub fn page(&self) -> nuage_service::PageRequest {
+        nuage_service::PageRequest {
+            cursor: self.cursor.clone().filter(|c| !c.is_empty()),
+            limit: Some(50),
+        }
+    }
+}
+
+/// An option of a `<select>`.
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+/// A form that carries only its CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// The session's current organisation, if it has one.
+pub fn current_org(
+    session: &Session,
+) -> Result<Option<(OrgId, &nuage_service::accounts::Membership)>, PageError> {
+    match &session.current_org {
+        None => Ok(None),
+        Some(m) => Ok(Some((
+            OrgId::parse(&m.org_id).map_err(|e| PageError::Service(e.into()))?,
+            m,
+        ))),
+    }
+}
+
+/// The link to the next page of a listing, keeping the rest of the path.
+pub fn next_page_href(path: &str, next_cursor: Option<&str>) -> Option<String> {
+    next_cursor.map(|c| format!("{path}?cursor={}", crate::session::url_encode(c)))
+}
+
+/// A query string, or its defaults when it cannot be read: a listing's
+/// query is a convenience, never worth an error page.
+pub fn read_query<T: Default>(
+    query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> T {
+    query.map(|axum::extract::Query(q)| q).unwrap_or_default()
+}

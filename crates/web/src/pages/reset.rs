@@ -1,0 +1,143 @@
+//! Password reset by e-mail: ask for a link, then choose a new password
+//! with it. The request page says the same thing whether or not the address
+//! has an account.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::Path;
+use axum::extract::rejection::FormRejection;
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::read_form;
+use crate::error::{FormAlert, FormError, PageError};
+use crate::session::Ctx;
+use crate::views::Chrome;
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RequestForm {
+    pub csrf: String,
+    pub email: String,
+}
+
+#[derive(Template)]
+#[template(path = "reset_request.html")]
+pub struct RequestPage {
+    pub c: Chrome,
+    pub csrf: String,
+    pub email: String,
+    /// The request was taken: say so instead of showing the form.
+    pub sent: bool,
+    pub error: FormAlert,
+}
+
+pub async fn request_form(ctx: Ctx) -> Result<Response, PageError> {
+    let page = RequestPage {
+        c: ctx.chrome("login"),
+        csrf: ctx.anon_csrf().to_owned(),
+        email: String::new(),
+        sent: false,
+        error: FormAlert::none(),
+    };
+    ctx.page(StatusCode::OK, &page)
+}
+
+pub async fn request(
+    ctx: Ctx,
+    form: Result<Form<RequestForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    ctx.check_anon_csrf(&form.csrf)?;
+    let (sent, error) = match ctx
+        .platform
+        .request_password_reset(&ctx.meta, &form.email)
+        .await
+    {
+        Ok(()) => (true, FormAlert::none()),
+        Err(e) => (false, FormError::from_service(ctx.t, e)?.into()),
+    };
+    let page = RequestPage {
+        c: ctx.chrome("login"),
+        csrf: ctx.anon_csrf().to_owned(),
+        email: form.email,
+        sent,
+        error,
+    };
+    ctx.page(page.error.status_or(StatusCode::OK), &page)
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct ResetForm {
+    pub csrf: String,
+    pub password: String,
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct ResetPage {
+    pub c: Chrome,
+    pub csrf: String,
+    /// Where the form posts: this page's own address.
+    pub action: String,
+    pub error: FormAlert,
+}
+
+/// Reset links carry a base32 token; anything else is no link of ours.
+fn reset_action(token: &str) -> Result<String, PageError> {
+    if token.is_empty() || token.len() > 200 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(PageError::NotFound);
+    }
+    Ok(format!("/password-reset/{token}"))
+}
+
+pub async fn reset_form(ctx: Ctx, Path(token): Path<String>) -> Result<Response, PageError> {
+    let page = ResetPage {
+        c: ctx.chrome("login"),
+        csrf: ctx.anon_csrf().to_owned(),
+        action: reset_action(&token)?,
+        error: FormAlert::none(),
+    };
+    ctx.page(StatusCode::OK, &page)
+}
+
+pub async fn reset(
+    ctx: Ctx,
+    Path(token): Path<String>,
+    form: Result<Form<ResetForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let action = reset_action(&token)?;
+    let form = read_form(form)?;
+    ctx.check_anon_csrf(&form.csrf)?;
+    match ctx
+        .platform
+        .reset_password(&ctx.meta, &token, &form.password)
+        .await
+    {
+        Ok(()) => {
+            // Every session of the user was ended, this browser's too.
+            let location = HeaderValue::from_static("/login?notice=password_changed");
+            Ok((
+                StatusCode::SEE_OTHER,
+                [
+                    (SET_COOKIE, ctx.clear_session_cookie()),
+                    (LOCATION, location),
+                ],
+            )
+                .into_response())
+        }
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            let page = ResetPage {
+                c: ctx.chrome("login"),
+                csrf: ctx.anon_csrf().to_owned(),
+                action,
+                error: error.clone().into(),
+            };
+            ctx.page(error.status, &page)
+        }
+    }
+}

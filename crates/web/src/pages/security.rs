@@ -1,0 +1,205 @@
+//! The user's security: enrolling, confirming and disabling the TOTP second
+//! factor, and for an organisation's owners, requiring it of every member.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use nuage_domain::org::Role;
+use nuage_service::auth::{Session, TotpEnrolment};
+use serde::Deserialize;
+
+use super::{CsrfForm, current_org, read_form};
+use crate::error::{FormAlert, FormError, PageError};
+use crate::session::Ctx;
+use crate::views::Chrome;
+
+/// What the TOTP section shows.
+pub enum TotpStep {
+    /// Not enabled: a button to begin.
+    Off,
+    /// Begun: the secret (shown this once, when just begun) and the confirm form.
+    Enrolling(Option<TotpEnrolment>),
+    /// Enabled: the form to disable it.
+    On,
+}
+
+/// The owner's control over the current organisation.
+pub struct RequireTotp {
+    pub org_name: String,
+    pub required: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    pub c: Chrome,
+    pub csrf: String,
+    pub step: TotpStep,
+    pub require: Option<RequireTotp>,
+    pub error: FormAlert,
+}
+
+pub async fn show(ctx: Ctx) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    security_page(&ctx, session, None, FormAlert::none(), StatusCode::OK).await
+}
+
+/// The security page; `step` overrides what the user's state implies.
+async fn security_page(
+    ctx: &Ctx,
+    session: &Session,
+    step: Option<TotpStep>,
+    error: FormAlert,
+    ok: StatusCode,
+) -> Result<Response, PageError> {
+    let step = step.unwrap_or(if session.user.totp_enabled {
+        TotpStep::On
+    } else {
+        TotpStep::Off
+    });
+    let mut require = None;
+    if let Some((org, membership)) = current_org(session)?
+        && membership.role == Role::Owner
+    {
+        match ctx.platform.get_org(&session.principal(), org).await {
+            Ok(org) => {
+                require = Some(RequireTotp {
+                    org_name: org.name,
+                    required: org.require_totp,
+                })
+            }
+            Err(e) if e.is_server_fault() => return Err(e.into()),
+            // An owner the organisation refuses cannot change its settings either.
+            Err(_) => {}
+        }
+    }
+    let page = SecurityPage {
+        c: ctx.chrome("security"),
+        csrf: session.csrf_token.clone(),
+        step,
+        require,
+        error,
+    };
+    ctx.page(page.error.status_or(ok), &page)
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct CodeForm {
+    pub csrf: String,
+    pub code: String,
+}
+
+/// The form error for a TOTP code the service refused.
+fn code_error(ctx: &Ctx, e: nuage_service::ServiceError) -> Result<FormAlert, PageError> {
+    let error = match e {
+        nuage_service::ServiceError::Unauthenticated(_) => FormError {
+            field: Some("code"),
+            ..FormError::new(StatusCode::BAD_REQUEST, ctx.t.err_wrong_code)
+        },
+        other => FormError::from_service(ctx.t, other)?,
+    };
+    Ok(error.into())
+}
+
+pub async fn begin_totp(
+    ctx: Ctx,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&form.csrf)?;
+    match ctx.platform.begin_totp(&session.principal()).await {
+        Ok(enrolment) => {
+            security_page(
+                &ctx,
+                session,
+                Some(TotpStep::Enrolling(Some(enrolment))),
+                FormAlert::none(),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            security_page(&ctx, session, None, error.into(), StatusCode::OK).await
+        }
+    }
+}
+
+pub async fn confirm_totp(
+    ctx: Ctx,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&form.csrf)?;
+    match ctx
+        .platform
+        .confirm_totp(&session.principal(), &ctx.meta, &form.code)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/security?notice=totp_enabled").into_response()),
+        // The enrolment stays pending: another code can still confirm it.
+        Err(e) => {
+            security_page(
+                &ctx,
+                session,
+                Some(TotpStep::Enrolling(None)),
+                code_error(&ctx, e)?,
+                StatusCode::OK,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn disable_totp(
+    ctx: Ctx,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&form.csrf)?;
+    match ctx
+        .platform
+        .disable_totp(&session.principal(), &ctx.meta, &form.code)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/security?notice=totp_disabled").into_response()),
+        Err(e) => security_page(&ctx, session, None, code_error(&ctx, e)?, StatusCode::OK).await,
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RequireForm {
+    pub csrf: String,
+    /// A checkbox: present when ticked.
+    pub require: Option<String>,
+}
+
+pub async fn require_totp(
+    ctx: Ctx,
+    form: Result<Form<RequireForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&form.csrf)?;
+    let Some((org, _)) = current_org(session)? else {
+        return Err(PageError::NotFound);
+    };
+    match ctx
+        .platform
+        .set_org_require_totp(&session.principal(), &ctx.meta, org, form.require.is_some())
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/security?notice=setting_saved").into_response()),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            security_page(&ctx, session, None, error.into(), StatusCode::OK).await
+        }
+    }
+}
