@@ -25,16 +25,25 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "send an API token: Authorization: Bearer <token>"))?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send an API token: Authorization: Bearer <token>",
+            )
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the Authorization header must be: Bearer <token>"))?;
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "the Authorization header must be: Bearer <token>",
+                )
+            })?;
         let platform = Platform::from_ref(state);
         Ok(Self(platform.authenticate_token(token).await?))
     }
@@ -77,26 +86,43 @@ where
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
-            return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "send the body as JSON, with Content-Type: application/json").into());
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send the body as JSON, with Content-Type: application/json",
+            )
+            .into());
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "the request body is larger than the server accepts")
-            } else {
-                Problem::new(StatusCode::BAD_REQUEST, "malformed-body", r.body_text())
-            }
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body-too-large",
+                        "the request body is larger than the server accepts",
+                    )
+                } else {
+                    Problem::new(StatusCode::BAD_REQUEST, "malformed-body", r.body_text())
+                }
+            })?;
         let value = serde_json::from_slice(&bytes).map_err(|e| {
             let (status, slug) = match e.classify() {
-                serde_json::error::Category::Data => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-body"),
+                serde_json::error::Category::Data => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid-body")
+                }
                 _ => (StatusCode::BAD_REQUEST, "malformed-body"),
             };
             Problem::new(status, slug, format!("the JSON body is not valid: {e}"))
         })?;
-        Ok(Self { value, digest: hex::encode(Sha256::digest(&bytes)) })
+        Ok(Self {
+            value,
+            digest: hex::encode(Sha256::digest(&bytes)),
+        })
     }
 }
 
@@ -114,7 +140,10 @@ pub struct PageParams {
 
 impl PageParams {
     pub fn into_request(self) -> PageRequest {
-        PageRequest { cursor: self.cursor, limit: self.limit }
+        PageRequest {
+            cursor: self.cursor,
+            limit: self.limit,
+        }
     }
 }
 
@@ -145,7 +174,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }
 }

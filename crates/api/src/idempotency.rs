@@ -17,23 +17,45 @@ fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
         return Ok(None);
     };
-    let key = value.to_str().ok().map(str::trim).filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
     key.map(|k| Some(k.to_owned())).ok_or_else(|| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid-idempotency-key", "Idempotency-Key must be 1 to 255 visible ASCII characters").into()
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-idempotency-key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+        .into()
     })
 }
 
 fn created(body: &str, replayed: bool) -> Response {
-    let mut response = (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], body.to_owned()).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_owned(),
+    )
+        .into_response();
     if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
 }
 
 /// Runs `work` once per idempotency key and answers 201 with its result.
 /// Anonymous callers share one namespace, so their keys are scoped to the body.
-pub async fn create_once<T, F>(platform: &Platform, who: &Principal, headers: &HeaderMap, digest: &str, work: F) -> Result<Response, ApiError>
+pub async fn create_once<T, F>(
+    platform: &Platform,
+    who: &Principal,
+    headers: &HeaderMap,
+    digest: &str,
+    work: F,
+) -> Result<Response, ApiError>
 where
     T: Serialize,
     F: Future<Output = Result<T, ApiError>>,
@@ -51,12 +73,24 @@ where
             "this Idempotency-Key was used with a different request body",
         )
         .into()),
-        Reservation::Seen { response: Some(body), .. } => Ok(created(&body, true)),
-        Reservation::Seen { .. } => Err(Problem::new(StatusCode::CONFLICT, "idempotency-key-in-use", "a request with this Idempotency-Key is still being processed").into()),
+        Reservation::Seen {
+            response: Some(body),
+            ..
+        } => Ok(created(&body, true)),
+        Reservation::Seen { .. } => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "idempotency-key-in-use",
+            "a request with this Idempotency-Key is still being processed",
+        )
+        .into()),
         Reservation::Reserved => match work.await {
             Ok(value) => {
-                let body = serde_json::to_string(&value).map_err(|e| ApiError::from(nuage_service::ServiceError::Internal(e.to_string())))?;
-                platform.complete_idempotency_key(who, &key, StatusCode::CREATED.as_u16(), &body).await?;
+                let body = serde_json::to_string(&value).map_err(|e| {
+                    ApiError::from(nuage_service::ServiceError::Internal(e.to_string()))
+                })?;
+                platform
+                    .complete_idempotency_key(who, &key, StatusCode::CREATED.as_u16(), &body)
+                    .await?;
                 Ok(created(&body, false))
             }
             Err(e) => {

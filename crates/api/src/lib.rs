@@ -30,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         account::begin_totp, account::confirm_totp, account::disable_totp,
         account::request_password_reset, account::confirm_password_reset,
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
-        orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user,
+        orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
         orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
     ),
     modifiers(&BearerAuth),
@@ -42,7 +42,10 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -50,7 +53,15 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(platform: Platform) -> Router {
     let document = ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into());
     let api = Router::new()
-        .route("/openapi.json", get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) }))
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    document,
+                )
+            }),
+        )
         .route("/platform", get(platform::info))
         .route("/audit/verify", get(platform::verify_audit))
         .route("/signup", post(account::sign_up))
@@ -60,19 +71,43 @@ pub fn router(platform: Platform) -> Router {
         .route("/me/totp/confirm", post(account::confirm_totp))
         .route("/me/totp/disable", post(account::disable_totp))
         .route("/password-reset", post(account::request_password_reset))
-        .route("/password-reset/confirm", post(account::confirm_password_reset))
-        .route("/tokens", post(account::create_token).get(account::list_tokens))
+        .route(
+            "/password-reset/confirm",
+            post(account::confirm_password_reset),
+        )
+        .route(
+            "/tokens",
+            post(account::create_token).get(account::list_tokens),
+        )
         .route("/tokens/{token_id}", delete(account::revoke_token))
         .route("/orgs", post(orgs::create_org).get(orgs::list_orgs))
         .route("/orgs/{org_id}", get(orgs::get_org).patch(orgs::update_org))
-        .route("/orgs/{org_id}/members", post(orgs::add_member).get(orgs::list_members))
-        .route("/orgs/{org_id}/members/{user_id}", delete(orgs::remove_member))
-        .route("/orgs/{org_id}/s3-keys", post(orgs::create_s3_key).get(orgs::list_s3_keys))
+        .route(
+            "/orgs/{org_id}/members",
+            post(orgs::add_member).get(orgs::list_members),
+        )
+        .route(
+            "/orgs/{org_id}/members/{user_id}",
+            delete(orgs::remove_member),
+        )
+        .route(
+            "/orgs/{org_id}/s3-keys",
+            post(orgs::create_s3_key).get(orgs::list_s3_keys),
+        )
         .route("/orgs/{org_id}/audit", get(orgs::org_audit))
         .route("/s3-keys/{access_key_id}", delete(orgs::revoke_s3_key))
         .route("/users", post(orgs::create_user))
-        .fallback(|| async { Problem::new(axum::http::StatusCode::NOT_FOUND, "not-found", "no such resource in the API") })
-        .layer(axum::middleware::map_response(problem::problem_for_bare_errors))
+        .route("/operators", post(orgs::create_operator))
+        .fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not-found",
+                "no such resource in the API",
+            )
+        })
+        .layer(axum::middleware::map_response(
+            problem::problem_for_bare_errors,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(platform);
     Router::new().nest("/api/v1", api)

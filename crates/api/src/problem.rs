@@ -47,9 +47,14 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, Json(&self)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"nuage\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"nuage\""),
+            );
         }
         response
     }
@@ -79,14 +84,28 @@ impl From<ServiceError> for ApiError {
                 p.field = Some(d.field().to_owned());
                 p
             }
-            ServiceError::Unauthenticated(m) => Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", m.clone()),
-            ServiceError::Forbidden(m) => Problem::new(StatusCode::FORBIDDEN, "forbidden", m.clone()),
-            ServiceError::NotFound(what) => Problem::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
+            ServiceError::Unauthenticated(m) => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", m.clone())
+            }
+            ServiceError::Forbidden(m) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", m.clone())
+            }
+            ServiceError::NotFound(what) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("{what} not found"),
+            ),
             ServiceError::Conflict(m) => Problem::new(StatusCode::CONFLICT, "conflict", m.clone()),
-            ServiceError::RateLimited => Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", e.to_string()),
+            ServiceError::RateLimited => {
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", e.to_string())
+            }
             ServiceError::Db(_) | ServiceError::Internal(_) => {
                 tracing::error!(error = %e, "request failed on the server's side");
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server could not complete the request; it has been logged")
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the server could not complete the request; it has been logged",
+                )
             }
         };
         Self(problem)
@@ -96,8 +115,12 @@ impl From<ServiceError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let (status, slug) = match &r {
-            JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
-            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
+            JsonRejection::MissingJsonContentType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
+            }
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body-too-large")
+            }
             JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-body"),
             _ => (StatusCode::BAD_REQUEST, "malformed-body"),
         };
@@ -107,13 +130,21 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        Self(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", r.body_text()))
+        Self(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            r.body_text(),
+        ))
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        Self(Problem::new(StatusCode::BAD_REQUEST, "invalid-path", r.body_text()))
+        Self(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-path",
+            r.body_text(),
+        ))
     }
 }
 
@@ -121,7 +152,10 @@ impl From<PathRejection> for ApiError {
 /// routing: 404, 405; from layers: 413, 408) into one.
 pub async fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
     if status.is_client_error() || status.is_server_error() {
         if is_problem {
             return response;

@@ -58,7 +58,8 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url)?;
-        let options = AnyConnectOptions::from_str(url).map_err(|e| DbError::Config(format!("the database URL is not valid: {e}")))?;
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| DbError::Config(format!("the database URL is not valid: {e}")))?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))

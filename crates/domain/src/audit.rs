@@ -61,7 +61,8 @@ impl AuditRecord {
 
     /// The link of this record, chained to the previous one.
     pub fn link(&self, key: &[u8; 32], previous: &[u8; 32]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
         let mut encoded = Vec::with_capacity(256);
         encoded.extend_from_slice(previous);
         self.encode(&mut encoded);
@@ -106,20 +107,38 @@ impl<'k> ChainVerifier<'k> {
     }
 
     /// Checks the next stored record and its stored link.
-    pub fn check(&mut self, record: &AuditRecord, stored_link: &[u8; 32], checkpoint: Option<&Checkpoint>) -> Result<(), ChainBreak> {
+    pub fn check(
+        &mut self,
+        record: &AuditRecord,
+        stored_link: &[u8; 32],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(), ChainBreak> {
         if record.seq != self.expected_seq {
             let reason = if record.seq > self.expected_seq {
-                format!("record {} is missing (deleted), the next stored record is {}", self.expected_seq, record.seq)
+                format!(
+                    "record {} is missing (deleted), the next stored record is {}",
+                    self.expected_seq, record.seq
+                )
             } else {
-                format!("record {} appears out of order after record {}", record.seq, self.expected_seq - 1)
+                format!(
+                    "record {} appears out of order after record {}",
+                    record.seq,
+                    self.expected_seq - 1
+                )
             };
-            return Err(ChainBreak { seq: self.expected_seq.min(record.seq), reason });
+            return Err(ChainBreak {
+                seq: self.expected_seq.min(record.seq),
+                reason,
+            });
         }
         let link = record.link(self.key, &self.previous);
         if link != *stored_link {
             return Err(ChainBreak {
                 seq: record.seq,
-                reason: format!("record {} does not match its link: it was edited, or its neighbours were", record.seq),
+                reason: format!(
+                    "record {} does not match its link: it was edited, or its neighbours were",
+                    record.seq
+                ),
             });
         }
         if let Some(checkpoint) = checkpoint
@@ -128,7 +147,10 @@ impl<'k> ChainVerifier<'k> {
             if checkpoint.link != link {
                 return Err(ChainBreak {
                     seq: record.seq,
-                    reason: format!("record {} differs from the signed checkpoint of the head", record.seq),
+                    reason: format!(
+                        "record {} differs from the signed checkpoint of the head",
+                        record.seq
+                    ),
                 });
             }
             self.seen_checkpoint = true;
@@ -166,7 +188,9 @@ mod hex_bytes {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let text = String::deserialize(d)?;
         let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
-        bytes.try_into().map_err(|_| serde::de::Error::custom("a link is 32 bytes"))
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a link is 32 bytes"))
     }
 }
 
@@ -199,7 +223,11 @@ mod tests {
             .collect()
     }
 
-    fn verify(key: &[u8; 32], rows: &[(AuditRecord, [u8; 32])], checkpoint: Option<&Checkpoint>) -> Result<i64, ChainBreak> {
+    fn verify(
+        key: &[u8; 32],
+        rows: &[(AuditRecord, [u8; 32])],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<i64, ChainBreak> {
         let mut v = ChainVerifier::new(key);
         for (r, l) in rows {
             v.check(r, l, checkpoint)?;
@@ -211,7 +239,10 @@ mod tests {
     fn intact_chain_verifies() {
         let key = [7; 32];
         let rows = chain(&key, 5);
-        let cp = Checkpoint { seq: 5, link: rows[4].1 };
+        let cp = Checkpoint {
+            seq: 5,
+            link: rows[4].1,
+        };
         assert_eq!(verify(&key, &rows, Some(&cp)), Ok(5));
     }
 
@@ -219,7 +250,10 @@ mod tests {
     fn edit_delete_reorder_truncate_are_detected() {
         let key = [7; 32];
         let rows = chain(&key, 5);
-        let cp = Checkpoint { seq: 5, link: rows[4].1 };
+        let cp = Checkpoint {
+            seq: 5,
+            link: rows[4].1,
+        };
 
         let mut edited = rows.clone();
         edited[2].0.action = "org.delete".into();
@@ -234,7 +268,10 @@ mod tests {
         assert!(verify(&key, &reordered, Some(&cp)).is_err());
 
         let truncated = &rows[..3];
-        assert_eq!(verify(&key, truncated, Some(&cp)).map_err(|b| b.seq), Err(4));
+        assert_eq!(
+            verify(&key, truncated, Some(&cp)).map_err(|b| b.seq),
+            Err(4)
+        );
     }
 
     #[test]

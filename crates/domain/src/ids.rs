@@ -11,7 +11,9 @@ use crate::DomainError;
 
 macro_rules! id_type {
     ($name:ident, $field:literal) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+        )]
         #[serde(transparent)]
         pub struct $name(Uuid);
 
@@ -22,9 +24,12 @@ macro_rules! id_type {
             }
 
             pub fn parse(value: &str) -> Result<Self, DomainError> {
-                Uuid::parse_str(value.trim())
-                    .map(Self)
-                    .map_err(|_| DomainError::invalid($field, format!("{value:?} is not a valid identifier (a UUID)")))
+                Uuid::parse_str(value.trim()).map(Self).map_err(|_| {
+                    DomainError::invalid(
+                        $field,
+                        format!("{value:?} is not a valid identifier (a UUID)"),
+                    )
+                })
             }
 
             pub fn as_uuid(&self) -> Uuid {

@@ -40,10 +40,16 @@ impl Siren {
     pub fn parse(value: &str) -> Result<Self, DomainError> {
         let digits = digits_only(value);
         if digits.len() != 9 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(DomainError::invalid("siren", "a SIREN has exactly 9 digits"));
+            return Err(DomainError::invalid(
+                "siren",
+                "a SIREN has exactly 9 digits",
+            ));
         }
         if !luhn_valid(&digits) {
-            return Err(DomainError::invalid("siren", "the SIREN's check digit is wrong"));
+            return Err(DomainError::invalid(
+                "siren",
+                "the SIREN's check digit is wrong",
+            ));
         }
         Ok(Self(digits))
     }
@@ -68,7 +74,10 @@ impl Siret {
     pub fn parse(value: &str) -> Result<Self, DomainError> {
         let digits = digits_only(value);
         if digits.len() != 14 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(DomainError::invalid("siret", "a SIRET has exactly 14 digits"));
+            return Err(DomainError::invalid(
+                "siret",
+                "a SIRET has exactly 14 digits",
+            ));
         }
         let valid = if digits.starts_with(LA_POSTE_SIREN) {
             // La Poste's establishments: the sum of the digits is a multiple of 5.
@@ -77,7 +86,10 @@ impl Siret {
             luhn_valid(&digits) && luhn_valid(&digits[..9])
         };
         if !valid {
-            return Err(DomainError::invalid("siret", "the SIRET's check digit is wrong"));
+            return Err(DomainError::invalid(
+                "siret",
+                "the SIRET's check digit is wrong",
+            ));
         }
         Ok(Self(digits))
     }
@@ -118,14 +130,23 @@ impl VatNumber {
             .collect::<String>()
             .to_ascii_uppercase();
         if compact.len() < 4 || !compact.is_char_boundary(2) {
-            return Err(DomainError::invalid("vat_number", "a VAT number starts with a country code, then 2 to 12 characters"));
+            return Err(DomainError::invalid(
+                "vat_number",
+                "a VAT number starts with a country code, then 2 to 12 characters",
+            ));
         }
         let (prefix, rest) = compact.split_at(2);
         if !EU_VAT_PREFIXES.contains(&prefix) {
-            return Err(DomainError::invalid("vat_number", format!("{prefix} is not the VAT prefix of an EU member state")));
+            return Err(DomainError::invalid(
+                "vat_number",
+                format!("{prefix} is not the VAT prefix of an EU member state"),
+            ));
         }
         if !(2..=12).contains(&rest.len()) || !rest.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(DomainError::invalid("vat_number", "after the country code, a VAT number has 2 to 12 letters or digits"));
+            return Err(DomainError::invalid(
+                "vat_number",
+                "after the country code, a VAT number has 2 to 12 letters or digits",
+            ));
         }
         if prefix == "FR" {
             check_french_vat(rest)?;
@@ -142,14 +163,27 @@ impl VatNumber {
 /// (12 + 3 × (SIREN mod 97)) mod 97.
 fn check_french_vat(rest: &str) -> Result<(), DomainError> {
     if rest.len() != 11 {
-        return Err(DomainError::invalid("vat_number", "a French VAT number is FR, a 2-character key and the 9-digit SIREN"));
+        return Err(DomainError::invalid(
+            "vat_number",
+            "a French VAT number is FR, a 2-character key and the 9-digit SIREN",
+        ));
     }
     let (key, siren) = rest.split_at(2);
-    Siren::parse(siren).map_err(|_| DomainError::invalid("vat_number", "the SIREN inside the French VAT number is not valid"))?;
+    Siren::parse(siren).map_err(|_| {
+        DomainError::invalid(
+            "vat_number",
+            "the SIREN inside the French VAT number is not valid",
+        )
+    })?;
     if let Ok(key) = key.parse::<u64>() {
-        let siren: u64 = siren.parse().map_err(|_| DomainError::invalid("vat_number", "the SIREN must be digits"))?;
+        let siren: u64 = siren
+            .parse()
+            .map_err(|_| DomainError::invalid("vat_number", "the SIREN must be digits"))?;
         if key != (12 + 3 * (siren % 97)) % 97 {
-            return Err(DomainError::invalid("vat_number", "the French VAT number's key does not match its SIREN"));
+            return Err(DomainError::invalid(
+                "vat_number",
+                "the French VAT number's key does not match its SIREN",
+            ));
         }
     }
     Ok(())

@@ -24,7 +24,10 @@ impl OrgKind {
             "public" => Ok(Self::Public),
             "company" => Ok(Self::Company),
             "person" => Ok(Self::Person),
-            other => Err(DomainError::invalid("kind", format!("{other:?} is not one of public, company, person"))),
+            other => Err(DomainError::invalid(
+                "kind",
+                format!("{other:?} is not one of public, company, person"),
+            )),
         }
     }
 
@@ -55,10 +58,16 @@ impl OrgName {
             return Err(DomainError::invalid("name", "the name must not be empty"));
         }
         if trimmed.chars().count() > 200 {
-            return Err(DomainError::invalid("name", "the name is longer than 200 characters"));
+            return Err(DomainError::invalid(
+                "name",
+                "the name is longer than 200 characters",
+            ));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(DomainError::invalid("name", "the name contains control characters"));
+            return Err(DomainError::invalid(
+                "name",
+                "the name contains control characters",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -85,7 +94,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Owner, Role::Admin, Role::Buyer, Role::Billing, Role::Member];
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Buyer,
+        Role::Billing,
+        Role::Member,
+    ];
 
     pub fn parse(value: &str) -> Result<Self, DomainError> {
         match value.trim().to_ascii_lowercase().as_str() {
@@ -94,7 +109,10 @@ impl Role {
             "buyer" => Ok(Self::Buyer),
             "billing" => Ok(Self::Billing),
             "member" => Ok(Self::Member),
-            other => Err(DomainError::invalid("role", format!("{other:?} is not one of owner, admin, buyer, billing, member"))),
+            other => Err(DomainError::invalid(
+                "role",
+                format!("{other:?} is not one of owner, admin, buyer, billing, member"),
+            )),
         }
     }
 

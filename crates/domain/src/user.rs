@@ -24,11 +24,16 @@ impl Email {
         if local.is_empty() || local.len() > 64 {
             return Err(err("the part before @ must have 1 to 64 characters"));
         }
-        if domain.is_empty() || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        if domain.is_empty()
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+        {
             return Err(err("the domain after @ is not valid"));
         }
-        if value.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';'))
-            || local.contains('@')
+        if value.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';')
+        }) || local.contains('@')
         {
             return Err(err("the address contains characters that are not allowed"));
         }
@@ -55,10 +60,16 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// appears in the error.
 pub fn check_new_password(password: &str) -> Result<(), DomainError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(DomainError::invalid("password", format!("the password must have at least {MIN_PASSWORD_CHARS} characters")));
+        return Err(DomainError::invalid(
+            "password",
+            format!("the password must have at least {MIN_PASSWORD_CHARS} characters"),
+        ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(DomainError::invalid("password", format!("the password must be at most {MAX_PASSWORD_BYTES} bytes")));
+        return Err(DomainError::invalid(
+            "password",
+            format!("the password must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
     }
     Ok(())
 }
@@ -69,8 +80,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse(" Alice@Example.FR ").map(|e| e.to_string()), Ok("alice@example.fr".into()));
-        for bad in ["", "no-at", "@example.fr", "a@", "a@b", "a b@c.fr", "a@.fr", "a@@b.fr"] {
+        assert_eq!(
+            Email::parse(" Alice@Example.FR ").map(|e| e.to_string()),
+            Ok("alice@example.fr".into())
+        );
+        for bad in [
+            "",
+            "no-at",
+            "@example.fr",
+            "a@",
+            "a@b",
+            "a b@c.fr",
+            "a@.fr",
+            "a@@b.fr",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }
     }

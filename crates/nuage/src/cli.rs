@@ -14,7 +14,11 @@ use crate::client::{Client, ClientError};
 use crate::config::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "nuage", version, about = "Nuage, a sovereign cloud platform: the server and its client")]
+#[command(
+    name = "nuage",
+    version,
+    about = "Nuage, a sovereign cloud platform: the server and its client"
+)]
 pub struct Cli {
     /// The server's address, for client commands (e.g. http://127.0.0.1:8080).
     #[arg(long, global = true, env = "NUAGE_CLI_SERVER")]
@@ -149,10 +153,18 @@ pub enum OrgCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a user in an organisation; the password is read from stdin.
+    /// Create a user in an organisation (or an operator); the password is read from stdin.
     Create {
+        /// The organisation the user joins (not with --operator).
+        #[arg(
+            long,
+            required_unless_present = "operator",
+            conflicts_with = "operator"
+        )]
+        org: Option<String>,
+        /// Make the user an operator of the platform, in no organisation.
         #[arg(long)]
-        org: String,
+        operator: bool,
         #[arg(long)]
         email: String,
         /// Read the password from standard input (required: never on the command line).
@@ -197,14 +209,20 @@ pub enum AuditCommand {
 /// Runs a client command. Exit codes: 0 done, 1 refused by the server
 /// (or tampering found), 2 could not ask (usage, network, authentication).
 pub async fn run_client(cli: &Cli) -> ExitCode {
-    let client = match Client::new(cli.server.as_deref(), cli.token.as_deref(), cli.ca_cert.as_deref()) {
+    let client = match Client::new(
+        cli.server.as_deref(),
+        cli.token.as_deref(),
+        cli.ca_cert.as_deref(),
+    ) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
     let outcome = match &cli.command {
         Command::Serve(_) => unreachable_serve(),
         Command::Admin { command } => run_admin(&client, command).await,
-        Command::Audit { command: AuditCommand::Verify { json } } => return verify_audit(&client, *json).await,
+        Command::Audit {
+            command: AuditCommand::Verify { json },
+        } => return verify_audit(&client, *json).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -218,33 +236,106 @@ fn unreachable_serve() -> Result<(), ClientError> {
 
 async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), ClientError> {
     match command {
-        AdminCommand::Org { command: OrgCommand::Create { name, kind, siret, vat_number, json } } => {
+        AdminCommand::Org {
+            command:
+                OrgCommand::Create {
+                    name,
+                    kind,
+                    siret,
+                    vat_number,
+                    json,
+                },
+        } => {
             let org = client.post("/orgs", &json!({ "name": name, "kind": kind, "siret": siret, "vat_number": vat_number })).await?;
-            print(&org, *json, |o| format!("{}\t{}\t{}", o["id"].as_str().unwrap_or_default(), o["kind"].as_str().unwrap_or_default(), o["name"].as_str().unwrap_or_default()));
+            print(&org, *json, |o| {
+                format!(
+                    "{}\t{}\t{}",
+                    o["id"].as_str().unwrap_or_default(),
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["name"].as_str().unwrap_or_default()
+                )
+            });
         }
-        AdminCommand::Org { command: OrgCommand::List { json } } => {
+        AdminCommand::Org {
+            command: OrgCommand::List { json },
+        } => {
             let orgs = client.get_all("/orgs").await?;
             print(&Value::Array(orgs.clone()), *json, |_| {
-                orgs.iter().map(|o| format!("{}\t{}\t{}", o["id"].as_str().unwrap_or_default(), o["kind"].as_str().unwrap_or_default(), o["name"].as_str().unwrap_or_default())).collect::<Vec<_>>().join("\n")
+                orgs.iter()
+                    .map(|o| {
+                        format!(
+                            "{}\t{}\t{}",
+                            o["id"].as_str().unwrap_or_default(),
+                            o["kind"].as_str().unwrap_or_default(),
+                            o["name"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
-        AdminCommand::User { command: UserCommand::Create { org, email, password_stdin: _, role, display_name, json } } => {
+        AdminCommand::User {
+            command:
+                UserCommand::Create {
+                    org,
+                    operator,
+                    email,
+                    password_stdin: _,
+                    role,
+                    display_name,
+                    json,
+                },
+        } => {
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).map_err(|e| ClientError::Usage(format!("cannot read the password from stdin: {e}")))?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(|e| {
+                    ClientError::Usage(format!("cannot read the password from stdin: {e}"))
+                })?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let user = client.post("/users", &json!({ "org_id": org, "email": email, "password": password, "role": role, "display_name": display_name })).await?;
-            print(&user, *json, |u| format!("{}\t{}", u["id"].as_str().unwrap_or_default(), u["email"].as_str().unwrap_or_default()));
+            let user = match org {
+                Some(org) if !operator => client.post("/users", &json!({ "org_id": org, "email": email, "password": password, "role": role, "display_name": display_name })).await?,
+                _ => client.post("/operators", &json!({ "email": email, "password": password, "display_name": display_name })).await?,
+            };
+            print(&user, *json, |u| {
+                format!(
+                    "{}\t{}",
+                    u["id"].as_str().unwrap_or_default(),
+                    u["email"].as_str().unwrap_or_default()
+                )
+            });
         }
-        AdminCommand::S3Key { command: S3KeyCommand::Create { org, json } } => {
-            let key = client.post(&format!("/orgs/{}/s3-keys", urlencode(org)), &json!(null)).await?;
+        AdminCommand::S3Key {
+            command: S3KeyCommand::Create { org, json },
+        } => {
+            let key = client
+                .post(&format!("/orgs/{}/s3-keys", urlencode(org)), &json!(null))
+                .await?;
             let out = json!({ "access_key_id": key["access_key_id"], "secret_access_key": key["secret_access_key"], "org_id": key["org_id"] });
             print(&out, *json, |k| {
-                format!("access key id: {}\nsecret access key: {}\n(the secret is shown only now)", k["access_key_id"].as_str().unwrap_or_default(), k["secret_access_key"].as_str().unwrap_or_default())
+                format!(
+                    "access key id: {}\nsecret access key: {}\n(the secret is shown only now)",
+                    k["access_key_id"].as_str().unwrap_or_default(),
+                    k["secret_access_key"].as_str().unwrap_or_default()
+                )
             });
         }
-        AdminCommand::S3Key { command: S3KeyCommand::Revoke { access_key_id, json } } => {
-            let key = client.delete(&format!("/s3-keys/{}", urlencode(access_key_id))).await?;
-            print(&key, *json, |k| format!("revoked {}", k["access_key_id"].as_str().unwrap_or_default()));
+        AdminCommand::S3Key {
+            command:
+                S3KeyCommand::Revoke {
+                    access_key_id,
+                    json,
+                },
+        } => {
+            let key = client
+                .delete(&format!("/s3-keys/{}", urlencode(access_key_id)))
+                .await?;
+            print(&key, *json, |k| {
+                format!(
+                    "revoked {}",
+                    k["access_key_id"].as_str().unwrap_or_default()
+                )
+            });
         }
     }
     Ok(())
@@ -263,10 +354,18 @@ async fn verify_audit(client: &Client, json: bool) -> ExitCode {
         if intact {
             format!("audit chain intact: {} entries verified", r["entries"])
         } else {
-            format!("AUDIT CHAIN BROKEN at entry {}: {}", r["broken_at"], r["reason"].as_str().unwrap_or("unknown"))
+            format!(
+                "AUDIT CHAIN BROKEN at entry {}: {}",
+                r["broken_at"],
+                r["reason"].as_str().unwrap_or("unknown")
+            )
         }
     });
-    if intact { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {

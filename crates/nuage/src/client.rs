@@ -25,38 +25,75 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(server: Option<&str>, token: Option<&str>, ca_cert: Option<&Path>) -> Result<Self, ClientError> {
-        let server = server.ok_or_else(|| ClientError::Usage("give the server's address with --server or NUAGE_CLI_SERVER".into()))?;
-        let token = token.ok_or_else(|| ClientError::Usage("give a token with --token or NUAGE_CLI_TOKEN".into()))?;
-        let mut builder = reqwest::Client::builder().user_agent(concat!("nuage-cli/", env!("CARGO_PKG_VERSION")));
+    pub fn new(
+        server: Option<&str>,
+        token: Option<&str>,
+        ca_cert: Option<&Path>,
+    ) -> Result<Self, ClientError> {
+        let server = server.ok_or_else(|| {
+            ClientError::Usage("give the server's address with --server or NUAGE_CLI_SERVER".into())
+        })?;
+        let token = token.ok_or_else(|| {
+            ClientError::Usage("give a token with --token or NUAGE_CLI_TOKEN".into())
+        })?;
+        let mut builder =
+            reqwest::Client::builder().user_agent(concat!("nuage-cli/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = ca_cert {
-            let pem = std::fs::read(path).map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ClientError::Usage(format!("{} is not a PEM certificate: {e}", path.display())))?;
+            let pem = std::fs::read(path)
+                .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                ClientError::Usage(format!("{} is not a PEM certificate: {e}", path.display()))
+            })?;
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder.build().map_err(|e| ClientError::Usage(e.to_string()))?;
-        let base = format!("{}/api/v1", server.trim_end_matches('/').trim_end_matches("/api/v1"));
-        Ok(Self { http, base, token: token.to_owned() })
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Usage(e.to_string()))?;
+        let base = format!(
+            "{}/api/v1",
+            server.trim_end_matches('/').trim_end_matches("/api/v1")
+        );
+        Ok(Self {
+            http,
+            base,
+            token: token.to_owned(),
+        })
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let response = request.bearer_auth(&self.token).send().await.map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         let status = response.status();
         let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
             Value::Null
         } else {
-            response.json().await.map_err(|e| ClientError::Unreachable(format!("the answer is not JSON: {e}")))?
+            response
+                .json()
+                .await
+                .map_err(|e| ClientError::Unreachable(format!("the answer is not JSON: {e}")))?
         };
         if status.is_success() {
             return Ok(body);
         }
-        let detail = body["detail"].as_str().or(body["title"].as_str()).unwrap_or("the server refused the request").to_owned();
+        let detail = body["detail"]
+            .as_str()
+            .or(body["title"].as_str())
+            .unwrap_or("the server refused the request")
+            .to_owned();
         let status = status.as_u16();
-        Err(if matches!(status, 401 | 403) || status >= 500 { ClientError::Denied { status, detail } } else { ClientError::Refused { status, detail } })
+        Err(if matches!(status, 401 | 403) || status >= 500 {
+            ClientError::Denied { status, detail }
+        } else {
+            ClientError::Refused { status, detail }
+        })
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     /// Every item of a paginated list.
@@ -64,7 +101,10 @@ impl Client {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut request = self.http.get(format!("{}{path}", self.base)).query(&[("limit", "500")]);
+            let mut request = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .query(&[("limit", "500")]);
             if let Some(c) = &cursor {
                 request = request.query(&[("cursor", c)]);
             }
@@ -78,12 +118,20 @@ impl Client {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        let request = self.http.post(format!("{}{path}", self.base)).header("idempotency-key", uuid::Uuid::new_v4().to_string());
-        let request = if body.is_null() { request } else { request.json(body) };
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string());
+        let request = if body.is_null() {
+            request
+        } else {
+            request.json(body)
+        };
         self.send(request).await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
-        self.send(self.http.delete(format!("{}{path}", self.base))).await
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
     }
 }

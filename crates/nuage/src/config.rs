@@ -79,7 +79,10 @@ pub struct MailConfig {
     pub from: String,
 }
 
-fn never_serialize_secret<S: serde::Serializer>(_: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+fn never_serialize_secret<S: serde::Serializer>(
+    _: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.serialize_none()
 }
 
@@ -105,8 +108,14 @@ impl Default for Config {
             insecure_http: false,
             master_key_file: None,
             tls: None,
-            database: DatabaseConfig { url: None, max_connections: 16 },
-            log: LogConfig { format: LogFormat::Text, filter: "info,sqlx=warn".into() },
+            database: DatabaseConfig {
+                url: None,
+                max_connections: 16,
+            },
+            log: LogConfig {
+                format: LogFormat::Text,
+                filter: "info,sqlx=warn".into(),
+            },
             mail: None,
             session_hours: 12,
         }
@@ -116,8 +125,19 @@ impl Default for Config {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 11] =
-    ["data_dir", "listen", "s3_listen", "public_url", "insecure_http", "master_key_file", "tls", "database", "log", "mail", "session_hours"];
+const ENV_KEYS: [&str; 11] = [
+    "data_dir",
+    "listen",
+    "s3_listen",
+    "public_url",
+    "insecure_http",
+    "master_key_file",
+    "tls",
+    "database",
+    "log",
+    "mail",
+    "session_hours",
+];
 
 impl Config {
     /// Reads the layers. `file` is `--config`; without it `nuage.toml` in the
@@ -132,22 +152,35 @@ impl Config {
                 }
                 figment = figment.merge(Toml::file_exact(path));
             }
-            None if Path::new("nuage.toml").exists() => figment = figment.merge(Toml::file_exact("nuage.toml")),
+            None if Path::new("nuage.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("nuage.toml"))
+            }
             None => {}
         }
         let env = Env::prefixed("NUAGE_")
             .filter(|key| {
                 let key = key.as_str().to_ascii_lowercase();
-                ENV_KEYS.iter().any(|top| key == *top || key.strip_prefix(*top).is_some_and(|rest| rest.starts_with("__") || rest.starts_with('.')))
+                ENV_KEYS.iter().any(|top| {
+                    key == *top
+                        || key
+                            .strip_prefix(*top)
+                            .is_some_and(|rest| rest.starts_with("__") || rest.starts_with('.'))
+                })
             })
             .split("__");
-        let config: Config = figment.merge(env).merge(Serialized::defaults(flags)).extract().context("invalid configuration")?;
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .context("invalid configuration")?;
         config.check()?;
         Ok(config)
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        let exposed = [self.listen, self.s3_listen].into_iter().find(|a| !a.ip().is_loopback());
+        let exposed = [self.listen, self.s3_listen]
+            .into_iter()
+            .find(|a| !a.ip().is_loopback());
         if let Some(addr) = exposed
             && self.tls.is_none()
             && !self.insecure_http
@@ -167,11 +200,18 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database.url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("nuage.db").display()))
+        self.database.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("nuage.db").display()
+            )
+        })
     }
 
     pub fn master_key_path(&self) -> PathBuf {
-        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 }
 
@@ -187,7 +227,11 @@ mod tests {
         figment::Jail::expect_with(|_| {
             let config = Config::load(None, &NoFlags {}).expect("defaults load");
             assert_eq!(config.data_dir, PathBuf::from("nuage-data"));
-            assert!(config.database_url().starts_with("sqlite://nuage-data/nuage.db"));
+            assert!(
+                config
+                    .database_url()
+                    .starts_with("sqlite://nuage-data/nuage.db")
+            );
             Ok(())
         });
     }
@@ -202,7 +246,13 @@ mod tests {
             struct Flags {
                 data_dir: &'static str,
             }
-            let config = Config::load(Some(Path::new("n.toml")), &Flags { data_dir: "/from-flag" }).expect("loads");
+            let config = Config::load(
+                Some(Path::new("n.toml")),
+                &Flags {
+                    data_dir: "/from-flag",
+                },
+            )
+            .expect("loads");
             assert_eq!(config.data_dir, PathBuf::from("/from-flag"));
             assert_eq!(config.database.url.as_deref(), Some("postgres://env/db"));
             assert_eq!(config.database.max_connections, 4);
@@ -225,7 +275,13 @@ mod tests {
 
     #[test]
     fn mail_password_is_not_in_debug_output() {
-        let mail = MailConfig { smtp_host: "h".into(), smtp_port: 25, username: None, password: Some("hunter2-secret".to_owned().into()), from: "a@b.fr".into() };
+        let mail = MailConfig {
+            smtp_host: "h".into(),
+            smtp_port: 25,
+            username: None,
+            password: Some("hunter2-secret".to_owned().into()),
+            from: "a@b.fr".into(),
+        };
         assert!(!format!("{mail:?}").contains("hunter2"));
     }
 }

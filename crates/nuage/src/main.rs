@@ -7,7 +7,10 @@ use nuage::server::{Application, announce};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("nuage: cannot start the async runtime: {e}");
@@ -39,7 +42,9 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let root_token = std::env::var("NUAGE_ROOT_TOKEN").ok().filter(|t| !t.is_empty());
+    let root_token = std::env::var("NUAGE_ROOT_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     let data_dir = config.data_dir.clone();
     let app = Application::build(config, root_token).await?;
     announce(app.addresses(), &data_dir)?;

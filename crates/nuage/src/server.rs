@@ -46,7 +46,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl Application {
     pub async fn build(config: Config, root_token: Option<String>) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
         let key_path = config.master_key_path();
         let (key, origin) = MasterKey::load_or_generate(&key_path)?;
         match origin {
@@ -54,19 +59,31 @@ impl Application {
                 path = %key_path.display(), fingerprint = key.fingerprint(),
                 "generated a new master key: BACK UP THIS FILE — without it the encrypted data and the audit chain cannot be read or checked"
             ),
-            KeyOrigin::Loaded => tracing::info!(path = %key_path.display(), fingerprint = key.fingerprint(), "master key loaded"),
+            KeyOrigin::Loaded => {
+                tracing::info!(path = %key_path.display(), fingerprint = key.fingerprint(), "master key loaded")
+            }
         }
 
         let url = config.database_url();
-        let db = Db::connect(&url, config.database.max_connections).await.context("cannot open the metadata database")?;
+        let db = Db::connect(&url, config.database.max_connections)
+            .await
+            .context("cannot open the metadata database")?;
         tracing::info!(dialect = ?db.dialect(), "metadata database ready, migrations applied");
 
         let tls = match &config.tls {
             Some(tls) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                Some(RustlsConfig::from_pem_file(&tls.cert, &tls.key).await.with_context(|| {
-                    format!("cannot load the TLS certificate {} and key {}", tls.cert.display(), tls.key.display())
-                })?)
+                Some(
+                    RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot load the TLS certificate {} and key {}",
+                                tls.cert.display(),
+                                tls.key.display()
+                            )
+                        })?,
+                )
             }
             None => None,
         };
@@ -94,10 +111,16 @@ impl Application {
         };
         let settings = PlatformSettings {
             data_dir: config.data_dir.clone(),
-            public_url: config.public_url.clone().unwrap_or(console).trim_end_matches('/').to_owned(),
+            public_url: config
+                .public_url
+                .clone()
+                .unwrap_or(console)
+                .trim_end_matches('/')
+                .to_owned(),
             session_ttl: Duration::from_secs(config.session_hours * 3600),
         };
-        let (platform, report) = Platform::start(db, key, mailer, settings, root_token.as_deref()).await?;
+        let (platform, report) =
+            Platform::start(db, key, mailer, settings, root_token.as_deref()).await?;
         if let Some(token) = report.generated_root_token {
             let path = config.data_dir.join("root-token");
             write_private(&path, format!("{token}\n").as_bytes())?;
@@ -109,7 +132,13 @@ impl Application {
 
         let main = main_router(&platform, tls.is_some());
         let s3 = s3_router();
-        Ok(Self { platform, addresses, main: (main_listener, main), s3: (s3_listener, s3), tls })
+        Ok(Self {
+            platform,
+            addresses,
+            main: (main_listener, main),
+            s3: (s3_listener, s3),
+            tls,
+        })
     }
 
     pub fn addresses(&self) -> &Addresses {
@@ -133,7 +162,11 @@ impl Application {
             loop {
                 tick.tick().await;
                 if let Ok(mut conn) = platform.db().acquire().await {
-                    let _ = nuage_db::repo::sessions::delete_expired_sessions(&mut conn, nuage_service::now_ms()).await;
+                    let _ = nuage_db::repo::sessions::delete_expired_sessions(
+                        &mut conn,
+                        nuage_service::now_ms(),
+                    )
+                    .await;
                 }
             }
         });
@@ -157,11 +190,26 @@ fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-async fn serve(listener: TcpListener, router: Router, tls: Option<RustlsConfig>, handle: Handle) -> anyhow::Result<()> {
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<RustlsConfig>,
+    handle: Handle,
+) -> anyhow::Result<()> {
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
-        Some(tls) => axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service).await?,
-        None => axum_server::from_tcp(listener).handle(handle).serve(service).await?,
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
     }
     Ok(())
 }
@@ -189,7 +237,15 @@ fn main_router(platform: &Platform, _secure_cookies: bool) -> Router {
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(|| async { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry::metrics().render()) }))
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    telemetry::metrics().render(),
+                )
+            }),
+        )
         .with_state(platform.clone());
     Router::new()
         .merge(nuage_api::router(platform.clone()))
@@ -205,11 +261,16 @@ fn main_router(platform: &Platform, _secure_cookies: bool) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-async fn readyz(axum::extract::State(platform): axum::extract::State<Platform>) -> impl IntoResponse {
+async fn readyz(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+) -> impl IntoResponse {
     if platform.db().ping().await {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "the metadata database does not answer")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the metadata database does not answer",
+        )
     }
 }
 
@@ -228,7 +289,10 @@ fn s3_router() -> Router {
 /// Writes the addresses file and prints the one JSON line.
 pub fn announce(addresses: &Addresses, data_dir: &Path) -> anyhow::Result<()> {
     let line = serde_json::to_string(addresses)?;
-    write_private(&data_dir.join("addresses.json"), format!("{line}\n").as_bytes())?;
+    write_private(
+        &data_dir.join("addresses.json"),
+        format!("{line}\n").as_bytes(),
+    )?;
     println!("{line}");
     Ok(())
 }

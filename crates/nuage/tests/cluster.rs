@@ -34,12 +34,20 @@ async fn two_nodes_share_one_platform_and_one_audit_chain() {
     assert_eq!(status, 200, "{seen}");
     assert_eq!(seen["name"], "Seen by both");
     let (_, token) = b.create_user(&org, "both@nodes.fr", "owner").await;
-    assert_eq!(a.call(Method::GET, "/me", &token, None).await.0, 200, "a token made on B works on A");
+    assert_eq!(
+        a.call(Method::GET, "/me", &token, None).await.0,
+        200,
+        "a token made on B works on A"
+    );
 
     // Both nodes append to the chain at the same time, from separate tasks.
     let mut tasks = Vec::new();
     for i in 0..12 {
-        let (node_api, token) = if i % 2 == 0 { (a.api.clone(), a.root_token.clone()) } else { (b.api.clone(), b.root_token.clone()) };
+        let (node_api, token) = if i % 2 == 0 {
+            (a.api.clone(), a.root_token.clone())
+        } else {
+            (b.api.clone(), b.root_token.clone())
+        };
         tasks.push(tokio::spawn(async move {
             reqwest::Client::new()
                 .post(format!("{node_api}/orgs"))
@@ -50,7 +58,11 @@ async fn two_nodes_share_one_platform_and_one_audit_chain() {
                 .map(|r| r.status().as_u16())
         }));
     }
-    let statuses: Vec<u16> = join_all(tasks).await.into_iter().map(|r| r.expect("task").expect("sent")).collect();
+    let statuses: Vec<u16> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("sent"))
+        .collect();
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
 
     // root token + first org + user + the user's sign-in token + 12 organisations.
@@ -61,4 +73,35 @@ async fn two_nodes_share_one_platform_and_one_audit_chain() {
     }
     let (_, list) = a.root(Method::GET, "/orgs?limit=500", None).await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(13));
+}
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("master.key");
+    crate::helpers::write_master_key(&key);
+    let database_url = crate::helpers::fresh_database(dir.path()).await;
+    let token = crate::helpers::random_root_token();
+    let spawn_node = || {
+        spawn(Spawn {
+            database_url: Some(database_url.clone()),
+            master_key_file: Some(key.clone()),
+            root_token: Some(token.clone()),
+            ..Spawn::default()
+        })
+    };
+    let (a, b) = tokio::join!(spawn_node(), spawn_node());
+    let org = a.create_org("Started together").await;
+    assert_eq!(
+        b.root(Method::GET, &format!("/orgs/{org}"), None).await.0,
+        200
+    );
+    let verdict = b.cli(&["audit", "verify", "--json"], None);
+    assert_eq!(verdict.code, 0, "{}", verdict.stdout);
+    assert_eq!(
+        verdict.json()["entries"],
+        2,
+        "one root token, one organisation: {}",
+        verdict.stdout
+    );
 }

@@ -12,7 +12,9 @@ pub const NUAGE: &str = env!("CARGO_BIN_EXE_nuage");
 
 /// A PEM of the admin URL of a PostgreSQL server, when the suite runs on it.
 pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("NUAGE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("NUAGE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// A fresh, empty metadata database for one test: a new PostgreSQL database
@@ -21,9 +23,16 @@ pub async fn fresh_database(dir: &Path) -> String {
     match postgres_admin_url() {
         Some(admin) => {
             let name = format!("nuage_test_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL server");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
-            let (base, _) = admin.rsplit_once('/').expect("the admin URL names a database");
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to the test PostgreSQL server");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create a test database");
+            let (base, _) = admin
+                .rsplit_once('/')
+                .expect("the admin URL names a database");
             format!("{base}/{name}")
         }
         None => format!("sqlite://{}?mode=rwc", dir.join("shared.db").display()),
@@ -55,7 +64,14 @@ pub struct Spawn {
 
 impl Default for Spawn {
     fn default() -> Self {
-        Self { database_url: None, master_key_file: None, data_dir: None, root_token: Some(random_root_token()), env: vec![], args: vec![] }
+        Self {
+            database_url: None,
+            master_key_file: None,
+            data_dir: None,
+            root_token: Some(random_root_token()),
+            env: vec![],
+            args: vec![],
+        }
     }
 }
 
@@ -84,7 +100,14 @@ pub async fn spawn(options: Spawn) -> TestApp {
     };
     let mut command = Command::new(NUAGE);
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--s3-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data_dir)
         .args(&options.args)
         .env_remove("NUAGE_TEST_DATABASE_URL")
@@ -109,7 +132,12 @@ pub async fn spawn(options: Spawn) -> TestApp {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).map(|_| line)
     });
-    let line = tokio::time::timeout(Duration::from_secs(120), line).await.ok().and_then(|r| r.ok()).and_then(|r| r.ok()).unwrap_or_default();
+    let line = tokio::time::timeout(Duration::from_secs(120), line)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .and_then(|r| r.ok())
+        .unwrap_or_default();
     let addresses: Value = match serde_json::from_str(&line) {
         Ok(v) => v,
         Err(_) => {
@@ -118,7 +146,12 @@ pub async fn spawn(options: Spawn) -> TestApp {
             panic!("the server did not announce its addresses; its log:\n{log}");
         }
     };
-    let root_token = options.root_token.unwrap_or_else(|| std::fs::read_to_string(data_dir.join("root-token")).expect("root-token file").trim().to_owned());
+    let root_token = options.root_token.unwrap_or_else(|| {
+        std::fs::read_to_string(data_dir.join("root-token"))
+            .expect("root-token file")
+            .trim()
+            .to_owned()
+    });
     TestApp {
         console: addresses["console"].as_str().expect("console").to_owned(),
         api: addresses["api"].as_str().expect("api").to_owned(),
@@ -165,7 +198,13 @@ impl TestApp {
     }
 
     /// A request to the API with a bearer token.
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -176,13 +215,25 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    pub async fn root(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call(method, path, &self.root_token.clone(), body).await
+    pub async fn root(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.call(method, path, &self.root_token.clone(), body)
+            .await
     }
 
     /// Creates an organisation as the operator.
     pub async fn create_org(&self, name: &str) -> String {
-        let (status, org) = self.root(reqwest::Method::POST, "/orgs", Some(json!({"name": name, "kind": "company"}))).await;
+        let (status, org) = self
+            .root(
+                reqwest::Method::POST,
+                "/orgs",
+                Some(json!({"name": name, "kind": "company"})),
+            )
+            .await;
         assert_eq!(status, 201, "{org}");
         org["id"].as_str().expect("id").to_owned()
     }
@@ -190,7 +241,11 @@ impl TestApp {
     /// Creates a user in an organisation and signs them in; returns (user id, token).
     pub async fn create_user(&self, org: &str, email: &str, role: &str) -> (String, String) {
         let (status, user) = self
-            .root(reqwest::Method::POST, "/users", Some(json!({"org_id": org, "email": email, "password": PASSWORD, "role": role})))
+            .root(
+                reqwest::Method::POST,
+                "/users",
+                Some(json!({"org_id": org, "email": email, "password": PASSWORD, "role": role})),
+            )
             .await;
         assert_eq!(status, 201, "{user}");
         let token = self.token_for(email, None).await;
@@ -214,7 +269,9 @@ impl TestApp {
     /// database access (and nothing else) could.
     pub async fn database(&self) -> sqlx::AnyConnection {
         sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&self.database_url).await.expect("connect to the metadata database")
+        sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .expect("connect to the metadata database")
     }
 
     /// Runs the command-line client against this server.
@@ -233,7 +290,8 @@ pub struct CliOutput {
 
 impl CliOutput {
     pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {} / {}", self.stdout, self.stderr))
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|_| panic!("not JSON: {} / {}", self.stdout, self.stderr))
     }
 }
 
@@ -250,9 +308,38 @@ pub fn run_cli(server: &str, token: &str, args: &[&str], stdin: Option<&str>) ->
         .spawn()
         .expect("run nuage");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().expect("wait");
-    CliOutput { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// Writes a master key file (mode 0600) that several nodes will share.
+pub fn write_master_key(path: &Path) {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let key: String = (0..2)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
+    options
+        .open(path)
+        .expect("key file")
+        .write_all(key.as_bytes())
+        .expect("write key");
 }

@@ -43,7 +43,11 @@ impl SmtpSink {
                             }
                             continue;
                         }
-                        let verb = line.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                        let verb = line
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_ascii_uppercase();
                         let reply: &[u8] = match verb.as_str() {
                             "EHLO" | "HELO" => b"250 sink\r\n",
                             "DATA" => {
@@ -66,7 +70,13 @@ impl SmtpSink {
 
     async fn wait_for(&self, needle: &str) -> String {
         for _ in 0..200 {
-            if let Some(m) = self.messages.lock().expect("lock").iter().find(|m| m.contains(needle)) {
+            if let Some(m) = self
+                .messages
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|m| m.contains(needle))
+            {
                 return m.clone();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -83,7 +93,10 @@ fn unfold(message: &str) -> String {
 fn reset_token(message: &str) -> String {
     let text = unfold(message);
     let start = text.find("/password-reset/").expect("a reset link") + "/password-reset/".len();
-    text[start..].chars().take_while(char::is_ascii_alphanumeric).collect()
+    text[start..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
 }
 
 #[tokio::test]
@@ -102,29 +115,85 @@ async fn password_reset_through_an_smtp_relay() {
     app.create_user(&org, "forgetful@reset.fr", "owner").await;
 
     // Unknown addresses get the same answer and no mail.
-    let r = app.http.post(app.url("/password-reset")).json(&json!({"email": "nobody@reset.fr"})).send().await.expect("sent");
+    let r = app
+        .http
+        .post(app.url("/password-reset"))
+        .json(&json!({"email": "nobody@reset.fr"}))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(r.status(), 202);
-    let r = app.http.post(app.url("/password-reset")).json(&json!({"email": "forgetful@reset.fr"})).send().await.expect("sent");
+    let r = app
+        .http
+        .post(app.url("/password-reset"))
+        .json(&json!({"email": "forgetful@reset.fr"}))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(r.status(), 202);
     let message = sink.wait_for("forgetful@reset.fr").await;
-    assert!(!sink.messages.lock().expect("lock").iter().any(|m| m.contains("nobody@reset.fr")));
+    assert!(
+        !sink
+            .messages
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|m| m.contains("nobody@reset.fr"))
+    );
     let token = reset_token(&message);
     assert!(token.len() >= 40, "{token}");
 
     let new_password = "a brand new passphrase";
-    let r = app.http.post(app.url("/password-reset/confirm")).json(&json!({"token": token, "password": "short"})).send().await.expect("sent");
-    assert_eq!(r.status(), 400, "a weak password is refused and the link stays usable");
-    let r = app.http.post(app.url("/password-reset/confirm")).json(&json!({"token": token, "password": new_password})).send().await.expect("sent");
+    let r = app
+        .http
+        .post(app.url("/password-reset/confirm"))
+        .json(&json!({"token": token, "password": "short"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        r.status(),
+        400,
+        "a weak password is refused and the link stays usable"
+    );
+    let r = app
+        .http
+        .post(app.url("/password-reset/confirm"))
+        .json(&json!({"token": token, "password": new_password}))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(r.status(), 204);
-    let r = app.http.post(app.url("/password-reset/confirm")).json(&json!({"token": token, "password": new_password})).send().await.expect("sent");
+    let r = app
+        .http
+        .post(app.url("/password-reset/confirm"))
+        .json(&json!({"token": token, "password": new_password}))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(r.status(), 400, "a link works once");
 
-    let old = app.http.post(app.url("/auth/token")).json(&json!({"email": "forgetful@reset.fr", "password": PASSWORD, "name": "x"})).send().await.expect("sent");
+    let old = app
+        .http
+        .post(app.url("/auth/token"))
+        .json(&json!({"email": "forgetful@reset.fr", "password": PASSWORD, "name": "x"}))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(old.status(), 401);
-    let new = app.http.post(app.url("/auth/token")).json(&json!({"email": "forgetful@reset.fr", "password": new_password, "name": "x"})).send().await.expect("sent");
+    let new = app
+        .http
+        .post(app.url("/auth/token"))
+        .json(&json!({"email": "forgetful@reset.fr", "password": new_password, "name": "x"}))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(new.status(), 201);
     let mut db = app.database().await;
-    let (sent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL").fetch_one(&mut db).await.expect("count");
+    let (sent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
     assert_eq!(sent, 1, "the outbox records the delivery");
 }
 
@@ -133,10 +202,21 @@ async fn without_a_relay_mail_lands_in_the_outbox() {
     let app = spawn_app().await;
     let org = app.create_org("Outbox").await;
     let (_, owner) = app.create_user(&org, "owner@outbox.fr", "owner").await;
-    let (s, _) = app.call(Method::POST, &format!("/orgs/{org}/members"), &owner, Some(json!({"email": "invitee@elsewhere.fr", "role": "member"}))).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{org}/members"),
+            &owner,
+            Some(json!({"email": "invitee@elsewhere.fr", "role": "member"})),
+        )
+        .await;
     assert_eq!(s, 201);
     let mut db = app.database().await;
-    let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as("SELECT recipient, body, sent_at FROM outbox").fetch_all(&mut db).await.expect("rows");
+    let rows: Vec<(String, String, Option<i64>)> =
+        sqlx::query_as("SELECT recipient, body, sent_at FROM outbox")
+            .fetch_all(&mut db)
+            .await
+            .expect("rows");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, "invitee@elsewhere.fr");
     assert!(rows[0].1.contains("Outbox"), "{}", rows[0].1);

@@ -8,25 +8,45 @@ use crate::helpers::{NUAGE, Spawn, random_root_token, spawn, spawn_app};
 #[cfg(unix)]
 fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[tokio::test]
 async fn first_start_creates_private_key_token_and_addresses_files() {
-    let app = spawn(Spawn { root_token: None, ..Spawn::default() }).await;
+    let app = spawn(Spawn {
+        root_token: None,
+        ..Spawn::default()
+    })
+    .await;
     let token_file = app.data_dir.join("root-token");
-    assert!(app.root_token.starts_with("nuage_"), "the generated root token was written");
+    assert!(
+        app.root_token.starts_with("nuage_"),
+        "the generated root token was written"
+    );
     #[cfg(unix)]
     {
         assert_eq!(mode(&app.data_dir.join("master.key")), 0o600);
         assert_eq!(mode(&token_file), 0o600);
     }
-    let addresses: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(app.data_dir.join("addresses.json")).expect("addresses.json")).expect("json");
+    let addresses: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(app.data_dir.join("addresses.json")).expect("addresses.json"),
+    )
+    .expect("json");
     assert_eq!(addresses["console"], app.console.as_str());
     assert_eq!(addresses["api"], format!("{}/api/v1", app.console));
     assert_eq!(addresses["s3"], app.s3.as_str());
-    assert!(app.log().contains("BACK UP THIS FILE"), "the log says where the key is and to back it up");
-    assert!(!app.log().contains(&app.root_token), "the root token is not logged");
+    assert!(
+        app.log().contains("BACK UP THIS FILE"),
+        "the log says where the key is and to back it up"
+    );
+    assert!(
+        !app.log().contains(&app.root_token),
+        "the root token is not logged"
+    );
     app.create_org("Works").await;
 }
 
@@ -35,20 +55,40 @@ async fn restart_keeps_everything_and_another_key_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
     let token = random_root_token();
-    let app = spawn(Spawn { data_dir: Some(data_dir.clone()), root_token: Some(token.clone()), ..Spawn::default() }).await;
+    let app = spawn(Spawn {
+        data_dir: Some(data_dir.clone()),
+        root_token: Some(token.clone()),
+        ..Spawn::default()
+    })
+    .await;
     let org = app.create_org("Persistent").await;
     let database_url = app.database_url.clone();
     drop(app);
 
-    let app = spawn(Spawn { data_dir: Some(data_dir.clone()), root_token: Some(token.clone()), database_url: Some(database_url.clone()), ..Spawn::default() }).await;
-    let (status, body) = app.root(reqwest::Method::GET, &format!("/orgs/{org}"), None).await;
+    let app = spawn(Spawn {
+        data_dir: Some(data_dir.clone()),
+        root_token: Some(token.clone()),
+        database_url: Some(database_url.clone()),
+        ..Spawn::default()
+    })
+    .await;
+    let (status, body) = app
+        .root(reqwest::Method::GET, &format!("/orgs/{org}"), None)
+        .await;
     assert_eq!((status, body["name"].as_str()), (200, Some("Persistent")));
     drop(app);
 
     // A node holding another master key must not join this database.
     let other = dir.path().join("other");
     let out = Command::new(NUAGE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--s3-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&other)
         .env("NUAGE_DATABASE__URL", &database_url)
         .env("NUAGE_ROOT_TOKEN", &token)
@@ -62,41 +102,88 @@ async fn restart_keeps_everything_and_another_key_is_refused() {
 #[tokio::test]
 async fn exposed_plain_http_and_bad_configuration_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(NUAGE).args(["serve", "--listen", "0.0.0.0:0", "--data-dir"]).arg(dir.path()).output().expect("run");
+    let out = Command::new(NUAGE)
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without TLS"));
-    let out = Command::new(NUAGE).args(["serve", "--config", "/nonexistent/nuage.toml"]).output().expect("run");
+    let out = Command::new(NUAGE)
+        .args(["serve", "--config", "/nonexistent/nuage.toml"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = \"not an address\"\n").expect("write");
-    let out = Command::new(NUAGE).args(["serve", "--config"]).arg(&bad).output().expect("run");
+    let out = Command::new(NUAGE)
+        .args(["serve", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("listen"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listen"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
 async fn serves_over_tls_with_the_operators_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("certificate");
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("certificate");
     let cert_path = dir.path().join("cert.pem");
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
     let app = spawn(Spawn {
-        args: vec!["--tls-cert".into(), cert_path.display().to_string(), "--tls-key".into(), key_path.display().to_string()],
+        args: vec![
+            "--tls-cert".into(),
+            cert_path.display().to_string(),
+            "--tls-key".into(),
+            key_path.display().to_string(),
+        ],
         ..Spawn::default()
     })
     .await;
     assert!(app.console.starts_with("https://"), "{}", app.console);
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("pem"))
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("pem"),
+        )
         .build()
         .expect("client");
-    let r = client.get(format!("{}/healthz", app.console)).send().await.expect("TLS request");
+    let r = client
+        .get(format!("{}/healthz", app.console))
+        .send()
+        .await
+        .expect("TLS request");
     assert_eq!(r.status(), 200);
     let plain = app.console.replace("https://", "http://");
-    assert!(reqwest::get(format!("{plain}/healthz")).await.is_err(), "no plain HTTP on the TLS listener");
-    let org = crate::helpers::run_cli(&app.console, &app.root_token, &["--ca-cert", &cert_path.display().to_string(), "admin", "org", "create", "--name", "TLS", "--kind", "company", "--json"], None);
+    assert!(
+        reqwest::get(format!("{plain}/healthz")).await.is_err(),
+        "no plain HTTP on the TLS listener"
+    );
+    let org = crate::helpers::run_cli(
+        &app.console,
+        &app.root_token,
+        &[
+            "--ca-cert",
+            &cert_path.display().to_string(),
+            "admin",
+            "org",
+            "create",
+            "--name",
+            "TLS",
+            "--kind",
+            "company",
+            "--json",
+        ],
+        None,
+    );
     assert_eq!(org.code, 0, "{}", org.stderr);
 }
 
@@ -104,9 +191,14 @@ async fn serves_over_tls_with_the_operators_certificate() {
 async fn sigterm_stops_the_server_gracefully() {
     let mut app = spawn_app().await;
     app.create_org("Before stop").await;
-    let status = Command::new("kill").args(["-TERM", &app.pid().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &app.pid().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
-    let exit = app.wait_exit(Duration::from_secs(30)).expect("the server stops on SIGTERM");
+    let exit = app
+        .wait_exit(Duration::from_secs(30))
+        .expect("the server stops on SIGTERM");
     assert!(exit.success(), "a clean exit: {exit:?}\n{}", app.log());
     assert!(app.log().contains("stopped"));
 }

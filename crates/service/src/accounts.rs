@@ -4,11 +4,11 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use nuage_db::AnyConnection;
 use nuage_db::repo::identity::{self as repo, MembershipRow, OrgRow, UserRow};
+use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, UserId};
 use nuage_domain::legal::{Siret, VatNumber};
 use nuage_domain::org::{OrgKind, OrgName, Role};
 use nuage_domain::user::{Email, check_new_password};
-use nuage_domain::DomainError;
 use rand::rngs::OsRng;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -115,12 +115,21 @@ struct ParsedOrg {
 
 impl NewOrg {
     fn parse(&self) -> Result<ParsedOrg, DomainError> {
-        let blank_to_none = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let blank_to_none = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         Ok(ParsedOrg {
             name: OrgName::parse(&self.name)?,
             kind: OrgKind::parse(&self.kind)?,
-            siret: blank_to_none(&self.siret).map(|s| Siret::parse(&s)).transpose()?,
-            vat_number: blank_to_none(&self.vat_number).map(|s| VatNumber::parse(&s)).transpose()?,
+            siret: blank_to_none(&self.siret)
+                .map(|s| Siret::parse(&s))
+                .transpose()?,
+            vat_number: blank_to_none(&self.vat_number)
+                .map(|s| VatNumber::parse(&s))
+                .transpose()?,
         })
     }
 }
@@ -135,7 +144,9 @@ pub struct NewUser {
 
 impl std::fmt::Debug for NewUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewUser").field("email", &self.email).finish_non_exhaustive()
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,7 +161,11 @@ pub(crate) fn hash_password(password: &str) -> ServiceResult<String> {
 /// Checks a password against a stored argon2id hash.
 pub(crate) fn password_matches(password: &str, hash: &str) -> bool {
     password.len() <= nuage_domain::user::MAX_PASSWORD_BYTES
-        && PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        && PasswordHash::new(hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
 }
 
 /// A hash to verify against when the user does not exist, so that a login
@@ -164,9 +179,17 @@ impl NewUser {
     fn into_row(self, is_operator: bool) -> ServiceResult<UserRow> {
         let email = Email::parse(&self.email)?;
         check_new_password(&self.password)?;
-        let display_name = self.display_name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).unwrap_or_else(|| email.to_string());
+        let display_name = self
+            .display_name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| email.to_string());
         if display_name.chars().count() > 200 || display_name.chars().any(char::is_control) {
-            return Err(DomainError::invalid("display_name", "the name must have at most 200 characters and no control characters").into());
+            return Err(DomainError::invalid(
+                "display_name",
+                "the name must have at most 200 characters and no control characters",
+            )
+            .into());
         }
         Ok(UserRow {
             id: UserId::new().to_string(),
@@ -184,7 +207,9 @@ impl NewUser {
 
 fn duplicate_email(e: ServiceError) -> ServiceError {
     match e {
-        ServiceError::Conflict(_) => ServiceError::Conflict("a user with this e-mail address already exists".into()),
+        ServiceError::Conflict(_) => {
+            ServiceError::Conflict("a user with this e-mail address already exists".into())
+        }
         other => other,
     }
 }
@@ -193,7 +218,13 @@ impl Platform {
     /// The role `who` holds in `org`, if it may act there with at least the
     /// given right. The operator may act everywhere. An organisation that
     /// requires a second factor refuses members who have not enabled one.
-    pub(crate) async fn authorize_org(&self, conn: &mut AnyConnection, who: &Principal, org: OrgId, allowed: impl Fn(Role) -> bool) -> ServiceResult<OrgRow> {
+    pub(crate) async fn authorize_org(
+        &self,
+        conn: &mut AnyConnection,
+        who: &Principal,
+        org: OrgId,
+        allowed: impl Fn(Role) -> bool,
+    ) -> ServiceResult<OrgRow> {
         let row = repo::get_org(conn, &org.to_string()).await?;
         if who.is_operator() {
             return row.ok_or(ServiceError::NotFound("organisation"));
@@ -207,19 +238,31 @@ impl Platform {
             return Err(ServiceError::NotFound("organisation"));
         };
         if !allowed(Role::parse(&membership.role)?) {
-            return Err(ServiceError::Forbidden(format!("your role ({}) does not allow this", membership.role)));
+            return Err(ServiceError::Forbidden(format!(
+                "your role ({}) does not allow this",
+                membership.role
+            )));
         }
         if row.require_totp == 1 {
-            let user = repo::get_user(conn, &user.to_string()).await?.ok_or(ServiceError::NotFound("user"))?;
+            let user = repo::get_user(conn, &user.to_string())
+                .await?
+                .ok_or(ServiceError::NotFound("user"))?;
             if user.totp_enabled != 1 {
-                return Err(ServiceError::Forbidden("this organisation requires a second factor: enable TOTP first".into()));
+                return Err(ServiceError::Forbidden(
+                    "this organisation requires a second factor: enable TOTP first".into(),
+                ));
             }
         }
         Ok(row)
     }
 
     /// Creates an organisation. A user who creates one becomes its owner.
-    pub async fn create_org(&self, who: &Principal, meta: &RequestMeta, input: NewOrg) -> ServiceResult<Org> {
+    pub async fn create_org(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        input: NewOrg,
+    ) -> ServiceResult<Org> {
         if matches!(who, Principal::Anonymous) {
             return Err(ServiceError::Unauthenticated("sign in first".into()));
         }
@@ -227,17 +270,35 @@ impl Platform {
         let mut tx = self.db().begin_write().await?;
         let org = self.insert_org(&mut tx, parsed).await?;
         if let Some(user) = who.user_id() {
-            repo::insert_membership(&mut tx, &org.id, &user.to_string(), Role::Owner.as_str(), org.created_at).await?;
+            repo::insert_membership(
+                &mut tx,
+                &org.id,
+                &user.to_string(),
+                Role::Owner.as_str(),
+                org.created_at,
+            )
+            .await?;
         }
         let head = self
             .audit()
-            .append(&mut tx, who, meta, AuditEvent::new("org.create", format!("org:{}", org.id)).org(&org.id).details(serde_json::json!({"name": org.name, "kind": org.kind})))
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("org.create", format!("org:{}", org.id))
+                    .org(&org.id)
+                    .details(serde_json::json!({"name": org.name, "kind": org.kind})),
+            )
             .await?;
         self.commit(tx, head).await?;
         Org::try_from(org)
     }
 
-    async fn insert_org(&self, conn: &mut AnyConnection, parsed: ParsedOrg) -> ServiceResult<OrgRow> {
+    async fn insert_org(
+        &self,
+        conn: &mut AnyConnection,
+        parsed: ParsedOrg,
+    ) -> ServiceResult<OrgRow> {
         let row = OrgRow {
             id: OrgId::new().to_string(),
             name: parsed.name.as_str().to_owned(),
@@ -252,21 +313,40 @@ impl Platform {
     }
 
     /// Signs up a new user with a new organisation that they own.
-    pub async fn sign_up(&self, meta: &RequestMeta, org: NewOrg, user: NewUser) -> ServiceResult<(User, Org)> {
+    pub async fn sign_up(
+        &self,
+        meta: &RequestMeta,
+        org: NewOrg,
+        user: NewUser,
+    ) -> ServiceResult<(User, Org)> {
         let parsed = org.parse()?;
         let user_row = user.into_row(false)?;
         let mut tx = self.db().begin_write().await?;
-        repo::insert_user(&mut tx, &user_row).await.map_err(|e| duplicate_email(e.into()))?;
-        let who = Principal::User { id: UserId::parse(&user_row.id)?, is_operator: false };
+        repo::insert_user(&mut tx, &user_row)
+            .await
+            .map_err(|e| duplicate_email(e.into()))?;
+        let who = Principal::User {
+            id: UserId::parse(&user_row.id)?,
+            is_operator: false,
+        };
         let org_row = self.insert_org(&mut tx, parsed).await?;
-        repo::insert_membership(&mut tx, &org_row.id, &user_row.id, Role::Owner.as_str(), org_row.created_at).await?;
+        repo::insert_membership(
+            &mut tx,
+            &org_row.id,
+            &user_row.id,
+            Role::Owner.as_str(),
+            org_row.created_at,
+        )
+        .await?;
         let head = self
             .audit()
             .append(
                 &mut tx,
                 &who,
                 meta,
-                AuditEvent::new("account.sign_up", format!("user:{}", user_row.id)).org(&org_row.id).details(serde_json::json!({"org": org_row.name, "kind": org_row.kind})),
+                AuditEvent::new("account.sign_up", format!("user:{}", user_row.id))
+                    .org(&org_row.id)
+                    .details(serde_json::json!({"org": org_row.name, "kind": org_row.kind})),
             )
             .await?;
         self.commit(tx, head).await?;
@@ -275,15 +355,73 @@ impl Platform {
 
     /// Creates a user in an organisation (operator, or the organisation's
     /// owners and admins). Only an owner or the operator can make owners.
-    pub async fn create_user(&self, who: &Principal, meta: &RequestMeta, org: OrgId, user: NewUser, role: Role) -> ServiceResult<User> {
+    pub async fn create_user(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: OrgId,
+        user: NewUser,
+        role: Role,
+    ) -> ServiceResult<User> {
         let row = user.into_row(false)?;
         let mut tx = self.db().begin_write().await?;
-        self.authorize_org(&mut tx, who, org, |r| r.manages_org() && (r == Role::Owner || role != Role::Owner)).await?;
-        repo::insert_user(&mut tx, &row).await.map_err(|e| duplicate_email(e.into()))?;
-        repo::insert_membership(&mut tx, &org.to_string(), &row.id, role.as_str(), row.created_at).await?;
+        self.authorize_org(&mut tx, who, org, |r| {
+            r.manages_org() && (r == Role::Owner || role != Role::Owner)
+        })
+        .await?;
+        repo::insert_user(&mut tx, &row)
+            .await
+            .map_err(|e| duplicate_email(e.into()))?;
+        repo::insert_membership(
+            &mut tx,
+            &org.to_string(),
+            &row.id,
+            role.as_str(),
+            row.created_at,
+        )
+        .await?;
         let head = self
             .audit()
-            .append(&mut tx, who, meta, AuditEvent::new("user.create", format!("user:{}", row.id)).org(org).details(serde_json::json!({"email": row.email, "role": role})))
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("user.create", format!("user:{}", row.id))
+                    .org(org)
+                    .details(serde_json::json!({"email": row.email, "role": role})),
+            )
+            .await?;
+        self.commit(tx, head).await?;
+        User::try_from(&row)
+    }
+
+    /// Creates a user with the operator role, who administers the platform
+    /// (operator only).
+    pub async fn create_operator(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        user: NewUser,
+    ) -> ServiceResult<User> {
+        if !who.is_operator() {
+            return Err(ServiceError::Forbidden(
+                "only the operator can create operators".into(),
+            ));
+        }
+        let row = user.into_row(true)?;
+        let mut tx = self.db().begin_write().await?;
+        repo::insert_user(&mut tx, &row)
+            .await
+            .map_err(|e| duplicate_email(e.into()))?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("operator.create", format!("user:{}", row.id))
+                    .details(serde_json::json!({"email": row.email})),
+            )
             .await?;
         self.commit(tx, head).await?;
         User::try_from(&row)
@@ -300,28 +438,54 @@ impl Platform {
         let mut conn = self.db().acquire().await?;
         let rows = match who {
             _ if who.is_operator() => repo::list_orgs(&mut conn, &after, limit).await?,
-            Principal::User { id, .. } => repo::list_orgs_of_user(&mut conn, &id.to_string(), &after, limit).await?,
+            Principal::User { id, .. } => {
+                repo::list_orgs_of_user(&mut conn, &id.to_string(), &after, limit).await?
+            }
             _ => return Err(ServiceError::Unauthenticated("sign in first".into())),
         };
         let page = Page::from_rows(rows, limit, |r| r.id.clone(), Org::try_from);
-        Ok(Page { items: page.items.into_iter().collect::<ServiceResult<_>>()?, next_cursor: page.next_cursor })
+        Ok(Page {
+            items: page.items.into_iter().collect::<ServiceResult<_>>()?,
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Makes a second factor mandatory (or not) for the organisation's members.
-    pub async fn set_org_require_totp(&self, who: &Principal, meta: &RequestMeta, org: OrgId, require: bool) -> ServiceResult<Org> {
+    pub async fn set_org_require_totp(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: OrgId,
+        require: bool,
+    ) -> ServiceResult<Org> {
         let mut tx = self.db().begin_write().await?;
-        self.authorize_org(&mut tx, who, org, |r| r == Role::Owner).await?;
+        self.authorize_org(&mut tx, who, org, |r| r == Role::Owner)
+            .await?;
         if require && let Some(user) = who.user_id() {
-            let me = repo::get_user(&mut tx, &user.to_string()).await?.ok_or(ServiceError::NotFound("user"))?;
+            let me = repo::get_user(&mut tx, &user.to_string())
+                .await?
+                .ok_or(ServiceError::NotFound("user"))?;
             if me.totp_enabled != 1 {
-                return Err(ServiceError::Conflict("enable a second factor on your own account before requiring it of others".into()));
+                return Err(ServiceError::Conflict(
+                    "enable a second factor on your own account before requiring it of others"
+                        .into(),
+                ));
             }
         }
         repo::set_org_require_totp(&mut tx, &org.to_string(), require).await?;
-        let row = repo::get_org(&mut tx, &org.to_string()).await?.ok_or(ServiceError::NotFound("organisation"))?;
+        let row = repo::get_org(&mut tx, &org.to_string())
+            .await?
+            .ok_or(ServiceError::NotFound("organisation"))?;
         let head = self
             .audit()
-            .append(&mut tx, who, meta, AuditEvent::new("org.require_totp", format!("org:{org}")).org(org).details(serde_json::json!({"require_totp": require})))
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("org.require_totp", format!("org:{org}"))
+                    .org(org)
+                    .details(serde_json::json!({"require_totp": require})),
+            )
             .await?;
         self.commit(tx, head).await?;
         Org::try_from(row)
@@ -329,14 +493,32 @@ impl Platform {
 
     /// Adds an existing user to an organisation, or invites an address that has
     /// no account yet by e-mail.
-    pub async fn add_member(&self, who: &Principal, meta: &RequestMeta, org: OrgId, email: &str, role: Role) -> ServiceResult<Option<Membership>> {
+    pub async fn add_member(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: OrgId,
+        email: &str,
+        role: Role,
+    ) -> ServiceResult<Option<Membership>> {
         let email = Email::parse(email)?;
         let mut tx = self.db().begin_write().await?;
-        let org_row = self.authorize_org(&mut tx, who, org, |r| r.manages_org() && (r == Role::Owner || role != Role::Owner)).await?;
+        let org_row = self
+            .authorize_org(&mut tx, who, org, |r| {
+                r.manages_org() && (r == Role::Owner || role != Role::Owner)
+            })
+            .await?;
         let Some(user) = repo::get_user_by_email(&mut tx, email.as_str()).await? else {
             let head = self
                 .audit()
-                .append(&mut tx, who, meta, AuditEvent::new("member.invite", format!("email:{email}")).org(org).details(serde_json::json!({"role": role})))
+                .append(
+                    &mut tx,
+                    who,
+                    meta,
+                    AuditEvent::new("member.invite", format!("email:{email}"))
+                        .org(org)
+                        .details(serde_json::json!({"role": role})),
+                )
                 .await?;
             self.commit(tx, head).await?;
             let link = format!("{}/signup", self.settings().public_url);
@@ -344,75 +526,144 @@ impl Platform {
                 "Bonjour,\n\nVous êtes invité·e à rejoindre « {name} » sur Nuage. Créez votre compte : {link}\npuis demandez à la personne qui vous a invité·e de vous ajouter.\n\n---\n\nHello,\n\nYou are invited to join \"{name}\" on Nuage. Create your account at {link}\nthen ask the person who invited you to add you.\n",
                 name = org_row.name
             );
-            self.mailer().send(self.db(), email.as_str(), "Invitation Nuage", &body).await?;
+            self.mailer()
+                .send(self.db(), email.as_str(), "Invitation Nuage", &body)
+                .await?;
             return Ok(None);
         };
         repo::insert_membership(&mut tx, &org.to_string(), &user.id, role.as_str(), now_ms())
             .await
             .map_err(|e| match ServiceError::from(e) {
-                ServiceError::Conflict(_) => ServiceError::Conflict("this user is already a member".into()),
+                ServiceError::Conflict(_) => {
+                    ServiceError::Conflict("this user is already a member".into())
+                }
                 other => other,
             })?;
-        let membership = repo::get_membership(&mut tx, &org.to_string(), &user.id).await?.ok_or(ServiceError::NotFound("membership"))?;
+        let membership = repo::get_membership(&mut tx, &org.to_string(), &user.id)
+            .await?
+            .ok_or(ServiceError::NotFound("membership"))?;
         let head = self
             .audit()
-            .append(&mut tx, who, meta, AuditEvent::new("member.add", format!("user:{}", user.id)).org(org).details(serde_json::json!({"role": role})))
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("member.add", format!("user:{}", user.id))
+                    .org(org)
+                    .details(serde_json::json!({"role": role})),
+            )
             .await?;
         self.commit(tx, head).await?;
         Ok(Some(Membership::try_from(membership)?))
     }
 
-    pub async fn list_members(&self, who: &Principal, org: OrgId, page: &PageRequest) -> ServiceResult<Page<Membership>> {
+    pub async fn list_members(
+        &self,
+        who: &Principal,
+        org: OrgId,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<Membership>> {
         let (limit, after) = (page.limit()?, page.after()?);
         let mut conn = self.db().acquire().await?;
         self.authorize_org(&mut conn, who, org, |_| true).await?;
         let rows = repo::list_members(&mut conn, &org.to_string(), &after, limit).await?;
         let page = Page::from_rows(rows, limit, |r| r.user_id.clone(), Membership::try_from);
-        Ok(Page { items: page.items.into_iter().collect::<ServiceResult<_>>()?, next_cursor: page.next_cursor })
+        Ok(Page {
+            items: page.items.into_iter().collect::<ServiceResult<_>>()?,
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Removes a member. The last owner cannot be removed; only owners remove owners.
-    pub async fn remove_member(&self, who: &Principal, meta: &RequestMeta, org: OrgId, user: UserId) -> ServiceResult<()> {
+    pub async fn remove_member(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: OrgId,
+        user: UserId,
+    ) -> ServiceResult<()> {
         let mut tx = self.db().begin_write().await?;
-        self.authorize_org(&mut tx, who, org, |r| r.manages_org()).await?;
-        let target = repo::get_membership(&mut tx, &org.to_string(), &user.to_string()).await?.ok_or(ServiceError::NotFound("member"))?;
+        self.authorize_org(&mut tx, who, org, |r| r.manages_org())
+            .await?;
+        let target = repo::get_membership(&mut tx, &org.to_string(), &user.to_string())
+            .await?
+            .ok_or(ServiceError::NotFound("member"))?;
         if target.role == Role::Owner.as_str() {
             if !who.is_operator() {
-                let mine = repo::get_membership(&mut tx, &org.to_string(), &who.user_id().map(|u| u.to_string()).unwrap_or_default()).await?;
+                let mine = repo::get_membership(
+                    &mut tx,
+                    &org.to_string(),
+                    &who.user_id().map(|u| u.to_string()).unwrap_or_default(),
+                )
+                .await?;
                 if !mine.is_some_and(|m| m.role == Role::Owner.as_str()) {
-                    return Err(ServiceError::Forbidden("only an owner can remove an owner".into()));
+                    return Err(ServiceError::Forbidden(
+                        "only an owner can remove an owner".into(),
+                    ));
                 }
             }
             if repo::count_owners(&mut tx, &org.to_string()).await? <= 1 {
-                return Err(ServiceError::Conflict("an organisation keeps at least one owner".into()));
+                return Err(ServiceError::Conflict(
+                    "an organisation keeps at least one owner".into(),
+                ));
             }
         }
         repo::delete_membership(&mut tx, &org.to_string(), &user.to_string()).await?;
-        let head = self.audit().append(&mut tx, who, meta, AuditEvent::new("member.remove", format!("user:{user}")).org(org)).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("member.remove", format!("user:{user}")).org(org),
+            )
+            .await?;
         self.commit(tx, head).await
     }
 
     /// The user behind a principal, with their memberships.
     pub async fn me(&self, who: &Principal) -> ServiceResult<(User, Vec<Membership>)> {
         let Some(id) = who.user_id() else {
-            return Err(ServiceError::Forbidden("the root token is not a user".into()));
+            return Err(ServiceError::Forbidden(
+                "the root token is not a user".into(),
+            ));
         };
         let mut conn = self.db().acquire().await?;
-        let user = repo::get_user(&mut conn, &id.to_string()).await?.ok_or(ServiceError::Unauthenticated("the user no longer exists".into()))?;
-        let memberships = repo::list_memberships_of_user(&mut conn, &id.to_string()).await?.into_iter().map(Membership::try_from).collect::<ServiceResult<_>>()?;
+        let user = repo::get_user(&mut conn, &id.to_string()).await?.ok_or(
+            ServiceError::Unauthenticated("the user no longer exists".into()),
+        )?;
+        let memberships = repo::list_memberships_of_user(&mut conn, &id.to_string())
+            .await?
+            .into_iter()
+            .map(Membership::try_from)
+            .collect::<ServiceResult<_>>()?;
         Ok((User::try_from(&user)?, memberships))
     }
 
     /// An organisation's own audit entries, newest first (owners and admins).
-    pub async fn org_audit(&self, who: &Principal, org: OrgId, page: &PageRequest) -> ServiceResult<Page<crate::AuditEntry>> {
+    pub async fn org_audit(
+        &self,
+        who: &Principal,
+        org: OrgId,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<crate::AuditEntry>> {
         let limit = page.limit()?;
         let before = match page.after()?.as_str() {
             "" => i64::MAX,
-            c => c.parse::<i64>().map_err(|_| DomainError::invalid("cursor", "the cursor is not one this server issued"))?,
+            c => c.parse::<i64>().map_err(|_| {
+                DomainError::invalid("cursor", "the cursor is not one this server issued")
+            })?,
         };
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, |r| r.manages_org()).await?;
-        let rows = nuage_db::repo::audit::page_of_org(&mut conn, &org.to_string(), before, limit).await?;
-        Ok(Page::from_rows(rows, limit, |r| r.seq.to_string(), crate::AuditEntry::from))
+        self.authorize_org(&mut conn, who, org, |r| r.manages_org())
+            .await?;
+        let rows =
+            nuage_db::repo::audit::page_of_org(&mut conn, &org.to_string(), before, limit).await?;
+        Ok(Page::from_rows(
+            rows,
+            limit,
+            |r| r.seq.to_string(),
+            crate::AuditEntry::from,
+        ))
     }
 }

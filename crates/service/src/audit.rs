@@ -29,7 +29,12 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(action: &'static str, target: impl Into<String>) -> Self {
-        Self { action, target: target.into(), org_id: None, details: serde_json::json!({}) }
+        Self {
+            action,
+            target: target.into(),
+            org_id: None,
+            details: serde_json::json!({}),
+        }
     }
 
     pub fn org(mut self, org_id: impl ToString) -> Self {
@@ -94,7 +99,12 @@ struct SignedCheckpoint {
 }
 
 fn checkpoint_message(head: &Checkpoint) -> Vec<u8> {
-    format!("nuage audit checkpoint v1\n{}\n{}", head.seq, hex::encode(head.link)).into_bytes()
+    format!(
+        "nuage audit checkpoint v1\n{}\n{}",
+        head.seq,
+        hex::encode(head.link)
+    )
+    .into_bytes()
 }
 
 /// The audit trail of this node: the chain key, the checkpoint file, and the
@@ -109,15 +119,28 @@ pub struct AuditTrail {
 
 impl AuditTrail {
     pub fn new(key: Arc<MasterKey>, checkpoint_path: PathBuf) -> Self {
-        Self { key, checkpoint_path, checkpoint_lock: Arc::new(Mutex::new(())), intact: Arc::new(AtomicBool::new(true)) }
+        Self {
+            key,
+            checkpoint_path,
+            checkpoint_lock: Arc::new(Mutex::new(())),
+            intact: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// Appends an event to the chain within the caller's transaction, which
     /// must be a write transaction. Returns the new head, to checkpoint after
     /// commit.
-    pub async fn append(&self, conn: &mut AnyConnection, who: &Principal, meta: &RequestMeta, event: AuditEvent) -> ServiceResult<Checkpoint> {
+    pub async fn append(
+        &self,
+        conn: &mut AnyConnection,
+        who: &Principal,
+        meta: &RequestMeta,
+        event: AuditEvent,
+    ) -> ServiceResult<Checkpoint> {
         let (seq, previous) = repo::claim_next(conn).await?;
-        let previous = decode_link(&previous).ok_or_else(|| ServiceError::Internal("the audit head holds a malformed link".into()))?;
+        let previous = decode_link(&previous).ok_or_else(|| {
+            ServiceError::Internal("the audit head holds a malformed link".into())
+        })?;
         let record = AuditRecord {
             seq,
             at_ms: now_ms(),
@@ -155,7 +178,10 @@ impl AuditTrail {
         if matches!(self.read_checkpoint(), Ok(Some(current)) if current.seq >= head.seq) {
             return;
         }
-        let signed = SignedCheckpoint { head, signature: B64.encode(self.key.sign(&checkpoint_message(&head))) };
+        let signed = SignedCheckpoint {
+            head,
+            signature: B64.encode(self.key.sign(&checkpoint_message(&head))),
+        };
         let written = serde_json::to_vec_pretty(&signed)
             .map_err(|e| ServiceError::Internal(e.to_string()))
             .and_then(|bytes| write_private(&self.checkpoint_path, &bytes));
@@ -171,7 +197,8 @@ impl AuditTrail {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read the checkpoint file: {e}")),
         };
-        let signed: SignedCheckpoint = serde_json::from_str(&text).map_err(|e| format!("the checkpoint file is malformed: {e}"))?;
+        let signed: SignedCheckpoint = serde_json::from_str(&text)
+            .map_err(|e| format!("the checkpoint file is malformed: {e}"))?;
         let signature = B64
             .decode(&signed.signature)
             .ok()
@@ -181,7 +208,9 @@ impl AuditTrail {
         self.key
             .verifying_key()
             .verify(&checkpoint_message(&signed.head), &signature)
-            .map_err(|_| "the checkpoint file's signature is not the platform's: it was altered".to_owned())?;
+            .map_err(|_| {
+                "the checkpoint file's signature is not the platform's: it was altered".to_owned()
+            })?;
         Ok(Some(signed.head))
     }
 
@@ -190,7 +219,15 @@ impl AuditTrail {
     pub async fn verify(&self, conn: &mut AnyConnection) -> ServiceResult<ChainReport> {
         let checkpoint = match self.read_checkpoint() {
             Ok(c) => c,
-            Err(reason) => return Ok(self.conclude(ChainReport { intact: false, entries: 0, checkpoint_seq: None, broken_at: None, reason: Some(reason) })),
+            Err(reason) => {
+                return Ok(self.conclude(ChainReport {
+                    intact: false,
+                    entries: 0,
+                    checkpoint_seq: None,
+                    broken_at: None,
+                    reason: Some(reason),
+                }));
+            }
         };
         let mut verifier = ChainVerifier::new(self.key.audit_key());
         let mut after = 0;
@@ -201,7 +238,12 @@ impl AuditTrail {
             after = tail.seq;
             for row in rows {
                 let Some(link) = decode_link(&row.link) else {
-                    return Ok(self.broken(row.seq - 1, checkpoint.as_ref(), row.seq, format!("record {} has a malformed link", row.seq)));
+                    return Ok(self.broken(
+                        row.seq - 1,
+                        checkpoint.as_ref(),
+                        row.seq,
+                        format!("record {} has a malformed link", row.seq),
+                    ));
                 };
                 let seq = row.seq;
                 let record = AuditRecord {
@@ -233,11 +275,29 @@ impl AuditTrail {
                 format!("the chain ends at record {count} but its head says {head_seq} records were written: its tail was deleted"),
             ));
         }
-        Ok(self.conclude(ChainReport { intact: true, entries: count, checkpoint_seq: checkpoint.map(|c| c.seq), broken_at: None, reason: None }))
+        Ok(self.conclude(ChainReport {
+            intact: true,
+            entries: count,
+            checkpoint_seq: checkpoint.map(|c| c.seq),
+            broken_at: None,
+            reason: None,
+        }))
     }
 
-    fn broken(&self, entries: i64, checkpoint: Option<&Checkpoint>, at: i64, reason: String) -> ChainReport {
-        self.conclude(ChainReport { intact: false, entries, checkpoint_seq: checkpoint.map(|c| c.seq), broken_at: Some(at), reason: Some(reason) })
+    fn broken(
+        &self,
+        entries: i64,
+        checkpoint: Option<&Checkpoint>,
+        at: i64,
+        reason: String,
+    ) -> ChainReport {
+        self.conclude(ChainReport {
+            intact: false,
+            entries,
+            checkpoint_seq: checkpoint.map(|c| c.seq),
+            broken_at: Some(at),
+            reason: Some(reason),
+        })
     }
 
     fn conclude(&self, report: ChainReport) -> ChainReport {

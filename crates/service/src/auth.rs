@@ -1,6 +1,7 @@
 //! Signing in: console sessions, the TOTP second factor, password resets.
 
 use nuage_db::repo::identity as users;
+use nuage_db::repo::identity::UserRow;
 use nuage_db::repo::sessions::{self as repo, SessionRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, UserId};
@@ -24,7 +25,10 @@ pub struct Session {
 
 impl Session {
     pub fn principal(&self) -> Principal {
-        Principal::User { id: self.user.id, is_operator: self.user.is_operator }
+        Principal::User {
+            id: self.user.id,
+            is_operator: self.user.is_operator,
+        }
     }
 }
 
@@ -42,28 +46,28 @@ fn wrong_credentials() -> ServiceError {
     ServiceError::Unauthenticated("wrong e-mail address or password".into())
 }
 
+/// Failed sign-ins allowed per address within the window before the address
+/// is refused for the rest of the window, whatever the password.
+pub const MAX_LOGIN_FAILURES: i64 = 10;
+const LOGIN_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
+
 impl Platform {
     /// Checks an e-mail address and password and opens a session. Returns the
     /// session's secret (for the cookie) and whether a TOTP code is still due.
-    pub async fn login(&self, meta: &RequestMeta, email: &str, password: &str) -> ServiceResult<(String, bool)> {
-        let Ok(email) = Email::parse(email) else {
-            password_matches(password, decoy_hash());
-            return Err(wrong_credentials());
-        };
-        let mut conn = self.db().acquire().await?;
-        let user = users::get_user_by_email(&mut conn, email.as_str()).await?;
-        let Some(user) = user.filter(|u| password_matches(password, &u.password_hash)) else {
-            if !matches!(users::get_user_by_email(&mut conn, email.as_str()).await, Ok(Some(_))) {
-                password_matches(password, decoy_hash());
-            }
-            tracing::info!(source = %meta.source, "failed login");
-            metrics::counter!("nuage_login_failures_total").increment(1);
-            return Err(wrong_credentials());
-        };
-        drop(conn);
+    pub async fn login(
+        &self,
+        meta: &RequestMeta,
+        email: &str,
+        password: &str,
+    ) -> ServiceResult<(String, bool)> {
+        let user = self.check_password(meta, email, password).await?;
         let token = secret::random_token(32);
         let now = now_ms();
-        let first_org = users::list_memberships_of_user(&mut *self.db().acquire().await?, &user.id).await?.into_iter().next().map(|m| m.org_id);
+        let first_org = users::list_memberships_of_user(&mut *self.db().acquire().await?, &user.id)
+            .await?
+            .into_iter()
+            .next()
+            .map(|m| m.org_id);
         let row = SessionRow {
             id_hash: secret::sha256_hex(&token),
             user_id: user.id.clone(),
@@ -73,10 +77,21 @@ impl Platform {
             created_at: now,
             expires_at: now + self.settings().session_ttl.as_millis() as i64,
         };
-        let who = Principal::User { id: UserId::parse(&user.id)?, is_operator: user.is_operator == 1 };
+        let who = Principal::User {
+            id: UserId::parse(&user.id)?,
+            is_operator: user.is_operator == 1,
+        };
         let mut tx = self.db().begin_write().await?;
         repo::insert_session(&mut tx, &row).await?;
-        let head = self.audit().append(&mut tx, &who, meta, AuditEvent::new("session.login", format!("user:{}", user.id))).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                &who,
+                meta,
+                AuditEvent::new("session.login", format!("user:{}", user.id)),
+            )
+            .await?;
         self.commit(tx, head).await?;
         Ok((token, user.totp_enabled == 1))
     }
@@ -92,27 +107,73 @@ impl Platform {
         expires_in_days: Option<u32>,
     ) -> ServiceResult<(crate::tokens::ApiToken, String)> {
         let (email, password) = credentials;
-        let user = {
-            let email = Email::parse(email).ok();
-            let found = match &email {
-                Some(e) => users::get_user_by_email(&mut *self.db().acquire().await?, e.as_str()).await?,
-                None => None,
-            };
-            match found {
-                Some(u) if password_matches(password, &u.password_hash) => u,
-                Some(_) => return Err(wrong_credentials()),
-                None => {
-                    password_matches(password, decoy_hash());
-                    return Err(wrong_credentials());
-                }
-            }
-        };
+        let user = self.check_password(meta, email, password).await?;
         let id = UserId::parse(&user.id)?;
         if user.totp_enabled == 1 {
-            let code = totp_code.ok_or_else(|| ServiceError::Unauthenticated("this account has a second factor: give the TOTP code too".into()))?;
+            let code = totp_code.ok_or_else(|| {
+                ServiceError::Unauthenticated(
+                    "this account has a second factor: give the TOTP code too".into(),
+                )
+            })?;
             self.check_totp_code(&id, code).await?;
         }
-        self.create_api_token(&Principal::User { id, is_operator: user.is_operator == 1 }, meta, name, expires_in_days).await
+        self.create_api_token(
+            &Principal::User {
+                id,
+                is_operator: user.is_operator == 1,
+            },
+            meta,
+            name,
+            expires_in_days,
+        )
+        .await
+    }
+
+    /// Checks a password, throttling guesses per address on every node. Takes
+    /// as long for an unknown address as for a known one.
+    async fn check_password(
+        &self,
+        meta: &RequestMeta,
+        email: &str,
+        password: &str,
+    ) -> ServiceResult<UserRow> {
+        let Ok(email) = Email::parse(email) else {
+            password_matches(password, decoy_hash());
+            return Err(wrong_credentials());
+        };
+        let now = now_ms();
+        let mut conn = self.db().acquire().await?;
+        if users::count_login_failures(&mut conn, email.as_str(), now - LOGIN_FAILURE_WINDOW_MS)
+            .await?
+            >= MAX_LOGIN_FAILURES
+        {
+            return Err(ServiceError::RateLimited);
+        }
+        let user = users::get_user_by_email(&mut conn, email.as_str()).await?;
+        let matched = match &user {
+            Some(u) => password_matches(password, &u.password_hash),
+            None => {
+                password_matches(password, decoy_hash());
+                false
+            }
+        };
+        match user {
+            Some(user) if matched => {
+                users::clear_login_failures(
+                    &mut conn,
+                    email.as_str(),
+                    now - LOGIN_FAILURE_WINDOW_MS,
+                )
+                .await?;
+                Ok(user)
+            }
+            _ => {
+                users::record_login_failure(&mut conn, email.as_str(), now).await?;
+                tracing::info!(source = %meta.source, "failed sign-in");
+                metrics::counter!("nuage_login_failures_total").increment(1);
+                Err(wrong_credentials())
+            }
+        }
     }
 
     /// The session behind a cookie's secret, if it is live.
@@ -121,14 +182,23 @@ impl Platform {
             return Ok(None);
         }
         let mut conn = self.db().acquire().await?;
-        let Some(row) = repo::get_session(&mut conn, &secret::sha256_hex(token), now_ms()).await? else {
+        let Some(row) = repo::get_session(&mut conn, &secret::sha256_hex(token), now_ms()).await?
+        else {
             return Ok(None);
         };
         let Some(user) = users::get_user(&mut conn, &row.user_id).await? else {
             return Ok(None);
         };
-        let memberships: Vec<Membership> = users::list_memberships_of_user(&mut conn, &row.user_id).await?.into_iter().map(Membership::try_from).collect::<ServiceResult<_>>()?;
-        let current_org = row.current_org.as_ref().and_then(|id| memberships.iter().find(|m| &m.org_id == id).cloned()).or_else(|| memberships.first().cloned());
+        let memberships: Vec<Membership> = users::list_memberships_of_user(&mut conn, &row.user_id)
+            .await?
+            .into_iter()
+            .map(Membership::try_from)
+            .collect::<ServiceResult<_>>()?;
+        let current_org = row
+            .current_org
+            .as_ref()
+            .and_then(|id| memberships.iter().find(|m| &m.org_id == id).cloned())
+            .or_else(|| memberships.first().cloned());
         Ok(Some(Session {
             user: User::try_from(&user)?,
             memberships,
@@ -139,24 +209,47 @@ impl Platform {
     }
 
     /// Completes a login with the TOTP code.
-    pub async fn complete_second_factor(&self, meta: &RequestMeta, token: &str, code: &str) -> ServiceResult<()> {
-        let session = self.session(token).await?.ok_or_else(|| ServiceError::Unauthenticated("the session has expired; sign in again".into()))?;
+    pub async fn complete_second_factor(
+        &self,
+        meta: &RequestMeta,
+        token: &str,
+        code: &str,
+    ) -> ServiceResult<()> {
+        let session = self.session(token).await?.ok_or_else(|| {
+            ServiceError::Unauthenticated("the session has expired; sign in again".into())
+        })?;
         self.check_totp_code(&session.user.id, code).await?;
         let mut tx = self.db().begin_write().await?;
         repo::complete_second_factor(&mut tx, &secret::sha256_hex(token)).await?;
-        let head = self.audit().append(&mut tx, &session.principal(), meta, AuditEvent::new("session.second_factor", format!("user:{}", session.user.id))).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                &session.principal(),
+                meta,
+                AuditEvent::new("session.second_factor", format!("user:{}", session.user.id)),
+            )
+            .await?;
         self.commit(tx, head).await
     }
 
     /// Accepts a code once: the step it matches must be newer than the last accepted.
     async fn check_totp_code(&self, user: &UserId, code: &str) -> ServiceResult<()> {
         let mut conn = self.db().acquire().await?;
-        let row = users::get_user(&mut conn, &user.to_string()).await?.ok_or(ServiceError::NotFound("user"))?;
-        let sealed = row.totp_secret.ok_or_else(|| ServiceError::Conflict("no second factor is set up".into()))?;
+        let row = users::get_user(&mut conn, &user.to_string())
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        let sealed = row
+            .totp_secret
+            .ok_or_else(|| ServiceError::Conflict("no second factor is set up".into()))?;
         let secret = self.key().open(&sealed)?;
-        let step = totp::matching_step(&secret, code, now_ms()).ok_or_else(|| ServiceError::Unauthenticated("the code is wrong or has expired".into()))?;
+        let step = totp::matching_step(&secret, code, now_ms()).ok_or_else(|| {
+            ServiceError::Unauthenticated("the code is wrong or has expired".into())
+        })?;
         if !users::advance_totp_step(&mut conn, &row.id, step).await? {
-            return Err(ServiceError::Unauthenticated("this code was already used; wait for the next one".into()));
+            return Err(ServiceError::Unauthenticated(
+                "this code was already used; wait for the next one".into(),
+            ));
         }
         Ok(())
     }
@@ -167,15 +260,27 @@ impl Platform {
         };
         let mut tx = self.db().begin_write().await?;
         repo::delete_session(&mut tx, &secret::sha256_hex(token)).await?;
-        let head = self.audit().append(&mut tx, &session.principal(), meta, AuditEvent::new("session.logout", format!("user:{}", session.user.id))).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                &session.principal(),
+                meta,
+                AuditEvent::new("session.logout", format!("user:{}", session.user.id)),
+            )
+            .await?;
         self.commit(tx, head).await
     }
 
     /// Makes another of the user's organisations the current one.
     pub async fn switch_org(&self, token: &str, org: OrgId) -> ServiceResult<()> {
-        let session = self.session(token).await?.ok_or_else(|| ServiceError::Unauthenticated("sign in first".into()))?;
+        let session = self
+            .session(token)
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated("sign in first".into()))?;
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, &session.principal(), org, |_| true).await?;
+        self.authorize_org(&mut conn, &session.principal(), org, |_| true)
+            .await?;
         repo::set_session_org(&mut conn, &secret::sha256_hex(token), &org.to_string()).await?;
         Ok(())
     }
@@ -185,59 +290,116 @@ impl Platform {
     pub async fn begin_totp(&self, who: &Principal) -> ServiceResult<TotpEnrolment> {
         let (user, _) = self.me(who).await?;
         if user.totp_enabled {
-            return Err(ServiceError::Conflict("a second factor is already enabled; disable it first".into()));
+            return Err(ServiceError::Conflict(
+                "a second factor is already enabled; disable it first".into(),
+            ));
         }
         let mut bytes = [0u8; 20];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
         let secret_base32 = data_encoding::BASE32_NOPAD.encode(&bytes);
         let mut conn = self.db().acquire().await?;
-        users::set_totp(&mut conn, &user.id.to_string(), Some(&self.key().seal(&bytes)), false).await?;
-        Ok(TotpEnrolment { provisioning_uri: totp::provisioning_uri(&secret_base32, &user.email), secret_base32 })
+        users::set_totp(
+            &mut conn,
+            &user.id.to_string(),
+            Some(&self.key().seal(&bytes)),
+            false,
+        )
+        .await?;
+        Ok(TotpEnrolment {
+            provisioning_uri: totp::provisioning_uri(&secret_base32, &user.email),
+            secret_base32,
+        })
     }
 
     /// Enables the enrolled second factor once the user proves they hold it.
-    pub async fn confirm_totp(&self, who: &Principal, meta: &RequestMeta, code: &str) -> ServiceResult<()> {
+    pub async fn confirm_totp(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        code: &str,
+    ) -> ServiceResult<()> {
         let (user, _) = self.me(who).await?;
         if user.totp_enabled {
-            return Err(ServiceError::Conflict("the second factor is already enabled".into()));
+            return Err(ServiceError::Conflict(
+                "the second factor is already enabled".into(),
+            ));
         }
         self.check_totp_code(&user.id, code).await?;
         let mut tx = self.db().begin_write().await?;
-        let sealed = users::get_user(&mut tx, &user.id.to_string()).await?.and_then(|u| u.totp_secret);
+        let sealed = users::get_user(&mut tx, &user.id.to_string())
+            .await?
+            .and_then(|u| u.totp_secret);
         users::set_totp(&mut tx, &user.id.to_string(), sealed.as_deref(), true).await?;
         // Keep the step just used, so the confirming code cannot sign in again.
-        if let Some(step) = totp::matching_step(&self.key().open(sealed.as_deref().unwrap_or_default())?, code, now_ms()) {
+        if let Some(step) = totp::matching_step(
+            &self.key().open(sealed.as_deref().unwrap_or_default())?,
+            code,
+            now_ms(),
+        ) {
             users::advance_totp_step(&mut tx, &user.id.to_string(), step).await?;
         }
-        let head = self.audit().append(&mut tx, who, meta, AuditEvent::new("user.totp.enable", format!("user:{}", user.id))).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("user.totp.enable", format!("user:{}", user.id)),
+            )
+            .await?;
         self.commit(tx, head).await
     }
 
     /// Turns the second factor off, with a current code.
-    pub async fn disable_totp(&self, who: &Principal, meta: &RequestMeta, code: &str) -> ServiceResult<()> {
+    pub async fn disable_totp(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        code: &str,
+    ) -> ServiceResult<()> {
         let (user, memberships) = self.me(who).await?;
         if !user.totp_enabled {
             return Err(ServiceError::Conflict("no second factor is enabled".into()));
         }
         let mut conn = self.db().acquire().await?;
         for m in &memberships {
-            if users::get_org(&mut conn, &m.org_id).await?.is_some_and(|o| o.require_totp == 1) {
-                return Err(ServiceError::Conflict(format!("« {} » requires a second factor of its members", m.org_name)));
+            if users::get_org(&mut conn, &m.org_id)
+                .await?
+                .is_some_and(|o| o.require_totp == 1)
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "« {} » requires a second factor of its members",
+                    m.org_name
+                )));
             }
         }
         drop(conn);
         self.check_totp_code(&user.id, code).await?;
         let mut tx = self.db().begin_write().await?;
         users::set_totp(&mut tx, &user.id.to_string(), None, false).await?;
-        let head = self.audit().append(&mut tx, who, meta, AuditEvent::new("user.totp.disable", format!("user:{}", user.id))).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("user.totp.disable", format!("user:{}", user.id)),
+            )
+            .await?;
         self.commit(tx, head).await
     }
 
     /// Sends a password-reset link if the address has an account. Says the
     /// same thing either way, so that it tells nobody who has an account.
-    pub async fn request_password_reset(&self, meta: &RequestMeta, email: &str) -> ServiceResult<()> {
+    pub async fn request_password_reset(
+        &self,
+        meta: &RequestMeta,
+        email: &str,
+    ) -> ServiceResult<()> {
         let email = Email::parse(email)?;
-        let Some(user) = users::get_user_by_email(&mut *self.db().acquire().await?, email.as_str()).await? else {
+        let Some(user) =
+            users::get_user_by_email(&mut *self.db().acquire().await?, email.as_str()).await?
+        else {
             tracing::info!(source = %meta.source, "password reset asked for an unknown address");
             return Ok(());
         };
@@ -245,36 +407,87 @@ impl Platform {
         let now = now_ms();
         let who = Principal::Anonymous;
         let mut tx = self.db().begin_write().await?;
-        repo::insert_password_reset(&mut tx, &secret::sha256_hex(&token), &user.id, now, now + RESET_TTL_MS).await?;
-        let head = self.audit().append(&mut tx, &who, meta, AuditEvent::new("password_reset.request", format!("user:{}", user.id))).await?;
+        repo::insert_password_reset(
+            &mut tx,
+            &secret::sha256_hex(&token),
+            &user.id,
+            now,
+            now + RESET_TTL_MS,
+        )
+        .await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                &who,
+                meta,
+                AuditEvent::new("password_reset.request", format!("user:{}", user.id)),
+            )
+            .await?;
         self.commit(tx, head).await?;
         let link = format!("{}/password-reset/{token}", self.settings().public_url);
         let body = format!(
             "Bonjour,\n\nPour choisir un nouveau mot de passe Nuage, ouvrez ce lien dans l'heure :\n{link}\n\nSi vous n'avez rien demandé, ignorez ce message.\n\n---\n\nHello,\n\nTo choose a new Nuage password, open this link within the hour:\n{link}\n\nIf you did not ask for it, ignore this message.\n"
         );
-        self.mailer().send(self.db(), &user.email, "Nuage : nouveau mot de passe / new password", &body).await
+        self.mailer()
+            .send(
+                self.db(),
+                &user.email,
+                "Nuage : nouveau mot de passe / new password",
+                &body,
+            )
+            .await
     }
 
     /// Sets a new password with a reset link's token; ends every session.
-    pub async fn reset_password(&self, meta: &RequestMeta, token: &str, new_password: &str) -> ServiceResult<()> {
+    pub async fn reset_password(
+        &self,
+        meta: &RequestMeta,
+        token: &str,
+        new_password: &str,
+    ) -> ServiceResult<()> {
         check_new_password(new_password)?;
         let hash = hash_password(new_password)?;
         let mut tx = self.db().begin_write().await?;
         let user_id = repo::take_password_reset(&mut tx, &secret::sha256_hex(token), now_ms())
             .await?
-            .ok_or_else(|| DomainError::invalid("token", "this link is not valid: it was used already or has expired"))?;
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "token",
+                    "this link is not valid: it was used already or has expired",
+                )
+            })?;
         users::set_password_hash(&mut tx, &user_id, &hash).await?;
         repo::delete_sessions_of_user(&mut tx, &user_id).await?;
-        let user = users::get_user(&mut tx, &user_id).await?.ok_or(ServiceError::NotFound("user"))?;
-        let who = Principal::User { id: UserId::parse(&user.id)?, is_operator: user.is_operator == 1 };
-        let head = self.audit().append(&mut tx, &who, meta, AuditEvent::new("password_reset.complete", format!("user:{user_id}"))).await?;
+        let user = users::get_user(&mut tx, &user_id)
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        let who = Principal::User {
+            id: UserId::parse(&user.id)?,
+            is_operator: user.is_operator == 1,
+        };
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                &who,
+                meta,
+                AuditEvent::new("password_reset.complete", format!("user:{user_id}")),
+            )
+            .await?;
         self.commit(tx, head).await
     }
 
     /// The newest messages of the outbox (operator only).
-    pub async fn outbox(&self, who: &Principal, limit: i64) -> ServiceResult<Vec<nuage_db::repo::mail::OutboxRow>> {
+    pub async fn outbox(
+        &self,
+        who: &Principal,
+        limit: i64,
+    ) -> ServiceResult<Vec<nuage_db::repo::mail::OutboxRow>> {
         if !who.is_operator() {
-            return Err(ServiceError::Forbidden("only the operator reads the outbox".into()));
+            return Err(ServiceError::Forbidden(
+                "only the operator reads the outbox".into(),
+            ));
         }
         Ok(nuage_db::repo::mail::list_recent(&mut *self.db().acquire().await?, limit).await?)
     }

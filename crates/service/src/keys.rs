@@ -30,7 +30,9 @@ pub struct MasterKey {
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKey").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+        f.debug_struct("MasterKey")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,7 +48,8 @@ impl MasterKey {
         let hk = Hkdf::<Sha256>::new(Some(b"nuage master key v1"), bytes);
         let derive = |info: &[u8]| {
             let mut out = [0u8; 32];
-            hk.expand(info, &mut out).expect("32 bytes is a valid HKDF-SHA256 output length");
+            hk.expand(info, &mut out)
+                .expect("32 bytes is a valid HKDF-SHA256 output length");
             out
         };
         let sealing_key = derive(b"seal secrets at rest");
@@ -54,7 +57,10 @@ impl MasterKey {
             audit: derive(b"audit chain links"),
             sealing: Aes256Gcm::new(&sealing_key.into()),
             signing: SigningKey::from_bytes(&derive(b"platform signing key")),
-            fingerprint: hex::encode(&Sha256::digest([b"nuage master key fingerprint v1".as_slice(), bytes].concat())[..16]),
+            fingerprint: hex::encode(
+                &Sha256::digest([b"nuage master key fingerprint v1".as_slice(), bytes].concat())
+                    [..16],
+            ),
         }
     }
 
@@ -67,7 +73,12 @@ impl MasterKey {
                 let bytes = hex::decode(text.trim())
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| ServiceError::Internal(format!("{} does not hold a master key (64 hex digits)", path.display())))?;
+                    .ok_or_else(|| {
+                        ServiceError::Internal(format!(
+                            "{} does not hold a master key (64 hex digits)",
+                            path.display()
+                        ))
+                    })?;
                 Ok((Self::from_bytes(&bytes), KeyOrigin::Loaded))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -76,7 +87,10 @@ impl MasterKey {
                 write_private(path, hex::encode(bytes).as_bytes())?;
                 Ok((Self::from_bytes(&bytes), KeyOrigin::Generated))
             }
-            Err(e) => Err(ServiceError::Internal(format!("cannot read the master key file {}: {e}", path.display()))),
+            Err(e) => Err(ServiceError::Internal(format!(
+                "cannot read the master key file {}: {e}",
+                path.display()
+            ))),
         }
     }
 
@@ -93,19 +107,29 @@ impl MasterKey {
     pub fn seal(&self, plaintext: &[u8]) -> String {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let mut out = nonce.to_vec();
-        out.extend(self.sealing.encrypt(&nonce, plaintext).expect("AES-GCM encrypts any input below 64 GiB"));
+        out.extend(
+            self.sealing
+                .encrypt(&nonce, plaintext)
+                .expect("AES-GCM encrypts any input below 64 GiB"),
+        );
         B64.encode(out)
     }
 
     pub fn open(&self, sealed: &str) -> ServiceResult<Vec<u8>> {
-        let bytes = B64.decode(sealed).map_err(|_| ServiceError::Internal("a sealed secret is not base64".into()))?;
+        let bytes = B64
+            .decode(sealed)
+            .map_err(|_| ServiceError::Internal("a sealed secret is not base64".into()))?;
         if bytes.len() < 12 {
-            return Err(ServiceError::Internal("a sealed secret is truncated".into()));
+            return Err(ServiceError::Internal(
+                "a sealed secret is truncated".into(),
+            ));
         }
         let (nonce, ciphertext) = bytes.split_at(12);
         self.sealing
             .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| ServiceError::Internal("a sealed secret does not open with this master key".into()))
+            .map_err(|_| {
+                ServiceError::Internal("a sealed secret does not open with this master key".into())
+            })
     }
 
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
@@ -142,7 +166,8 @@ fn check_private(_path: &Path) -> ServiceResult<()> {
 
 /// Writes a new file readable by its owner only, atomically (temp + rename).
 pub fn write_private(path: &Path, contents: &[u8]) -> ServiceResult<()> {
-    let fail = |e: std::io::Error| ServiceError::Internal(format!("cannot write {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| ServiceError::Internal(format!("cannot write {}: {e}", path.display()));
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -167,7 +192,9 @@ pub mod secret {
     pub fn random_token(bytes: usize) -> String {
         let mut buf = vec![0u8; bytes];
         rand::rngs::OsRng.fill_bytes(&mut buf);
-        data_encoding::BASE32_NOPAD.encode(&buf).to_ascii_lowercase()
+        data_encoding::BASE32_NOPAD
+            .encode(&buf)
+            .to_ascii_lowercase()
     }
 
     pub fn sha256_hex(value: &str) -> String {
@@ -176,7 +203,11 @@ pub mod secret {
 
     /// Compares two strings in constant time.
     pub fn constant_time_eq(a: &str, b: &str) -> bool {
-        a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        a.len() == b.len()
+            && a.bytes()
+                .zip(b.bytes())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
     }
 }
 
@@ -204,12 +235,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+                0o600
+            );
         }
         let (k2, origin) = MasterKey::load_or_generate(&path).expect("load");
         assert_eq!(origin, KeyOrigin::Loaded);
         assert_eq!(k1.fingerprint(), k2.fingerprint());
         let stored = std::fs::read_to_string(&path).expect("read key");
-        assert!(!format!("{k1:?}").contains(stored.trim()), "Debug must not show the key");
+        assert!(
+            !format!("{k1:?}").contains(stored.trim()),
+            "Debug must not show the key"
+        );
     }
 }

@@ -57,7 +57,14 @@ impl Principal {
     }
 
     pub fn is_operator(&self) -> bool {
-        matches!(self, Self::Root { .. } | Self::User { is_operator: true, .. })
+        matches!(
+            self,
+            Self::Root { .. }
+                | Self::User {
+                    is_operator: true,
+                    ..
+                }
+        )
     }
 
     pub fn user_id(&self) -> Option<UserId> {
@@ -77,7 +84,9 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     pub fn local() -> Self {
-        Self { source: "local".into() }
+        Self {
+            source: "local".into(),
+        }
     }
 }
 
@@ -96,7 +105,11 @@ impl PageRequest {
         match self.limit {
             None => Ok(i64::from(Self::DEFAULT_LIMIT)),
             Some(n) if (1..=Self::MAX_LIMIT).contains(&n) => Ok(i64::from(n)),
-            Some(_) => Err(nuage_domain::DomainError::invalid("limit", format!("the limit must be between 1 and {}", Self::MAX_LIMIT)).into()),
+            Some(_) => Err(nuage_domain::DomainError::invalid(
+                "limit",
+                format!("the limit must be between 1 and {}", Self::MAX_LIMIT),
+            )
+            .into()),
         }
     }
 
@@ -104,8 +117,17 @@ impl PageRequest {
     pub(crate) fn after(&self) -> ServiceResult<String> {
         match &self.cursor {
             None => Ok(String::new()),
-            Some(c) if c.len() <= 128 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') => Ok(c.clone()),
-            Some(_) => Err(nuage_domain::DomainError::invalid("cursor", "the cursor is not one this server issued").into()),
+            Some(c)
+                if c.len() <= 128
+                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') =>
+            {
+                Ok(c.clone())
+            }
+            Some(_) => Err(nuage_domain::DomainError::invalid(
+                "cursor",
+                "the cursor is not one this server issued",
+            )
+            .into()),
         }
     }
 }
@@ -119,9 +141,21 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from `limit` rows; a full page has a next cursor.
-    pub(crate) fn from_rows<R>(rows: Vec<R>, limit: i64, cursor_of: impl Fn(&R) -> String, map: impl FnMut(R) -> T) -> Self {
-        let next_cursor = if rows.len() as i64 == limit { rows.last().map(&cursor_of) } else { None };
-        Self { items: rows.into_iter().map(map).collect(), next_cursor }
+    pub(crate) fn from_rows<R>(
+        rows: Vec<R>,
+        limit: i64,
+        cursor_of: impl Fn(&R) -> String,
+        map: impl FnMut(R) -> T,
+    ) -> Self {
+        let next_cursor = if rows.len() as i64 == limit {
+            rows.last().map(&cursor_of)
+        } else {
+            None
+        };
+        Self {
+            items: rows.into_iter().map(map).collect(),
+            next_cursor,
+        }
     }
 }
 
@@ -162,10 +196,17 @@ impl Platform {
     /// Binds the platform to its database and key. Refuses a key whose
     /// fingerprint differs from the one the database was first started with;
     /// creates the root token on first start; verifies the audit chain.
-    pub async fn start(db: Db, key: MasterKey, mailer: Mailer, settings: PlatformSettings, root_token: Option<&str>) -> ServiceResult<(Self, StartReport)> {
+    pub async fn start(
+        db: Db,
+        key: MasterKey,
+        mailer: Mailer,
+        settings: PlatformSettings,
+        root_token: Option<&str>,
+    ) -> ServiceResult<(Self, StartReport)> {
         let key = Arc::new(key);
         let mut conn = db.acquire().await?;
-        let stored = settings::insert_if_absent(&mut conn, FINGERPRINT_SETTING, key.fingerprint()).await?;
+        let stored =
+            settings::insert_if_absent(&mut conn, FINGERPRINT_SETTING, key.fingerprint()).await?;
         if stored != key.fingerprint() {
             return Err(ServiceError::Internal(format!(
                 "this database was set up with another master key (fingerprint {stored}, this node's is {}): \
@@ -175,28 +216,56 @@ impl Platform {
         }
         drop(conn);
         let audit = AuditTrail::new(key.clone(), settings.data_dir.join("audit-checkpoint.json"));
-        let platform = Self { inner: Arc::new(Inner { db, key, audit, mailer, settings }) };
+        let platform = Self {
+            inner: Arc::new(Inner {
+                db,
+                key,
+                audit,
+                mailer,
+                settings,
+            }),
+        };
         let generated_root_token = platform.ensure_root_token(root_token).await?;
-        let chain = platform.inner.audit.verify(&mut *platform.db().acquire().await?).await?;
-        Ok((platform, StartReport { generated_root_token, chain }))
+        let chain = platform
+            .inner
+            .audit
+            .verify(&mut *platform.db().acquire().await?)
+            .await?;
+        Ok((
+            platform,
+            StartReport {
+                generated_root_token,
+                chain,
+            },
+        ))
     }
 
     /// Creates the root token on the first start of the platform: the given
     /// one, or a fresh one that is returned.
     async fn ensure_root_token(&self, given: Option<&str>) -> ServiceResult<Option<String>> {
         let mut tx = self.db().begin_write().await?;
-        if key_repo::root_token_exists(&mut tx).await? {
+        // Nodes starting together race here: the one whose claim is stored
+        // creates the token; the others wait for its commit and see it.
+        let claim = keys::secret::random_token(16);
+        if settings::insert_if_absent(&mut tx, "root_token_claim", &claim).await? != claim {
             if let Some(given) = given {
-                let known = key_repo::find_token_by_hash(&mut tx, &keys::secret::sha256_hex(given)).await?;
+                let known =
+                    key_repo::find_token_by_hash(&mut tx, &keys::secret::sha256_hex(given)).await?;
                 if !known.is_some_and(|t| t.is_root == 1 && t.revoked_at.is_none()) {
-                    tracing::warn!("NUAGE_ROOT_TOKEN is not the platform's root token and is ignored: the root token is set on first start only");
+                    tracing::warn!(
+                        "NUAGE_ROOT_TOKEN is not the platform's root token and is ignored: the root token is set on first start only"
+                    );
                 }
             }
             return Ok(None);
         }
         let (secret, generated) = match given {
             Some(t) if t.len() >= 32 => (t.to_owned(), false),
-            Some(_) => return Err(ServiceError::Internal("NUAGE_ROOT_TOKEN must have at least 32 characters".into())),
+            Some(_) => {
+                return Err(ServiceError::Internal(
+                    "NUAGE_ROOT_TOKEN must have at least 32 characters".into(),
+                ));
+            }
             None => (tokens::new_token_secret(), true),
         };
         let id = TokenId::new();
@@ -217,7 +286,12 @@ impl Platform {
         .await?;
         let head = self
             .audit()
-            .append(&mut tx, &Principal::Root { token: id }, &RequestMeta::local(), AuditEvent::new("platform.root_token.create", format!("token:{id}")))
+            .append(
+                &mut tx,
+                &Principal::Root { token: id },
+                &RequestMeta::local(),
+                AuditEvent::new("platform.root_token.create", format!("token:{id}")),
+            )
             .await?;
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         self.audit().checkpoint(head).await;
@@ -245,7 +319,11 @@ impl Platform {
     }
 
     /// Commits a write transaction and checkpoints the audit head it wrote.
-    pub(crate) async fn commit(&self, tx: nuage_db::Transaction<'static, nuage_db::Any>, head: nuage_domain::audit::Checkpoint) -> ServiceResult<()> {
+    pub(crate) async fn commit(
+        &self,
+        tx: nuage_db::Transaction<'static, nuage_db::Any>,
+        head: nuage_domain::audit::Checkpoint,
+    ) -> ServiceResult<()> {
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         self.audit().checkpoint(head).await;
         Ok(())
@@ -254,7 +332,9 @@ impl Platform {
     /// Verifies the whole audit chain (operator only).
     pub async fn verify_audit(&self, who: &Principal) -> ServiceResult<ChainReport> {
         if !who.is_operator() {
-            return Err(ServiceError::Forbidden("only the operator can verify the whole audit chain".into()));
+            return Err(ServiceError::Forbidden(
+                "only the operator can verify the whole audit chain".into(),
+            ));
         }
         self.audit().verify(&mut *self.db().acquire().await?).await
     }
@@ -271,17 +351,39 @@ pub mod idempotency {
     pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
     impl Platform {
-        pub async fn reserve_idempotency_key(&self, who: &Principal, key: &str, request_hash: &str) -> ServiceResult<Reservation> {
+        pub async fn reserve_idempotency_key(
+            &self,
+            who: &Principal,
+            key: &str,
+            request_hash: &str,
+        ) -> ServiceResult<Reservation> {
             let mut conn = self.db().acquire().await?;
             repo::purge_before(&mut conn, now_ms() - RETENTION_MS).await?;
             Ok(repo::reserve(&mut conn, &who.actor(), key, request_hash, now_ms()).await?)
         }
 
-        pub async fn complete_idempotency_key(&self, who: &Principal, key: &str, status: u16, response: &str) -> ServiceResult<()> {
-            Ok(repo::complete(&mut *self.db().acquire().await?, &who.actor(), key, i64::from(status), response).await?)
+        pub async fn complete_idempotency_key(
+            &self,
+            who: &Principal,
+            key: &str,
+            status: u16,
+            response: &str,
+        ) -> ServiceResult<()> {
+            Ok(repo::complete(
+                &mut *self.db().acquire().await?,
+                &who.actor(),
+                key,
+                i64::from(status),
+                response,
+            )
+            .await?)
         }
 
-        pub async fn release_idempotency_key(&self, who: &Principal, key: &str) -> ServiceResult<()> {
+        pub async fn release_idempotency_key(
+            &self,
+            who: &Principal,
+            key: &str,
+        ) -> ServiceResult<()> {
             Ok(repo::release(&mut *self.db().acquire().await?, &who.actor(), key).await?)
         }
     }

@@ -35,14 +35,23 @@ impl Mailer {
     }
 
     pub fn smtp(settings: &SmtpSettings) -> Result<Self, String> {
-        let from: Mailbox = settings.from.parse().map_err(|e| format!("mail.from is not an address: {e}"))?;
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|e| format!("mail.from is not an address: {e}"))?;
         // A plain connection: the relay is expected on a trusted network (TLS to
         // the relay is a later step; see docs/operator-guide.md).
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host).port(settings.port);
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+            .port(settings.port);
         if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
         }
-        Ok(Self { relay: Some((builder.build(), from)) })
+        Ok(Self {
+            relay: Some((builder.build(), from)),
+        })
     }
 
     /// Records the message and tries to deliver it. Delivery failures are
@@ -52,15 +61,32 @@ impl Mailer {
         let mut conn = db.acquire().await?;
         repo::insert(
             &mut conn,
-            &OutboxRow { id: id.clone(), recipient: to.into(), subject: subject.into(), body: body.into(), created_at: now_ms(), sent_at: None, last_error: None },
+            &OutboxRow {
+                id: id.clone(),
+                recipient: to.into(),
+                subject: subject.into(),
+                body: body.into(),
+                created_at: now_ms(),
+                sent_at: None,
+                last_error: None,
+            },
         )
         .await?;
         let Some((transport, from)) = &self.relay else {
             return Ok(());
         };
         let outcome = match to.parse::<Mailbox>() {
-            Ok(recipient) => match Message::builder().from(from.clone()).to(recipient).subject(subject).body(body.to_owned()) {
-                Ok(message) => transport.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Ok(recipient) => match Message::builder()
+                .from(from.clone())
+                .to(recipient)
+                .subject(subject)
+                .body(body.to_owned())
+            {
+                Ok(message) => transport
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),

@@ -32,7 +32,13 @@ pub struct ApiToken {
 
 impl From<TokenRow> for ApiToken {
     fn from(r: TokenRow) -> Self {
-        Self { id: r.id, name: r.name, created_at_ms: r.created_at, expires_at_ms: r.expires_at, last_used_at_ms: r.last_used_at }
+        Self {
+            id: r.id,
+            name: r.name,
+            created_at_ms: r.created_at,
+            expires_at_ms: r.expires_at,
+            last_used_at_ms: r.last_used_at,
+        }
     }
 }
 
@@ -48,7 +54,13 @@ pub struct S3Key {
 
 impl From<S3KeyRow> for S3Key {
     fn from(r: S3KeyRow) -> Self {
-        Self { access_key_id: r.access_key_id, org_id: r.org_id, created_by: r.created_by, created_at_ms: r.created_at, revoked_at_ms: r.revoked_at }
+        Self {
+            access_key_id: r.access_key_id,
+            org_id: r.org_id,
+            created_by: r.created_by,
+            created_at_ms: r.created_at,
+            revoked_at_ms: r.revoked_at,
+        }
     }
 }
 
@@ -59,38 +71,64 @@ impl Platform {
     /// Resolves a bearer token to its principal. Unknown, revoked and expired
     /// tokens are refused alike.
     pub async fn authenticate_token(&self, token: &str) -> ServiceResult<Principal> {
-        let refused = || ServiceError::Unauthenticated("the token is unknown, revoked or expired".into());
+        let refused =
+            || ServiceError::Unauthenticated("the token is unknown, revoked or expired".into());
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
             return Err(refused());
         }
         let mut conn = self.db().acquire().await?;
-        let row = repo::find_token_by_hash(&mut conn, &secret::sha256_hex(token)).await?.ok_or_else(refused)?;
+        let row = repo::find_token_by_hash(&mut conn, &secret::sha256_hex(token))
+            .await?
+            .ok_or_else(refused)?;
         let now = now_ms();
         if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
             return Err(refused());
         }
         repo::touch_token(&mut conn, &row.id, now).await?;
         if row.is_root == 1 {
-            return Ok(Principal::Root { token: TokenId::parse(&row.id)? });
+            return Ok(Principal::Root {
+                token: TokenId::parse(&row.id)?,
+            });
         }
         let user_id = row.user_id.ok_or_else(refused)?;
-        let user = nuage_db::repo::identity::get_user(&mut conn, &user_id).await?.ok_or_else(refused)?;
-        Ok(Principal::User { id: nuage_domain::ids::UserId::parse(&user.id)?, is_operator: user.is_operator == 1 })
+        let user = nuage_db::repo::identity::get_user(&mut conn, &user_id)
+            .await?
+            .ok_or_else(refused)?;
+        Ok(Principal::User {
+            id: nuage_domain::ids::UserId::parse(&user.id)?,
+            is_operator: user.is_operator == 1,
+        })
     }
 
     /// Creates an API token for the calling user; the secret is returned once.
-    pub async fn create_api_token(&self, who: &Principal, meta: &RequestMeta, name: &str, expires_in_days: Option<u32>) -> ServiceResult<(ApiToken, String)> {
+    pub async fn create_api_token(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        name: &str,
+        expires_in_days: Option<u32>,
+    ) -> ServiceResult<(ApiToken, String)> {
         let Some(user) = who.user_id() else {
-            return Err(ServiceError::Forbidden("API tokens belong to users; the root token cannot create them".into()));
+            return Err(ServiceError::Forbidden(
+                "API tokens belong to users; the root token cannot create them".into(),
+            ));
         };
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(DomainError::invalid("name", "a token's name has 1 to 100 characters and no control characters").into());
+            return Err(DomainError::invalid(
+                "name",
+                "a token's name has 1 to 100 characters and no control characters",
+            )
+            .into());
         }
         if let Some(days) = expires_in_days
             && !(1..=MAX_TOKEN_DAYS).contains(&days)
         {
-            return Err(DomainError::invalid("expires_in_days", format!("a token lives 1 to {MAX_TOKEN_DAYS} days")).into());
+            return Err(DomainError::invalid(
+                "expires_in_days",
+                format!("a token lives 1 to {MAX_TOKEN_DAYS} days"),
+            )
+            .into());
         }
         let token = new_token_secret();
         let now = now_ms();
@@ -109,22 +147,48 @@ impl Platform {
         repo::insert_token(&mut tx, &row).await?;
         let head = self
             .audit()
-            .append(&mut tx, who, meta, AuditEvent::new("api_token.create", format!("token:{}", row.id)).details(serde_json::json!({"name": row.name})))
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("api_token.create", format!("token:{}", row.id))
+                    .details(serde_json::json!({"name": row.name})),
+            )
             .await?;
         self.commit(tx, head).await?;
         Ok((ApiToken::from(row), token))
     }
 
-    pub async fn list_api_tokens(&self, who: &Principal, page: &PageRequest) -> ServiceResult<Page<ApiToken>> {
+    pub async fn list_api_tokens(
+        &self,
+        who: &Principal,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<ApiToken>> {
         let Some(user) = who.user_id() else {
             return Err(ServiceError::Forbidden("API tokens belong to users".into()));
         };
         let (limit, after) = (page.limit()?, page.after()?);
-        let rows = repo::list_tokens_of_user(&mut *self.db().acquire().await?, &user.to_string(), &after, limit).await?;
-        Ok(Page::from_rows(rows, limit, |r| r.id.clone(), ApiToken::from))
+        let rows = repo::list_tokens_of_user(
+            &mut *self.db().acquire().await?,
+            &user.to_string(),
+            &after,
+            limit,
+        )
+        .await?;
+        Ok(Page::from_rows(
+            rows,
+            limit,
+            |r| r.id.clone(),
+            ApiToken::from,
+        ))
     }
 
-    pub async fn revoke_api_token(&self, who: &Principal, meta: &RequestMeta, id: TokenId) -> ServiceResult<()> {
+    pub async fn revoke_api_token(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        id: TokenId,
+    ) -> ServiceResult<()> {
         let Some(user) = who.user_id() else {
             return Err(ServiceError::Forbidden("API tokens belong to users".into()));
         };
@@ -132,17 +196,32 @@ impl Platform {
         if !repo::revoke_token(&mut tx, &id.to_string(), &user.to_string(), now_ms()).await? {
             return Err(ServiceError::NotFound("API token"));
         }
-        let head = self.audit().append(&mut tx, who, meta, AuditEvent::new("api_token.revoke", format!("token:{id}"))).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("api_token.revoke", format!("token:{id}")),
+            )
+            .await?;
         self.commit(tx, head).await
     }
 
     /// Creates an S3 access key for an organisation (owners, admins, operator).
     /// The secret is stored sealed under the master key and returned once.
-    pub async fn create_s3_key(&self, who: &Principal, meta: &RequestMeta, org: OrgId) -> ServiceResult<(S3Key, String)> {
+    pub async fn create_s3_key(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: OrgId,
+    ) -> ServiceResult<(S3Key, String)> {
         let mut tx = self.db().begin_write().await?;
-        self.authorize_org(&mut tx, who, org, Role::manages_org).await?;
+        self.authorize_org(&mut tx, who, org, Role::manages_org)
+            .await?;
         // AWS-shaped: a 20-character upper-case key id, a 40-character secret.
-        let access_key_id = format!("NK{}", secret::random_token(15).to_ascii_uppercase())[..20].to_owned();
+        let access_key_id =
+            format!("NK{}", secret::random_token(15).to_ascii_uppercase())[..20].to_owned();
         let secret_access_key = secret::random_token(25);
         let row = S3KeyRow {
             access_key_id,
@@ -153,49 +232,96 @@ impl Platform {
             revoked_at: None,
         };
         repo::insert_s3_key(&mut tx, &row).await?;
-        let head = self.audit().append(&mut tx, who, meta, AuditEvent::new("s3_key.create", format!("s3_key:{}", row.access_key_id)).org(org)).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("s3_key.create", format!("s3_key:{}", row.access_key_id)).org(org),
+            )
+            .await?;
         self.commit(tx, head).await?;
         Ok((S3Key::from(row), secret_access_key))
     }
 
-    pub async fn list_s3_keys(&self, who: &Principal, org: OrgId, page: &PageRequest) -> ServiceResult<Page<S3Key>> {
+    pub async fn list_s3_keys(
+        &self,
+        who: &Principal,
+        org: OrgId,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<S3Key>> {
         let (limit, after) = (page.limit()?, page.after()?);
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, Role::manages_org).await?;
+        self.authorize_org(&mut conn, who, org, Role::manages_org)
+            .await?;
         let rows = repo::list_s3_keys(&mut conn, &org.to_string(), &after, limit).await?;
-        Ok(Page::from_rows(rows, limit, |r| r.access_key_id.clone(), S3Key::from))
+        Ok(Page::from_rows(
+            rows,
+            limit,
+            |r| r.access_key_id.clone(),
+            S3Key::from,
+        ))
     }
 
     /// Revokes an S3 key at once: the next request signed with it is refused.
-    pub async fn revoke_s3_key(&self, who: &Principal, meta: &RequestMeta, access_key_id: &str) -> ServiceResult<S3Key> {
+    pub async fn revoke_s3_key(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        access_key_id: &str,
+    ) -> ServiceResult<S3Key> {
         if access_key_id.len() > 128 || !access_key_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(DomainError::invalid("access_key_id", "an access key id has only letters and digits").into());
+            return Err(DomainError::invalid(
+                "access_key_id",
+                "an access key id has only letters and digits",
+            )
+            .into());
         }
         let mut tx = self.db().begin_write().await?;
-        let key = repo::get_s3_key(&mut tx, access_key_id).await?.ok_or(ServiceError::NotFound("S3 key"))?;
+        let key = repo::get_s3_key(&mut tx, access_key_id)
+            .await?
+            .ok_or(ServiceError::NotFound("S3 key"))?;
         let org = OrgId::parse(&key.org_id)?;
-        self.authorize_org(&mut tx, who, org, Role::manages_org).await.map_err(|e| match e {
-            ServiceError::Forbidden(m) => ServiceError::Forbidden(m),
-            _ => ServiceError::NotFound("S3 key"),
-        })?;
+        self.authorize_org(&mut tx, who, org, Role::manages_org)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Forbidden(m) => ServiceError::Forbidden(m),
+                _ => ServiceError::NotFound("S3 key"),
+            })?;
         if !repo::revoke_s3_key(&mut tx, access_key_id, now_ms()).await? {
             return Err(ServiceError::Conflict("this key is already revoked".into()));
         }
-        let head = self.audit().append(&mut tx, who, meta, AuditEvent::new("s3_key.revoke", format!("s3_key:{access_key_id}")).org(org)).await?;
+        let head = self
+            .audit()
+            .append(
+                &mut tx,
+                who,
+                meta,
+                AuditEvent::new("s3_key.revoke", format!("s3_key:{access_key_id}")).org(org),
+            )
+            .await?;
         self.commit(tx, head).await?;
-        let row = repo::get_s3_key(&mut *self.db().acquire().await?, access_key_id).await?.ok_or(ServiceError::NotFound("S3 key"))?;
+        let row = repo::get_s3_key(&mut *self.db().acquire().await?, access_key_id)
+            .await?
+            .ok_or(ServiceError::NotFound("S3 key"))?;
         Ok(S3Key::from(row))
     }
 
     /// The organisation and secret of an active S3 key, for request signing checks.
-    pub async fn s3_credentials(&self, access_key_id: &str) -> ServiceResult<Option<(OrgId, String)>> {
-        let Some(row) = repo::get_s3_key(&mut *self.db().acquire().await?, access_key_id).await? else {
+    pub async fn s3_credentials(
+        &self,
+        access_key_id: &str,
+    ) -> ServiceResult<Option<(OrgId, String)>> {
+        let Some(row) = repo::get_s3_key(&mut *self.db().acquire().await?, access_key_id).await?
+        else {
             return Ok(None);
         };
         if row.revoked_at.is_some() {
             return Ok(None);
         }
-        let secret = String::from_utf8(self.key().open(&row.secret_sealed)?).map_err(|_| ServiceError::Internal("a sealed S3 secret is not UTF-8".into()))?;
+        let secret = String::from_utf8(self.key().open(&row.secret_sealed)?)
+            .map_err(|_| ServiceError::Internal("a sealed S3 secret is not UTF-8".into()))?;
         Ok(Some((OrgId::parse(&row.org_id)?, secret)))
     }
 }

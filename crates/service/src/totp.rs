@@ -9,7 +9,8 @@ const DIGITS: u32 = 6;
 
 /// The code for a time step.
 pub fn code_at(secret: &[u8], step: i64) -> String {
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    let mut mac =
+        <Hmac<Sha1> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(&step.to_be_bytes());
     let digest = mac.finalize().into_bytes();
     let offset = usize::from(digest[19] & 0x0f);
@@ -17,7 +18,11 @@ pub fn code_at(secret: &[u8], step: i64) -> String {
         | u32::from(digest[offset + 1]) << 16
         | u32::from(digest[offset + 2]) << 8
         | u32::from(digest[offset + 3]);
-    format!("{:0width$}", binary % 10u32.pow(DIGITS), width = DIGITS as usize)
+    format!(
+        "{:0width$}",
+        binary % 10u32.pow(DIGITS),
+        width = DIGITS as usize
+    )
 }
 
 /// The time step a code matches, among the current one and its neighbours.
@@ -36,10 +41,19 @@ pub fn matching_step(secret: &[u8], code: &str, now_ms: i64) -> Option<i64> {
 pub fn provisioning_uri(secret_base32: &str, account: &str) -> String {
     let encode = |s: &str| {
         s.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect::<String>()
     };
-    format!("otpauth://totp/Nuage:{}?secret={secret_base32}&issuer=Nuage&digits=6&period=30", encode(account))
+    format!(
+        "otpauth://totp/Nuage:{}?secret={secret_base32}&issuer=Nuage&digits=6&period=30",
+        encode(account)
+    )
 }
 
 #[cfg(test)]
@@ -60,7 +74,10 @@ mod tests {
         let secret = b"12345678901234567890";
         let now = 1_111_111_109_000;
         let step = now / 1000 / 30;
-        assert_eq!(matching_step(secret, &code_at(secret, step - 1), now), Some(step - 1));
+        assert_eq!(
+            matching_step(secret, &code_at(secret, step - 1), now),
+            Some(step - 1)
+        );
         assert_eq!(matching_step(secret, &code_at(secret, step - 3), now), None);
         assert_eq!(matching_step(secret, "12345", now), None);
     }

@@ -40,14 +40,34 @@ pub struct SignedUp {
 #[utoipa::path(post, path = "/api/v1/signup", tag = "account", request_body = SignUp,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     responses((status = 201, body = SignedUp), (status = "4XX", body = Problem)))]
-pub async fn sign_up(State(platform): State<Platform>, Meta(meta): Meta, headers: HeaderMap, body: JsonBody<SignUp>) -> Result<Response, ApiError> {
+pub async fn sign_up(
+    State(platform): State<Platform>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: JsonBody<SignUp>,
+) -> Result<Response, ApiError> {
     let s = body.value;
-    let org = NewOrg { name: s.org_name, kind: s.org_kind.as_str().to_owned(), siret: s.siret, vat_number: s.vat_number };
-    let user = NewUser { email: s.email, password: s.password, display_name: s.display_name };
-    create_once(&platform, &Principal::Anonymous, &headers, &body.digest, async {
-        let (user, org) = platform.sign_up(&meta, org, user).await?;
-        Ok(SignedUp { user, org })
-    })
+    let org = NewOrg {
+        name: s.org_name,
+        kind: s.org_kind.as_str().to_owned(),
+        siret: s.siret,
+        vat_number: s.vat_number,
+    };
+    let user = NewUser {
+        email: s.email,
+        password: s.password,
+        display_name: s.display_name,
+    };
+    create_once(
+        &platform,
+        &Principal::Anonymous,
+        &headers,
+        &body.digest,
+        async {
+            let (user, org) = platform.sign_up(&meta, org, user).await?;
+            Ok(SignedUp { user, org })
+        },
+    )
     .await
 }
 
@@ -58,7 +78,10 @@ pub struct Me {
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = Me), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn me(State(platform): State<Platform>, Caller(who): Caller) -> Result<Json<Me>, ApiError> {
+pub async fn me(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+) -> Result<Json<Me>, ApiError> {
     let (user, memberships) = platform.me(&who).await?;
     Ok(Json(Me { user, memberships }))
 }
@@ -85,9 +108,17 @@ pub struct CreatedToken {
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "account", request_body = CreateToken,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     responses((status = 201, body = CreatedToken), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn create_token(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, headers: HeaderMap, body: JsonBody<CreateToken>) -> Result<Response, ApiError> {
+pub async fn create_token(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: JsonBody<CreateToken>,
+) -> Result<Response, ApiError> {
     create_once(&platform, &who, &headers, &body.digest, async {
-        let (token, secret) = platform.create_api_token(&who, &meta, &body.value.name, body.value.expires_in_days).await?;
+        let (token, secret) = platform
+            .create_api_token(&who, &meta, &body.value.name, body.value.expires_in_days)
+            .await?;
         Ok(CreatedToken { token, secret })
     })
     .await
@@ -95,14 +126,27 @@ pub async fn create_token(State(platform): State<Platform>, Caller(who): Caller,
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "account", params(PageParams),
     responses((status = 200, body = Page<ApiToken>), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn list_tokens(State(platform): State<Platform>, Caller(who): Caller, Params(page): Params<PageParams>) -> Result<Json<Page<ApiToken>>, ApiError> {
-    Ok(Json(platform.list_api_tokens(&who, &page.into_request()).await?))
+pub async fn list_tokens(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Params(page): Params<PageParams>,
+) -> Result<Json<Page<ApiToken>>, ApiError> {
+    Ok(Json(
+        platform.list_api_tokens(&who, &page.into_request()).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "account", params(("token_id" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn revoke_token(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, PathParam(id): PathParam<String>) -> Result<StatusCode, ApiError> {
-    platform.revoke_api_token(&who, &meta, token_id(&id)?).await?;
+pub async fn revoke_token(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    platform
+        .revoke_api_token(&who, &meta, token_id(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,9 +159,18 @@ pub struct TotpEnrolment {
 
 #[utoipa::path(post, path = "/api/v1/me/totp", tag = "account",
     responses((status = 201, body = TotpEnrolment), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn begin_totp(State(platform): State<Platform>, Caller(who): Caller) -> Result<(StatusCode, Json<TotpEnrolment>), ApiError> {
+pub async fn begin_totp(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+) -> Result<(StatusCode, Json<TotpEnrolment>), ApiError> {
     let e = platform.begin_totp(&who).await?;
-    Ok((StatusCode::CREATED, Json(TotpEnrolment { secret_base32: e.secret_base32, provisioning_uri: e.provisioning_uri })))
+    Ok((
+        StatusCode::CREATED,
+        Json(TotpEnrolment {
+            secret_base32: e.secret_base32,
+            provisioning_uri: e.provisioning_uri,
+        }),
+    ))
 }
 
 /// A code from the authenticator app.
@@ -130,14 +183,24 @@ pub struct TotpCode {
 
 #[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "account", request_body = TotpCode,
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn confirm_totp(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, body: JsonBody<TotpCode>) -> Result<StatusCode, ApiError> {
+pub async fn confirm_totp(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    body: JsonBody<TotpCode>,
+) -> Result<StatusCode, ApiError> {
     platform.confirm_totp(&who, &meta, &body.value.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/v1/me/totp/disable", tag = "account", request_body = TotpCode,
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn disable_totp(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, body: JsonBody<TotpCode>) -> Result<StatusCode, ApiError> {
+pub async fn disable_totp(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    body: JsonBody<TotpCode>,
+) -> Result<StatusCode, ApiError> {
     platform.disable_totp(&who, &meta, &body.value.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -150,8 +213,14 @@ pub struct PasswordResetRequest {
 
 #[utoipa::path(post, path = "/api/v1/password-reset", tag = "account", request_body = PasswordResetRequest,
     responses((status = 202, description = "A link is e-mailed if the address has an account"), (status = "4XX", body = Problem)))]
-pub async fn request_password_reset(State(platform): State<Platform>, Meta(meta): Meta, body: JsonBody<PasswordResetRequest>) -> Result<StatusCode, ApiError> {
-    platform.request_password_reset(&meta, &body.value.email).await?;
+pub async fn request_password_reset(
+    State(platform): State<Platform>,
+    Meta(meta): Meta,
+    body: JsonBody<PasswordResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    platform
+        .request_password_reset(&meta, &body.value.email)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -166,8 +235,14 @@ pub struct PasswordResetConfirm {
 
 #[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "account", request_body = PasswordResetConfirm,
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn confirm_password_reset(State(platform): State<Platform>, Meta(meta): Meta, body: JsonBody<PasswordResetConfirm>) -> Result<StatusCode, ApiError> {
-    platform.reset_password(&meta, &body.value.token, &body.value.password).await?;
+pub async fn confirm_password_reset(
+    State(platform): State<Platform>,
+    Meta(meta): Meta,
+    body: JsonBody<PasswordResetConfirm>,
+) -> Result<StatusCode, ApiError> {
+    platform
+        .reset_password(&meta, &body.value.token, &body.value.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,8 +264,20 @@ pub struct PasswordGrant {
 
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "account", request_body = PasswordGrant,
     responses((status = 201, body = CreatedToken), (status = "4XX", body = Problem)))]
-pub async fn password_grant(State(platform): State<Platform>, Meta(meta): Meta, body: JsonBody<PasswordGrant>) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+pub async fn password_grant(
+    State(platform): State<Platform>,
+    Meta(meta): Meta,
+    body: JsonBody<PasswordGrant>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let g = body.value;
-    let (token, secret) = platform.login_for_token(&meta, (&g.email, &g.password), g.totp_code.as_deref(), &g.name, g.expires_in_days).await?;
+    let (token, secret) = platform
+        .login_for_token(
+            &meta,
+            (&g.email, &g.password),
+            g.totp_code.as_deref(),
+            &g.name,
+            g.expires_in_days,
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
 }

@@ -22,5 +22,6 @@ pub(crate) fn token_id(raw: &str) -> Result<TokenId, ApiError> {
 }
 
 pub(crate) fn role(raw: &str) -> Result<nuage_domain::org::Role, ApiError> {
-    nuage_domain::org::Role::parse(raw).map_err(|e: DomainError| nuage_service::ServiceError::from(e).into())
+    nuage_domain::org::Role::parse(raw)
+        .map_err(|e: DomainError| nuage_service::ServiceError::from(e).into())
 }

@@ -31,26 +31,48 @@ pub struct CreateOrg {
 
 impl From<CreateOrg> for NewOrg {
     fn from(c: CreateOrg) -> Self {
-        Self { name: c.name, kind: c.kind.as_str().to_owned(), siret: c.siret, vat_number: c.vat_number }
+        Self {
+            name: c.name,
+            kind: c.kind.as_str().to_owned(),
+            siret: c.siret,
+            vat_number: c.vat_number,
+        }
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs", tag = "organisations", request_body = CreateOrg,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     responses((status = 201, body = Org), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn create_org(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, headers: HeaderMap, body: JsonBody<CreateOrg>) -> Result<Response, ApiError> {
-    create_once(&platform, &who, &headers, &body.digest, async { Ok(platform.create_org(&who, &meta, body.value.into()).await?) }).await
+pub async fn create_org(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: JsonBody<CreateOrg>,
+) -> Result<Response, ApiError> {
+    create_once(&platform, &who, &headers, &body.digest, async {
+        Ok(platform.create_org(&who, &meta, body.value.into()).await?)
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs", tag = "organisations", params(PageParams),
     responses((status = 200, body = Page<Org>), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn list_orgs(State(platform): State<Platform>, Caller(who): Caller, Params(page): Params<PageParams>) -> Result<Json<Page<Org>>, ApiError> {
+pub async fn list_orgs(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Params(page): Params<PageParams>,
+) -> Result<Json<Page<Org>>, ApiError> {
     Ok(Json(platform.list_orgs(&who, &page.into_request()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}", tag = "organisations", params(("org_id" = String, Path)),
     responses((status = 200, body = Org), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn get_org(State(platform): State<Platform>, Caller(who): Caller, PathParam(id): PathParam<String>) -> Result<Json<Org>, ApiError> {
+pub async fn get_org(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Org>, ApiError> {
     Ok(Json(platform.get_org(&who, org_id(&id)?).await?))
 }
 
@@ -64,8 +86,18 @@ pub struct UpdateOrg {
 
 #[utoipa::path(patch, path = "/api/v1/orgs/{org_id}", tag = "organisations", params(("org_id" = String, Path)), request_body = UpdateOrg,
     responses((status = 200, body = Org), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn update_org(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, PathParam(id): PathParam<String>, body: JsonBody<UpdateOrg>) -> Result<Json<Org>, ApiError> {
-    Ok(Json(platform.set_org_require_totp(&who, &meta, org_id(&id)?, body.value.require_totp).await?))
+pub async fn update_org(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<UpdateOrg>,
+) -> Result<Json<Org>, ApiError> {
+    Ok(Json(
+        platform
+            .set_org_require_totp(&who, &meta, org_id(&id)?, body.value.require_totp)
+            .await?,
+    ))
 }
 
 /// A member to add, by e-mail address. An address without an account is
@@ -87,25 +119,53 @@ pub struct AddMemberOutcome {
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/members", tag = "organisations", params(("org_id" = String, Path)), request_body = AddMember,
     responses((status = 201, body = AddMemberOutcome), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn add_member(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, PathParam(id): PathParam<String>, headers: HeaderMap, body: JsonBody<AddMember>) -> Result<Response, ApiError> {
+pub async fn add_member(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    headers: HeaderMap,
+    body: JsonBody<AddMember>,
+) -> Result<Response, ApiError> {
     let org = org_id(&id)?;
     create_once(&platform, &who, &headers, &body.digest, async {
-        let membership = platform.add_member(&who, &meta, org, &body.value.email, body.value.role).await?;
-        Ok(AddMemberOutcome { invited: membership.is_none(), membership })
+        let membership = platform
+            .add_member(&who, &meta, org, &body.value.email, body.value.role)
+            .await?;
+        Ok(AddMemberOutcome {
+            invited: membership.is_none(),
+            membership,
+        })
     })
     .await
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/members", tag = "organisations", params(("org_id" = String, Path), PageParams),
     responses((status = 200, body = Page<Membership>), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn list_members(State(platform): State<Platform>, Caller(who): Caller, PathParam(id): PathParam<String>, Params(page): Params<PageParams>) -> Result<Json<Page<Membership>>, ApiError> {
-    Ok(Json(platform.list_members(&who, org_id(&id)?, &page.into_request()).await?))
+pub async fn list_members(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+    Params(page): Params<PageParams>,
+) -> Result<Json<Page<Membership>>, ApiError> {
+    Ok(Json(
+        platform
+            .list_members(&who, org_id(&id)?, &page.into_request())
+            .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/members/{user_id}", tag = "organisations", params(("org_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn remove_member(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, PathParam((org, user)): PathParam<(String, String)>) -> Result<StatusCode, ApiError> {
-    platform.remove_member(&who, &meta, org_id(&org)?, user_id(&user)?).await?;
+pub async fn remove_member(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam((org, user)): PathParam<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    platform
+        .remove_member(&who, &meta, org_id(&org)?, user_id(&user)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,11 +185,56 @@ pub struct CreateUser {
 #[utoipa::path(post, path = "/api/v1/users", tag = "organisations", request_body = CreateUser,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     responses((status = 201, body = User), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn create_user(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, headers: HeaderMap, body: JsonBody<CreateUser>) -> Result<Response, ApiError> {
+pub async fn create_user(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: JsonBody<CreateUser>,
+) -> Result<Response, ApiError> {
     let input = body.value;
     let (org, role) = (org_id(&input.org_id)?, role(&input.role)?);
-    let user = NewUser { email: input.email, password: input.password, display_name: input.display_name };
-    create_once(&platform, &who, &headers, &body.digest, async { Ok(platform.create_user(&who, &meta, org, user, role).await?) }).await
+    let user = NewUser {
+        email: input.email,
+        password: input.password,
+        display_name: input.display_name,
+    };
+    create_once(&platform, &who, &headers, &body.digest, async {
+        Ok(platform.create_user(&who, &meta, org, user, role).await?)
+    })
+    .await
+}
+
+/// A new operator: a user who administers the whole platform.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperator {
+    pub email: String,
+    #[schema(format = Password)]
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/operators", tag = "organisations", request_body = CreateOperator,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
+    responses((status = 201, body = User), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn create_operator(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: JsonBody<CreateOperator>,
+) -> Result<Response, ApiError> {
+    let input = body.value;
+    let user = NewUser {
+        email: input.email,
+        password: input.password,
+        display_name: input.display_name,
+    };
+    create_once(&platform, &who, &headers, &body.digest, async {
+        Ok(platform.create_operator(&who, &meta, user).await?)
+    })
+    .await
 }
 
 /// A new S3 key; its secret is shown only in this response.
@@ -144,29 +249,63 @@ pub struct CreatedS3Key {
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/s3-keys", tag = "s3 keys", params(("org_id" = String, Path),
     ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
     responses((status = 201, body = CreatedS3Key), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn create_s3_key(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, PathParam(id): PathParam<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn create_s3_key(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let org = org_id(&id)?;
     create_once(&platform, &who, &headers, &format!("s3-key:{org}"), async {
         let (key, secret_access_key) = platform.create_s3_key(&who, &meta, org).await?;
-        Ok(CreatedS3Key { access_key_id: key.access_key_id, secret_access_key, org_id: key.org_id, created_at_ms: key.created_at_ms })
+        Ok(CreatedS3Key {
+            access_key_id: key.access_key_id,
+            secret_access_key,
+            org_id: key.org_id,
+            created_at_ms: key.created_at_ms,
+        })
     })
     .await
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/s3-keys", tag = "s3 keys", params(("org_id" = String, Path), PageParams),
     responses((status = 200, body = Page<S3Key>), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn list_s3_keys(State(platform): State<Platform>, Caller(who): Caller, PathParam(id): PathParam<String>, Params(page): Params<PageParams>) -> Result<Json<Page<S3Key>>, ApiError> {
-    Ok(Json(platform.list_s3_keys(&who, org_id(&id)?, &page.into_request()).await?))
+pub async fn list_s3_keys(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+    Params(page): Params<PageParams>,
+) -> Result<Json<Page<S3Key>>, ApiError> {
+    Ok(Json(
+        platform
+            .list_s3_keys(&who, org_id(&id)?, &page.into_request())
+            .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/s3-keys/{access_key_id}", tag = "s3 keys", params(("access_key_id" = String, Path)),
     responses((status = 200, body = S3Key), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn revoke_s3_key(State(platform): State<Platform>, Caller(who): Caller, Meta(meta): Meta, PathParam(id): PathParam<String>) -> Result<Json<S3Key>, ApiError> {
+pub async fn revoke_s3_key(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<S3Key>, ApiError> {
     Ok(Json(platform.revoke_s3_key(&who, &meta, &id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/audit", tag = "audit", params(("org_id" = String, Path), PageParams),
     responses((status = 200, body = Page<AuditEntry>, description = "The organisation's entries, newest first"), (status = "4XX", body = Problem)), security(("bearer" = [])))]
-pub async fn org_audit(State(platform): State<Platform>, Caller(who): Caller, PathParam(id): PathParam<String>, Params(page): Params<PageParams>) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    Ok(Json(platform.org_audit(&who, org_id(&id)?, &page.into_request()).await?))
+pub async fn org_audit(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+    Params(page): Params<PageParams>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    Ok(Json(
+        platform
+            .org_audit(&who, org_id(&id)?, &page.into_request())
+            .await?,
+    ))
 }

@@ -12,10 +12,20 @@ pub enum Reservation {
     Reserved,
     /// The key was used before (status and response are absent while the
     /// first request is still running).
-    Seen { request_hash: String, status: Option<i64>, response: Option<String> },
+    Seen {
+        request_hash: String,
+        status: Option<i64>,
+        response: Option<String>,
+    },
 }
 
-pub async fn reserve(conn: &mut AnyConnection, principal: &str, key: &str, request_hash: &str, now: i64) -> Result<Reservation, DbError> {
+pub async fn reserve(
+    conn: &mut AnyConnection,
+    principal: &str,
+    key: &str,
+    request_hash: &str,
+    now: i64,
+) -> Result<Reservation, DbError> {
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (principal, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (principal, idem_key) DO NOTHING",
@@ -36,10 +46,20 @@ pub async fn reserve(conn: &mut AnyConnection, principal: &str, key: &str, reque
             .bind(key)
             .fetch_one(conn)
             .await?;
-    Ok(Reservation::Seen { request_hash, status, response })
+    Ok(Reservation::Seen {
+        request_hash,
+        status,
+        response,
+    })
 }
 
-pub async fn complete(conn: &mut AnyConnection, principal: &str, key: &str, status: i64, response: &str) -> Result<(), DbError> {
+pub async fn complete(
+    conn: &mut AnyConnection,
+    principal: &str,
+    key: &str,
+    status: i64,
+    response: &str,
+) -> Result<(), DbError> {
     sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2 WHERE principal = $3 AND idem_key = $4")
         .bind(status)
         .bind(response)
@@ -52,15 +72,23 @@ pub async fn complete(conn: &mut AnyConnection, principal: &str, key: &str, stat
 
 /// Frees a key whose request failed, so that the client may retry it.
 pub async fn release(conn: &mut AnyConnection, principal: &str, key: &str) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND idem_key = $2 AND status IS NULL")
-        .bind(principal)
-        .bind(key)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE principal = $1 AND idem_key = $2 AND status IS NULL",
+    )
+    .bind(principal)
+    .bind(key)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Forgets keys older than the retention window.
 pub async fn purge_before(conn: &mut AnyConnection, before: i64) -> Result<u64, DbError> {
-    Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute(conn).await?.rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(before)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -52,8 +52,7 @@ pub struct MembershipRow {
 }
 
 const ORG_COLUMNS: &str = "id, name, kind, siret, vat_number, require_totp, created_at";
-const USER_COLUMNS: &str =
-    "id, email, display_name, password_hash, totp_secret, totp_enabled, totp_last_step, is_operator, created_at";
+const USER_COLUMNS: &str = "id, email, display_name, password_hash, totp_secret, totp_enabled, totp_last_step, is_operator, created_at";
 const MEMBERSHIP_SELECT: &str = "SELECT m.org_id, o.name AS org_name, m.user_id, u.email, u.display_name, m.role, m.created_at \
      FROM memberships m JOIN organisations o ON o.id = m.org_id JOIN users u ON u.id = m.user_id";
 
@@ -74,23 +73,36 @@ pub async fn insert_org(conn: &mut AnyConnection, org: &OrgRow) -> Result<(), Db
 }
 
 pub async fn get_org(conn: &mut AnyConnection, id: &str) -> Result<Option<OrgRow>, DbError> {
-    Ok(sqlx::query_as(&format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// All organisations after the cursor, in creation order (operator view).
-pub async fn list_orgs(conn: &mut AnyConnection, after: &str, limit: i64) -> Result<Vec<OrgRow>, DbError> {
-    Ok(sqlx::query_as(&format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id > $1 ORDER BY id LIMIT $2"))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?)
+pub async fn list_orgs(
+    conn: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<OrgRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ORG_COLUMNS} FROM organisations WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// The organisations a user belongs to, after the cursor.
-pub async fn list_orgs_of_user(conn: &mut AnyConnection, user_id: &str, after: &str, limit: i64) -> Result<Vec<OrgRow>, DbError> {
+pub async fn list_orgs_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<OrgRow>, DbError> {
     Ok(sqlx::query_as(
         "SELECT o.id, o.name, o.kind, o.siret, o.vat_number, o.require_totp, o.created_at FROM organisations o \
          JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3",
@@ -102,7 +114,11 @@ pub async fn list_orgs_of_user(conn: &mut AnyConnection, user_id: &str, after: &
     .await?)
 }
 
-pub async fn set_org_require_totp(conn: &mut AnyConnection, id: &str, require: bool) -> Result<bool, DbError> {
+pub async fn set_org_require_totp(
+    conn: &mut AnyConnection,
+    id: &str,
+    require: bool,
+) -> Result<bool, DbError> {
     let done = sqlx::query("UPDATE organisations SET require_totp = $1 WHERE id = $2")
         .bind(i64::from(require))
         .bind(id)
@@ -130,20 +146,31 @@ pub async fn insert_user(conn: &mut AnyConnection, user: &UserRow) -> Result<(),
 }
 
 pub async fn get_user(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRow>, DbError> {
-    Ok(sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
-pub async fn get_user_by_email(conn: &mut AnyConnection, email: &str) -> Result<Option<UserRow>, DbError> {
-    Ok(sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
-        .bind(email)
-        .fetch_optional(conn)
-        .await?)
+pub async fn get_user_by_email(
+    conn: &mut AnyConnection,
+    email: &str,
+) -> Result<Option<UserRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
 }
 
-pub async fn set_password_hash(conn: &mut AnyConnection, user_id: &str, hash: &str) -> Result<(), DbError> {
+pub async fn set_password_hash(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    hash: &str,
+) -> Result<(), DbError> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(user_id)
@@ -153,63 +180,106 @@ pub async fn set_password_hash(conn: &mut AnyConnection, user_id: &str, hash: &s
 }
 
 /// Stores a (sealed) TOTP secret, enabled or pending confirmation.
-pub async fn set_totp(conn: &mut AnyConnection, user_id: &str, sealed_secret: Option<&str>, enabled: bool) -> Result<(), DbError> {
-    sqlx::query("UPDATE users SET totp_secret = $1, totp_enabled = $2, totp_last_step = 0 WHERE id = $3")
-        .bind(sealed_secret)
-        .bind(i64::from(enabled))
-        .bind(user_id)
-        .execute(conn)
-        .await?;
+pub async fn set_totp(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    sealed_secret: Option<&str>,
+    enabled: bool,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE users SET totp_secret = $1, totp_enabled = $2, totp_last_step = 0 WHERE id = $3",
+    )
+    .bind(sealed_secret)
+    .bind(i64::from(enabled))
+    .bind(user_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Records the time step of an accepted code, only if it is newer than the
 /// last one: a code is never accepted twice, even across nodes.
-pub async fn advance_totp_step(conn: &mut AnyConnection, user_id: &str, step: i64) -> Result<bool, DbError> {
-    let done = sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
-        .bind(step)
-        .bind(user_id)
-        .execute(conn)
-        .await?;
+pub async fn advance_totp_step(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    step: i64,
+) -> Result<bool, DbError> {
+    let done =
+        sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+            .bind(step)
+            .bind(user_id)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn insert_membership(conn: &mut AnyConnection, org_id: &str, user_id: &str, role: &str, at: i64) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(org_id)
-        .bind(user_id)
-        .bind(role)
-        .bind(at)
-        .execute(conn)
-        .await?;
+pub async fn insert_membership(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    user_id: &str,
+    role: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-pub async fn get_membership(conn: &mut AnyConnection, org_id: &str, user_id: &str) -> Result<Option<MembershipRow>, DbError> {
-    Ok(sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"))
-        .bind(org_id)
-        .bind(user_id)
-        .fetch_optional(conn)
-        .await?)
+pub async fn get_membership(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<MembershipRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
+    ))
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?)
 }
 
-pub async fn list_members(conn: &mut AnyConnection, org_id: &str, after_user: &str, limit: i64) -> Result<Vec<MembershipRow>, DbError> {
-    Ok(sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"))
-        .bind(org_id)
-        .bind(after_user)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?)
+pub async fn list_members(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    after_user: &str,
+    limit: i64,
+) -> Result<Vec<MembershipRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"
+    ))
+    .bind(org_id)
+    .bind(after_user)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
 }
 
-pub async fn list_memberships_of_user(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<MembershipRow>, DbError> {
-    Ok(sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.user_id = $1 ORDER BY o.name, m.org_id"))
-        .bind(user_id)
-        .fetch_all(conn)
-        .await?)
+pub async fn list_memberships_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<MembershipRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{MEMBERSHIP_SELECT} WHERE m.user_id = $1 ORDER BY o.name, m.org_id"
+    ))
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?)
 }
 
-pub async fn set_membership_role(conn: &mut AnyConnection, org_id: &str, user_id: &str, role: &str) -> Result<bool, DbError> {
+pub async fn set_membership_role(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    user_id: &str,
+    role: &str,
+) -> Result<bool, DbError> {
     let done = sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
         .bind(role)
         .bind(org_id)
@@ -219,7 +289,11 @@ pub async fn set_membership_role(conn: &mut AnyConnection, org_id: &str, user_id
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_membership(conn: &mut AnyConnection, org_id: &str, user_id: &str) -> Result<bool, DbError> {
+pub async fn delete_membership(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    user_id: &str,
+) -> Result<bool, DbError> {
     let done = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
         .bind(org_id)
         .bind(user_id)
@@ -229,9 +303,53 @@ pub async fn delete_membership(conn: &mut AnyConnection, org_id: &str, user_id: 
 }
 
 pub async fn count_owners(conn: &mut AnyConnection, org_id: &str) -> Result<i64, DbError> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
-        .bind(org_id)
-        .fetch_one(conn)
-        .await?;
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
+            .bind(org_id)
+            .fetch_one(conn)
+            .await?;
     Ok(n)
+}
+
+/// Records a failed sign-in for an address (known or not).
+pub async fn record_login_failure(
+    conn: &mut AnyConnection,
+    email: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO login_failures (email, at) VALUES ($1, $2)")
+        .bind(email)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Failed sign-ins for an address since a time.
+pub async fn count_login_failures(
+    conn: &mut AnyConnection,
+    email: &str,
+    since: i64,
+) -> Result<i64, DbError> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
+            .bind(email)
+            .bind(since)
+            .fetch_one(conn)
+            .await?;
+    Ok(n)
+}
+
+/// Forgets an address's failures (after a successful sign-in), and old ones.
+pub async fn clear_login_failures(
+    conn: &mut AnyConnection,
+    email: &str,
+    before: i64,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM login_failures WHERE email = $1 OR at < $2")
+        .bind(email)
+        .bind(before)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -38,40 +38,47 @@ impl std::fmt::Debug for S3KeyRow {
     }
 }
 
-const TOKEN_COLUMNS: &str = "id, token_hash, name, user_id, is_root, created_at, expires_at, last_used_at, revoked_at";
-const S3_KEY_COLUMNS: &str = "access_key_id, org_id, secret_sealed, created_by, created_at, revoked_at";
+const TOKEN_COLUMNS: &str =
+    "id, token_hash, name, user_id, is_root, created_at, expires_at, last_used_at, revoked_at";
+const S3_KEY_COLUMNS: &str =
+    "access_key_id, org_id, secret_sealed, created_by, created_at, revoked_at";
 
 pub async fn insert_token(conn: &mut AnyConnection, t: &TokenRow) -> Result<(), DbError> {
-    sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-        .bind(&t.id)
-        .bind(&t.token_hash)
-        .bind(&t.name)
-        .bind(&t.user_id)
-        .bind(t.is_root)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.last_used_at)
-        .bind(t.revoked_at)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&t.id)
+    .bind(&t.token_hash)
+    .bind(&t.name)
+    .bind(&t.user_id)
+    .bind(t.is_root)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.last_used_at)
+    .bind(t.revoked_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-pub async fn find_token_by_hash(conn: &mut AnyConnection, hash: &str) -> Result<Option<TokenRow>, DbError> {
-    Ok(sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1"))
-        .bind(hash)
-        .fetch_optional(conn)
-        .await?)
+pub async fn find_token_by_hash(
+    conn: &mut AnyConnection,
+    hash: &str,
+) -> Result<Option<TokenRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1"
+    ))
+    .bind(hash)
+    .fetch_optional(conn)
+    .await?)
 }
 
-pub async fn root_token_exists(conn: &mut AnyConnection) -> Result<bool, DbError> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_tokens WHERE is_root = 1 AND revoked_at IS NULL")
-        .fetch_one(conn)
-        .await?;
-    Ok(n > 0)
-}
-
-pub async fn list_tokens_of_user(conn: &mut AnyConnection, user_id: &str, after: &str, limit: i64) -> Result<Vec<TokenRow>, DbError> {
+pub async fn list_tokens_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<TokenRow>, DbError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 AND id > $2 AND revoked_at IS NULL ORDER BY id LIMIT $3"
     ))
@@ -82,7 +89,12 @@ pub async fn list_tokens_of_user(conn: &mut AnyConnection, user_id: &str, after:
     .await?)
 }
 
-pub async fn revoke_token(conn: &mut AnyConnection, id: &str, user_id: &str, at: i64) -> Result<bool, DbError> {
+pub async fn revoke_token(
+    conn: &mut AnyConnection,
+    id: &str,
+    user_id: &str,
+    at: i64,
+) -> Result<bool, DbError> {
     let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
         .bind(at)
         .bind(id)
@@ -104,26 +116,38 @@ pub async fn touch_token(conn: &mut AnyConnection, id: &str, at: i64) -> Result<
 }
 
 pub async fn insert_s3_key(conn: &mut AnyConnection, k: &S3KeyRow) -> Result<(), DbError> {
-    sqlx::query(&format!("INSERT INTO s3_keys ({S3_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
-        .bind(&k.access_key_id)
-        .bind(&k.org_id)
-        .bind(&k.secret_sealed)
-        .bind(&k.created_by)
-        .bind(k.created_at)
-        .bind(k.revoked_at)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO s3_keys ({S3_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
+    .bind(&k.access_key_id)
+    .bind(&k.org_id)
+    .bind(&k.secret_sealed)
+    .bind(&k.created_by)
+    .bind(k.created_at)
+    .bind(k.revoked_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-pub async fn get_s3_key(conn: &mut AnyConnection, access_key_id: &str) -> Result<Option<S3KeyRow>, DbError> {
-    Ok(sqlx::query_as(&format!("SELECT {S3_KEY_COLUMNS} FROM s3_keys WHERE access_key_id = $1"))
-        .bind(access_key_id)
-        .fetch_optional(conn)
-        .await?)
+pub async fn get_s3_key(
+    conn: &mut AnyConnection,
+    access_key_id: &str,
+) -> Result<Option<S3KeyRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {S3_KEY_COLUMNS} FROM s3_keys WHERE access_key_id = $1"
+    ))
+    .bind(access_key_id)
+    .fetch_optional(conn)
+    .await?)
 }
 
-pub async fn list_s3_keys(conn: &mut AnyConnection, org_id: &str, after: &str, limit: i64) -> Result<Vec<S3KeyRow>, DbError> {
+pub async fn list_s3_keys(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<S3KeyRow>, DbError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {S3_KEY_COLUMNS} FROM s3_keys WHERE org_id = $1 AND access_key_id > $2 ORDER BY access_key_id LIMIT $3"
     ))
@@ -134,11 +158,17 @@ pub async fn list_s3_keys(conn: &mut AnyConnection, org_id: &str, after: &str, l
     .await?)
 }
 
-pub async fn revoke_s3_key(conn: &mut AnyConnection, access_key_id: &str, at: i64) -> Result<bool, DbError> {
-    let done = sqlx::query("UPDATE s3_keys SET revoked_at = $1 WHERE access_key_id = $2 AND revoked_at IS NULL")
-        .bind(at)
-        .bind(access_key_id)
-        .execute(conn)
-        .await?;
+pub async fn revoke_s3_key(
+    conn: &mut AnyConnection,
+    access_key_id: &str,
+    at: i64,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE s3_keys SET revoked_at = $1 WHERE access_key_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(at)
+    .bind(access_key_id)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }

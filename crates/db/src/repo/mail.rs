@@ -31,12 +31,20 @@ pub async fn insert(conn: &mut AnyConnection, m: &OutboxRow) -> Result<(), DbErr
 }
 
 pub async fn mark_sent(conn: &mut AnyConnection, id: &str, at: i64) -> Result<(), DbError> {
-    sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2").bind(at).bind(id).execute(conn).await?;
+    sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn mark_failed(conn: &mut AnyConnection, id: &str, error: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE outbox SET last_error = $1 WHERE id = $2").bind(error).bind(id).execute(conn).await?;
+    sqlx::query("UPDATE outbox SET last_error = $1 WHERE id = $2")
+        .bind(error)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 //! connection (or a transaction, which dereferences to one).
 
 pub mod audit;
-pub mod identity;
 pub mod idempotency;
+pub mod identity;
 pub mod keys;
 pub mod mail;
 pub mod sessions;

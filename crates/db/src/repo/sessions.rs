@@ -26,31 +26,44 @@ impl std::fmt::Debug for SessionRow {
     }
 }
 
-const SESSION_COLUMNS: &str = "id_hash, user_id, current_org, csrf_token, second_factor_pending, created_at, expires_at";
+const SESSION_COLUMNS: &str =
+    "id_hash, user_id, current_org, csrf_token, second_factor_pending, created_at, expires_at";
 
 pub async fn insert_session(conn: &mut AnyConnection, s: &SessionRow) -> Result<(), DbError> {
-    sqlx::query(&format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-        .bind(&s.id_hash)
-        .bind(&s.user_id)
-        .bind(&s.current_org)
-        .bind(&s.csrf_token)
-        .bind(s.second_factor_pending)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ))
+    .bind(&s.id_hash)
+    .bind(&s.user_id)
+    .bind(&s.current_org)
+    .bind(&s.csrf_token)
+    .bind(s.second_factor_pending)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-pub async fn get_session(conn: &mut AnyConnection, id_hash: &str, now: i64) -> Result<Option<SessionRow>, DbError> {
-    Ok(sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"))
-        .bind(id_hash)
-        .bind(now)
-        .fetch_optional(conn)
-        .await?)
+pub async fn get_session(
+    conn: &mut AnyConnection,
+    id_hash: &str,
+    now: i64,
+) -> Result<Option<SessionRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"
+    ))
+    .bind(id_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?)
 }
 
-pub async fn set_session_org(conn: &mut AnyConnection, id_hash: &str, org_id: &str) -> Result<(), DbError> {
+pub async fn set_session_org(
+    conn: &mut AnyConnection,
+    id_hash: &str,
+    org_id: &str,
+) -> Result<(), DbError> {
     sqlx::query("UPDATE sessions SET current_org = $1 WHERE id_hash = $2")
         .bind(org_id)
         .bind(id_hash)
@@ -59,7 +72,10 @@ pub async fn set_session_org(conn: &mut AnyConnection, id_hash: &str, org_id: &s
     Ok(())
 }
 
-pub async fn complete_second_factor(conn: &mut AnyConnection, id_hash: &str) -> Result<(), DbError> {
+pub async fn complete_second_factor(
+    conn: &mut AnyConnection,
+    id_hash: &str,
+) -> Result<(), DbError> {
     sqlx::query("UPDATE sessions SET second_factor_pending = 0 WHERE id_hash = $1")
         .bind(id_hash)
         .execute(conn)
@@ -68,21 +84,40 @@ pub async fn complete_second_factor(conn: &mut AnyConnection, id_hash: &str) -> 
 }
 
 pub async fn delete_session(conn: &mut AnyConnection, id_hash: &str) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(conn).await?;
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Ends every session of a user (after a password change).
-pub async fn delete_sessions_of_user(conn: &mut AnyConnection, user_id: &str) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(conn).await?;
+pub async fn delete_sessions_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn delete_expired_sessions(conn: &mut AnyConnection, now: i64) -> Result<u64, DbError> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(conn).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
-pub async fn insert_password_reset(conn: &mut AnyConnection, token_hash: &str, user_id: &str, now: i64, expires_at: i64) -> Result<(), DbError> {
+pub async fn insert_password_reset(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    user_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), DbError> {
     sqlx::query("INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(token_hash)
         .bind(user_id)
@@ -95,7 +130,11 @@ pub async fn insert_password_reset(conn: &mut AnyConnection, token_hash: &str, u
 
 /// Consumes a reset token: returns its user if it was valid, unused and
 /// unexpired, and marks it used in the same statement.
-pub async fn take_password_reset(conn: &mut AnyConnection, token_hash: &str, now: i64) -> Result<Option<String>, DbError> {
+pub async fn take_password_reset(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<String>, DbError> {
     let row: Option<(String,)> = sqlx::query_as(
         "UPDATE password_resets SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
     )

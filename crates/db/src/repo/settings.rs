@@ -13,7 +13,11 @@ pub async fn get(conn: &mut AnyConnection, name: &str) -> Result<Option<String>,
 }
 
 /// Stores `value` unless the setting exists; returns the value that holds.
-pub async fn insert_if_absent(conn: &mut AnyConnection, name: &str, value: &str) -> Result<String, DbError> {
+pub async fn insert_if_absent(
+    conn: &mut AnyConnection,
+    name: &str,
+    value: &str,
+) -> Result<String, DbError> {
     sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(value)
