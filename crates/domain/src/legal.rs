@@ -28,7 +28,7 @@ fn luhn_valid(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A SIREN: the 9-digit number of a French legal unit, with its Luhn key.
@@ -81,7 +81,11 @@ impl Siret {
         }
         let valid = if digits.starts_with(LA_POSTE_SIREN) {
             // La Poste's establishments: the sum of the digits is a multiple of 5.
-            digits.chars().filter_map(|c| c.to_digit(10)).sum::<u32>() % 5 == 0
+            digits
+                .chars()
+                .filter_map(|c| c.to_digit(10))
+                .sum::<u32>()
+                .is_multiple_of(5)
         } else {
             luhn_valid(&digits) && luhn_valid(&digits[..9])
         };

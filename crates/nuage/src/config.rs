@@ -216,6 +216,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's test jail returns its own error type
 mod tests {
     use super::*;
 

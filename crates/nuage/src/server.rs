@@ -20,7 +20,7 @@ use nuage_service::{Mailer, MasterKey, Platform, PlatformSettings, SmtpSettings}
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
 use crate::telemetry;
@@ -233,7 +233,7 @@ async fn shutdown_signal() {
 }
 
 /// The console, the API and the operations endpoints on the main listener.
-fn main_router(platform: &Platform, _secure_cookies: bool) -> Router {
+fn main_router(platform: &Platform, secure_cookies: bool) -> Router {
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -249,16 +249,31 @@ fn main_router(platform: &Platform, _secure_cookies: bool) -> Router {
         .with_state(platform.clone());
     Router::new()
         .merge(nuage_api::router(platform.clone()))
-        // WEB-PENDING .merge(nuage_web::router(platform.clone(), nuage_web::ConsoleConfig { secure_cookies }))
+        .merge(nuage_web::router(platform.clone(), nuage_web::ConsoleConfig { secure_cookies }))
         .merge(ops)
         .layer(axum::middleware::from_fn(telemetry::record_request))
         .layer(CatchPanicLayer::new())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The path as it may be logged: secrets carried in a path (password-reset
+/// links) are cut off.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/password-reset/") {
+        "/password-reset/[redacted]"
+    } else {
+        path
+    }
 }
 
 async fn readyz(

@@ -635,15 +635,28 @@ async fn organisations_can_require_a_second_factor() {
             .unwrap_or_default()
             .contains("second factor")
     );
-    // Signing in now needs the code.
-    let r = app
-        .http
-        .post(app.url("/auth/token"))
-        .json(&json!({"email": "owner@strict.fr", "password": PASSWORD, "name": "x"}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(r.status(), 401);
+    // Signing in now needs the code, and guessing codes is throttled.
+    let grant = |code: Option<String>| {
+        app.http
+            .post(app.url("/auth/token"))
+            .json(&json!({"email": "owner@strict.fr", "password": PASSWORD, "totp_code": code, "name": "x"}))
+            .send()
+    };
+    assert_eq!(grant(None).await.expect("sent").status(), 401);
+    for _ in 0..10 {
+        let wrong = if current_code(&secret) == "123456" {
+            "654321"
+        } else {
+            "123456"
+        };
+        assert_eq!(grant(Some(wrong.into())).await.expect("sent").status(), 401);
+    }
+    let r = grant(Some(current_code(&secret))).await.expect("sent");
+    assert_eq!(
+        r.status(),
+        429,
+        "after ten wrong codes, even a right one waits"
+    );
 }
 
 #[tokio::test]

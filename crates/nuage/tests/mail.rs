@@ -143,6 +143,17 @@ async fn password_reset_through_an_smtp_relay() {
     let token = reset_token(&message);
     assert!(token.len() >= 40, "{token}");
 
+    // Opening the link in the console does not write its secret to the log.
+    app.http
+        .get(format!("{}/password-reset/{token}", app.console))
+        .send()
+        .await
+        .expect("sent");
+    assert!(
+        !app.log().contains(&token),
+        "the reset token must not be logged"
+    );
+
     let new_password = "a brand new passphrase";
     let r = app
         .http

@@ -596,7 +596,7 @@ impl Platform {
                     &who.user_id().map(|u| u.to_string()).unwrap_or_default(),
                 )
                 .await?;
-                if !mine.is_some_and(|m| m.role == Role::Owner.as_str()) {
+                if mine.is_none_or(|m| m.role != Role::Owner.as_str()) {
                     return Err(ServiceError::Forbidden(
                         "only an owner can remove an owner".into(),
                     ));

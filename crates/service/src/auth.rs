@@ -46,8 +46,8 @@ fn wrong_credentials() -> ServiceError {
     ServiceError::Unauthenticated("wrong e-mail address or password".into())
 }
 
-/// Failed sign-ins allowed per address within the window before the address
-/// is refused for the rest of the window, whatever the password.
+/// Failed sign-ins allowed per address (and wrong TOTP codes per user) within
+/// the window before further attempts are refused for the rest of the window.
 pub const MAX_LOGIN_FAILURES: i64 = 10;
 const LOGIN_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
@@ -243,9 +243,21 @@ impl Platform {
             .totp_secret
             .ok_or_else(|| ServiceError::Conflict("no second factor is set up".into()))?;
         let secret = self.key().open(&sealed)?;
-        let step = totp::matching_step(&secret, code, now_ms()).ok_or_else(|| {
-            ServiceError::Unauthenticated("the code is wrong or has expired".into())
-        })?;
+        // Codes are throttled like passwords, per user, on every node.
+        let throttle_key = format!("totp:{}", row.id);
+        let now = now_ms();
+        let since = now - LOGIN_FAILURE_WINDOW_MS;
+        if users::count_login_failures(&mut conn, &throttle_key, since).await? >= MAX_LOGIN_FAILURES
+        {
+            return Err(ServiceError::RateLimited);
+        }
+        let Some(step) = totp::matching_step(&secret, code, now) else {
+            users::record_login_failure(&mut conn, &throttle_key, now).await?;
+            return Err(ServiceError::Unauthenticated(
+                "the code is wrong or has expired".into(),
+            ));
+        };
+        users::clear_login_failures(&mut conn, &throttle_key, since).await?;
         if !users::advance_totp_step(&mut conn, &row.id, step).await? {
             return Err(ServiceError::Unauthenticated(
                 "this code was already used; wait for the next one".into(),

@@ -11,6 +11,8 @@ mod error;
 pub mod i18n;
 mod pages;
 mod session;
+#[cfg(test)]
+mod tests;
 mod views;
 
 use std::net::SocketAddr;
@@ -192,7 +194,7 @@ fn bare_server_error(lang: Lang) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct NextQuery {
     next: Option<String>,
 }
@@ -200,9 +202,10 @@ struct NextQuery {
 /// Chooses the language (a cookie for a year) and goes back to the page.
 async fn switch_language(
     Path(code): Path<String>,
-    Query(query): Query<NextQuery>,
+    query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
     State(state): State<AppState>,
 ) -> Response {
+    let query = pages::read_query(query);
     let Some(lang) = Lang::parse(&code) else {
         return PageError::NotFound.into_response();
     };

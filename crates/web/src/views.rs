@@ -33,6 +33,8 @@ pub struct Chrome {
 pub struct UserBar {
     pub display_name: String,
     pub is_operator: bool,
+    /// An owner or admin of the current organisation: sees its keys and audit log.
+    pub can_manage: bool,
     pub csrf: String,
     pub orgs: Vec<OrgChoice>,
     /// This page, to come back to after switching organisation.
@@ -57,6 +59,7 @@ impl Ctx {
                 UserBar {
                     display_name: s.user.display_name.clone(),
                     is_operator: s.user.is_operator,
+                    can_manage: s.current_org.as_ref().is_some_and(|m| m.role.manages_org()),
                     csrf: s.csrf_token.clone(),
                     orgs: s
                         .memberships

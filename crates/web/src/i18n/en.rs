@@ -97,7 +97,7 @@ pub const EN: Texts = Texts {
     reset_sent: "If an account exists for this address, a link valid for one hour has just been sent to it.",
     reset_new_title: "Choose a new password",
     reset_new_submit: "Save the password",
-    reset_done: "Your password was changed and all your sessions were closed. Log in with the new one.",
+    reset_link_invalid: "This link is not valid: it was used already or has expired. Ask for a new one.",
 
     hello: "Hello",
     dash_title: "Dashboard",
@@ -129,7 +129,7 @@ pub const EN: Texts = Texts {
     tokens_create_title: "New token",
     tokens_create_submit: "Create the token",
     tokens_secret_title: "Your new token",
-    secret_shown_once: "Copy it now: it will never be shown again.",
+    secret_shown_once: "Copy this secret now: it will never be shown again.",
     col_created: "Created",
     col_expires: "Expires",
     col_last_used: "Last used",

@@ -97,7 +97,7 @@ pub const FR: Texts = Texts {
     reset_sent: "Si un compte existe pour cette adresse, un lien valable une heure vient d'y être envoyé.",
     reset_new_title: "Choisir un nouveau mot de passe",
     reset_new_submit: "Enregistrer le mot de passe",
-    reset_done: "Votre mot de passe a été changé et toutes vos sessions ont été fermées. Connectez-vous avec le nouveau.",
+    reset_link_invalid: "Ce lien n'est pas valide : il a déjà servi ou il a expiré. Demandez-en un nouveau.",
 
     hello: "Bonjour",
     dash_title: "Tableau de bord",
@@ -129,7 +129,7 @@ pub const FR: Texts = Texts {
     tokens_create_title: "Nouveau jeton",
     tokens_create_submit: "Créer le jeton",
     tokens_secret_title: "Votre nouveau jeton",
-    secret_shown_once: "Copiez-le maintenant : il ne sera plus jamais affiché.",
+    secret_shown_once: "Copiez ce secret maintenant : il ne sera plus jamais affiché.",
     col_created: "Créé le",
     col_expires: "Expire le",
     col_last_used: "Dernier usage",

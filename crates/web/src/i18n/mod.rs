@@ -182,7 +182,7 @@ pub struct Texts {
     pub reset_sent: &'static str,
     pub reset_new_title: &'static str,
     pub reset_new_submit: &'static str,
-    pub reset_done: &'static str,
+    pub reset_link_invalid: &'static str,
 
     pub hello: &'static str,
     pub dash_title: &'static str,

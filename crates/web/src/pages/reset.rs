@@ -83,6 +83,8 @@ pub struct ResetPage {
     pub csrf: String,
     /// Where the form posts: this page's own address.
     pub action: String,
+    /// The link was used already or has expired: no form, a way to ask again.
+    pub link_dead: bool,
     pub error: FormAlert,
 }
 
@@ -99,6 +101,7 @@ pub async fn reset_form(ctx: Ctx, Path(token): Path<String>) -> Result<Response,
         c: ctx.chrome("login"),
         csrf: ctx.anon_csrf().to_owned(),
         action: reset_action(&token)?,
+        link_dead: false,
         error: FormAlert::none(),
     };
     ctx.page(StatusCode::OK, &page)
@@ -130,11 +133,18 @@ pub async fn reset(
                 .into_response())
         }
         Err(e) => {
-            let error = FormError::from_service(ctx.t, e)?;
+            let mut error = FormError::from_service(ctx.t, e)?;
+            if error.on("token") {
+                error = FormError {
+                    field: Some("token"),
+                    ..FormError::new(StatusCode::BAD_REQUEST, ctx.t.reset_link_invalid)
+                };
+            }
             let page = ResetPage {
                 c: ctx.chrome("login"),
                 csrf: ctx.anon_csrf().to_owned(),
                 action,
+                link_dead: error.on("token"),
                 error: error.clone().into(),
             };
             ctx.page(error.status, &page)
