@@ -279,18 +279,15 @@ impl Platform {
             )
             .await?;
         }
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("org.create", format!("org:{}", org.id))
-                    .org(&org.id)
-                    .details(serde_json::json!({"name": org.name, "kind": org.kind})),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("org.create", format!("org:{}", org.id))
+                .org(&org.id)
+                .details(serde_json::json!({"name": org.name, "kind": org.kind})),
+        )
+        .await?;
         Org::try_from(org)
     }
 
@@ -338,18 +335,15 @@ impl Platform {
             org_row.created_at,
         )
         .await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                &who,
-                meta,
-                AuditEvent::new("account.sign_up", format!("user:{}", user_row.id))
-                    .org(&org_row.id)
-                    .details(serde_json::json!({"org": org_row.name, "kind": org_row.kind})),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            &who,
+            meta,
+            AuditEvent::new("account.sign_up", format!("user:{}", user_row.id))
+                .org(&org_row.id)
+                .details(serde_json::json!({"org": org_row.name, "kind": org_row.kind})),
+        )
+        .await?;
         Ok((User::try_from(&user_row)?, Org::try_from(org_row)?))
     }
 
@@ -380,18 +374,15 @@ impl Platform {
             row.created_at,
         )
         .await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("user.create", format!("user:{}", row.id))
-                    .org(org)
-                    .details(serde_json::json!({"email": row.email, "role": role})),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("user.create", format!("user:{}", row.id))
+                .org(org)
+                .details(serde_json::json!({"email": row.email, "role": role})),
+        )
+        .await?;
         User::try_from(&row)
     }
 
@@ -413,17 +404,14 @@ impl Platform {
         repo::insert_user(&mut tx, &row)
             .await
             .map_err(|e| duplicate_email(e.into()))?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("operator.create", format!("user:{}", row.id))
-                    .details(serde_json::json!({"email": row.email})),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("operator.create", format!("user:{}", row.id))
+                .details(serde_json::json!({"email": row.email})),
+        )
+        .await?;
         User::try_from(&row)
     }
 
@@ -476,18 +464,15 @@ impl Platform {
         let row = repo::get_org(&mut tx, &org.to_string())
             .await?
             .ok_or(ServiceError::NotFound("organisation"))?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("org.require_totp", format!("org:{org}"))
-                    .org(org)
-                    .details(serde_json::json!({"require_totp": require})),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("org.require_totp", format!("org:{org}"))
+                .org(org)
+                .details(serde_json::json!({"require_totp": require})),
+        )
+        .await?;
         Org::try_from(row)
     }
 
@@ -509,18 +494,15 @@ impl Platform {
             })
             .await?;
         let Some(user) = repo::get_user_by_email(&mut tx, email.as_str()).await? else {
-            let head = self
-                .audit()
-                .append(
-                    &mut tx,
-                    who,
-                    meta,
-                    AuditEvent::new("member.invite", format!("email:{email}"))
-                        .org(org)
-                        .details(serde_json::json!({"role": role})),
-                )
-                .await?;
-            self.commit(tx, head).await?;
+            self.commit_audited(
+                tx,
+                who,
+                meta,
+                AuditEvent::new("member.invite", format!("email:{email}"))
+                    .org(org)
+                    .details(serde_json::json!({"role": role})),
+            )
+            .await?;
             let link = format!("{}/signup", self.settings().public_url);
             let body = format!(
                 "Bonjour,\n\nVous êtes invité·e à rejoindre « {name} » sur Nuage. Créez votre compte : {link}\npuis demandez à la personne qui vous a invité·e de vous ajouter.\n\n---\n\nHello,\n\nYou are invited to join \"{name}\" on Nuage. Create your account at {link}\nthen ask the person who invited you to add you.\n",
@@ -542,18 +524,15 @@ impl Platform {
         let membership = repo::get_membership(&mut tx, &org.to_string(), &user.id)
             .await?
             .ok_or(ServiceError::NotFound("membership"))?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("member.add", format!("user:{}", user.id))
-                    .org(org)
-                    .details(serde_json::json!({"role": role})),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("member.add", format!("user:{}", user.id))
+                .org(org)
+                .details(serde_json::json!({"role": role})),
+        )
+        .await?;
         Ok(Some(Membership::try_from(membership)?))
     }
 
@@ -609,16 +588,13 @@ impl Platform {
             }
         }
         repo::delete_membership(&mut tx, &org.to_string(), &user.to_string()).await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("member.remove", format!("user:{user}")).org(org),
-            )
-            .await?;
-        self.commit(tx, head).await
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("member.remove", format!("user:{user}")).org(org),
+        )
+        .await
     }
 
     /// The user behind a principal, with their memberships.

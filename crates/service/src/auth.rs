@@ -83,16 +83,13 @@ impl Platform {
         };
         let mut tx = self.db().begin_write().await?;
         repo::insert_session(&mut tx, &row).await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                &who,
-                meta,
-                AuditEvent::new("session.login", format!("user:{}", user.id)),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            &who,
+            meta,
+            AuditEvent::new("session.login", format!("user:{}", user.id)),
+        )
+        .await?;
         Ok((token, user.totp_enabled == 1))
     }
 
@@ -221,16 +218,13 @@ impl Platform {
         self.check_totp_code(&session.user.id, code).await?;
         let mut tx = self.db().begin_write().await?;
         repo::complete_second_factor(&mut tx, &secret::sha256_hex(token)).await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                &session.principal(),
-                meta,
-                AuditEvent::new("session.second_factor", format!("user:{}", session.user.id)),
-            )
-            .await?;
-        self.commit(tx, head).await
+        self.commit_audited(
+            tx,
+            &session.principal(),
+            meta,
+            AuditEvent::new("session.second_factor", format!("user:{}", session.user.id)),
+        )
+        .await
     }
 
     /// Accepts a code once: the step it matches must be newer than the last accepted.
@@ -272,16 +266,13 @@ impl Platform {
         };
         let mut tx = self.db().begin_write().await?;
         repo::delete_session(&mut tx, &secret::sha256_hex(token)).await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                &session.principal(),
-                meta,
-                AuditEvent::new("session.logout", format!("user:{}", session.user.id)),
-            )
-            .await?;
-        self.commit(tx, head).await
+        self.commit_audited(
+            tx,
+            &session.principal(),
+            meta,
+            AuditEvent::new("session.logout", format!("user:{}", session.user.id)),
+        )
+        .await
     }
 
     /// Makes another of the user's organisations the current one.
@@ -350,16 +341,13 @@ impl Platform {
         ) {
             users::advance_totp_step(&mut tx, &user.id.to_string(), step).await?;
         }
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("user.totp.enable", format!("user:{}", user.id)),
-            )
-            .await?;
-        self.commit(tx, head).await
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("user.totp.enable", format!("user:{}", user.id)),
+        )
+        .await
     }
 
     /// Turns the second factor off, with a current code.
@@ -389,16 +377,13 @@ impl Platform {
         self.check_totp_code(&user.id, code).await?;
         let mut tx = self.db().begin_write().await?;
         users::set_totp(&mut tx, &user.id.to_string(), None, false).await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("user.totp.disable", format!("user:{}", user.id)),
-            )
-            .await?;
-        self.commit(tx, head).await
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("user.totp.disable", format!("user:{}", user.id)),
+        )
+        .await
     }
 
     /// Sends a password-reset link if the address has an account. Says the
@@ -427,16 +412,13 @@ impl Platform {
             now + RESET_TTL_MS,
         )
         .await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                &who,
-                meta,
-                AuditEvent::new("password_reset.request", format!("user:{}", user.id)),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            &who,
+            meta,
+            AuditEvent::new("password_reset.request", format!("user:{}", user.id)),
+        )
+        .await?;
         let link = format!("{}/password-reset/{token}", self.settings().public_url);
         let body = format!(
             "Bonjour,\n\nPour choisir un nouveau mot de passe Nuage, ouvrez ce lien dans l'heure :\n{link}\n\nSi vous n'avez rien demandé, ignorez ce message.\n\n---\n\nHello,\n\nTo choose a new Nuage password, open this link within the hour:\n{link}\n\nIf you did not ask for it, ignore this message.\n"
@@ -478,16 +460,13 @@ impl Platform {
             id: UserId::parse(&user.id)?,
             is_operator: user.is_operator == 1,
         };
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                &who,
-                meta,
-                AuditEvent::new("password_reset.complete", format!("user:{user_id}")),
-            )
-            .await?;
-        self.commit(tx, head).await
+        self.commit_audited(
+            tx,
+            &who,
+            meta,
+            AuditEvent::new("password_reset.complete", format!("user:{user_id}")),
+        )
+        .await
     }
 
     /// The newest messages of the outbox (operator only).

@@ -284,17 +284,13 @@ impl Platform {
             },
         )
         .await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                &Principal::Root { token: id },
-                &RequestMeta::local(),
-                AuditEvent::new("platform.root_token.create", format!("token:{id}")),
-            )
-            .await?;
-        tx.commit().await.map_err(nuage_db::DbError::from)?;
-        self.audit().checkpoint(head).await;
+        self.commit_audited(
+            tx,
+            &Principal::Root { token: id },
+            &RequestMeta::local(),
+            AuditEvent::new("platform.root_token.create", format!("token:{id}")),
+        )
+        .await?;
         Ok(generated.then_some(secret))
     }
 
@@ -318,12 +314,16 @@ impl Platform {
         &self.inner.settings
     }
 
-    /// Commits a write transaction and checkpoints the audit head it wrote.
-    pub(crate) async fn commit(
+    /// Appends the audit record of the change made in `tx`, commits both
+    /// together, and checkpoints the new head: how every change ends.
+    pub(crate) async fn commit_audited(
         &self,
-        tx: nuage_db::Transaction<'static, nuage_db::Any>,
-        head: nuage_domain::audit::Checkpoint,
+        mut tx: nuage_db::Transaction<'static, nuage_db::Any>,
+        who: &Principal,
+        meta: &RequestMeta,
+        event: AuditEvent,
     ) -> ServiceResult<()> {
+        let head = self.audit().append(&mut tx, who, meta, event).await?;
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         self.audit().checkpoint(head).await;
         Ok(())

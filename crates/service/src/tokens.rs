@@ -145,17 +145,14 @@ impl Platform {
         };
         let mut tx = self.db().begin_write().await?;
         repo::insert_token(&mut tx, &row).await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("api_token.create", format!("token:{}", row.id))
-                    .details(serde_json::json!({"name": row.name})),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("api_token.create", format!("token:{}", row.id))
+                .details(serde_json::json!({"name": row.name})),
+        )
+        .await?;
         Ok((ApiToken::from(row), token))
     }
 
@@ -196,16 +193,13 @@ impl Platform {
         if !repo::revoke_token(&mut tx, &id.to_string(), &user.to_string(), now_ms()).await? {
             return Err(ServiceError::NotFound("API token"));
         }
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("api_token.revoke", format!("token:{id}")),
-            )
-            .await?;
-        self.commit(tx, head).await
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("api_token.revoke", format!("token:{id}")),
+        )
+        .await
     }
 
     /// Creates an S3 access key for an organisation (owners, admins, operator).
@@ -232,16 +226,13 @@ impl Platform {
             revoked_at: None,
         };
         repo::insert_s3_key(&mut tx, &row).await?;
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("s3_key.create", format!("s3_key:{}", row.access_key_id)).org(org),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("s3_key.create", format!("s3_key:{}", row.access_key_id)).org(org),
+        )
+        .await?;
         Ok((S3Key::from(row), secret_access_key))
     }
 
@@ -292,16 +283,13 @@ impl Platform {
         if !repo::revoke_s3_key(&mut tx, access_key_id, now_ms()).await? {
             return Err(ServiceError::Conflict("this key is already revoked".into()));
         }
-        let head = self
-            .audit()
-            .append(
-                &mut tx,
-                who,
-                meta,
-                AuditEvent::new("s3_key.revoke", format!("s3_key:{access_key_id}")).org(org),
-            )
-            .await?;
-        self.commit(tx, head).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("s3_key.revoke", format!("s3_key:{access_key_id}")).org(org),
+        )
+        .await?;
         let row = repo::get_s3_key(&mut *self.db().acquire().await?, access_key_id)
             .await?
             .ok_or(ServiceError::NotFound("S3 key"))?;
