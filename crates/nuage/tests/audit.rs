@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use crate::helpers::{Spawn, TestApp, random_root_token, spawn, spawn_app};
+use crate::helpers::{PASSWORD, Spawn, TestApp, random_root_token, spawn, spawn_app};
 
 #[tokio::test]
 async fn organisations_read_their_own_entries() {
@@ -205,6 +205,21 @@ async fn the_server_starts_on_a_broken_chain_and_says_so() {
     })
     .await;
     app.create_org("Before").await;
+    let operator = app.cli(
+        &[
+            "admin",
+            "user",
+            "create",
+            "--operator",
+            "--email",
+            "ops@nuage.test",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    assert_eq!(operator.code, 0, "{}", operator.stderr);
+    let calm = console_page_as(&app, "ops@nuage.test", "/").await;
+    assert!(!calm.contains("chain is broken"), "no alarm on an intact chain");
     let database_url = app.database_url.clone();
     let mut db = app.database().await;
     run(
@@ -233,4 +248,63 @@ async fn the_server_starts_on_a_broken_chain_and_says_so() {
         .expect("text");
     assert!(metrics.contains("nuage_audit_chain_intact 0"), "{metrics}");
     assert_eq!(app.cli(&["audit", "verify"], None).code, 1);
+
+    // Operators see the alarm on every console page.
+    let page = console_page_as(&app, "ops@nuage.test", "/").await;
+    assert!(page.contains("chain is broken") && page.contains("role=\"alert\""), "{page}");
+}
+
+/// Signs in to the console (CSRF cookie and field, session cookie) and
+/// returns the HTML of a page, as a browser would see it.
+async fn console_page_as(app: &TestApp, email: &str, path: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let cookie_value = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                c.strip_prefix(&format!("{name}="))
+                    .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+            })
+    };
+    let login = client
+        .get(format!("{}/login", app.console))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .expect("login page");
+    let csrf = cookie_value(&login, "nuage_csrf").expect("a CSRF cookie on the login page");
+    let response = client
+        .post(format!("{}/login", app.console))
+        .header("cookie", format!("nuage_csrf={csrf}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("next", "/"),
+            ("email", email),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert!(
+        response.status().is_redirection(),
+        "signed in: {}",
+        response.status()
+    );
+    let session = cookie_value(&response, "nuage_session").expect("a session cookie");
+    client
+        .get(format!("{}{path}", app.console))
+        .header("cookie", format!("nuage_session={session}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html")
 }
