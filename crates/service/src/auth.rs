@@ -13,7 +13,7 @@ use crate::keys::secret;
 use crate::{AuditEvent, Platform, Principal, RequestMeta, now_ms, totp};
 
 /// A console session, as the console needs it on every page.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub user: User,
     pub memberships: Vec<Membership>,
@@ -21,6 +21,22 @@ pub struct Session {
     pub csrf_token: String,
     /// The password was right but the TOTP code is still to be given.
     pub second_factor_pending: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user.id)
+            .field("current_org", &self.current_org.as_ref().map(|m| &m.org_id))
+            .field("second_factor_pending", &self.second_factor_pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolment { .. }")
+    }
 }
 
 impl Session {
@@ -36,7 +52,7 @@ impl Session {
 const RESET_TTL_MS: i64 = 60 * 60 * 1000;
 
 /// A TOTP secret being enrolled, shown to the user once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TotpEnrolment {
     pub secret_base32: String,
     pub provisioning_uri: String,
