@@ -139,6 +139,37 @@ const ENV_KEYS: [&str; 11] = [
     "session_hours",
 ];
 
+/// `NUAGE_` variables that are not server configuration.
+const OTHER_NUAGE_VARIABLES: [&str; 6] = [
+    "cli_server",
+    "cli_token",
+    "cli_ca_cert",
+    "root_token",
+    "config",
+    "test_database_url",
+];
+
+/// Says which `NUAGE_` variables will be ignored: a typo such as
+/// `NUAGE_DATABASE_URL` (one underscore) must not go unnoticed.
+fn warn_unknown_environment() {
+    for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
+        let Some(key) = name.strip_prefix("NUAGE_").map(str::to_ascii_lowercase) else {
+            continue;
+        };
+        let known = ENV_KEYS.iter().any(|top| {
+            key == *top
+                || key
+                    .strip_prefix(*top)
+                    .is_some_and(|rest| rest.starts_with("__"))
+        });
+        if !known && !OTHER_NUAGE_VARIABLES.contains(&key.as_str()) {
+            eprintln!(
+                "nuage: warning: {name} is not a configuration variable and is ignored (nesting uses a double underscore, e.g. NUAGE_DATABASE__URL)"
+            );
+        }
+    }
+}
+
 impl Config {
     /// Reads the layers. `file` is `--config`; without it `nuage.toml` in the
     /// working directory is read if present. `flags` are the command line's
@@ -168,6 +199,7 @@ impl Config {
                 })
             })
             .split("__");
+        warn_unknown_environment();
         let config: Config = figment
             .merge(env)
             .merge(Serialized::defaults(flags))

@@ -130,7 +130,11 @@ impl Application {
             tracing::info!(entries = report.chain.entries, "audit chain verified");
         }
 
-        let main = main_router(&platform, tls.is_some());
+        // Behind a TLS proxy (--insecure-http with an https public URL) the
+        // browser still speaks HTTPS: cookies stay Secure.
+        let secure_cookies =
+            tls.is_some() || platform.settings().public_url.starts_with("https://");
+        let main = main_router(&platform, secure_cookies);
         let s3 = s3_router();
         Ok(Self {
             platform,

@@ -534,11 +534,34 @@ async fn idempotency_key_makes_retries_safe() {
 async fn s3_secrets_are_sealed_and_keys_revocable() {
     let app = spawn_app().await;
     let org = app.create_org("Keys").await;
-    let (s, key) = app
-        .root(Method::POST, &format!("/orgs/{org}/s3-keys"), None)
-        .await;
-    assert_eq!(s, 201, "{key}");
+    let create = || {
+        app.http
+            .post(app.url(&format!("/orgs/{org}/s3-keys")))
+            .bearer_auth(&app.root_token)
+            .header("Idempotency-Key", "create-key-1")
+            .send()
+    };
+    let first = create().await.expect("sent");
+    assert_eq!(first.status(), 201);
+    let key: Value = first.json().await.expect("json");
+    let replay: Value = create().await.expect("sent").json().await.expect("json");
+    assert_eq!(replay, key, "a retry gets the same key, secret included");
     let secret = key["secret_access_key"].as_str().expect("secret");
+    {
+        let mut db = app.database().await;
+        let stored: Vec<(Option<String>,)> =
+            sqlx::query_as("SELECT response FROM idempotency_keys")
+                .fetch_all(&mut db)
+                .await
+                .expect("rows");
+        assert_eq!(stored.len(), 1);
+        assert!(
+            stored
+                .iter()
+                .all(|(r,)| r.as_deref().is_some_and(|r| !r.contains(secret))),
+            "the replayable response is sealed"
+        );
+    }
     assert_eq!(key["access_key_id"].as_str().map(str::len), Some(20));
     assert!(secret.len() >= 40);
     let mut db = app.database().await;

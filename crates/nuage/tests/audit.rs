@@ -219,7 +219,10 @@ async fn the_server_starts_on_a_broken_chain_and_says_so() {
     );
     assert_eq!(operator.code, 0, "{}", operator.stderr);
     let calm = console_page_as(&app, "ops@nuage.test", "/").await;
-    assert!(!calm.contains("chain is broken"), "no alarm on an intact chain");
+    assert!(
+        !calm.contains("chain is broken"),
+        "no alarm on an intact chain"
+    );
     let database_url = app.database_url.clone();
     let mut db = app.database().await;
     run(
@@ -251,7 +254,10 @@ async fn the_server_starts_on_a_broken_chain_and_says_so() {
 
     // Operators see the alarm on every console page.
     let page = console_page_as(&app, "ops@nuage.test", "/").await;
-    assert!(page.contains("chain is broken") && page.contains("role=\"alert\""), "{page}");
+    assert!(
+        page.contains("chain is broken") && page.contains("role=\"alert\""),
+        "{page}"
+    );
 }
 
 /// Signs in to the console (CSRF cookie and field, session cookie) and

@@ -112,7 +112,7 @@ async fn password_reset_through_an_smtp_relay() {
     })
     .await;
     let org = app.create_org("Reset").await;
-    app.create_user(&org, "forgetful@reset.fr", "owner").await;
+    let (_, old_token) = app.create_user(&org, "forgetful@reset.fr", "owner").await;
 
     // Unknown addresses get the same answer and no mail.
     let r = app
@@ -206,6 +206,19 @@ async fn password_reset_through_an_smtp_relay() {
         .await
         .expect("count");
     assert_eq!(sent, 1, "the outbox records the delivery");
+    let bodies: Vec<(String,)> = sqlx::query_as("SELECT body FROM outbox")
+        .fetch_all(&mut db)
+        .await
+        .expect("bodies");
+    assert!(
+        bodies.iter().all(|(b,)| !b.contains(&token)),
+        "a delivered link is not kept in the outbox"
+    );
+    let (status, _) = app.call(Method::GET, "/me", &old_token, None).await;
+    assert_eq!(
+        status, 401,
+        "a password reset revokes the API tokens made before it"
+    );
 }
 
 #[tokio::test]

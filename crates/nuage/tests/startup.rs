@@ -188,6 +188,18 @@ async fn serves_over_tls_with_the_operators_certificate() {
 }
 
 #[tokio::test]
+async fn any_root_token_the_operator_chooses_works() {
+    let token = "0123456789abcdef0123456789abcdef01234567".to_owned();
+    let app = spawn(Spawn {
+        root_token: Some(token.clone()),
+        ..Spawn::default()
+    })
+    .await;
+    let (status, body) = app.call(reqwest::Method::GET, "/orgs", &token, None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
 async fn sigterm_stops_the_server_gracefully() {
     let mut app = spawn_app().await;
     app.create_org("Before stop").await;

@@ -150,7 +150,36 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
-pub(crate) fn hash_password(password: &str) -> ServiceResult<String> {
+/// Argon2 is slow on purpose. It runs on the blocking pool, a few at a time,
+/// so that a flood of sign-ins cannot starve the workers that serve requests.
+async fn on_argon2_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ServiceResult<T> {
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("password hashing stopped: {e}")))
+}
+
+/// Hashes a new password with argon2id.
+pub(crate) async fn hash_password(password: &str) -> ServiceResult<String> {
+    let password = password.to_owned();
+    on_argon2_pool(move || hash_password_now(&password)).await?
+}
+
+/// Checks a password against a stored argon2id hash.
+pub(crate) async fn password_matches(password: &str, hash: &str) -> ServiceResult<bool> {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    on_argon2_pool(move || password_matches_now(&password, &hash)).await
+}
+
+fn hash_password_now(password: &str) -> ServiceResult<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -158,8 +187,7 @@ pub(crate) fn hash_password(password: &str) -> ServiceResult<String> {
         .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
 }
 
-/// Checks a password against a stored argon2id hash.
-pub(crate) fn password_matches(password: &str, hash: &str) -> bool {
+fn password_matches_now(password: &str, hash: &str) -> bool {
     password.len() <= nuage_domain::user::MAX_PASSWORD_BYTES
         && PasswordHash::new(hash).is_ok_and(|parsed| {
             Argon2::default()
@@ -172,11 +200,11 @@ pub(crate) fn password_matches(password: &str, hash: &str) -> bool {
 /// takes as long whether or not the address is known.
 pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password, never matches").unwrap_or_default())
+    DECOY.get_or_init(|| hash_password_now("decoy password, never matches").unwrap_or_default())
 }
 
 impl NewUser {
-    fn into_row(self, is_operator: bool) -> ServiceResult<UserRow> {
+    async fn into_row(self, is_operator: bool) -> ServiceResult<UserRow> {
         let email = Email::parse(&self.email)?;
         check_new_password(&self.password)?;
         let display_name = self
@@ -195,7 +223,7 @@ impl NewUser {
             id: UserId::new().to_string(),
             email: email.to_string(),
             display_name,
-            password_hash: hash_password(&self.password)?,
+            password_hash: hash_password(&self.password).await?,
             totp_secret: None,
             totp_enabled: 0,
             totp_last_step: 0,
@@ -317,7 +345,7 @@ impl Platform {
         user: NewUser,
     ) -> ServiceResult<(User, Org)> {
         let parsed = org.parse()?;
-        let user_row = user.into_row(false)?;
+        let user_row = user.into_row(false).await?;
         let mut tx = self.db().begin_write().await?;
         repo::insert_user(&mut tx, &user_row)
             .await
@@ -357,7 +385,7 @@ impl Platform {
         user: NewUser,
         role: Role,
     ) -> ServiceResult<User> {
-        let row = user.into_row(false)?;
+        let row = user.into_row(false).await?;
         let mut tx = self.db().begin_write().await?;
         self.authorize_org(&mut tx, who, org, |r| {
             r.manages_org() && (r == Role::Owner || role != Role::Owner)
@@ -399,7 +427,7 @@ impl Platform {
                 "only the operator can create operators".into(),
             ));
         }
-        let row = user.into_row(true)?;
+        let row = user.into_row(true).await?;
         let mut tx = self.db().begin_write().await?;
         repo::insert_user(&mut tx, &row)
             .await
@@ -509,7 +537,7 @@ impl Platform {
                 name = org_row.name
             );
             self.mailer()
-                .send(self.db(), email.as_str(), "Invitation Nuage", &body)
+                .send(self.db(), email.as_str(), "Invitation Nuage", &body, None)
                 .await?;
             return Ok(None);
         };
@@ -562,6 +590,7 @@ impl Platform {
         user: UserId,
     ) -> ServiceResult<()> {
         let mut tx = self.db().begin_write().await?;
+        repo::lock_org(&mut tx, &org.to_string()).await?;
         self.authorize_org(&mut tx, who, org, |r| r.manages_org())
             .await?;
         let target = repo::get_membership(&mut tx, &org.to_string(), &user.to_string())

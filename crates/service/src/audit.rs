@@ -217,6 +217,9 @@ impl AuditTrail {
     /// Walks the whole chain, recomputing every link, and compares it with
     /// the stored head and the signed checkpoint.
     pub async fn verify(&self, conn: &mut AnyConnection) -> ServiceResult<ChainReport> {
+        // The head is read before the walk: records committed while walking
+        // only lengthen what the walk sees, and never look like a lost tail.
+        let (head_seq, _) = repo::head(conn).await?;
         let checkpoint = match self.read_checkpoint() {
             Ok(c) => c,
             Err(reason) => {
@@ -266,7 +269,6 @@ impl AuditTrail {
             Ok(count) => count,
             Err(b) => return Ok(self.broken(last, checkpoint.as_ref(), b.seq, b.reason)),
         };
-        let (head_seq, _) = repo::head(conn).await?;
         if head_seq > count {
             return Ok(self.broken(
                 last,

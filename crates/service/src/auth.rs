@@ -151,33 +151,32 @@ impl Platform {
         password: &str,
     ) -> ServiceResult<UserRow> {
         let Ok(email) = Email::parse(email) else {
-            password_matches(password, decoy_hash());
+            password_matches(password, decoy_hash()).await?;
             return Err(wrong_credentials());
         };
         let now = now_ms();
-        let mut conn = self.db().acquire().await?;
-        if users::count_login_failures(&mut conn, email.as_str(), now - LOGIN_FAILURE_WINDOW_MS)
-            .await?
-            >= MAX_LOGIN_FAILURES
-        {
-            return Err(ServiceError::RateLimited);
-        }
-        let user = users::get_user_by_email(&mut conn, email.as_str()).await?;
+        let since = now - LOGIN_FAILURE_WINDOW_MS;
+        let user = {
+            let mut conn = self.db().acquire().await?;
+            if users::count_login_failures(&mut conn, email.as_str(), since).await?
+                >= MAX_LOGIN_FAILURES
+            {
+                return Err(ServiceError::RateLimited);
+            }
+            users::get_user_by_email(&mut conn, email.as_str()).await?
+        };
+        // No connection is held while the hash is computed.
         let matched = match &user {
-            Some(u) => password_matches(password, &u.password_hash),
+            Some(u) => password_matches(password, &u.password_hash).await?,
             None => {
-                password_matches(password, decoy_hash());
+                password_matches(password, decoy_hash()).await?;
                 false
             }
         };
+        let mut conn = self.db().acquire().await?;
         match user {
             Some(user) if matched => {
-                users::clear_login_failures(
-                    &mut conn,
-                    email.as_str(),
-                    now - LOGIN_FAILURE_WINDOW_MS,
-                )
-                .await?;
+                users::clear_login_failures(&mut conn, email.as_str(), since).await?;
                 Ok(user)
             }
             _ => {
@@ -445,11 +444,14 @@ impl Platform {
                 &user.email,
                 "Nuage : nouveau mot de passe / new password",
                 &body,
+                Some(&token),
             )
             .await
     }
 
-    /// Sets a new password with a reset link's token; ends every session.
+    /// Sets a new password with a reset link's token. Ends every session,
+    /// revokes every API token and every other reset link of the user: whoever
+    /// knew the old password loses what they made with it.
     pub async fn reset_password(
         &self,
         meta: &RequestMeta,
@@ -457,7 +459,7 @@ impl Platform {
         new_password: &str,
     ) -> ServiceResult<()> {
         check_new_password(new_password)?;
-        let hash = hash_password(new_password)?;
+        let hash = hash_password(new_password).await?;
         let mut tx = self.db().begin_write().await?;
         let user_id = repo::take_password_reset(&mut tx, &secret::sha256_hex(token), now_ms())
             .await?
@@ -469,6 +471,8 @@ impl Platform {
             })?;
         users::set_password_hash(&mut tx, &user_id, &hash).await?;
         repo::delete_sessions_of_user(&mut tx, &user_id).await?;
+        repo::cancel_password_resets_of_user(&mut tx, &user_id, now_ms()).await?;
+        nuage_db::repo::keys::revoke_tokens_of_user(&mut tx, &user_id, now_ms()).await?;
         let user = users::get_user(&mut tx, &user_id)
             .await?
             .ok_or(ServiceError::NotFound("user"))?;

@@ -84,7 +84,12 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 OsRng.fill_bytes(&mut bytes);
-                write_private(path, hex::encode(bytes).as_bytes())?;
+                // Nodes starting together on one data directory must not
+                // replace each other's key: the first file created wins, and
+                // the others load it.
+                if !create_private(path, hex::encode(bytes).as_bytes())? {
+                    return Self::load_or_generate(path);
+                }
                 Ok((Self::from_bytes(&bytes), KeyOrigin::Generated))
             }
             Err(e) => Err(ServiceError::Internal(format!(
@@ -162,6 +167,23 @@ fn check_private(path: &Path) -> ServiceResult<()> {
 #[cfg(not(unix))]
 fn check_private(_path: &Path) -> ServiceResult<()> {
     Ok(())
+}
+
+/// Creates a file readable by its owner only, whole or not at all, unless it
+/// exists already (then returns false and changes nothing).
+fn create_private(path: &Path, contents: &[u8]) -> ServiceResult<bool> {
+    let tmp = path.with_extension(format!("new-{}", std::process::id()));
+    write_private(&tmp, contents)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(ServiceError::Internal(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// Writes a new file readable by its owner only, atomically (temp + rename).

@@ -260,11 +260,18 @@ impl Platform {
             return Ok(None);
         }
         let (secret, generated) = match given {
-            Some(t) if t.len() >= 32 => (t.to_owned(), false),
-            Some(_) => {
+            Some(t) if t.len() > 200 || t.chars().any(|c| c.is_whitespace() || c.is_control()) => {
                 return Err(ServiceError::Internal(
-                    "NUAGE_ROOT_TOKEN must have at least 32 characters".into(),
+                    "NUAGE_ROOT_TOKEN must be at most 200 characters, without spaces".into(),
                 ));
+            }
+            Some(t) => {
+                if t.len() < 32 {
+                    tracing::warn!(
+                        "NUAGE_ROOT_TOKEN is shorter than 32 characters: it is easy to guess"
+                    );
+                }
+                (t.to_owned(), false)
             }
             None => (tokens::new_token_secret(), true),
         };
@@ -359,9 +366,27 @@ pub mod idempotency {
         ) -> ServiceResult<Reservation> {
             let mut conn = self.db().acquire().await?;
             repo::purge_before(&mut conn, now_ms() - RETENTION_MS).await?;
-            Ok(repo::reserve(&mut conn, &who.actor(), key, request_hash, now_ms()).await?)
+            match repo::reserve(&mut conn, &who.actor(), key, request_hash, now_ms()).await? {
+                Reservation::Seen {
+                    request_hash,
+                    status,
+                    response: Some(sealed),
+                } => {
+                    let response = String::from_utf8(self.key().open(&sealed)?).map_err(|_| {
+                        crate::ServiceError::Internal("a stored response is not UTF-8".into())
+                    })?;
+                    Ok(Reservation::Seen {
+                        request_hash,
+                        status,
+                        response: Some(response),
+                    })
+                }
+                other => Ok(other),
+            }
         }
 
+        /// Stores the response to replay, sealed: it may carry a secret
+        /// shown once (an S3 secret key, an API token).
         pub async fn complete_idempotency_key(
             &self,
             who: &Principal,
@@ -374,7 +399,7 @@ pub mod idempotency {
                 &who.actor(),
                 key,
                 i64::from(status),
-                response,
+                &self.key().seal(response.as_bytes()),
             )
             .await?)
         }

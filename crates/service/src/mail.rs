@@ -56,7 +56,18 @@ impl Mailer {
 
     /// Records the message and tries to deliver it. Delivery failures are
     /// recorded, never returned: the action that sent the mail has happened.
-    pub async fn send(&self, db: &Db, to: &str, subject: &str, body: &str) -> ServiceResult<()> {
+    ///
+    /// `secret` is a part of the body (a one-time link) that the outbox keeps
+    /// only until the relay has taken the message: then it is cut out. Without
+    /// a relay it stays, since the operator must pass the message on.
+    pub async fn send(
+        &self,
+        db: &Db,
+        to: &str,
+        subject: &str,
+        body: &str,
+        secret: Option<&str>,
+    ) -> ServiceResult<()> {
         let id = Uuid::now_v7().to_string();
         let mut conn = db.acquire().await?;
         repo::insert(
@@ -92,7 +103,15 @@ impl Mailer {
             Err(e) => Err(e.to_string()),
         };
         match outcome {
-            Ok(()) => repo::mark_sent(&mut conn, &id, now_ms()).await?,
+            Ok(()) => {
+                let kept = match secret {
+                    Some(secret) if !secret.is_empty() => {
+                        body.replace(secret, "[removed once delivered]")
+                    }
+                    _ => body.to_owned(),
+                };
+                repo::mark_sent(&mut conn, &id, now_ms(), &kept).await?
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not deliver an e-mail; it stays in the outbox");
                 repo::mark_failed(&mut conn, &id, &e).await?;

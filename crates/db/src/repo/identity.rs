@@ -353,3 +353,13 @@ pub async fn clear_login_failures(
         .await?;
     Ok(())
 }
+
+/// Locks an organisation's row until the transaction ends, so that checks
+/// on its memberships (e.g. "one owner remains") hold on PostgreSQL too.
+pub async fn lock_org(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE organisations SET id = id WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

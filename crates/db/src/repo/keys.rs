@@ -172,3 +172,19 @@ pub async fn revoke_s3_key(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Revokes every live API token of a user.
+pub async fn revoke_tokens_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    at: i64,
+) -> Result<u64, DbError> {
+    Ok(sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(at)
+    .bind(user_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

@@ -30,9 +30,17 @@ pub async fn insert(conn: &mut AnyConnection, m: &OutboxRow) -> Result<(), DbErr
     Ok(())
 }
 
-pub async fn mark_sent(conn: &mut AnyConnection, id: &str, at: i64) -> Result<(), DbError> {
-    sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
+/// Marks a message delivered, keeping `body` (with any secret it carried
+/// cut out) as the record.
+pub async fn mark_sent(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: i64,
+    body: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL, body = $2 WHERE id = $3")
         .bind(at)
+        .bind(body)
         .bind(id)
         .execute(conn)
         .await?;

@@ -144,3 +144,17 @@ pub async fn take_password_reset(
     .await?;
     Ok(row.map(|(user_id,)| user_id))
 }
+
+/// Makes every pending reset link of a user unusable.
+pub async fn cancel_password_resets_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
