@@ -3,11 +3,14 @@
 //! stored in the database, so a retry may reach any node.
 
 use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nuage_db::repo::idempotency::Reservation;
 use nuage_service::{Platform, Principal};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::problem::{ApiError, Problem};
 
@@ -32,6 +35,24 @@ fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     })
 }
 
+/// The request's `Idempotency-Key`, if any, and the operation it names
+/// (method and path): a key replays only the operation it was first used for.
+pub struct Idempotency {
+    key: Option<String>,
+    operation: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(Self {
+            key: key_of(&parts.headers)?,
+            operation: format!("{} {}", parts.method, parts.uri.path()),
+        })
+    }
+}
+
 fn created(body: &str, replayed: bool) -> Response {
     let mut response = (
         StatusCode::CREATED,
@@ -52,25 +73,29 @@ fn created(body: &str, replayed: bool) -> Response {
 pub async fn create_once<T, F>(
     platform: &Platform,
     who: &Principal,
-    headers: &HeaderMap,
-    digest: &str,
+    idempotency: Idempotency,
+    body_digest: &str,
     work: F,
 ) -> Result<Response, ApiError>
 where
     T: Serialize,
     F: Future<Output = Result<T, ApiError>>,
 {
-    let Some(mut key) = key_of(headers)? else {
+    let digest = hex::encode(Sha256::digest(format!(
+        "{}\n{body_digest}",
+        idempotency.operation
+    )));
+    let Some(mut key) = idempotency.key else {
         return Ok((StatusCode::CREATED, Json(work.await?)).into_response());
     };
     if matches!(who, Principal::Anonymous) {
         key = format!("{key}:{digest}");
     }
-    match platform.reserve_idempotency_key(who, &key, digest).await? {
+    match platform.reserve_idempotency_key(who, &key, &digest).await? {
         Reservation::Seen { request_hash, .. } if request_hash != digest => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency-key-reused",
-            "this Idempotency-Key was used with a different request body",
+            "this Idempotency-Key was used for another request (another body or resource)",
         )
         .into()),
         Reservation::Seen {

@@ -528,6 +528,29 @@ async fn idempotency_key_makes_retries_safe() {
             .iter()
             .all(|o| o["name"] != "Different")
     );
+
+    // A key names one operation: reused on another resource, it is refused.
+    let a = app.create_org("Members A").await;
+    let b = app.create_org("Members B").await;
+    let add = |org: String| {
+        app.http
+            .post(app.url(&format!("/orgs/{org}/members")))
+            .bearer_auth(&app.root_token)
+            .header("Idempotency-Key", "member-1")
+            .json(&json!({"email": "someone@nowhere.fr", "role": "member"}))
+            .send()
+    };
+    assert_eq!(add(a).await.expect("sent").status(), 201);
+    assert_eq!(add(b).await.expect("sent").status(), 422);
+
+    // A reservation left by a request that never finished is taken over.
+    let mut db = app.database().await;
+    sqlx::query("INSERT INTO idempotency_keys (principal, idem_key, request_hash, created_at) VALUES ('root', 'stuck', 'x', $1)")
+        .bind(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64 - 120_000)
+        .execute(&mut db)
+        .await
+        .expect("insert");
+    assert_eq!(send("stuck", "Retried").await.expect("sent").status(), 201);
 }
 
 #[tokio::test]

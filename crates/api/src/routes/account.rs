@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_domain::org::OrgKind;
 use nuage_service::accounts::{Membership, NewOrg, NewUser, Org, User};
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::token_id;
 use crate::extract::{Caller, JsonBody, Meta, PageParams, Params, PathParam};
-use crate::idempotency::create_once;
+use crate::idempotency::{Idempotency, create_once};
 use crate::problem::{ApiError, Problem};
 
 /// A new account: a user and the organisation they own.
@@ -43,7 +43,7 @@ pub struct SignedUp {
 pub async fn sign_up(
     State(platform): State<Platform>,
     Meta(meta): Meta,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     body: JsonBody<SignUp>,
 ) -> Result<Response, ApiError> {
     let s = body.value;
@@ -61,7 +61,7 @@ pub async fn sign_up(
     create_once(
         &platform,
         &Principal::Anonymous,
-        &headers,
+        idempotency,
         &body.digest,
         async {
             let (user, org) = platform.sign_up(&meta, org, user).await?;
@@ -112,10 +112,10 @@ pub async fn create_token(
     State(platform): State<Platform>,
     Caller(who): Caller,
     Meta(meta): Meta,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     body: JsonBody<CreateToken>,
 ) -> Result<Response, ApiError> {
-    create_once(&platform, &who, &headers, &body.digest, async {
+    create_once(&platform, &who, idempotency, &body.digest, async {
         let (token, secret) = platform
             .create_api_token(&who, &meta, &body.value.name, body.value.expires_in_days)
             .await?;

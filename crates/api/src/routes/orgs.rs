@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_domain::org::{OrgKind, Role};
 use nuage_service::accounts::{Membership, NewOrg, NewUser, Org, User};
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::{org_id, role, user_id};
 use crate::extract::{Caller, JsonBody, Meta, PageParams, Params, PathParam};
-use crate::idempotency::create_once;
+use crate::idempotency::{Idempotency, create_once};
 use crate::problem::{ApiError, Problem};
 
 /// A new organisation.
@@ -47,10 +47,10 @@ pub async fn create_org(
     State(platform): State<Platform>,
     Caller(who): Caller,
     Meta(meta): Meta,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     body: JsonBody<CreateOrg>,
 ) -> Result<Response, ApiError> {
-    create_once(&platform, &who, &headers, &body.digest, async {
+    create_once(&platform, &who, idempotency, &body.digest, async {
         Ok(platform.create_org(&who, &meta, body.value.into()).await?)
     })
     .await
@@ -124,11 +124,11 @@ pub async fn add_member(
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     body: JsonBody<AddMember>,
 ) -> Result<Response, ApiError> {
     let org = org_id(&id)?;
-    create_once(&platform, &who, &headers, &body.digest, async {
+    create_once(&platform, &who, idempotency, &body.digest, async {
         let membership = platform
             .add_member(&who, &meta, org, &body.value.email, body.value.role)
             .await?;
@@ -189,7 +189,7 @@ pub async fn create_user(
     State(platform): State<Platform>,
     Caller(who): Caller,
     Meta(meta): Meta,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     body: JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
     let input = body.value;
@@ -199,7 +199,7 @@ pub async fn create_user(
         password: input.password,
         display_name: input.display_name,
     };
-    create_once(&platform, &who, &headers, &body.digest, async {
+    create_once(&platform, &who, idempotency, &body.digest, async {
         Ok(platform.create_user(&who, &meta, org, user, role).await?)
     })
     .await
@@ -222,7 +222,7 @@ pub async fn create_operator(
     State(platform): State<Platform>,
     Caller(who): Caller,
     Meta(meta): Meta,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     body: JsonBody<CreateOperator>,
 ) -> Result<Response, ApiError> {
     let input = body.value;
@@ -231,7 +231,7 @@ pub async fn create_operator(
         password: input.password,
         display_name: input.display_name,
     };
-    create_once(&platform, &who, &headers, &body.digest, async {
+    create_once(&platform, &who, idempotency, &body.digest, async {
         Ok(platform.create_operator(&who, &meta, user).await?)
     })
     .await
@@ -254,10 +254,10 @@ pub async fn create_s3_key(
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
-    headers: HeaderMap,
+    idempotency: Idempotency,
 ) -> Result<Response, ApiError> {
     let org = org_id(&id)?;
-    create_once(&platform, &who, &headers, &format!("s3-key:{org}"), async {
+    create_once(&platform, &who, idempotency, "", async {
         let (key, secret_access_key) = platform.create_s3_key(&who, &meta, org).await?;
         Ok(CreatedS3Key {
             access_key_id: key.access_key_id,

@@ -19,6 +19,9 @@ pub enum Reservation {
     },
 }
 
+/// How long an unfinished reservation holds its key.
+pub const STALE_RESERVATION_MS: i64 = 60_000;
+
 pub async fn reserve(
     conn: &mut AnyConnection,
     principal: &str,
@@ -38,6 +41,23 @@ pub async fn reserve(
     .await?
     .rows_affected();
     if inserted == 1 {
+        return Ok(Reservation::Reserved);
+    }
+    // A reservation whose request never finished (its node stopped) is
+    // taken over after a while, so that the client's retry can proceed.
+    let taken_over = sqlx::query(
+        "UPDATE idempotency_keys SET request_hash = $1, created_at = $2 \
+         WHERE principal = $3 AND idem_key = $4 AND status IS NULL AND created_at < $5",
+    )
+    .bind(request_hash)
+    .bind(now)
+    .bind(principal)
+    .bind(key)
+    .bind(now - STALE_RESERVATION_MS)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if taken_over == 1 {
         return Ok(Reservation::Reserved);
     }
     let (request_hash, status, response): (String, Option<i64>, Option<String>) =
