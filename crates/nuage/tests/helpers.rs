@@ -343,3 +343,30 @@ pub fn write_master_key(path: &Path) {
         .write_all(key.as_bytes())
         .expect("write key");
 }
+
+/// Runs a command that is expected to exit by itself (e.g. a server that must
+/// refuse to start), killing it and failing the test if it is still running
+/// after a minute.
+pub fn output_within_a_minute(command: &mut Command) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "the command did not exit by itself: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

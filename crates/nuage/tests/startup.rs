@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{NUAGE, Spawn, random_root_token, spawn, spawn_app};
+use crate::helpers::{NUAGE, Spawn, output_within_a_minute, random_root_token, spawn, spawn_app};
 
 #[cfg(unix)]
 fn mode(path: &std::path::Path) -> u32 {
@@ -80,20 +80,20 @@ async fn restart_keeps_everything_and_another_key_is_refused() {
 
     // A node holding another master key must not join this database.
     let other = dir.path().join("other");
-    let out = Command::new(NUAGE)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--s3-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&other)
-        .env("NUAGE_DATABASE__URL", &database_url)
-        .env("NUAGE_ROOT_TOKEN", &token)
-        .output()
-        .expect("run");
+    let out = output_within_a_minute(
+        &mut Command::new(NUAGE)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(&other)
+            .env("NUAGE_DATABASE__URL", &database_url)
+            .env("NUAGE_ROOT_TOKEN", &token),
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("another master key"), "{stderr}");
@@ -102,25 +102,23 @@ async fn restart_keeps_everything_and_another_key_is_refused() {
 #[tokio::test]
 async fn exposed_plain_http_and_bad_configuration_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(NUAGE)
-        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("run");
+    let out = output_within_a_minute(
+        &mut Command::new(NUAGE)
+            .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg(dir.path()),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without TLS"));
-    let out = Command::new(NUAGE)
-        .args(["serve", "--config", "/nonexistent/nuage.toml"])
-        .output()
-        .expect("run");
+    let out = output_within_a_minute(&mut Command::new(NUAGE).args([
+        "serve",
+        "--config",
+        "/nonexistent/nuage.toml",
+    ]));
     assert_eq!(out.status.code(), Some(2));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = \"not an address\"\n").expect("write");
-    let out = Command::new(NUAGE)
-        .args(["serve", "--config"])
-        .arg(&bad)
-        .output()
-        .expect("run");
+    let out =
+        output_within_a_minute(&mut Command::new(NUAGE).args(["serve", "--config"]).arg(&bad));
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("listen"),
