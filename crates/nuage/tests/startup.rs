@@ -81,7 +81,7 @@ async fn restart_keeps_everything_and_another_key_is_refused() {
     // A node holding another master key must not join this database.
     let other = dir.path().join("other");
     let out = output_within_a_minute(
-        &mut Command::new(NUAGE)
+        Command::new(NUAGE)
             .args([
                 "serve",
                 "--listen",
@@ -103,13 +103,13 @@ async fn restart_keeps_everything_and_another_key_is_refused() {
 async fn exposed_plain_http_and_bad_configuration_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = output_within_a_minute(
-        &mut Command::new(NUAGE)
+        Command::new(NUAGE)
             .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
             .arg(dir.path()),
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without TLS"));
-    let out = output_within_a_minute(&mut Command::new(NUAGE).args([
+    let out = output_within_a_minute(Command::new(NUAGE).args([
         "serve",
         "--config",
         "/nonexistent/nuage.toml",
@@ -117,8 +117,7 @@ async fn exposed_plain_http_and_bad_configuration_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = \"not an address\"\n").expect("write");
-    let out =
-        output_within_a_minute(&mut Command::new(NUAGE).args(["serve", "--config"]).arg(&bad));
+    let out = output_within_a_minute(Command::new(NUAGE).args(["serve", "--config"]).arg(&bad));
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("listen"),
