@@ -305,7 +305,11 @@ impl Platform {
 
     /// Starts enrolling a TOTP second factor: a fresh secret, kept sealed and
     /// inactive until a code from it is confirmed.
-    pub async fn begin_totp(&self, who: &Principal) -> ServiceResult<TotpEnrolment> {
+    pub async fn begin_totp(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+    ) -> ServiceResult<TotpEnrolment> {
         let (user, _) = self.me(who).await?;
         if user.totp_enabled {
             return Err(ServiceError::Conflict(
@@ -315,12 +319,19 @@ impl Platform {
         let mut bytes = [0u8; 20];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
         let secret_base32 = data_encoding::BASE32_NOPAD.encode(&bytes);
-        let mut conn = self.db().acquire().await?;
+        let mut tx = self.db().begin_write().await?;
         users::set_totp(
-            &mut conn,
+            &mut tx,
             &user.id.to_string(),
             Some(&self.key().seal(&bytes)),
             false,
+        )
+        .await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("user.totp.begin", format!("user:{}", user.id)),
         )
         .await?;
         Ok(TotpEnrolment {

@@ -162,8 +162,9 @@ pub struct TotpEnrolment {
 pub async fn begin_totp(
     State(platform): State<Platform>,
     Caller(who): Caller,
+    Meta(meta): Meta,
 ) -> Result<(StatusCode, Json<TotpEnrolment>), ApiError> {
-    let e = platform.begin_totp(&who).await?;
+    let e = platform.begin_totp(&who, &meta).await?;
     Ok((
         StatusCode::CREATED,
         Json(TotpEnrolment {
@@ -263,21 +264,32 @@ pub struct PasswordGrant {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "account", request_body = PasswordGrant,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     responses((status = 201, body = CreatedToken), (status = "4XX", body = Problem)))]
 pub async fn password_grant(
     State(platform): State<Platform>,
     Meta(meta): Meta,
+    idempotency: Idempotency,
     body: JsonBody<PasswordGrant>,
-) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+) -> Result<Response, ApiError> {
     let g = body.value;
-    let (token, secret) = platform
-        .login_for_token(
-            &meta,
-            (&g.email, &g.password),
-            g.totp_code.as_deref(),
-            &g.name,
-            g.expires_in_days,
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
+    create_once(
+        &platform,
+        &Principal::Anonymous,
+        idempotency,
+        &body.digest,
+        async {
+            let (token, secret) = platform
+                .login_for_token(
+                    &meta,
+                    (&g.email, &g.password),
+                    g.totp_code.as_deref(),
+                    &g.name,
+                    g.expires_in_days,
+                )
+                .await?;
+            Ok(CreatedToken { token, secret })
+        },
+    )
+    .await
 }

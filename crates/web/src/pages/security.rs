@@ -111,7 +111,11 @@ pub async fn begin_totp(
     let form = read_form(form)?;
     let session = ctx.user()?;
     ctx.check_csrf(&form.csrf)?;
-    match ctx.platform.begin_totp(&session.principal()).await {
+    match ctx
+        .platform
+        .begin_totp(&session.principal(), &ctx.meta)
+        .await
+    {
         Ok(enrolment) => {
             security_page(
                 &ctx,
