@@ -125,7 +125,16 @@ impl Db {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN",
         };
-        Ok(self.pool.begin_with(statement).await?)
+        // sqlx 0.8's SQLite driver awaits once more after `BEGIN IMMEDIATE`:
+        // a request cancelled at that point (its client went away) would put
+        // the connection back in the pool still holding the write lock. A
+        // task of its own runs the begin to its end; a transaction nobody
+        // waits for any more is then dropped, which rolls it back.
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin_with(statement).await })
+            .await
+            .map_err(|e| DbError::Config(format!("a transaction could not begin: {e}")))?
+            .map_err(DbError::from)
     }
 
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>, DbError> {
