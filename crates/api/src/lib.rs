@@ -16,7 +16,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub use problem::Problem;
-use routes::{account, orgs, platform};
+use routes::{account, orgs, platform, storage};
 
 /// The largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,6 +32,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
         orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
         orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
+        storage::set_quota, storage::usage, storage::access_log, storage::maintain,
     ),
     modifiers(&BearerAuth),
 )]
@@ -96,6 +97,13 @@ pub fn router(platform: Platform) -> Router {
         )
         .route("/orgs/{org_id}/audit", get(orgs::org_audit))
         .route("/s3-keys/{access_key_id}", delete(orgs::revoke_s3_key))
+        .route(
+            "/orgs/{org_id}/quota",
+            axum::routing::put(storage::set_quota),
+        )
+        .route("/orgs/{org_id}/storage", get(storage::usage))
+        .route("/orgs/{org_id}/access-log", get(storage::access_log))
+        .route("/storage/maintenance", post(storage::maintain))
         .route("/users", post(orgs::create_user))
         .route("/operators", post(orgs::create_operator))
         .fallback(|| async {

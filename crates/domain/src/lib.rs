@@ -8,6 +8,7 @@ pub mod error;
 pub mod ids;
 pub mod legal;
 pub mod org;
+pub mod storage;
 pub mod user;
 
 pub use error::DomainError;

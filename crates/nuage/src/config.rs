@@ -36,6 +36,68 @@ pub struct Config {
     pub mail: Option<MailConfig>,
     /// How long a console session lasts, in hours.
     pub session_hours: u64,
+    pub storage: StorageConfig,
+}
+
+/// Object storage: regions, limits and upkeep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// The regions buckets can live in; the first is the default.
+    pub regions: Vec<RegionConfig>,
+    /// With a root domain, `<bucket>.<root domain>` addresses a bucket
+    /// (virtual-host style) besides path style.
+    pub root_domain: Option<String>,
+    /// Incomplete multipart uploads are aborted after this many hours.
+    pub upload_expiry_hours: u64,
+    /// A request body that sends nothing for this long is abandoned.
+    pub body_idle_timeout_seconds: u64,
+    /// Requests served at once; more get `503 SlowDown`.
+    pub max_concurrent_requests: usize,
+    /// The length of a day in lifecycle rules (86400; shorter only for tests).
+    pub lifecycle_day_seconds: u64,
+    /// How often released blobs, orphans, expired uploads and lifecycle
+    /// rules are handled.
+    pub maintenance_interval_seconds: u64,
+    /// How often the access log and metering are written, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Blobs without metadata are collected when older than this.
+    pub orphan_grace_seconds: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            regions: vec![RegionConfig {
+                name: "fr-par".into(),
+                jurisdiction: "FR".into(),
+                location: "France".into(),
+                path: None,
+            }],
+            root_domain: None,
+            upload_expiry_hours: 7 * 24,
+            body_idle_timeout_seconds: 60,
+            max_concurrent_requests: 512,
+            lifecycle_day_seconds: 86_400,
+            maintenance_interval_seconds: 300,
+            flush_interval_ms: 1000,
+            orphan_grace_seconds: 3600,
+        }
+    }
+}
+
+/// A region the operator declares.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// The name clients give as LocationConstraint.
+    pub name: String,
+    /// The jurisdiction the data is under (e.g. `FR`, `EU`).
+    pub jurisdiction: String,
+    /// Where the data is, in words.
+    pub location: String,
+    /// The folder of the region's blobs; `DATA_DIR/blobs/NAME` when unset.
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +180,7 @@ impl Default for Config {
             },
             mail: None,
             session_hours: 12,
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -125,7 +188,7 @@ impl Default for Config {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 11] = [
+const ENV_KEYS: [&str; 12] = [
     "data_dir",
     "listen",
     "s3_listen",
@@ -137,6 +200,7 @@ const ENV_KEYS: [&str; 11] = [
     "log",
     "mail",
     "session_hours",
+    "storage",
 ];
 
 /// `NUAGE_` variables that are not server configuration.
@@ -227,6 +291,20 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
+        }
+        let regions = &self.storage.regions;
+        if regions.is_empty() {
+            bail!("storage.regions must declare at least one region");
+        }
+        for (i, r) in regions.iter().enumerate() {
+            if r.name.is_empty() || regions[..i].iter().any(|o| o.name == r.name) {
+                bail!("storage.regions: every region has a name of its own");
+            }
+        }
+        if self.storage.max_concurrent_requests == 0 || self.storage.lifecycle_day_seconds == 0 {
+            bail!(
+                "storage.max_concurrent_requests and storage.lifecycle_day_seconds are at least 1"
+            );
         }
         Ok(())
     }

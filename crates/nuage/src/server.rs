@@ -16,6 +16,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use nuage_db::Db;
 use nuage_service::keys::{KeyOrigin, write_private};
+use nuage_service::storage::{Region, Storage, StorageSettings};
 use nuage_service::{Mailer, MasterKey, Platform, PlatformSettings, SmtpSettings};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -36,6 +37,8 @@ pub struct Addresses {
 
 pub struct Application {
     platform: Platform,
+    storage: Storage,
+    maintenance_interval: u64,
     addresses: Addresses,
     main: (TcpListener, Router),
     s3: (TcpListener, Router),
@@ -134,10 +137,13 @@ impl Application {
         // browser still speaks HTTPS: cookies stay Secure.
         let secure_cookies =
             tls.is_some() || platform.settings().public_url.starts_with("https://");
-        let main = main_router(&platform, secure_cookies);
-        let s3 = s3_router();
+        let storage = open_storage(&platform, &config)?;
+        let main = main_router(&platform, secure_cookies).layer(axum::Extension(storage.clone()));
+        let s3 = s3_router(&storage, &config)?;
         Ok(Self {
             platform,
+            storage,
+            maintenance_interval: config.storage.maintenance_interval_seconds.max(1),
             addresses,
             main: (main_listener, main),
             s3: (s3_listener, s3),
@@ -161,6 +167,8 @@ impl Application {
         let main_server = serve(main_listener, main, self.tls.clone(), handle.clone());
         let s3_server = serve(s3_listener, s3, self.tls, handle.clone());
         let platform = self.platform.clone();
+        self.storage
+            .start_maintenance(Duration::from_secs(self.maintenance_interval));
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
@@ -182,6 +190,9 @@ impl Application {
         });
         let outcome = tokio::try_join!(main_server, s3_server);
         housekeeping.abort();
+        if let Err(e) = self.storage.recorder().flush().await {
+            tracing::error!(error = %e, "the last access log and metering records could not be written");
+        }
         self.platform.db().close().await;
         tracing::info!("stopped");
         outcome.map(|_| ())
@@ -293,16 +304,86 @@ async fn readyz(
     }
 }
 
-/// The S3 listener. The S3 protocol itself is served from the storage
-/// release on; until then every request gets a well-formed S3 error.
-fn s3_router() -> Router {
-    Router::new().fallback(|| async {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "application/xml")],
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ServiceUnavailable</Code><Message>Object storage is not enabled on this server yet.</Message></Error>",
-        )
-    })
+fn open_storage(platform: &Platform, config: &Config) -> anyhow::Result<Storage> {
+    let c = &config.storage;
+    let settings = StorageSettings {
+        regions: c
+            .regions
+            .iter()
+            .map(|r| {
+                (
+                    Region {
+                        name: r.name.clone(),
+                        jurisdiction: r.jurisdiction.clone(),
+                        location: r.location.clone(),
+                    },
+                    r.path
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("blobs").join(&r.name)),
+                )
+            })
+            .collect(),
+        upload_expiry: Duration::from_secs(c.upload_expiry_hours * 3600),
+        body_idle_timeout: Duration::from_secs(c.body_idle_timeout_seconds),
+        lifecycle_day: Duration::from_secs(c.lifecycle_day_seconds),
+        flush_interval: Duration::from_millis(c.flush_interval_ms.max(10)),
+        orphan_grace: Duration::from_secs(c.orphan_grace_seconds),
+    };
+    Ok(Storage::open(platform.clone(), settings)?)
+}
+
+/// The S3 listener: the `s3s` service, behind a limit on requests in
+/// flight (beyond it, `503 SlowDown` with `Retry-After`).
+fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
+    let service = nuage_s3::service(
+        storage.clone(),
+        &nuage_s3::S3Settings {
+            root_domain: config.storage.root_domain.clone(),
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        config.storage.max_concurrent_requests,
+    ));
+    let handler =
+        move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+              mut request: axum::extract::Request| {
+            let service = service.clone();
+            let permits = permits.clone();
+            async move {
+                let Ok(_permit) = permits.try_acquire_owned() else {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [
+                            (header::CONTENT_TYPE, "application/xml"),
+                            (header::RETRY_AFTER, "1"),
+                        ],
+                        nuage_s3::error_xml("SlowDown", "Please reduce your request rate."),
+                    )
+                        .into_response();
+                };
+                request.extensions_mut().insert(nuage_s3::ClientAddr(peer));
+                match tower::ServiceExt::oneshot(service, request).await {
+                    Ok(response) => response.map(axum::body::Body::new),
+                    Err(e) => {
+                        tracing::error!(error = ?e, "S3 request failed");
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            [(header::CONTENT_TYPE, "application/xml")],
+                            nuage_s3::error_xml(
+                                "InternalError",
+                                "We encountered an internal error. Please try again.",
+                            ),
+                        )
+                            .into_response()
+                    }
+                }
+            }
+        };
+    Ok(Router::new().fallback(handler).layer(
+        TraceLayer::new_for_http()
+            .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+    ))
 }
 
 /// Writes the addresses file and prints the one JSON line.

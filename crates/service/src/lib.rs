@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod keys;
 pub mod mail;
+pub mod storage;
 pub mod tokens;
 pub mod totp;
 
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use nuage_db::Db;
 use nuage_db::repo::{keys as key_repo, settings};
-use nuage_domain::ids::{TokenId, UserId};
+use nuage_domain::ids::{OrgId, TokenId, UserId};
 use serde::Serialize;
 
 pub use audit::{AuditEntry, AuditEvent, AuditTrail, ChainReport};
@@ -42,6 +43,8 @@ pub enum Principal {
     Root { token: TokenId },
     /// A user, through an API token or a console session.
     User { id: UserId, is_operator: bool },
+    /// An organisation, through one of its S3 keys (object storage only).
+    S3Key { access_key_id: String, org: OrgId },
     /// Nobody yet: sign-up, login, password reset.
     Anonymous,
 }
@@ -52,6 +55,7 @@ impl Principal {
         match self {
             Self::Root { .. } => "root".into(),
             Self::User { id, .. } => format!("user:{id}"),
+            Self::S3Key { access_key_id, .. } => format!("s3_key:{access_key_id}"),
             Self::Anonymous => "anonymous".into(),
         }
     }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod orgs;
 pub mod platform;
+pub mod storage;
 
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, TokenId, UserId};

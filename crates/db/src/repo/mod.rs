@@ -8,3 +8,4 @@ pub mod keys;
 pub mod mail;
 pub mod sessions;
 pub mod settings;
+pub mod storage;

@@ -1,0 +1,108 @@
+//! Object storage as the API shows it: usage and quotas, the access log,
+//! and upkeep on demand for operators.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use nuage_service::Platform;
+use nuage_service::storage::recorder::AccessEntry;
+use nuage_service::storage::{MaintenanceReport, Storage, StorageUsage};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::org_id;
+use crate::extract::{Caller, JsonBody, Meta, Params, PathParam};
+use crate::problem::{ApiError, Problem};
+
+/// An organisation's storage quota; an absent limit is no limit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuota {
+    #[schema(minimum = 0)]
+    pub max_bytes: Option<i64>,
+    #[schema(minimum = 0)]
+    pub max_objects: Option<i64>,
+}
+
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/quota", tag = "storage", params(("org_id" = String, Path)),
+    request_body = SetQuota,
+    responses((status = 200, body = StorageUsage), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn set_quota(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<SetQuota>,
+) -> Result<Json<StorageUsage>, ApiError> {
+    let q = body.value;
+    Ok(Json(
+        platform
+            .set_storage_quota(&who, &meta, org_id(&id)?, q.max_bytes, q.max_objects)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/storage", tag = "storage", params(("org_id" = String, Path)),
+    responses((status = 200, body = StorageUsage), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn usage(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<StorageUsage>, ApiError> {
+    Ok(Json(platform.storage_usage(&who, org_id(&id)?).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogParams {
+    /// Entries before this id (the last id of the previous page).
+    pub before: Option<String>,
+    /// At most this many entries (1 to 1000, 100 by default).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/access-log", tag = "storage",
+    params(("org_id" = String, Path), AccessLogParams),
+    responses((status = 200, body = Vec<AccessEntry>, description = "Reads and writes of the organisation's data, newest first"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn access_log(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+    Params(p): Params<AccessLogParams>,
+) -> Result<Json<Vec<AccessEntry>>, ApiError> {
+    Ok(Json(
+        platform
+            .access_log(
+                &who,
+                org_id(&id)?,
+                p.before.as_deref(),
+                p.limit.unwrap_or(100),
+            )
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/storage/maintenance", tag = "storage",
+    responses((status = 200, body = MaintenanceReport, description = "Released blobs and orphans deleted, expired uploads aborted, lifecycle rules applied"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn maintain(
+    Caller(who): Caller,
+    storage: Option<Extension<Storage>>,
+) -> Result<Json<MaintenanceReport>, ApiError> {
+    if !who.is_operator() {
+        return Err(nuage_service::ServiceError::Forbidden("operators only".into()).into());
+    }
+    let Some(Extension(storage)) = storage else {
+        return Err(nuage_service::ServiceError::Internal("storage is not enabled".into()).into());
+    };
+    storage
+        .recorder()
+        .flush()
+        .await
+        .map_err(nuage_service::ServiceError::from)?;
+    storage.maintain().await.map(Json).map_err(|e| match e {
+        nuage_service::storage::StorageError::Service(s) => s.into(),
+        other => nuage_service::ServiceError::Internal(other.to_string()).into(),
+    })
+}

@@ -1,0 +1,832 @@
+//! Object storage metadata: organisation keys, buckets, object versions,
+//! multipart uploads, blobs waiting for deletion, quotas, usage and the
+//! access log. Blobs themselves live in a region's backend, never here.
+
+use sqlx::{AnyConnection, FromRow};
+
+use crate::DbError;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct BucketRow {
+    pub name: String,
+    pub org_id: String,
+    pub region: String,
+    pub created_at: i64,
+    pub versioning: Option<String>,
+    pub tagging: Option<String>,
+    pub cors: Option<String>,
+    pub lifecycle: Option<String>,
+}
+
+const BUCKET_COLUMNS: &str =
+    "name, org_id, region, created_at, versioning, tagging, cors, lifecycle";
+
+/// A bucket setting stored as one document (JSON) or state.
+#[derive(Debug, Clone, Copy)]
+pub enum BucketSetting {
+    Versioning,
+    Tagging,
+    Cors,
+    Lifecycle,
+}
+
+impl BucketSetting {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Versioning => "versioning",
+            Self::Tagging => "tagging",
+            Self::Cors => "cors",
+            Self::Lifecycle => "lifecycle",
+        }
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ObjectRow {
+    pub id: String,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub is_latest: i64,
+    pub delete_marker: i64,
+    pub size: i64,
+    pub etag: String,
+    pub created_at: i64,
+    pub headers: String,
+    pub tags: String,
+    pub checksum: Option<String>,
+    pub segments: String,
+    pub sse_c: Option<String>,
+}
+
+const OBJECT_COLUMNS: &str = "id, bucket, key, version_id, is_latest, delete_marker, size, etag, \
+     created_at, headers, tags, checksum, segments, sse_c";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UploadRow {
+    pub id: String,
+    pub bucket: String,
+    pub key: String,
+    pub created_at: i64,
+    pub headers: String,
+    pub tags: String,
+    pub checksum_algorithm: Option<String>,
+    pub sse_c: Option<String>,
+}
+
+const UPLOAD_COLUMNS: &str =
+    "id, bucket, key, created_at, headers, tags, checksum_algorithm, sse_c";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct PartRow {
+    pub upload_id: String,
+    pub part_number: i64,
+    pub blob_id: String,
+    pub wrapped_key: String,
+    pub size: i64,
+    pub etag: String,
+    pub checksum: Option<String>,
+    pub created_at: i64,
+}
+
+const PART_COLUMNS: &str =
+    "upload_id, part_number, blob_id, wrapped_key, size, etag, checksum, created_at";
+
+// --- organisation keys ---------------------------------------------------
+
+pub async fn org_key(conn: &mut AnyConnection, org_id: &str) -> Result<Option<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT sealed_key FROM org_keys WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Stores the organisation's sealed key unless another node stored one first.
+pub async fn insert_org_key_if_absent(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    sealed: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO org_keys (org_id, sealed_key, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (org_id) DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(sealed)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// --- buckets -----------------------------------------------------------------
+
+pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(&b.name)
+    .bind(&b.org_id)
+    .bind(&b.region)
+    .bind(b.created_at)
+    .bind(&b.versioning)
+    .bind(&b.tagging)
+    .bind(&b.cors)
+    .bind(&b.lifecycle)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_bucket(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<BucketRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn list_buckets_of_org(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> Result<Vec<BucketRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {BUCKET_COLUMNS} FROM buckets WHERE org_id = $1 ORDER BY name"
+    ))
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Every bucket with a lifecycle configuration, for the lifecycle worker.
+pub async fn buckets_with_lifecycle(conn: &mut AnyConnection) -> Result<Vec<BucketRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {BUCKET_COLUMNS} FROM buckets WHERE lifecycle IS NOT NULL ORDER BY name"
+    ))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_bucket_setting(
+    conn: &mut AnyConnection,
+    name: &str,
+    setting: BucketSetting,
+    value: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "UPDATE buckets SET {} = $1 WHERE name = $2",
+        setting.column()
+    ))
+    .bind(value)
+    .bind(name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether the bucket holds any object version, delete marker or upload.
+pub async fn bucket_is_empty(conn: &mut AnyConnection, name: &str) -> Result<bool, DbError> {
+    let objects: Option<String> =
+        sqlx::query_scalar("SELECT id FROM objects WHERE bucket = $1 LIMIT 1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let uploads: Option<String> =
+        sqlx::query_scalar("SELECT id FROM uploads WHERE bucket = $1 LIMIT 1")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
+    Ok(objects.is_none() && uploads.is_none())
+}
+
+pub async fn delete_bucket(conn: &mut AnyConnection, name: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM buckets WHERE name = $1")
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+// --- objects -----------------------------------------------------------------
+
+pub async fn latest_object(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<ObjectRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2 AND is_latest = 1"
+    ))
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn object_version(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<Option<ObjectRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2 AND version_id = $3"
+    ))
+    .bind(bucket)
+    .bind(key)
+    .bind(version_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn insert_object(conn: &mut AnyConnection, o: &ObjectRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO objects ({OBJECT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ))
+    .bind(&o.id)
+    .bind(&o.bucket)
+    .bind(&o.key)
+    .bind(&o.version_id)
+    .bind(o.is_latest)
+    .bind(o.delete_marker)
+    .bind(o.size)
+    .bind(&o.etag)
+    .bind(o.created_at)
+    .bind(&o.headers)
+    .bind(&o.tags)
+    .bind(&o.checksum)
+    .bind(&o.segments)
+    .bind(&o.sse_c)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes the key's current latest version a non-current one.
+pub async fn demote_latest(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    key: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE objects SET is_latest = 0 WHERE bucket = $1 AND key = $2 AND is_latest = 1",
+    )
+    .bind(bucket)
+    .bind(key)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes the newest remaining version of the key its latest, if none is.
+pub async fn promote_newest(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    key: &str,
+) -> Result<(), DbError> {
+    let current: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM objects WHERE bucket = $1 AND key = $2 AND is_latest = 1",
+    )
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if current.is_some() {
+        return Ok(());
+    }
+    let newest: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM objects WHERE bucket = $1 AND key = $2 \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = newest {
+        sqlx::query("UPDATE objects SET is_latest = 1 WHERE id = $1")
+            .bind(id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn delete_object_row(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM objects WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_object_tags(
+    conn: &mut AnyConnection,
+    id: &str,
+    tags: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE objects SET tags = $1 WHERE id = $2")
+        .bind(tags)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Latest versions (delete markers included) with keys after `after` and at
+/// or after `from`, in key order.
+pub async fn list_latest(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ObjectRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND is_latest = 1 \
+         AND key >= $2 AND ($3 IS NULL OR key > $3) ORDER BY key LIMIT $4"
+    ))
+    .bind(bucket)
+    .bind(from)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// All versions in key order, newest first within a key, after the given
+/// position (key, created_at, id) and at or after `from`.
+pub async fn list_versions(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    after: Option<(&str, i64, &str)>,
+    limit: i64,
+) -> Result<Vec<ObjectRow>, DbError> {
+    let (after_key, after_at, after_id) = match after {
+        Some((k, at, id)) => (Some(k), at, id),
+        None => (None, 0, ""),
+    };
+    Ok(sqlx::query_as(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key >= $2 \
+         AND ($3 IS NULL OR key > $3 OR (key = $3 AND (created_at < $4 OR (created_at = $4 AND id < $5)))) \
+         ORDER BY key, created_at DESC, id DESC LIMIT $6"
+    ))
+    .bind(bucket)
+    .bind(from)
+    .bind(after_key)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Versions of a bucket older than a time, for the lifecycle worker.
+pub async fn versions_created_before(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    before: i64,
+    after_id: &str,
+    limit: i64,
+) -> Result<Vec<ObjectRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND created_at < $2 AND id > $3 \
+         ORDER BY id LIMIT $4"
+    ))
+    .bind(bucket)
+    .bind(before)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// When the version that replaced this one became current: the creation time
+/// of the next newer version of the same key.
+pub async fn successor_created_at(
+    conn: &mut AnyConnection,
+    o: &ObjectRow,
+) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT MIN(created_at) FROM objects WHERE bucket = $1 AND key = $2 \
+         AND (created_at > $3 OR (created_at = $3 AND id > $4))",
+    )
+    .bind(&o.bucket)
+    .bind(&o.key)
+    .bind(o.created_at)
+    .bind(&o.id)
+    .fetch_one(conn)
+    .await?)
+}
+
+// --- multipart uploads -------------------------------------------------------
+
+pub async fn insert_upload(conn: &mut AnyConnection, u: &UploadRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(&u.id)
+    .bind(&u.bucket)
+    .bind(&u.key)
+    .bind(u.created_at)
+    .bind(&u.headers)
+    .bind(&u.tags)
+    .bind(&u.checksum_algorithm)
+    .bind(&u.sse_c)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_upload(conn: &mut AnyConnection, id: &str) -> Result<Option<UploadRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn delete_upload(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM uploads WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Uploads of a bucket in (key, id) order after the given position.
+pub async fn list_uploads(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> Result<Vec<UploadRow>, DbError> {
+    let (after_key, after_id) = match after {
+        Some((k, id)) => (Some(k), id),
+        None => (None, ""),
+    };
+    Ok(sqlx::query_as(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = $1 AND key >= $2 \
+         AND ($3 IS NULL OR key > $3 OR (key = $3 AND id > $4)) ORDER BY key, id LIMIT $5"
+    ))
+    .bind(bucket)
+    .bind(from)
+    .bind(after_key)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Uploads started before a time, for expiry.
+pub async fn uploads_started_before(
+    conn: &mut AnyConnection,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<UploadRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE created_at < $1 ORDER BY created_at LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Stores a part; returns the part it replaced, if any.
+pub async fn upsert_part(
+    conn: &mut AnyConnection,
+    p: &PartRow,
+) -> Result<Option<PartRow>, DbError> {
+    let old: Option<PartRow> = sqlx::query_as(&format!(
+        "SELECT {PART_COLUMNS} FROM upload_parts WHERE upload_id = $1 AND part_number = $2"
+    ))
+    .bind(&p.upload_id)
+    .bind(p.part_number)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if old.is_some() {
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1 AND part_number = $2")
+            .bind(&p.upload_id)
+            .bind(p.part_number)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(&format!(
+        "INSERT INTO upload_parts ({PART_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(&p.upload_id)
+    .bind(p.part_number)
+    .bind(&p.blob_id)
+    .bind(&p.wrapped_key)
+    .bind(p.size)
+    .bind(&p.etag)
+    .bind(&p.checksum)
+    .bind(p.created_at)
+    .execute(conn)
+    .await?;
+    Ok(old)
+}
+
+pub async fn list_parts(
+    conn: &mut AnyConnection,
+    upload_id: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<PartRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {PART_COLUMNS} FROM upload_parts WHERE upload_id = $1 AND part_number > $2 \
+         ORDER BY part_number LIMIT $3"
+    ))
+    .bind(upload_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+// --- blobs waiting for deletion ------------------------------------------------
+
+/// Releases a blob: it is no longer held, and waits for deletion.
+pub async fn trash_blob(
+    conn: &mut AnyConnection,
+    blob_id: &str,
+    region: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM blobs WHERE blob_id = $1")
+        .bind(blob_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO blob_trash (blob_id, region, queued_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (blob_id) DO NOTHING",
+    )
+    .bind(blob_id)
+    .bind(region)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn trashed_blobs(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<(String, String)>, DbError> {
+    Ok(
+        sqlx::query_as("SELECT blob_id, region FROM blob_trash ORDER BY queued_at LIMIT $1")
+            .bind(limit)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+pub async fn forget_trashed_blob(conn: &mut AnyConnection, blob_id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM blob_trash WHERE blob_id = $1")
+        .bind(blob_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_blob(
+    conn: &mut AnyConnection,
+    blob_id: &str,
+    region: &str,
+    owner_id: &str,
+) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO blobs (blob_id, region, owner_id) VALUES ($1, $2, $3)")
+        .bind(blob_id)
+        .bind(region)
+        .bind(owner_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether the blob is held by an object version or an upload.
+pub async fn blob_is_held(conn: &mut AnyConnection, blob_id: &str) -> Result<bool, DbError> {
+    let found: Option<String> = sqlx::query_scalar("SELECT blob_id FROM blobs WHERE blob_id = $1")
+        .bind(blob_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+// --- quotas and usage ------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct OrgStorageRow {
+    pub bytes: i64,
+    pub objects: i64,
+    pub max_bytes: Option<i64>,
+    pub max_objects: Option<i64>,
+}
+
+pub async fn org_storage(conn: &mut AnyConnection, org_id: &str) -> Result<OrgStorageRow, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT bytes, objects, max_bytes, max_objects FROM org_storage WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or_default())
+}
+
+async fn ensure_org_storage(conn: &mut AnyConnection, org_id: &str) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO org_storage (org_id) VALUES ($1) ON CONFLICT (org_id) DO NOTHING")
+        .bind(org_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_quota(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    max_bytes: Option<i64>,
+    max_objects: Option<i64>,
+) -> Result<(), DbError> {
+    ensure_org_storage(&mut *conn, org_id).await?;
+    sqlx::query("UPDATE org_storage SET max_bytes = $1, max_objects = $2 WHERE org_id = $3")
+        .bind(max_bytes)
+        .bind(max_objects)
+        .bind(org_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds to the organisation's stored bytes and objects, unless a growth would
+/// pass its quota (then returns false and changes nothing), and records the
+/// change for billing.
+pub async fn add_storage(
+    conn: &mut AnyConnection,
+    delta_id: &str,
+    org_id: &str,
+    bucket: &str,
+    at: i64,
+    delta_bytes: i64,
+    delta_objects: i64,
+) -> Result<bool, DbError> {
+    if delta_bytes == 0 && delta_objects == 0 {
+        return Ok(true);
+    }
+    ensure_org_storage(&mut *conn, org_id).await?;
+    let updated = sqlx::query(
+        "UPDATE org_storage SET bytes = bytes + $1, objects = objects + $2 WHERE org_id = $3 \
+         AND ($1 <= 0 OR max_bytes IS NULL OR bytes + $1 <= max_bytes) \
+         AND ($2 <= 0 OR max_objects IS NULL OR objects + $2 <= max_objects)",
+    )
+    .bind(delta_bytes)
+    .bind(delta_objects)
+    .bind(org_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO storage_deltas (id, org_id, bucket, at, delta_bytes, delta_objects) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(delta_id)
+    .bind(org_id)
+    .bind(bucket)
+    .bind(at)
+    .bind(delta_bytes)
+    .bind(delta_objects)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UsageRow {
+    pub id: String,
+    pub org_id: String,
+    pub bucket: String,
+    pub hour: i64,
+    pub class_a: i64,
+    pub class_b: i64,
+    pub egress_bytes: i64,
+    pub exit_egress_bytes: i64,
+    pub recorded_at: i64,
+}
+
+/// Records usage; a record whose id is already stored is ignored, so a
+/// retried batch counts once.
+pub async fn insert_usage(conn: &mut AnyConnection, u: &UsageRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO usage_records (id, org_id, bucket, hour, class_a, class_b, egress_bytes, \
+         exit_egress_bytes, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&u.id)
+    .bind(&u.org_id)
+    .bind(&u.bucket)
+    .bind(u.hour)
+    .bind(u.class_a)
+    .bind(u.class_b)
+    .bind(u.egress_bytes)
+    .bind(u.exit_egress_bytes)
+    .bind(u.recorded_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UsageTotalRow {
+    pub bucket: String,
+    pub hour: i64,
+    pub class_a: i64,
+    pub class_b: i64,
+    pub egress_bytes: i64,
+    pub exit_egress_bytes: i64,
+}
+
+/// An organisation's request usage per bucket and hour, from a time on.
+pub async fn usage_of_org(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    from_hour: i64,
+) -> Result<Vec<UsageTotalRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT bucket, hour, CAST(SUM(class_a) AS BIGINT) AS class_a, CAST(SUM(class_b) AS BIGINT) AS class_b, \
+         CAST(SUM(egress_bytes) AS BIGINT) AS egress_bytes, CAST(SUM(exit_egress_bytes) AS BIGINT) AS exit_egress_bytes \
+         FROM usage_records WHERE org_id = $1 AND hour >= $2 GROUP BY bucket, hour ORDER BY hour, bucket",
+    )
+    .bind(org_id)
+    .bind(from_hour)
+    .fetch_all(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AccessRow {
+    pub id: String,
+    pub org_id: String,
+    pub at: i64,
+    pub operation: String,
+    pub bucket: String,
+    pub key: Option<String>,
+    pub access_key_id: Option<String>,
+    pub source: String,
+    pub status: i64,
+    pub bytes: i64,
+}
+
+pub async fn insert_access(conn: &mut AnyConnection, a: &AccessRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO access_log (id, org_id, at, operation, bucket, key, access_key_id, source, \
+         status, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&a.id)
+    .bind(&a.org_id)
+    .bind(a.at)
+    .bind(&a.operation)
+    .bind(&a.bucket)
+    .bind(&a.key)
+    .bind(&a.access_key_id)
+    .bind(&a.source)
+    .bind(a.status)
+    .bind(a.bytes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An organisation's access log, newest first, before the cursor.
+pub async fn access_log(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AccessRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, org_id, at, operation, bucket, key, access_key_id, source, status, bytes \
+         FROM access_log WHERE org_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(org_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

@@ -1,0 +1,60 @@
+//! The S3 protocol of Nuage. The `s3s` crate parses requests, checks SigV4
+//! signatures (headers, presigned URLs, browser POST policies) and writes
+//! responses; this crate maps each S3 operation onto the storage use cases,
+//! resolves the caller's organisation from its access key, maps storage
+//! errors to S3 error codes (in [`error`], once), and records every request
+//! in the organisation's access log and metering.
+
+mod auth;
+mod convert;
+mod error;
+mod ops;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use nuage_service::storage::Storage;
+use s3s::service::{S3Service, S3ServiceBuilder};
+
+pub use auth::KeyDirectory;
+
+/// The client's address, put in the request's extensions by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Settings of the S3 protocol.
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    /// With a root domain, `<bucket>.<root domain>` addresses a bucket too.
+    pub root_domain: Option<String>,
+}
+
+/// The S3 service over the storage use cases.
+pub fn service(storage: Storage, settings: &S3Settings) -> Result<S3Service, String> {
+    let keys = KeyDirectory::new(storage.platform().clone());
+    let mut builder = S3ServiceBuilder::new(ops::NuageS3 {
+        storage,
+        keys: keys.clone(),
+    });
+    builder.set_auth(keys);
+    if let Some(domain) = &settings.root_domain {
+        builder.set_host(
+            s3s::host::SingleDomain::new(domain)
+                .map_err(|e| format!("the S3 root domain {domain} is not valid: {e}"))?,
+        );
+    }
+    let mut config = s3s::config::S3Config::default();
+    // XML bodies (delete lists, tag sets, CORS and lifecycle rules) are small.
+    config.xml_max_body_size = 2 * 1024 * 1024;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        config,
+    ))));
+    Ok(builder.build())
+}
+
+/// A well-formed S3 error body, for answers given before `s3s` (overload).
+pub fn error_xml(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    )
+}

@@ -1,0 +1,671 @@
+//! Object storage: the use cases behind the S3 protocol (and later the drive
+//! and web hosting). Buckets belong to one organisation and live in one
+//! declared region; every operation checks that the caller's organisation owns
+//! the bucket. Content is sealed per blob (see [`crypto`]) and written to the
+//! region's backend before its metadata commits, in one transaction that also
+//! enforces the organisation's quota.
+
+pub mod blobs;
+pub mod crypto;
+mod maintenance;
+pub mod multipart;
+pub mod objects;
+pub mod recorder;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use nuage_db::repo::storage as repo;
+use nuage_domain::ids::OrgId;
+use nuage_domain::storage::{BucketName, CorsRule, LifecycleRule, Tags, Versioning};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditEvent;
+use crate::{Platform, Principal, RequestMeta, ServiceError, now_ms};
+
+use blobs::LocalBlobs;
+use crypto::WrappingKey;
+pub use maintenance::MaintenanceReport;
+pub use multipart::{CompletedPart, MultipartUpload, PartInfo, UploadList};
+pub use objects::{
+    ByteRange, Conditions, CopyObject, DeleteOutcome, GetObject, ListQuery, ObjectInfo, ObjectList,
+    ObjectRead, PutObject, PutOutcome, VersionList,
+};
+use recorder::Recorder;
+
+/// A stream of body bytes, in or out.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// A region declared by the operator: where a bucket's bytes live and under
+/// which jurisdiction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Region {
+    pub name: String,
+    /// The jurisdiction the data is under, e.g. `FR` or `EU`.
+    pub jurisdiction: String,
+    /// Where the data is, in words (e.g. "Paris, France").
+    pub location: String,
+}
+
+/// Settings of object storage.
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    /// Regions with the folder of their local backend; the first is the default.
+    pub regions: Vec<(Region, std::path::PathBuf)>,
+    /// Incomplete multipart uploads are aborted after this long.
+    pub upload_expiry: Duration,
+    /// A request body that sends nothing for this long is abandoned.
+    pub body_idle_timeout: Duration,
+    /// The length of a "day" in lifecycle rules (shorter in tests).
+    pub lifecycle_day: Duration,
+    /// How often the access log and metering are written.
+    pub flush_interval: Duration,
+    /// Blobs being written are collected only after this long.
+    pub orphan_grace: Duration,
+}
+
+/// Who is calling: an organisation, through one of its S3 keys.
+#[derive(Debug, Clone)]
+pub struct S3Caller {
+    pub org: OrgId,
+    pub access_key_id: String,
+    pub source: String,
+}
+
+/// A key supplied with the request (SSE-C); never stored.
+pub struct CustomerKey {
+    pub key: [u8; 32],
+    /// Base64 of the key's MD5, as S3 returns it.
+    pub key_md5: String,
+}
+
+impl std::fmt::Debug for CustomerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerKey")
+            .field("key_md5", &self.key_md5)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What can go wrong in object storage; the S3 protocol maps each to its code.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("access denied")]
+    AccessDenied,
+    #[error("the bucket does not exist")]
+    NoSuchBucket,
+    #[error("the key does not exist")]
+    NoSuchKey,
+    #[error("the version does not exist")]
+    NoSuchVersion,
+    #[error("the upload does not exist")]
+    NoSuchUpload,
+    #[error("the bucket name is taken")]
+    BucketAlreadyExists,
+    #[error("you already own this bucket")]
+    BucketAlreadyOwnedByYou,
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
+    #[error("{0}")]
+    InvalidBucketName(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the region {0} is not one this platform declares")]
+    InvalidLocationConstraint(String),
+    #[error("a precondition does not hold")]
+    PreconditionFailed,
+    #[error("not modified")]
+    NotModified,
+    #[error("the range is not satisfiable")]
+    InvalidRange,
+    #[error("{0}")]
+    BadDigest(String),
+    #[error("the Content-MD5 is not a valid MD5")]
+    InvalidDigest,
+    #[error("the body is larger than allowed")]
+    EntityTooLarge,
+    #[error("a part is smaller than the 5 MiB minimum")]
+    EntityTooSmall,
+    #[error("the body is shorter than its Content-Length")]
+    IncompleteBody,
+    #[error("the client sent nothing for too long")]
+    RequestTimeout,
+    #[error("{0}")]
+    InvalidPart(String),
+    #[error("parts are not in ascending order")]
+    InvalidPartOrder,
+    #[error("the organisation's storage quota is exceeded")]
+    QuotaExceeded,
+    #[error("this method is not allowed on a delete marker")]
+    MethodNotAllowed,
+    #[error("no tag set")]
+    NoSuchTagSet,
+    #[error("no CORS configuration")]
+    NoSuchCorsConfiguration,
+    #[error("no lifecycle configuration")]
+    NoSuchLifecycleConfiguration,
+    #[error("the object was stored with a customer key; send it")]
+    CustomerKeyRequired,
+    #[error("the customer key does not open this object")]
+    CustomerKeyMismatch,
+    #[error("stored data failed its integrity check")]
+    Corrupt,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<nuage_db::DbError> for StorageError {
+    fn from(e: nuage_db::DbError) -> Self {
+        Self::Service(e.into())
+    }
+}
+
+impl From<nuage_domain::DomainError> for StorageError {
+    fn from(e: nuage_domain::DomainError) -> Self {
+        Self::InvalidArgument(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Service(ServiceError::Internal(format!("blob store: {e}")))
+    }
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// A bucket as its owner sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BucketInfo {
+    pub name: String,
+    pub region: String,
+    pub created_at: i64,
+}
+
+/// An organisation's storage and quota.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StorageUsage {
+    pub bytes: i64,
+    pub objects: i64,
+    pub max_bytes: Option<i64>,
+    pub max_objects: Option<i64>,
+}
+
+struct Inner {
+    platform: Platform,
+    settings: StorageSettings,
+    backends: HashMap<String, LocalBlobs>,
+    org_keys: RwLock<HashMap<String, Arc<WrappingKey>>>,
+    recorder: Recorder,
+}
+
+/// Object storage over the platform.
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+impl Storage {
+    /// Opens every region's backend and starts the access log and metering writer.
+    pub fn open(platform: Platform, settings: StorageSettings) -> Result<Self, ServiceError> {
+        if settings.regions.is_empty() {
+            return Err(ServiceError::Internal(
+                "storage needs at least one region".into(),
+            ));
+        }
+        let mut backends = HashMap::new();
+        for (region, folder) in &settings.regions {
+            let blobs = LocalBlobs::open(folder.clone()).map_err(|e| {
+                ServiceError::Internal(format!(
+                    "cannot open the blob folder {} of region {}: {e}",
+                    folder.display(),
+                    region.name
+                ))
+            })?;
+            backends.insert(region.name.clone(), blobs);
+        }
+        let recorder = Recorder::start(platform.db().clone(), settings.flush_interval);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                platform,
+                settings,
+                backends,
+                org_keys: RwLock::new(HashMap::new()),
+                recorder,
+            }),
+        })
+    }
+
+    pub fn platform(&self) -> &Platform {
+        &self.inner.platform
+    }
+
+    pub fn settings(&self) -> &StorageSettings {
+        &self.inner.settings
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.inner.recorder
+    }
+
+    pub fn regions(&self) -> impl Iterator<Item = &Region> {
+        self.inner.settings.regions.iter().map(|(r, _)| r)
+    }
+
+    fn default_region(&self) -> &Region {
+        &self.inner.settings.regions[0].0
+    }
+
+    fn backend(&self, region: &str) -> StorageResult<&LocalBlobs> {
+        self.inner.backends.get(region).ok_or_else(|| {
+            StorageError::Service(ServiceError::Internal(format!(
+                "region {region} is no longer declared in the configuration"
+            )))
+        })
+    }
+
+    /// The organisation's key, created on first use.
+    async fn org_key(&self, org: &OrgId) -> StorageResult<Arc<WrappingKey>> {
+        let id = org.to_string();
+        if let Some(k) = self.inner.org_keys.read().expect("lock").get(&id) {
+            return Ok(k.clone());
+        }
+        let db = self.platform().db();
+        let sealed = match repo::org_key(&mut *db.acquire().await?, &id).await? {
+            Some(s) => s,
+            None => {
+                let fresh = self.platform().key().seal(&WrappingKey::random_bytes());
+                let mut tx = db.begin_write().await?;
+                repo::insert_org_key_if_absent(&mut tx, &id, &fresh, now_ms()).await?;
+                let stored = repo::org_key(&mut tx, &id).await?;
+                tx.commit().await.map_err(nuage_db::DbError::from)?;
+                stored.ok_or_else(|| ServiceError::Internal("organisation key vanished".into()))?
+            }
+        };
+        let bytes: [u8; 32] = self
+            .platform()
+            .key()
+            .open(&sealed)?
+            .try_into()
+            .map_err(|_| ServiceError::Internal("an organisation key is not 32 bytes".into()))?;
+        let key = Arc::new(WrappingKey::from_bytes(&bytes));
+        self.inner
+            .org_keys
+            .write()
+            .expect("lock")
+            .insert(id, key.clone());
+        Ok(key)
+    }
+
+    /// The bucket, if the caller's organisation owns it.
+    async fn owned_bucket(
+        &self,
+        conn: &mut nuage_db::AnyConnection,
+        caller: &S3Caller,
+        name: &str,
+    ) -> StorageResult<repo::BucketRow> {
+        let bucket = repo::get_bucket(conn, name)
+            .await?
+            .ok_or(StorageError::NoSuchBucket)?;
+        if bucket.org_id != caller.org.to_string() {
+            return Err(StorageError::AccessDenied);
+        }
+        Ok(bucket)
+    }
+
+    async fn bucket_of(&self, caller: &S3Caller, name: &str) -> StorageResult<repo::BucketRow> {
+        let mut conn = self.platform().db().acquire().await?;
+        self.owned_bucket(&mut conn, caller, name).await
+    }
+
+    fn principal(caller: &S3Caller) -> (Principal, RequestMeta) {
+        (
+            Principal::S3Key {
+                access_key_id: caller.access_key_id.clone(),
+                org: caller.org,
+            },
+            RequestMeta {
+                source: caller.source.clone(),
+            },
+        )
+    }
+
+    // --- buckets -------------------------------------------------------------
+
+    pub async fn create_bucket(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        region: Option<&str>,
+    ) -> StorageResult<BucketInfo> {
+        let name =
+            BucketName::parse(name).map_err(|e| StorageError::InvalidBucketName(e.to_string()))?;
+        let region = match region {
+            None | Some("") => self.default_region().clone(),
+            Some(r) => self
+                .regions()
+                .find(|known| known.name == r)
+                .cloned()
+                .ok_or_else(|| StorageError::InvalidLocationConstraint(r.to_owned()))?,
+        };
+        let mut tx = self.platform().db().begin_write().await?;
+        if let Some(existing) = repo::get_bucket(&mut tx, name.as_str()).await? {
+            return Err(if existing.org_id == caller.org.to_string() {
+                StorageError::BucketAlreadyOwnedByYou
+            } else {
+                StorageError::BucketAlreadyExists
+            });
+        }
+        let row = repo::BucketRow {
+            name: name.to_string(),
+            org_id: caller.org.to_string(),
+            region: region.name.clone(),
+            created_at: now_ms(),
+            versioning: None,
+            tagging: None,
+            cors: None,
+            lifecycle: None,
+        };
+        repo::insert_bucket(&mut tx, &row).await?;
+        let (who, meta) = Self::principal(caller);
+        self.platform()
+            .commit_audited(
+                tx,
+                &who,
+                &meta,
+                AuditEvent::new("bucket.create", format!("bucket:{name}"))
+                    .org(caller.org)
+                    .details(serde_json::json!({ "region": region.name })),
+            )
+            .await?;
+        Ok(BucketInfo {
+            name: row.name,
+            region: row.region,
+            created_at: row.created_at,
+        })
+    }
+
+    pub async fn head_bucket(&self, caller: &S3Caller, name: &str) -> StorageResult<BucketInfo> {
+        let b = self.bucket_of(caller, name).await?;
+        Ok(BucketInfo {
+            name: b.name,
+            region: b.region,
+            created_at: b.created_at,
+        })
+    }
+
+    pub async fn list_buckets(&self, caller: &S3Caller) -> StorageResult<Vec<BucketInfo>> {
+        let rows = repo::list_buckets_of_org(
+            &mut *self.platform().db().acquire().await?,
+            &caller.org.to_string(),
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|b| BucketInfo {
+                name: b.name,
+                region: b.region,
+                created_at: b.created_at,
+            })
+            .collect())
+    }
+
+    pub async fn delete_bucket(&self, caller: &S3Caller, name: &str) -> StorageResult<()> {
+        let mut tx = self.platform().db().begin_write().await?;
+        self.owned_bucket(&mut tx, caller, name).await?;
+        if !repo::bucket_is_empty(&mut tx, name).await? {
+            return Err(StorageError::BucketNotEmpty);
+        }
+        repo::delete_bucket(&mut tx, name).await?;
+        let (who, meta) = Self::principal(caller);
+        self.platform()
+            .commit_audited(
+                tx,
+                &who,
+                &meta,
+                AuditEvent::new("bucket.delete", format!("bucket:{name}")).org(caller.org),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Changes one bucket setting, audited.
+    async fn set_bucket_setting(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        setting: repo::BucketSetting,
+        value: Option<String>,
+        action: &'static str,
+    ) -> StorageResult<()> {
+        let mut tx = self.platform().db().begin_write().await?;
+        self.owned_bucket(&mut tx, caller, name).await?;
+        repo::set_bucket_setting(&mut tx, name, setting, value.as_deref()).await?;
+        let (who, meta) = Self::principal(caller);
+        self.platform()
+            .commit_audited(
+                tx,
+                &who,
+                &meta,
+                AuditEvent::new(action, format!("bucket:{name}")).org(caller.org),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn versioning(&self, caller: &S3Caller, name: &str) -> StorageResult<Versioning> {
+        let b = self.bucket_of(caller, name).await?;
+        Ok(Versioning::from_stored(b.versioning.as_deref()))
+    }
+
+    pub async fn set_versioning(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        enabled: bool,
+    ) -> StorageResult<()> {
+        let state = if enabled {
+            Versioning::Enabled
+        } else {
+            Versioning::Suspended
+        };
+        self.set_bucket_setting(
+            caller,
+            name,
+            repo::BucketSetting::Versioning,
+            state.as_stored().map(str::to_owned),
+            "bucket.versioning.set",
+        )
+        .await
+    }
+
+    pub async fn bucket_tags(&self, caller: &S3Caller, name: &str) -> StorageResult<Tags> {
+        let b = self.bucket_of(caller, name).await?;
+        let stored = b.tagging.ok_or(StorageError::NoSuchTagSet)?;
+        Ok(serde_json::from_str(&stored).unwrap_or_default())
+    }
+
+    pub async fn set_bucket_tags(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        tags: Option<Vec<(String, String)>>,
+    ) -> StorageResult<()> {
+        let value = match tags {
+            Some(t) => Some(json(&Tags::parse(t, 50)?)),
+            None => None,
+        };
+        self.set_bucket_setting(
+            caller,
+            name,
+            repo::BucketSetting::Tagging,
+            value,
+            "bucket.tagging.set",
+        )
+        .await
+    }
+
+    pub async fn cors(&self, caller: &S3Caller, name: &str) -> StorageResult<Vec<CorsRule>> {
+        let b = self.bucket_of(caller, name).await?;
+        let stored = b.cors.ok_or(StorageError::NoSuchCorsConfiguration)?;
+        Ok(serde_json::from_str(&stored).unwrap_or_default())
+    }
+
+    pub async fn set_cors(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        rules: Option<Vec<CorsRule>>,
+    ) -> StorageResult<()> {
+        let value = match rules {
+            Some(rules) => {
+                if rules.is_empty() || rules.len() > 100 {
+                    return Err(StorageError::InvalidArgument(
+                        "a CORS configuration has 1 to 100 rules".into(),
+                    ));
+                }
+                for r in &rules {
+                    r.validate()?;
+                }
+                Some(json(&rules))
+            }
+            None => None,
+        };
+        self.set_bucket_setting(
+            caller,
+            name,
+            repo::BucketSetting::Cors,
+            value,
+            "bucket.cors.set",
+        )
+        .await
+    }
+
+    pub async fn lifecycle(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+    ) -> StorageResult<Vec<LifecycleRule>> {
+        let b = self.bucket_of(caller, name).await?;
+        let stored = b
+            .lifecycle
+            .ok_or(StorageError::NoSuchLifecycleConfiguration)?;
+        Ok(serde_json::from_str(&stored).unwrap_or_default())
+    }
+
+    pub async fn set_lifecycle(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        rules: Option<Vec<LifecycleRule>>,
+    ) -> StorageResult<()> {
+        let value = match rules {
+            Some(rules) => {
+                if rules.is_empty() || rules.len() > 1000 {
+                    return Err(StorageError::InvalidArgument(
+                        "a lifecycle configuration has 1 to 1000 rules".into(),
+                    ));
+                }
+                for r in &rules {
+                    r.validate()?;
+                }
+                Some(json(&rules))
+            }
+            None => None,
+        };
+        self.set_bucket_setting(
+            caller,
+            name,
+            repo::BucketSetting::Lifecycle,
+            value,
+            "bucket.lifecycle.set",
+        )
+        .await
+    }
+
+    pub async fn bucket_region(&self, caller: &S3Caller, name: &str) -> StorageResult<Region> {
+        let b = self.bucket_of(caller, name).await?;
+        self.regions()
+            .find(|r| r.name == b.region)
+            .cloned()
+            .ok_or_else(|| {
+                StorageError::Service(ServiceError::Internal("undeclared region".into()))
+            })
+    }
+}
+
+// --- quotas and usage, for the API --------------------------------------------
+
+impl Platform {
+    /// Sets an organisation's storage quota (operators only).
+    pub async fn set_storage_quota(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: OrgId,
+        max_bytes: Option<i64>,
+        max_objects: Option<i64>,
+    ) -> Result<StorageUsage, ServiceError> {
+        if !who.is_operator() {
+            return Err(ServiceError::Forbidden("only operators set quotas".into()));
+        }
+        if max_bytes.is_some_and(|b| b < 0) || max_objects.is_some_and(|o| o < 0) {
+            return Err(
+                nuage_domain::DomainError::invalid("quota", "a quota is not negative").into(),
+            );
+        }
+        let mut tx = self.db().begin_write().await?;
+        nuage_db::repo::identity::get_org(&mut tx, &org.to_string())
+            .await?
+            .ok_or(ServiceError::NotFound("organisation"))?;
+        repo::set_quota(&mut tx, &org.to_string(), max_bytes, max_objects).await?;
+        let event = AuditEvent::new("storage.quota.set", format!("org:{org}"))
+            .org(org)
+            .details(serde_json::json!({ "max_bytes": max_bytes, "max_objects": max_objects }));
+        self.commit_audited(tx, who, meta, event).await?;
+        self.storage_usage(who, org).await
+    }
+
+    /// An organisation's stored bytes and objects, and its quota.
+    pub async fn storage_usage(
+        &self,
+        who: &Principal,
+        org: OrgId,
+    ) -> Result<StorageUsage, ServiceError> {
+        let mut conn = self.db().acquire().await?;
+        self.authorize_org(&mut conn, who, org, |_| true).await?;
+        let row = repo::org_storage(&mut conn, &org.to_string()).await?;
+        Ok(StorageUsage {
+            bytes: row.bytes,
+            objects: row.objects,
+            max_bytes: row.max_bytes,
+            max_objects: row.max_objects,
+        })
+    }
+
+    /// The organisation's access log, newest first.
+    pub async fn access_log(
+        &self,
+        who: &Principal,
+        org: OrgId,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<recorder::AccessEntry>, ServiceError> {
+        let mut conn = self.db().acquire().await?;
+        self.authorize_org(&mut conn, who, org, |role| role.manages_org())
+            .await?;
+        let rows =
+            repo::access_log(&mut conn, &org.to_string(), before, limit.clamp(1, 1000)).await?;
+        Ok(rows.into_iter().map(recorder::AccessEntry::from).collect())
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("storage documents serialise")
+}
