@@ -370,3 +370,91 @@ pub fn output_within_a_minute(command: &mut Command) -> std::process::Output {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// An organisation's S3 credentials on a test server.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub org: String,
+    pub access_key_id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    /// A new organisation with an S3 key.
+    pub async fn tenant(&self, name: &str) -> Tenant {
+        let org = self.create_org(name).await;
+        let (status, body) = self
+            .root(
+                reqwest::Method::POST,
+                &format!("/orgs/{org}/s3-keys"),
+                Some(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        Tenant {
+            org,
+            access_key_id: body["access_key_id"].as_str().expect("key id").to_owned(),
+            secret: body["secret_access_key"]
+                .as_str()
+                .expect("secret")
+                .to_owned(),
+        }
+    }
+
+    /// An aws-sdk-s3 client for the tenant, path style, region us-east-1.
+    pub fn s3_client(&self, tenant: &Tenant) -> aws_sdk_s3::Client {
+        s3_client(&self.s3, &tenant.access_key_id, &tenant.secret)
+    }
+
+    /// Runs storage upkeep now (released blobs, orphans, uploads, lifecycle).
+    pub async fn maintain(&self) -> Value {
+        let (status, body) = self
+            .root(reqwest::Method::POST, "/storage/maintenance", None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+pub fn s3_client(endpoint: &str, access_key_id: &str, secret: &str) -> aws_sdk_s3::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .force_path_style(true)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            access_key_id,
+            secret,
+            None,
+            None,
+            "nuage-tests",
+        ))
+        .http_client(http)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The S3 error code of a failed SDK call.
+pub fn s3_code<E, R>(
+    result: Result<R, aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(r) => panic!("expected an S3 error, got {r:?}"),
+        Err(e) => match e.as_service_error() {
+            Some(service) => service.code().unwrap_or("(no code)").to_owned(),
+            None => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                format!("(no service error: status {status:?}: {e:?})")
+            }
+        },
+    }
+}

@@ -9,4 +9,5 @@ mod cli;
 mod cluster;
 mod helpers;
 mod mail;
+mod s3;
 mod startup;

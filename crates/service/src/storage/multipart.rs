@@ -180,7 +180,7 @@ impl Storage {
             Some(m) => Some(super::objects::parse_md5(m)?),
             None => None,
         };
-        self.check_quota_room(caller, req.content_length.unwrap_or(0))
+        self.check_quota_room(caller, req.content_length.unwrap_or(0) as i64, 0)
             .await?;
         let algorithm = req.checksum.algorithm.or_else(|| {
             upload

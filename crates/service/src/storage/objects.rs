@@ -518,8 +518,21 @@ impl Storage {
         if req.content_length.is_some_and(|l| l > MAX_PUT_SIZE) {
             return Err(StorageError::EntityTooLarge);
         }
-        self.check_quota_room(caller, req.content_length.unwrap_or(0))
-            .await?;
+        // An overwrite without versioning frees the bytes it replaces.
+        let replaced = if Versioning::from_stored(bucket.versioning.as_deref()).keeps_versions() {
+            None
+        } else {
+            let mut conn = self.platform().db().acquire().await?;
+            repo::object_version(&mut conn, &bucket.name, &req.key, NULL_VERSION).await?
+        };
+        let (freed_bytes, freed_objects) =
+            replaced.map_or((0, 0), |r| (r.size, i64::from(r.delete_marker == 0)));
+        self.check_quota_room(
+            caller,
+            req.content_length.unwrap_or(0) as i64 - freed_bytes,
+            1 - freed_objects,
+        )
+        .await?;
         let backend = self.backend(&bucket.region)?;
         let wrapping = self.wrapping_key(caller, req.customer_key.as_ref()).await?;
         let id = Uuid::now_v7().to_string();
@@ -609,7 +622,8 @@ impl Storage {
     pub(super) async fn check_quota_room(
         &self,
         caller: &S3Caller,
-        bytes: u64,
+        bytes: i64,
+        objects: i64,
     ) -> StorageResult<()> {
         let usage = repo::org_storage(
             &mut *self.platform().db().acquire().await?,
@@ -618,8 +632,10 @@ impl Storage {
         .await?;
         if usage
             .max_bytes
-            .is_some_and(|max| usage.bytes + bytes as i64 > max)
-            || usage.max_objects.is_some_and(|max| usage.objects + 1 > max)
+            .is_some_and(|max| bytes > 0 && usage.bytes + bytes > max)
+            || usage
+                .max_objects
+                .is_some_and(|max| objects > 0 && usage.objects + objects > max)
         {
             return Err(StorageError::QuotaExceeded);
         }

@@ -1,0 +1,1376 @@
+//! The S3 API driven by aws-sdk-s3 against the real server: buckets,
+//! objects, checksums, conditional requests, versioning, listing,
+//! multipart uploads, copies, presigned URLs, lifecycle, quotas and the
+//! access log.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode,
+    CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    Tag, Tagging, VersioningConfiguration,
+};
+use md5::Digest;
+use reqwest::Method;
+
+use crate::helpers::{s3_code, spawn_app};
+
+fn md5_hex(data: &[u8]) -> String {
+    hex::encode(md5::Md5::digest(data))
+}
+
+fn unquote(etag: Option<&str>) -> String {
+    etag.unwrap_or_default().trim_matches('"').to_owned()
+}
+
+#[tokio::test]
+async fn buckets_are_global_and_listed_per_organisation() {
+    let app = spawn_app().await;
+    let a = app.tenant("Alpha").await;
+    let b = app.tenant("Beta").await;
+    let (sa, sb) = (app.s3_client(&a), app.s3_client(&b));
+
+    sa.create_bucket()
+        .bucket("alpha-data")
+        .send()
+        .await
+        .expect("create");
+    sa.head_bucket()
+        .bucket("alpha-data")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        s3_code(sa.create_bucket().bucket("alpha-data").send().await),
+        "BucketAlreadyOwnedByYou"
+    );
+    assert_eq!(
+        s3_code(sb.create_bucket().bucket("alpha-data").send().await),
+        "BucketAlreadyExists"
+    );
+    assert_eq!(
+        s3_code(sa.create_bucket().bucket("Bad_Name").send().await),
+        "InvalidBucketName"
+    );
+    let elsewhere = CreateBucketConfiguration::builder()
+        .location_constraint(BucketLocationConstraint::from("mars-1"))
+        .build();
+    assert_eq!(
+        s3_code(
+            sa.create_bucket()
+                .bucket("alpha-mars")
+                .create_bucket_configuration(elsewhere)
+                .send()
+                .await
+        ),
+        "InvalidLocationConstraint"
+    );
+    let here = CreateBucketConfiguration::builder()
+        .location_constraint(BucketLocationConstraint::from("fr-par"))
+        .build();
+    sa.create_bucket()
+        .bucket("alpha-paris")
+        .create_bucket_configuration(here)
+        .send()
+        .await
+        .expect("declared region");
+    let location = sa
+        .get_bucket_location()
+        .bucket("alpha-paris")
+        .send()
+        .await
+        .expect("location");
+    assert_eq!(
+        location.location_constraint().map(|l| l.as_str()),
+        Some("fr-par")
+    );
+
+    sb.create_bucket()
+        .bucket("beta-data")
+        .send()
+        .await
+        .expect("create");
+    let names = |l: aws_sdk_s3::operation::list_buckets::ListBucketsOutput| -> Vec<String> {
+        l.buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        names(sa.list_buckets().send().await.expect("list")),
+        ["alpha-data", "alpha-paris"]
+    );
+    assert_eq!(
+        names(sb.list_buckets().send().await.expect("list")),
+        ["beta-data"]
+    );
+
+    sa.put_object()
+        .bucket("alpha-data")
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        s3_code(sa.delete_bucket().bucket("alpha-data").send().await),
+        "BucketNotEmpty"
+    );
+    sa.delete_object()
+        .bucket("alpha-data")
+        .key("k")
+        .send()
+        .await
+        .expect("delete object");
+    sa.delete_bucket()
+        .bucket("alpha-data")
+        .send()
+        .await
+        .expect("delete empty bucket");
+    assert_eq!(
+        s3_code(sa.head_bucket().bucket("alpha-data").send().await),
+        "NotFound"
+    );
+    // The name is free again, for anyone.
+    sb.create_bucket()
+        .bucket("alpha-data")
+        .send()
+        .await
+        .expect("name reused");
+}
+
+#[tokio::test]
+async fn objects_round_trip_with_their_headers_checksums_and_conditions() {
+    let app = spawn_app().await;
+    let t = app.tenant("Objects").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("objects")
+        .send()
+        .await
+        .expect("create");
+
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let put = s3
+        .put_object()
+        .bucket("objects")
+        .key("docs/report.bin")
+        .body(ByteStream::from(body.clone()))
+        .content_type("application/x-report")
+        .content_disposition("attachment; filename=\"report.bin\"")
+        .cache_control("max-age=60")
+        .metadata("Owner", "service-achats")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        unquote(put.e_tag()),
+        md5_hex(&body),
+        "a single-part ETag is the MD5 of the content"
+    );
+    assert_eq!(
+        put.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+
+    let got = s3
+        .get_object()
+        .bucket("objects")
+        .key("docs/report.bin")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.content_type(), Some("application/x-report"));
+    assert_eq!(
+        got.content_disposition(),
+        Some("attachment; filename=\"report.bin\"")
+    );
+    assert_eq!(got.cache_control(), Some("max-age=60"));
+    assert_eq!(
+        got.metadata()
+            .and_then(|m| m.get("owner"))
+            .map(String::as_str),
+        Some("service-achats")
+    );
+    assert_eq!(
+        got.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+    let etag = unquote(got.e_tag());
+    assert_eq!(
+        got.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        body.as_slice()
+    );
+
+    // Ranges, including across the 64 KiB chunks content is sealed in.
+    for (range, from, to) in [
+        ("bytes=0-9", 0, 10),
+        ("bytes=65530-65545", 65530, 65546),
+        ("bytes=-7", 199_993, 200_000),
+        ("bytes=199990-", 199_990, 200_000),
+    ] {
+        let r = s3
+            .get_object()
+            .bucket("objects")
+            .key("docs/report.bin")
+            .range(range)
+            .send()
+            .await
+            .expect("range");
+        assert_eq!(
+            r.content_range(),
+            Some(format!("bytes {}-{}/200000", from, to - 1).as_str())
+        );
+        assert_eq!(
+            r.body.collect().await.expect("body").into_bytes().as_ref(),
+            &body[from..to],
+            "{range}"
+        );
+    }
+    assert_eq!(
+        s3_code(
+            s3.get_object()
+                .bucket("objects")
+                .key("docs/report.bin")
+                .range("bytes=300000-")
+                .send()
+                .await
+        ),
+        "InvalidRange"
+    );
+
+    // Conditional reads.
+    let not_modified = s3
+        .get_object()
+        .bucket("objects")
+        .key("docs/report.bin")
+        .if_none_match(format!("\"{etag}\""))
+        .send()
+        .await;
+    let status = not_modified
+        .as_ref()
+        .err()
+        .and_then(|e| e.raw_response())
+        .map(|r| r.status().as_u16());
+    assert_eq!(status, Some(304));
+    assert_eq!(
+        s3_code(
+            s3.get_object()
+                .bucket("objects")
+                .key("docs/report.bin")
+                .if_match("\"0123\"")
+                .send()
+                .await
+        ),
+        "PreconditionFailed"
+    );
+    s3.get_object()
+        .bucket("objects")
+        .key("docs/report.bin")
+        .if_match(format!("\"{etag}\""))
+        .send()
+        .await
+        .expect("if-match");
+    let head = s3
+        .head_object()
+        .bucket("objects")
+        .key("docs/report.bin")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_length(), Some(200_000));
+
+    // Checksums: checked on the way in and returned on the way out.
+    for algorithm in [
+        ChecksumAlgorithm::Crc32,
+        ChecksumAlgorithm::Crc32C,
+        ChecksumAlgorithm::Sha1,
+        ChecksumAlgorithm::Sha256,
+    ] {
+        let key = format!("sum/{}", algorithm.as_str());
+        let put = s3
+            .put_object()
+            .bucket("objects")
+            .key(&key)
+            .body(ByteStream::from(body.clone()))
+            .checksum_algorithm(algorithm.clone())
+            .send()
+            .await
+            .expect("put with checksum");
+        let got = s3
+            .get_object()
+            .bucket("objects")
+            .key(&key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("get");
+        let (sent, returned) = match algorithm {
+            ChecksumAlgorithm::Crc32 => (
+                put.checksum_crc32().map(str::to_owned),
+                got.checksum_crc32().map(str::to_owned),
+            ),
+            ChecksumAlgorithm::Crc32C => (
+                put.checksum_crc32_c().map(str::to_owned),
+                got.checksum_crc32_c().map(str::to_owned),
+            ),
+            ChecksumAlgorithm::Sha1 => (
+                put.checksum_sha1().map(str::to_owned),
+                got.checksum_sha1().map(str::to_owned),
+            ),
+            _ => (
+                put.checksum_sha256().map(str::to_owned),
+                got.checksum_sha256().map(str::to_owned),
+            ),
+        };
+        assert!(
+            sent.is_some(),
+            "{key}: the server returns the checksum it checked"
+        );
+        assert_eq!(sent, returned, "{key}");
+        assert_eq!(
+            got.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .as_ref(),
+            body.as_slice()
+        );
+    }
+
+    // A wrong Content-MD5 stores nothing.
+    let wrong = s3
+        .put_object()
+        .bucket("objects")
+        .key("bad-digest")
+        .body(ByteStream::from_static(b"payload"))
+        .content_md5("1B2M2Y8AsgTpgAmY7PhCfg==")
+        .send()
+        .await;
+    assert_eq!(s3_code(wrong), "BadDigest");
+    assert_eq!(
+        s3_code(
+            s3.head_object()
+                .bucket("objects")
+                .key("bad-digest")
+                .send()
+                .await
+        ),
+        "NotFound"
+    );
+    assert_eq!(
+        s3_code(
+            s3.get_object()
+                .bucket("objects")
+                .key("nothing-here")
+                .send()
+                .await
+        ),
+        "NoSuchKey"
+    );
+    assert_eq!(
+        s3_code(
+            s3.get_object()
+                .bucket("no-such-bucket")
+                .key("k")
+                .send()
+                .await
+        ),
+        "NoSuchBucket"
+    );
+    let long_key = "k".repeat(1025);
+    assert_eq!(
+        s3_code(
+            s3.put_object()
+                .bucket("objects")
+                .key(&long_key)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+        ),
+        "KeyTooLongError"
+    );
+
+    // Tags.
+    let tagging = Tagging::builder()
+        .tag_set(
+            Tag::builder()
+                .key("classification")
+                .value("internal")
+                .build()
+                .expect("tag"),
+        )
+        .build()
+        .expect("tagging");
+    s3.put_object_tagging()
+        .bucket("objects")
+        .key("docs/report.bin")
+        .tagging(tagging)
+        .send()
+        .await
+        .expect("tag");
+    let tags = s3
+        .get_object_tagging()
+        .bucket("objects")
+        .key("docs/report.bin")
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(tags.tag_set()[0].value(), "internal");
+
+    // Copies: metadata kept, or replaced; copying onto itself unchanged is refused.
+    let copy = s3
+        .copy_object()
+        .bucket("objects")
+        .key("docs/copy.bin")
+        .copy_source("objects/docs/report.bin")
+        .send()
+        .await
+        .expect("copy");
+    assert_eq!(
+        unquote(copy.copy_object_result().and_then(|r| r.e_tag())),
+        md5_hex(&body)
+    );
+    let copied = s3
+        .head_object()
+        .bucket("objects")
+        .key("docs/copy.bin")
+        .send()
+        .await
+        .expect("head copy");
+    assert_eq!(copied.content_type(), Some("application/x-report"));
+    s3.copy_object()
+        .bucket("objects")
+        .key("docs/copy.bin")
+        .copy_source("objects/docs/copy.bin")
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .content_type("text/plain")
+        .send()
+        .await
+        .expect("replace metadata in place");
+    let replaced = s3
+        .head_object()
+        .bucket("objects")
+        .key("docs/copy.bin")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(replaced.content_type(), Some("text/plain"));
+    assert!(replaced.metadata().is_none_or(|m| m.is_empty()));
+    assert_eq!(
+        s3_code(
+            s3.copy_object()
+                .bucket("objects")
+                .key("docs/copy.bin")
+                .copy_source("objects/docs/copy.bin")
+                .send()
+                .await
+        ),
+        "InvalidRequest"
+    );
+    assert_eq!(
+        s3_code(
+            s3.copy_object()
+                .bucket("objects")
+                .key("docs/copy2.bin")
+                .copy_source("objects/docs/report.bin")
+                .copy_source_if_match("\"0000\"")
+                .send()
+                .await
+        ),
+        "PreconditionFailed"
+    );
+
+    // DeleteObjects reports each key.
+    let delete = Delete::builder()
+        .objects(
+            ObjectIdentifier::builder()
+                .key("docs/copy.bin")
+                .build()
+                .expect("id"),
+        )
+        .objects(
+            ObjectIdentifier::builder()
+                .key("never-existed")
+                .build()
+                .expect("id"),
+        )
+        .build()
+        .expect("delete");
+    let out = s3
+        .delete_objects()
+        .bucket("objects")
+        .delete(delete)
+        .send()
+        .await
+        .expect("delete objects");
+    assert_eq!(out.deleted().len(), 2);
+    assert_eq!(
+        s3_code(
+            s3.head_object()
+                .bucket("objects")
+                .key("docs/copy.bin")
+                .send()
+                .await
+        ),
+        "NotFound"
+    );
+}
+
+#[tokio::test]
+async fn versioning_keeps_every_version_and_delete_markers() {
+    let app = spawn_app().await;
+    let t = app.tenant("Versions").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("versions")
+        .send()
+        .await
+        .expect("create");
+    s3.put_object()
+        .bucket("versions")
+        .key("before")
+        .body(ByteStream::from_static(b"v0"))
+        .send()
+        .await
+        .expect("put");
+    // Unversioned buckets list their objects as the "null" version.
+    let listed = s3
+        .list_object_versions()
+        .bucket("versions")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(listed.versions()[0].version_id(), Some("null"));
+
+    s3.put_bucket_versioning()
+        .bucket("versions")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable");
+    let status = s3
+        .get_bucket_versioning()
+        .bucket("versions")
+        .send()
+        .await
+        .expect("get versioning");
+    assert_eq!(status.status(), Some(&BucketVersioningStatus::Enabled));
+
+    let v1 = s3
+        .put_object()
+        .bucket("versions")
+        .key("doc")
+        .body(ByteStream::from_static(b"first"))
+        .send()
+        .await
+        .expect("v1");
+    let v2 = s3
+        .put_object()
+        .bucket("versions")
+        .key("doc")
+        .body(ByteStream::from_static(b"second"))
+        .send()
+        .await
+        .expect("v2");
+    let (v1, v2) = (
+        v1.version_id().expect("id").to_owned(),
+        v2.version_id().expect("id").to_owned(),
+    );
+    assert_ne!(v1, v2);
+    let old = s3
+        .get_object()
+        .bucket("versions")
+        .key("doc")
+        .version_id(&v1)
+        .send()
+        .await
+        .expect("old");
+    assert_eq!(
+        old.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        b"first"
+    );
+
+    let marker = s3
+        .delete_object()
+        .bucket("versions")
+        .key("doc")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(marker.delete_marker(), Some(true));
+    assert_eq!(
+        s3_code(s3.get_object().bucket("versions").key("doc").send().await),
+        "NoSuchKey"
+    );
+    let listed = s3
+        .list_object_versions()
+        .bucket("versions")
+        .prefix("doc")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(listed.versions().len(), 2);
+    assert_eq!(listed.delete_markers().len(), 1);
+    assert_eq!(listed.delete_markers()[0].is_latest(), Some(true));
+    // Newest first within a key.
+    assert_eq!(listed.versions()[0].version_id(), Some(v2.as_str()));
+
+    // Deleting the marker brings the last version back.
+    s3.delete_object()
+        .bucket("versions")
+        .key("doc")
+        .version_id(marker.version_id().expect("marker id"))
+        .send()
+        .await
+        .expect("remove marker");
+    let back = s3
+        .get_object()
+        .bucket("versions")
+        .key("doc")
+        .send()
+        .await
+        .expect("restored");
+    assert_eq!(
+        back.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        b"second"
+    );
+    // Deleting a version for good.
+    s3.delete_object()
+        .bucket("versions")
+        .key("doc")
+        .version_id(&v2)
+        .send()
+        .await
+        .expect("delete v2");
+    let now = s3
+        .get_object()
+        .bucket("versions")
+        .key("doc")
+        .send()
+        .await
+        .expect("v1 is latest");
+    assert_eq!(
+        now.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        b"first"
+    );
+    assert_eq!(
+        s3_code(
+            s3.get_object()
+                .bucket("versions")
+                .key("doc")
+                .version_id(&v2)
+                .send()
+                .await
+        ),
+        "NoSuchVersion"
+    );
+}
+
+#[tokio::test]
+async fn listings_page_fold_prefixes_and_sort_by_utf8_bytes() {
+    let app = spawn_app().await;
+    let t = app.tenant("Lists").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("lists")
+        .send()
+        .await
+        .expect("create");
+    let mut keys = vec![
+        "a/1",
+        "a/2",
+        "a/b/3",
+        "b",
+        "c d",
+        "é",
+        "z",
+        "\u{10000}x",
+        "ä/nested/deep",
+    ];
+    for k in &keys {
+        s3.put_object()
+            .bucket("lists")
+            .key(*k)
+            .body(ByteStream::from_static(b"."))
+            .send()
+            .await
+            .expect("put");
+    }
+    keys.sort_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
+
+    // Pages of two, continued by token, give every key once, in byte order.
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("lists")
+            .max_keys(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .expect("page");
+        assert!(page.contents().len() <= 2);
+        seen.extend(
+            page.contents()
+                .iter()
+                .map(|o| o.key().expect("key").to_owned()),
+        );
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+    }
+    assert_eq!(seen, keys);
+
+    // Folding by delimiter, with a prefix.
+    let top = s3
+        .list_objects_v2()
+        .bucket("lists")
+        .delimiter("/")
+        .send()
+        .await
+        .expect("top");
+    let prefixes: Vec<_> = top
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, ["a/", "ä/"]);
+    let files: Vec<_> = top.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(files, ["b", "c d", "z", "é", "\u{10000}x"]);
+    let under_a = s3
+        .list_objects_v2()
+        .bucket("lists")
+        .prefix("a/")
+        .delimiter("/")
+        .send()
+        .await
+        .expect("a/");
+    assert_eq!(
+        under_a
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .collect::<Vec<_>>(),
+        ["a/1", "a/2"]
+    );
+    assert_eq!(
+        under_a
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix())
+            .collect::<Vec<_>>(),
+        ["a/b/"]
+    );
+    // Pages of one across prefixes: each prefix once.
+    let mut entries = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("lists")
+            .delimiter("/")
+            .max_keys(1)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .expect("page");
+        entries.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        entries.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_owned)),
+        );
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+    }
+    assert_eq!(entries, ["a/", "b", "c d", "z", "ä/", "é", "\u{10000}x"]);
+
+    // start-after, v1 markers, and URL encoding.
+    let after = s3
+        .list_objects_v2()
+        .bucket("lists")
+        .start_after("b")
+        .send()
+        .await
+        .expect("after");
+    assert_eq!(after.contents()[0].key(), Some("c d"));
+    let v1 = s3
+        .list_objects()
+        .bucket("lists")
+        .marker("z")
+        .send()
+        .await
+        .expect("v1");
+    assert_eq!(
+        v1.contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .collect::<Vec<_>>(),
+        ["ä/nested/deep", "é", "\u{10000}x"]
+    );
+    // With encoding-type=url the keys come URL-encoded (the SDK leaves them so).
+    let encoded = s3
+        .list_objects_v2()
+        .bucket("lists")
+        .prefix("c")
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+        .send()
+        .await
+        .expect("encoded");
+    assert_eq!(encoded.contents()[0].key(), Some("c%20d"));
+}
+
+#[tokio::test]
+async fn multipart_uploads_complete_into_one_object() {
+    let app = spawn_app().await;
+    let t = app.tenant("Multipart").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("parts")
+        .send()
+        .await
+        .expect("create");
+    let part1: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 199) as u8).collect();
+    let part2 = b"the end".to_vec();
+
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("parts")
+        .key("big")
+        .content_type("video/mp4")
+        .send()
+        .await
+        .expect("create");
+    let id = upload.upload_id().expect("id").to_owned();
+    let e1 = s3
+        .upload_part()
+        .bucket("parts")
+        .key("big")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(part1.clone()))
+        .send()
+        .await
+        .expect("part 1");
+    let e2 = s3
+        .upload_part()
+        .bucket("parts")
+        .key("big")
+        .upload_id(&id)
+        .part_number(2)
+        .body(ByteStream::from(part2.clone()))
+        .send()
+        .await
+        .expect("part 2");
+    let listed = s3
+        .list_parts()
+        .bucket("parts")
+        .key("big")
+        .upload_id(&id)
+        .send()
+        .await
+        .expect("parts");
+    assert_eq!(listed.parts().len(), 2);
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket("parts")
+        .send()
+        .await
+        .expect("uploads");
+    assert_eq!(uploads.uploads()[0].upload_id(), Some(id.as_str()));
+
+    let completed = |parts: Vec<(i32, String)>| {
+        CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .into_iter()
+                    .map(|(n, e)| CompletedPart::builder().part_number(n).e_tag(e).build())
+                    .collect(),
+            ))
+            .build()
+    };
+    let wrong = completed(vec![
+        (1, e1.e_tag().expect("etag").to_owned()),
+        (2, "\"00000000000000000000000000000000\"".into()),
+    ]);
+    assert_eq!(
+        s3_code(
+            s3.complete_multipart_upload()
+                .bucket("parts")
+                .key("big")
+                .upload_id(&id)
+                .multipart_upload(wrong)
+                .send()
+                .await
+        ),
+        "InvalidPart"
+    );
+    let unordered = completed(vec![
+        (2, e2.e_tag().expect("etag").to_owned()),
+        (1, e1.e_tag().expect("etag").to_owned()),
+    ]);
+    assert_eq!(
+        s3_code(
+            s3.complete_multipart_upload()
+                .bucket("parts")
+                .key("big")
+                .upload_id(&id)
+                .multipart_upload(unordered)
+                .send()
+                .await
+        ),
+        "InvalidPartOrder"
+    );
+    let good = completed(vec![
+        (1, e1.e_tag().expect("etag").to_owned()),
+        (2, e2.e_tag().expect("etag").to_owned()),
+    ]);
+    let done = s3
+        .complete_multipart_upload()
+        .bucket("parts")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(good)
+        .send()
+        .await
+        .expect("complete");
+    let mut md5s = hex::decode(md5_hex(&part1)).expect("hex");
+    md5s.extend(hex::decode(md5_hex(&part2)).expect("hex"));
+    assert_eq!(unquote(done.e_tag()), format!("{}-2", md5_hex(&md5s)));
+
+    let whole = s3
+        .get_object()
+        .bucket("parts")
+        .key("big")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(whole.content_type(), Some("video/mp4"));
+    let bytes = whole.body.collect().await.expect("body").into_bytes();
+    assert_eq!(bytes.len(), part1.len() + part2.len());
+    assert_eq!(&bytes[..part1.len()], part1.as_slice());
+    assert_eq!(&bytes[part1.len()..], part2.as_slice());
+    let second = s3
+        .get_object()
+        .bucket("parts")
+        .key("big")
+        .part_number(2)
+        .send()
+        .await
+        .expect("part 2");
+    assert_eq!(second.parts_count(), Some(2));
+    assert_eq!(
+        second
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        part2.as_slice()
+    );
+    // A range across the parts' boundary.
+    let boundary = s3
+        .get_object()
+        .bucket("parts")
+        .key("big")
+        .range(format!("bytes={}-{}", part1.len() - 3, part1.len() + 2))
+        .send()
+        .await
+        .expect("range");
+    let mut expected = part1[part1.len() - 3..].to_vec();
+    expected.extend(&part2[..3]);
+    assert_eq!(
+        boundary
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        expected.as_slice()
+    );
+    assert_eq!(
+        s3_code(
+            s3.list_parts()
+                .bucket("parts")
+                .key("big")
+                .upload_id(&id)
+                .send()
+                .await
+        ),
+        "NoSuchUpload"
+    );
+
+    // Parts under 5 MiB (but the last) are refused; aborting frees everything.
+    let small = s3
+        .create_multipart_upload()
+        .bucket("parts")
+        .key("small")
+        .send()
+        .await
+        .expect("create");
+    let sid = small.upload_id().expect("id").to_owned();
+    let s1 = s3
+        .upload_part()
+        .bucket("parts")
+        .key("small")
+        .upload_id(&sid)
+        .part_number(1)
+        .body(ByteStream::from_static(b"tiny"))
+        .send()
+        .await
+        .expect("p1");
+    let s2 = s3
+        .upload_part()
+        .bucket("parts")
+        .key("small")
+        .upload_id(&sid)
+        .part_number(2)
+        .body(ByteStream::from_static(b"tiny"))
+        .send()
+        .await
+        .expect("p2");
+    let too_small = completed(vec![
+        (1, s1.e_tag().expect("e").to_owned()),
+        (2, s2.e_tag().expect("e").to_owned()),
+    ]);
+    assert_eq!(
+        s3_code(
+            s3.complete_multipart_upload()
+                .bucket("parts")
+                .key("small")
+                .upload_id(&sid)
+                .multipart_upload(too_small)
+                .send()
+                .await
+        ),
+        "EntityTooSmall"
+    );
+    // UploadPartCopy from the completed object.
+    let copied = s3
+        .upload_part_copy()
+        .bucket("parts")
+        .key("small")
+        .upload_id(&sid)
+        .part_number(3)
+        .copy_source("parts/big")
+        .copy_source_range("bytes=0-99")
+        .send()
+        .await
+        .expect("part copy");
+    assert_eq!(
+        unquote(copied.copy_part_result().and_then(|r| r.e_tag())),
+        md5_hex(&part1[..100])
+    );
+    s3.abort_multipart_upload()
+        .bucket("parts")
+        .key("small")
+        .upload_id(&sid)
+        .send()
+        .await
+        .expect("abort");
+    assert!(
+        s3.list_multipart_uploads()
+            .bucket("parts")
+            .send()
+            .await
+            .expect("uploads")
+            .uploads()
+            .is_empty()
+    );
+    let usage = app
+        .root(Method::GET, &format!("/orgs/{}/storage", t.org), None)
+        .await
+        .1;
+    assert_eq!(
+        usage["bytes"],
+        (part1.len() + part2.len()) as i64,
+        "{usage}"
+    );
+    assert_eq!(usage["objects"], 1, "{usage}");
+}
+
+#[tokio::test]
+async fn presigned_urls_and_browser_posts_work_and_expire() {
+    let app = spawn_app().await;
+    let t = app.tenant("Presign").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .expect("create");
+    let config =
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(300))
+            .expect("config");
+    let put = s3
+        .put_object()
+        .bucket("shared")
+        .key("upload.txt")
+        .presigned(config.clone())
+        .await
+        .expect("presign put");
+    let http = reqwest::Client::new();
+    let response = http
+        .put(put.uri())
+        .body("from a presigned URL")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let get = s3
+        .get_object()
+        .bucket("shared")
+        .key("upload.txt")
+        .presigned(config)
+        .await
+        .expect("presign get");
+    let response = http.get(get.uri()).send().await.expect("get");
+    assert_eq!(response.text().await.expect("text"), "from a presigned URL");
+    // A tampered URL is refused.
+    let tampered = get.uri().replace("upload.txt", "other.txt");
+    let response = http.get(&tampered).send().await.expect("get");
+    assert_eq!(response.status(), 403);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("SignatureDoesNotMatch")
+    );
+    // An expired one too.
+    let short = aws_sdk_s3::presigning::PresigningConfig::builder()
+        .expires_in(std::time::Duration::from_secs(1))
+        .build()
+        .expect("config");
+    let soon = s3
+        .get_object()
+        .bucket("shared")
+        .key("upload.txt")
+        .presigned(short)
+        .await
+        .expect("presign");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = http.get(soon.uri()).send().await.expect("get");
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn quotas_lifecycle_and_the_access_log() {
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        env: vec![("NUAGE_STORAGE__LIFECYCLE_DAY_SECONDS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let t = app.tenant("Quota").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("quota")
+        .send()
+        .await
+        .expect("create");
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{}/quota", t.org),
+            Some(serde_json::json!({"max_bytes": 1000, "max_objects": 3})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    s3.put_object()
+        .bucket("quota")
+        .key("a")
+        .body(ByteStream::from(vec![1u8; 600]))
+        .send()
+        .await
+        .expect("fits");
+    let over = s3
+        .put_object()
+        .bucket("quota")
+        .key("b")
+        .body(ByteStream::from(vec![1u8; 600]))
+        .send()
+        .await;
+    assert_eq!(
+        over.as_ref()
+            .err()
+            .and_then(|e| e.raw_response())
+            .map(|r| r.status().as_u16()),
+        Some(403)
+    );
+    assert_eq!(s3_code(over), "QuotaExceeded");
+    assert_eq!(
+        s3_code(s3.head_object().bucket("quota").key("b").send().await),
+        "NotFound"
+    );
+    // Overwriting within the quota is fine: the old version's bytes go.
+    s3.put_object()
+        .bucket("quota")
+        .key("a")
+        .body(ByteStream::from(vec![2u8; 900]))
+        .send()
+        .await
+        .expect("overwrite");
+    let usage = app
+        .root(Method::GET, &format!("/orgs/{}/storage", t.org), None)
+        .await
+        .1;
+    assert_eq!(usage["bytes"], 900);
+    assert_eq!(usage["objects"], 1);
+    // Only operators set quotas.
+    let user_token = {
+        let (_, _) = app
+            .create_user(&t.org, "owner@quota.example", "owner")
+            .await;
+        app.token_for("owner@quota.example", None).await
+    };
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/orgs/{}/quota", t.org),
+            &user_token,
+            Some(serde_json::json!({"max_bytes": 1})),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // Lifecycle: with a day of one second, an expiration of one day removes
+    // objects under the prefix at the next upkeep, and only those.
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{}/quota", t.org),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    s3.put_object()
+        .bucket("quota")
+        .key("logs/old")
+        .body(ByteStream::from_static(b"old"))
+        .send()
+        .await
+        .expect("put");
+    s3.put_object()
+        .bucket("quota")
+        .key("keep/this")
+        .body(ByteStream::from_static(b"keep"))
+        .send()
+        .await
+        .expect("put");
+    let rule = aws_sdk_s3::types::LifecycleRule::builder()
+        .id("expire-logs")
+        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+        .filter(
+            aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                .prefix("logs/")
+                .build(),
+        )
+        .expiration(
+            aws_sdk_s3::types::LifecycleExpiration::builder()
+                .days(1)
+                .build(),
+        )
+        .build()
+        .expect("rule");
+    s3.put_bucket_lifecycle_configuration()
+        .bucket("quota")
+        .lifecycle_configuration(
+            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+                .rules(rule)
+                .build()
+                .expect("config"),
+        )
+        .send()
+        .await
+        .expect("lifecycle");
+    let read_back = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket("quota")
+        .send()
+        .await
+        .expect("get lifecycle");
+    assert_eq!(read_back.rules()[0].id(), Some("expire-logs"));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let report = app.maintain().await;
+    assert_eq!(report["versions_expired"], 1, "{report}");
+    assert_eq!(
+        s3_code(
+            s3.head_object()
+                .bucket("quota")
+                .key("logs/old")
+                .send()
+                .await
+        ),
+        "NotFound"
+    );
+    s3.head_object()
+        .bucket("quota")
+        .key("keep/this")
+        .send()
+        .await
+        .expect("kept");
+
+    // The access log names the key, the operation and the outcome (upkeep
+    // writes what is queued first).
+    app.maintain().await;
+    let (status, log) = app
+        .root(
+            Method::GET,
+            &format!("/orgs/{}/access-log?limit=500", t.org),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log.as_array().expect("entries");
+    let refused = entries
+        .iter()
+        .find(|e| e["operation"] == "PutObject" && e["key"] == "b")
+        .expect("the refused upload is logged");
+    assert_eq!(refused["status"], 403);
+    assert_eq!(refused["access_key_id"], t.access_key_id.as_str());
+    assert!(
+        entries.iter().any(|e| e["operation"] == "HeadObject"
+            && e["key"] == "keep/this"
+            && e["status"] == 200)
+    );
+}
