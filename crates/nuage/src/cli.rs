@@ -126,6 +126,35 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: S3KeyCommand,
     },
+    /// Storage quotas of organisations.
+    Quota {
+        #[command(subcommand)]
+        command: QuotaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set an organisation's quota; a limit left out is no limit.
+    Set {
+        #[arg(long)]
+        org: String,
+        /// The most bytes the organisation may store (all versions and parts).
+        #[arg(long)]
+        bytes: Option<u64>,
+        /// The most objects the organisation may store (all versions).
+        #[arg(long)]
+        objects: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an organisation's storage use and quota.
+    Show {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,6 +349,31 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                 )
             });
         }
+        AdminCommand::Quota {
+            command:
+                QuotaCommand::Set {
+                    org,
+                    bytes,
+                    objects,
+                    json,
+                },
+        } => {
+            let usage = client
+                .put(
+                    &format!("/orgs/{}/quota", urlencode(org)),
+                    &json!({ "max_bytes": bytes, "max_objects": objects }),
+                )
+                .await?;
+            print(&usage, *json, quota_line);
+        }
+        AdminCommand::Quota {
+            command: QuotaCommand::Show { org, json },
+        } => {
+            let usage = client
+                .get(&format!("/orgs/{}/storage", urlencode(org)))
+                .await?;
+            print(&usage, *json, quota_line);
+        }
         AdminCommand::S3Key {
             command:
                 S3KeyCommand::Revoke {
@@ -386,4 +440,18 @@ fn fail(e: &ClientError) -> ExitCode {
 
 fn urlencode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+fn quota_line(u: &Value) -> String {
+    let limit = |v: &Value| {
+        v.as_i64()
+            .map_or_else(|| "no limit".to_owned(), |n| n.to_string())
+    };
+    format!(
+        "bytes: {} of {}\nobjects: {} of {}",
+        u["bytes"],
+        limit(&u["max_bytes"]),
+        u["objects"],
+        limit(&u["max_objects"])
+    )
 }

@@ -130,6 +130,11 @@ impl Client {
         self.send(request).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.send(self.http.put(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.send(self.http.delete(format!("{}{path}", self.base)))
             .await

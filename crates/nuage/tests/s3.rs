@@ -1374,3 +1374,251 @@ async fn quotas_lifecycle_and_the_access_log() {
             && e["status"] == 200)
     );
 }
+
+#[tokio::test]
+async fn the_admin_command_sets_and_shows_quotas() {
+    let app = spawn_app().await;
+    let t = app.tenant("Quota CLI").await;
+    let set = app.cli(
+        &[
+            "admin",
+            "quota",
+            "set",
+            "--org",
+            &t.org,
+            "--bytes",
+            "5000",
+            "--objects",
+            "7",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert_eq!(set.json()["max_bytes"], 5000);
+    assert_eq!(set.json()["max_objects"], 7);
+    let shown = app.cli(&["admin", "quota", "show", "--org", &t.org], None);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains("bytes: 0 of 5000"),
+        "{}",
+        shown.stdout
+    );
+    let unknown = app.cli(
+        &[
+            "admin",
+            "quota",
+            "set",
+            "--org",
+            "01900000-0000-7000-8000-000000000000",
+            "--bytes",
+            "1",
+        ],
+        None,
+    );
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+}
+
+/// Sends raw bytes on a new connection and returns what came back (until
+/// the server closes or answers).
+async fn raw_exchange(
+    endpoint: &str,
+    request: &[u8],
+    pause_after: Option<std::time::Duration>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("write");
+    if let Some(pause) = pause_after {
+        tokio::time::sleep(pause).await;
+    } else {
+        stream.shutdown().await.expect("half-close");
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn bad_input_gets_s3_errors_and_changes_nothing() {
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        env: vec![
+            (
+                "NUAGE_STORAGE__BODY_IDLE_TIMEOUT_SECONDS".into(),
+                "1".into(),
+            ),
+            ("NUAGE_STORAGE__MAX_CONCURRENT_REQUESTS".into(), "2".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let t = app.tenant("Bad input").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("guarded")
+        .send()
+        .await
+        .expect("create");
+
+    // Credentials: unknown key, wrong secret, no signature, a clock an hour off.
+    let stranger =
+        crate::helpers::s3_client(&app.s3, "NKUNKNOWNUNKNOWN0000", "x".repeat(40).as_str());
+    assert_eq!(
+        s3_code(stranger.list_buckets().send().await),
+        "InvalidAccessKeyId"
+    );
+    let forger = crate::helpers::s3_client(&app.s3, &t.access_key_id, "y".repeat(40).as_str());
+    assert_eq!(
+        s3_code(
+            forger
+                .put_object()
+                .bucket("guarded")
+                .key("forged")
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+        ),
+        "SignatureDoesNotMatch"
+    );
+    let anonymous = reqwest::Client::new()
+        .put(format!("{}/guarded/anon", app.s3))
+        .body("x")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(anonymous.status(), 403);
+    assert!(
+        anonymous
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("<Code>AccessDenied</Code>")
+    );
+    let skewed = {
+        let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        // Without retries: the SDK would otherwise learn the server's clock and try again.
+        let config = s3
+            .config()
+            .to_builder()
+            .time_source(aws_smithy_async::time::StaticTimeSource::new(past))
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    };
+    assert_eq!(
+        s3_code(skewed.list_objects_v2().bucket("guarded").send().await),
+        "RequestTimeTooSkewed"
+    );
+
+    let host = app.s3.trim_start_matches("http://").to_owned();
+    let presign = |key: &str| {
+        let s3 = s3.clone();
+        let key = key.to_owned();
+        async move {
+            let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(
+                std::time::Duration::from_secs(300),
+            )
+            .expect("config");
+            let url = s3
+                .put_object()
+                .bucket("guarded")
+                .key(&key)
+                .presigned(config)
+                .await
+                .expect("presign")
+                .uri()
+                .to_owned();
+            url.split_once("://")
+                .map(|(_, rest)| rest.split_once('/').map_or("/", |(_, p)| p).to_owned())
+                .expect("path")
+        }
+    };
+
+    // A body shorter than its Content-Length: nothing stored.
+    let path = presign("short").await;
+    let request =
+        format!("PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n0123456789");
+    let _ = raw_exchange(&app.s3, request.as_bytes(), None).await;
+
+    // A client that stops sending: an S3 timeout error, nothing stored.
+    let path = presign("slow").await;
+    let request =
+        format!("PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n0123456789");
+    let answer = raw_exchange(
+        &app.s3,
+        request.as_bytes(),
+        Some(std::time::Duration::from_secs(3)),
+    )
+    .await;
+    assert!(
+        answer.contains("400") && answer.contains("RequestTimeout"),
+        "{answer}"
+    );
+
+    // More requests at once than allowed: 503 SlowDown with Retry-After.
+    let hold = |key: &'static str| {
+        let endpoint = app.s3.clone();
+        let host = host.clone();
+        let presign = presign(key);
+        async move {
+            let path = presign.await;
+            let request =
+                format!("PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n0");
+            raw_exchange(
+                &endpoint,
+                request.as_bytes(),
+                Some(std::time::Duration::from_millis(2500)),
+            )
+            .await
+        }
+    };
+    let (first, second) = (tokio::spawn(hold("held-1")), tokio::spawn(hold("held-2")));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let refused = reqwest::get(format!("{}/guarded", app.s3))
+        .await
+        .expect("get");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("<Code>SlowDown</Code>")
+    );
+    let _ = (first.await, second.await);
+
+    // Nothing of all that was stored, and the server still serves.
+    let listed = s3
+        .list_objects_v2()
+        .bucket("guarded")
+        .send()
+        .await
+        .expect("list");
+    assert!(listed.contents().is_empty(), "{:?}", listed.contents());
+    let usage = app
+        .root(Method::GET, &format!("/orgs/{}/storage", t.org), None)
+        .await
+        .1;
+    assert_eq!(usage["bytes"], 0, "{usage}");
+    let incoming = app.data_dir.join("blobs/fr-par/incoming");
+    assert_eq!(
+        std::fs::read_dir(&incoming).expect("incoming").count(),
+        0,
+        "abandoned uploads leave no file"
+    );
+    assert!(!app.log().contains("panicked"), "{}", app.log());
+}
