@@ -73,6 +73,8 @@ impl Default for StorageConfig {
                 jurisdiction: "FR".into(),
                 location: "France".into(),
                 path: None,
+                s3: None,
+                swift: None,
             }],
             root_domain: None,
             upload_expiry_hours: 7 * 24,
@@ -96,8 +98,45 @@ pub struct RegionConfig {
     pub jurisdiction: String,
     /// Where the data is, in words.
     pub location: String,
-    /// The folder of the region's blobs; `DATA_DIR/blobs/NAME` when unset.
+    /// The folder of the region's blobs; `DATA_DIR/blobs/NAME` when no
+    /// backend is given.
     pub path: Option<PathBuf>,
+    /// Or a bucket of an S3-compatible store.
+    pub s3: Option<RemoteS3Config>,
+    /// Or a container of an OpenStack Swift store.
+    pub swift: Option<RemoteSwiftConfig>,
+}
+
+/// A bucket of an S3-compatible store that holds a region's (sealed) blobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteS3Config {
+    pub endpoint: String,
+    pub bucket: String,
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    pub access_key_id: String,
+    #[serde(serialize_with = "never_serialize_required_secret")]
+    pub secret_access_key: SecretString,
+    /// A folder inside the bucket.
+    #[serde(default)]
+    pub root: String,
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".into()
+}
+
+/// A container of an OpenStack Swift store that holds a region's blobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSwiftConfig {
+    pub endpoint: String,
+    pub container: String,
+    #[serde(serialize_with = "never_serialize_required_secret")]
+    pub token: SecretString,
+    #[serde(default)]
+    pub root: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +178,14 @@ pub struct MailConfig {
     #[serde(serialize_with = "never_serialize_secret", default)]
     pub password: Option<SecretString>,
     pub from: String,
+}
+
+/// Secrets are read from configuration, never written back out.
+fn never_serialize_required_secret<S: serde::Serializer>(
+    _: &SecretString,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str("")
 }
 
 fn never_serialize_secret<S: serde::Serializer>(
@@ -299,6 +346,13 @@ impl Config {
         for (i, r) in regions.iter().enumerate() {
             if r.name.is_empty() || regions[..i].iter().any(|o| o.name == r.name) {
                 bail!("storage.regions: every region has a name of its own");
+            }
+            let backends = [r.path.is_some(), r.s3.is_some(), r.swift.is_some()];
+            if backends.iter().filter(|b| **b).count() > 1 {
+                bail!(
+                    "storage.regions: region {} has one backend: path, s3 or swift",
+                    r.name
+                );
             }
         }
         if self.storage.max_concurrent_requests == 0 || self.storage.lifecycle_day_seconds == 0 {

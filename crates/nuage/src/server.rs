@@ -16,6 +16,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use nuage_db::Db;
 use nuage_service::keys::{KeyOrigin, write_private};
+use nuage_service::storage::blobs::BackendSettings;
 use nuage_service::storage::{Region, Storage, StorageSettings};
 use nuage_service::{Mailer, MasterKey, Platform, PlatformSettings, SmtpSettings};
 use serde::Serialize;
@@ -49,6 +50,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl Application {
     pub async fn build(config: Config, root_token: Option<String>) -> anyhow::Result<Self> {
+        // One TLS implementation for the whole process (serving, and the
+        // clients of remote blob stores): ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -74,20 +78,17 @@ impl Application {
         tracing::info!(dialect = ?db.dialect(), "metadata database ready, migrations applied");
 
         let tls = match &config.tls {
-            Some(tls) => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                Some(
-                    RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                        .await
-                        .with_context(|| {
-                            format!(
-                                "cannot load the TLS certificate {} and key {}",
-                                tls.cert.display(),
-                                tls.key.display()
-                            )
-                        })?,
-                )
-            }
+            Some(tls) => Some(
+                RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot load the TLS certificate {} and key {}",
+                            tls.cert.display(),
+                            tls.key.display()
+                        )
+                    })?,
+            ),
             None => None,
         };
         let main_listener = bind(config.listen)?;
@@ -304,6 +305,33 @@ async fn readyz(
     }
 }
 
+fn backend_settings(r: &crate::config::RegionConfig, data_dir: &Path) -> BackendSettings {
+    use secrecy::ExposeSecret;
+    if let Some(s3) = &r.s3 {
+        return BackendSettings::S3 {
+            endpoint: s3.endpoint.clone(),
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key: s3.secret_access_key.expose_secret().to_owned(),
+            root: s3.root.clone(),
+        };
+    }
+    if let Some(swift) = &r.swift {
+        return BackendSettings::Swift {
+            endpoint: swift.endpoint.clone(),
+            container: swift.container.clone(),
+            token: swift.token.expose_secret().to_owned(),
+            root: swift.root.clone(),
+        };
+    }
+    BackendSettings::Local(
+        r.path
+            .clone()
+            .unwrap_or_else(|| data_dir.join("blobs").join(&r.name)),
+    )
+}
+
 fn open_storage(platform: &Platform, config: &Config) -> anyhow::Result<Storage> {
     let c = &config.storage;
     let settings = StorageSettings {
@@ -317,9 +345,7 @@ fn open_storage(platform: &Platform, config: &Config) -> anyhow::Result<Storage>
                         jurisdiction: r.jurisdiction.clone(),
                         location: r.location.clone(),
                     },
-                    r.path
-                        .clone()
-                        .unwrap_or_else(|| config.data_dir.join("blobs").join(&r.name)),
+                    backend_settings(r, &config.data_dir),
                 )
             })
             .collect(),

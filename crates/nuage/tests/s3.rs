@@ -1622,3 +1622,198 @@ async fn bad_input_gets_s3_errors_and_changes_nothing() {
     );
     assert!(!app.log().contains("panicked"), "{}", app.log());
 }
+
+#[tokio::test]
+async fn two_nodes_share_a_remote_blob_store_and_one_database() {
+    // The store: another Nuage, reached over S3.
+    let store = spawn_app().await;
+    let keeper = store.tenant("Blob keeper").await;
+    let store_s3 = store.s3_client(&keeper);
+    store_s3
+        .create_bucket()
+        .bucket("nuage-blobs")
+        .send()
+        .await
+        .expect("store bucket");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("remote.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[storage.regions]]\nname = \"eu-remote\"\njurisdiction = \"EU\"\nlocation = \"Another Nuage\"\n\
+             [storage.regions.s3]\nendpoint = \"{}\"\nbucket = \"nuage-blobs\"\naccess_key_id = \"{}\"\n\
+             secret_access_key = \"{}\"\nroot = \"/node\"\n",
+            store.s3, keeper.access_key_id, keeper.secret
+        ),
+    )
+    .expect("config");
+    let args = vec!["--config".to_owned(), config.display().to_string()];
+    let one = crate::helpers::spawn(crate::helpers::Spawn {
+        args: args.clone(),
+        ..Default::default()
+    })
+    .await;
+    let two = crate::helpers::spawn(crate::helpers::Spawn {
+        database_url: Some(one.database_url.clone()),
+        master_key_file: Some(one.data_dir.join("master.key")),
+        root_token: Some(one.root_token.clone()),
+        args,
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        !one.log().contains(&keeper.secret),
+        "the store's secret is not logged"
+    );
+
+    let t = one.tenant("Shared").await;
+    let (s1, s2) = (one.s3_client(&t), two.s3_client(&t));
+    s1.create_bucket()
+        .bucket("shared-remote")
+        .send()
+        .await
+        .expect("create");
+    let location = s2
+        .get_bucket_location()
+        .bucket("shared-remote")
+        .send()
+        .await
+        .expect("location");
+    assert_eq!(
+        location.location_constraint().map(|l| l.as_str()),
+        Some("eu-remote")
+    );
+
+    // Written through one node, read through the other at once.
+    let marker = format!("remote-marker-{}", uuid::Uuid::new_v4().simple());
+    let content = marker.repeat(5000).into_bytes();
+    if let Err(e) = s1
+        .put_object()
+        .bucket("shared-remote")
+        .key("from-one")
+        .body(ByteStream::from(content.clone()))
+        .send()
+        .await
+    {
+        panic!(
+            "put through the remote store: {e:?}\n{}\n{}",
+            one.log(),
+            store.log()
+        );
+    }
+    let read = s2
+        .get_object()
+        .bucket("shared-remote")
+        .key("from-one")
+        .range("bytes=70000-70099")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        read.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        &content[70_000..70_100]
+    );
+    s2.put_object()
+        .bucket("shared-remote")
+        .key("from-two")
+        .body(ByteStream::from_static(b"two"))
+        .send()
+        .await
+        .expect("put");
+    for s3 in [&s1, &s2] {
+        let keys: Vec<String> = s3
+            .list_objects_v2()
+            .bucket("shared-remote")
+            .send()
+            .await
+            .expect("list")
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        assert_eq!(keys, ["from-one", "from-two"]);
+    }
+
+    // The store holds sealed blobs only, under the configured folder.
+    let held = store_s3
+        .list_objects_v2()
+        .bucket("nuage-blobs")
+        .prefix("node/blobs/")
+        .send()
+        .await
+        .expect("list store");
+    assert_eq!(held.contents().len(), 2, "{:?}", held.contents());
+    for blob in held.contents() {
+        let bytes = store_s3
+            .get_object()
+            .bucket("nuage-blobs")
+            .key(blob.key().expect("key"))
+            .send()
+            .await
+            .expect("blob")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "the store sees no plaintext"
+        );
+    }
+
+    // A quota holds across both nodes taking uploads at once.
+    let (status, _) = one
+        .root(
+            Method::PUT,
+            &format!("/orgs/{}/quota", t.org),
+            Some(serde_json::json!({"max_bytes": content.len() + 3 + 1000})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut uploads = Vec::new();
+    for i in 0..8 {
+        let s3 = if i % 2 == 0 { s1.clone() } else { s2.clone() };
+        uploads.push(tokio::spawn(async move {
+            s3.put_object()
+                .bucket("shared-remote")
+                .key(format!("q{i}"))
+                .body(ByteStream::from(vec![7u8; 300]))
+                .send()
+                .await
+                .is_ok()
+        }));
+    }
+    let mut stored = 0;
+    for u in uploads {
+        stored += i32::from(u.await.expect("task"));
+    }
+    assert_eq!(stored, 3, "exactly the uploads that fit were accepted");
+    let usage = two
+        .root(Method::GET, &format!("/orgs/{}/storage", t.org), None)
+        .await
+        .1;
+    assert_eq!(usage["bytes"], content.len() as i64 + 3 + 900, "{usage}");
+
+    // Deleting releases the remote blob.
+    s2.delete_object()
+        .bucket("shared-remote")
+        .key("from-one")
+        .send()
+        .await
+        .expect("delete");
+    one.maintain().await;
+    let held = store_s3
+        .list_objects_v2()
+        .bucket("nuage-blobs")
+        .prefix("node/blobs/")
+        .send()
+        .await
+        .expect("list store");
+    assert_eq!(held.contents().len(), 1 + 3, "{:?}", held.contents());
+}

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditEvent;
 use crate::{Platform, Principal, RequestMeta, ServiceError, now_ms};
 
-use blobs::LocalBlobs;
+use blobs::{Backend, BackendSettings};
 use crypto::WrappingKey;
 pub use maintenance::MaintenanceReport;
 pub use multipart::{CompletedPart, MultipartUpload, PartInfo, UploadList};
@@ -54,8 +54,8 @@ pub struct Region {
 /// Settings of object storage.
 #[derive(Debug, Clone)]
 pub struct StorageSettings {
-    /// Regions with the folder of their local backend; the first is the default.
-    pub regions: Vec<(Region, std::path::PathBuf)>,
+    /// Regions with their blob store; the first is the default.
+    pub regions: Vec<(Region, BackendSettings)>,
     /// Incomplete multipart uploads are aborted after this long.
     pub upload_expiry: Duration,
     /// A request body that sends nothing for this long is abandoned.
@@ -200,7 +200,7 @@ pub struct StorageUsage {
 struct Inner {
     platform: Platform,
     settings: StorageSettings,
-    backends: HashMap<String, LocalBlobs>,
+    backends: HashMap<String, Backend>,
     org_keys: RwLock<HashMap<String, Arc<WrappingKey>>>,
     recorder: Recorder,
 }
@@ -220,11 +220,10 @@ impl Storage {
             ));
         }
         let mut backends = HashMap::new();
-        for (region, folder) in &settings.regions {
-            let blobs = LocalBlobs::open(folder.clone()).map_err(|e| {
+        for (region, backend) in &settings.regions {
+            let blobs = Backend::open(backend).map_err(|e| {
                 ServiceError::Internal(format!(
-                    "cannot open the blob folder {} of region {}: {e}",
-                    folder.display(),
+                    "cannot open the blob store of region {} ({backend:?}): {e}",
                     region.name
                 ))
             })?;
@@ -262,7 +261,7 @@ impl Storage {
         &self.inner.settings.regions[0].0
     }
 
-    fn backend(&self, region: &str) -> StorageResult<&LocalBlobs> {
+    fn backend(&self, region: &str) -> StorageResult<&Backend> {
         self.inner.backends.get(region).ok_or_else(|| {
             StorageError::Service(ServiceError::Internal(format!(
                 "region {region} is no longer declared in the configuration"

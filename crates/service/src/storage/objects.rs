@@ -11,7 +11,7 @@ use nuage_domain::storage::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::blobs::LocalBlobs;
+use super::blobs::Backend;
 use super::crypto::{self, BlobContext, CHUNK, DataKey, TAG, WrappingKey};
 use super::{BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json};
 use crate::now_ms;
@@ -427,7 +427,7 @@ impl Storage {
     /// Seals a body into a new blob of the region.
     pub(super) async fn write_blob(
         &self,
-        backend: &LocalBlobs,
+        backend: &Backend,
         wrapping: &WrappingKey,
         context: (&S3Caller, &str, u32),
         mut body: BodyStream,
@@ -1272,7 +1272,7 @@ struct SegmentRead {
 
 /// Streams plaintext out of sealed segments, reading and opening only the
 /// chunks the range needs.
-fn read_stream(backend: LocalBlobs, plan: Vec<SegmentRead>) -> BodyStream {
+fn read_stream(backend: Backend, plan: Vec<SegmentRead>) -> BodyStream {
     let state = (backend, plan.into_iter(), None::<(SegmentRead, u64)>);
     Box::pin(futures::stream::try_unfold(
         state,
