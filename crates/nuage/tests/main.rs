@@ -10,4 +10,5 @@ mod cluster;
 mod helpers;
 mod mail;
 mod s3;
+mod s3_fuzz;
 mod startup;
