@@ -458,3 +458,49 @@ where
         },
     }
 }
+
+/// The SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256`)
+/// of a request to `url` with these other headers and body; `None` when the
+/// request cannot be signed (an unparsable URL).
+pub fn sign_request(
+    t: &Tenant,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Option<Vec<(String, String)>> {
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+    };
+    let host = url.split_once("://")?.1.split('/').next()?.to_owned();
+    let mut all: Vec<(String, String)> = vec![("host".into(), host)];
+    all.extend(headers.iter().cloned());
+    let identity =
+        aws_credential_types::Credentials::new(&t.access_key_id, &t.secret, None, None, "tests")
+            .into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .ok()?
+        .into();
+    let signable = SignableRequest::new(
+        method,
+        url.to_owned(),
+        all.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .ok()?;
+    let (instructions, _) = sign(signable, &params).ok()?.into_parts();
+    Some(
+        instructions
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    )
+}

@@ -1817,3 +1817,208 @@ async fn two_nodes_share_a_remote_blob_store_and_one_database() {
         .expect("list store");
     assert_eq!(held.contents().len(), 1 + 3, "{:?}", held.contents());
 }
+
+#[tokio::test]
+async fn buckets_are_reachable_by_virtual_host_with_a_root_domain() {
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        env: vec![("NUAGE_STORAGE__ROOT_DOMAIN".into(), "s3.nuage.test".into())],
+        ..Default::default()
+    })
+    .await;
+    let t = app.tenant("Virtual hosts").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("vhost")
+        .send()
+        .await
+        .expect("create");
+    s3.put_object()
+        .bucket("vhost")
+        .key("dir/page.html")
+        .body(ByteStream::from_static(b"<p>hi</p>"))
+        .send()
+        .await
+        .expect("put");
+    // bucket.s3.nuage.test resolves to the listener.
+    let address: std::net::SocketAddr = app
+        .s3
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let http = reqwest::Client::builder()
+        .resolve("vhost.s3.nuage.test", address)
+        .build()
+        .expect("client");
+    let url = format!(
+        "http://vhost.s3.nuage.test:{}/dir/page.html",
+        address.port()
+    );
+    let signature = crate::helpers::sign_request(&t, "GET", &url, &[], b"").expect("sign");
+    let mut request = http.get(&url);
+    for (k, v) in &signature {
+        request = request.header(k, v);
+    }
+    let response = request.send().await.expect("get");
+    let status = response.status();
+    let body = response.text().await.expect("body");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "<p>hi</p>");
+    // Path style by address still works beside it.
+    let listed = s3
+        .list_objects_v2()
+        .bucket("vhost")
+        .send()
+        .await
+        .expect("path style");
+    assert_eq!(listed.contents().len(), 1);
+}
+
+/// A browser form upload: the policy and its SigV4 signature, as a web page
+/// would embed them.
+fn post_form(
+    t: &crate::helpers::Tenant,
+    bucket: &str,
+    key: &str,
+    key_condition: &str,
+    body: &[u8],
+) -> (String, Vec<u8>) {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    type HmacSha256 = Hmac<sha2::Sha256>;
+    let mac = |key: &[u8], data: &[u8]| {
+        let mut m = HmacSha256::new_from_slice(key).expect("hmac key");
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let date = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());
+    let amz_date = format!(
+        "{date}T{:02}{:02}{:02}Z",
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let credential = format!("{}/{date}/us-east-1/s3/aws4_request", t.access_key_id);
+    let expiration = (now + time::Duration::minutes(10))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("date");
+    let policy = serde_json::json!({
+        "expiration": expiration,
+        "conditions": [
+            {"bucket": bucket},
+            ["starts-with", "$key", key_condition],
+            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+            {"x-amz-credential": credential},
+            {"x-amz-date": amz_date},
+        ]
+    });
+    let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+    let signing_key = [date.as_bytes(), b"us-east-1", b"s3", b"aws4_request"]
+        .iter()
+        .fold(format!("AWS4{}", t.secret).into_bytes(), |k, part| {
+            mac(&k, part)
+        });
+    let signature = hex::encode(mac(&signing_key, policy.as_bytes()));
+    let boundary = "nuage-form-boundary";
+    let mut form = Vec::new();
+    for (name, value) in [
+        ("key", key),
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+        ("x-amz-credential", &credential),
+        ("x-amz-date", &amz_date),
+        ("policy", &policy),
+        ("x-amz-signature", &signature),
+    ] {
+        form.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    form.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.txt\"\r\nContent-Type: text/plain\r\n\r\n").as_bytes());
+    form.extend(body);
+    form.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), form)
+}
+
+#[tokio::test]
+async fn browser_forms_upload_with_a_signed_policy() {
+    let app = spawn_app().await;
+    let t = app.tenant("Forms").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("forms")
+        .send()
+        .await
+        .expect("create");
+    let http = reqwest::Client::new();
+    let (content_type, form) = post_form(&t, "forms", "uploads/cv.txt", "uploads/", b"my CV");
+    let response = http
+        .post(format!("{}/forms", app.s3))
+        .header("content-type", &content_type)
+        .body(form)
+        .send()
+        .await
+        .expect("post");
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let got = s3
+        .get_object()
+        .bucket("forms")
+        .key("uploads/cv.txt")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        got.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        b"my CV"
+    );
+
+    // A key outside what the policy allows, or a policy signed with another
+    // secret: refused, nothing stored.
+    let (content_type, form) = post_form(&t, "forms", "elsewhere.txt", "uploads/", b"no");
+    let response = http
+        .post(format!("{}/forms", app.s3))
+        .header("content-type", &content_type)
+        .body(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 400);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("<Code>InvalidPolicyDocument</Code>")
+    );
+    let forger = crate::helpers::Tenant {
+        secret: "z".repeat(40),
+        ..t.clone()
+    };
+    let (content_type, form) = post_form(&forger, "forms", "uploads/forged.txt", "uploads/", b"no");
+    let response = http
+        .post(format!("{}/forms", app.s3))
+        .header("content-type", &content_type)
+        .body(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 403);
+    let listed = s3
+        .list_objects_v2()
+        .bucket("forms")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.contents().len(), 1);
+}

@@ -7,17 +7,12 @@
 //! many more than the suite does).
 
 use std::collections::BTreeSet;
-use std::time::SystemTime;
 
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use crate::helpers::{Tenant, spawn_app};
+use crate::helpers::{Tenant, sign_request, spawn_app};
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -43,10 +38,32 @@ fn case() -> impl Strategy<Value = Case> {
         1 => Just(String::new()),
     ];
     let sub = prop::sample::select(vec![
-        "versioning", "versions", "tagging", "cors", "lifecycle", "location", "uploads", "uploadId",
-        "partNumber", "list-type", "prefix", "delimiter", "max-keys", "continuation-token",
-        "start-after", "marker", "versionId", "encoding-type", "delete", "acl", "policy",
-        "website", "x-id", "key-marker", "upload-id-marker", "part-number-marker",
+        "versioning",
+        "versions",
+        "tagging",
+        "cors",
+        "lifecycle",
+        "location",
+        "uploads",
+        "uploadId",
+        "partNumber",
+        "list-type",
+        "prefix",
+        "delimiter",
+        "max-keys",
+        "continuation-token",
+        "start-after",
+        "marker",
+        "versionId",
+        "encoding-type",
+        "delete",
+        "acl",
+        "policy",
+        "website",
+        "x-id",
+        "key-marker",
+        "upload-id-marker",
+        "part-number-marker",
     ]);
     let value = prop_oneof![
         Just(String::new()),
@@ -57,12 +74,26 @@ fn case() -> impl Strategy<Value = Case> {
         "[a-zA-Z0-9/%=+_-]{0,20}",
     ];
     let header_name = prop::sample::select(vec![
-        "content-md5", "range", "if-match", "if-none-match", "if-modified-since",
-        "x-amz-copy-source", "x-amz-copy-source-range", "x-amz-metadata-directive",
-        "x-amz-tagging", "x-amz-checksum-crc32", "x-amz-checksum-sha256",
-        "x-amz-sdk-checksum-algorithm", "x-amz-server-side-encryption-customer-algorithm",
-        "x-amz-server-side-encryption-customer-key", "content-type", "x-amz-meta-a",
-        "x-amz-bucket-region", "expect", "content-encoding", "x-amz-storage-class",
+        "content-md5",
+        "range",
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "x-amz-copy-source",
+        "x-amz-copy-source-range",
+        "x-amz-metadata-directive",
+        "x-amz-tagging",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-sha256",
+        "x-amz-sdk-checksum-algorithm",
+        "x-amz-server-side-encryption-customer-algorithm",
+        "x-amz-server-side-encryption-customer-key",
+        "content-type",
+        "x-amz-meta-a",
+        "x-amz-bucket-region",
+        "expect",
+        "content-encoding",
+        "x-amz-storage-class",
     ]);
     let header_value = prop_oneof![
         Just("bytes=0-10".to_owned()),
@@ -101,7 +132,10 @@ fn case() -> impl Strategy<Value = Case> {
             bucket,
             key,
             query: query.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-            headers: headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
             body,
         })
 }
@@ -109,7 +143,9 @@ fn case() -> impl Strategy<Value = Case> {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -126,47 +162,35 @@ async fn send(http: &reqwest::Client, endpoint: &str, t: &Tenant, c: &Case) -> (
     let query: Vec<String> = c
         .query
         .iter()
-        .map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={}", encode(v)) })
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.clone()
+            } else {
+                format!("{k}={}", encode(v))
+            }
+        })
         .collect();
     let url = if query.is_empty() {
         format!("{endpoint}{path}")
     } else {
         format!("{endpoint}{path}?{}", query.join("&"))
     };
-    let host = endpoint.trim_start_matches("http://");
-    let mut headers: Vec<(String, String)> = vec![("host".into(), host.into())];
-    headers.extend(c.headers.iter().filter(|(_, v)| reqwest::header::HeaderValue::from_str(v).is_ok()).cloned());
-    let identity = aws_credential_types::Credentials::new(&t.access_key_id, &t.secret, None, None, "fuzz").into();
-    let mut settings = SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .expect("signing params")
-        .into();
-    let Ok(signable) = SignableRequest::new(
-        c.method,
-        url.clone(),
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(&c.body),
-    ) else {
+    let headers: Vec<(String, String)> = c
+        .headers
+        .iter()
+        .filter(|(_, v)| reqwest::header::HeaderValue::from_str(v).is_ok())
+        .cloned()
+        .collect();
+    let Some(signature) = sign_request(t, c.method, &url, &headers, &c.body) else {
         return (0, String::new());
     };
-    let Ok(signed) = sign(signable, &params) else {
-        return (0, String::new());
-    };
-    let (instructions, _) = signed.into_parts();
     let mut request = http
-        .request(reqwest::Method::from_bytes(c.method.as_bytes()).expect("method"), &url)
+        .request(
+            reqwest::Method::from_bytes(c.method.as_bytes()).expect("method"),
+            &url,
+        )
         .body(c.body.clone());
-    for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
-        request = request.header(k, v);
-    }
-    for (k, v) in instructions.headers() {
+    for (k, v) in headers.iter().chain(&signature) {
         request = request.header(k, v);
     }
     match request.send().await {
@@ -180,7 +204,11 @@ async fn random_signed_requests_get_s3_errors_never_5xx() {
     let app = spawn_app().await;
     let t = app.tenant("Fuzz").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket().bucket("fuzz").send().await.expect("bucket");
+    s3.create_bucket()
+        .bucket("fuzz")
+        .send()
+        .await
+        .expect("bucket");
     // Keeps the bucket from being deleted by a random DELETE.
     s3.put_object()
         .bucket("fuzz")
@@ -190,13 +218,27 @@ async fn random_signed_requests_get_s3_errors_never_5xx() {
         .await
         .expect("sentinel");
     let other = app.tenant("Fuzz other").await;
-    app.s3_client(&other).create_bucket().bucket("other-bucket").send().await.expect("bucket");
+    app.s3_client(&other)
+        .create_bucket()
+        .bucket("other-bucket")
+        .send()
+        .await
+        .expect("bucket");
 
-    let cases: usize = std::env::var("NUAGE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
-    let seed = std::env::var("NUAGE_FUZZ_SEED").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(20261128);
+    let cases: usize = std::env::var("NUAGE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let seed = std::env::var("NUAGE_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(20261128);
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
     let strategy = case();
     let http = reqwest::Client::new();
     let mut stored: BTreeSet<String> = BTreeSet::from(["Sentinel-0".to_owned()]);
@@ -213,11 +255,22 @@ async fn random_signed_requests_get_s3_errors_never_5xx() {
         // (A HEAD answer has no body to name the code in.)
         let unsupported =
             status == 501 && (c.method == "HEAD" || body.contains("<Code>NotImplemented</Code>"));
-        assert!(status < 500 || unsupported, "a 5xx for {c:?}: {status} {body}\n{}", app.log());
+        assert!(
+            status < 500 || unsupported,
+            "a 5xx for {c:?}: {status} {body}\n{}",
+            app.log()
+        );
         if status >= 400 && c.method != "HEAD" {
-            assert!(body.contains("<Code>"), "an error without an S3 body for {c:?}: {status} {body}");
+            assert!(
+                body.contains("<Code>"),
+                "an error without an S3 body for {c:?}: {status} {body}"
+            );
         }
-        if (200..300).contains(&status) && c.bucket == "fuzz" && matches!(c.method, "PUT" | "POST") && !c.key.is_empty() {
+        if (200..300).contains(&status)
+            && c.bucket == "fuzz"
+            && matches!(c.method, "PUT" | "POST")
+            && !c.key.is_empty()
+        {
             stored.insert(c.key.clone());
         }
     }
@@ -233,10 +286,22 @@ async fn random_signed_requests_get_s3_errors_never_5xx() {
         .iter()
         .filter_map(|o| o.key().map(str::to_owned))
         .collect();
-    assert!(listed.is_subset(&stored), "listed {listed:?}, acknowledged {stored:?}");
-    let theirs = app.s3_client(&other).list_objects_v2().bucket("other-bucket").send().await.expect("list");
+    assert!(
+        listed.is_subset(&stored),
+        "listed {listed:?}, acknowledged {stored:?}"
+    );
+    let theirs = app
+        .s3_client(&other)
+        .list_objects_v2()
+        .bucket("other-bucket")
+        .send()
+        .await
+        .expect("list");
     assert!(theirs.contents().is_empty());
-    assert!(statuses.keys().any(|s| *s < 300), "some requests succeed: {statuses:?}");
+    assert!(
+        statuses.keys().any(|s| *s < 300),
+        "some requests succeed: {statuses:?}"
+    );
     assert!(!app.log().contains("panicked"), "{}", app.log());
     eprintln!("statuses over {cases} requests: {statuses:?}");
 }

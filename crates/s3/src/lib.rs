@@ -38,10 +38,12 @@ pub fn service(storage: Storage, settings: &S3Settings) -> Result<S3Service, Str
     });
     builder.set_auth(keys);
     if let Some(domain) = &settings.root_domain {
-        builder.set_host(
-            s3s::host::SingleDomain::new(domain)
-                .map_err(|e| format!("the S3 root domain {domain} is not valid: {e}"))?,
-        );
+        if domain.is_empty() || domain.contains([':', '/']) {
+            return Err(format!(
+                "the S3 root domain {domain} is not valid: give a host name, without port"
+            ));
+        }
+        builder.set_host(RootDomain(domain.to_ascii_lowercase()));
     }
     let mut config = s3s::config::S3Config::default();
     // XML bodies (delete lists, tag sets, CORS and lifecycle rules) are small.
@@ -50,6 +52,29 @@ pub fn service(storage: Storage, settings: &S3Settings) -> Result<S3Service, Str
         config,
     ))));
     Ok(builder.build())
+}
+
+/// Virtual-host addressing under a root domain: `BUCKET.ROOT:PORT` names a
+/// bucket; any other host (an address, `localhost`, the root itself) is path
+/// style. (`s3s`'s `SingleDomain` compares the port too, and takes any other
+/// host name for a bucket.)
+struct RootDomain(String);
+
+impl s3s::host::S3Host for RootDomain {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let root = self.0.as_str();
+        let vh = s3s::host::VirtualHost::new(root);
+        match name.strip_suffix(root).and_then(|h| h.strip_suffix('.')) {
+            Some(bucket) if !bucket.is_empty() && name.len() > root.len() => {
+                Ok(vh.with_bucket(bucket))
+            }
+            _ => Ok(vh),
+        }
+    }
 }
 
 /// A well-formed S3 error body, for answers given before `s3s` (overload).
