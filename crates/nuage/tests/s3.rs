@@ -2022,3 +2022,302 @@ async fn browser_forms_upload_with_a_signed_policy() {
         .expect("list");
     assert_eq!(listed.contents().len(), 1);
 }
+
+#[tokio::test]
+async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_uploads() {
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        env: vec![("NUAGE_STORAGE__LIFECYCLE_DAY_SECONDS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let t = app.tenant("Lifecycle").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("cycle")
+        .send()
+        .await
+        .expect("create");
+    s3.put_bucket_versioning()
+        .bucket("cycle")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    use aws_sdk_s3::types::{
+        AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
+        LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter,
+        NoncurrentVersionExpiration,
+    };
+    let rules = BucketLifecycleConfiguration::builder()
+        .rules(
+            LifecycleRule::builder()
+                .id("old-versions")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("docs/").build())
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(1)
+                        .build(),
+                )
+                .build()
+                .expect("rule"),
+        )
+        .rules(
+            LifecycleRule::builder()
+                .id("temporary")
+                .status(ExpirationStatus::Enabled)
+                .filter(
+                    LifecycleRuleFilter::builder()
+                        .and(
+                            LifecycleRuleAndOperator::builder()
+                                .prefix("tmp/")
+                                .tags(
+                                    Tag::builder()
+                                        .key("kind")
+                                        .value("scratch")
+                                        .build()
+                                        .expect("tag"),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .build()
+                .expect("rule"),
+        )
+        .rules(
+            LifecycleRule::builder()
+                .id("stale-uploads")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .abort_incomplete_multipart_upload(
+                    AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(1)
+                        .build(),
+                )
+                .build()
+                .expect("rule"),
+        )
+        .build()
+        .expect("rules");
+    s3.put_bucket_lifecycle_configuration()
+        .bucket("cycle")
+        .lifecycle_configuration(rules)
+        .send()
+        .await
+        .expect("lifecycle");
+
+    s3.put_object()
+        .bucket("cycle")
+        .key("docs/a")
+        .body(ByteStream::from_static(b"v1"))
+        .send()
+        .await
+        .expect("v1");
+    s3.put_object()
+        .bucket("cycle")
+        .key("docs/a")
+        .body(ByteStream::from_static(b"v2"))
+        .send()
+        .await
+        .expect("v2");
+    s3.put_object()
+        .bucket("cycle")
+        .key("tmp/scratch")
+        .tagging("kind=scratch")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    s3.put_object()
+        .bucket("cycle")
+        .key("tmp/keep")
+        .tagging("kind=keep")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("cycle")
+        .key("big")
+        .send()
+        .await
+        .expect("upload");
+
+    // Nothing is old enough yet.
+    let report = app.maintain().await;
+    assert_eq!(report["versions_expired"], 0, "{report}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let report = app.maintain().await;
+    assert_eq!(
+        report["versions_expired"], 2,
+        "the old version and the scratch object: {report}"
+    );
+    assert_eq!(report["uploads_aborted"], 1, "{report}");
+
+    let versions = s3
+        .list_object_versions()
+        .bucket("cycle")
+        .prefix("docs/")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(
+        versions.versions().len(),
+        1,
+        "only the current version is left"
+    );
+    let current = s3
+        .get_object()
+        .bucket("cycle")
+        .key("docs/a")
+        .send()
+        .await
+        .expect("current");
+    assert_eq!(
+        current
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .as_ref(),
+        b"v2"
+    );
+    // In a versioned bucket, expiring the current version leaves a delete marker.
+    assert_eq!(
+        s3_code(
+            s3.get_object()
+                .bucket("cycle")
+                .key("tmp/scratch")
+                .send()
+                .await
+        ),
+        "NoSuchKey"
+    );
+    let scratch = s3
+        .list_object_versions()
+        .bucket("cycle")
+        .prefix("tmp/scratch")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(scratch.delete_markers().len(), 1);
+    s3.head_object()
+        .bucket("cycle")
+        .key("tmp/keep")
+        .send()
+        .await
+        .expect("other tags are kept");
+    assert_eq!(
+        s3_code(
+            s3.list_parts()
+                .bucket("cycle")
+                .key("big")
+                .upload_id(upload.upload_id().expect("id"))
+                .send()
+                .await
+        ),
+        "NoSuchUpload"
+    );
+}
+
+#[tokio::test]
+async fn metering_counts_requests_by_class_egress_and_storage_over_time() {
+    use sqlx::Row;
+    let app = spawn_app().await;
+    let t = app.tenant("Metered").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("metered")
+        .send()
+        .await
+        .expect("create");
+    s3.put_object()
+        .bucket("metered")
+        .key("a")
+        .body(ByteStream::from(vec![0u8; 1000]))
+        .send()
+        .await
+        .expect("put");
+    s3.put_object()
+        .bucket("metered")
+        .key("a")
+        .body(ByteStream::from(vec![0u8; 400]))
+        .send()
+        .await
+        .expect("overwrite");
+    for _ in 0..3 {
+        s3.get_object()
+            .bucket("metered")
+            .key("a")
+            .send()
+            .await
+            .expect("get")
+            .body
+            .collect()
+            .await
+            .expect("body");
+    }
+    s3.head_object()
+        .bucket("metered")
+        .key("a")
+        .send()
+        .await
+        .expect("head");
+    s3.list_objects_v2()
+        .bucket("metered")
+        .send()
+        .await
+        .expect("list");
+    s3.delete_object()
+        .bucket("metered")
+        .key("a")
+        .send()
+        .await
+        .expect("delete");
+    let _ = s3.get_object().bucket("metered").key("a").send().await;
+    app.maintain().await;
+
+    let mut db = app.database().await;
+    let row = sqlx::query(
+        "SELECT CAST(SUM(class_a) AS BIGINT) AS a, CAST(SUM(class_b) AS BIGINT) AS b, \
+         CAST(SUM(egress_bytes) AS BIGINT) AS egress FROM usage_records WHERE org_id = $1 AND bucket = $2",
+    )
+    .bind(&t.org)
+    .bind("metered")
+    .fetch_one(&mut db)
+    .await
+    .expect("usage");
+    // Class A: CreateBucket, two PUTs, one LIST; class B: three GETs and a
+    // HEAD; the DELETE and the refused GET are free.
+    assert_eq!(row.get::<i64, _>("a"), 4);
+    assert_eq!(row.get::<i64, _>("b"), 4);
+    assert_eq!(row.get::<i64, _>("egress"), 1200);
+    // Storage over time: every change, with its time, adds up to nothing left.
+    let deltas = sqlx::query(
+        "SELECT delta_bytes, delta_objects FROM storage_deltas WHERE org_id = $1 ORDER BY at, id",
+    )
+    .bind(&t.org)
+    .fetch_all(&mut db)
+    .await
+    .expect("deltas");
+    let bytes: Vec<i64> = deltas
+        .iter()
+        .map(|r| r.get::<i64, _>("delta_bytes"))
+        .collect();
+    assert_eq!(bytes, [1000, -600, -400]);
+    assert_eq!(
+        deltas
+            .iter()
+            .map(|r| r.get::<i64, _>("delta_objects"))
+            .sum::<i64>(),
+        0
+    );
+}
