@@ -2321,3 +2321,66 @@ async fn metering_counts_requests_by_class_egress_and_storage_over_time() {
         0
     );
 }
+
+#[tokio::test]
+async fn incomplete_uploads_expire_after_the_configured_time() {
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        env: vec![("NUAGE_STORAGE__UPLOAD_EXPIRY_HOURS".into(), "0".into())],
+        ..Default::default()
+    })
+    .await;
+    let t = app.tenant("Expiry").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("expiry")
+        .send()
+        .await
+        .expect("create");
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("expiry")
+        .key("left")
+        .send()
+        .await
+        .expect("upload");
+    let id = upload.upload_id().expect("id");
+    s3.upload_part()
+        .bucket("expiry")
+        .key("left")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from(vec![1u8; 1000]))
+        .send()
+        .await
+        .expect("part");
+    let usage = app
+        .root(Method::GET, &format!("/orgs/{}/storage", t.org), None)
+        .await
+        .1;
+    assert_eq!(usage["bytes"], 1000, "parts count while they wait");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let report = app.maintain().await;
+    assert_eq!(report["uploads_aborted"], 1, "{report}");
+    assert_eq!(
+        s3_code(
+            s3.list_parts()
+                .bucket("expiry")
+                .key("left")
+                .upload_id(id)
+                .send()
+                .await
+        ),
+        "NoSuchUpload"
+    );
+    let usage = app
+        .root(Method::GET, &format!("/orgs/{}/storage", t.org), None)
+        .await
+        .1;
+    assert_eq!(usage["bytes"], 0);
+    let blobs = std::fs::read_dir(app.data_dir.join("blobs/fr-par"))
+        .expect("blobs")
+        .filter_map(Result::ok)
+        .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
+        .sum::<usize>();
+    assert_eq!(blobs, 0, "the part's blob is deleted");
+}

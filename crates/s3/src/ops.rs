@@ -696,7 +696,7 @@ impl S3 for NuageS3 {
             accept_ranges: Some("bytes".to_owned()),
             e_tag: Some(convert::etag(&info.etag)),
             last_modified: Some(convert::timestamp(info.last_modified)),
-            version_id: (info.version_id != "null" || info.is_latest).then_some(info.version_id),
+            version_id: Some(info.version_id),
             content_type: i.response_content_type.or(h.content_type),
             content_encoding: i.response_content_encoding.or(h.content_encoding),
             content_disposition: i.response_content_disposition.or(h.content_disposition),

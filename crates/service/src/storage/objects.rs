@@ -305,7 +305,8 @@ pub struct GetObject {
 #[derive(Debug, Clone)]
 pub struct ObjectInfo {
     pub key: String,
-    /// `None` when the bucket never had versioning (S3 then shows no version).
+    /// The version id S3 shows: `null` for versions written while
+    /// versioning was off or suspended.
     pub version_id: String,
     pub is_latest: bool,
     pub delete_marker: bool,
