@@ -450,7 +450,11 @@ where
     match result {
         Ok(r) => panic!("expected an S3 error, got {r:?}"),
         Err(e) => match e.as_service_error() {
-            Some(service) => service.code().unwrap_or("(no code)").to_owned(),
+            // A HEAD answer has no body: name its status instead.
+            Some(service) => service.code().map(str::to_owned).unwrap_or_else(|| {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                format!("HTTP {}", status.unwrap_or_default())
+            }),
             None => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 format!("(no service error: status {status:?}: {e:?})")

@@ -11,4 +11,5 @@ mod helpers;
 mod mail;
 mod s3;
 mod s3_fuzz;
+mod s3_isolation;
 mod startup;
