@@ -173,6 +173,15 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// What `restart`-style helpers need of a stopped server: its database
+    /// and root token (no process).
+    pub fn placeholder(database_url: &str, root_token: &str) -> PlaceholderApp {
+        PlaceholderApp {
+            database_url: database_url.to_owned(),
+            root_token: root_token.to_owned(),
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -369,6 +378,12 @@ pub fn output_within_a_minute(command: &mut Command) -> std::process::Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The database and root token of a server that is not running.
+pub struct PlaceholderApp {
+    pub database_url: String,
+    pub root_token: String,
 }
 
 /// An organisation's S3 credentials on a test server.

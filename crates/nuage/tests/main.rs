@@ -10,6 +10,7 @@ mod cluster;
 mod helpers;
 mod mail;
 mod s3;
+mod s3_durability;
 mod s3_fuzz;
 mod s3_isolation;
 mod startup;
