@@ -633,6 +633,27 @@ async fn another_organisation_is_denied_every_operation_and_changes_nothing() {
             .len()
             == 1
     );
+
+    // A's access log shows B's attempts on A's data.
+    app.maintain().await;
+    let (status, log) = app
+        .root(
+            Method::GET,
+            &format!("/orgs/{}/access-log?limit=1000", a.org),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let attempts = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["access_key_id"] == b.access_key_id.as_str() && e["status"] == 403)
+        .count();
+    assert!(
+        attempts >= 30,
+        "B's refused attempts are in A's access log: {attempts}"
+    );
 }
 
 #[tokio::test]

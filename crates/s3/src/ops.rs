@@ -52,6 +52,16 @@ impl NuageS3 {
         })
     }
 
+    /// `log` for an operation that moves no body.
+    fn done<T>(
+        &self,
+        caller: &S3Caller,
+        e: Entry<'_>,
+        result: Result<T, StorageError>,
+    ) -> S3Result<T> {
+        self.log(caller, e, 0, result.map(|v| (v, 0)))
+    }
+
     /// Records the request in the organisation's access log and metering
     /// and passes its result on.
     fn log<T>(
@@ -61,6 +71,7 @@ impl NuageS3 {
         bytes_in: u64,
         result: Result<(T, u64), StorageError>,
     ) -> S3Result<T> {
+        let denied = matches!(result, Err(StorageError::AccessDenied));
         let (status, bytes_out, out) = match result {
             Ok((v, n)) => (200u16, n, Ok(v)),
             Err(error) => {
@@ -74,7 +85,7 @@ impl NuageS3 {
         } else {
             e.class
         };
-        self.storage.recorder().record(AccessRecord {
+        let record = AccessRecord {
             org_id: caller.org.to_string(),
             operation: e.op,
             bucket: e.bucket.to_owned(),
@@ -85,7 +96,22 @@ impl NuageS3 {
             bytes: bytes_in + bytes_out,
             class,
             egress: bytes_out,
-        });
+        };
+        if denied {
+            // An attempt on another organisation's bucket belongs in the
+            // owner's access log: that is whose data it was aimed at.
+            let storage = self.storage.clone();
+            tokio::spawn(async move {
+                if let Some(owner) = storage.bucket_owner(&record.bucket).await {
+                    storage.recorder().record(AccessRecord {
+                        org_id: owner,
+                        ..record
+                    });
+                }
+            });
+        } else {
+            self.storage.recorder().record(record);
+        }
         out
     }
 }
@@ -347,11 +373,16 @@ impl S3 for NuageS3 {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let caller = self.caller(&req)?;
-        let region = self
-            .storage
-            .bucket_region(&caller, &req.input.bucket)
-            .await
-            .map_err(err)?;
+        let region = self.done(
+            &caller,
+            entry(
+                "GetBucketLocation",
+                &req.input.bucket,
+                None,
+                RequestClass::B,
+            ),
+            self.storage.bucket_region(&caller, &req.input.bucket).await,
+        )?;
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: Some(BucketLocationConstraint::from(region.name)),
         }))
@@ -362,11 +393,16 @@ impl S3 for NuageS3 {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         let caller = self.caller(&req)?;
-        let v = self
-            .storage
-            .versioning(&caller, &req.input.bucket)
-            .await
-            .map_err(err)?;
+        let v = self.done(
+            &caller,
+            entry(
+                "GetBucketVersioning",
+                &req.input.bucket,
+                None,
+                RequestClass::B,
+            ),
+            self.storage.versioning(&caller, &req.input.bucket).await,
+        )?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             status: v
                 .as_stored()
@@ -419,11 +455,11 @@ impl S3 for NuageS3 {
         req: S3Request<GetBucketTaggingInput>,
     ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
         let caller = self.caller(&req)?;
-        let tags = self
-            .storage
-            .bucket_tags(&caller, &req.input.bucket)
-            .await
-            .map_err(err)?;
+        let tags = self.done(
+            &caller,
+            entry("GetBucketTagging", &req.input.bucket, None, RequestClass::B),
+            self.storage.bucket_tags(&caller, &req.input.bucket).await,
+        )?;
         Ok(S3Response::new(GetBucketTaggingOutput {
             tag_set: tags_out(tags),
         }))
@@ -435,10 +471,13 @@ impl S3 for NuageS3 {
     ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
         let caller = self.caller(&req)?;
         let tags = tags_in(req.input.tagging.tag_set);
-        self.storage
-            .set_bucket_tags(&caller, &req.input.bucket, Some(tags))
-            .await
-            .map_err(err)?;
+        self.done(
+            &caller,
+            entry("PutBucketTagging", &req.input.bucket, None, RequestClass::A),
+            self.storage
+                .set_bucket_tags(&caller, &req.input.bucket, Some(tags))
+                .await,
+        )?;
         Ok(S3Response::new(PutBucketTaggingOutput {}))
     }
 
@@ -447,10 +486,18 @@ impl S3 for NuageS3 {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         let caller = self.caller(&req)?;
-        self.storage
-            .set_bucket_tags(&caller, &req.input.bucket, None)
-            .await
-            .map_err(err)?;
+        self.done(
+            &caller,
+            entry(
+                "DeleteBucketTagging",
+                &req.input.bucket,
+                None,
+                RequestClass::Free,
+            ),
+            self.storage
+                .set_bucket_tags(&caller, &req.input.bucket, None)
+                .await,
+        )?;
         Ok(S3Response::new(DeleteBucketTaggingOutput {}))
     }
 
@@ -459,11 +506,11 @@ impl S3 for NuageS3 {
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
         let caller = self.caller(&req)?;
-        let rules = self
-            .storage
-            .cors(&caller, &req.input.bucket)
-            .await
-            .map_err(err)?;
+        let rules = self.done(
+            &caller,
+            entry("GetBucketCors", &req.input.bucket, None, RequestClass::B),
+            self.storage.cors(&caller, &req.input.bucket).await,
+        )?;
         Ok(S3Response::new(GetBucketCorsOutput {
             cors_rules: Some(
                 rules
@@ -500,10 +547,13 @@ impl S3 for NuageS3 {
                 max_age_seconds: r.max_age_seconds,
             })
             .collect();
-        self.storage
-            .set_cors(&caller, &req.input.bucket, Some(rules))
-            .await
-            .map_err(err)?;
+        self.done(
+            &caller,
+            entry("PutBucketCors", &req.input.bucket, None, RequestClass::A),
+            self.storage
+                .set_cors(&caller, &req.input.bucket, Some(rules))
+                .await,
+        )?;
         Ok(S3Response::new(PutBucketCorsOutput {}))
     }
 
@@ -512,10 +562,18 @@ impl S3 for NuageS3 {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         let caller = self.caller(&req)?;
-        self.storage
-            .set_cors(&caller, &req.input.bucket, None)
-            .await
-            .map_err(err)?;
+        self.done(
+            &caller,
+            entry(
+                "DeleteBucketCors",
+                &req.input.bucket,
+                None,
+                RequestClass::Free,
+            ),
+            self.storage
+                .set_cors(&caller, &req.input.bucket, None)
+                .await,
+        )?;
         Ok(S3Response::new(DeleteBucketCorsOutput {}))
     }
 
@@ -524,11 +582,16 @@ impl S3 for NuageS3 {
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
         let caller = self.caller(&req)?;
-        let rules = self
-            .storage
-            .lifecycle(&caller, &req.input.bucket)
-            .await
-            .map_err(err)?;
+        let rules = self.done(
+            &caller,
+            entry(
+                "GetBucketLifecycleConfiguration",
+                &req.input.bucket,
+                None,
+                RequestClass::B,
+            ),
+            self.storage.lifecycle(&caller, &req.input.bucket).await,
+        )?;
         Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
             rules: Some(lifecycle_out(rules)),
             ..Default::default()
@@ -546,10 +609,18 @@ impl S3 for NuageS3 {
                 .map(|c| c.rules)
                 .unwrap_or_default(),
         )?;
-        self.storage
-            .set_lifecycle(&caller, &req.input.bucket, Some(rules))
-            .await
-            .map_err(err)?;
+        self.done(
+            &caller,
+            entry(
+                "PutBucketLifecycleConfiguration",
+                &req.input.bucket,
+                None,
+                RequestClass::A,
+            ),
+            self.storage
+                .set_lifecycle(&caller, &req.input.bucket, Some(rules))
+                .await,
+        )?;
         Ok(S3Response::new(
             PutBucketLifecycleConfigurationOutput::default(),
         ))
@@ -560,10 +631,18 @@ impl S3 for NuageS3 {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         let caller = self.caller(&req)?;
-        self.storage
-            .set_lifecycle(&caller, &req.input.bucket, None)
-            .await
-            .map_err(err)?;
+        self.done(
+            &caller,
+            entry(
+                "DeleteBucketLifecycle",
+                &req.input.bucket,
+                None,
+                RequestClass::Free,
+            ),
+            self.storage
+                .set_lifecycle(&caller, &req.input.bucket, None)
+                .await,
+        )?;
         Ok(S3Response::new(DeleteBucketLifecycleOutput {}))
     }
 
@@ -965,11 +1044,13 @@ impl S3 for NuageS3 {
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let caller = self.caller(&req)?;
         let i = req.input;
-        let (version, tags) = self
-            .storage
-            .object_tags(&caller, &i.bucket, &i.key, i.version_id.as_deref())
-            .await
-            .map_err(err)?;
+        let (version, tags) = self.done(
+            &caller,
+            entry("GetObjectTagging", &i.bucket, Some(&i.key), RequestClass::B),
+            self.storage
+                .object_tags(&caller, &i.bucket, &i.key, i.version_id.as_deref())
+                .await,
+        )?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: tags_out(tags),
             version_id: Some(version),
@@ -982,17 +1063,19 @@ impl S3 for NuageS3 {
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let caller = self.caller(&req)?;
         let i = req.input;
-        let version = self
-            .storage
-            .set_object_tags(
-                &caller,
-                &i.bucket,
-                &i.key,
-                i.version_id.as_deref(),
-                tags_in(i.tagging.tag_set),
-            )
-            .await
-            .map_err(err)?;
+        let version = self.done(
+            &caller,
+            entry("PutObjectTagging", &i.bucket, Some(&i.key), RequestClass::A),
+            self.storage
+                .set_object_tags(
+                    &caller,
+                    &i.bucket,
+                    &i.key,
+                    i.version_id.as_deref(),
+                    tags_in(i.tagging.tag_set),
+                )
+                .await,
+        )?;
         Ok(S3Response::new(PutObjectTaggingOutput {
             version_id: Some(version),
         }))
@@ -1004,17 +1087,24 @@ impl S3 for NuageS3 {
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let caller = self.caller(&req)?;
         let i = req.input;
-        let version = self
-            .storage
-            .set_object_tags(
-                &caller,
+        let version = self.done(
+            &caller,
+            entry(
+                "DeleteObjectTagging",
                 &i.bucket,
-                &i.key,
-                i.version_id.as_deref(),
-                Vec::new(),
-            )
-            .await
-            .map_err(err)?;
+                Some(&i.key),
+                RequestClass::Free,
+            ),
+            self.storage
+                .set_object_tags(
+                    &caller,
+                    &i.bucket,
+                    &i.key,
+                    i.version_id.as_deref(),
+                    Vec::new(),
+                )
+                .await,
+        )?;
         Ok(S3Response::new(DeleteObjectTaggingOutput {
             version_id: Some(version),
         }))
@@ -1544,18 +1634,20 @@ impl S3 for NuageS3 {
         let i = req.input;
         let max = max_keys(i.max_uploads)?;
         let prefix = i.prefix.clone().unwrap_or_default();
-        let l = self
-            .storage
-            .list_multipart_uploads(
-                &caller,
-                &i.bucket,
-                &prefix,
-                i.key_marker.as_deref(),
-                i.upload_id_marker.as_deref(),
-                max,
-            )
-            .await
-            .map_err(err)?;
+        let l = self.done(
+            &caller,
+            entry("ListMultipartUploads", &i.bucket, None, RequestClass::A),
+            self.storage
+                .list_multipart_uploads(
+                    &caller,
+                    &i.bucket,
+                    &prefix,
+                    i.key_marker.as_deref(),
+                    i.upload_id_marker.as_deref(),
+                    max,
+                )
+                .await,
+        )?;
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(i.bucket),
             prefix: Some(prefix),
@@ -1592,11 +1684,13 @@ impl S3 for NuageS3 {
         let i = req.input;
         let max = max_keys(i.max_parts)?;
         let after = i.part_number_marker.unwrap_or(0).max(0) as u32;
-        let (u, parts, truncated) = self
-            .storage
-            .list_parts(&caller, &i.bucket, &i.key, &i.upload_id, after, max)
-            .await
-            .map_err(err)?;
+        let (u, parts, truncated) = self.done(
+            &caller,
+            entry("ListParts", &i.bucket, Some(&i.key), RequestClass::A),
+            self.storage
+                .list_parts(&caller, &i.bucket, &i.key, &i.upload_id, after, max)
+                .await,
+        )?;
         Ok(S3Response::new(ListPartsOutput {
             bucket: Some(i.bucket),
             key: Some(i.key),

@@ -588,6 +588,17 @@ impl Storage {
         .await
     }
 
+    /// The organisation that owns a bucket, if it exists (for the owner's
+    /// access log; not an authorisation).
+    pub async fn bucket_owner(&self, name: &str) -> Option<String> {
+        let mut conn = self.platform().db().acquire().await.ok()?;
+        repo::get_bucket(&mut conn, name)
+            .await
+            .ok()
+            .flatten()
+            .map(|b| b.org_id)
+    }
+
     pub async fn bucket_region(&self, caller: &S3Caller, name: &str) -> StorageResult<Region> {
         let b = self.bucket_of(caller, name).await?;
         self.regions()
