@@ -2384,3 +2384,72 @@ async fn incomplete_uploads_expire_after_the_configured_time() {
         .sum::<usize>();
     assert_eq!(blobs, 0, "the part's blob is deleted");
 }
+
+#[tokio::test]
+async fn an_objects_bytes_stay_in_its_buckets_region() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (paris, lyon) = (dir.path().join("paris"), dir.path().join("lyon"));
+    let config = dir.path().join("regions.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[storage.regions]]\nname = \"fr-par\"\njurisdiction = \"FR\"\nlocation = \"Paris\"\npath = \"{}\"\n\
+             [[storage.regions]]\nname = \"fr-lyo\"\njurisdiction = \"FR\"\nlocation = \"Lyon\"\npath = \"{}\"\n",
+            paris.display(),
+            lyon.display()
+        ),
+    )
+    .expect("config");
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        args: vec!["--config".into(), config.display().to_string()],
+        ..Default::default()
+    })
+    .await;
+    let t = app.tenant("Regions").await;
+    let s3 = app.s3_client(&t);
+    let in_lyon = CreateBucketConfiguration::builder()
+        .location_constraint(BucketLocationConstraint::from("fr-lyo"))
+        .build();
+    s3.create_bucket()
+        .bucket("lyon-only")
+        .create_bucket_configuration(in_lyon)
+        .send()
+        .await
+        .expect("create");
+    s3.create_bucket()
+        .bucket("paris-default")
+        .send()
+        .await
+        .expect("create");
+    for (bucket, n) in [("lyon-only", 3), ("paris-default", 1)] {
+        for i in 0..n {
+            s3.put_object()
+                .bucket(bucket)
+                .key(format!("k{i}"))
+                .body(ByteStream::from_static(b"bytes"))
+                .send()
+                .await
+                .expect("put");
+        }
+    }
+    let count = |root: &std::path::Path| -> usize {
+        std::fs::read_dir(root)
+            .expect("region folder")
+            .filter_map(Result::ok)
+            .filter(|d| d.file_name() != "incoming")
+            .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(count(&lyon), 3, "the Lyon bucket's blobs are in Lyon");
+    assert_eq!(count(&paris), 1, "and only the Paris bucket's are in Paris");
+    let location = s3
+        .get_bucket_location()
+        .bucket("lyon-only")
+        .send()
+        .await
+        .expect("location");
+    assert_eq!(
+        location.location_constraint().map(|l| l.as_str()),
+        Some("fr-lyo")
+    );
+}
