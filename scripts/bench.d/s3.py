@@ -2,9 +2,11 @@
 the raw disk rate of the same writes, and the server's peak memory."""
 
 import concurrent.futures
+import http.client
 import os
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -54,8 +56,19 @@ def big(method, bucket, size, concurrency):
     def one(url):
         start = time.monotonic()
         if method == "PUT":
-            request = urllib.request.Request(url, data=Zeros(size), method="PUT", headers={"Content-Length": str(size)})
-            urllib.request.urlopen(request).read()
+            # http.client sends exactly these headers (urllib would add a
+            # Content-Type), streaming the body in 1 MiB writes.
+            parts = urllib.parse.urlsplit(url)
+            conn = http.client.HTTPConnection(parts.netloc)
+            conn.putrequest("PUT", f"{parts.path}?{parts.query}", skip_accept_encoding=True)
+            conn.putheader("Content-Length", str(size))
+            conn.endheaders()
+            body = Zeros(size)
+            while chunk := body.read(1 << 20):
+                conn.send(chunk)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, (response.status, response.reason)
         else:
             with urllib.request.urlopen(url) as r:
                 got = 0

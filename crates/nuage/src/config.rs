@@ -223,7 +223,7 @@ impl Default for Config {
             },
             log: LogConfig {
                 format: LogFormat::Text,
-                filter: "info,sqlx=warn".into(),
+                filter: "info,sqlx=warn,s3s=off".into(),
             },
             mail: None,
             session_hours: 12,

@@ -630,6 +630,33 @@ async fn versioning_keeps_every_version_and_delete_markers() {
     // Newest first within a key.
     assert_eq!(listed.versions()[0].version_id(), Some(v2.as_str()));
 
+    // A folder whose only key is deleted is not listed as a common prefix.
+    s3.put_object()
+        .bucket("versions")
+        .key("gone/file")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    s3.delete_object()
+        .bucket("versions")
+        .key("gone/file")
+        .send()
+        .await
+        .expect("delete");
+    let top = s3
+        .list_objects_v2()
+        .bucket("versions")
+        .delimiter("/")
+        .send()
+        .await
+        .expect("list");
+    assert!(
+        top.common_prefixes().is_empty(),
+        "{:?}",
+        top.common_prefixes()
+    );
+
     // Deleting the marker brings the last version back.
     s3.delete_object()
         .bucket("versions")

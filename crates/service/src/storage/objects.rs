@@ -1116,6 +1116,10 @@ impl Storage {
                     break 'scan;
                 }
                 after = Some(row.key.clone());
+                // A deleted key shows nowhere, not even as a common prefix.
+                if row.delete_marker == 1 {
+                    continue;
+                }
                 if let Some(cp) = common_prefix(&row.key, &q.prefix, q.delimiter.as_deref()) {
                     if q.after.as_deref() != Some(cp)
                         && list.prefixes.last().map(String::as_str) != Some(cp)
@@ -1137,9 +1141,6 @@ impl Storage {
                         }
                         None => break 'scan,
                     }
-                }
-                if row.delete_marker == 1 {
-                    continue;
                 }
                 if emitted == q.max_keys {
                     list.truncated = true;
