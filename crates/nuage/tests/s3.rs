@@ -2253,6 +2253,32 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         ),
         "NoSuchUpload"
     );
+    // A rule Nuage would not apply as written is refused, not ignored.
+    let sized = BucketLifecycleConfiguration::builder()
+        .rules(
+            LifecycleRule::builder()
+                .status(ExpirationStatus::Enabled)
+                .filter(
+                    LifecycleRuleFilter::builder()
+                        .object_size_greater_than(1000)
+                        .build(),
+                )
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .build()
+                .expect("rule"),
+        )
+        .build()
+        .expect("rules");
+    assert_eq!(
+        s3_code(
+            s3.put_bucket_lifecycle_configuration()
+                .bucket("cycle")
+                .lifecycle_configuration(sized)
+                .send()
+                .await
+        ),
+        "NotImplemented"
+    );
 }
 
 #[tokio::test]

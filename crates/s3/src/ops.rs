@@ -187,6 +187,28 @@ fn lifecycle_in(rules: Vec<s3s::dto::LifecycleRule>) -> S3Result<Vec<LifecycleRu
                     "Transitions to other storage classes are not supported: Nuage has one storage class"
                 ));
             }
+            // Rules Nuage would not apply as written are refused, not ignored.
+            let sized = r.filter.as_ref().is_some_and(|f| {
+                f.object_size_greater_than.is_some()
+                    || f.object_size_less_than.is_some()
+                    || f.and.as_ref().is_some_and(|a| {
+                        a.object_size_greater_than.is_some() || a.object_size_less_than.is_some()
+                    })
+            });
+            let unsupported_action = r
+                .expiration
+                .as_ref()
+                .is_some_and(|e| e.expired_object_delete_marker.is_some())
+                || r
+                    .noncurrent_version_expiration
+                    .as_ref()
+                    .is_some_and(|n| n.newer_noncurrent_versions.is_some());
+            if sized || unsupported_action {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Object size filters, ExpiredObjectDeleteMarker and NewerNoncurrentVersions are not supported"
+                ));
+            }
             let (mut prefix, mut tags) = (r.prefix.unwrap_or_default(), Vec::new());
             if let Some(f) = r.filter {
                 if let Some(p) = f.prefix {
