@@ -240,6 +240,20 @@ pub struct CorsRule {
 }
 
 impl CorsRule {
+    /// Whether the rule lets a page from `origin` send `method` with these
+    /// request headers (origins and headers may hold one `*`; header names
+    /// compare without case).
+    pub fn allows(&self, origin: &str, method: &str, headers: &[String]) -> bool {
+        self.allowed_origins.iter().any(|o| wildcard(o, origin))
+            && self.allowed_methods.iter().any(|m| m == method)
+            && headers.iter().all(|h| {
+                let h = h.to_ascii_lowercase();
+                self.allowed_headers
+                    .iter()
+                    .any(|a| wildcard(&a.to_ascii_lowercase(), &h))
+            })
+    }
+
     pub fn validate(&self) -> Result<(), DomainError> {
         const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
         if self.allowed_origins.is_empty() || self.allowed_methods.is_empty() {
@@ -259,6 +273,28 @@ impl CorsRule {
             ));
         }
         Ok(())
+    }
+}
+
+/// The first rule that allows a cross-origin request, as S3 chooses.
+pub fn cors_rule_for<'a>(
+    rules: &'a [CorsRule],
+    origin: &str,
+    method: &str,
+    headers: &[String],
+) -> Option<&'a CorsRule> {
+    rules.iter().find(|r| r.allows(origin, method, headers))
+}
+
+/// `pattern` with at most one `*` standing for any run of characters.
+fn wildcard(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        Some((head, tail)) => {
+            value.len() >= head.len() + tail.len()
+                && value.starts_with(head)
+                && value.ends_with(tail)
+        }
+        None => pattern == value,
     }
 }
 
@@ -345,6 +381,49 @@ mod tests {
         both.extend(b);
         let expected = format!("{}-2", hex::encode(Md5::digest(&both)));
         assert_eq!(multipart_etag(&[a, b]), expected);
+    }
+
+    #[test]
+    fn cors_rules_match_origins_methods_and_headers() {
+        let rules = vec![
+            CorsRule {
+                id: None,
+                allowed_origins: vec!["https://*.example.fr".into()],
+                allowed_methods: vec!["GET".into(), "PUT".into()],
+                allowed_headers: vec!["x-amz-*".into(), "Content-Type".into()],
+                expose_headers: vec![],
+                max_age_seconds: None,
+            },
+            CorsRule {
+                id: Some("any".into()),
+                allowed_origins: vec!["*".into()],
+                allowed_methods: vec!["GET".into()],
+                allowed_headers: vec![],
+                expose_headers: vec![],
+                max_age_seconds: None,
+            },
+        ];
+        let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let first = cors_rule_for(
+            &rules,
+            "https://app.example.fr",
+            "PUT",
+            &h(&["content-type", "X-Amz-Date"]),
+        );
+        assert!(first.is_some_and(|r| r.id.is_none()));
+        assert!(cors_rule_for(&rules, "https://evil.test", "PUT", &[]).is_none());
+        assert!(cors_rule_for(&rules, "https://app.example.fr", "DELETE", &[]).is_none());
+        assert!(
+            cors_rule_for(
+                &rules,
+                "https://app.example.fr",
+                "PUT",
+                &h(&["authorization"])
+            )
+            .is_none()
+        );
+        let any = cors_rule_for(&rules, "https://evil.test", "GET", &[]);
+        assert_eq!(any.and_then(|r| r.id.as_deref()), Some("any"));
     }
 
     #[test]

@@ -371,11 +371,13 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(
         config.storage.max_concurrent_requests,
     ));
+    let cors = nuage_s3::Cors::new(storage.clone(), config.storage.root_domain.clone());
     let handler =
         move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
               mut request: axum::extract::Request| {
             let service = service.clone();
             let permits = permits.clone();
+            let cors = cors.clone();
             async move {
                 let Ok(_permit) = permits.try_acquire_owned() else {
                     return (
@@ -388,9 +390,23 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
                     )
                         .into_response();
                 };
+                let path = request.uri().path().to_owned();
+                if request.method() == axum::http::Method::OPTIONS {
+                    return cors
+                        .preflight(&path, request.headers())
+                        .await
+                        .into_response();
+                }
+                let cors_headers = cors
+                    .response_headers(request.method(), &path, request.headers())
+                    .await;
                 request.extensions_mut().insert(nuage_s3::ClientAddr(peer));
                 match tower::ServiceExt::oneshot(service, request).await {
-                    Ok(response) => response.map(axum::body::Body::new),
+                    Ok(response) => {
+                        let mut response = response.map(axum::body::Body::new);
+                        response.headers_mut().extend(cors_headers);
+                        response
+                    }
                     Err(e) => {
                         tracing::error!(error = ?e, "S3 request failed");
                         (

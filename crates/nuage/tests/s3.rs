@@ -2506,3 +2506,128 @@ async fn an_objects_bytes_stay_in_its_buckets_region() {
         Some("fr-lyo")
     );
 }
+
+#[tokio::test]
+async fn browsers_get_cors_answers_from_the_buckets_rules() {
+    let app = spawn_app().await;
+    let t = app.tenant("CORS").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("web-app")
+        .send()
+        .await
+        .expect("create");
+    s3.put_object()
+        .bucket("web-app")
+        .key("data.json")
+        .body(ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .expect("put");
+    let http = reqwest::Client::new();
+    let url = format!("{}/web-app/data.json", app.s3);
+    let preflight = |origin: &'static str, method: &'static str| {
+        http.request(Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", "content-type, x-amz-date")
+            .send()
+    };
+    // No rules yet: refused.
+    assert_eq!(
+        preflight("https://app.example.fr", "PUT")
+            .await
+            .expect("options")
+            .status(),
+        403
+    );
+
+    let cors = aws_sdk_s3::types::CorsConfiguration::builder()
+        .cors_rules(
+            aws_sdk_s3::types::CorsRule::builder()
+                .allowed_origins("https://*.example.fr")
+                .allowed_methods("GET")
+                .allowed_methods("PUT")
+                .allowed_headers("*")
+                .expose_headers("ETag")
+                .max_age_seconds(600)
+                .build()
+                .expect("rule"),
+        )
+        .build()
+        .expect("cors");
+    s3.put_bucket_cors()
+        .bucket("web-app")
+        .cors_configuration(cors)
+        .send()
+        .await
+        .expect("put cors");
+
+    let allowed = preflight("https://app.example.fr", "PUT")
+        .await
+        .expect("options");
+    assert_eq!(allowed.status(), 200);
+    let h = allowed.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.fr");
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .expect("methods")
+            .contains("PUT")
+    );
+    assert_eq!(
+        h["access-control-allow-headers"],
+        "content-type, x-amz-date"
+    );
+    assert_eq!(h["access-control-max-age"], "600");
+    assert_eq!(
+        preflight("https://evil.test", "PUT")
+            .await
+            .expect("options")
+            .status(),
+        403
+    );
+    assert_eq!(
+        preflight("https://app.example.fr", "DELETE")
+            .await
+            .expect("options")
+            .status(),
+        403
+    );
+
+    // The request itself carries the headers when its origin is allowed.
+    let config =
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60))
+            .expect("config");
+    let get = s3
+        .get_object()
+        .bucket("web-app")
+        .key("data.json")
+        .presigned(config)
+        .await
+        .expect("presign");
+    let response = http
+        .get(get.uri())
+        .header("origin", "https://app.example.fr")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.example.fr"
+    );
+    assert_eq!(response.headers()["access-control-expose-headers"], "ETag");
+    let foreign = http
+        .get(get.uri())
+        .header("origin", "https://evil.test")
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

@@ -7,6 +7,7 @@
 
 mod auth;
 mod convert;
+mod cors;
 mod error;
 mod ops;
 
@@ -17,6 +18,7 @@ use nuage_service::storage::Storage;
 use s3s::service::{S3Service, S3ServiceBuilder};
 
 pub use auth::KeyDirectory;
+pub use cors::Cors;
 
 /// The client's address, put in the request's extensions by the listener.
 #[derive(Debug, Clone, Copy)]

@@ -588,6 +588,21 @@ impl Storage {
         .await
     }
 
+    /// A bucket's CORS rules, for browsers' preflight requests, which carry
+    /// no credentials (as in S3, the rules themselves are not secret).
+    pub async fn cors_for_browsers(&self, name: &str) -> Vec<CorsRule> {
+        let Ok(mut conn) = self.platform().db().acquire().await else {
+            return Vec::new();
+        };
+        match repo::get_bucket(&mut conn, name).await {
+            Ok(Some(b)) => b
+                .cors
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The organisation that owns a bucket, if it exists (for the owner's
     /// access log; not an authorisation).
     pub async fn bucket_owner(&self, name: &str) -> Option<String> {
