@@ -671,9 +671,19 @@ impl Storage {
                     .into_iter()
                     .map(|s| s.blob)
                     .collect();
-            for part in
-                repo::list_parts(&mut tx, upload_id, 0, i64::from(rules::MAX_PARTS) + 1).await?
-            {
+            let parts =
+                repo::list_parts(&mut tx, upload_id, 0, i64::from(rules::MAX_PARTS) + 1).await?;
+            // The parts were read before this transaction: a part uploaded
+            // again meanwhile replaced (and released) the blob chosen.
+            let current: std::collections::HashSet<&str> =
+                parts.iter().map(|p| p.blob_id.as_str()).collect();
+            if used.iter().any(|b| !current.contains(b.as_str())) {
+                return Err(StorageError::InvalidPart(
+                    "a part was uploaded again while the upload was being completed; complete it again"
+                        .into(),
+                ));
+            }
+            for part in parts {
                 delta_bytes -= part.size;
                 if !used.contains(&part.blob_id) {
                     repo::trash_blob(&mut tx, &part.blob_id, &bucket.region, now_ms()).await?;
