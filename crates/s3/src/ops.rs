@@ -1174,27 +1174,8 @@ impl S3 for NuageS3 {
                 None
             },
             encoding_type: i.encoding_type,
-            contents: Some(
-                l.objects
-                    .into_iter()
-                    .map(|o| Object {
-                        key: Some(enc(o.key)),
-                        size: Some(o.size as i64),
-                        e_tag: Some(convert::etag(&o.etag)),
-                        last_modified: Some(convert::timestamp(o.last_modified)),
-                        storage_class: Some(ObjectStorageClass::from("STANDARD".to_owned())),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            common_prefixes: Some(
-                l.prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            contents: Some(l.objects.into_iter().map(|o| listed(o, &enc)).collect()),
+            common_prefixes: Some(common_prefixes(l.prefixes, &enc)),
             ..Default::default()
         }))
     }
@@ -1244,27 +1225,8 @@ impl S3 for NuageS3 {
             next_continuation_token: l.next.map(|n| encode_token(&n)),
             start_after: i.start_after.map(enc),
             encoding_type: i.encoding_type,
-            contents: Some(
-                l.objects
-                    .into_iter()
-                    .map(|o| Object {
-                        key: Some(enc(o.key)),
-                        size: Some(o.size as i64),
-                        e_tag: Some(convert::etag(&o.etag)),
-                        last_modified: Some(convert::timestamp(o.last_modified)),
-                        storage_class: Some(ObjectStorageClass::from("STANDARD".to_owned())),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            common_prefixes: Some(
-                l.prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            contents: Some(l.objects.into_iter().map(|o| listed(o, &enc)).collect()),
+            common_prefixes: Some(common_prefixes(l.prefixes, &enc)),
             ..Default::default()
         }))
     }
@@ -1335,14 +1297,7 @@ impl S3 for NuageS3 {
             encoding_type: i.encoding_type,
             versions: Some(versions),
             delete_markers: Some(markers),
-            common_prefixes: Some(
-                l.prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            common_prefixes: Some(common_prefixes(l.prefixes, &enc)),
             ..Default::default()
         }))
     }
@@ -1760,6 +1715,27 @@ impl S3 for NuageS3 {
             ..Default::default()
         }))
     }
+}
+
+/// An object as listings show it.
+fn listed(o: nuage_service::storage::ObjectInfo, enc: &impl Fn(String) -> String) -> Object {
+    Object {
+        key: Some(enc(o.key)),
+        size: Some(o.size as i64),
+        e_tag: Some(convert::etag(&o.etag)),
+        last_modified: Some(convert::timestamp(o.last_modified)),
+        storage_class: Some(ObjectStorageClass::from("STANDARD".to_owned())),
+        ..Default::default()
+    }
+}
+
+fn common_prefixes(prefixes: Vec<String>, enc: &impl Fn(String) -> String) -> Vec<CommonPrefix> {
+    prefixes
+        .into_iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(enc(p)),
+        })
+        .collect()
 }
 
 fn encode_token(key: &str) -> String {

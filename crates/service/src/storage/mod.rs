@@ -522,20 +522,9 @@ impl Storage {
         name: &str,
         rules: Option<Vec<CorsRule>>,
     ) -> StorageResult<()> {
-        let value = match rules {
-            Some(rules) => {
-                if rules.is_empty() || rules.len() > 100 {
-                    return Err(StorageError::InvalidArgument(
-                        "a CORS configuration has 1 to 100 rules".into(),
-                    ));
-                }
-                for r in &rules {
-                    r.validate()?;
-                }
-                Some(json(&rules))
-            }
-            None => None,
-        };
+        let value = rules
+            .map(|r| rule_document(&r, 100, "a CORS configuration", CorsRule::validate))
+            .transpose()?;
         self.set_bucket_setting(
             caller,
             name,
@@ -564,20 +553,16 @@ impl Storage {
         name: &str,
         rules: Option<Vec<LifecycleRule>>,
     ) -> StorageResult<()> {
-        let value = match rules {
-            Some(rules) => {
-                if rules.is_empty() || rules.len() > 1000 {
-                    return Err(StorageError::InvalidArgument(
-                        "a lifecycle configuration has 1 to 1000 rules".into(),
-                    ));
-                }
-                for r in &rules {
-                    r.validate()?;
-                }
-                Some(json(&rules))
-            }
-            None => None,
-        };
+        let value = rules
+            .map(|r| {
+                rule_document(
+                    &r,
+                    1000,
+                    "a lifecycle configuration",
+                    LifecycleRule::validate,
+                )
+            })
+            .transpose()?;
         self.set_bucket_setting(
             caller,
             name,
@@ -689,6 +674,24 @@ impl Platform {
             repo::access_log(&mut conn, &org.to_string(), before, limit.clamp(1, 1000)).await?;
         Ok(rows.into_iter().map(recorder::AccessEntry::from).collect())
     }
+}
+
+/// A bucket's rule list as stored: 1 to `max` rules, each valid.
+fn rule_document<R: Serialize>(
+    rules: &[R],
+    max: usize,
+    what: &str,
+    validate: impl Fn(&R) -> Result<(), nuage_domain::DomainError>,
+) -> StorageResult<String> {
+    if rules.is_empty() || rules.len() > max {
+        return Err(StorageError::InvalidArgument(format!(
+            "{what} has 1 to {max} rules"
+        )));
+    }
+    for r in rules {
+        validate(r)?;
+    }
+    Ok(json(&rules))
 }
 
 fn json<T: Serialize>(value: &T) -> String {
