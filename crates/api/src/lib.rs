@@ -5,18 +5,19 @@
 
 mod extract;
 mod idempotency;
+mod open_data;
 pub mod problem;
 mod routes;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use nuage_service::Platform;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub use problem::Problem;
-use routes::{account, orgs, platform, storage};
+use routes::{account, catalogue, orgs, platform, storage};
 
 /// The largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -33,6 +34,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
         orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
         storage::set_quota, storage::usage, storage::access_log, storage::maintain,
+        catalogue::search, catalogue::organisation, catalogue::service, catalogue::offer, catalogue::self_description,
+        catalogue::compare, catalogue::regions, catalogue::open_data_json, catalogue::open_data_csv, catalogue::declare_region,
+        catalogue::get_profile, catalogue::put_profile, catalogue::list_services, catalogue::create_service,
+        catalogue::list_offers, catalogue::create_offer, catalogue::put_service, catalogue::put_offer, catalogue::move_sheet,
+        catalogue::review_queue, catalogue::review, catalogue::declare, catalogue::undeclare,
+        catalogue::order, catalogue::subscriptions, catalogue::sales, catalogue::subscription, catalogue::fulfil,
+        catalogue::cancel, catalogue::set_webhook, catalogue::deliveries,
     ),
     modifiers(&BearerAuth),
 )]
@@ -104,6 +112,67 @@ pub fn router(platform: Platform) -> Router {
         .route("/orgs/{org_id}/storage", get(storage::usage))
         .route("/orgs/{org_id}/access-log", get(storage::access_log))
         .route("/storage/maintenance", post(storage::maintain))
+        .route("/directory/search", get(catalogue::search))
+        .route(
+            "/directory/organisations/{org_id}",
+            get(catalogue::organisation),
+        )
+        .route("/directory/services/{service_id}", get(catalogue::service))
+        .route("/catalogue/offers/{offer_id}", get(catalogue::offer))
+        .route(
+            "/catalogue/offers/{offer_id}/self-description",
+            get(catalogue::self_description),
+        )
+        .route("/catalogue/compare", post(catalogue::compare))
+        .route("/regions", get(catalogue::regions))
+        .route("/regions/{name}", put(catalogue::declare_region))
+        .route("/open-data/catalogue.json", get(catalogue::open_data_json))
+        .route("/open-data/{table}", get(catalogue::open_data_csv))
+        .route(
+            "/orgs/{org_id}/profile",
+            get(catalogue::get_profile).put(catalogue::put_profile),
+        )
+        .route(
+            "/orgs/{org_id}/services",
+            get(catalogue::list_services).post(catalogue::create_service),
+        )
+        .route(
+            "/orgs/{org_id}/offers",
+            get(catalogue::list_offers).post(catalogue::create_offer),
+        )
+        .route("/services/{service_id}", put(catalogue::put_service))
+        .route("/offers/{offer_id}", put(catalogue::put_offer))
+        .route("/sheets/{kind}/{id}/state", post(catalogue::move_sheet))
+        .route("/review", get(catalogue::review_queue))
+        .route("/review/{kind}/{id}", post(catalogue::review))
+        .route("/services/{service_id}/{relation}", put(catalogue::declare))
+        .route(
+            "/services/{service_id}/{relation}/{org_id}",
+            delete(catalogue::undeclare),
+        )
+        .route("/orgs/{org_id}/orders", post(catalogue::order))
+        .route(
+            "/orgs/{org_id}/subscriptions",
+            get(catalogue::subscriptions),
+        )
+        .route("/orgs/{org_id}/sales", get(catalogue::sales))
+        .route(
+            "/subscriptions/{subscription_id}",
+            get(catalogue::subscription),
+        )
+        .route(
+            "/subscriptions/{subscription_id}/fulfilment",
+            post(catalogue::fulfil),
+        )
+        .route(
+            "/subscriptions/{subscription_id}/cancel",
+            post(catalogue::cancel),
+        )
+        .route("/orgs/{org_id}/webhook", put(catalogue::set_webhook))
+        .route(
+            "/orgs/{org_id}/webhook/deliveries",
+            get(catalogue::deliveries),
+        )
         .route("/users", post(orgs::create_user))
         .route("/operators", post(orgs::create_operator))
         .fallback(|| async {

@@ -4,6 +4,7 @@
 //! these types first.
 
 pub mod audit;
+pub mod catalogue;
 pub mod error;
 pub mod ids;
 pub mod legal;

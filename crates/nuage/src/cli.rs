@@ -92,6 +92,11 @@ pub struct ServeArgs {
     #[arg(long, value_enum)]
     #[serde(skip)]
     pub log_format: Option<LogFormat>,
+    /// Fill an empty platform with a fictional ecosystem of providers,
+    /// publishers and buyers; their logins go to DATA_DIR/demo-credentials.txt.
+    #[arg(long)]
+    #[serde(skip)]
+    pub demo: bool,
 }
 
 impl ServeArgs {
@@ -103,6 +108,9 @@ impl ServeArgs {
         }
         if let Some(format) = self.log_format {
             value["log"] = json!({ "format": format });
+        }
+        if self.demo {
+            value["catalogue"] = json!({ "demo": true });
         }
         value
     }

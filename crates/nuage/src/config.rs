@@ -37,6 +37,30 @@ pub struct Config {
     /// How long a console session lasts, in hours.
     pub session_hours: u64,
     pub storage: StorageConfig,
+    pub catalogue: CatalogueConfig,
+}
+
+/// The single window and the directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogueConfig {
+    /// The name of the house provider: the organisation whose offers this
+    /// platform provisions itself (set on first start).
+    pub house_name: String,
+    /// Fill an empty platform with a fictional ecosystem (`serve --demo`).
+    pub demo: bool,
+    /// How often failed webhook deliveries are retried, in seconds.
+    pub webhook_retry_seconds: u64,
+}
+
+impl Default for CatalogueConfig {
+    fn default() -> Self {
+        Self {
+            house_name: "Nuage".into(),
+            demo: false,
+            webhook_retry_seconds: 30,
+        }
+    }
 }
 
 /// Object storage: regions, limits and upkeep.
@@ -228,6 +252,7 @@ impl Default for Config {
             mail: None,
             session_hours: 12,
             storage: StorageConfig::default(),
+            catalogue: CatalogueConfig::default(),
         }
     }
 }
@@ -235,7 +260,7 @@ impl Default for Config {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 12] = [
+const ENV_KEYS: [&str; 13] = [
     "data_dir",
     "listen",
     "s3_listen",
@@ -248,6 +273,7 @@ const ENV_KEYS: [&str; 12] = [
     "mail",
     "session_hours",
     "storage",
+    "catalogue",
 ];
 
 /// `NUAGE_` variables that are not server configuration.
@@ -332,6 +358,14 @@ impl Config {
                 "refusing to listen on {addr} without TLS: give --tls-cert and --tls-key, \
                  or --insecure-http if a TLS proxy stands in front"
             );
+        }
+        if self.catalogue.house_name.trim().is_empty()
+            || self.catalogue.house_name.chars().count() > 200
+        {
+            bail!("catalogue.house_name must have 1 to 200 characters");
+        }
+        if self.catalogue.webhook_retry_seconds == 0 {
+            bail!("catalogue.webhook_retry_seconds must be at least 1");
         }
         if self.session_hours == 0 || self.session_hours > 24 * 30 {
             bail!("session_hours must be between 1 and 720");

@@ -15,6 +15,7 @@ use axum::routing::get;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use nuage_db::Db;
+use nuage_service::catalogue::Catalogue;
 use nuage_service::keys::{KeyOrigin, write_private};
 use nuage_service::storage::blobs::BackendSettings;
 use nuage_service::storage::{Region, Storage, StorageSettings};
@@ -39,7 +40,9 @@ pub struct Addresses {
 pub struct Application {
     platform: Platform,
     storage: Storage,
+    catalogue: Catalogue,
     maintenance_interval: u64,
+    webhook_retry: Duration,
     addresses: Addresses,
     main: (TcpListener, Router),
     s3: (TcpListener, Router),
@@ -139,11 +142,27 @@ impl Application {
         let secure_cookies =
             tls.is_some() || platform.settings().public_url.starts_with("https://");
         let storage = open_storage(&platform, &config)?;
-        let main = main_router(&platform, secure_cookies).layer(axum::Extension(storage.clone()));
+        let catalogue = Catalogue::start(storage.clone(), &config.catalogue.house_name).await?;
+        if config.catalogue.demo {
+            match catalogue.seed_demo(&config.data_dir).await? {
+                Some(path) => tracing::warn!(
+                    path = %path.display(),
+                    "demo mode: filled the platform with a fictional ecosystem; the demo accounts' logins are in this file (mode 0600)"
+                ),
+                None => tracing::info!(
+                    "demo mode: the platform already has organisations, nothing was added"
+                ),
+            }
+        }
+        let main = main_router(&platform, secure_cookies)
+            .layer(axum::Extension(storage.clone()))
+            .layer(axum::Extension(catalogue.clone()));
         let s3 = s3_router(&storage, &config)?;
         Ok(Self {
             platform,
             storage,
+            catalogue,
+            webhook_retry: Duration::from_secs(config.catalogue.webhook_retry_seconds),
             maintenance_interval: config.storage.maintenance_interval_seconds.max(1),
             addresses,
             main: (main_listener, main),
@@ -170,6 +189,7 @@ impl Application {
         let platform = self.platform.clone();
         self.storage
             .start_maintenance(Duration::from_secs(self.maintenance_interval));
+        let deliveries = self.catalogue.start_deliveries(self.webhook_retry);
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
@@ -191,6 +211,7 @@ impl Application {
         });
         let outcome = tokio::try_join!(main_server, s3_server);
         housekeeping.abort();
+        deliveries.abort();
         if let Err(e) = self.storage.recorder().flush().await {
             tracing::error!(error = %e, "the last access log and metering records could not be written");
         }

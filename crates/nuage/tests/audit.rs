@@ -71,8 +71,8 @@ async fn platform_with_history() -> (TestApp, AnyConnection) {
     );
     assert_eq!(
         verdict.json()["entries"],
-        5,
-        "the root token's creation and four organisations"
+        6,
+        "the root token's creation, the house provider and four organisations"
     );
     let db = app.database().await;
     (app, db)

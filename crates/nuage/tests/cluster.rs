@@ -65,14 +65,15 @@ async fn two_nodes_share_one_platform_and_one_audit_chain() {
         .collect();
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
 
-    // root token + first org + user + the user's sign-in token + 12 organisations.
+    // root token + the house provider + first org + user + the user's
+    // sign-in token + 12 organisations.
     for node in [&a, &b] {
         let verdict = node.cli(&["audit", "verify", "--json"], None);
         assert_eq!(verdict.code, 0, "{} {}", verdict.stdout, verdict.stderr);
-        assert_eq!(verdict.json()["entries"], 16);
+        assert_eq!(verdict.json()["entries"], 17);
     }
     let (_, list) = a.root(Method::GET, "/orgs?limit=500", None).await;
-    assert_eq!(list["items"].as_array().map(Vec::len), Some(13));
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(14));
 }
 
 #[tokio::test]
@@ -100,8 +101,8 @@ async fn nodes_starting_together_migrate_once() {
     assert_eq!(verdict.code, 0, "{}", verdict.stdout);
     assert_eq!(
         verdict.json()["entries"],
-        2,
-        "one root token, one organisation: {}",
+        3,
+        "one root token, one house provider, one organisation: {}",
         verdict.stdout
     );
 }

@@ -5,6 +5,7 @@
 
 mod api;
 mod audit;
+mod catalogue;
 mod cli;
 mod cluster;
 mod helpers;

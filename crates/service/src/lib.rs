@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod catalogue;
 pub mod error;
 pub mod keys;
 pub mod mail;

@@ -217,6 +217,25 @@ impl Platform {
         let mut tx = self.db().begin_write().await?;
         self.authorize_org(&mut tx, who, org, Role::manages_org)
             .await?;
+        let (row, secret_access_key) = self.insert_s3_key(&mut tx, who, org).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("s3_key.create", format!("s3_key:{}", row.access_key_id)).org(org),
+        )
+        .await?;
+        Ok((S3Key::from(row), secret_access_key))
+    }
+
+    /// Stores a fresh S3 key of `org` in the caller's transaction; returns
+    /// it with its secret, which is never stored in clear.
+    pub(crate) async fn insert_s3_key(
+        &self,
+        conn: &mut nuage_db::AnyConnection,
+        who: &Principal,
+        org: OrgId,
+    ) -> ServiceResult<(S3KeyRow, String)> {
         // AWS-shaped: a 20-character upper-case key id, a 40-character secret.
         let access_key_id =
             format!("NK{}", secret::random_token(15).to_ascii_uppercase())[..20].to_owned();
@@ -229,15 +248,8 @@ impl Platform {
             created_at: now_ms(),
             revoked_at: None,
         };
-        repo::insert_s3_key(&mut tx, &row).await?;
-        self.commit_audited(
-            tx,
-            who,
-            meta,
-            AuditEvent::new("s3_key.create", format!("s3_key:{}", row.access_key_id)).org(org),
-        )
-        .await?;
-        Ok((S3Key::from(row), secret_access_key))
+        repo::insert_s3_key(conn, &row).await?;
+        Ok((row, secret_access_key))
     }
 
     pub async fn list_s3_keys(

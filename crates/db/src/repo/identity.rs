@@ -363,3 +363,9 @@ pub async fn lock_org(conn: &mut AnyConnection, id: &str) -> Result<(), DbError>
         .await?;
     Ok(())
 }
+
+pub async fn count_orgs(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM organisations")
+        .fetch_one(conn)
+        .await?)
+}

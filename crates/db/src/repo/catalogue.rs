@@ -1,0 +1,893 @@
+//! The directory and the catalogue: declared regions, profiles, services,
+//! offers and their publication; the search index (SQLite FTS5 or a
+//! PostgreSQL tsvector, the only statements that differ by dialect);
+//! subscriptions and their history; webhooks to providers.
+
+use sqlx::{AnyConnection, FromRow};
+
+use crate::{DbError, Dialect};
+
+// --- regions -----------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct RegionRow {
+    pub name: String,
+    pub location: String,
+    pub jurisdiction: String,
+    pub house: i64,
+    pub created_at: i64,
+}
+
+/// Declares a region, or updates where it is.
+pub async fn upsert_region(conn: &mut AnyConnection, r: &RegionRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO regions (name, location, jurisdiction, house, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (name) DO UPDATE SET location = excluded.location, jurisdiction = excluded.jurisdiction, house = excluded.house",
+    )
+    .bind(&r.name)
+    .bind(&r.location)
+    .bind(&r.jurisdiction)
+    .bind(r.house)
+    .bind(r.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn list_regions(conn: &mut AnyConnection) -> Result<Vec<RegionRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT name, location, jurisdiction, house, created_at FROM regions ORDER BY name",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+// --- profiles, services and offers ------------------------------------------------
+
+/// The three kinds of sheets that go through review and publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sheet {
+    Profile,
+    Service,
+    Offer,
+}
+
+impl Sheet {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Profile => "profiles",
+            Self::Service => "services",
+            Self::Offer => "offers",
+        }
+    }
+
+    fn id_column(self) -> &'static str {
+        match self {
+            Self::Profile => "org_id",
+            _ => "id",
+        }
+    }
+
+    fn owner_column(self) -> &'static str {
+        match self {
+            Self::Profile => "org_id",
+            Self::Service => "publisher_id",
+            Self::Offer => "provider_id",
+        }
+    }
+
+    fn select(self) -> String {
+        format!(
+            "SELECT {} AS id, {} AS owner_id, state, document, published, review_note, created_at, updated_at FROM {}",
+            self.id_column(),
+            self.owner_column(),
+            self.table()
+        )
+    }
+}
+
+/// A profile, service or offer as stored: its document is the JSON sheet.
+#[derive(Debug, Clone, FromRow)]
+pub struct SheetRow {
+    pub id: String,
+    pub owner_id: String,
+    pub state: String,
+    pub document: String,
+    pub published: Option<String>,
+    pub review_note: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn insert_sheet(
+    conn: &mut AnyConnection,
+    sheet: Sheet,
+    row: &SheetRow,
+) -> Result<(), DbError> {
+    let sql = match sheet {
+        Sheet::Profile => {
+            "INSERT INTO profiles (org_id, state, document, review_note, created_at, updated_at, published) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        }
+        Sheet::Service => {
+            "INSERT INTO services (id, state, document, review_note, created_at, updated_at, published, publisher_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        }
+        Sheet::Offer => {
+            "INSERT INTO offers (id, state, document, review_note, created_at, updated_at, published, provider_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        }
+    };
+    let mut query = sqlx::query(sql)
+        .bind(&row.id)
+        .bind(&row.state)
+        .bind(&row.document)
+        .bind(&row.review_note)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(&row.published);
+    if sheet != Sheet::Profile {
+        query = query.bind(&row.owner_id);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Replaces a sheet's document, state and review note.
+pub async fn update_sheet(
+    conn: &mut AnyConnection,
+    sheet: Sheet,
+    row: &SheetRow,
+) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "UPDATE {} SET state = $1, document = $2, published = $3, review_note = $4, updated_at = $5 WHERE {} = $6",
+        sheet.table(),
+        sheet.id_column()
+    ))
+    .bind(&row.state)
+    .bind(&row.document)
+    .bind(&row.published)
+    .bind(&row.review_note)
+    .bind(row.updated_at)
+    .bind(&row.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_sheet(
+    conn: &mut AnyConnection,
+    sheet: Sheet,
+    id: &str,
+) -> Result<Option<SheetRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{} WHERE {} = $1",
+        sheet.select(),
+        sheet.id_column()
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// An owner's sheets of one kind, newest first.
+pub async fn sheets_of(
+    conn: &mut AnyConnection,
+    sheet: Sheet,
+    owner: &str,
+) -> Result<Vec<SheetRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{} WHERE {} = $1 ORDER BY created_at DESC",
+        sheet.select(),
+        sheet.owner_column()
+    ))
+    .bind(owner)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Sheets of one kind in a state, oldest first (the review queue).
+pub async fn sheets_in_state(
+    conn: &mut AnyConnection,
+    sheet: Sheet,
+    state: &str,
+    limit: i64,
+) -> Result<Vec<SheetRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{} WHERE state = $1 ORDER BY updated_at, {} LIMIT $2",
+        sheet.select(),
+        sheet.id_column()
+    ))
+    .bind(state)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// What an organisation is in the directory.
+#[derive(Debug, Clone, Copy, Default, FromRow)]
+pub struct RolesRow {
+    pub is_provider: i64,
+    pub is_publisher: i64,
+}
+
+pub async fn roles(conn: &mut AnyConnection, org: &str) -> Result<RolesRow, DbError> {
+    Ok(
+        sqlx::query_as("SELECT is_provider, is_publisher FROM profiles WHERE org_id = $1")
+            .bind(org)
+            .fetch_optional(conn)
+            .await?
+            .unwrap_or_default(),
+    )
+}
+
+pub async fn set_roles(
+    conn: &mut AnyConnection,
+    org: &str,
+    roles: RolesRow,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE profiles SET is_provider = $1, is_publisher = $2 WHERE org_id = $3")
+        .bind(roles.is_provider)
+        .bind(roles.is_publisher)
+        .bind(org)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+// --- who uses and who supports a service ---------------------------------------
+
+/// Which relation between an organisation and a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// The organisation uses the service.
+    Uses,
+    /// The provider supports the service.
+    Supports,
+}
+
+impl Relation {
+    fn table_and_column(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Uses => ("service_users", "org_id"),
+            Self::Supports => ("service_support", "provider_id"),
+        }
+    }
+}
+
+pub async fn declare(
+    conn: &mut AnyConnection,
+    relation: Relation,
+    service: &str,
+    org: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    let (table, column) = relation.table_and_column();
+    sqlx::query(&format!(
+        "INSERT INTO {table} (service_id, {column}, declared_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    ))
+    .bind(service)
+    .bind(org)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn undeclare(
+    conn: &mut AnyConnection,
+    relation: Relation,
+    service: &str,
+    org: &str,
+) -> Result<bool, DbError> {
+    let (table, column) = relation.table_and_column();
+    let done = sqlx::query(&format!(
+        "DELETE FROM {table} WHERE service_id = $1 AND {column} = $2"
+    ))
+    .bind(service)
+    .bind(org)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// An organisation related to a service, with its name.
+#[derive(Debug, Clone, FromRow)]
+pub struct RelatedRow {
+    pub service_id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub org_kind: String,
+}
+
+/// The organisations related to the given services, by name.
+pub async fn related(
+    conn: &mut AnyConnection,
+    relation: Relation,
+    services: &[String],
+) -> Result<Vec<RelatedRow>, DbError> {
+    if services.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (table, column) = relation.table_and_column();
+    let marks = placeholders(1, services.len());
+    let sql = format!(
+        "SELECT r.service_id, r.{column} AS org_id, o.name AS org_name, o.kind AS org_kind FROM {table} r \
+         JOIN organisations o ON o.id = r.{column} WHERE r.service_id IN ({marks}) ORDER BY o.name, o.id"
+    );
+    let mut query = sqlx::query_as(&sql);
+    for s in services {
+        query = query.bind(s);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// --- the search index --------------------------------------------------------------
+
+/// A published listing, flattened for search.
+#[derive(Debug, Clone, FromRow)]
+pub struct ListingRow {
+    pub id: String,
+    pub kind: String,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub name: String,
+    pub name_folded: String,
+    pub summary: String,
+    pub search_text: String,
+    pub reference_price_micros: Option<i64>,
+    pub shuffle: i64,
+    pub updated_at: i64,
+}
+
+/// Puts a listing in the index, replacing what was there, with its facets.
+pub async fn index_listing(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    row: &ListingRow,
+    facets: &[(&str, String)],
+) -> Result<(), DbError> {
+    unindex_listing(conn, dialect, &row.id).await?;
+    sqlx::query(
+        "INSERT INTO listings (id, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, shuffle, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&row.id)
+    .bind(&row.kind)
+    .bind(&row.owner_id)
+    .bind(&row.owner_name)
+    .bind(&row.name)
+    .bind(&row.name_folded)
+    .bind(&row.summary)
+    .bind(&row.search_text)
+    .bind(row.reference_price_micros)
+    .bind(row.shuffle)
+    .bind(row.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    if dialect == Dialect::Sqlite {
+        sqlx::query("INSERT INTO listings_fts (listing_id, name, search_text) VALUES ($1, $2, $3)")
+            .bind(&row.id)
+            .bind(&row.name_folded)
+            .bind(&row.search_text)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (facet, value) in facets {
+        sqlx::query(
+            "INSERT INTO listing_facets (listing_id, facet, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.id)
+        .bind(*facet)
+        .bind(value)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Takes a listing out of the index (it is no longer published).
+pub async fn unindex_listing(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    id: &str,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM listing_facets WHERE listing_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM listings WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if dialect == Dialect::Sqlite {
+        sqlx::query("DELETE FROM listings_fts WHERE listing_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn get_listing(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<ListingRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, shuffle, updated_at FROM listings WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// A search: folded words (all must match, as prefixes), facet filters
+/// (values of one facet are alternatives, facets combine), a price ceiling.
+#[derive(Debug, Clone, Default)]
+pub struct SearchSpec {
+    pub words: Option<Vec<String>>,
+    pub filters: Vec<(String, Vec<String>)>,
+    pub max_price_micros: Option<i64>,
+    /// Orders results of equal relevance (see `query_seed`).
+    pub seed: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A hit, with its relevance (higher is better, rounded so that near-equal
+/// scores tie).
+#[derive(Debug, Clone, FromRow)]
+pub struct HitRow {
+    pub id: String,
+    pub kind: String,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub name: String,
+    pub summary: String,
+    pub reference_price_micros: Option<i64>,
+    pub relevance: f64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct FacetCountRow {
+    pub facet: String,
+    pub value: String,
+    pub count: i64,
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The FROM and WHERE of a search, with its parameters, and the relevance
+/// expression.
+struct Matching {
+    from_where: String,
+    relevance: &'static str,
+    binds: Vec<Bind>,
+}
+
+fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
+    let mut binds = Vec::new();
+    let next = |binds: &mut Vec<Bind>, b: Bind| {
+        binds.push(b);
+        format!("${}", binds.len())
+    };
+    let (mut from_where, relevance) = match (&spec.words, dialect) {
+        (None, _) => (
+            "FROM listings l WHERE 1 = 1".to_owned(),
+            "CAST(0 AS DOUBLE PRECISION)",
+        ),
+        (Some(words), Dialect::Sqlite) => {
+            let query = words
+                .iter()
+                .map(|w| format!("\"{w}\"*"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let p = next(&mut binds, Bind::Text(query));
+            (
+                format!(
+                    "FROM listings_fts JOIN listings l ON l.id = listings_fts.listing_id WHERE listings_fts MATCH {p}"
+                ),
+                // bm25 is lower for better matches; the name weighs ten times more.
+                "-ROUND(bm25(listings_fts, 0.0, 10.0, 1.0), 2)",
+            )
+        }
+        (Some(words), Dialect::Postgres) => {
+            let query = words
+                .iter()
+                .map(|w| format!("{w}:*"))
+                .collect::<Vec<_>>()
+                .join(" & ");
+            let p = next(&mut binds, Bind::Text(query));
+            (
+                format!("FROM listings l, to_tsquery('simple', {p}) q WHERE l.tsv @@ q"),
+                "ROUND(ts_rank(l.tsv, q)::numeric, 3)::float8",
+            )
+        }
+    };
+    for (facet, values) in &spec.filters {
+        let f = next(&mut binds, Bind::Text(facet.clone()));
+        let vs: Vec<String> = values
+            .iter()
+            .map(|v| next(&mut binds, Bind::Text(v.clone())))
+            .collect();
+        from_where.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM listing_facets x WHERE x.listing_id = l.id AND x.facet = {f} AND x.value IN ({}))",
+            vs.join(", ")
+        ));
+    }
+    if let Some(max) = spec.max_price_micros {
+        let p = next(&mut binds, Bind::Int(max));
+        from_where.push_str(&format!(" AND l.reference_price_micros <= {p}"));
+    }
+    Matching {
+        from_where,
+        relevance,
+        binds,
+    }
+}
+
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+/// One page of hits, best first; ties in the order of `shuffle XOR seed`.
+pub async fn search(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    spec: &SearchSpec,
+) -> Result<Vec<HitRow>, DbError> {
+    let m = matching(dialect, spec);
+    let n = m.binds.len();
+    // XOR written with | and &, which both engines have.
+    let sql = format!(
+        "SELECT l.id, l.kind, l.owner_id, l.owner_name, l.name, l.summary, l.reference_price_micros, {} AS relevance \
+         {} ORDER BY relevance DESC, ((l.shuffle | ${}) - (l.shuffle & ${})), l.id LIMIT ${} OFFSET ${}",
+        m.relevance,
+        m.from_where,
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4
+    );
+    let query = bind_all!(sqlx::query_as(&sql), &m.binds)
+        .bind(spec.seed)
+        .bind(spec.seed)
+        .bind(spec.limit)
+        .bind(spec.offset);
+    Ok(query.fetch_all(conn).await?)
+}
+
+/// How many listings match, and the facet counts among them.
+pub async fn search_counts(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    spec: &SearchSpec,
+) -> Result<(i64, Vec<FacetCountRow>), DbError> {
+    let m = matching(dialect, spec);
+    let count_sql = format!("SELECT COUNT(*) {}", m.from_where);
+    let total: i64 = bind_all!(sqlx::query_scalar(&count_sql), &m.binds)
+        .fetch_one(&mut *conn)
+        .await?;
+    let facet_sql = format!(
+        "SELECT f.facet, f.value, COUNT(*) AS count FROM listing_facets f \
+         WHERE f.listing_id IN (SELECT l.id {}) GROUP BY f.facet, f.value ORDER BY f.facet, count DESC, f.value",
+        m.from_where
+    );
+    let facets = bind_all!(sqlx::query_as(&facet_sql), &m.binds)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((total, facets))
+}
+
+/// Every listing of a kind, by name: for the open-data exports.
+pub async fn listings_of_kind(
+    conn: &mut AnyConnection,
+    kind: &str,
+) -> Result<Vec<ListingRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, shuffle, updated_at \
+         FROM listings WHERE kind = $1 ORDER BY name, id",
+    )
+    .bind(kind)
+    .fetch_all(conn)
+    .await?)
+}
+
+// --- subscriptions ---------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub offer_id: String,
+    pub provider_id: String,
+    pub buyer_id: String,
+    pub region: String,
+    pub state: String,
+    pub offer_document: String,
+    pub resources: Option<String>,
+    pub note: Option<String>,
+    pub ordered_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SUBSCRIPTION_SELECT: &str = "SELECT id, offer_id, provider_id, buyer_id, region, state, offer_document, resources, note, ordered_by, created_at, updated_at FROM subscriptions";
+
+pub async fn insert_subscription(
+    conn: &mut AnyConnection,
+    r: &SubscriptionRow,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO subscriptions (id, offer_id, provider_id, buyer_id, region, state, offer_document, resources, note, ordered_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&r.id)
+    .bind(&r.offer_id)
+    .bind(&r.provider_id)
+    .bind(&r.buyer_id)
+    .bind(&r.region)
+    .bind(&r.state)
+    .bind(&r.offer_document)
+    .bind(&r.resources)
+    .bind(&r.note)
+    .bind(&r.ordered_by)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update_subscription(
+    conn: &mut AnyConnection,
+    r: &SubscriptionRow,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE subscriptions SET state = $1, resources = $2, note = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(&r.state)
+    .bind(&r.resources)
+    .bind(&r.note)
+    .bind(r.updated_at)
+    .bind(&r.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_subscription(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<SubscriptionRow>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{SUBSCRIPTION_SELECT} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Which side of subscriptions to list.
+#[derive(Debug, Clone, Copy)]
+pub enum Side {
+    Buyer,
+    Provider,
+}
+
+pub async fn subscriptions_of(
+    conn: &mut AnyConnection,
+    side: Side,
+    org: &str,
+) -> Result<Vec<SubscriptionRow>, DbError> {
+    let column = match side {
+        Side::Buyer => "buyer_id",
+        Side::Provider => "provider_id",
+    };
+    Ok(sqlx::query_as(&format!(
+        "{SUBSCRIPTION_SELECT} WHERE {column} = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(org)
+    .fetch_all(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SubscriptionEventRow {
+    pub id: String,
+    pub subscription_id: String,
+    pub at: i64,
+    pub actor: String,
+    pub event: String,
+    pub state: String,
+    pub note: Option<String>,
+}
+
+pub async fn insert_subscription_event(
+    conn: &mut AnyConnection,
+    e: &SubscriptionEventRow,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO subscription_events (id, subscription_id, at, actor, event, state, note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&e.id)
+    .bind(&e.subscription_id)
+    .bind(e.at)
+    .bind(&e.actor)
+    .bind(&e.event)
+    .bind(&e.state)
+    .bind(&e.note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn subscription_events(
+    conn: &mut AnyConnection,
+    subscription: &str,
+) -> Result<Vec<SubscriptionEventRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, subscription_id, at, actor, event, state, note FROM subscription_events WHERE subscription_id = $1 ORDER BY id",
+    )
+    .bind(subscription)
+    .fetch_all(conn)
+    .await?)
+}
+
+// --- webhooks ------------------------------------------------------------------
+
+#[derive(Clone, FromRow)]
+pub struct WebhookRow {
+    pub org_id: String,
+    pub url: String,
+    pub secret_sealed: String,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for WebhookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRow")
+            .field("org_id", &self.org_id)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn upsert_webhook(conn: &mut AnyConnection, w: &WebhookRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO webhooks (org_id, url, secret_sealed, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (org_id) DO UPDATE SET url = excluded.url, secret_sealed = excluded.secret_sealed, updated_at = excluded.updated_at",
+    )
+    .bind(&w.org_id)
+    .bind(&w.url)
+    .bind(&w.secret_sealed)
+    .bind(w.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_webhook(
+    conn: &mut AnyConnection,
+    org: &str,
+) -> Result<Option<WebhookRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT org_id, url, secret_sealed, updated_at FROM webhooks WHERE org_id = $1",
+    )
+    .bind(org)
+    .fetch_optional(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub org_id: String,
+    pub event: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub delivered_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+const DELIVERY_SELECT: &str = "SELECT id, org_id, event, payload, attempts, next_attempt_at, delivered_at, last_error, created_at FROM webhook_deliveries";
+
+pub async fn insert_delivery(conn: &mut AnyConnection, d: &DeliveryRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, org_id, event, payload, attempts, next_attempt_at, delivered_at, last_error, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&d.id)
+    .bind(&d.org_id)
+    .bind(&d.event)
+    .bind(&d.payload)
+    .bind(d.attempts)
+    .bind(d.next_attempt_at)
+    .bind(d.delivered_at)
+    .bind(&d.last_error)
+    .bind(d.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deliveries due at `now`, oldest first.
+pub async fn due_deliveries(
+    conn: &mut AnyConnection,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{DELIVERY_SELECT} WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Claims a delivery for one attempt: pushes its next attempt to `retry_at`
+/// if it is still due, so that another node does not send it meanwhile.
+pub async fn claim_delivery(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+    retry_at: i64,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 \
+         WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at <= $3",
+    )
+    .bind(retry_at)
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn finish_delivery(
+    conn: &mut AnyConnection,
+    id: &str,
+    delivered_at: Option<i64>,
+    error: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE webhook_deliveries SET delivered_at = $1, last_error = $2 WHERE id = $3")
+        .bind(delivered_at)
+        .bind(error)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn deliveries_of(
+    conn: &mut AnyConnection,
+    org: &str,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{DELIVERY_SELECT} WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    ))
+    .bind(org)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
