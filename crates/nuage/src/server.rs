@@ -179,6 +179,10 @@ impl Application {
         &self.platform
     }
 
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
     /// Serves until a shutdown signal, then drains for up to 30 seconds.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = Handle::new();

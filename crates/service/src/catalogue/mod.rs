@@ -1057,6 +1057,72 @@ impl Catalogue {
         Ok(out)
     }
 
+    /// Writes sheets as published and indexes them, in one transaction,
+    /// without review: for bulk imports by the operator's own code and for
+    /// benchmarks. No protocol reaches it. The owners' profiles must be
+    /// published for their services and offers to be listed.
+    pub async fn load_published(
+        &self,
+        sheets: Vec<(Sheet, OrgId, serde_json::Value)>,
+    ) -> ServiceResult<Vec<String>> {
+        let names = self
+            .region_names(&mut *self.platform().db().acquire().await?)
+            .await?;
+        let dialect = self.platform().db().dialect();
+        let mut tx = self.platform().db().begin_write().await?;
+        let mut ids = Vec::with_capacity(sheets.len());
+        for (sheet, owner, document) in sheets {
+            let bad = |e: serde_json::Error| DomainError::invalid("document", e.to_string());
+            let document = match sheet {
+                Sheet::Profile => to_json(
+                    &serde_json::from_value::<Profile>(document)
+                        .map_err(bad)?
+                        .validated()?,
+                )?,
+                Sheet::Service => to_json(
+                    &serde_json::from_value::<ServiceSheet>(document)
+                        .map_err(bad)?
+                        .validated()?,
+                )?,
+                Sheet::Offer => to_json(
+                    &serde_json::from_value::<OfferSheet>(document)
+                        .map_err(bad)?
+                        .validated(&names)?,
+                )?,
+            };
+            let now = now_ms();
+            let row = SheetRow {
+                id: match sheet {
+                    Sheet::Profile => owner.to_string(),
+                    _ => uuid::Uuid::now_v7().to_string(),
+                },
+                owner_id: owner.to_string(),
+                state: Publication::Published.as_str().into(),
+                published: Some(document.clone()),
+                document,
+                review_note: None,
+                created_at: now,
+                updated_at: now,
+            };
+            repo::insert_sheet(&mut tx, sheet, &row).await?;
+            if sheet == Sheet::Profile {
+                repo::set_roles(
+                    &mut tx,
+                    &row.owner_id,
+                    RolesRow {
+                        is_provider: 1,
+                        is_publisher: 1,
+                    },
+                )
+                .await?;
+            }
+            index::index(&mut tx, dialect, sheet, &row).await?;
+            ids.push(row.id);
+        }
+        tx.commit().await.map_err(nuage_db::DbError::from)?;
+        Ok(ids)
+    }
+
     /// Searches what is published.
     pub async fn search(&self, query: &SearchQuery) -> ServiceResult<SearchResults> {
         index::search(self.platform(), query).await
