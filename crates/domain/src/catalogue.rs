@@ -358,7 +358,10 @@ impl PriceModel {
 /// Rounds an amount to the cent, half away from zero: for invoice lines and
 /// displayed totals only.
 pub fn to_cents(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    let mut cents =
+        amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    cents.rescale(2);
+    cents
 }
 
 /// A calendar date, `YYYY-MM-DD`.
@@ -865,6 +868,7 @@ mod tests {
         // 2 + 1.45 + 0.01 + 0.004 + 0.05
         assert_eq!(model.monthly_cost(&usage), Decimal::new(3514, 3));
         assert_eq!(to_cents(Decimal::new(3565, 3)), Decimal::new(357, 2));
+        assert_eq!(to_cents(Decimal::new(15, 1)).to_string(), "1.50");
     }
 
     #[test]

@@ -109,6 +109,42 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             post(pages::security::require_totp),
         )
         .route("/operator/outbox", get(pages::operator::outbox))
+        .route("/directory", get(pages::market::directory))
+        .route(
+            "/directory/organisations/{id}",
+            get(pages::market::organisation),
+        )
+        .route("/directory/services/{id}", get(pages::market::service))
+        .route("/catalogue/offers/{id}", get(pages::market::offer))
+        .route("/catalogue/offers/{id}/order", post(pages::market::order))
+        .route("/compare", get(pages::market::compare))
+        .route("/subscriptions", get(pages::market::subscriptions))
+        .route("/subscriptions/{id}/cancel", post(pages::market::cancel))
+        .route("/provider", get(pages::provider::provider))
+        .route("/provider/profile", post(pages::provider::save_profile))
+        .route(
+            "/provider/{kind}/{id}/state",
+            post(pages::provider::move_sheet),
+        )
+        .route("/provider/webhook", post(pages::provider::set_webhook))
+        .route("/provider/sales/{id}", post(pages::provider::fulfil))
+        .route("/provider/offers", post(pages::provider::save_offer))
+        .route("/provider/offers/new", get(pages::provider::new_offer))
+        .route(
+            "/provider/offers/{id}",
+            get(pages::provider::edit_offer).post(pages::provider::save_offer),
+        )
+        .route("/provider/services", post(pages::provider::save_service))
+        .route("/provider/services/new", get(pages::provider::new_service))
+        .route(
+            "/provider/services/{id}",
+            get(pages::provider::edit_service).post(pages::provider::save_service),
+        )
+        .route("/operator/review", get(pages::provider::review_queue))
+        .route(
+            "/operator/review/{kind}/{id}",
+            post(pages::provider::review),
+        )
         .route("/lang/{code}", get(switch_language))
         .route("/static/nuage.css", get(stylesheet))
         .fallback(|| async { PageError::NotFound })

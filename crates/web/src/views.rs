@@ -134,6 +134,11 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "setting_saved" => t.notice_setting_saved,
         "password_changed" => t.notice_password_changed,
         "logged_out" => t.notice_logged_out,
+        "sheet_saved" => t.m.notice_sheet_saved,
+        "sheet_moved" => t.m.notice_sheet_moved,
+        "order_updated" => t.m.notice_order_updated,
+        "review_done" => t.m.notice_review_done,
+        "subscription_cancelled" => t.m.notice_subscription_cancelled,
         _ => return None,
     })
 }

@@ -16,7 +16,7 @@ pub mod orders;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use nuage_db::repo::catalogue::{self as repo, RolesRow, Sheet, SheetRow};
+use nuage_db::repo::catalogue::{self as repo, RolesRow, SheetRow};
 use nuage_db::repo::{identity, settings};
 use nuage_domain::DomainError;
 use nuage_domain::catalogue::{
@@ -34,6 +34,7 @@ use crate::storage::Storage;
 use crate::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult, now_ms};
 
 pub use index::{FACETS, SearchQuery, SearchResults};
+pub use nuage_db::repo::catalogue::{Relation, Sheet, Side};
 
 /// The licence of the directory's open data.
 pub const OPEN_DATA_LICENCE: &str = "Licence Ouverte / Open Licence 2.0";

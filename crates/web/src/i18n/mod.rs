@@ -4,11 +4,13 @@
 
 mod en;
 mod fr;
+mod market;
 
 use nuage_domain::org::{OrgKind, Role};
 
 pub use en::EN;
 pub use fr::FR;
+pub use market::{MARKET_EN, MARKET_FR, MarketTexts};
 
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,8 @@ fn preferred_in_accept_language(header: &str) -> Option<Lang> {
 
 /// Every string of the console, in one language.
 pub struct Texts {
+    /// The single window's and the directory's strings.
+    pub m: &'static MarketTexts,
     pub lang_name: &'static str,
     pub switch_to: &'static str,
     pub skip_link: &'static str,

@@ -4,8 +4,10 @@
 
 pub mod auth;
 pub mod keys;
+pub mod market;
 pub mod operator;
 pub mod org;
+pub mod provider;
 pub mod reset;
 pub mod security;
 
