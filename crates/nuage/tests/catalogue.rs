@@ -992,6 +992,36 @@ async fn another_providers_order_waits_for_it_and_its_webhook_is_signed() {
         )
         .await;
     assert_eq!(status, 409, "already delivered");
+    // Nobody else sees it, or acts on it.
+    let stranger = app.create_org("Stranger").await;
+    let (_, stranger_token) = app
+        .create_user(&stranger, "s@stranger.example", "owner")
+        .await;
+    for (method, target) in [
+        (Method::GET, format!("/subscriptions/{sub}")),
+        (Method::POST, format!("/subscriptions/{sub}/cancel")),
+    ] {
+        let (status, _) = app.call(method, &target, &stranger_token, None).await;
+        assert_eq!(status, 404, "{target}");
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &path,
+            &stranger_token,
+            Some(json!({"action": "suspend"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/orgs/{provider}/sales"),
+            &stranger_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
     let (_, sales) = app
         .call(
             Method::GET,

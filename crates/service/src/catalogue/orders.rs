@@ -350,9 +350,11 @@ impl Catalogue {
             Resources {
                 buckets: vec![bucket],
                 region: sub.region.clone(),
-                quota_bytes: offer
-                    .capacity_gb
-                    .map(|gb| i64::try_from(gb).unwrap_or(i64::MAX / BYTES_PER_GB) * BYTES_PER_GB),
+                quota_bytes: offer.capacity_gb.map(|gb| {
+                    i64::try_from(gb)
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(BYTES_PER_GB)
+                }),
                 access_key_id: Some(key.access_key_id.clone()),
             },
             Some(IssuedKey {
