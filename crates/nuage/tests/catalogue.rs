@@ -713,6 +713,15 @@ async fn a_house_order_provisions_a_bucket_a_quota_and_a_key_at_once() {
         .await;
     assert_eq!(status, 400, "not one of the offer's regions");
 
+    // The operator's limit on objects survives the order.
+    let (status, _) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{buyer}/quota"),
+            Some(json!({"max_objects": 1000})),
+        )
+        .await;
+    assert_eq!(status, 200);
     let (status, outcome) = app
         .call(
             Method::POST,
@@ -752,6 +761,7 @@ async fn a_house_order_provisions_a_bucket_a_quota_and_a_key_at_once() {
         .call(Method::GET, &format!("/orgs/{buyer}/storage"), &token, None)
         .await;
     assert_eq!(usage["max_bytes"], 100_000_000_000i64, "{usage}");
+    assert_eq!(usage["max_objects"], 1000, "{usage}");
 
     // The secret is not stored or shown again.
     let (_, listed) = app

@@ -386,7 +386,9 @@ impl Catalogue {
             }
         }
         if any {
-            storage_repo::set_quota(conn, &buyer.to_string(), total, None).await?;
+            // The object count limit stays the operator's.
+            let current = storage_repo::org_storage(conn, &buyer.to_string()).await?;
+            storage_repo::set_quota(conn, &buyer.to_string(), total, current.max_objects).await?;
         }
         Ok(())
     }
