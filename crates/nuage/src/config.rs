@@ -51,6 +51,9 @@ pub struct CatalogueConfig {
     pub demo: bool,
     /// How often failed webhook deliveries are retried, in seconds.
     pub webhook_retry_seconds: u64,
+    /// Let webhooks reach loopback and private addresses (tests and
+    /// development only).
+    pub webhook_allow_private_addresses: bool,
 }
 
 impl Default for CatalogueConfig {
@@ -59,6 +62,7 @@ impl Default for CatalogueConfig {
             house_name: "Nuage".into(),
             demo: false,
             webhook_retry_seconds: 30,
+            webhook_allow_private_addresses: false,
         }
     }
 }

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use nuage_db::Db;
-use nuage_service::catalogue::Catalogue;
+use nuage_service::catalogue::{Catalogue, CatalogueSettings};
 use nuage_service::keys::{KeyOrigin, write_private};
 use nuage_service::storage::blobs::BackendSettings;
 use nuage_service::storage::{Region, Storage, StorageSettings};
@@ -142,7 +142,14 @@ impl Application {
         let secure_cookies =
             tls.is_some() || platform.settings().public_url.starts_with("https://");
         let storage = open_storage(&platform, &config)?;
-        let catalogue = Catalogue::start(storage.clone(), &config.catalogue.house_name).await?;
+        let catalogue = Catalogue::start(
+            storage.clone(),
+            CatalogueSettings {
+                house_name: config.catalogue.house_name.clone(),
+                allow_private_webhooks: config.catalogue.webhook_allow_private_addresses,
+            },
+        )
+        .await?;
         if config.catalogue.demo {
             match catalogue.seed_demo(&config.data_dir).await? {
                 Some(path) => tracing::warn!(

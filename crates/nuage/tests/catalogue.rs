@@ -413,6 +413,27 @@ async fn offers_reject_bad_prices_and_undeclared_regions_and_stay_their_provider
     )
     .await;
 
+    // A webhook may not reach the platform's own machine or networks.
+    for internal in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest",
+    ] {
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &format!("/orgs/{a}/webhook"),
+                &token_a,
+                Some(json!({"url": internal})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some("url")),
+            "{internal}: {body}"
+        );
+    }
+
     // Another provider cannot edit it, or move it.
     let (status, _) = app
         .call(
@@ -852,7 +873,15 @@ async fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, String, String)>>
 
 #[tokio::test]
 async fn another_providers_order_waits_for_it_and_its_webhook_is_signed() {
-    let app = spawn_app().await;
+    // The receiver listens on loopback, which the default refuses.
+    let app = spawn(crate::helpers::Spawn {
+        env: vec![(
+            "NUAGE_CATALOGUE__WEBHOOK_ALLOW_PRIVATE_ADDRESSES".into(),
+            "true".into(),
+        )],
+        ..Default::default()
+    })
+    .await;
     let (provider, provider_token) =
         published_org(&app, "Remote Provider", "ops@remote.example", true, false).await;
     let offer_id = published_offer(

@@ -217,9 +217,21 @@ pub struct ReviewItem {
     pub submitted_at_ms: i64,
 }
 
+/// Settings of the catalogue.
+#[derive(Debug, Clone)]
+pub struct CatalogueSettings {
+    /// The house provider's name, used when it is created.
+    pub house_name: String,
+    /// Whether webhooks may point at loopback, private or link-local
+    /// addresses (never in production: a provider could reach the
+    /// operator's internal services).
+    pub allow_private_webhooks: bool,
+}
+
 struct Inner {
     storage: Storage,
     house: OrgId,
+    allow_private_webhooks: bool,
     http: reqwest::Client,
     wake: tokio::sync::Notify,
 }
@@ -258,7 +270,7 @@ pub(crate) fn today() -> String {
 impl Catalogue {
     /// Declares the storage regions as the house's, and makes sure the house
     /// provider exists with its catalogue (the operator's own offers).
-    pub async fn start(storage: Storage, house_name: &str) -> ServiceResult<Self> {
+    pub async fn start(storage: Storage, settings: CatalogueSettings) -> ServiceResult<Self> {
         let platform = storage.platform().clone();
         let mut tx = platform.db().begin_write().await?;
         for region in storage.regions() {
@@ -275,7 +287,7 @@ impl Catalogue {
             .await?;
         }
         tx.commit().await.map_err(nuage_db::DbError::from)?;
-        let house = demo::ensure_house(&platform, &storage, house_name).await?;
+        let house = demo::ensure_house(&platform, &storage, &settings.house_name).await?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -285,6 +297,7 @@ impl Catalogue {
             inner: Arc::new(Inner {
                 storage,
                 house,
+                allow_private_webhooks: settings.allow_private_webhooks,
                 http,
                 wake: tokio::sync::Notify::new(),
             }),

@@ -130,6 +130,53 @@ pub struct Delivery {
     pub created_at_ms: i64,
 }
 
+/// Whether an address is one a provider's webhook must not reach: the
+/// platform's own machine, its private networks, link-local (cloud metadata
+/// services), multicast or unspecified.
+fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64/10
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link-local
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(v4.into()))
+        }
+    }
+}
+
+/// Resolves a webhook's host and refuses internal destinations.
+async fn check_destination(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let host = parsed.host_str().ok_or("the URL has no host")?;
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{host} does not resolve: {e}"))?
+        .collect();
+    if addresses.is_empty() {
+        return Err(format!("{host} does not resolve"));
+    }
+    if let Some(a) = addresses.iter().find(|a| is_internal(a.ip())) {
+        return Err(format!(
+            "{host} resolves to {}, an internal address: webhooks go to public endpoints only",
+            a.ip()
+        ));
+    }
+    Ok(())
+}
+
 /// Attempts after which a delivery is given up.
 const MAX_ATTEMPTS: i64 = 12;
 
@@ -584,6 +631,11 @@ impl Catalogue {
         url: &str,
     ) -> ServiceResult<Webhook> {
         check_url(url, "url")?;
+        if !self.inner.allow_private_webhooks
+            && let Err(reason) = check_destination(url.trim()).await
+        {
+            return Err(DomainError::invalid("url", reason).into());
+        }
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
             .authorize_org(&mut tx, who, org, Role::manages_org)
@@ -693,6 +745,15 @@ impl Catalogue {
             };
             let signing = String::from_utf8(self.platform().key().open(&hook.secret_sealed)?)
                 .map_err(|_| ServiceError::Internal("a webhook secret is not UTF-8".into()))?;
+            if !self.inner.allow_private_webhooks
+                && let Err(reason) = check_destination(&hook.url).await
+            {
+                // Checked again at each delivery: a name may resolve
+                // elsewhere since it was set.
+                repo::finish_delivery(&mut *db.acquire().await?, &d.id, None, Some(&reason))
+                    .await?;
+                continue;
+            }
             let timestamp = now_ms() / 1000;
             let outcome = self
                 .inner
@@ -744,5 +805,46 @@ impl Catalogue {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(
+                is_internal(internal.parse().expect("address")),
+                "{internal}"
+            );
+        }
+        for public in ["193.51.24.1", "2001:db8::1", "8.8.8.8"] {
+            assert!(!is_internal(public.parse().expect("address")), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn webhooks_to_the_platforms_own_machine_are_refused() {
+        assert!(
+            check_destination("http://127.0.0.1:8080/hook")
+                .await
+                .is_err()
+        );
+        assert!(check_destination("http://localhost/hook").await.is_err());
+        assert!(check_destination("http://[::1]/hook").await.is_err());
     }
 }
