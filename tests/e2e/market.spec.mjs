@@ -1,7 +1,8 @@
 // End-to-end test of the single window in headless Chromium, once in French
 // and once in English, on a server started with `nuage serve --demo`:
 // a visitor searches, filters and compares; a buyer orders the house's
-// personal bundle and gets its bucket and S3 key at once; a provider lists
+// personal bundle and gets its bucket and S3 key at once; an organisation
+// declares it uses a service; a provider lists
 // an offer (a bad price is refused), the operator publishes it from the
 // review queue, a buyer orders it and the provider delivers it.
 //
@@ -68,6 +69,10 @@ const RUNS = [
     publish: 'Publier',
     deliver: 'Marquer livrée',
     note: /^Note/,
+    declareUse: 'Nous utilisons ce logiciel',
+    stopUsing: "Nous ne l'utilisons plus",
+    usedBy: 'Utilisé par',
+    service: 'Messagerie Azur',
     foreignWords: ['Filters', 'Subscriptions', 'Provider space', 'Results', 'Log in to order'],
   },
   {
@@ -102,6 +107,10 @@ const RUNS = [
     publish: 'Publish',
     deliver: 'Mark delivered',
     note: /^Note/,
+    declareUse: 'We use this software',
+    stopUsing: 'We no longer use it',
+    usedBy: 'Used by',
+    service: 'Classe Ouverte',
     foreignWords: ['Filtres', 'Abonnements', 'Espace fournisseur', 'Résultats', 'Connectez-vous'],
   },
 ];
@@ -232,6 +241,19 @@ for (const run of RUNS) {
       assert.ok(text.includes(run.stateActive));
       assert.ok(!(await page.content()).includes(secret), 'the secret is not shown again');
       assert.ok(/sub-[0-9a-f]{20}/.test(text), 'the provisioned bucket is shown');
+    });
+
+    test('an organisation declares it uses a service, and it shows on the service page', async () => {
+      const page = await actor(BUYER);
+      await page.goto(`/directory?kind=service&q=${encodeURIComponent(run.service)}`);
+      await page.getByRole('region', { name: run.results }).getByRole('link', { name: run.service }).click();
+      const usedBy = () => page.locator('h2', { hasText: run.usedBy }).locator('xpath=following-sibling::*[1]').innerText();
+      assert.ok(!(await usedBy()).includes('Atelier Exemple'));
+      await page.getByRole('button', { name: run.declareUse }).click();
+      await page.waitForURL(/notice=declaration_saved/);
+      assert.ok((await usedBy()).includes('Atelier Exemple'), 'the declaration is public');
+      assert.ok(await page.getByRole('button', { name: run.stopUsing }).isVisible());
+      await assertLanguage(page, run);
     });
 
     test('a provider lists an offer: a bad price is refused, a good one is a draft sent for review', async () => {

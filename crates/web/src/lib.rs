@@ -115,6 +115,10 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             get(pages::market::organisation),
         )
         .route("/directory/services/{id}", get(pages::market::service))
+        .route(
+            "/directory/services/{id}/declare",
+            post(pages::market::declare),
+        )
         .route("/catalogue/offers/{id}", get(pages::market::offer))
         .route("/catalogue/offers/{id}/order", post(pages::market::order))
         .route("/compare", get(pages::market::compare))

@@ -139,6 +139,7 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "order_updated" => t.m.notice_order_updated,
         "review_done" => t.m.notice_review_done,
         "subscription_cancelled" => t.m.notice_subscription_cancelled,
+        "declaration_saved" => t.m.notice_declaration_saved,
         _ => return None,
     })
 }

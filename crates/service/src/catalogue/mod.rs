@@ -886,6 +886,12 @@ impl Catalogue {
             .await
     }
 
+    /// Whether an organisation is an approved provider.
+    pub async fn is_provider(&self, org: &str) -> ServiceResult<bool> {
+        let mut conn = self.platform().db().acquire().await?;
+        Ok(repo::roles(&mut conn, org).await?.is_provider == 1)
+    }
+
     // --- public pages -------------------------------------------------------------------------
 
     async fn org_ref(&self, conn: &mut nuage_db::AnyConnection, id: &str) -> ServiceResult<OrgRef> {

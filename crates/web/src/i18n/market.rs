@@ -170,6 +170,11 @@ pub struct MarketTexts {
     pub notice_order_updated: &'static str,
     pub notice_review_done: &'static str,
     pub notice_subscription_cancelled: &'static str,
+    pub declare_use: &'static str,
+    pub stop_using: &'static str,
+    pub declare_support: &'static str,
+    pub stop_supporting: &'static str,
+    pub notice_declaration_saved: &'static str,
     pub categories: Labels,
     pub deployments: Labels,
     pub roles: Labels,
@@ -187,6 +192,11 @@ impl MarketTexts {
 }
 
 pub const MARKET_FR: MarketTexts = MarketTexts {
+    declare_use: "Nous utilisons ce logiciel",
+    stop_using: "Nous ne l'utilisons plus",
+    declare_support: "Nous assurons son support",
+    stop_supporting: "Nous n'assurons plus son support",
+    notice_declaration_saved: "Déclaration enregistrée.",
     accept: "Accepter",
     availability: "Disponibilité",
     back_to_directory: "Retour à l'annuaire",
@@ -403,6 +413,11 @@ pub const MARKET_FR: MarketTexts = MarketTexts {
 };
 
 pub const MARKET_EN: MarketTexts = MarketTexts {
+    declare_use: "We use this software",
+    stop_using: "We no longer use it",
+    declare_support: "We support it",
+    stop_supporting: "We no longer support it",
+    notice_declaration_saved: "Declaration saved.",
     accept: "Accept",
     availability: "Availability",
     back_to_directory: "Back to the directory",

@@ -12,7 +12,7 @@ use axum::response::{Redirect, Response};
 use nuage_domain::catalogue::UsageProfile;
 use nuage_service::catalogue::orders::{IssuedKey, Subscription};
 use nuage_service::catalogue::{
-    Card, Catalogue, FACETS, OfferPage, OrganisationPage, SearchQuery, ServicePage,
+    Card, Catalogue, FACETS, OfferPage, OrganisationPage, Relation, SearchQuery, ServicePage,
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -271,6 +271,16 @@ pub async fn organisation(
     ctx.page(StatusCode::OK, &page)
 }
 
+/// What the signed-in organisation has declared about a service, and may.
+pub struct Declarant {
+    pub csrf: String,
+    pub org_name: String,
+    pub uses: bool,
+    pub supports: bool,
+    /// A provider may declare that it supports the service.
+    pub may_support: bool,
+}
+
 #[derive(Template)]
 #[template(path = "market/service.html")]
 pub struct ServiceView {
@@ -278,6 +288,7 @@ pub struct ServiceView {
     pub s: ServicePage,
     pub category: &'static str,
     pub deployments: Vec<&'static str>,
+    pub declarant: Option<Declarant>,
 }
 
 pub async fn service(
@@ -286,6 +297,22 @@ pub async fn service(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let s = catalogue.service_page(&parse_id(&id)?).await?;
+    let declarant = match &ctx.session {
+        Some(session) if !session.second_factor_pending => match current_org(session)? {
+            Some((org, m)) if m.role.manages_org() => {
+                let org = org.to_string();
+                Some(Declarant {
+                    csrf: session.csrf_token.clone(),
+                    org_name: m.org_name.clone(),
+                    uses: s.used_by.iter().any(|o| o.id == org),
+                    supports: s.supported_by.iter().any(|o| o.id == org),
+                    may_support: catalogue.is_provider(&org).await?,
+                })
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     let page = ServiceView {
         c: ctx.chrome("directory"),
         category: ctx
@@ -304,9 +331,55 @@ pub async fn service(
                     .unwrap_or_default()
             })
             .collect(),
+        declarant,
         s,
     };
     ctx.page(StatusCode::OK, &page)
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct DeclareForm {
+    pub csrf: String,
+    /// `uses` or `supports`.
+    pub relation: String,
+    /// `on` to declare, anything else to take back.
+    pub on: String,
+}
+
+/// The signed-in organisation declares it uses (or supports) a service,
+/// or takes that back.
+pub async fn declare(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    form: Result<Form<DeclareForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&form.csrf)?;
+    let Some((org, _)) = current_org(session)? else {
+        return Err(PageError::Redirect("/".into()));
+    };
+    let relation = match form.relation.as_str() {
+        "uses" => Relation::Uses,
+        "supports" => Relation::Supports,
+        _ => return Err(PageError::BadForm),
+    };
+    let id = parse_id(&id)?;
+    catalogue
+        .declare(
+            &session.principal(),
+            &ctx.meta,
+            relation,
+            &id,
+            org,
+            form.on == "on",
+        )
+        .await?;
+    Ok(axum::response::IntoResponse::into_response(Redirect::to(
+        &format!("/directory/services/{id}?notice=declaration_saved"),
+    )))
 }
 
 /// Who may order, from the page's session.
