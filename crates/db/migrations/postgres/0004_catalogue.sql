@@ -84,7 +84,9 @@ CREATE TABLE listings (
     search_text TEXT NOT NULL,
     reference_price_micros BIGINT,
     shuffle BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    -- SQLite: the listing's row in listings_fts (unused on PostgreSQL).
+    fts_rowid BIGINT
 );
 CREATE INDEX listings_kind ON listings(kind);
 
@@ -153,3 +155,8 @@ ALTER TABLE listings ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
     setweight(to_tsvector('simple', name_folded), 'A') || setweight(to_tsvector('simple', search_text), 'B')
 ) STORED;
 CREATE INDEX listings_tsv ON listings USING GIN (tsv);
+
+-- The facets in the listing's own row (`location=fr-lyon`), under a GIN
+-- index that PostgreSQL combines with the text's.
+ALTER TABLE listings ADD COLUMN facets text[] NOT NULL DEFAULT '{}';
+CREATE INDEX listings_facets ON listings USING GIN (facets);

@@ -84,7 +84,9 @@ CREATE TABLE listings (
     search_text TEXT NOT NULL,
     reference_price_micros INTEGER,
     shuffle INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    -- SQLite: the listing's row in listings_fts (unused on PostgreSQL).
+    fts_rowid INTEGER
 );
 CREATE INDEX listings_kind ON listings(kind);
 
@@ -148,10 +150,13 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(delivered_at, next_attempt_at);
 
 -- SQLite's own full-text search. The text is folded (lower case, no
--- diacritics) before it is stored, as the queries are.
+-- diacritics) before it is stored, as the queries are. The facets are tokens
+-- too (`location__fr_lyon`), so that FTS5 intersects the words and the
+-- filters itself. A listing points at its row here (`fts_rowid`).
 CREATE VIRTUAL TABLE listings_fts USING fts5(
-    listing_id UNINDEXED,
     name,
     search_text,
-    tokenize = 'unicode61 remove_diacritics 2'
+    facets,
+    tokenize = 'unicode61 remove_diacritics 2 tokenchars ''_'''
 );
+CREATE INDEX listings_fts_rowid ON listings(fts_rowid);

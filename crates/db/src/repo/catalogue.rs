@@ -344,6 +344,16 @@ pub struct ListingRow {
     pub updated_at: i64,
 }
 
+/// A facet value as an FTS5 token (SQLite): `location__fr_lyon`. The
+/// tokenizer keeps `_` inside tokens, so a token is one word.
+fn facet_token(facet: &str, value: &str) -> String {
+    let value: String = value
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{facet}__{value}")
+}
+
 /// Puts a listing in the index, replacing what was there, with its facets.
 pub async fn index_listing(
     conn: &mut AnyConnection,
@@ -352,9 +362,30 @@ pub async fn index_listing(
     facets: &[(&str, String)],
 ) -> Result<(), DbError> {
     unindex_listing(conn, dialect, &row.id).await?;
+    let fts_rowid = match dialect {
+        Dialect::Sqlite => {
+            // Writers are serialised on SQLite, so the next number is ours.
+            let next: i64 =
+                sqlx::query_scalar("SELECT COALESCE(MAX(fts_rowid), 0) + 1 FROM listings")
+                    .fetch_one(&mut *conn)
+                    .await?;
+            let tokens: Vec<String> = facets.iter().map(|(f, v)| facet_token(f, v)).collect();
+            sqlx::query(
+                "INSERT INTO listings_fts (rowid, name, search_text, facets) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(next)
+            .bind(&row.name_folded)
+            .bind(&row.search_text)
+            .bind(tokens.join(" "))
+            .execute(&mut *conn)
+            .await?;
+            Some(next)
+        }
+        Dialect::Postgres => None,
+    };
     sqlx::query(
-        "INSERT INTO listings (id, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, shuffle, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO listings (id, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, shuffle, updated_at, fts_rowid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&row.id)
     .bind(&row.kind)
@@ -367,16 +398,9 @@ pub async fn index_listing(
     .bind(row.reference_price_micros)
     .bind(row.shuffle)
     .bind(row.updated_at)
+    .bind(fts_rowid)
     .execute(&mut *conn)
     .await?;
-    if dialect == Dialect::Sqlite {
-        sqlx::query("INSERT INTO listings_fts (listing_id, name, search_text) VALUES ($1, $2, $3)")
-            .bind(&row.id)
-            .bind(&row.name_folded)
-            .bind(&row.search_text)
-            .execute(&mut *conn)
-            .await?;
-    }
     for (facet, value) in facets {
         sqlx::query(
             "INSERT INTO listing_facets (listing_id, facet, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -387,6 +411,15 @@ pub async fn index_listing(
         .execute(&mut *conn)
         .await?;
     }
+    if dialect == Dialect::Postgres {
+        // Values have no spaces: region names, codes, SPDX ids, keys.
+        let array: Vec<String> = facets.iter().map(|(f, v)| format!("{f}={v}")).collect();
+        sqlx::query("UPDATE listings SET facets = string_to_array($1, ' ') WHERE id = $2")
+            .bind(array.join(" "))
+            .bind(&row.id)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -396,6 +429,14 @@ pub async fn unindex_listing(
     dialect: Dialect,
     id: &str,
 ) -> Result<(), DbError> {
+    if dialect == Dialect::Sqlite {
+        sqlx::query(
+            "DELETE FROM listings_fts WHERE rowid = (SELECT fts_rowid FROM listings WHERE id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query("DELETE FROM listing_facets WHERE listing_id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -404,12 +445,6 @@ pub async fn unindex_listing(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    if dialect == Dialect::Sqlite {
-        sqlx::query("DELETE FROM listings_fts WHERE listing_id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
     Ok(())
 }
 
@@ -478,50 +513,78 @@ fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
         binds.push(b);
         format!("${}", binds.len())
     };
-    let (mut from_where, relevance) = match (&spec.words, dialect) {
-        (None, _) => (
-            "FROM listings l WHERE 1 = 1".to_owned(),
-            "CAST(0 AS DOUBLE PRECISION)",
-        ),
-        (Some(words), Dialect::Sqlite) => {
-            let query = words
-                .iter()
-                .map(|w| format!("\"{w}\"*"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let p = next(&mut binds, Bind::Text(query));
-            (
-                format!(
-                    "FROM listings_fts JOIN listings l ON l.id = listings_fts.listing_id WHERE listings_fts MATCH {p}"
-                ),
-                // bm25 is lower for better matches; the name weighs ten times more.
-                "-ROUND(bm25(listings_fts, 0.0, 10.0, 1.0), 2)",
-            )
+    let (mut from_where, relevance) = match dialect {
+        // FTS5 matches the words and the facet tokens together.
+        Dialect::Sqlite => {
+            let mut parts = Vec::new();
+            if let Some(words) = &spec.words {
+                let phrases: Vec<String> = words.iter().map(|w| format!("\"{w}\"*")).collect();
+                parts.push(format!(
+                    "{{name search_text}} : ({})",
+                    phrases.join(" AND ")
+                ));
+            }
+            for (facet, values) in &spec.filters {
+                let tokens: Vec<String> = values
+                    .iter()
+                    .map(|v| format!("\"{}\"", facet_token(facet, v)))
+                    .collect();
+                parts.push(format!("facets : ({})", tokens.join(" OR ")));
+            }
+            if parts.is_empty() {
+                (
+                    "FROM listings l WHERE 1 = 1".to_owned(),
+                    "CAST(0 AS DOUBLE PRECISION)",
+                )
+            } else {
+                let p = next(&mut binds, Bind::Text(parts.join(" AND ")));
+                (
+                    format!(
+                        "FROM listings_fts JOIN listings l ON l.fts_rowid = listings_fts.rowid WHERE listings_fts MATCH {p}"
+                    ),
+                    // bm25 is lower for better matches; the name weighs ten
+                    // times the rest, the facets nothing.
+                    if spec.words.is_some() {
+                        "-ROUND(bm25(listings_fts, 10.0, 1.0, 0.0), 2)"
+                    } else {
+                        "CAST(0 AS DOUBLE PRECISION)"
+                    },
+                )
+            }
         }
-        (Some(words), Dialect::Postgres) => {
-            let query = words
-                .iter()
-                .map(|w| format!("{w}:*"))
-                .collect::<Vec<_>>()
-                .join(" & ");
-            let p = next(&mut binds, Bind::Text(query));
-            (
-                format!("FROM listings l, to_tsquery('simple', {p}) q WHERE l.tsv @@ q"),
-                "ROUND(ts_rank(l.tsv, q)::numeric, 3)::float8",
-            )
+        // The tsvector's and the facets' GIN indexes, combined.
+        Dialect::Postgres => {
+            let (mut from_where, relevance) = match &spec.words {
+                None => (
+                    "FROM listings l WHERE 1 = 1".to_owned(),
+                    "CAST(0 AS DOUBLE PRECISION)",
+                ),
+                Some(words) => {
+                    let query = words
+                        .iter()
+                        .map(|w| format!("{w}:*"))
+                        .collect::<Vec<_>>()
+                        .join(" & ");
+                    let p = next(&mut binds, Bind::Text(query));
+                    (
+                        format!("FROM listings l, to_tsquery('simple', {p}) q WHERE l.tsv @@ q"),
+                        "ROUND(ts_rank(l.tsv, q)::numeric, 3)::float8",
+                    )
+                }
+            };
+            for (facet, values) in &spec.filters {
+                let vs: Vec<String> = values
+                    .iter()
+                    .map(|v| next(&mut binds, Bind::Text(format!("{facet}={v}"))))
+                    .collect();
+                from_where.push_str(&format!(
+                    " AND l.facets && ARRAY[{}]::text[]",
+                    vs.join(", ")
+                ));
+            }
+            (from_where, relevance)
         }
     };
-    for (facet, values) in &spec.filters {
-        let f = next(&mut binds, Bind::Text(facet.clone()));
-        let vs: Vec<String> = values
-            .iter()
-            .map(|v| next(&mut binds, Bind::Text(v.clone())))
-            .collect();
-        from_where.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM listing_facets x WHERE x.listing_id = l.id AND x.facet = {f} AND x.value IN ({}))",
-            vs.join(", ")
-        ));
-    }
     if let Some(max) = spec.max_price_micros {
         let p = next(&mut binds, Bind::Int(max));
         from_where.push_str(&format!(" AND l.reference_price_micros <= {p}"));
@@ -584,11 +647,18 @@ pub async fn search_counts(
     let total: i64 = bind_all!(sqlx::query_scalar(&count_sql), &m.binds)
         .fetch_one(&mut *conn)
         .await?;
-    let facet_sql = format!(
-        "SELECT f.facet, f.value, COUNT(*) AS count FROM listing_facets f \
-         WHERE f.listing_id IN (SELECT l.id {}) GROUP BY f.facet, f.value ORDER BY f.facet, count DESC, f.value",
-        m.from_where
-    );
+    let facet_sql = match dialect {
+        Dialect::Sqlite => format!(
+            "SELECT f.facet, f.value, COUNT(*) AS count FROM listing_facets f \
+             WHERE f.listing_id IN (SELECT l.id {}) GROUP BY f.facet, f.value ORDER BY f.facet, count DESC, f.value",
+            m.from_where
+        ),
+        Dialect::Postgres => format!(
+            "SELECT split_part(f, '=', 1) AS facet, substr(f, strpos(f, '=') + 1) AS value, COUNT(*) AS count \
+             FROM (SELECT l.facets {}) m, unnest(m.facets) f GROUP BY f ORDER BY facet, count DESC, value",
+            m.from_where
+        ),
+    };
     let facets = bind_all!(sqlx::query_as(&facet_sql), &m.binds)
         .fetch_all(&mut *conn)
         .await?;
