@@ -528,6 +528,7 @@ async fn search_uses_full_text_facets_and_a_fair_stable_order() {
             .map(|c| c["count"].as_i64().unwrap_or(0))
     };
     assert_eq!(count("kind", "offer"), Some(2), "{body}");
+    assert_eq!(body["total"], 2, "{body}");
     assert_eq!(count("certification", "secnumcloud"), Some(2), "{body}");
     assert_eq!(count("location", "fr-par"), Some(2), "{body}");
     assert_eq!(count("price", "0-10"), Some(2), "{body}");
