@@ -13,15 +13,14 @@ pub mod demo;
 mod index;
 pub mod orders;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use nuage_db::repo::catalogue::{self as repo, RolesRow, SheetRow};
-use nuage_db::repo::{identity, settings};
+use nuage_db::repo::identity;
 use nuage_domain::DomainError;
 use nuage_domain::catalogue::{
-    Category, OfferSheet, Price, Profile, Publication, ServiceSheet, UsageProfile,
-    parse_jurisdiction, short_text, to_cents,
+    OfferSheet, Price, Profile, Publication, ServiceSheet, UsageProfile, parse_jurisdiction,
+    short_text, to_cents,
 };
 use nuage_domain::ids::OrgId;
 use nuage_domain::org::Role;
@@ -1180,30 +1179,11 @@ impl Catalogue {
     }
 }
 
-/// The categories, for forms.
-pub fn categories() -> &'static [Category] {
-    Category::ALL
-}
-
 /// A price in euros as a form gives it (empty is zero).
 pub fn form_price(value: &str, field: &'static str) -> Result<Price, DomainError> {
     if value.trim().is_empty() {
         Ok(Price::ZERO)
     } else {
         Price::parse(value, field)
-    }
-}
-
-/// The facet counts of a search, by facet.
-pub type FacetCounts = BTreeMap<String, Vec<index::FacetCount>>;
-
-impl Platform {
-    /// The house provider's organisation, as the settings name it.
-    pub async fn house_provider(&self) -> ServiceResult<Option<OrgId>> {
-        let mut conn = self.db().acquire().await?;
-        settings::get(&mut conn, HOUSE_SETTING)
-            .await?
-            .map(|v| OrgId::parse(&v).map_err(ServiceError::from))
-            .transpose()
     }
 }
