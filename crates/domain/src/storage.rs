@@ -176,6 +176,12 @@ pub struct LifecycleRule {
     pub prefix: String,
     #[serde(default)]
     pub tags: Vec<(String, String)>,
+    /// Only objects larger than this many bytes (`ObjectSizeGreaterThan`).
+    #[serde(default)]
+    pub size_greater_than: Option<i64>,
+    /// Only objects smaller than this many bytes (`ObjectSizeLessThan`).
+    #[serde(default)]
+    pub size_less_than: Option<i64>,
     /// Current versions expire this many days after their creation…
     pub expiration_days: Option<u32>,
     /// …or at this time (milliseconds since the epoch).
@@ -197,6 +203,18 @@ impl LifecycleRule {
                 "a number of days is at least 1",
             ));
         }
+        if self.size_greater_than.is_some_and(|s| s < 0)
+            || self.size_less_than.is_some_and(|s| s <= 0)
+            || self
+                .size_greater_than
+                .zip(self.size_less_than)
+                .is_some_and(|(gt, lt)| gt >= lt)
+        {
+            return Err(DomainError::invalid(
+                "lifecycle",
+                "object size filters must be positive and leave a range of sizes",
+            ));
+        }
         if self.expiration_days.is_some() && self.expiration_date.is_some() {
             return Err(DomainError::invalid(
                 "lifecycle",
@@ -216,9 +234,12 @@ impl LifecycleRule {
         Ok(())
     }
 
-    /// Whether the rule's filter selects an object with this key and tags.
-    pub fn selects(&self, key: &str, tags: &Tags) -> bool {
+    /// Whether the rule's filter selects an object with this key, tags and
+    /// size in bytes.
+    pub fn selects(&self, key: &str, tags: &Tags, size: i64) -> bool {
         key.starts_with(&self.prefix)
+            && self.size_greater_than.is_none_or(|gt| size > gt)
+            && self.size_less_than.is_none_or(|lt| size < lt)
             && self
                 .tags
                 .iter()
@@ -433,6 +454,8 @@ mod tests {
             enabled: true,
             prefix: "logs/".into(),
             tags: vec![("tier".into(), "cold".into())],
+            size_greater_than: None,
+            size_less_than: None,
             expiration_days: None,
             expiration_date: None,
             noncurrent_days: None,
@@ -442,8 +465,15 @@ mod tests {
         rule.expiration_days = Some(3);
         assert!(rule.validate().is_ok());
         let cold = Tags(vec![("tier".into(), "cold".into())]);
-        assert!(rule.selects("logs/a", &cold));
-        assert!(!rule.selects("logs/a", &Tags::default()));
-        assert!(!rule.selects("data/a", &cold));
+        assert!(rule.selects("logs/a", &cold, 10));
+        assert!(!rule.selects("logs/a", &Tags::default(), 10));
+        assert!(!rule.selects("data/a", &cold, 10));
+        rule.size_greater_than = Some(100);
+        rule.size_less_than = Some(1000);
+        assert!(rule.selects("logs/a", &cold, 101));
+        assert!(!rule.selects("logs/a", &cold, 100));
+        assert!(!rule.selects("logs/a", &cold, 1000));
+        rule.size_less_than = Some(100);
+        assert!(rule.validate().is_err(), "an empty range of sizes");
     }
 }

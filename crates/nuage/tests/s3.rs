@@ -275,6 +275,89 @@ async fn objects_round_trip_with_their_headers_checksums_and_conditions() {
         .send()
         .await
         .expect("if-match");
+    // Conditional writes, checked in the committing transaction: a failed
+    // one changes nothing.
+    assert_eq!(
+        s3_code(
+            s3.put_object()
+                .bucket("objects")
+                .key("docs/report.bin")
+                .if_none_match("*")
+                .body(ByteStream::from_static(b"overwrite"))
+                .send()
+                .await
+        ),
+        "PreconditionFailed"
+    );
+    assert_eq!(
+        s3_code(
+            s3.put_object()
+                .bucket("objects")
+                .key("docs/report.bin")
+                .if_match("\"0123\"")
+                .body(ByteStream::from_static(b"overwrite"))
+                .send()
+                .await
+        ),
+        "PreconditionFailed"
+    );
+    assert_eq!(
+        s3_code(
+            s3.put_object()
+                .bucket("objects")
+                .key("docs/absent")
+                .if_match(format!("\"{etag}\""))
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+        ),
+        "NoSuchKey"
+    );
+    assert_eq!(
+        s3_code(
+            s3.put_object()
+                .bucket("objects")
+                .key("docs/absent")
+                .if_none_match(format!("\"{etag}\""))
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+        ),
+        "InvalidArgument"
+    );
+    s3.put_object()
+        .bucket("objects")
+        .key("docs/once")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"first"))
+        .send()
+        .await
+        .expect("if-none-match on a new key");
+    let replaced = s3
+        .put_object()
+        .bucket("objects")
+        .key("docs/once")
+        .if_match(format!("\"{:x}\"", md5::Md5::digest(b"first")))
+        .body(ByteStream::from_static(b"second"))
+        .send()
+        .await
+        .expect("if-match with the current ETag");
+    assert!(replaced.e_tag().is_some());
+    let once = s3
+        .get_object()
+        .bucket("objects")
+        .key("docs/once")
+        .send()
+        .await
+        .expect("get");
+    let second = once.body.collect().await.expect("body").into_bytes();
+    assert_eq!(&second[..], b"second");
+    s3.delete_object()
+        .bucket("objects")
+        .key("docs/once")
+        .send()
+        .await
+        .expect("delete");
     let head = s3
         .head_object()
         .bucket("objects")
@@ -2119,6 +2202,24 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         )
         .rules(
             LifecycleRule::builder()
+                .id("large-logs")
+                .status(ExpirationStatus::Enabled)
+                .filter(
+                    LifecycleRuleFilter::builder()
+                        .and(
+                            LifecycleRuleAndOperator::builder()
+                                .prefix("logs/")
+                                .object_size_greater_than(10)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .build()
+                .expect("rule"),
+        )
+        .rules(
+            LifecycleRule::builder()
                 .id("stale-uploads")
                 .status(ExpirationStatus::Enabled)
                 .filter(LifecycleRuleFilter::builder().prefix("").build())
@@ -2169,6 +2270,33 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         .send()
         .await
         .expect("put");
+    for (key, size) in [("logs/small", 5), ("logs/large", 20)] {
+        s3.put_object()
+            .bucket("cycle")
+            .key(key)
+            .body(ByteStream::from(vec![b'l'; size]))
+            .send()
+            .await
+            .expect("log");
+    }
+    let stored = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket("cycle")
+        .send()
+        .await
+        .expect("get lifecycle");
+    let large = stored
+        .rules()
+        .iter()
+        .find(|r| r.id() == Some("large-logs"))
+        .expect("the sized rule");
+    assert_eq!(
+        large
+            .filter()
+            .and_then(|f| f.and())
+            .and_then(|a| a.object_size_greater_than()),
+        Some(10)
+    );
     let upload = s3
         .create_multipart_upload()
         .bucket("cycle")
@@ -2183,8 +2311,24 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let report = app.maintain().await;
     assert_eq!(
-        report["versions_expired"], 2,
-        "the old version and the scratch object: {report}"
+        report["versions_expired"], 3,
+        "the old version, the scratch object and the large log: {report}"
+    );
+    s3.get_object()
+        .bucket("cycle")
+        .key("logs/small")
+        .send()
+        .await
+        .expect("a log under the size filter stays");
+    assert_eq!(
+        s3_code(
+            s3.get_object()
+                .bucket("cycle")
+                .key("logs/large")
+                .send()
+                .await
+        ),
+        "NoSuchKey"
     );
     assert_eq!(report["uploads_aborted"], 1, "{report}");
 
@@ -2254,16 +2398,16 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         "NoSuchUpload"
     );
     // A rule Nuage would not apply as written is refused, not ignored.
-    let sized = BucketLifecycleConfiguration::builder()
+    let markers = BucketLifecycleConfiguration::builder()
         .rules(
             LifecycleRule::builder()
                 .status(ExpirationStatus::Enabled)
-                .filter(
-                    LifecycleRuleFilter::builder()
-                        .object_size_greater_than(1000)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .expiration(
+                    LifecycleExpiration::builder()
+                        .expired_object_delete_marker(true)
                         .build(),
                 )
-                .expiration(LifecycleExpiration::builder().days(1).build())
                 .build()
                 .expect("rule"),
         )
@@ -2273,11 +2417,38 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         s3_code(
             s3.put_bucket_lifecycle_configuration()
                 .bucket("cycle")
-                .lifecycle_configuration(sized)
+                .lifecycle_configuration(markers)
                 .send()
                 .await
         ),
         "NotImplemented"
+    );
+    // One storage class: there is nothing to transition to.
+    let transition = BucketLifecycleConfiguration::builder()
+        .rules(
+            LifecycleRule::builder()
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .transitions(
+                    aws_sdk_s3::types::Transition::builder()
+                        .days(30)
+                        .storage_class(aws_sdk_s3::types::TransitionStorageClass::Glacier)
+                        .build(),
+                )
+                .build()
+                .expect("rule"),
+        )
+        .build()
+        .expect("rules");
+    assert_eq!(
+        s3_code(
+            s3.put_bucket_lifecycle_configuration()
+                .bucket("cycle")
+                .lifecycle_configuration(transition)
+                .send()
+                .await
+        ),
+        "InvalidStorageClass"
     );
 }
 

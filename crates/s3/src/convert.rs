@@ -26,6 +26,18 @@ pub fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_owned())
 }
 
+/// The condition of a conditional write (`If-Match`, `If-None-Match: *`).
+pub fn write_condition(
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+) -> s3s::S3Result<nuage_service::storage::WriteCondition> {
+    nuage_service::storage::WriteCondition::parse(
+        condition(if_match).as_deref(),
+        condition(if_none_match).as_deref(),
+    )
+    .map_err(crate::error::s3)
+}
+
 pub fn condition(c: Option<ETagCondition>) -> Option<String> {
     c.map(|c| match c {
         ETagCondition::Any => "*".to_owned(),

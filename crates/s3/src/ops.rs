@@ -158,8 +158,8 @@ fn copy_source(src: &CopySource) -> S3Result<(String, String, Option<String>)> {
             version_id.as_ref().map(|v| v.to_string()),
         )),
         _ => Err(s3_error!(
-            NotImplemented,
-            "Only bucket/key copy sources are supported"
+            InvalidArgument,
+            "Nuage has no access points: name the copy source as bucket/key"
         )),
     }
 }
@@ -183,18 +183,11 @@ fn lifecycle_in(rules: Vec<s3s::dto::LifecycleRule>) -> S3Result<Vec<LifecycleRu
                 || r.noncurrent_version_transitions.as_ref().is_some_and(|t| !t.is_empty())
             {
                 return Err(s3_error!(
-                    NotImplemented,
-                    "Transitions to other storage classes are not supported: Nuage has one storage class"
+                    InvalidStorageClass,
+                    "Nuage has one storage class (STANDARD): there is no other class to transition to"
                 ));
             }
             // Rules Nuage would not apply as written are refused, not ignored.
-            let sized = r.filter.as_ref().is_some_and(|f| {
-                f.object_size_greater_than.is_some()
-                    || f.object_size_less_than.is_some()
-                    || f.and.as_ref().is_some_and(|a| {
-                        a.object_size_greater_than.is_some() || a.object_size_less_than.is_some()
-                    })
-            });
             let unsupported_action = r
                 .expiration
                 .as_ref()
@@ -203,17 +196,20 @@ fn lifecycle_in(rules: Vec<s3s::dto::LifecycleRule>) -> S3Result<Vec<LifecycleRu
                     .noncurrent_version_expiration
                     .as_ref()
                     .is_some_and(|n| n.newer_noncurrent_versions.is_some());
-            if sized || unsupported_action {
+            if unsupported_action {
                 return Err(s3_error!(
                     NotImplemented,
-                    "Object size filters, ExpiredObjectDeleteMarker and NewerNoncurrentVersions are not supported"
+                    "ExpiredObjectDeleteMarker and NewerNoncurrentVersions are not supported"
                 ));
             }
             let (mut prefix, mut tags) = (r.prefix.unwrap_or_default(), Vec::new());
+            let (mut size_greater_than, mut size_less_than) = (None, None);
             if let Some(f) = r.filter {
                 if let Some(p) = f.prefix {
                     prefix = p;
                 }
+                size_greater_than = f.object_size_greater_than;
+                size_less_than = f.object_size_less_than;
                 if let Some(t) = f.tag {
                     tags.push((t.key.unwrap_or_default(), t.value.unwrap_or_default()));
                 }
@@ -221,6 +217,8 @@ fn lifecycle_in(rules: Vec<s3s::dto::LifecycleRule>) -> S3Result<Vec<LifecycleRu
                     if let Some(p) = and.prefix {
                         prefix = p;
                     }
+                    size_greater_than = and.object_size_greater_than.or(size_greater_than);
+                    size_less_than = and.object_size_less_than.or(size_less_than);
                     tags.extend(tags_in(and.tags.unwrap_or_default()));
                 }
             }
@@ -233,6 +231,8 @@ fn lifecycle_in(rules: Vec<s3s::dto::LifecycleRule>) -> S3Result<Vec<LifecycleRu
                 enabled: r.status.as_str() == "Enabled",
                 prefix,
                 tags,
+                size_greater_than,
+                size_less_than,
                 expiration_days: days(r.expiration.as_ref().and_then(|e| e.days))?,
                 expiration_date: r.expiration.as_ref().and_then(|e| e.date.clone()).map(convert::millis),
                 noncurrent_days: days(r.noncurrent_version_expiration.as_ref().and_then(|n| n.noncurrent_days))?,
@@ -249,7 +249,8 @@ fn lifecycle_out(rules: Vec<LifecycleRule>) -> Vec<s3s::dto::LifecycleRule> {
     rules
         .into_iter()
         .map(|r| {
-            let filter = if r.tags.is_empty() {
+            let sized = r.size_greater_than.is_some() || r.size_less_than.is_some();
+            let filter = if r.tags.is_empty() && !sized {
                 LifecycleRuleFilter {
                     prefix: Some(r.prefix.clone()),
                     ..Default::default()
@@ -258,8 +259,10 @@ fn lifecycle_out(rules: Vec<LifecycleRule>) -> Vec<s3s::dto::LifecycleRule> {
                 LifecycleRuleFilter {
                     and: Some(LifecycleRuleAndOperator {
                         prefix: Some(r.prefix.clone()),
-                        tags: Some(tags_out(nuage_domain::storage::Tags(r.tags.clone()))),
-                        ..Default::default()
+                        tags: (!r.tags.is_empty())
+                            .then(|| tags_out(nuage_domain::storage::Tags(r.tags.clone()))),
+                        object_size_greater_than: r.size_greater_than,
+                        object_size_less_than: r.size_less_than,
                     }),
                     ..Default::default()
                 }
@@ -684,12 +687,7 @@ impl S3 for NuageS3 {
             req.input.checksum_sha256.clone(),
         )?;
         let i = req.input;
-        if i.if_match.is_some() || i.if_none_match.is_some() {
-            return Err(s3_error!(
-                NotImplemented,
-                "Conditional writes are not supported yet"
-            ));
-        }
+        let condition = convert::write_condition(i.if_match, i.if_none_match)?;
         let customer_key = convert::customer_key(
             i.sse_customer_algorithm.as_deref(),
             i.sse_customer_key.as_deref(),
@@ -720,6 +718,7 @@ impl S3 for NuageS3 {
                     content_md5: i.content_md5,
                     checksum,
                     customer_key,
+                    condition,
                     body: convert::body_in(i.body),
                 },
             )
@@ -1546,7 +1545,14 @@ impl S3 for NuageS3 {
             .collect::<S3Result<Vec<_>>>()?;
         let r = self
             .storage
-            .complete_multipart_upload(&caller, &i.bucket, &i.key, &i.upload_id, parts)
+            .complete_multipart_upload(
+                &caller,
+                &i.bucket,
+                &i.key,
+                &i.upload_id,
+                parts,
+                &convert::write_condition(i.if_match, i.if_none_match)?,
+            )
             .await
             .map(|o| (o, 0));
         let o = self.log(

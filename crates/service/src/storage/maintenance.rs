@@ -188,7 +188,9 @@ impl Storage {
                 for row in rows {
                     after = row.id.clone();
                     let tags: Tags = serde_json::from_str(&row.tags).unwrap_or_default();
-                    let applies = rules.iter().filter(|r| r.selects(&row.key, &tags));
+                    let applies = rules
+                        .iter()
+                        .filter(|r| r.selects(&row.key, &tags, row.size));
                     let mut expire_current = false;
                     let mut expire_version = false;
                     for rule in applies {

@@ -33,7 +33,7 @@ pub use maintenance::MaintenanceReport;
 pub use multipart::{CompletedPart, MultipartUpload, PartInfo, UploadList};
 pub use objects::{
     ByteRange, Conditions, CopyObject, DeleteOutcome, GetObject, ListQuery, ObjectInfo, ObjectList,
-    ObjectRead, PutObject, PutOutcome, VersionList,
+    ObjectRead, PutObject, PutOutcome, VersionList, WriteCondition,
 };
 use recorder::Recorder;
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::objects::{
     ChecksumAlgorithm, ChecksumInput, GetObject, Hasher, ObjectHeaders, PutOutcome, Segment,
-    StoredChecksum, b64,
+    StoredChecksum, WriteCondition, b64,
 };
 use super::{BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json};
 use crate::now_ms;
@@ -319,6 +319,7 @@ impl Storage {
         key: &str,
         upload_id: &str,
         parts: Vec<CompletedPart>,
+        condition: &WriteCondition,
     ) -> StorageResult<PutOutcome> {
         let (_, upload) = self.upload_of(caller, bucket, key, upload_id).await?;
         if parts.is_empty() {
@@ -419,7 +420,7 @@ impl Storage {
         };
         let last_modified = row.created_at;
         let version_id = self
-            .commit_version(caller, row, &[], Some(upload_id))
+            .commit_version(caller, row, &[], Some(upload_id), condition)
             .await?;
         Ok(PutOutcome {
             version_id,

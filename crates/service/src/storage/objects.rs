@@ -218,7 +218,54 @@ pub struct PutObject {
     pub content_md5: Option<String>,
     pub checksum: ChecksumInput,
     pub customer_key: Option<CustomerKey>,
+    /// What the write may replace (conditional writes).
+    pub condition: WriteCondition,
     pub body: BodyStream,
+}
+
+/// A condition on the version a write replaces, checked in the transaction
+/// that commits it, so two writers cannot both see it hold.
+#[derive(Debug, Clone, Default)]
+pub struct WriteCondition {
+    /// Only if the key's current object has this ETag (`If-Match`).
+    pub if_match: Option<String>,
+    /// Only if the key has no current object (`If-None-Match: *`).
+    pub if_none_match: bool,
+}
+
+impl WriteCondition {
+    /// From the request's headers: `If-None-Match` takes only `*`, as S3's.
+    pub fn parse(if_match: Option<&str>, if_none_match: Option<&str>) -> StorageResult<Self> {
+        let if_none_match = match if_none_match.map(str::trim) {
+            None => false,
+            Some("*") => true,
+            Some(_) => {
+                return Err(StorageError::InvalidArgument(
+                    "If-None-Match on a write takes only *".into(),
+                ));
+            }
+        };
+        Ok(Self {
+            if_match: if_match.map(|e| e.trim().trim_matches('"').to_owned()),
+            if_none_match,
+        })
+    }
+
+    fn check(&self, current: Option<&repo::ObjectRow>) -> StorageResult<()> {
+        if self.if_none_match && current.is_some() {
+            return Err(StorageError::PreconditionFailed);
+        }
+        if let Some(expected) = &self.if_match {
+            match current {
+                None => return Err(StorageError::NoSuchKey),
+                Some(c) if expected != "*" && c.etag != *expected => {
+                    return Err(StorageError::PreconditionFailed);
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -600,7 +647,13 @@ impl Storage {
         };
         let last_modified = row.created_at;
         let version_id = match self
-            .commit_version(caller, row, std::slice::from_ref(&written.blob_id), None)
+            .commit_version(
+                caller,
+                row,
+                std::slice::from_ref(&written.blob_id),
+                None,
+                &req.condition,
+            )
             .await
         {
             Ok(v) => v,
@@ -654,9 +707,16 @@ impl Storage {
         mut row: repo::ObjectRow,
         new_blobs: &[String],
         completes: Option<&str>,
+        condition: &WriteCondition,
     ) -> StorageResult<Option<String>> {
         let mut tx = self.platform().db().begin_write().await?;
         let bucket = self.owned_bucket(&mut tx, caller, &row.bucket).await?;
+        if condition.if_match.is_some() || condition.if_none_match {
+            let current = repo::latest_object(&mut tx, &row.bucket, &row.key)
+                .await?
+                .filter(|o| o.delete_marker == 0);
+            condition.check(current.as_ref())?;
+        }
         let versioning = Versioning::from_stored(bucket.versioning.as_deref());
         let mut released = Vec::new();
         let mut delta_bytes = row.size;
@@ -1060,6 +1120,7 @@ impl Storage {
                     ..ChecksumInput::default()
                 },
                 customer_key: req.customer_key,
+                condition: WriteCondition::default(),
                 body: source.body,
             },
         )
