@@ -87,11 +87,14 @@ fn micros(amount: Decimal) -> Option<i64> {
     (amount * Decimal::from(1_000_000)).round().to_i64()
 }
 
+/// The reference month's price as shown: millionths of a euro, to the cent.
+fn shown_price(micros: Option<i64>) -> Option<Decimal> {
+    micros.map(|m| to_cents(Decimal::new(m, 6)))
+}
+
 pub(super) fn card(l: ListingRow) -> Card {
     Card {
-        reference_monthly_price: l
-            .reference_price_micros
-            .map(|m| to_cents(Decimal::new(m, 6))),
+        reference_monthly_price: shown_price(l.reference_price_micros),
         id: l.id,
         kind: l.kind,
         name: l.name,
@@ -333,9 +336,7 @@ pub(super) async fn search(
         hits: hits
             .into_iter()
             .map(|h| Card {
-                reference_monthly_price: h
-                    .reference_price_micros
-                    .map(|m| to_cents(Decimal::new(m, 6))),
+                reference_monthly_price: shown_price(h.reference_price_micros),
                 id: h.id,
                 kind: h.kind,
                 name: h.name,
