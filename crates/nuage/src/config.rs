@@ -54,6 +54,9 @@ pub struct CatalogueConfig {
     /// Let webhooks reach loopback and private addresses (tests and
     /// development only).
     pub webhook_allow_private_addresses: bool,
+    /// How many matches a search reads at most: beyond, it ranks a fair
+    /// sample of this size and estimates the facet counts.
+    pub search_sample: u32,
 }
 
 impl Default for CatalogueConfig {
@@ -63,6 +66,7 @@ impl Default for CatalogueConfig {
             demo: false,
             webhook_retry_seconds: 30,
             webhook_allow_private_addresses: false,
+            search_sample: 1000,
         }
     }
 }
@@ -370,6 +374,9 @@ impl Config {
         }
         if self.catalogue.webhook_retry_seconds == 0 {
             bail!("catalogue.webhook_retry_seconds must be at least 1");
+        }
+        if !(1..=100_000).contains(&self.catalogue.search_sample) {
+            bail!("catalogue.search_sample must be between 1 and 100000");
         }
         if self.session_hours == 0 || self.session_hours > 24 * 30 {
             bail!("session_hours must be between 1 and 720");

@@ -147,6 +147,7 @@ impl Application {
             CatalogueSettings {
                 house_name: config.catalogue.house_name.clone(),
                 allow_private_webhooks: config.catalogue.webhook_allow_private_addresses,
+                search_sample: config.catalogue.search_sample,
             },
         )
         .await?;

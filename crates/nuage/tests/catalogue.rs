@@ -1158,3 +1158,68 @@ async fn the_demo_fills_an_empty_platform_and_keeps_its_logins_out_of_the_log() 
         assert_eq!(response.status().as_u16(), 201, "{email}");
     }
 }
+
+#[tokio::test]
+async fn a_large_search_ranks_a_fair_sample_and_says_so() {
+    let app = spawn(crate::helpers::Spawn {
+        env: vec![("NUAGE_CATALOGUE__SEARCH_SAMPLE".into(), "4".into())],
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let (org, token) =
+        published_org(&app, "Provider Sample", "s@sample.example", true, false).await;
+    let mut offers = Vec::new();
+    for n in 1..=12 {
+        let sheet = offer(
+            &format!("Sampled Offer {n}"),
+            "fr-par",
+            json!({"monthly_fee": n.to_string()}),
+        );
+        offers.push(published_offer(&app, &org, &token, sheet).await);
+    }
+
+    // Twelve matches, a sample of four: the total stays exact, the facet
+    // counts are estimates scaled to it, and only the sample can be paged.
+    let (status, body) = public(&app, "/directory/search?q=sampled").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 12, "{body}");
+    assert_eq!(body["total_exact"], true, "{body}");
+    let ranked = body["ranked"].as_i64().expect("ranked");
+    assert!((2..=12).contains(&ranked), "{body}");
+    let kind_count = body["facets"]["kind"][0]["count"].as_i64();
+    assert_eq!(kind_count, Some(12), "every match is an offer: {body}");
+    if ranked < 12 {
+        assert_eq!(body["facets_exact"], false, "{body}");
+    }
+    let mut seen = Vec::new();
+    for page in 1..=4 {
+        let ids = search_ids(&app, &format!("q=sampled&page={page}")).await;
+        seen.extend(ids);
+    }
+    assert_eq!(
+        seen.len() as i64,
+        ranked,
+        "the pages hold the sample: {seen:?}"
+    );
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no hit twice: {seen:?}");
+    assert!(seen.iter().all(|id| offers.contains(id)), "{seen:?}");
+    let again = search_ids(&app, "q=sampled").await;
+    assert_eq!(
+        again,
+        seen[..again.len()],
+        "the same sample, in the same order"
+    );
+
+    // Three matches fit the sample: everything is exact. A ceiling that is
+    // not a whole band is exact too.
+    let (_, body) = public(&app, "/directory/search?q=sampled&max_price=3").await;
+    assert_eq!(body["total"], 3, "{body}");
+    assert_eq!(body["ranked"], 3, "{body}");
+    assert_eq!(body["facets_exact"], true, "{body}");
+    let (_, body) = public(&app, "/directory/search?q=sampled&max_price=2.5").await;
+    assert_eq!(body["total"], 2, "{body}");
+    assert_eq!(body["facets"]["price"][0]["count"], 2, "{body}");
+}

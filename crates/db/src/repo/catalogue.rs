@@ -183,6 +183,20 @@ pub async fn sheets_of(
     .await?)
 }
 
+/// Every sheet of a kind with a published version (to rebuild the index).
+pub async fn published_sheets(
+    conn: &mut AnyConnection,
+    sheet: Sheet,
+) -> Result<Vec<SheetRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{} WHERE published IS NOT NULL ORDER BY {}",
+        sheet.select(),
+        sheet.id_column()
+    ))
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Sheets of one kind in a state, oldest first (the review queue).
 pub async fn sheets_in_state(
     conn: &mut AnyConnection,
@@ -328,10 +342,15 @@ fn placeholders(first: usize, count: usize) -> String {
 
 // --- the search index --------------------------------------------------------------
 
+/// Search keys are drawn at random below this bound (2^53: exact in JSON).
+pub const KEY_SPACE: i64 = 1 << 53;
+
 /// A published listing, flattened for search.
 #[derive(Debug, Clone, FromRow)]
 pub struct ListingRow {
     pub id: String,
+    /// Random, drawn once: orders ties and samples (see the migration).
+    pub search_key: i64,
     pub kind: String,
     pub owner_id: String,
     pub owner_name: String,
@@ -340,9 +359,10 @@ pub struct ListingRow {
     pub summary: String,
     pub search_text: String,
     pub reference_price_micros: Option<i64>,
-    pub shuffle: i64,
     pub updated_at: i64,
 }
+
+const LISTING_SELECT: &str = "SELECT id, search_key, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, updated_at FROM listings";
 
 /// A facet value as an FTS5 token (SQLite): `location__fr_lyon`. The
 /// tokenizer keeps `_` inside tokens, so a token is one word.
@@ -354,6 +374,50 @@ fn facet_token(facet: &str, value: &str) -> String {
     format!("{facet}__{value}")
 }
 
+/// Price ceilings, in euros, that a listing's reference price is under: as
+/// FTS5 tokens (`price_le__50`), they let SQLite's full-text match apply a
+/// price filter; the exact comparison follows on the matches.
+const PRICE_CEILINGS: &[i64] = &[
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+];
+
+fn price_tokens(micros: i64) -> Vec<String> {
+    PRICE_CEILINGS
+        .iter()
+        .filter(|c| micros <= **c * 1_000_000)
+        .map(|c| format!("price_le__{c}"))
+        .chain(std::iter::once("price_le__any".to_owned()))
+        .collect()
+}
+
+/// The price token a ceiling of `max` micros matches through, and whether
+/// it matches exactly the listings at or under `max`.
+fn price_ceiling_token(max: i64) -> (String, bool) {
+    match PRICE_CEILINGS.iter().find(|c| **c * 1_000_000 >= max) {
+        Some(c) => (format!("price_le__{c}"), *c * 1_000_000 == max),
+        None => ("price_le__any".to_owned(), false),
+    }
+}
+
+/// The facets as stored in the row: `facet=value` separated by spaces.
+/// Values have no spaces (region names, codes, SPDX ids, keys); any would
+/// become `_`.
+fn facet_pairs(facets: &[(&str, String)]) -> Vec<String> {
+    facets
+        .iter()
+        .map(|(f, v)| format!("{f}={}", v.replace(char::is_whitespace, "_")))
+        .collect()
+}
+
+/// Whether a search key is already some listing's.
+pub async fn search_key_taken(conn: &mut AnyConnection, key: i64) -> Result<bool, DbError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM listings WHERE search_key = $1")
+        .bind(key)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
+}
+
 /// Puts a listing in the index, replacing what was there, with its facets.
 pub async fn index_listing(
     conn: &mut AnyConnection,
@@ -362,32 +426,32 @@ pub async fn index_listing(
     facets: &[(&str, String)],
 ) -> Result<(), DbError> {
     unindex_listing(conn, dialect, &row.id).await?;
-    let fts_rowid = match dialect {
-        Dialect::Sqlite => {
-            // Writers are serialised on SQLite, so the next number is ours.
-            let next: i64 =
-                sqlx::query_scalar("SELECT COALESCE(MAX(fts_rowid), 0) + 1 FROM listings")
-                    .fetch_one(&mut *conn)
-                    .await?;
-            let tokens: Vec<String> = facets.iter().map(|(f, v)| facet_token(f, v)).collect();
-            sqlx::query(
-                "INSERT INTO listings_fts (rowid, name, search_text, facets) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(next)
-            .bind(&row.name_folded)
-            .bind(&row.search_text)
-            .bind(tokens.join(" "))
-            .execute(&mut *conn)
-            .await?;
-            Some(next)
+    let pairs = facet_pairs(facets);
+    if dialect == Dialect::Sqlite {
+        let mut tokens: Vec<String> = facets.iter().map(|(f, v)| facet_token(f, v)).collect();
+        if let Some(price) = row.reference_price_micros {
+            tokens.extend(price_tokens(price));
         }
-        Dialect::Postgres => None,
+        sqlx::query(
+            "INSERT INTO listings_fts (rowid, name, search_text, facets) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(row.search_key)
+        .bind(&row.name_folded)
+        .bind(&row.search_text)
+        .bind(tokens.join(" "))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let facets_value = match dialect {
+        Dialect::Sqlite => "$11",
+        Dialect::Postgres => "string_to_array($11, ' ')",
     };
-    sqlx::query(
-        "INSERT INTO listings (id, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, shuffle, updated_at, fts_rowid) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
+    sqlx::query(&format!(
+        "INSERT INTO listings (id, search_key, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, facets, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {facets_value}, $12)"
+    ))
     .bind(&row.id)
+    .bind(row.search_key)
     .bind(&row.kind)
     .bind(&row.owner_id)
     .bind(&row.owner_name)
@@ -396,30 +460,10 @@ pub async fn index_listing(
     .bind(&row.summary)
     .bind(&row.search_text)
     .bind(row.reference_price_micros)
-    .bind(row.shuffle)
+    .bind(pairs.join(" "))
     .bind(row.updated_at)
-    .bind(fts_rowid)
     .execute(&mut *conn)
     .await?;
-    for (facet, value) in facets {
-        sqlx::query(
-            "INSERT INTO listing_facets (listing_id, facet, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(&row.id)
-        .bind(*facet)
-        .bind(value)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if dialect == Dialect::Postgres {
-        // Values have no spaces: region names, codes, SPDX ids, keys.
-        let array: Vec<String> = facets.iter().map(|(f, v)| format!("{f}={v}")).collect();
-        sqlx::query("UPDATE listings SET facets = string_to_array($1, ' ') WHERE id = $2")
-            .bind(array.join(" "))
-            .bind(&row.id)
-            .execute(&mut *conn)
-            .await?;
-    }
     Ok(())
 }
 
@@ -431,16 +475,12 @@ pub async fn unindex_listing(
 ) -> Result<(), DbError> {
     if dialect == Dialect::Sqlite {
         sqlx::query(
-            "DELETE FROM listings_fts WHERE rowid = (SELECT fts_rowid FROM listings WHERE id = $1)",
+            "DELETE FROM listings_fts WHERE rowid = (SELECT search_key FROM listings WHERE id = $1)",
         )
         .bind(id)
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("DELETE FROM listing_facets WHERE listing_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
     sqlx::query("DELETE FROM listings WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -452,12 +492,16 @@ pub async fn get_listing(
     conn: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<ListingRow>, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT id, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, shuffle, updated_at FROM listings WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?)
+    Ok(sqlx::query_as(&format!("{LISTING_SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn count_listings(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM listings")
+        .fetch_one(conn)
+        .await?)
 }
 
 /// A search: folded words (all must match, as prefixes), facet filters
@@ -467,31 +511,30 @@ pub struct SearchSpec {
     pub words: Option<Vec<String>>,
     pub filters: Vec<(String, Vec<String>)>,
     pub max_price_micros: Option<i64>,
-    /// Orders results of equal relevance (see `query_seed`).
-    pub seed: i64,
-    pub limit: i64,
-    pub offset: i64,
 }
 
-/// A hit, with its relevance (higher is better, rounded so that near-equal
-/// scores tie).
+/// A match of a sample, with its relevance (higher is better, rounded so
+/// that near-equal scores tie), facets and price.
+#[derive(Debug, Clone, FromRow)]
+pub struct SampleRow {
+    pub search_key: i64,
+    pub relevance: f64,
+    /// `facet=value` separated by spaces.
+    pub facets: String,
+    pub reference_price_micros: Option<i64>,
+}
+
+/// A hit of the page shown.
 #[derive(Debug, Clone, FromRow)]
 pub struct HitRow {
     pub id: String,
+    pub search_key: i64,
     pub kind: String,
     pub owner_id: String,
     pub owner_name: String,
     pub name: String,
     pub summary: String,
     pub reference_price_micros: Option<i64>,
-    pub relevance: f64,
-}
-
-#[derive(Debug, Clone, FromRow)]
-pub struct FacetCountRow {
-    pub facet: String,
-    pub value: String,
-    pub count: i64,
 }
 
 enum Bind {
@@ -500,11 +543,15 @@ enum Bind {
 }
 
 /// The FROM and WHERE of a search, with its parameters, and the relevance
-/// expression.
+/// expression. `exact_price`: whether the price filter is exact (on SQLite
+/// the match applies the next price ceiling; the caller compares the price).
 struct Matching {
     from_where: String,
     relevance: &'static str,
+    /// The search key's column, for ranges.
+    key: &'static str,
     binds: Vec<Bind>,
+    exact_price: bool,
 }
 
 fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
@@ -513,8 +560,9 @@ fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
         binds.push(b);
         format!("${}", binds.len())
     };
-    let (mut from_where, relevance) = match dialect {
-        // FTS5 matches the words and the facet tokens together.
+    match dialect {
+        // FTS5 matches the words, the facet tokens and the price ceiling
+        // together.
         Dialect::Sqlite => {
             let mut parts = Vec::new();
             if let Some(words) = &spec.words {
@@ -531,25 +579,39 @@ fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
                     .collect();
                 parts.push(format!("facets : ({})", tokens.join(" OR ")));
             }
+            let mut exact_price = true;
+            if let Some(max) = spec.max_price_micros {
+                let (token, exact) = price_ceiling_token(max);
+                parts.push(format!("facets : \"{token}\""));
+                exact_price = exact;
+            }
             if parts.is_empty() {
-                (
-                    "FROM listings l WHERE 1 = 1".to_owned(),
-                    "CAST(0 AS DOUBLE PRECISION)",
-                )
-            } else {
-                let p = next(&mut binds, Bind::Text(parts.join(" AND ")));
-                (
-                    format!(
-                        "FROM listings_fts JOIN listings l ON l.fts_rowid = listings_fts.rowid WHERE listings_fts MATCH {p}"
-                    ),
-                    // bm25 is lower for better matches; the name weighs ten
-                    // times the rest, the facets nothing.
-                    if spec.words.is_some() {
-                        "-ROUND(bm25(listings_fts, 10.0, 1.0, 0.0), 2)"
-                    } else {
-                        "CAST(0 AS DOUBLE PRECISION)"
-                    },
-                )
+                return Matching {
+                    from_where: "FROM listings l WHERE 1 = 1".to_owned(),
+                    relevance: "CAST(0 AS DOUBLE PRECISION)",
+                    key: "l.search_key",
+                    binds,
+                    exact_price,
+                };
+            }
+            let p = next(&mut binds, Bind::Text(parts.join(" AND ")));
+            Matching {
+                // CROSS JOIN keeps FTS5 outside: it walks the matches (in
+                // rowid order, within a range if asked) and each finds its
+                // row by key.
+                from_where: format!(
+                    "FROM listings_fts CROSS JOIN listings l ON l.search_key = listings_fts.rowid WHERE listings_fts MATCH {p}"
+                ),
+                // bm25 is lower for better matches; the name weighs ten
+                // times the rest, the facets nothing.
+                relevance: if spec.words.is_some() {
+                    "-ROUND(bm25(listings_fts, 10.0, 1.0, 0.0), 2)"
+                } else {
+                    "CAST(0 AS DOUBLE PRECISION)"
+                },
+                key: "listings_fts.rowid",
+                binds,
+                exact_price,
             }
         }
         // The tsvector's and the facets' GIN indexes, combined.
@@ -582,17 +644,18 @@ fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
                     vs.join(", ")
                 ));
             }
-            (from_where, relevance)
+            if let Some(max) = spec.max_price_micros {
+                let p = next(&mut binds, Bind::Int(max));
+                from_where.push_str(&format!(" AND l.reference_price_micros <= {p}"));
+            }
+            Matching {
+                from_where,
+                relevance,
+                key: "l.search_key",
+                binds,
+                exact_price: true,
+            }
         }
-    };
-    if let Some(max) = spec.max_price_micros {
-        let p = next(&mut binds, Bind::Int(max));
-        from_where.push_str(&format!(" AND l.reference_price_micros <= {p}"));
-    }
-    Matching {
-        from_where,
-        relevance,
-        binds,
     }
 }
 
@@ -609,63 +672,77 @@ macro_rules! bind_all {
     }};
 }
 
-/// One page of hits, best first; ties in the order of `shuffle XOR seed`.
-pub async fn search(
+/// How many listings match, and whether that is exact: on SQLite, a price
+/// ceiling that is not one of `PRICE_CEILINGS` counts the listings under the
+/// next one (the caller estimates from a sample).
+pub async fn count_matches(
     conn: &mut AnyConnection,
     dialect: Dialect,
     spec: &SearchSpec,
-) -> Result<Vec<HitRow>, DbError> {
+) -> Result<(i64, bool), DbError> {
+    let m = matching(dialect, spec);
+    // The count needs no listing row on SQLite: FTS5 alone.
+    let sql = match (dialect, m.from_where.contains("listings_fts")) {
+        (Dialect::Sqlite, true) => {
+            "SELECT COUNT(*) FROM listings_fts WHERE listings_fts MATCH $1".to_owned()
+        }
+        _ => format!("SELECT COUNT(*) {}", m.from_where),
+    };
+    let n: i64 = bind_all!(sqlx::query_scalar(&sql), &m.binds)
+        .fetch_one(conn)
+        .await?;
+    Ok((n, m.exact_price))
+}
+
+/// The matches whose search key is in `keys` (`[from, to)`), or all of them,
+/// with their relevance, facets and price. A range of random keys is a fair
+/// sample of the matches.
+pub async fn sample_matches(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    spec: &SearchSpec,
+    keys: Option<(i64, i64)>,
+) -> Result<Vec<SampleRow>, DbError> {
     let m = matching(dialect, spec);
     let n = m.binds.len();
-    // XOR written with | and &, which both engines have.
+    let facets = match dialect {
+        Dialect::Sqlite => "l.facets",
+        Dialect::Postgres => "array_to_string(l.facets, ' ')",
+    };
+    let range = match keys {
+        Some(_) => format!(
+            " AND {key} >= ${} AND {key} < ${}",
+            n + 1,
+            n + 2,
+            key = m.key
+        ),
+        None => String::new(),
+    };
     let sql = format!(
-        "SELECT l.id, l.kind, l.owner_id, l.owner_name, l.name, l.summary, l.reference_price_micros, {} AS relevance \
-         {} ORDER BY relevance DESC, ((l.shuffle | ${}) - (l.shuffle & ${})), l.id LIMIT ${} OFFSET ${}",
-        m.relevance,
-        m.from_where,
-        n + 1,
-        n + 2,
-        n + 3,
-        n + 4
+        "SELECT l.search_key, {} AS relevance, {facets} AS facets, l.reference_price_micros {}{range}",
+        m.relevance, m.from_where
     );
-    let query = bind_all!(sqlx::query_as(&sql), &m.binds)
-        .bind(spec.seed)
-        .bind(spec.seed)
-        .bind(spec.limit)
-        .bind(spec.offset);
+    let mut query = bind_all!(sqlx::query_as(&sql), &m.binds);
+    if let Some((from, to)) = keys {
+        query = query.bind(from).bind(to);
+    }
     Ok(query.fetch_all(conn).await?)
 }
 
-/// How many listings match, and the facet counts among them. Every listing
-/// has exactly one `kind`, so the total is the sum of the kind counts: one
-/// pass over the matches instead of two.
-pub async fn search_counts(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    spec: &SearchSpec,
-) -> Result<(i64, Vec<FacetCountRow>), DbError> {
-    let m = matching(dialect, spec);
-    let facet_sql = match dialect {
-        Dialect::Sqlite => format!(
-            "SELECT f.facet, f.value, COUNT(*) AS count FROM listing_facets f \
-             WHERE f.listing_id IN (SELECT l.id {}) GROUP BY f.facet, f.value ORDER BY f.facet, count DESC, f.value",
-            m.from_where
-        ),
-        Dialect::Postgres => format!(
-            "SELECT split_part(f, '=', 1) AS facet, substr(f, strpos(f, '=') + 1) AS value, COUNT(*) AS count \
-             FROM (SELECT l.facets {}) m, unnest(m.facets) f GROUP BY f ORDER BY facet, count DESC, value",
-            m.from_where
-        ),
-    };
-    let facets: Vec<FacetCountRow> = bind_all!(sqlx::query_as(&facet_sql), &m.binds)
-        .fetch_all(&mut *conn)
-        .await?;
-    let total = facets
-        .iter()
-        .filter(|f| f.facet == "kind")
-        .map(|f| f.count)
-        .sum();
-    Ok((total, facets))
+/// The listings of a page, by search key (in no particular order).
+pub async fn hits_by_keys(conn: &mut AnyConnection, keys: &[i64]) -> Result<Vec<HitRow>, DbError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, search_key, kind, owner_id, owner_name, name, summary, reference_price_micros FROM listings WHERE search_key IN ({})",
+        placeholders(1, keys.len())
+    );
+    let mut query = sqlx::query_as(&sql);
+    for k in keys {
+        query = query.bind(*k);
+    }
+    Ok(query.fetch_all(conn).await?)
 }
 
 /// Every listing of a kind, by name: for the open-data exports.
@@ -673,10 +750,9 @@ pub async fn listings_of_kind(
     conn: &mut AnyConnection,
     kind: &str,
 ) -> Result<Vec<ListingRow>, DbError> {
-    Ok(sqlx::query_as(
-        "SELECT id, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, shuffle, updated_at \
-         FROM listings WHERE kind = $1 ORDER BY name, id",
-    )
+    Ok(sqlx::query_as(&format!(
+        "{LISTING_SELECT} WHERE kind = $1 ORDER BY name, id"
+    ))
     .bind(kind)
     .fetch_all(conn)
     .await?)
@@ -963,4 +1039,37 @@ pub async fn deliveries_of(
     .bind(limit)
     .fetch_all(conn)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn price_tokens_are_the_ceilings_at_or_above_the_price() {
+        assert_eq!(
+            price_tokens(10_000_000)[..2],
+            ["price_le__10".to_owned(), "price_le__20".to_owned()]
+        );
+        assert_eq!(price_tokens(10_000_001)[0], "price_le__20");
+        assert_eq!(price_tokens(0)[0], "price_le__1");
+        assert_eq!(price_tokens(200_000_000_000), ["price_le__any".to_owned()]);
+    }
+
+    #[test]
+    fn a_price_ceiling_matches_through_the_next_token() {
+        assert_eq!(
+            price_ceiling_token(50_000_000),
+            ("price_le__50".into(), true)
+        );
+        assert_eq!(
+            price_ceiling_token(42_000_000),
+            ("price_le__50".into(), false)
+        );
+        assert_eq!(price_ceiling_token(1), ("price_le__1".into(), false));
+        assert_eq!(
+            price_ceiling_token(200_000_000_000),
+            ("price_le__any".into(), false)
+        );
+    }
 }

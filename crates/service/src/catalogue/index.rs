@@ -1,11 +1,21 @@
 //! The search index: what is published, flattened into `listings` with its
 //! facets, and searched with the database's own full-text search.
 //!
-//! Order of results: by relevance (the engine's score, rounded so that
-//! near-equal scores tie), then by `shuffle XOR seed`, where `shuffle` is a
-//! random number each listing draws once and `seed` a hash of the query.
-//! The order is stable for a query, differs between queries, and puts no
-//! provider permanently on top.
+//! A search does a bounded amount of work, whatever it matches. It counts
+//! the matches (the full-text index alone); when there are at most
+//! `sample` of them (1,000 by default, `catalogue.search_sample`), it reads
+//! them all and everything is exact. Beyond, it reads a fair random sample of
+//! about `sample` matches: listings draw a random `search_key` once, and
+//! the sample is the matches whose key falls in a range placed by a hash of
+//! the query. The total stays exact (but see the price ceilings on SQLite);
+//! the facet counts are the sample's, scaled to the total, and marked as
+//! estimates; the results that can be paged through are the sample's.
+//!
+//! Order of results: by relevance (the engine's score — bm25 or ts_rank —
+//! rounded so that near-equal scores tie), then by `search_key XOR seed`,
+//! where `seed` is a hash of the query. The order is stable for a query,
+//! differs between queries, and puts no provider permanently on top; the
+//! sample, too, differs between queries.
 
 use std::collections::BTreeMap;
 
@@ -65,12 +75,21 @@ pub struct FacetCount {
 /// A page of results with the facet counts of all matches.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SearchResults {
+    /// How many listings match.
     pub total: i64,
+    /// Whether `total` is exact (it is estimated only for a price ceiling
+    /// that is not a whole band on SQLite, over a large match).
+    pub total_exact: bool,
+    /// How many of the matches are ranked and can be paged through: all of
+    /// them, or a fair sample when there are many (refine the search).
+    pub ranked: i64,
     pub page: u32,
     pub per_page: u32,
     pub hits: Vec<Card>,
     /// For each facet, its values among all matches and how many have each.
     pub facets: BTreeMap<String, Vec<FacetCount>>,
+    /// Whether the facet counts are exact, or estimated from the sample.
+    pub facets_exact: bool,
 }
 
 /// The price facet's bands, by the reference usage's monthly price.
@@ -218,13 +237,19 @@ pub(super) async fn index(
         }
     };
     facets.push(("kind", kind.into()));
-    let shuffle = match repo::get_listing(conn, &row.id).await? {
-        Some(existing) => existing.shuffle,
-        None => i64::from(rand::thread_rng().gen_range(0..=0x7fff_ffff_u32)),
+    let search_key = match repo::get_listing(conn, &row.id).await? {
+        Some(existing) => existing.search_key,
+        None => loop {
+            let key = rand::thread_rng().gen_range(1..repo::KEY_SPACE);
+            if !repo::search_key_taken(conn, key).await? {
+                break key;
+            }
+        },
     };
     words.push(description.clone());
     let listing = ListingRow {
         id: row.id.clone(),
+        search_key,
         kind: kind.into(),
         owner_id: row.owner_id.clone(),
         owner_name: owner.name,
@@ -233,7 +258,6 @@ pub(super) async fn index(
         summary: summary(&description),
         search_text: fold(&words.join(" ")),
         reference_price_micros: price,
-        shuffle,
         updated_at: now_ms(),
     };
     repo::index_listing(conn, dialect, &listing, &facets).await?;
@@ -261,9 +285,47 @@ pub(super) async fn reindex_owned(
     Ok(())
 }
 
+/// Re-indexes every published sheet: after the index was recreated (a
+/// migration), when it is empty but sheets are published.
+pub(super) async fn rebuild_if_empty(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+) -> ServiceResult<usize> {
+    if repo::count_listings(conn).await? > 0 {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for sheet in [Sheet::Profile, Sheet::Service, Sheet::Offer] {
+        for row in repo::published_sheets(conn, sheet).await? {
+            index(conn, dialect, sheet, &row).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The range of search keys that samples `sample` of `count` matches, placed
+/// by the query's seed; `None` when all of them fit.
+fn sample_range(count: i64, sample: i64, seed: i64) -> Option<(i64, i64)> {
+    if count <= sample {
+        return None;
+    }
+    let width = (repo::KEY_SPACE as f64 * sample as f64 / count as f64) as i64;
+    let slots = repo::KEY_SPACE - width;
+    let at = (seed as u64 % (1 << 20)) as f64 / (1u64 << 20) as f64;
+    let from = (slots as f64 * at) as i64;
+    Some((from, from + width))
+}
+
+/// Results of equal relevance: `search_key XOR seed`.
+fn tie_order(key: i64, seed: i64) -> u64 {
+    (key ^ seed) as u64
+}
+
 pub(super) async fn search(
     platform: &Platform,
     query: &SearchQuery,
+    sample: u32,
 ) -> ServiceResult<SearchResults> {
     let mut filters = Vec::new();
     for (facet, values) in &query.filters {
@@ -310,31 +372,100 @@ pub(super) async fn search(
     if page > 500 {
         return Err(DomainError::invalid("page", "at most 500 pages; refine the search").into());
     }
+    let seed = query_seed(text);
     let spec = SearchSpec {
         words: search_terms(text),
         filters,
         max_price_micros,
-        seed: query_seed(text),
-        limit: i64::from(PER_PAGE),
-        offset: i64::from((page - 1) * PER_PAGE),
     };
+    let sample = i64::from(sample.max(1));
     let dialect = platform.db().dialect();
     let mut conn = platform.db().acquire().await?;
-    let hits = repo::search(&mut conn, dialect, &spec).await?;
-    let (total, counts) = repo::search_counts(&mut conn, dialect, &spec).await?;
-    let mut facets: BTreeMap<String, Vec<FacetCount>> = BTreeMap::new();
-    for c in counts {
-        facets.entry(c.facet).or_default().push(FacetCount {
-            value: c.value,
-            count: c.count,
-        });
+    let (count, count_exact) = repo::count_matches(&mut conn, dialect, &spec).await?;
+    // A range holds `sample` matches on average; one that happens to hold
+    // fewer than half is widened (with 1,000 that is vanishingly rare; with
+    // a small sample it is not).
+    // A price ceiling between SQLite's bands counts up to the next band:
+    // up to four samples' worth are read whole, so that the total is exact.
+    let mut want = if count_exact { sample } else { sample * 4 };
+    let (range, mut rows) = loop {
+        let range = sample_range(count, want, seed);
+        let rows = if count == 0 {
+            Vec::new()
+        } else {
+            repo::sample_matches(&mut conn, dialect, &spec, range).await?
+        };
+        if range.is_none() || rows.len() as i64 * 2 >= want {
+            break (range, rows);
+        }
+        want *= 2;
+    };
+    let read = rows.len();
+    if let Some(max) = max_price_micros {
+        rows.retain(|r| r.reference_price_micros.is_some_and(|p| p <= max));
     }
+    let (total, total_exact) = match range {
+        None => (rows.len() as i64, true),
+        Some(_) if count_exact => (count, true),
+        // Under the next price ceiling: scaled by the sample's share.
+        Some(_) => (
+            (count as f64 * rows.len() as f64 / read.max(1) as f64).round() as i64,
+            false,
+        ),
+    };
+    let scale = if range.is_some() && !rows.is_empty() {
+        total as f64 / rows.len() as f64
+    } else {
+        1.0
+    };
+    let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for r in &rows {
+        for pair in r.facets.split(' ') {
+            if let Some((facet, value)) = pair.split_once('=') {
+                *counts.entry((facet, value)).or_default() += 1;
+            }
+        }
+    }
+    let mut facets: BTreeMap<String, Vec<FacetCount>> = BTreeMap::new();
+    for ((facet, value), n) in counts {
+        facets
+            .entry(facet.to_owned())
+            .or_default()
+            .push(FacetCount {
+                value: value.to_owned(),
+                count: (n as f64 * scale).round() as i64,
+            });
+    }
+    for values in facets.values_mut() {
+        values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    }
+    rows.sort_by(|a, b| {
+        b.relevance
+            .total_cmp(&a.relevance)
+            .then_with(|| tie_order(a.search_key, seed).cmp(&tie_order(b.search_key, seed)))
+    });
+    let first = ((page - 1) * PER_PAGE) as usize;
+    let keys: Vec<i64> = rows
+        .iter()
+        .skip(first)
+        .take(PER_PAGE as usize)
+        .map(|r| r.search_key)
+        .collect();
+    let mut found: std::collections::HashMap<i64, repo::HitRow> =
+        repo::hits_by_keys(&mut conn, &keys)
+            .await?
+            .into_iter()
+            .map(|h| (h.search_key, h))
+            .collect();
     Ok(SearchResults {
         total,
+        total_exact,
+        ranked: rows.len() as i64,
         page,
         per_page: PER_PAGE,
-        hits: hits
-            .into_iter()
+        hits: keys
+            .iter()
+            .filter_map(|k| found.remove(k))
             .map(|h| Card {
                 reference_monthly_price: shown_price(h.reference_price_micros),
                 id: h.id,
@@ -346,5 +477,31 @@ pub(super) async fn search(
             })
             .collect(),
         facets,
+        facets_exact: range.is_none(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_match_is_read_whole() {
+        assert_eq!(sample_range(1000, 1000, 42), None);
+        assert_eq!(sample_range(0, 1000, 42), None);
+    }
+
+    #[test]
+    fn a_large_match_is_sampled_by_a_range_the_seed_places() {
+        let (from, to) = sample_range(10_000, 1000, 7).expect("sampled");
+        assert!(from >= 0 && to <= repo::KEY_SPACE);
+        // A tenth of the key space for a tenth of the matches.
+        let share = (to - from) as f64 / repo::KEY_SPACE as f64;
+        assert!((share - 0.1).abs() < 1e-9, "{share}");
+        let other = sample_range(10_000, 1000, 7 + (1 << 19)).expect("sampled");
+        assert_ne!(from, other.0, "another query samples elsewhere");
+        assert_eq!(sample_range(10_000, 1000, 7), Some((from, to)), "stable");
+        let last = sample_range(10_000, 1000, (1 << 20) - 1).expect("sampled");
+        assert!(last.1 <= repo::KEY_SPACE);
+    }
 }

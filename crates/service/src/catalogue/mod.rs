@@ -225,12 +225,15 @@ pub struct CatalogueSettings {
     /// addresses (never in production: a provider could reach the
     /// operator's internal services).
     pub allow_private_webhooks: bool,
+    /// How many matches a search reads at most (see `index`).
+    pub search_sample: u32,
 }
 
 struct Inner {
     storage: Storage,
     house: OrgId,
     allow_private_webhooks: bool,
+    search_sample: u32,
     http: reqwest::Client,
     wake: tokio::sync::Notify,
 }
@@ -287,6 +290,12 @@ impl Catalogue {
         }
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         let house = demo::ensure_house(&platform, &storage, &settings.house_name).await?;
+        let mut tx = platform.db().begin_write().await?;
+        let rebuilt = index::rebuild_if_empty(&mut tx, platform.db().dialect()).await?;
+        tx.commit().await.map_err(nuage_db::DbError::from)?;
+        if rebuilt > 0 {
+            tracing::info!(listings = rebuilt, "search index rebuilt");
+        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -297,6 +306,7 @@ impl Catalogue {
                 storage,
                 house,
                 allow_private_webhooks: settings.allow_private_webhooks,
+                search_sample: settings.search_sample,
                 http,
                 wake: tokio::sync::Notify::new(),
             }),
@@ -1144,7 +1154,7 @@ impl Catalogue {
 
     /// Searches what is published.
     pub async fn search(&self, query: &SearchQuery) -> ServiceResult<SearchResults> {
-        index::search(self.platform(), query).await
+        index::search(self.platform(), query, self.inner.search_sample).await
     }
 
     /// Everything published, for the open-data downloads.

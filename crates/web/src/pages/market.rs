@@ -128,6 +128,12 @@ pub struct DirectoryPage {
     pub max_price: String,
     pub kept: Vec<(String, String)>,
     pub total: i64,
+    /// "≈ " when the total is estimated.
+    pub total_mark: &'static str,
+    /// Shown when only a sample of the matches is ranked.
+    pub sampled: Option<String>,
+    /// "≈ " when the facet counts are estimated.
+    pub count_mark: &'static str,
     pub hits: Vec<Hit>,
     pub facets: Vec<FacetView>,
     pub prev_href: Option<String>,
@@ -189,6 +195,9 @@ pub async fn directory(
             .cloned()
             .collect(),
         total: 0,
+        total_mark: "",
+        sampled: None,
+        count_mark: "",
         hits: Vec::new(),
         facets: Vec::new(),
         prev_href: None,
@@ -202,9 +211,13 @@ pub async fn directory(
             href_of("/directory", &p)
         };
         page.prev_href = (results.page > 1).then(|| page_href(results.page - 1));
-        page.next_href = (i64::from(results.page * results.per_page) < results.total)
+        page.next_href = (i64::from(results.page * results.per_page) < results.ranked)
             .then(|| page_href(results.page + 1));
         page.total = results.total;
+        page.total_mark = if results.total_exact { "" } else { "≈ " };
+        page.count_mark = if results.facets_exact { "" } else { "≈ " };
+        page.sampled = (results.ranked < results.total)
+            .then(|| ctx.t.m.sampled.replace("{n}", &results.ranked.to_string()));
         page.hits = results.hits.into_iter().map(|c| hit(ctx.t, c)).collect();
         for name in FACETS {
             let Some(counts) = results.facets.get(*name) else {
