@@ -1223,3 +1223,51 @@ async fn a_large_search_ranks_a_fair_sample_and_says_so() {
     assert_eq!(body["total"], 2, "{body}");
     assert_eq!(body["facets"]["price"][0]["count"], 2, "{body}");
 }
+
+#[tokio::test]
+async fn an_emptied_index_is_rebuilt_from_the_published_sheets_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let token = crate::helpers::random_root_token();
+    let app = spawn(crate::helpers::Spawn {
+        data_dir: Some(data_dir.clone()),
+        root_token: Some(token.clone()),
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let (org, owner) =
+        published_org(&app, "Provider Rebuilt", "r@rebuilt.example", true, false).await;
+    let sheet = offer("Rebuilt Offer", "fr-par", json!({"monthly_fee": "2"}));
+    let id = published_offer(&app, &org, &owner, sheet).await;
+    assert_eq!(
+        search_ids(&app, "q=rebuilt&kind=offer").await,
+        vec![id.clone()]
+    );
+
+    // A migration that recreates the index leaves it empty, as here.
+    let database_url = app.database_url.clone();
+    let mut db = app.database().await;
+    if database_url.starts_with("sqlite:") {
+        sqlx::query("DELETE FROM listings_fts")
+            .execute(&mut db)
+            .await
+            .expect("emptied");
+    }
+    sqlx::query("DELETE FROM listings")
+        .execute(&mut db)
+        .await
+        .expect("emptied");
+    drop(db);
+    drop(app);
+    let app = spawn(crate::helpers::Spawn {
+        data_dir: Some(data_dir),
+        root_token: Some(token),
+        database_url: Some(database_url),
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    assert!(app.log().contains("search index rebuilt"), "{}", app.log());
+    assert_eq!(search_ids(&app, "q=rebuilt&kind=offer").await, vec![id]);
+    let (_, body) = public(&app, "/directory/search?q=rebuilt").await;
+    assert_eq!(body["total"], 2, "the profile and the offer: {body}");
+}
