@@ -600,7 +600,7 @@ async fn search_uses_full_text_facets_and_a_fair_stable_order() {
 #[tokio::test]
 async fn open_data_and_comparison_need_no_account() {
     let app = spawn_app().await;
-    let (a, token_a) = published_org(&app, "Open Provider", "o@open.example", true, false).await;
+    let (a, token_a) = published_org(&app, "Open Provider", "o@open.example", true, true).await;
     let tiered = published_offer(
         &app,
         &a,
@@ -615,9 +615,66 @@ async fn open_data_and_comparison_need_no_account() {
     )
     .await;
 
+    let (status, service) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{a}/services"),
+            &token_a,
+            Some(
+                json!({"name": "Open Drive", "description": "Un drive", "category": "drive",
+                "licence": "AGPL-3.0-only", "deployments": ["nuage"], "data_locations": ["FR"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{service}");
+    let service = service["id"].as_str().expect("id").to_owned();
+    submit(&app, &token_a, "services", &service).await;
+    publish(&app, "services", &service).await;
+    for relation in ["users", "supporters"] {
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &format!("/services/{service}/{relation}"),
+                &token_a,
+                Some(json!({"org_id": a})),
+            )
+            .await;
+        assert_eq!(status, 204, "{relation}: {body}");
+    }
+
     let (status, data) = public(&app, "/open-data/catalogue.json").await;
     assert_eq!(status, 200);
     assert_eq!(data["licence"], "Licence Ouverte / Open Licence 2.0");
+    // The download holds the public pages as they are served one by one.
+    let find = |list: &str, id: &str| {
+        data[list]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|e| e["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    for (list, path) in [
+        ("organisations", format!("/directory/organisations/{a}")),
+        ("services", format!("/directory/services/{service}")),
+        ("offers", format!("/catalogue/offers/{tiered}")),
+    ] {
+        let (status, page) = public(&app, &path).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        let id = page["id"].as_str().expect("id");
+        assert_eq!(find(list, id), page, "{list} in the download = {path}");
+    }
+    let org = find("organisations", &a);
+    assert_eq!(org["services"][0]["id"], service.as_str(), "{org}");
+    assert_eq!(org["offers"][0]["id"], tiered.as_str(), "{org}");
+    let listed = find("services", &service);
+    assert_eq!(listed["used_by"][0]["id"], a.as_str(), "{listed}");
+    assert_eq!(listed["supported_by"][0]["id"], a.as_str(), "{listed}");
+    assert_eq!(
+        find("offers", &tiered)["certifications"][0]["scheme"],
+        "SecNumCloud"
+    );
     assert!(
         data["offers"]
             .as_array()

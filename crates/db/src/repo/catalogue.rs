@@ -232,6 +232,15 @@ pub async fn roles(conn: &mut AnyConnection, org: &str) -> Result<RolesRow, DbEr
     )
 }
 
+/// The roles of every organisation with a published profile.
+pub async fn published_roles(conn: &mut AnyConnection) -> Result<Vec<(String, i64, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT org_id, is_provider, is_publisher FROM profiles WHERE published IS NOT NULL",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn set_roles(
     conn: &mut AnyConnection,
     org: &str,

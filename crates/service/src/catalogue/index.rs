@@ -145,14 +145,19 @@ pub(super) async fn offer_certifications(
     else {
         return Ok(Vec::new());
     };
-    let profile: Profile = parse_doc(&profile)?;
+    Ok(claimed_certifications(&parse_doc(&profile)?, sheet))
+}
+
+/// Of a profile's certifications, those valid today that the offer claims.
+pub(super) fn claimed_certifications(profile: &Profile, sheet: &OfferSheet) -> Vec<Certification> {
     let claimed: Vec<String> = sheet.certifications.iter().map(|c| facet_key(c)).collect();
     let day = today();
-    Ok(profile
+    profile
         .certifications
-        .into_iter()
+        .iter()
         .filter(|c| claimed.contains(&c.key()) && c.valid_on(&day))
-        .collect())
+        .cloned()
+        .collect()
 }
 
 /// Puts a published sheet in the index (or takes it out when its owner's

@@ -13,6 +13,7 @@ pub mod demo;
 mod index;
 pub mod orders;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use nuage_db::repo::catalogue::{self as repo, RolesRow, SheetRow};
@@ -921,12 +922,10 @@ impl Catalogue {
             .await?
             .filter(|r| r.published.is_some())
             .ok_or(ServiceError::NotFound("organisation"))?;
-        let profile: Profile = parse_doc(row.published.as_deref().unwrap_or_default())?;
         let roles = repo::roles(&mut conn, id).await?;
         let org = self.org_ref(&mut conn, id).await?;
-        let mut services = Vec::new();
-        let mut offers = Vec::new();
-        for (sheet, out) in [(Sheet::Service, &mut services), (Sheet::Offer, &mut offers)] {
+        let mut cards = (Vec::new(), Vec::new());
+        for (sheet, out) in [(Sheet::Service, &mut cards.0), (Sheet::Offer, &mut cards.1)] {
             for r in repo::sheets_of(&mut conn, sheet, id).await? {
                 if r.published.is_some()
                     && let Some(l) = repo::get_listing(&mut conn, &r.id).await?
@@ -935,15 +934,7 @@ impl Catalogue {
                 }
             }
         }
-        Ok(OrganisationPage {
-            id: org.id,
-            name: org.name,
-            is_provider: roles.is_provider == 1,
-            is_publisher: roles.is_publisher == 1,
-            profile,
-            services,
-            offers,
-        })
+        organisation_page_of(&row, roles, org, cards)
     }
 
     /// A published service's page.
@@ -953,26 +944,11 @@ impl Catalogue {
             .await?
             .filter(|r| r.published.is_some())
             .ok_or(ServiceError::NotFound("service"))?;
-        let sheet: ServiceSheet = parse_doc(row.published.as_deref().unwrap_or_default())?;
         let ids = [row.id.clone()];
-        let refs = |rows: Vec<repo::RelatedRow>| {
-            rows.into_iter()
-                .map(|r| OrgRef {
-                    id: r.org_id,
-                    name: r.org_name,
-                    kind: r.org_kind,
-                })
-                .collect()
-        };
-        Ok(ServicePage {
-            publisher: self.org_ref(&mut conn, &row.owner_id).await?,
-            free_software: nuage_domain::catalogue::Licence::parse(&sheet.licence)
-                .is_ok_and(|l| l.is_free()),
-            used_by: refs(repo::related(&mut conn, repo::Relation::Uses, &ids).await?),
-            supported_by: refs(repo::related(&mut conn, repo::Relation::Supports, &ids).await?),
-            id: row.id,
-            sheet,
-        })
+        let publisher = self.org_ref(&mut conn, &row.owner_id).await?;
+        let used_by = repo::related(&mut conn, repo::Relation::Uses, &ids).await?;
+        let supported_by = repo::related(&mut conn, repo::Relation::Supports, &ids).await?;
+        service_page_of(row, publisher, used_by, supported_by)
     }
 
     /// A published offer's page.
@@ -990,16 +966,38 @@ impl Catalogue {
             .await?
             .filter(|r| r.published.is_some())
             .ok_or(ServiceError::NotFound("offer"))?;
-        let sheet: OfferSheet = parse_doc(row.published.as_deref().unwrap_or_default())?;
-        let regions = repo::list_regions(conn)
+        let regions = repo::list_regions(conn).await?;
+        let profile = match repo::get_sheet(conn, Sheet::Profile, &row.owner_id)
             .await?
-            .into_iter()
+            .and_then(|p| p.published)
+        {
+            Some(p) => Some(parse_doc::<Profile>(&p)?),
+            None => None,
+        };
+        let provider = self.org_ref(conn, &row.owner_id).await?;
+        self.offer_page_of(row, &regions, profile.as_ref(), provider)
+    }
+
+    /// An offer's page from its published row and what it refers to.
+    fn offer_page_of(
+        &self,
+        row: SheetRow,
+        regions: &[repo::RegionRow],
+        profile: Option<&Profile>,
+        provider: OrgRef,
+    ) -> ServiceResult<OfferPage> {
+        let sheet: OfferSheet = parse_doc(row.published.as_deref().unwrap_or_default())?;
+        let regions = regions
+            .iter()
             .filter(|r| sheet.regions.contains(&r.name))
+            .cloned()
             .map(RegionView::from)
             .collect();
-        let certifications = index::offer_certifications(conn, &row.owner_id, &sheet).await?;
+        let certifications = profile
+            .map(|p| index::claimed_certifications(p, &sheet))
+            .unwrap_or_default();
         Ok(OfferPage {
-            provider: self.org_ref(conn, &row.owner_id).await?,
+            provider,
             reference_monthly_price: to_cents(sheet.price.monthly_cost(&UsageProfile::reference())),
             instant: row.owner_id == self.house().to_string(),
             id: row.id,
@@ -1157,36 +1155,184 @@ impl Catalogue {
         index::search(self.platform(), query, self.inner.search_sample).await
     }
 
-    /// Everything published, for the open-data downloads.
+    /// Everything published, for the open-data downloads: what the index
+    /// lists (an organisation's services and offers only while its profile
+    /// is published), read in a few statements whatever its size.
     pub async fn open_data(&self) -> ServiceResult<OpenData> {
         let mut conn = self.platform().db().acquire().await?;
-        let mut organisations = Vec::new();
-        let mut services = Vec::new();
-        let mut offers = Vec::new();
-        let ids = |rows: Vec<repo::ListingRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        let org_ids = ids(repo::listings_of_kind(&mut conn, "organisation").await?);
-        let service_ids = ids(repo::listings_of_kind(&mut conn, "service").await?);
-        let offer_ids = ids(repo::listings_of_kind(&mut conn, "offer").await?);
+        let org_listings = repo::listings_of_kind(&mut conn, "organisation").await?;
+        let service_listings = repo::listings_of_kind(&mut conn, "service").await?;
+        let offer_listings = repo::listings_of_kind(&mut conn, "offer").await?;
+        let by_id = |rows: Vec<SheetRow>| {
+            rows.into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect::<HashMap<_, _>>()
+        };
+        let mut profiles = by_id(repo::published_sheets(&mut conn, Sheet::Profile).await?);
+        let mut services = by_id(repo::published_sheets(&mut conn, Sheet::Service).await?);
+        let mut offers = by_id(repo::published_sheets(&mut conn, Sheet::Offer).await?);
+        let roles: HashMap<String, RolesRow> = repo::published_roles(&mut conn)
+            .await?
+            .into_iter()
+            .map(|(org, is_provider, is_publisher)| {
+                (
+                    org,
+                    RolesRow {
+                        is_provider,
+                        is_publisher,
+                    },
+                )
+            })
+            .collect();
+        let mut orgs: HashMap<String, OrgRef> = HashMap::new();
+        let mut after = String::new();
+        loop {
+            let page = identity::list_orgs(&mut conn, &after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            for o in page {
+                orgs.insert(
+                    o.id.clone(),
+                    OrgRef {
+                        id: o.id,
+                        name: o.name,
+                        kind: o.kind,
+                    },
+                );
+            }
+        }
+        let org_ref = |id: &str| {
+            orgs.get(id)
+                .cloned()
+                .ok_or(ServiceError::NotFound("organisation"))
+        };
+        let service_ids: Vec<String> = service_listings.iter().map(|l| l.id.clone()).collect();
+        let mut used_by: HashMap<String, Vec<repo::RelatedRow>> = HashMap::new();
+        let mut supported_by: HashMap<String, Vec<repo::RelatedRow>> = HashMap::new();
+        for chunk in service_ids.chunks(500) {
+            for (relation, into) in [
+                (repo::Relation::Uses, &mut used_by),
+                (repo::Relation::Supports, &mut supported_by),
+            ] {
+                for r in repo::related(&mut conn, relation, chunk).await? {
+                    into.entry(r.service_id.clone()).or_default().push(r);
+                }
+            }
+        }
+        let regions = repo::list_regions(&mut conn).await?;
         drop(conn);
-        for id in org_ids {
-            organisations.push(self.organisation_page(&id).await?);
+
+        let mut cards: HashMap<String, (Vec<Card>, Vec<Card>)> = HashMap::new();
+        for l in service_listings.iter().cloned() {
+            cards
+                .entry(l.owner_id.clone())
+                .or_default()
+                .0
+                .push(index::card(l));
         }
-        for id in service_ids {
-            services.push(self.service_page(&id).await?);
+        for l in offer_listings.iter().cloned() {
+            cards
+                .entry(l.owner_id.clone())
+                .or_default()
+                .1
+                .push(index::card(l));
         }
-        for id in offer_ids {
-            offers.push(self.offer_page(&id).await?);
+        let mut parsed: HashMap<String, Profile> = HashMap::new();
+        let mut organisation_pages = Vec::with_capacity(org_listings.len());
+        for l in &org_listings {
+            let Some(row) = profiles.remove(&l.id) else {
+                continue;
+            };
+            let page = organisation_page_of(
+                &row,
+                roles.get(&l.id).copied().unwrap_or_default(),
+                org_ref(&l.id)?,
+                cards.remove(&l.id).unwrap_or_default(),
+            )?;
+            parsed.insert(l.id.clone(), page.profile.clone());
+            organisation_pages.push(page);
+        }
+        let mut service_pages = Vec::with_capacity(service_listings.len());
+        for l in &service_listings {
+            let Some(row) = services.remove(&l.id) else {
+                continue;
+            };
+            service_pages.push(service_page_of(
+                row,
+                org_ref(&l.owner_id)?,
+                used_by.remove(&l.id).unwrap_or_default(),
+                supported_by.remove(&l.id).unwrap_or_default(),
+            )?);
+        }
+        let mut offer_pages = Vec::with_capacity(offer_listings.len());
+        for l in &offer_listings {
+            let Some(row) = offers.remove(&l.id) else {
+                continue;
+            };
+            offer_pages.push(self.offer_page_of(
+                row,
+                &regions,
+                parsed.get(&l.owner_id),
+                org_ref(&l.owner_id)?,
+            )?);
         }
         Ok(OpenData {
             licence: OPEN_DATA_LICENCE,
             licence_url: OPEN_DATA_LICENCE_URL,
             generated_at_ms: now_ms(),
-            regions: self.regions().await?,
-            organisations,
-            services,
-            offers,
+            regions: regions.into_iter().map(RegionView::from).collect(),
+            organisations: organisation_pages,
+            services: service_pages,
+            offers: offer_pages,
         })
     }
+}
+
+/// An organisation's page from its published profile and what it lists.
+fn organisation_page_of(
+    row: &SheetRow,
+    roles: RolesRow,
+    org: OrgRef,
+    (services, offers): (Vec<Card>, Vec<Card>),
+) -> ServiceResult<OrganisationPage> {
+    Ok(OrganisationPage {
+        id: org.id,
+        name: org.name,
+        is_provider: roles.is_provider == 1,
+        is_publisher: roles.is_publisher == 1,
+        profile: parse_doc(row.published.as_deref().unwrap_or_default())?,
+        services,
+        offers,
+    })
+}
+
+/// A service's page from its published row and the organisations related
+/// to it.
+fn service_page_of(
+    row: SheetRow,
+    publisher: OrgRef,
+    used_by: Vec<repo::RelatedRow>,
+    supported_by: Vec<repo::RelatedRow>,
+) -> ServiceResult<ServicePage> {
+    let sheet: ServiceSheet = parse_doc(row.published.as_deref().unwrap_or_default())?;
+    let refs = |rows: Vec<repo::RelatedRow>| {
+        rows.into_iter()
+            .map(|r| OrgRef {
+                id: r.org_id,
+                name: r.org_name,
+                kind: r.org_kind,
+            })
+            .collect()
+    };
+    Ok(ServicePage {
+        publisher,
+        free_software: nuage_domain::catalogue::Licence::parse(&sheet.licence)
+            .is_ok_and(|l| l.is_free()),
+        used_by: refs(used_by),
+        supported_by: refs(supported_by),
+        id: row.id,
+        sheet,
+    })
 }
 
 /// A price in euros as a form gives it (empty is zero).
