@@ -190,6 +190,15 @@ pub struct LifecycleRule {
     pub noncurrent_days: Option<u32>,
     /// Incomplete multipart uploads are aborted this many days after they began.
     pub abort_incomplete_days: Option<u32>,
+    /// A delete marker that is the current version and the object's last
+    /// version left is removed (`ExpiredObjectDeleteMarker`).
+    #[serde(default)]
+    pub expired_object_delete_marker: bool,
+    /// Non-current versions expire (after `noncurrent_days`) only once this
+    /// many newer non-current versions of the object exist: the newest ones
+    /// are kept (`NewerNoncurrentVersions`).
+    #[serde(default)]
+    pub newer_noncurrent_versions: Option<u32>,
 }
 
 impl LifecycleRule {
@@ -221,10 +230,33 @@ impl LifecycleRule {
                 "an expiration has days or a date, not both",
             ));
         }
+        if self.expired_object_delete_marker
+            && (self.expiration_days.is_some() || self.expiration_date.is_some())
+        {
+            return Err(DomainError::invalid(
+                "lifecycle",
+                "ExpiredObjectDeleteMarker cannot be given with Days or Date in the same expiration",
+            ));
+        }
+        if let Some(n) = self.newer_noncurrent_versions {
+            if !(1..=100).contains(&n) {
+                return Err(DomainError::invalid(
+                    "lifecycle",
+                    "NewerNoncurrentVersions is between 1 and 100",
+                ));
+            }
+            if self.noncurrent_days.is_none() {
+                return Err(DomainError::invalid(
+                    "lifecycle",
+                    "NewerNoncurrentVersions needs NoncurrentDays",
+                ));
+            }
+        }
         if self.expiration_days.is_none()
             && self.expiration_date.is_none()
             && self.noncurrent_days.is_none()
             && self.abort_incomplete_days.is_none()
+            && !self.expired_object_delete_marker
         {
             return Err(DomainError::invalid(
                 "lifecycle",
@@ -460,10 +492,24 @@ mod tests {
             expiration_date: None,
             noncurrent_days: None,
             abort_incomplete_days: None,
+            expired_object_delete_marker: false,
+            newer_noncurrent_versions: None,
         };
         assert!(rule.validate().is_err());
+        rule.expired_object_delete_marker = true;
+        assert!(rule.validate().is_ok(), "removing markers is an action");
         rule.expiration_days = Some(3);
+        assert!(rule.validate().is_err(), "not with days");
+        rule.expired_object_delete_marker = false;
         assert!(rule.validate().is_ok());
+        rule.newer_noncurrent_versions = Some(2);
+        assert!(rule.validate().is_err(), "needs NoncurrentDays");
+        rule.noncurrent_days = Some(1);
+        assert!(rule.validate().is_ok());
+        rule.newer_noncurrent_versions = Some(101);
+        assert!(rule.validate().is_err());
+        rule.newer_noncurrent_versions = None;
+        rule.noncurrent_days = None;
         let cold = Tags(vec![("tier".into(), "cold".into())]);
         assert!(rule.selects("logs/a", &cold, 10));
         assert!(!rule.selects("logs/a", &Tags::default(), 10));

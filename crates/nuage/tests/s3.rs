@@ -2397,14 +2397,165 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         ),
         "NoSuchUpload"
     );
-    // A rule Nuage would not apply as written is refused, not ignored.
-    let markers = BucketLifecycleConfiguration::builder()
+    // Expired delete markers go once nothing is left behind them; the
+    // newest non-current versions are kept.
+    let rules = BucketLifecycleConfiguration::builder()
+        .rules(
+            LifecycleRule::builder()
+                .id("markers")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("tmp/").build())
+                .expiration(
+                    LifecycleExpiration::builder()
+                        .expired_object_delete_marker(true)
+                        .build(),
+                )
+                .build()
+                .expect("rule"),
+        )
+        .rules(
+            LifecycleRule::builder()
+                .id("keep-two")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("hist/").build())
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(1)
+                        .newer_noncurrent_versions(2)
+                        .build(),
+                )
+                .build()
+                .expect("rule"),
+        )
+        .build()
+        .expect("rules");
+    s3.put_bucket_lifecycle_configuration()
+        .bucket("cycle")
+        .lifecycle_configuration(rules)
+        .send()
+        .await
+        .expect("lifecycle");
+    let stored = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket("cycle")
+        .send()
+        .await
+        .expect("get lifecycle");
+    let find = |id: &str| {
+        stored
+            .rules()
+            .iter()
+            .find(|r| r.id() == Some(id))
+            .cloned()
+            .expect("rule")
+    };
+    assert_eq!(
+        find("markers")
+            .expiration()
+            .and_then(|e| e.expired_object_delete_marker()),
+        Some(true)
+    );
+    assert_eq!(
+        find("keep-two")
+            .noncurrent_version_expiration()
+            .and_then(|n| n.newer_noncurrent_versions()),
+        Some(2)
+    );
+    for n in 1..=5 {
+        s3.put_object()
+            .bucket("cycle")
+            .key("hist/x")
+            .body(ByteStream::from(format!("v{n}").into_bytes()))
+            .send()
+            .await
+            .expect("version");
+    }
+    let solo = s3
+        .put_object()
+        .bucket("cycle")
+        .key("tmp/solo")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("solo");
+    s3.delete_object()
+        .bucket("cycle")
+        .key("tmp/solo")
+        .send()
+        .await
+        .expect("marker");
+    s3.delete_object()
+        .bucket("cycle")
+        .key("tmp/solo")
+        .version_id(solo.version_id().expect("version"))
+        .send()
+        .await
+        .expect("the data version goes; the marker stays alone");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let report = app.maintain().await;
+    assert_eq!(
+        report["versions_expired"], 3,
+        "two old versions of hist/x and the lone marker: {report}"
+    );
+    let hist = s3
+        .list_object_versions()
+        .bucket("cycle")
+        .prefix("hist/")
+        .send()
+        .await
+        .expect("versions");
+    let mut bodies = Vec::new();
+    for v in hist.versions() {
+        let got = s3
+            .get_object()
+            .bucket("cycle")
+            .key("hist/x")
+            .version_id(v.version_id().expect("id"))
+            .send()
+            .await
+            .expect("version");
+        bodies.push(
+            String::from_utf8(got.body.collect().await.expect("body").to_vec()).expect("utf-8"),
+        );
+    }
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        ["v3", "v4", "v5"],
+        "the current and the two newest non-current"
+    );
+    let solo = s3
+        .list_object_versions()
+        .bucket("cycle")
+        .prefix("tmp/solo")
+        .send()
+        .await
+        .expect("versions");
+    assert!(
+        solo.delete_markers().is_empty() && solo.versions().is_empty(),
+        "the lone marker is gone"
+    );
+    let scratch = s3
+        .list_object_versions()
+        .bucket("cycle")
+        .prefix("tmp/scratch")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(
+        scratch.delete_markers().len(),
+        1,
+        "a marker with a version behind it stays"
+    );
+    // Rules that cannot be applied as written are refused, not ignored.
+    let bad = BucketLifecycleConfiguration::builder()
         .rules(
             LifecycleRule::builder()
                 .status(ExpirationStatus::Enabled)
                 .filter(LifecycleRuleFilter::builder().prefix("").build())
                 .expiration(
                     LifecycleExpiration::builder()
+                        .days(3)
                         .expired_object_delete_marker(true)
                         .build(),
                 )
@@ -2417,11 +2568,11 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         s3_code(
             s3.put_bucket_lifecycle_configuration()
                 .bucket("cycle")
-                .lifecycle_configuration(markers)
+                .lifecycle_configuration(bad)
                 .send()
                 .await
         ),
-        "NotImplemented"
+        "InvalidArgument"
     );
     // One storage class: there is nothing to transition to.
     let transition = BucketLifecycleConfiguration::builder()

@@ -187,21 +187,6 @@ fn lifecycle_in(rules: Vec<s3s::dto::LifecycleRule>) -> S3Result<Vec<LifecycleRu
                     "Nuage has one storage class (STANDARD): there is no other class to transition to"
                 ));
             }
-            // Rules Nuage would not apply as written are refused, not ignored.
-            let unsupported_action = r
-                .expiration
-                .as_ref()
-                .is_some_and(|e| e.expired_object_delete_marker.is_some())
-                || r
-                    .noncurrent_version_expiration
-                    .as_ref()
-                    .is_some_and(|n| n.newer_noncurrent_versions.is_some());
-            if unsupported_action {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "ExpiredObjectDeleteMarker and NewerNoncurrentVersions are not supported"
-                ));
-            }
             let (mut prefix, mut tags) = (r.prefix.unwrap_or_default(), Vec::new());
             let (mut size_greater_than, mut size_less_than) = (None, None);
             if let Some(f) = r.filter {
@@ -239,6 +224,14 @@ fn lifecycle_in(rules: Vec<s3s::dto::LifecycleRule>) -> S3Result<Vec<LifecycleRu
                 abort_incomplete_days: days(
                     r.abort_incomplete_multipart_upload.as_ref().and_then(|a| a.days_after_initiation),
                 )?,
+                expired_object_delete_marker: r
+                    .expiration
+                    .as_ref()
+                    .and_then(|e| e.expired_object_delete_marker)
+                    .unwrap_or(false),
+                newer_noncurrent_versions: days(
+                    r.noncurrent_version_expiration.as_ref().and_then(|n| n.newer_noncurrent_versions),
+                )?,
             };
             Ok(rule)
         })
@@ -273,17 +266,20 @@ fn lifecycle_out(rules: Vec<LifecycleRule>) -> Vec<s3s::dto::LifecycleRule> {
                     if r.enabled { "Enabled" } else { "Disabled" }.to_owned(),
                 ),
                 filter: Some(filter),
-                expiration: (r.expiration_days.is_some() || r.expiration_date.is_some()).then(
-                    || LifecycleExpiration {
+                expiration: (r.expiration_days.is_some()
+                    || r.expiration_date.is_some()
+                    || r.expired_object_delete_marker)
+                    .then(|| LifecycleExpiration {
                         days: r.expiration_days.map(|d| d as i32),
                         date: r.expiration_date.map(convert::timestamp),
-                        ..Default::default()
-                    },
-                ),
+                        expired_object_delete_marker: r
+                            .expired_object_delete_marker
+                            .then_some(true),
+                    }),
                 noncurrent_version_expiration: r.noncurrent_days.map(|d| {
                     NoncurrentVersionExpiration {
                         noncurrent_days: Some(d as i32),
-                        ..Default::default()
+                        newer_noncurrent_versions: r.newer_noncurrent_versions.map(|n| n as i32),
                     }
                 }),
                 abort_incomplete_multipart_upload: r.abort_incomplete_days.map(|d| {

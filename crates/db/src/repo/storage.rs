@@ -427,6 +427,38 @@ pub async fn successor_created_at(
     .await?)
 }
 
+/// How many non-current versions of the same object are newer than this one.
+pub async fn newer_noncurrent_count(
+    conn: &mut AnyConnection,
+    o: &ObjectRow,
+) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM objects WHERE bucket = $1 AND key = $2 AND is_latest = 0 \
+         AND (created_at > $3 OR (created_at = $3 AND id > $4))",
+    )
+    .bind(&o.bucket)
+    .bind(&o.key)
+    .bind(o.created_at)
+    .bind(&o.id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// How many versions (delete markers included) an object has.
+pub async fn version_count(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    key: &str,
+) -> Result<i64, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE bucket = $1 AND key = $2")
+            .bind(bucket)
+            .bind(key)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 // --- multipart uploads -------------------------------------------------------
 
 pub async fn insert_upload(conn: &mut AnyConnection, u: &UploadRow) -> Result<(), DbError> {

@@ -173,7 +173,13 @@ impl Storage {
             let date_passed = rules
                 .iter()
                 .any(|r| r.expiration_date.is_some_and(|d| d <= now));
-            let before = if date_passed { now } else { oldest_age };
+            // Delete markers are removed as soon as they are the last version.
+            let markers = rules.iter().any(|r| r.expired_object_delete_marker);
+            let before = if date_passed || markers {
+                now
+            } else {
+                oldest_age
+            };
             let mut after = String::new();
             loop {
                 let rows = repo::versions_created_before(
@@ -194,7 +200,17 @@ impl Storage {
                     let mut expire_current = false;
                     let mut expire_version = false;
                     for rule in applies {
-                        if row.is_latest == 1 && row.delete_marker == 0 {
+                        if row.is_latest == 1 && row.delete_marker == 1 {
+                            // An expired delete marker: nothing left behind it.
+                            expire_version |= rule.expired_object_delete_marker
+                                && repo::version_count(
+                                    &mut *self.platform().db().acquire().await?,
+                                    &row.bucket,
+                                    &row.key,
+                                )
+                                .await?
+                                    == 1;
+                        } else if row.is_latest == 1 {
                             let by_days = rule
                                 .expiration_days
                                 .is_some_and(|d| row.created_at < now - i64::from(d) * day);
@@ -208,7 +224,21 @@ impl Storage {
                                 &row,
                             )
                             .await?;
-                            expire_version |= since.is_some_and(|s| s < now - i64::from(d) * day);
+                            let old_enough = since.is_some_and(|s| s < now - i64::from(d) * day);
+                            // The newest `n` non-current versions are kept.
+                            let beyond_kept = match rule.newer_noncurrent_versions {
+                                None => true,
+                                Some(n) => {
+                                    old_enough
+                                        && repo::newer_noncurrent_count(
+                                            &mut *self.platform().db().acquire().await?,
+                                            &row,
+                                        )
+                                        .await?
+                                            >= i64::from(n)
+                                }
+                            };
+                            expire_version |= old_enough && beyond_kept;
                         }
                     }
                     if expire_current {
