@@ -77,6 +77,7 @@ impl Db {
                         // default is 2 MiB): searches read the same index
                         // pages again and again.
                         conn.execute("PRAGMA cache_size = -16384").await?;
+                        conn.execute("PRAGMA mmap_size = 1073741824").await?;
                     }
                     Ok(())
                 })

@@ -1279,6 +1279,30 @@ async fn a_large_search_ranks_a_fair_sample_and_says_so() {
     let (_, body) = public(&app, "/directory/search?q=sampled&max_price=2.5").await;
     assert_eq!(body["total"], 2, "{body}");
     assert_eq!(body["facets"]["price"][0]["count"], 2, "{body}");
+
+    // Filters most listings pass are checked on the rows (SQLite), with or
+    // without words: the results are the same.
+    // The house's three offers (1.50, 1.50 and 4.90 €) are listed too.
+    for (query, total) in [
+        ("q=sampled&kind=offer", 12),
+        ("kind=offer", 15),
+        ("kind=offer&max_price=7", 10),
+        ("q=sampled&kind=offer&max_price=100", 12),
+        ("q=sampled&kind=organisation", 0),
+    ] {
+        let (status, body) = public(&app, &format!("/directory/search?{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(body["total"], total, "{query}: {body}");
+        let hits = body["hits"].as_array().expect("hits");
+        assert!(hits.iter().all(|h| h["kind"] == "offer"), "{query}: {body}");
+        if query.starts_with("q=") {
+            assert!(
+                hits.iter()
+                    .all(|h| offers.contains(&h["id"].as_str().unwrap_or_default().to_owned())),
+                "{query}: {body}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -418,6 +418,36 @@ fn facet_pairs(facets: &[(&str, String)]) -> Vec<String> {
         .collect()
 }
 
+/// The FTS5 facet and price tokens of a listing as its row stores them.
+fn stored_tokens(facets: &str, price: Option<i64>) -> Vec<String> {
+    facets
+        .split(' ')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(f, v)| facet_token(f, v))
+        .chain(price.map(price_tokens).unwrap_or_default())
+        .collect()
+}
+
+/// SQLite: how many listings hold each facet and price token (and, under
+/// the empty token, how many listings there are), for `common_filters`.
+async fn count_tokens(
+    conn: &mut AnyConnection,
+    tokens: &[String],
+    delta: i64,
+) -> Result<(), DbError> {
+    for t in tokens.iter().map(String::as_str).chain(std::iter::once("")) {
+        sqlx::query(
+            "INSERT INTO fts_token_docs (token, docs) VALUES ($1, $2) \
+             ON CONFLICT (token) DO UPDATE SET docs = docs + $2",
+        )
+        .bind(t)
+        .bind(delta)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Whether a search key is already some listing's.
 pub async fn search_key_taken(conn: &mut AnyConnection, key: i64) -> Result<bool, DbError> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM listings WHERE search_key = $1")
@@ -450,6 +480,7 @@ pub async fn index_listing(
         .bind(tokens.join(" "))
         .execute(&mut *conn)
         .await?;
+        count_tokens(conn, &tokens, 1).await?;
     }
     let facets_value = match dialect {
         Dialect::Sqlite => "$11",
@@ -483,6 +514,14 @@ pub async fn unindex_listing(
     id: &str,
 ) -> Result<(), DbError> {
     if dialect == Dialect::Sqlite {
+        let indexed: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT facets, reference_price_micros FROM listings WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some((facets, price)) = indexed {
+            count_tokens(conn, &stored_tokens(&facets, price), -1).await?;
+        }
         sqlx::query(
             "DELETE FROM listings_fts WHERE rowid = (SELECT search_key FROM listings WHERE id = $1)",
         )
@@ -524,7 +563,7 @@ pub struct SearchSpec {
 
 /// A match of a sample, with its relevance (higher is better, rounded so
 /// that near-equal scores tie), facets and price.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SampleRow {
     pub search_key: i64,
     pub relevance: f64,
@@ -563,7 +602,16 @@ struct Matching {
     exact_price: bool,
 }
 
-fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
+/// Filters a SQLite statement checks on each listing row instead of in the
+/// full-text match (see `common_filters`).
+#[derive(Debug, Default)]
+struct OnRow {
+    /// Indexes into `SearchSpec::filters`.
+    filters: Vec<usize>,
+    price: bool,
+}
+
+fn matching(dialect: Dialect, spec: &SearchSpec, on_row: &OnRow) -> Matching {
     let mut binds = Vec::new();
     let next = |binds: &mut Vec<Bind>, b: Bind| {
         binds.push(b);
@@ -581,7 +629,20 @@ fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
                     phrases.join(" AND ")
                 ));
             }
-            for (facet, values) in &spec.filters {
+            let mut row_checks = Vec::new();
+            for (i, (facet, values)) in spec.filters.iter().enumerate() {
+                if on_row.filters.contains(&i) {
+                    let found: Vec<String> = values
+                        .iter()
+                        .map(|v| {
+                            let pair = facet_pairs(&[(facet.as_str(), v.clone())]).concat();
+                            let p = next(&mut binds, Bind::Text(format!(" {pair} ")));
+                            format!("instr(' ' || l.facets || ' ', {p}) > 0")
+                        })
+                        .collect();
+                    row_checks.push(format!("({})", found.join(" OR ")));
+                    continue;
+                }
                 let tokens: Vec<String> = values
                     .iter()
                     .map(|v| format!("\"{}\"", facet_token(facet, v)))
@@ -590,13 +651,19 @@ fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
             }
             let mut exact_price = true;
             if let Some(max) = spec.max_price_micros {
-                let (token, exact) = price_ceiling_token(max);
-                parts.push(format!("facets : \"{token}\""));
-                exact_price = exact;
+                if on_row.price {
+                    let p = next(&mut binds, Bind::Int(max));
+                    row_checks.push(format!("l.reference_price_micros <= {p}"));
+                } else {
+                    let (token, exact) = price_ceiling_token(max);
+                    parts.push(format!("facets : \"{token}\""));
+                    exact_price = exact;
+                }
             }
+            let checks: String = row_checks.iter().map(|c| format!(" AND {c}")).collect();
             if parts.is_empty() {
                 return Matching {
-                    from_where: "FROM listings l WHERE 1 = 1".to_owned(),
+                    from_where: format!("FROM listings l WHERE 1 = 1{checks}"),
                     relevance: "CAST(0 AS DOUBLE PRECISION)",
                     key: "l.search_key",
                     binds,
@@ -609,7 +676,7 @@ fn matching(dialect: Dialect, spec: &SearchSpec) -> Matching {
                 // rowid order, within a range if asked) and each finds its
                 // row by key.
                 from_where: format!(
-                    "FROM listings_fts CROSS JOIN listings l ON l.search_key = listings_fts.rowid WHERE listings_fts MATCH {p}"
+                    "FROM listings_fts CROSS JOIN listings l ON l.search_key = listings_fts.rowid WHERE listings_fts MATCH {p}{checks}"
                 ),
                 // bm25 is lower for better matches; the name weighs ten
                 // times the rest, the facets nothing.
@@ -689,7 +756,7 @@ pub async fn count_matches(
     dialect: Dialect,
     spec: &SearchSpec,
 ) -> Result<(i64, bool), DbError> {
-    let m = matching(dialect, spec);
+    let m = matching(dialect, spec, &OnRow::default());
     // The count needs no listing row on SQLite: FTS5 alone.
     let sql = match (dialect, m.from_where.contains("listings_fts")) {
         (Dialect::Sqlite, true) => {
@@ -705,18 +772,34 @@ pub async fn count_matches(
 
 /// The matches whose search key is in `keys` (`[from, to)`), or all of them,
 /// with their relevance, facets and price. A range of random keys is a fair
-/// sample of the matches.
+/// sample of the matches. The rows come back as one aggregated text (one
+/// line each), parsed here: a thousand rows through the driver one by one
+/// cost more than the search itself.
 pub async fn sample_matches(
     conn: &mut AnyConnection,
     dialect: Dialect,
     spec: &SearchSpec,
     keys: Option<(i64, i64)>,
 ) -> Result<Vec<SampleRow>, DbError> {
-    let m = matching(dialect, spec);
+    let on_row = match dialect {
+        Dialect::Sqlite => common_filters(conn, spec).await?,
+        Dialect::Postgres => OnRow::default(),
+    };
+    let m = matching(dialect, spec, &on_row);
     let n = m.binds.len();
-    let facets = match dialect {
-        Dialect::Sqlite => "l.facets",
-        Dialect::Postgres => "array_to_string(l.facets, ' ')",
+    // On SQLite, `LIMIT -1` keeps the inner query apart (not flattened into
+    // the aggregate), where bm25 may be used.
+    let (facets, aggregate, apart) = match dialect {
+        Dialect::Sqlite => (
+            "l.facets",
+            "group_concat(s.search_key || ' ' || s.relevance || ' ' || COALESCE(s.price, '-') || ' ' || s.facets, char(10))",
+            " LIMIT -1",
+        ),
+        Dialect::Postgres => (
+            "array_to_string(l.facets, ' ')",
+            "string_agg(s.search_key::text || ' ' || s.relevance::text || ' ' || COALESCE(s.price::text, '-') || ' ' || s.facets, E'\\n')",
+            "",
+        ),
     };
     let range = match keys {
         Some(_) => format!(
@@ -728,14 +811,91 @@ pub async fn sample_matches(
         None => String::new(),
     };
     let sql = format!(
-        "SELECT l.search_key, {} AS relevance, {facets} AS facets, l.reference_price_micros {}{range}",
+        "SELECT {aggregate} FROM (SELECT l.search_key, {} AS relevance, {facets} AS facets, l.reference_price_micros AS price {}{range}{apart}) s",
         m.relevance, m.from_where
     );
-    let mut query = bind_all!(sqlx::query_as(&sql), &m.binds);
+    let mut query = bind_all!(sqlx::query_scalar::<_, Option<String>>(&sql), &m.binds);
     if let Some((from, to)) = keys {
         query = query.bind(from).bind(to);
     }
-    Ok(query.fetch_all(conn).await?)
+    let text = query.fetch_one(conn).await?.unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(parse_sample_line)
+        .collect()
+}
+
+/// SQLite: the filters the sample's statement checks on each row rather
+/// than in its full-text match. bm25 walks the whole list of every phrase
+/// of the match once per statement (for its inverse document frequency), so
+/// a filter that half the listings pass costs more as a phrase than
+/// checking the few extra rows it would have excluded. At most two; the
+/// count keeps every filter in the match (it computes no bm25).
+async fn common_filters(conn: &mut AnyConnection, spec: &SearchSpec) -> Result<OnRow, DbError> {
+    let mut tokens: Vec<Vec<String>> = spec
+        .filters
+        .iter()
+        .map(|(f, values)| values.iter().map(|v| facet_token(f, v)).collect())
+        .collect();
+    if let Some(max) = spec.max_price_micros {
+        tokens.push(vec![price_ceiling_token(max).0]);
+    }
+    let all: Vec<&String> = tokens.iter().flatten().collect();
+    if all.is_empty() {
+        return Ok(OnRow::default());
+    }
+    let sql = format!(
+        "SELECT token, docs FROM fts_token_docs WHERE token IN ('', {})",
+        placeholders(1, all.len())
+    );
+    let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+    for t in &all {
+        query = query.bind(t.as_str());
+    }
+    let docs: std::collections::HashMap<String, i64> =
+        query.fetch_all(conn).await?.into_iter().collect();
+    let total = docs.get("").copied().unwrap_or(0).max(1) as f64;
+    let mut shares: Vec<(usize, f64)> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, ts)| {
+            let d: i64 = ts.iter().map(|t| docs.get(t).copied().unwrap_or(0)).sum();
+            (i, d as f64 / total)
+        })
+        .filter(|(_, share)| *share >= 0.5)
+        .collect();
+    shares.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut on_row = OnRow::default();
+    for (i, _) in shares.into_iter().take(2) {
+        if i == spec.filters.len() {
+            on_row.price = true;
+        } else {
+            on_row.filters.push(i);
+        }
+    }
+    Ok(on_row)
+}
+
+/// `key relevance price|- facet=value…`
+fn parse_sample_line(line: &str) -> Result<SampleRow, DbError> {
+    let bad = || {
+        DbError::Sql(sqlx::Error::Decode(
+            format!("a search sample line does not parse: {line:?}").into(),
+        ))
+    };
+    let mut parts = line.splitn(4, ' ');
+    let search_key = parts.next().and_then(|k| k.parse().ok()).ok_or_else(bad)?;
+    let relevance = parts.next().and_then(|r| r.parse().ok()).ok_or_else(bad)?;
+    let reference_price_micros = match parts.next().ok_or_else(bad)? {
+        "-" => None,
+        p => Some(p.parse().map_err(|_| bad())?),
+    };
+    Ok(SampleRow {
+        search_key,
+        relevance,
+        reference_price_micros,
+        facets: parts.next().unwrap_or_default().to_owned(),
+    })
 }
 
 /// The listings of a page, by search key (in no particular order).
@@ -1053,6 +1213,19 @@ pub async fn deliveries_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_lines_parse_and_bad_ones_are_errors() {
+        let row = parse_sample_line("42 -1.5 3000000 kind=offer location=fr-par").expect("parses");
+        assert_eq!(row.search_key, 42);
+        assert_eq!(row.relevance, -1.5);
+        assert_eq!(row.reference_price_micros, Some(3_000_000));
+        assert_eq!(row.facets, "kind=offer location=fr-par");
+        let bare = parse_sample_line("7 0.0 - kind=service").expect("parses");
+        assert_eq!(bare.reference_price_micros, None);
+        assert!(parse_sample_line("x 0 - kind=offer").is_err());
+        assert!(parse_sample_line("7 0").is_err());
+    }
 
     #[test]
     fn price_tokens_are_the_ceilings_at_or_above_the_price() {
