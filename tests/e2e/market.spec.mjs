@@ -248,6 +248,7 @@ for (const run of RUNS) {
       await page.goto(`/directory?kind=service&q=${encodeURIComponent(run.service)}`);
       await page.getByRole('region', { name: run.results }).getByRole('link', { name: run.service }).click();
       const usedBy = () => page.locator('h2', { hasText: run.usedBy }).locator('xpath=following-sibling::*[1]').innerText();
+      assert.equal(await page.title(), `${run.service} · Nuage`, 'the title is the service name alone');
       assert.ok(!(await usedBy()).includes('Atelier Exemple'));
       await page.getByRole('button', { name: run.declareUse }).click();
       await page.waitForURL(/notice=declaration_saved/);

@@ -546,10 +546,12 @@ pub async fn get_listing(
         .await?)
 }
 
-pub async fn count_listings(conn: &mut AnyConnection) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM listings")
+/// Whether anything is in the index (without counting it all).
+pub async fn has_listings(conn: &mut AnyConnection) -> Result<bool, DbError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM listings LIMIT 1) t")
         .fetch_one(conn)
-        .await?)
+        .await?;
+    Ok(n > 0)
 }
 
 /// A search: folded words (all must match, as prefixes), facet filters

@@ -409,39 +409,24 @@ pub async fn versions_created_before(
     .await?)
 }
 
-/// When the version that replaced this one became current: the creation time
-/// of the next newer version of the same key.
-pub async fn successor_created_at(
+/// The versions of the same key newer than this one: when the first of them
+/// was created (when this one stopped being current), and how many of them
+/// are non-current.
+pub async fn newer_versions(
     conn: &mut AnyConnection,
     o: &ObjectRow,
-) -> Result<Option<i64>, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT MIN(created_at) FROM objects WHERE bucket = $1 AND key = $2 \
-         AND (created_at > $3 OR (created_at = $3 AND id > $4))",
+) -> Result<(Option<i64>, i64), DbError> {
+    let (successor, noncurrent): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT MIN(created_at), SUM(CASE WHEN is_latest = 0 THEN 1 ELSE 0 END) FROM objects \
+         WHERE bucket = $1 AND key = $2 AND (created_at > $3 OR (created_at = $3 AND id > $4))",
     )
     .bind(&o.bucket)
     .bind(&o.key)
     .bind(o.created_at)
     .bind(&o.id)
     .fetch_one(conn)
-    .await?)
-}
-
-/// How many non-current versions of the same object are newer than this one.
-pub async fn newer_noncurrent_count(
-    conn: &mut AnyConnection,
-    o: &ObjectRow,
-) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM objects WHERE bucket = $1 AND key = $2 AND is_latest = 0 \
-         AND (created_at > $3 OR (created_at = $3 AND id > $4))",
-    )
-    .bind(&o.bucket)
-    .bind(&o.key)
-    .bind(o.created_at)
-    .bind(&o.id)
-    .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok((successor, noncurrent.unwrap_or(0)))
 }
 
 /// How many versions (delete markers included) an object has.

@@ -296,7 +296,7 @@ pub(super) async fn rebuild_if_empty(
     conn: &mut AnyConnection,
     dialect: Dialect,
 ) -> ServiceResult<usize> {
-    if repo::count_listings(conn).await? > 0 {
+    if repo::has_listings(conn).await? {
         return Ok(0);
     }
     let mut n = 0;

@@ -219,25 +219,16 @@ impl Storage {
                         } else if row.is_latest == 0
                             && let Some(d) = rule.noncurrent_days
                         {
-                            let since = repo::successor_created_at(
+                            let (since, newer_noncurrent) = repo::newer_versions(
                                 &mut *self.platform().db().acquire().await?,
                                 &row,
                             )
                             .await?;
                             let old_enough = since.is_some_and(|s| s < now - i64::from(d) * day);
                             // The newest `n` non-current versions are kept.
-                            let beyond_kept = match rule.newer_noncurrent_versions {
-                                None => true,
-                                Some(n) => {
-                                    old_enough
-                                        && repo::newer_noncurrent_count(
-                                            &mut *self.platform().db().acquire().await?,
-                                            &row,
-                                        )
-                                        .await?
-                                            >= i64::from(n)
-                                }
-                            };
+                            let beyond_kept = rule
+                                .newer_noncurrent_versions
+                                .is_none_or(|n| newer_noncurrent >= i64::from(n));
                             expire_version |= old_enough && beyond_kept;
                         }
                     }

@@ -595,6 +595,19 @@ async fn offer_form_page(
     ctx.page(status, &page)
 }
 
+/// Where a sheet's form posts: the list for a new one, the sheet for an edit.
+fn sheet_action(kind: &str, id: Option<&str>) -> String {
+    match id {
+        None => format!("/provider/{kind}"),
+        Some(id) => format!("/provider/{kind}/{id}"),
+    }
+}
+
+/// A refused form's fields, to show again (without its CSRF token).
+fn without_csrf(f: Pairs) -> Pairs {
+    f.into_iter().filter(|(k, _)| k != "csrf").collect()
+}
+
 pub async fn new_offer(
     ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
@@ -608,7 +621,7 @@ pub async fn new_offer(
     offer_form_page(
         &ctx,
         &catalogue,
-        "/provider/offers".into(),
+        sheet_action("offers", None),
         defaults,
         FormAlert::none(),
     )
@@ -624,7 +637,7 @@ pub async fn edit_offer(
     let owned: Owned<OfferSheet> = catalogue
         .sheet(&session.principal(), Sheet::Offer, &id)
         .await?;
-    let action = format!("/provider/offers/{}", owned.id);
+    let action = sheet_action("offers", Some(&owned.id));
     offer_form_page(
         &ctx,
         &catalogue,
@@ -658,11 +671,8 @@ pub async fn save_offer(
         Ok(_) => Ok(Redirect::to("/provider?notice=sheet_saved").into_response()),
         Err(e) => {
             let error = FormAlert(Some(FormError::from_service(ctx.t, e)?));
-            let action = id.map_or_else(
-                || "/provider/offers".to_owned(),
-                |i| format!("/provider/offers/{i}"),
-            );
-            let f: Pairs = f.into_iter().filter(|(k, _)| k != "csrf").collect();
+            let action = sheet_action("offers", id.as_deref());
+            let f = without_csrf(f);
             offer_form_page(&ctx, &catalogue, action, f, error).await
         }
     }
@@ -771,7 +781,7 @@ pub async fn new_service(ctx: Ctx) -> Result<Response, PageError> {
     ];
     service_form_page(
         &ctx,
-        "/provider/services".into(),
+        sheet_action("services", None),
         defaults,
         FormAlert::none(),
     )
@@ -787,7 +797,7 @@ pub async fn edit_service(
     let owned: Owned<ServiceSheet> = catalogue
         .sheet(&session.principal(), Sheet::Service, &id)
         .await?;
-    let action = format!("/provider/services/{}", owned.id);
+    let action = sheet_action("services", Some(&owned.id));
     service_form_page(
         &ctx,
         action,
@@ -820,11 +830,8 @@ pub async fn save_service(
         Ok(_) => Ok(Redirect::to("/provider?notice=sheet_saved").into_response()),
         Err(e) => {
             let error = FormAlert(Some(FormError::from_service(ctx.t, e)?));
-            let action = id.map_or_else(
-                || "/provider/services".to_owned(),
-                |i| format!("/provider/services/{i}"),
-            );
-            let f: Pairs = f.into_iter().filter(|(k, _)| k != "csrf").collect();
+            let action = sheet_action("services", id.as_deref());
+            let f = without_csrf(f);
             service_form_page(&ctx, action, f, error).await
         }
     }
