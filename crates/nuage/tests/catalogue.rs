@@ -131,6 +131,67 @@ async fn search_ids(app: &TestApp, query: &str) -> Vec<String> {
         .collect()
 }
 
+/// Gives a listing another search key, in the index of either engine.
+async fn set_search_key(db: &mut sqlx::AnyConnection, database_url: &str, id: &str, key: i64) {
+    let old: i64 = sqlx::query_scalar("SELECT search_key FROM listings WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *db)
+        .await
+        .expect("indexed");
+    let index = if database_url.starts_with("sqlite:") {
+        "UPDATE listings_fts SET rowid = $1 WHERE rowid = $2"
+    } else {
+        "UPDATE listing_search SET search_key = $1 WHERE search_key = $2"
+    };
+    for sql in [
+        index,
+        "UPDATE listings SET search_key = $1 WHERE search_key = $2",
+    ] {
+        sqlx::query(sql)
+            .bind(key)
+            .bind(old)
+            .execute(&mut *db)
+            .await
+            .expect("moved");
+    }
+}
+
+/// A sampled search for "sampled" (twelve matches): `ranked` of them are
+/// ranked and can be paged through, in a stable order; the total and the
+/// facet counts are estimates.
+async fn check_sample(app: &TestApp, offers: &[String], ranked: i64) -> Value {
+    let (status, body) = public(app, "/directory/search?q=sampled").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ranked"], ranked, "{body}");
+    assert_eq!(body["total_exact"], false, "{body}");
+    assert_eq!(body["facets_exact"], false, "{body}");
+    assert_eq!(
+        body["facets"]["kind"][0]["count"], body["total"],
+        "every match is an offer: {body}"
+    );
+    let mut seen = Vec::new();
+    for page in 1..=4 {
+        seen.extend(search_ids(app, &format!("q=sampled&page={page}")).await);
+    }
+    assert_eq!(
+        seen.len() as i64,
+        ranked,
+        "the pages hold the sample: {seen:?}"
+    );
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no hit twice: {seen:?}");
+    assert!(seen.iter().all(|id| offers.contains(id)), "{seen:?}");
+    let again = search_ids(app, "q=sampled").await;
+    assert_eq!(
+        again,
+        seen[..again.len()],
+        "the same sample, in the same order"
+    );
+    body
+}
+
 async fn audit_actions(app: &TestApp, org: &str) -> Vec<String> {
     let (status, body) = app
         .root(Method::GET, &format!("/orgs/{org}/audit?limit=500"), None)
@@ -1235,40 +1296,40 @@ async fn a_large_search_ranks_a_fair_sample_and_says_so() {
         offers.push(published_offer(&app, &org, &token, sheet).await);
     }
 
-    // Twelve matches, a sample of four: the total stays exact, the facet
-    // counts are estimates scaled to it, and only the sample can be paged.
-    let (status, body) = public(&app, "/directory/search?q=sampled").await;
-    assert_eq!(status, 200, "{body}");
+    // Twelve matches, a sample of four. Which listings a search reads
+    // depends on their random search keys, so the test places them: the
+    // keys of the buckets a query samples are the top bits of its seed.
+    let seed = nuage_domain::catalogue::query_seed("sampled") as u64;
+    let mut db = app.database().await;
+    let inside = |i: i64| (seed >> 59) as i64 * (1 << 48) + i * 1000 + 1;
+    let outside = |i: i64| (1 - (seed >> 63) as i64) * (1 << 52) + i * (1 << 40) + 7;
+
+    // Eight in the query's finest buckets, four in the other half: the
+    // probe bucket (an eighth of the keys) holds eight, enough to estimate
+    // from, so the total is an estimate: what the sampled bucket holds
+    // times the number of buckets.
+    for (i, id) in offers.iter().enumerate() {
+        let i = i as i64;
+        let key = if i < 8 { inside(i) } else { outside(i) };
+        set_search_key(&mut db, &app.database_url, id, key).await;
+    }
+    let body = check_sample(&app, &offers, 8).await;
+    let total = body["total"].as_i64().expect("total");
+    assert!(
+        total >= 32 && total % 8 == 0 && (total as u64 / 8).is_power_of_two(),
+        "{body}"
+    );
+
+    // None there: the matches are few, they are read whole, and
+    // everything is exact.
+    for (i, id) in offers.iter().enumerate() {
+        set_search_key(&mut db, &app.database_url, id, outside(i as i64)).await;
+    }
+    let (_, body) = public(&app, "/directory/search?q=sampled").await;
     assert_eq!(body["total"], 12, "{body}");
     assert_eq!(body["total_exact"], true, "{body}");
-    let ranked = body["ranked"].as_i64().expect("ranked");
-    assert!((2..=12).contains(&ranked), "{body}");
-    let kind_count = body["facets"]["kind"][0]["count"].as_i64();
-    assert_eq!(kind_count, Some(12), "every match is an offer: {body}");
-    if ranked < 12 {
-        assert_eq!(body["facets_exact"], false, "{body}");
-    }
-    let mut seen = Vec::new();
-    for page in 1..=4 {
-        let ids = search_ids(&app, &format!("q=sampled&page={page}")).await;
-        seen.extend(ids);
-    }
-    assert_eq!(
-        seen.len() as i64,
-        ranked,
-        "the pages hold the sample: {seen:?}"
-    );
-    let mut unique = seen.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), seen.len(), "no hit twice: {seen:?}");
-    assert!(seen.iter().all(|id| offers.contains(id)), "{seen:?}");
-    let again = search_ids(&app, "q=sampled").await;
-    assert_eq!(
-        again,
-        seen[..again.len()],
-        "the same sample, in the same order"
-    );
+    assert_eq!(body["ranked"], 12, "{body}");
+    assert_eq!(body["facets_exact"], true, "{body}");
 
     // Three matches fit the sample: everything is exact. A ceiling that is
     // not a whole band is exact too.
@@ -1281,10 +1342,12 @@ async fn a_large_search_ranks_a_fair_sample_and_says_so() {
     assert_eq!(body["facets"]["price"][0]["count"], 2, "{body}");
 
     // Filters most listings pass are checked on the rows (SQLite), with or
-    // without words: the results are the same.
+    // without words, whether the walk stays within twice the sample (one
+    // match) or not (twelve): the results are the same.
     // The house's three offers (1.50, 1.50 and 4.90 €) are listed too.
     for (query, total) in [
         ("q=sampled&kind=offer", 12),
+        ("q=sampled+12&kind=offer", 1),
         ("kind=offer", 15),
         ("kind=offer&max_price=7", 10),
         ("q=sampled&kind=offer&max_price=100", 12),
@@ -1328,16 +1391,17 @@ async fn an_emptied_index_is_rebuilt_from_the_published_sheets_at_start() {
     // A migration that recreates the index leaves it empty, as here.
     let database_url = app.database_url.clone();
     let mut db = app.database().await;
-    if database_url.starts_with("sqlite:") {
-        sqlx::query("DELETE FROM listings_fts")
+    let index = if database_url.starts_with("sqlite:") {
+        "listings_fts"
+    } else {
+        "listing_search"
+    };
+    for table in [index, "fts_token_docs", "listings"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
             .execute(&mut db)
             .await
             .expect("emptied");
     }
-    sqlx::query("DELETE FROM listings")
-        .execute(&mut db)
-        .await
-        .expect("emptied");
     drop(db);
     drop(app);
     let app = spawn(crate::helpers::Spawn {

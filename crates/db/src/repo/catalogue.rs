@@ -352,7 +352,48 @@ fn placeholders(first: usize, count: usize) -> String {
 // --- the search index --------------------------------------------------------------
 
 /// Search keys are drawn at random below this bound (2^53: exact in JSON).
-pub const KEY_SPACE: i64 = 1 << 53;
+pub const KEY_SPACE: i64 = 1 << KEY_BITS;
+const KEY_BITS: u32 = 53;
+
+/// The finest bucket level (PostgreSQL's index holds a term per level).
+pub const BUCKET_LEVELS: u32 = 16;
+
+/// A bucket of the key space: level `level` cuts it in 2^level equal parts
+/// and this is part `index`. The listings whose random search key falls in
+/// a bucket are a fair random sample of any set of listings, and each
+/// bucket lies inside one of every coarser level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    level: u32,
+    index: i64,
+}
+
+impl Bucket {
+    /// The bucket of `level` (1 to `BUCKET_LEVELS`) that a 64-bit seed
+    /// falls in: its top bits. Level 0 is the whole key space: `None`.
+    pub fn of_seed(level: u32, seed: u64) -> Option<Bucket> {
+        let level = level.min(BUCKET_LEVELS);
+        (level > 0).then(|| Bucket {
+            level,
+            index: (seed >> (64 - level)) as i64,
+        })
+    }
+
+    pub fn level(self) -> u32 {
+        self.level
+    }
+
+    /// The keys `[from, to)`.
+    pub fn keys(self) -> (i64, i64) {
+        let width = KEY_SPACE >> self.level;
+        (self.index * width, (self.index + 1) * width)
+    }
+
+    /// PostgreSQL's index term (see `listing_terms` in the migrations).
+    fn term(self) -> String {
+        format!("key{}={}", self.level, self.index)
+    }
+}
 
 /// A published listing, flattened for search.
 #[derive(Debug, Clone, FromRow)]
@@ -383,29 +424,39 @@ fn facet_token(facet: &str, value: &str) -> String {
     format!("{facet}__{value}")
 }
 
-/// Price ceilings, in euros, that a listing's reference price is under: as
-/// FTS5 tokens (`price_le__50`), they let SQLite's full-text match apply a
-/// price filter; the exact comparison follows on the matches.
+/// Price ceilings, in euros, that a listing's reference price is under:
+/// index terms (FTS5 tokens `price_le__50` on SQLite, `price<=50` in
+/// PostgreSQL's `listing_terms`, which lists them again) let the
+/// full-text match apply a price filter; the exact comparison follows on the
+/// matches.
 const PRICE_CEILINGS: &[i64] = &[
     1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
 ];
 
+/// A ceiling's index term; `None` is above every ceiling (any price).
+fn price_term(dialect: Dialect, ceiling: Option<i64>) -> String {
+    let c = ceiling.map_or_else(|| "any".to_owned(), |c| c.to_string());
+    match dialect {
+        Dialect::Sqlite => format!("price_le__{c}"),
+        Dialect::Postgres => format!("price<={c}"),
+    }
+}
+
+/// SQLite: the price tokens of a listing.
 fn price_tokens(micros: i64) -> Vec<String> {
     PRICE_CEILINGS
         .iter()
         .filter(|c| micros <= **c * 1_000_000)
-        .map(|c| format!("price_le__{c}"))
-        .chain(std::iter::once("price_le__any".to_owned()))
+        .map(|c| price_term(Dialect::Sqlite, Some(*c)))
+        .chain(std::iter::once(price_term(Dialect::Sqlite, None)))
         .collect()
 }
 
-/// The price token a ceiling of `max` micros matches through, and whether
-/// it matches exactly the listings at or under `max`.
-fn price_ceiling_token(max: i64) -> (String, bool) {
-    match PRICE_CEILINGS.iter().find(|c| **c * 1_000_000 >= max) {
-        Some(c) => (format!("price_le__{c}"), *c * 1_000_000 == max),
-        None => ("price_le__any".to_owned(), false),
-    }
+/// The index term a ceiling of `max` micros matches through: the next
+/// ceiling at or above it.
+fn price_ceiling_term(dialect: Dialect, max: i64) -> String {
+    let ceiling = PRICE_CEILINGS.iter().find(|c| **c * 1_000_000 >= max);
+    price_term(dialect, ceiling.copied())
 }
 
 /// The facets as stored in the row: `facet=value` separated by spaces.
@@ -428,8 +479,9 @@ fn stored_tokens(facets: &str, price: Option<i64>) -> Vec<String> {
         .collect()
 }
 
-/// SQLite: how many listings hold each facet and price token (and, under
-/// the empty token, how many listings there are), for `common_filters`.
+/// How many listings there are, under the empty token, for
+/// `listing_count`; on SQLite also how many listings hold each facet and
+/// price token, for `common_filters`.
 async fn count_tokens(
     conn: &mut AnyConnection,
     tokens: &[String],
@@ -438,7 +490,7 @@ async fn count_tokens(
     for t in tokens.iter().map(String::as_str).chain(std::iter::once("")) {
         sqlx::query(
             "INSERT INTO fts_token_docs (token, docs) VALUES ($1, $2) \
-             ON CONFLICT (token) DO UPDATE SET docs = docs + $2",
+             ON CONFLICT (token) DO UPDATE SET docs = fts_token_docs.docs + excluded.docs",
         )
         .bind(t)
         .bind(delta)
@@ -465,31 +517,40 @@ pub async fn index_listing(
     facets: &[(&str, String)],
 ) -> Result<(), DbError> {
     unindex_listing(conn, dialect, &row.id).await?;
-    let pairs = facet_pairs(facets);
-    if dialect == Dialect::Sqlite {
-        let mut tokens: Vec<String> = facets.iter().map(|(f, v)| facet_token(f, v)).collect();
-        if let Some(price) = row.reference_price_micros {
-            tokens.extend(price_tokens(price));
+    let pairs = facet_pairs(facets).join(" ");
+    match dialect {
+        Dialect::Sqlite => {
+            let tokens = stored_tokens(&pairs, row.reference_price_micros);
+            sqlx::query(
+                "INSERT INTO listings_fts (rowid, name, search_text, facets) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(row.search_key)
+            .bind(&row.name_folded)
+            .bind(&row.search_text)
+            .bind(tokens.join(" "))
+            .execute(&mut *conn)
+            .await?;
+            count_tokens(conn, &tokens, 1).await?;
         }
-        sqlx::query(
-            "INSERT INTO listings_fts (rowid, name, search_text, facets) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(row.search_key)
-        .bind(&row.name_folded)
-        .bind(&row.search_text)
-        .bind(tokens.join(" "))
-        .execute(&mut *conn)
-        .await?;
-        count_tokens(conn, &tokens, 1).await?;
+        Dialect::Postgres => {
+            count_tokens(conn, &[], 1).await?;
+            sqlx::query(
+                "INSERT INTO listing_search (search_key, reference_price_micros, facets, tsv) \
+                 VALUES ($1, $2, $3, setweight(to_tsvector('simple', $4), 'A') || setweight(to_tsvector('simple', $5), 'B'))",
+            )
+            .bind(row.search_key)
+            .bind(row.reference_price_micros)
+            .bind(&pairs)
+            .bind(&row.name_folded)
+            .bind(&row.search_text)
+            .execute(&mut *conn)
+            .await?;
+        }
     }
-    let facets_value = match dialect {
-        Dialect::Sqlite => "$11",
-        Dialect::Postgres => "string_to_array($11, ' ')",
-    };
-    sqlx::query(&format!(
+    sqlx::query(
         "INSERT INTO listings (id, search_key, kind, owner_id, owner_name, name, name_folded, summary, search_text, reference_price_micros, facets, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {facets_value}, $12)"
-    ))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
     .bind(&row.id)
     .bind(row.search_key)
     .bind(&row.kind)
@@ -500,7 +561,7 @@ pub async fn index_listing(
     .bind(&row.summary)
     .bind(&row.search_text)
     .bind(row.reference_price_micros)
-    .bind(pairs.join(" "))
+    .bind(&pairs)
     .bind(row.updated_at)
     .execute(&mut *conn)
     .await?;
@@ -513,21 +574,30 @@ pub async fn unindex_listing(
     dialect: Dialect,
     id: &str,
 ) -> Result<(), DbError> {
-    if dialect == Dialect::Sqlite {
-        let indexed: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT facets, reference_price_micros FROM listings WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if let Some((facets, price)) = indexed {
+    let indexed: Option<(i64, String, Option<i64>)> = sqlx::query_as(
+        "SELECT search_key, facets, reference_price_micros FROM listings WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((key, facets, price)) = indexed else {
+        return Ok(());
+    };
+    match dialect {
+        Dialect::Sqlite => {
             count_tokens(conn, &stored_tokens(&facets, price), -1).await?;
+            sqlx::query("DELETE FROM listings_fts WHERE rowid = $1")
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
         }
-        sqlx::query(
-            "DELETE FROM listings_fts WHERE rowid = (SELECT search_key FROM listings WHERE id = $1)",
-        )
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+        Dialect::Postgres => {
+            count_tokens(conn, &[], -1).await?;
+            sqlx::query("DELETE FROM listing_search WHERE search_key = $1")
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
     }
     sqlx::query("DELETE FROM listings WHERE id = $1")
         .bind(id)
@@ -593,27 +663,43 @@ enum Bind {
 }
 
 /// The FROM and WHERE of a search, with its parameters, and the relevance
-/// expression. `exact_price`: whether the price filter is exact (on SQLite
-/// the match applies the next price ceiling; the caller compares the price).
+/// expression.
 struct Matching {
     from_where: String,
     relevance: &'static str,
-    /// The search key's column, for ranges.
-    key: &'static str,
+    /// The alias of the row holding `search_key`, `facets` and
+    /// `reference_price_micros`.
+    row: &'static str,
     binds: Vec<Bind>,
-    exact_price: bool,
+    /// SQLite with a full-text match: its condition (and the bucket's) on
+    /// `listings_fts`, and the conditions on the listing row `l`, apart.
+    fts: Option<(String, String)>,
 }
 
 /// Filters a SQLite statement checks on each listing row instead of in the
-/// full-text match (see `common_filters`).
+/// full-text match (see `common_filters`): indexes into
+/// `SearchSpec::filters`.
 #[derive(Debug, Default)]
 struct OnRow {
-    /// Indexes into `SearchSpec::filters`.
     filters: Vec<usize>,
-    price: bool,
 }
 
-fn matching(dialect: Dialect, spec: &SearchSpec, on_row: &OnRow) -> Matching {
+/// PostgreSQL: the expression of the GIN index `listing_search_terms`.
+const PG_TERMS: &str = "listing_terms(s.tsv, s.facets, s.reference_price_micros, s.search_key)";
+
+/// PostgreSQL's index holds prefixes of up to this many characters.
+const PG_PREFIX_CHARS: usize = 15;
+
+/// `count`: the statement only counts (on SQLite, FTS5 alone then, with
+/// every filter in its match, and the listing row only to compare a price
+/// that is not a ceiling).
+fn matching(
+    dialect: Dialect,
+    spec: &SearchSpec,
+    on_row: &OnRow,
+    bucket: Option<Bucket>,
+    count: bool,
+) -> Matching {
     let mut binds = Vec::new();
     let next = |binds: &mut Vec<Bind>, b: Bind| {
         binds.push(b);
@@ -621,7 +707,7 @@ fn matching(dialect: Dialect, spec: &SearchSpec, on_row: &OnRow) -> Matching {
     };
     match dialect {
         // FTS5 matches the words, the facet tokens and the price ceiling
-        // together.
+        // together; its rowid is the search key.
         Dialect::Sqlite => {
             let mut parts = Vec::new();
             if let Some(words) = &spec.words {
@@ -651,35 +737,59 @@ fn matching(dialect: Dialect, spec: &SearchSpec, on_row: &OnRow) -> Matching {
                     .collect();
                 parts.push(format!("facets : ({})", tokens.join(" OR ")));
             }
-            let mut exact_price = true;
+            // The price token is the next ceiling: unless the filter is
+            // one, a count compares the price on the row too (a ranking
+            // statement leaves it to the caller).
             if let Some(max) = spec.max_price_micros {
-                if on_row.price {
+                parts.push(format!(
+                    "facets : \"{}\"",
+                    price_ceiling_term(Dialect::Sqlite, max)
+                ));
+                if count && !PRICE_CEILINGS.iter().any(|c| c * 1_000_000 == max) {
                     let p = next(&mut binds, Bind::Int(max));
                     row_checks.push(format!("l.reference_price_micros <= {p}"));
-                } else {
-                    let (token, exact) = price_ceiling_token(max);
-                    parts.push(format!("facets : \"{token}\""));
-                    exact_price = exact;
                 }
             }
-            let checks: String = row_checks.iter().map(|c| format!(" AND {c}")).collect();
+            let needs_row = !row_checks.is_empty();
             if parts.is_empty() {
+                if let Some(bucket) = bucket {
+                    let (from, to) = bucket.keys();
+                    let from = next(&mut binds, Bind::Int(from));
+                    let to = next(&mut binds, Bind::Int(to));
+                    row_checks.push(format!("l.search_key >= {from} AND l.search_key < {to}"));
+                }
+                let checks: String = row_checks.iter().map(|c| format!(" AND {c}")).collect();
                 return Matching {
                     from_where: format!("FROM listings l WHERE 1 = 1{checks}"),
                     relevance: "CAST(0 AS DOUBLE PRECISION)",
-                    key: "l.search_key",
+                    row: "l",
                     binds,
-                    exact_price,
+                    fts: None,
                 };
             }
             let p = next(&mut binds, Bind::Text(parts.join(" AND ")));
+            let mut fts = format!("listings_fts MATCH {p}");
+            if let Some(bucket) = bucket {
+                let (from, to) = bucket.keys();
+                let from = next(&mut binds, Bind::Int(from));
+                let to = next(&mut binds, Bind::Int(to));
+                fts.push_str(&format!(
+                    " AND listings_fts.rowid >= {from} AND listings_fts.rowid < {to}"
+                ));
+            }
+            let checks: String = row_checks.iter().map(|c| format!(" AND {c}")).collect();
             Matching {
-                // CROSS JOIN keeps FTS5 outside: it walks the matches (in
-                // rowid order, within a range if asked) and each finds its
-                // row by key.
-                from_where: format!(
-                    "FROM listings_fts CROSS JOIN listings l ON l.search_key = listings_fts.rowid WHERE listings_fts MATCH {p}{checks}"
-                ),
+                from_where: if count && !needs_row {
+                    format!("FROM listings_fts WHERE {fts}")
+                } else {
+                    // CROSS JOIN keeps FTS5 outside: it walks the matches
+                    // (in rowid order, within the bucket if asked) and each
+                    // finds its row by key.
+                    format!(
+                        "FROM listings_fts CROSS JOIN listings l ON l.search_key = listings_fts.rowid WHERE {fts}{checks}"
+                    )
+                },
+                fts: Some((fts, checks)),
                 // bm25 is lower for better matches; the name weighs ten
                 // times the rest, the facets nothing.
                 relevance: if spec.words.is_some() {
@@ -687,51 +797,78 @@ fn matching(dialect: Dialect, spec: &SearchSpec, on_row: &OnRow) -> Matching {
                 } else {
                     "CAST(0 AS DOUBLE PRECISION)"
                 },
-                key: "listings_fts.rowid",
+                row: "l",
                 binds,
-                exact_price,
             }
         }
-        // The tsvector's and the facets' GIN indexes, combined.
+        // One scan of the GIN index over `listing_terms` intersects the
+        // words' prefixes, the facets, the price ceiling and the bucket; the
+        // row (narrow, in `listing_search`) gives the exact price, and
+        // ts_rank the relevance.
         Dialect::Postgres => {
-            let (mut from_where, relevance) = match &spec.words {
-                None => (
-                    "FROM listings l WHERE 1 = 1".to_owned(),
-                    "CAST(0 AS DOUBLE PRECISION)",
-                ),
-                Some(words) => {
-                    let query = words
-                        .iter()
-                        .map(|w| format!("{w}:*"))
-                        .collect::<Vec<_>>()
-                        .join(" & ");
-                    let p = next(&mut binds, Bind::Text(query));
-                    (
-                        format!("FROM listings l, to_tsquery('simple', {p}) q WHERE l.tsv @@ q"),
-                        "ROUND(ts_rank(l.tsv, q)::numeric, 3)::float8",
-                    )
-                }
-            };
-            for (facet, values) in &spec.filters {
-                let vs: Vec<String> = values
+            let mut required: Vec<String> = Vec::new();
+            let mut checks: Vec<String> = Vec::new();
+            let mut from = "FROM listing_search s".to_owned();
+            let mut relevance = "CAST(0 AS DOUBLE PRECISION)";
+            if let Some(words) = &spec.words {
+                let query = words
                     .iter()
-                    .map(|v| next(&mut binds, Bind::Text(format!("{facet}={v}"))))
+                    .map(|w| format!("{w}:*"))
+                    .collect::<Vec<_>>()
+                    .join(" & ");
+                let p = next(&mut binds, Bind::Text(query));
+                from.push_str(&format!(", to_tsquery('simple', {p}) q"));
+                relevance = "ROUND(ts_rank(s.tsv, q)::numeric, 3)::float8";
+                for w in words {
+                    required.push(w.chars().take(PG_PREFIX_CHARS).collect());
+                }
+                if words.iter().any(|w| w.chars().count() > PG_PREFIX_CHARS) {
+                    checks.push("s.tsv @@ q".to_owned());
+                }
+            }
+            let mut any_of: Vec<Vec<String>> = Vec::new();
+            for (facet, values) in &spec.filters {
+                let pairs: Vec<String> = values
+                    .iter()
+                    .map(|v| facet_pairs(&[(facet.as_str(), v.clone())]).concat())
                     .collect();
-                from_where.push_str(&format!(
-                    " AND l.facets && ARRAY[{}]::text[]",
-                    vs.join(", ")
-                ));
+                match pairs.as_slice() {
+                    [one] => required.push(one.clone()),
+                    _ => any_of.push(pairs),
+                }
             }
             if let Some(max) = spec.max_price_micros {
+                required.push(price_ceiling_term(Dialect::Postgres, max));
                 let p = next(&mut binds, Bind::Int(max));
-                from_where.push_str(&format!(" AND l.reference_price_micros <= {p}"));
+                checks.push(format!("s.reference_price_micros <= {p}"));
+            }
+            if let Some(bucket) = bucket {
+                required.push(bucket.term());
+            }
+            let array = |binds: &mut Vec<Bind>, terms: Vec<String>| {
+                let ps: Vec<String> = terms
+                    .into_iter()
+                    .map(|t| next(binds, Bind::Text(t)))
+                    .collect();
+                format!("ARRAY[{}]::text[]", ps.join(", "))
+            };
+            let mut conditions = Vec::new();
+            if !required.is_empty() {
+                conditions.push(format!("{PG_TERMS} @> {}", array(&mut binds, required)));
+            }
+            for terms in any_of {
+                conditions.push(format!("{PG_TERMS} && {}", array(&mut binds, terms)));
+            }
+            conditions.extend(checks);
+            if conditions.is_empty() {
+                conditions.push("TRUE".to_owned());
             }
             Matching {
-                from_where,
+                from_where: format!("{from} WHERE {}", conditions.join(" AND ")),
                 relevance,
-                key: "l.search_key",
+                row: "s",
                 binds,
-                exact_price: true,
+                fts: None,
             }
         }
     }
@@ -750,98 +887,113 @@ macro_rules! bind_all {
     }};
 }
 
-/// How many listings match, and whether that is exact: on SQLite, a price
-/// ceiling that is not one of `PRICE_CEILINGS` counts the listings under the
-/// next one (the caller estimates from a sample).
+/// How many listings match, within a bucket or in all.
 pub async fn count_matches(
     conn: &mut AnyConnection,
     dialect: Dialect,
     spec: &SearchSpec,
-) -> Result<(i64, bool), DbError> {
-    let m = matching(dialect, spec, &OnRow::default());
-    // The count needs no listing row on SQLite: FTS5 alone.
-    let sql = match (dialect, m.from_where.contains("listings_fts")) {
-        (Dialect::Sqlite, true) => {
-            "SELECT COUNT(*) FROM listings_fts WHERE listings_fts MATCH $1".to_owned()
-        }
-        _ => format!("SELECT COUNT(*) {}", m.from_where),
-    };
-    let n: i64 = bind_all!(sqlx::query_scalar(&sql), &m.binds)
+    bucket: Option<Bucket>,
+) -> Result<i64, DbError> {
+    let m = matching(dialect, spec, &OnRow::default(), bucket, true);
+    let sql = format!("SELECT COUNT(*) {}", m.from_where);
+    Ok(bind_all!(sqlx::query_scalar(&sql), &m.binds)
         .fetch_one(conn)
-        .await?;
-    Ok((n, m.exact_price))
+        .await?)
 }
 
-/// The matches whose search key is in `keys` (`[from, to)`), or all of them,
-/// with their relevance, facets and price. A range of random keys is a fair
-/// sample of the matches. The rows come back as one aggregated text (one
-/// line each), parsed here: a thousand rows through the driver one by one
-/// cost more than the search itself.
+/// How many listings the index holds.
+pub async fn listing_count(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT COALESCE((SELECT docs FROM fts_token_docs WHERE token = ''), 0)",
+        )
+        .fetch_one(conn)
+        .await?,
+    )
+}
+
+/// The matches in a bucket, or all of them, with their relevance, facets
+/// and price. The rows come back as one aggregated text (one line each),
+/// parsed here: a thousand rows through the driver one by one cost more
+/// than the search itself. `scan`: on SQLite, how many full-text matches a
+/// ranking statement that checks common filters on the rows may walk (see
+/// `common_filters`) before it gives way to one that keeps them in its
+/// match.
 pub async fn sample_matches(
     conn: &mut AnyConnection,
     dialect: Dialect,
     spec: &SearchSpec,
-    keys: Option<(i64, i64)>,
+    bucket: Option<Bucket>,
+    scan: i64,
 ) -> Result<Vec<SampleRow>, DbError> {
-    let on_row = match dialect {
-        Dialect::Sqlite => common_filters(conn, spec).await?,
-        Dialect::Postgres => OnRow::default(),
-    };
-    let m = matching(dialect, spec, &on_row);
-    let n = m.binds.len();
+    if dialect == Dialect::Sqlite && spec.words.is_some() {
+        let on_row = common_filters(conn, spec).await?;
+        if !on_row.filters.is_empty() {
+            let m = matching(dialect, spec, &on_row, bucket, false);
+            if let Some((fts, checks)) = &m.fts {
+                // The walk is bounded: the row checks may reject most of
+                // what the match lets through.
+                let sql = format!(
+                    "WITH f AS MATERIALIZED (SELECT listings_fts.rowid AS k, {relevance} AS r FROM listings_fts WHERE {fts} LIMIT {scan}) \
+                     SELECT (SELECT COUNT(*) FROM f) || char(10) || COALESCE((SELECT group_concat(l.search_key || ' ' || f.r || ' ' || COALESCE(l.reference_price_micros, '-') || ' ' || l.facets, char(10)) FROM f CROSS JOIN listings l ON l.search_key = f.k WHERE 1 = 1{checks}), '')",
+                    relevance = m.relevance,
+                );
+                let text: String = bind_all!(sqlx::query_scalar(&sql), &m.binds)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let (walked, lines) = text.split_once('\n').unwrap_or((&text, ""));
+                if walked.parse::<i64>().is_ok_and(|n| n < scan) {
+                    return parse_sample_lines(lines);
+                }
+            }
+        }
+    }
+    let m = matching(dialect, spec, &OnRow::default(), bucket, false);
     // On SQLite, `LIMIT -1` keeps the inner query apart (not flattened into
     // the aggregate), where bm25 may be used.
-    let (facets, aggregate, apart) = match dialect {
+    let (aggregate, apart) = match dialect {
         Dialect::Sqlite => (
-            "l.facets",
             "group_concat(s.search_key || ' ' || s.relevance || ' ' || COALESCE(s.price, '-') || ' ' || s.facets, char(10))",
             " LIMIT -1",
         ),
         Dialect::Postgres => (
-            "array_to_string(l.facets, ' ')",
             "string_agg(s.search_key::text || ' ' || s.relevance::text || ' ' || COALESCE(s.price::text, '-') || ' ' || s.facets, E'\\n')",
             "",
         ),
     };
-    let range = match keys {
-        Some(_) => format!(
-            " AND {key} >= ${} AND {key} < ${}",
-            n + 1,
-            n + 2,
-            key = m.key
-        ),
-        None => String::new(),
-    };
     let sql = format!(
-        "SELECT {aggregate} FROM (SELECT l.search_key, {} AS relevance, {facets} AS facets, l.reference_price_micros AS price {}{range}{apart}) s",
-        m.relevance, m.from_where
+        "SELECT {aggregate} FROM (SELECT {r}.search_key, {} AS relevance, {r}.facets AS facets, {r}.reference_price_micros AS price {}{apart}) s",
+        m.relevance,
+        m.from_where,
+        r = m.row,
     );
-    let mut query = bind_all!(sqlx::query_scalar::<_, Option<String>>(&sql), &m.binds);
-    if let Some((from, to)) = keys {
-        query = query.bind(from).bind(to);
-    }
-    let text = query.fetch_one(conn).await?.unwrap_or_default();
+    let text = bind_all!(sqlx::query_scalar::<_, Option<String>>(&sql), &m.binds)
+        .fetch_one(conn)
+        .await?
+        .unwrap_or_default();
+    parse_sample_lines(&text)
+}
+
+fn parse_sample_lines(text: &str) -> Result<Vec<SampleRow>, DbError> {
     text.lines()
         .filter(|l| !l.is_empty())
         .map(parse_sample_line)
         .collect()
 }
 
-/// SQLite: the filters the sample's statement checks on each row rather
-/// than in its full-text match. bm25 walks the whole list of every phrase
-/// of the match once per statement (for its inverse document frequency), so
-/// a filter that half the listings pass costs more as a phrase than
-/// checking the few extra rows it would have excluded. At most two; the
-/// count keeps every filter in the match (it computes no bm25).
+/// SQLite: the filters a ranking statement checks on each row rather than
+/// in its full-text match. bm25 walks the whole list of every phrase of
+/// the match once per statement (for its inverse document frequency), so a
+/// filter that half the listings pass costs more as a phrase than checking
+/// the few extra rows it would have excluded — unless the words' matches
+/// mostly fail it, which the bounded walk of `sample_matches` catches. At
+/// most two; counts keep every filter in the match (they compute no bm25).
 async fn common_filters(conn: &mut AnyConnection, spec: &SearchSpec) -> Result<OnRow, DbError> {
-    let mut tokens: Vec<Vec<String>> = spec
+    let tokens: Vec<Vec<String>> = spec
         .filters
         .iter()
         .map(|(f, values)| values.iter().map(|v| facet_token(f, v)).collect())
         .collect();
-    if let Some(max) = spec.max_price_micros {
-        tokens.push(vec![price_ceiling_token(max).0]);
-    }
     let all: Vec<&String> = tokens.iter().flatten().collect();
     if all.is_empty() {
         return Ok(OnRow::default());
@@ -867,15 +1019,9 @@ async fn common_filters(conn: &mut AnyConnection, spec: &SearchSpec) -> Result<O
         .filter(|(_, share)| *share >= 0.5)
         .collect();
     shares.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let mut on_row = OnRow::default();
-    for (i, _) in shares.into_iter().take(2) {
-        if i == spec.filters.len() {
-            on_row.price = true;
-        } else {
-            on_row.filters.push(i);
-        }
-    }
-    Ok(on_row)
+    Ok(OnRow {
+        filters: shares.into_iter().take(2).map(|(i, _)| i).collect(),
+    })
 }
 
 /// `key relevance price|- facet=value…`
@@ -1243,17 +1389,17 @@ mod tests {
     #[test]
     fn a_price_ceiling_matches_through_the_next_token() {
         assert_eq!(
-            price_ceiling_token(50_000_000),
-            ("price_le__50".into(), true)
+            price_ceiling_term(Dialect::Sqlite, 50_000_000),
+            "price_le__50"
         );
         assert_eq!(
-            price_ceiling_token(42_000_000),
-            ("price_le__50".into(), false)
+            price_ceiling_term(Dialect::Postgres, 42_000_000),
+            "price<=50"
         );
-        assert_eq!(price_ceiling_token(1), ("price_le__1".into(), false));
+        assert_eq!(price_ceiling_term(Dialect::Sqlite, 1), "price_le__1");
         assert_eq!(
-            price_ceiling_token(200_000_000_000),
-            ("price_le__any".into(), false)
+            price_ceiling_term(Dialect::Postgres, 200_000_000_000),
+            "price<=any"
         );
     }
 }

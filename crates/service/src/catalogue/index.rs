@@ -1,15 +1,18 @@
 //! The search index: what is published, flattened into `listings` with its
 //! facets, and searched with the database's own full-text search.
 //!
-//! A search does a bounded amount of work, whatever it matches. It counts
-//! the matches (the full-text index alone); when there are at most
-//! `sample` of them (1,000 by default, `catalogue.search_sample`), it reads
-//! them all and everything is exact. Beyond, it reads a fair random sample of
-//! about `sample` matches: listings draw a random `search_key` once, and
-//! the sample is the matches whose key falls in a range placed by a hash of
-//! the query. The total stays exact (but see the price ceilings on SQLite);
-//! the facet counts are the sample's, scaled to the total, and marked as
-//! estimates; the results that can be paged through are the sample's.
+//! A search does a bounded amount of work, whatever it matches. Listings
+//! draw a random `search_key` once; a bucket of the key space (a half, a
+//! quarter… `repo::Bucket`) holds a fair random sample of any set of
+//! listings. The search counts its matches in a bucket that holds about
+//! `sample` listings (1,000 by default, `catalogue.search_sample`), then in
+//! buckets eight times larger while it finds too few to estimate from
+//! (`estimate_matches`). Few matches are read whole, and everything is
+//! exact. Otherwise it reads the bucket that holds between half the sample
+//! and the sample of the matches: the total and the facet counts are what
+//! it holds times the number of buckets, marked as estimates, and the
+//! results that can be paged through are its. The buckets are those a hash
+//! of the query falls in, so a query always reads the same ones.
 //!
 //! Order of results: by relevance (the engine's score — bm25 or ts_rank —
 //! rounded so that near-equal scores tie), then by `search_key XOR seed`,
@@ -77,8 +80,9 @@ pub struct FacetCount {
 pub struct SearchResults {
     /// How many listings match.
     pub total: i64,
-    /// Whether `total` is exact (it is estimated only for a price ceiling
-    /// that is not a whole band on SQLite, over a large match).
+    /// Whether `total` is exact: when the matches are few enough to be read
+    /// whole (`catalogue.search_sample`); beyond, it is estimated from a
+    /// fair sample.
     pub total_exact: bool,
     /// How many of the matches are ranked and can be paged through: all of
     /// them, or a fair sample when there are many (refine the search).
@@ -88,7 +92,8 @@ pub struct SearchResults {
     pub hits: Vec<Card>,
     /// For each facet, its values among all matches and how many have each.
     pub facets: BTreeMap<String, Vec<FacetCount>>,
-    /// Whether the facet counts are exact, or estimated from the sample.
+    /// Whether the facet counts are exact, or estimated from the sample
+    /// (as `total_exact`).
     pub facets_exact: bool,
 }
 
@@ -309,17 +314,47 @@ pub(super) async fn rebuild_if_empty(
     Ok(n)
 }
 
-/// The range of search keys that samples `sample` of `count` matches, placed
-/// by the query's seed; `None` when all of them fit.
-fn sample_range(count: i64, sample: i64, seed: i64) -> Option<(i64, i64)> {
-    if count <= sample {
-        return None;
+/// The bucket level whose buckets hold about `per_bucket` of `count`
+/// listings: ⌈log2(count / per_bucket)⌉, 0 when they all fit.
+fn level_for(count: i64, per_bucket: i64) -> u32 {
+    let mut level = 0;
+    while level < repo::BUCKET_LEVELS && count > per_bucket << level {
+        level += 1;
     }
-    let width = (repo::KEY_SPACE as f64 * sample as f64 / count as f64) as i64;
-    let slots = repo::KEY_SPACE - width;
-    let at = (seed as u64 % (1 << 20)) as f64 / (1u64 << 20) as f64;
-    let from = (slots as f64 * at) as i64;
-    Some((from, from + width))
+    level
+}
+
+/// Matches a bucket must hold for its estimate to stand (±25 % at two
+/// standard deviations), or the whole sample if that is smaller.
+const ENOUGH_TO_ESTIMATE: i64 = 64;
+
+/// About how many listings match, when that is more than to read whole:
+/// estimated from the first bucket that holds enough of them. The first
+/// holds about `sample` listings of all there are, each next one eight
+/// times more, so that each count reads a few hundred matches at most.
+/// `None` once a bucket shows that the matches are few: too few for the
+/// bucket to hold enough, when enough times the number of buckets is about
+/// the sample.
+async fn estimate_matches(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    spec: &SearchSpec,
+    sample: i64,
+    seed: u64,
+) -> ServiceResult<Option<i64>> {
+    let enough = ENOUGH_TO_ESTIMATE.min(sample);
+    let mut level = level_for(repo::listing_count(conn).await?, sample);
+    while let Some(bucket) = repo::Bucket::of_seed(level, seed) {
+        let found = repo::count_matches(conn, dialect, spec, Some(bucket)).await?;
+        if found >= enough {
+            return Ok(Some(found << level));
+        }
+        if enough << level <= 2 * sample {
+            break;
+        }
+        level = level.saturating_sub(3);
+    }
+    Ok(None)
 }
 
 /// Results of equal relevance: `search_key XOR seed`.
@@ -386,43 +421,25 @@ pub(super) async fn search(
     let sample = i64::from(sample.max(1));
     let dialect = platform.db().dialect();
     let mut conn = platform.db().acquire().await?;
-    let (count, count_exact) = repo::count_matches(&mut conn, dialect, &spec).await?;
-    // A range holds `sample` matches on average; one that happens to hold
-    // fewer than half is widened (with 1,000 that is vanishingly rare; with
-    // a small sample it is not).
-    // A price ceiling between SQLite's bands counts up to the next band:
-    // up to four samples' worth are read whole, so that the total is exact.
-    let mut want = if count_exact { sample } else { sample * 4 };
-    let (range, mut rows) = loop {
-        let range = sample_range(count, want, seed);
-        let rows = if count == 0 {
-            Vec::new()
-        } else {
-            repo::sample_matches(&mut conn, dialect, &spec, range).await?
-        };
-        if range.is_none() || rows.len() as i64 * 2 >= want {
-            break (range, rows);
+    // Few matches are read whole. Beyond, the bucket that holds between
+    // half the sample and the sample is read; one that happens to hold
+    // fewer than a quarter is widened to the bucket around it (with 1,000,
+    // vanishingly rare; with a small sample, not).
+    let estimate = estimate_matches(&mut conn, dialect, &spec, sample, seed as u64).await?;
+    let mut level = estimate.map_or(0, |n| level_for(n, sample));
+    let mut rows = loop {
+        let bucket = repo::Bucket::of_seed(level, seed as u64);
+        let rows = repo::sample_matches(&mut conn, dialect, &spec, bucket, 2 * sample).await?;
+        if bucket.is_none() || rows.len() as i64 * 4 >= sample {
+            break rows;
         }
-        want *= 2;
+        level -= 1;
     };
-    let read = rows.len();
     if let Some(max) = max_price_micros {
         rows.retain(|r| r.reference_price_micros.is_some_and(|p| p <= max));
     }
-    let (total, total_exact) = match range {
-        None => (rows.len() as i64, true),
-        Some(_) if count_exact => (count, true),
-        // Under the next price ceiling: scaled by the sample's share.
-        Some(_) => (
-            (count as f64 * rows.len() as f64 / read.max(1) as f64).round() as i64,
-            false,
-        ),
-    };
-    let scale = if range.is_some() && !rows.is_empty() {
-        total as f64 / rows.len() as f64
-    } else {
-        1.0
-    };
+    // What the bucket holds, times the number of buckets.
+    let total = (rows.len() as i64) << level;
     let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for r in &rows {
         for pair in r.facets.split(' ') {
@@ -438,7 +455,7 @@ pub(super) async fn search(
             .or_default()
             .push(FacetCount {
                 value: value.to_owned(),
-                count: (n as f64 * scale).round() as i64,
+                count: n << level,
             });
     }
     for values in facets.values_mut() {
@@ -464,7 +481,7 @@ pub(super) async fn search(
             .collect();
     Ok(SearchResults {
         total,
-        total_exact,
+        total_exact: level == 0,
         ranked: rows.len() as i64,
         page,
         per_page: PER_PAGE,
@@ -482,7 +499,7 @@ pub(super) async fn search(
             })
             .collect(),
         facets,
-        facets_exact: range.is_none(),
+        facets_exact: level == 0,
     })
 }
 
@@ -492,21 +509,31 @@ mod tests {
 
     #[test]
     fn a_small_match_is_read_whole() {
-        assert_eq!(sample_range(1000, 1000, 42), None);
-        assert_eq!(sample_range(0, 1000, 42), None);
+        assert_eq!(level_for(1000, 1000), 0);
+        assert_eq!(level_for(0, 1000), 0);
     }
 
     #[test]
-    fn a_large_match_is_sampled_by_a_range_the_seed_places() {
-        let (from, to) = sample_range(10_000, 1000, 7).expect("sampled");
-        assert!(from >= 0 && to <= repo::KEY_SPACE);
-        // A tenth of the key space for a tenth of the matches.
-        let share = (to - from) as f64 / repo::KEY_SPACE as f64;
-        assert!((share - 0.1).abs() < 1e-9, "{share}");
-        let other = sample_range(10_000, 1000, 7 + (1 << 19)).expect("sampled");
-        assert_ne!(from, other.0, "another query samples elsewhere");
-        assert_eq!(sample_range(10_000, 1000, 7), Some((from, to)), "stable");
-        let last = sample_range(10_000, 1000, (1 << 20) - 1).expect("sampled");
-        assert!(last.1 <= repo::KEY_SPACE);
+    fn a_large_match_is_sampled_by_a_bucket_the_seed_places() {
+        // Buckets of between half the sample and the sample.
+        assert_eq!(level_for(1001, 1000), 1);
+        assert_eq!(level_for(2000, 1000), 1);
+        assert_eq!(level_for(10_000, 1000), 4);
+        assert_eq!(level_for(i64::MAX / 2, 1), repo::BUCKET_LEVELS);
+        let seed = 0xdead_beef_0123_4567_u64;
+        let b = repo::Bucket::of_seed(4, seed).expect("sampled");
+        let (from, to) = b.keys();
+        assert_eq!(to - from, repo::KEY_SPACE / 16);
+        assert_eq!(from, 0xd * (repo::KEY_SPACE / 16), "the seed's top bits");
+        // Each bucket lies inside the coarser one of the same seed.
+        let (outer_from, outer_to) = repo::Bucket::of_seed(3, seed).expect("sampled").keys();
+        assert!(outer_from <= from && to <= outer_to);
+        assert_eq!(
+            repo::Bucket::of_seed(0, seed),
+            None,
+            "level 0 is everything"
+        );
+        let last = repo::Bucket::of_seed(repo::BUCKET_LEVELS, u64::MAX).expect("sampled");
+        assert_eq!(last.keys().1, repo::KEY_SPACE);
     }
 }
