@@ -202,6 +202,7 @@ impl Application {
         self.storage
             .start_maintenance(Duration::from_secs(self.maintenance_interval));
         let deliveries = self.catalogue.start_deliveries(self.webhook_retry);
+        let catalogue = self.catalogue.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
@@ -212,6 +213,11 @@ impl Application {
                         nuage_service::now_ms(),
                     )
                     .await;
+                }
+                match catalogue.tidy_index().await {
+                    Ok(true) => tracing::info!("search index merged"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "search index upkeep failed"),
                 }
             }
         });

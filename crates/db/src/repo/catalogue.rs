@@ -901,6 +901,24 @@ pub async fn count_matches(
         .await?)
 }
 
+/// What changes when a listing is indexed or taken out: how many there
+/// are and the latest indexing time.
+pub async fn index_fingerprint(conn: &mut AnyConnection) -> Result<(i64, i64), DbError> {
+    Ok(
+        sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM listings")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// SQLite: merges the full-text index's segments into one.
+pub async fn merge_search_index(conn: &mut AnyConnection) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO listings_fts (listings_fts) VALUES ('optimize')")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// How many listings the index holds.
 pub async fn listing_count(conn: &mut AnyConnection) -> Result<i64, DbError> {
     Ok(

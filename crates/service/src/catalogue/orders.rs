@@ -160,7 +160,12 @@ async fn check_destination(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
     let host = parsed.host_str().ok_or("the URL has no host")?;
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    public_addresses(host.trim_start_matches('[').trim_end_matches(']'), port).await?;
+    Ok(())
+}
+
+/// The addresses of a host, if none is internal.
+async fn public_addresses(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, String> {
     let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| format!("{host} does not resolve: {e}"))?
@@ -174,7 +179,40 @@ async fn check_destination(url: &str) -> Result<(), String> {
             a.ip()
         ));
     }
-    Ok(())
+    Ok(addresses)
+}
+
+/// The webhook client's resolver: it connects only to the addresses it
+/// checked, so a name that resolves elsewhere between the check before a
+/// delivery and the connection (DNS rebinding) reaches no internal
+/// address. Addresses written in the URL are checked before each delivery
+/// and cannot change; redirects are not followed.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addresses = public_addresses(&host, 0).await?;
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The client webhooks are sent with: no redirects, a timeout, and unless
+/// private destinations are allowed (tests, closed networks), public
+/// addresses only.
+pub(super) fn webhook_client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none());
+    if allow_private {
+        builder.build()
+    } else {
+        builder
+            .dns_resolver(std::sync::Arc::new(PublicOnly))
+            .build()
+    }
 }
 
 /// Attempts after which a delivery is given up.
@@ -835,6 +873,43 @@ mod tests {
         for public in ["193.51.24.1", "2001:db8::1", "8.8.8.8"] {
             assert!(!is_internal(public.parse().expect("address")), "{public}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_webhook_client_connects_to_no_internal_address_a_name_resolves_to() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let port = listener.local_addr().expect("address").port();
+        let url = format!("http://localhost:{port}/hook");
+        let refused = webhook_client(false)
+            .expect("client")
+            .post(&url)
+            .send()
+            .await
+            .expect_err("an internal address");
+        let chain =
+            std::iter::successors(Some(&refused as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        assert!(chain.contains("public endpoints only"), "{chain}");
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept());
+        assert!(accepted.await.is_err(), "nothing connected");
+        // The same client with private destinations allowed does connect.
+        let sent = tokio::spawn(async move {
+            let _ = webhook_client(true)
+                .expect("client")
+                .post(&url)
+                .send()
+                .await;
+        });
+        let accepted = tokio::time::timeout(std::time::Duration::from_secs(5), listener.accept());
+        assert!(accepted.await.is_ok(), "connected");
+        sent.abort();
     }
 
     #[tokio::test]
