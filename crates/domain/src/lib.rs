@@ -4,6 +4,7 @@
 //! these types first.
 
 pub mod audit;
+pub mod billing;
 pub mod catalogue;
 pub mod error;
 pub mod ids;

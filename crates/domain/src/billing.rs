@@ -1,0 +1,493 @@
+//! Rating usage into invoice lines: the arithmetic of pay-per-use, with no
+//! I/O. The rules:
+//!
+//! - A GB is 10⁹ bytes. Storage is the integral of the bytes stored over
+//!   time, in byte-milliseconds (exact integers), converted to GB-months
+//!   where a month is the billing period's actual length: 100 GB kept a
+//!   whole period is 100 GB-months, whatever the period's length.
+//! - A flat fee is prorated to the day: a subscription active during part
+//!   of a period pays for the UTC days it was active on, any part of a day
+//!   counting as the day, over the days of the period.
+//! - Storage beyond the GB included is priced by graduated tiers (each GB
+//!   at the price of the band its rank falls in), one line per band.
+//! - Requests are priced per thousand, egress per GB. Egress for leaving
+//!   the platform (a tenant exporting its data to switch providers) is
+//!   shown at no charge, as the EU Data Act requires from 12 January 2027.
+//! - Unit prices keep their 6 decimals; each line's amount is rounded once,
+//!   to the cent, half away from zero (`catalogue::to_cents`); totals are
+//!   sums of rounded lines.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::DomainError;
+use crate::catalogue::{BYTES_PER_GB, PriceModel, to_cents};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A span of time, `[start, end)` in Unix milliseconds (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    start_ms: i64,
+    end_ms: i64,
+}
+
+impl Period {
+    pub fn new(start_ms: i64, end_ms: i64) -> Result<Self, DomainError> {
+        if end_ms <= start_ms {
+            return Err(DomainError::invalid(
+                "period",
+                "a period ends after it starts",
+            ));
+        }
+        Ok(Self { start_ms, end_ms })
+    }
+
+    /// The calendar month `year-month` (UTC).
+    pub fn month(year: i32, month: u8) -> Result<Self, DomainError> {
+        let first = |y: i32, m: u8| -> Result<i64, DomainError> {
+            let month = time::Month::try_from(m)
+                .map_err(|_| DomainError::invalid("month", format!("{m} is not a month")))?;
+            let day = time::Date::from_calendar_date(y, month, 1)
+                .map_err(|e| DomainError::invalid("month", e.to_string()))?;
+            Ok((day.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+        };
+        let (next_year, next_month) = if month == 12 {
+            (year + 1, 1)
+        } else {
+            (year, month + 1)
+        };
+        Self::new(first(year, month)?, first(next_year, next_month)?)
+    }
+
+    pub fn start_ms(&self) -> i64 {
+        self.start_ms
+    }
+
+    pub fn end_ms(&self) -> i64 {
+        self.end_ms
+    }
+
+    pub fn length_ms(&self) -> i64 {
+        self.end_ms - self.start_ms
+    }
+
+    /// The part of this period within `other`, if any.
+    pub fn within(&self, other: &Period) -> Option<Period> {
+        Period::new(
+            self.start_ms.max(other.start_ms),
+            self.end_ms.min(other.end_ms),
+        )
+        .ok()
+    }
+
+    /// The UTC days this period touches.
+    pub fn days(&self) -> i64 {
+        (self.end_ms - 1).div_euclid(DAY_MS) - self.start_ms.div_euclid(DAY_MS) + 1
+    }
+}
+
+/// The byte-milliseconds stored over `period`: `bytes_at_start` bytes at its
+/// start, then each change `(at_ms, delta_bytes)` in time order. Changes
+/// outside the period are refused, as is a negative amount stored.
+pub fn storage_byte_ms(
+    bytes_at_start: i64,
+    changes: &[(i64, i64)],
+    period: Period,
+) -> Result<i128, DomainError> {
+    let mut bytes = i128::from(bytes_at_start);
+    let mut at = period.start_ms;
+    let mut total: i128 = 0;
+    for &(when, delta) in changes {
+        if when < at || when >= period.end_ms {
+            return Err(DomainError::invalid(
+                "usage",
+                "storage changes must be in time order, within the period",
+            ));
+        }
+        total += bytes * i128::from(when - at);
+        bytes += i128::from(delta);
+        at = when;
+        if bytes < 0 {
+            return Err(DomainError::invalid(
+                "usage",
+                "the bytes stored cannot be negative",
+            ));
+        }
+    }
+    if bytes_at_start < 0 {
+        return Err(DomainError::invalid(
+            "usage",
+            "the bytes stored cannot be negative",
+        ));
+    }
+    Ok(total + bytes * i128::from(period.end_ms - at))
+}
+
+/// Byte-milliseconds over a period, in GB-months of that period.
+pub fn gb_months(byte_ms: i128, period: Period) -> Decimal {
+    let per_gb_month = i128::from(BYTES_PER_GB) * i128::from(period.length_ms());
+    // Both fit in 96 bits for any storage under 10¹⁸ bytes over a month.
+    let whole = byte_ms / per_gb_month;
+    let rest = byte_ms % per_gb_month;
+    Decimal::from_i128_with_scale(whole, 0)
+        + Decimal::from_i128_with_scale(rest, 0) / Decimal::from_i128_with_scale(per_gb_month, 0)
+}
+
+/// The share of a period's flat fee owed for being active during `active`:
+/// the UTC days it touches within the period, over the period's days.
+pub fn fee_share(active: Period, period: Period) -> Decimal {
+    match active.within(&period) {
+        Some(part) => Decimal::from(part.days()) / Decimal::from(period.days()),
+        None => Decimal::ZERO,
+    }
+}
+
+/// What a customer used during a period, under one subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub storage_gb_months: Decimal,
+    pub class_a_requests: u64,
+    pub class_b_requests: u64,
+    pub egress_gb: Decimal,
+    /// Egress for leaving the platform: shown, never charged.
+    pub exit_egress_gb: Decimal,
+}
+
+/// What a line of an invoice is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    MonthlyFee,
+    Storage,
+    ClassARequests,
+    ClassBRequests,
+    Egress,
+    ExitEgress,
+}
+
+/// A rated line: `amount` is `quantity × unit_price` rounded to the cent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Line {
+    pub kind: LineKind,
+    /// For storage: the band's first GB (tiers).
+    pub from_gb: Option<u64>,
+    pub quantity: Decimal,
+    /// `month`, `GB-month`, `1000 requests` or `GB`.
+    pub unit: &'static str,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+}
+
+fn line(
+    kind: LineKind,
+    from_gb: Option<u64>,
+    quantity: Decimal,
+    unit: &'static str,
+    unit_price: Decimal,
+) -> Line {
+    Line {
+        kind,
+        from_gb,
+        amount: to_cents(quantity * unit_price),
+        quantity,
+        unit,
+        unit_price,
+    }
+}
+
+/// The lines of a period for `usage` under `model`, the flat fee taken at
+/// `fee_share` of a month. Lines with nothing to charge are left out, but
+/// for exit egress, which is always shown when there was some.
+pub fn rate(model: &PriceModel, usage: &Usage, fee_share: Decimal) -> Vec<Line> {
+    let mut lines = Vec::new();
+    if !model.monthly_fee.amount().is_zero() && !fee_share.is_zero() {
+        lines.push(line(
+            LineKind::MonthlyFee,
+            None,
+            fee_share,
+            "month",
+            model.monthly_fee.amount(),
+        ));
+    }
+    // Bands of GB: [0, t1) at the base price, [t1, t2) at tier 1's…,
+    // starting above the GB included.
+    let included = Decimal::from(model.included_gb);
+    let mut bands = vec![(0u64, model.per_gb_month.amount())];
+    bands.extend(
+        model
+            .tiers
+            .iter()
+            .map(|t| (t.from_gb, t.per_gb_month.amount())),
+    );
+    for (i, (from, price)) in bands.iter().enumerate() {
+        let lower = Decimal::from(*from).max(included);
+        let upper = bands
+            .get(i + 1)
+            .map_or(usage.storage_gb_months, |(next, _)| {
+                usage.storage_gb_months.min(Decimal::from(*next))
+            });
+        if upper > lower && !price.is_zero() {
+            lines.push(line(
+                LineKind::Storage,
+                Some(*from),
+                upper - lower,
+                "GB-month",
+                *price,
+            ));
+        }
+    }
+    let thousand = Decimal::from(1000);
+    for (kind, requests, price) in [
+        (
+            LineKind::ClassARequests,
+            usage.class_a_requests,
+            model.per_1k_class_a.amount(),
+        ),
+        (
+            LineKind::ClassBRequests,
+            usage.class_b_requests,
+            model.per_1k_class_b.amount(),
+        ),
+    ] {
+        if requests > 0 && !price.is_zero() {
+            lines.push(line(
+                kind,
+                None,
+                Decimal::from(requests) / thousand,
+                "1000 requests",
+                price,
+            ));
+        }
+    }
+    if !usage.egress_gb.is_zero() && !model.per_gb_egress.amount().is_zero() {
+        lines.push(line(
+            LineKind::Egress,
+            None,
+            usage.egress_gb,
+            "GB",
+            model.per_gb_egress.amount(),
+        ));
+    }
+    if !usage.exit_egress_gb.is_zero() {
+        lines.push(line(
+            LineKind::ExitEgress,
+            None,
+            usage.exit_egress_gb,
+            "GB",
+            Decimal::ZERO,
+        ));
+    }
+    lines
+}
+
+/// The sum of the lines' amounts.
+pub fn total(lines: &[Line]) -> Decimal {
+    lines.iter().map(|l| l.amount).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{Price, Tier};
+
+    fn price(s: &str) -> Price {
+        Price::parse(s, "price").expect("test value")
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().expect("test value")
+    }
+
+    #[test]
+    fn months_are_their_calendar_length() {
+        let february = Period::month(2027, 2).expect("month");
+        assert_eq!(february.days(), 28);
+        assert_eq!(Period::month(2028, 2).expect("month").days(), 29);
+        let december = Period::month(2026, 12).expect("month");
+        assert_eq!(december.days(), 31);
+        assert_eq!(
+            december.end_ms(),
+            Period::month(2027, 1).expect("month").start_ms()
+        );
+        assert!(Period::month(2026, 13).is_err());
+        assert!(Period::new(5, 5).is_err());
+    }
+
+    #[test]
+    fn storage_is_integrated_over_time_in_gb_months() {
+        let april = Period::month(2027, 4).expect("month");
+        let half = april.start_ms() + april.length_ms() / 2;
+        // 100 GB all month, then 50 GB more for its second half.
+        let byte_ms = storage_byte_ms(100 * BYTES_PER_GB, &[(half, 50 * BYTES_PER_GB)], april)
+            .expect("integrated");
+        assert_eq!(gb_months(byte_ms, april), d("125"));
+        // Uploaded then deleted at once: nothing.
+        let none = storage_byte_ms(0, &[(half, 5), (half, -5)], april).expect("integrated");
+        assert_eq!(none, 0);
+        // A GB for one day of a 30-day month.
+        let day = storage_byte_ms(
+            0,
+            &[
+                (april.start_ms(), BYTES_PER_GB),
+                (april.start_ms() + DAY_MS, -BYTES_PER_GB),
+            ],
+            april,
+        )
+        .expect("integrated");
+        assert_eq!(gb_months(day, april), Decimal::ONE / Decimal::from(30));
+    }
+
+    #[test]
+    fn storage_refuses_changes_out_of_order_or_below_zero() {
+        let april = Period::month(2027, 4).expect("month");
+        let at = april.start_ms() + 10;
+        assert!(storage_byte_ms(0, &[(at, 5), (at - 1, 5)], april).is_err());
+        assert!(storage_byte_ms(0, &[(april.end_ms(), 5)], april).is_err());
+        assert!(storage_byte_ms(0, &[(at, -1)], april).is_err());
+        assert!(storage_byte_ms(-1, &[], april).is_err());
+    }
+
+    #[test]
+    fn a_flat_fee_is_prorated_to_the_days_touched() {
+        let april = Period::month(2027, 4).expect("month");
+        let all = Period::new(april.start_ms() - DAY_MS, april.end_ms() + DAY_MS).expect("span");
+        assert_eq!(fee_share(all, april), Decimal::ONE);
+        // From noon on the 11th to the end: 20 days of 30.
+        let from = april.start_ms() + 10 * DAY_MS + DAY_MS / 2;
+        let late = Period::new(from, april.end_ms()).expect("span");
+        assert_eq!(fee_share(late, april), d("20") / d("30"));
+        let before = Period::new(0, april.start_ms()).expect("span");
+        assert_eq!(fee_share(before, april), Decimal::ZERO);
+    }
+
+    #[test]
+    fn lines_are_rated_by_band_and_rounded_once_each() {
+        let model = PriceModel {
+            monthly_fee: price("1.5"),
+            included_gb: 10,
+            per_gb_month: price("0.005"),
+            per_1k_class_a: price("0.004"),
+            per_1k_class_b: price("0.0004"),
+            per_gb_egress: price("0.01"),
+            tiers: vec![Tier {
+                from_gb: 1000,
+                per_gb_month: price("0.004"),
+            }],
+            commitment_months: 0,
+        };
+        let usage = Usage {
+            storage_gb_months: d("1500"),
+            class_a_requests: 12_345,
+            class_b_requests: 1_000_001,
+            egress_gb: d("2.5"),
+            exit_egress_gb: d("40"),
+        };
+        let lines = rate(&model, &usage, d("0.5"));
+        let got: Vec<(LineKind, Option<u64>, Decimal, Decimal)> = lines
+            .iter()
+            .map(|l| (l.kind, l.from_gb, l.quantity, l.amount))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (LineKind::MonthlyFee, None, d("0.5"), d("0.75")),
+                // 990 GB between the 10 included and the tier: 4.95 €.
+                (LineKind::Storage, Some(0), d("990"), d("4.95")),
+                // 500 GB at the tier's price: 2.00 €.
+                (LineKind::Storage, Some(1000), d("500"), d("2.00")),
+                // 12.345 thousand at 0.004: 0.04938 → 0.05.
+                (LineKind::ClassARequests, None, d("12.345"), d("0.05")),
+                // 1000.001 thousand at 0.0004: 0.4000004 → 0.40.
+                (LineKind::ClassBRequests, None, d("1000.001"), d("0.40")),
+                (LineKind::Egress, None, d("2.5"), d("0.03")),
+                (LineKind::ExitEgress, None, d("40"), d("0.00")),
+            ]
+        );
+        assert_eq!(total(&lines), d("8.18"));
+        // The unrounded price of the same month, for comparison, is the
+        // catalogue's (without the exit egress, and at a whole fee).
+        assert_eq!(
+            to_cents(model.storage_cost(usage.storage_gb_months)),
+            d("6.95")
+        );
+    }
+
+    #[test]
+    fn nothing_used_costs_the_prorated_fee_only() {
+        let model = PriceModel {
+            monthly_fee: price("2"),
+            per_gb_month: price("0.005"),
+            ..PriceModel::default()
+        };
+        let lines = rate(&model, &Usage::default(), d("1"));
+        assert_eq!(lines.len(), 1);
+        assert_eq!(total(&lines), d("2.00"));
+        assert!(rate(&model, &Usage::default(), Decimal::ZERO).is_empty());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Splitting a period anywhere never changes the storage it
+            /// integrates.
+            #[test]
+            fn splitting_a_period_keeps_the_byte_ms(
+                start in 0i64..1_000_000,
+                bytes in 0i64..1_000_000_000_000,
+                mut changes in prop::collection::vec((0i64..1_000_000, 0i64..1_000_000_000), 0..20),
+                cut in 1i64..999_999,
+            ) {
+                let period = Period::new(start, start + 1_000_000).expect("period");
+                changes.sort();
+                let changes: Vec<(i64, i64)> = changes.into_iter().map(|(at, d)| (start + at, d)).collect();
+                let whole = storage_byte_ms(bytes, &changes, period).expect("integrated");
+                let cut_at = start + cut;
+                let first = Period::new(start, cut_at).expect("period");
+                let second = Period::new(cut_at, period.end_ms()).expect("period");
+                let before: Vec<_> = changes.iter().copied().filter(|c| c.0 < cut_at).collect();
+                let after: Vec<_> = changes.iter().copied().filter(|c| c.0 >= cut_at).collect();
+                let at_cut = bytes + before.iter().map(|c| c.1).sum::<i64>();
+                let parts = storage_byte_ms(bytes, &before, first).expect("integrated")
+                    + storage_byte_ms(at_cut, &after, second).expect("integrated");
+                prop_assert_eq!(whole, parts);
+            }
+
+            /// Every line's amount is its quantity times its unit price,
+            /// rounded to the cent, and never negative.
+            #[test]
+            fn lines_are_quantity_times_price_to_the_cent(
+                gb in 0u32..100_000,
+                a in 0u64..100_000_000,
+                b in 0u64..100_000_000,
+                fee_days in 0u32..=30,
+            ) {
+                let model = PriceModel {
+                    monthly_fee: price("1.99"),
+                    included_gb: 5,
+                    per_gb_month: price("0.004321"),
+                    per_1k_class_a: price("0.005"),
+                    per_1k_class_b: price("0.000399"),
+                    per_gb_egress: price("0.009"),
+                    tiers: vec![Tier { from_gb: 500, per_gb_month: price("0.0031") }],
+                    commitment_months: 0,
+                };
+                let usage = Usage {
+                    storage_gb_months: Decimal::from(gb) / Decimal::from(7),
+                    class_a_requests: a,
+                    class_b_requests: b,
+                    egress_gb: Decimal::from(gb) / Decimal::from(3),
+                    exit_egress_gb: Decimal::ZERO,
+                };
+                let share = Decimal::from(fee_days) / Decimal::from(30);
+                for l in rate(&model, &usage, share) {
+                    prop_assert_eq!(l.amount, to_cents(l.quantity * l.unit_price));
+                    prop_assert!(l.amount >= Decimal::ZERO);
+                    prop_assert_eq!(l.amount.scale(), 2);
+                }
+            }
+        }
+    }
+}
