@@ -14,14 +14,25 @@
 //!   the platform (a tenant exporting its data to switch providers) is
 //!   shown at no charge, as the EU Data Act requires from 12 January 2027.
 //! - Unit prices keep their 6 decimals; each line's amount is rounded once,
-//!   to the cent, half away from zero (`catalogue::to_cents`); totals are
-//!   sums of rounded lines.
+//!   to the cent, half away from zero (`catalogue::to_cents`); the net
+//!   total is the sum of rounded lines.
+//! - VAT, by the parties' countries: none for a customer outside the EU;
+//!   reverse charge for a business with a VAT number (valid in format and
+//!   check digits; whether it is registered needs the EU's VIES service,
+//!   not reached from here) of another member state than the seller's;
+//!   otherwise the seller's rate (20 % in France). All lines of an invoice
+//!   share its treatment, and the VAT is the net total times the rate,
+//!   rounded once to the cent, as EN 16931 computes it per category
+//!   (BR-CO-17). Sales to consumers of other member states are taxed at
+//!   the seller's rate here; the one-stop-shop rule (the consumer's
+//!   country's rate) is not applied.
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::DomainError;
 use crate::catalogue::{BYTES_PER_GB, PriceModel, to_cents};
+use crate::legal::{VatNumber, is_eu_country};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -286,6 +297,59 @@ pub fn total(lines: &[Line]) -> Decimal {
     lines.iter().map(|l| l.amount).sum()
 }
 
+/// How VAT applies to an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "treatment", rename_all = "snake_case")]
+pub enum Vat {
+    /// The seller's rate, in percent (EN 16931 category S).
+    Standard { rate: Decimal },
+    /// The customer accounts for the VAT (category AE).
+    ReverseCharge,
+    /// A customer outside the EU (category O).
+    OutsideEu,
+}
+
+/// The VAT of a sale from a seller in `seller_country` to a customer in
+/// `customer_country` (ISO 3166 codes), with the customer's VAT number if
+/// it is a business that gave one; `standard_rate` in percent.
+pub fn vat_treatment(
+    seller_country: &str,
+    customer_country: &str,
+    customer_vat: Option<&VatNumber>,
+    standard_rate: Decimal,
+) -> Vat {
+    if !is_eu_country(customer_country) {
+        return Vat::OutsideEu;
+    }
+    match customer_vat {
+        Some(number) if number.country() != seller_country => Vat::ReverseCharge,
+        _ => Vat::Standard {
+            rate: standard_rate,
+        },
+    }
+}
+
+/// An invoice's totals, in euros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub net: Decimal,
+    pub vat: Decimal,
+    pub gross: Decimal,
+}
+
+pub fn totals(lines: &[Line], vat: Vat) -> Totals {
+    let net = total(lines);
+    let tax = match vat {
+        Vat::Standard { rate } => to_cents(net * rate / Decimal::from(100)),
+        Vat::ReverseCharge | Vat::OutsideEu => to_cents(Decimal::ZERO),
+    };
+    Totals {
+        net,
+        vat: tax,
+        gross: net + tax,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +488,49 @@ mod tests {
         assert_eq!(lines.len(), 1);
         assert_eq!(total(&lines), d("2.00"));
         assert!(rate(&model, &Usage::default(), Decimal::ZERO).is_empty());
+    }
+
+    #[test]
+    fn vat_follows_the_parties_countries() {
+        let twenty = d("20");
+        let german = VatNumber::parse("DE123456789").expect("a VAT number");
+        let greek = VatNumber::parse("EL123456789").expect("a VAT number");
+        let french = VatNumber::parse("FR40303265045").expect("a VAT number");
+        let standard = Vat::Standard { rate: twenty };
+        assert_eq!(vat_treatment("FR", "FR", None, twenty), standard);
+        assert_eq!(vat_treatment("FR", "FR", Some(&french), twenty), standard);
+        assert_eq!(
+            vat_treatment("FR", "DE", Some(&german), twenty),
+            Vat::ReverseCharge
+        );
+        assert_eq!(
+            vat_treatment("FR", "GR", Some(&greek), twenty),
+            Vat::ReverseCharge
+        );
+        // A consumer of another member state: the seller's rate.
+        assert_eq!(vat_treatment("FR", "DE", None, twenty), standard);
+        assert_eq!(vat_treatment("FR", "US", None, twenty), Vat::OutsideEu);
+        assert_eq!(
+            vat_treatment("FR", "CH", Some(&german), twenty),
+            Vat::OutsideEu
+        );
+    }
+
+    #[test]
+    fn vat_is_the_rate_of_the_net_total_rounded_once() {
+        let lines = vec![
+            line(LineKind::Storage, Some(0), d("1.1"), "GB-month", d("0.005")),
+            line(LineKind::Egress, None, d("0.9"), "GB", d("0.005")),
+        ];
+        // 0.0055 rounds to 0.01 and 0.0045 to 0.00: 0.01 net, and 20 % of
+        // it (0.002) is no VAT cent.
+        let t = totals(&lines, Vat::Standard { rate: d("20") });
+        assert_eq!((t.net, t.vat, t.gross), (d("0.01"), d("0.00"), d("0.01")));
+        let month = vec![line(LineKind::MonthlyFee, None, d("1"), "month", d("8.18"))];
+        let t = totals(&month, Vat::Standard { rate: d("20") });
+        assert_eq!((t.net, t.vat, t.gross), (d("8.18"), d("1.64"), d("9.82")));
+        let t = totals(&month, Vat::ReverseCharge);
+        assert_eq!((t.vat, t.gross), (d("0.00"), d("8.18")));
     }
 
     mod properties {

@@ -161,6 +161,20 @@ impl VatNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The member state that issued it, as an ISO 3166 code (Greece's
+    /// numbers start with EL, its ISO code is GR).
+    pub fn country(&self) -> &str {
+        match &self.0[..2] {
+            "EL" => "GR",
+            other => other,
+        }
+    }
+}
+
+/// Whether an ISO 3166 country code is an EU member state's.
+pub fn is_eu_country(iso: &str) -> bool {
+    iso == "GR" || (iso != "EL" && EU_VAT_PREFIXES.contains(&iso))
 }
 
 /// French VAT: a 2-character key then the SIREN; a numeric key is
