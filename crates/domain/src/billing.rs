@@ -493,8 +493,8 @@ mod tests {
     #[test]
     fn vat_follows_the_parties_countries() {
         let twenty = d("20");
-        let german = VatNumber::parse("DE123456789").expect("a VAT number");
-        let greek = VatNumber::parse("EL123456789").expect("a VAT number");
+        let german = VatNumber::parse("DE139115146").expect("a VAT number");
+        let greek = VatNumber::parse("EL875475296").expect("a VAT number");
         let french = VatNumber::parse("FR40303265045").expect("a VAT number");
         let standard = Vat::Standard { rate: twenty };
         assert_eq!(vat_treatment("FR", "FR", None, twenty), standard);

@@ -119,9 +119,9 @@ const EU_VAT_PREFIXES: [&str; 27] = [
     "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 ];
 
-/// An EU VAT identification number, checked in format (and, for France, in its
-/// key). Whether it is registered can only be told by the EU's VIES service,
-/// which this check does not reach.
+/// An EU VAT identification number, checked in format and check digits, by
+/// each member state's rule (`vat_digits`). Whether it is registered can
+/// only be told by the EU's VIES service, which this check does not reach.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VatNumber(String);
@@ -146,7 +146,9 @@ impl VatNumber {
                 format!("{prefix} is not the VAT prefix of an EU member state"),
             ));
         }
-        if !(2..=12).contains(&rest.len()) || !rest.chars().all(|c| c.is_ascii_alphanumeric()) {
+        // Old Irish numbers may hold a + or a * as their second character.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || (prefix == "IE" && "+*".contains(c));
+        if !(2..=12).contains(&rest.len()) || !rest.chars().all(allowed) {
             return Err(DomainError::invalid(
                 "vat_number",
                 "after the country code, a VAT number has 2 to 12 letters or digits",
@@ -154,6 +156,13 @@ impl VatNumber {
         }
         if prefix == "FR" {
             check_french_vat(rest)?;
+        } else if !crate::vat_digits::valid(prefix, rest) {
+            return Err(DomainError::invalid(
+                "vat_number",
+                format!(
+                    "{compact} is not a valid {prefix} VAT number: its format or check digits are wrong"
+                ),
+            ));
         }
         Ok(Self(compact))
     }
@@ -245,6 +254,9 @@ mod tests {
         assert!(VatNumber::parse(&format!("FR{key:02}130025265")).is_ok());
         assert!(VatNumber::parse(&format!("FR{:02}130025265", (key + 1) % 97)).is_err());
         assert!(VatNumber::parse("US123456789").is_err());
-        assert!(VatNumber::parse("DE123456789").is_ok());
+        // Other member states: their own check digits (tests/vat_numbers.rs
+        // holds many more).
+        assert!(VatNumber::parse("DE139115146").is_ok());
+        assert!(VatNumber::parse("DE139115147").is_err());
     }
 }

@@ -12,5 +12,6 @@ pub mod legal;
 pub mod org;
 pub mod storage;
 pub mod user;
+mod vat_digits;
 
 pub use error::DomainError;
