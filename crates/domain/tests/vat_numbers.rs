@@ -26,3 +26,18 @@ fn vat_numbers_are_checked_as_each_member_state_checks_them() {
     }
     assert!(wrong.is_empty(), "{} wrong: {wrong:?}", wrong.len());
 }
+
+proptest::proptest! {
+    /// Whatever follows a member state's prefix, the check answers without
+    /// panicking.
+    #[test]
+    fn any_vat_number_is_answered(
+        state in proptest::sample::select(vec![
+            "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU",
+            "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+        ]),
+        rest in "[0-9A-Z+*é ]{0,14}",
+    ) {
+        let _ = VatNumber::parse(&format!("{state}{rest}"));
+    }
+}
