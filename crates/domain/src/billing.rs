@@ -8,6 +8,10 @@
 //! - A flat fee is prorated to the day: a subscription active during part
 //!   of a period pays for the UTC days it was active on, any part of a day
 //!   counting as the day, over the days of the period.
+//! - A commitment of N months ends on the same day N months later.
+//!   Cancelled before, the fee of the rest of the commitment (from the day
+//!   after the cancellation, prorated the same way) is owed with the
+//!   cancellation's period.
 //! - Storage beyond the GB included is priced by graduated tiers (each GB
 //!   at the price of the band its rank falls in), one line per band.
 //! - Requests are priced per thousand, egress per GB. Egress for leaving
@@ -152,6 +156,53 @@ pub fn fee_share(active: Period, period: Period) -> Decimal {
         Some(part) => Decimal::from(part.days()) / Decimal::from(period.days()),
         None => Decimal::ZERO,
     }
+}
+
+/// When a commitment of `months` made at `start_ms` ends: the same day of
+/// the month `months` later (the month's last day when it is shorter), at
+/// the same time.
+pub fn commitment_end(start_ms: i64, months: u32) -> Result<i64, DomainError> {
+    let bad = || DomainError::invalid("commitment", "the commitment's start is out of range");
+    let start = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(start_ms) * 1_000_000)
+        .map_err(|_| bad())?;
+    let total = i32::try_from(months)
+        .ok()
+        .and_then(|m| (start.year() * 12 + i32::from(u8::from(start.month())) - 1).checked_add(m))
+        .ok_or_else(bad)?;
+    let (year, month) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
+    let month = time::Month::try_from(month).map_err(|_| bad())?;
+    let day = start.day().min(month.length(year));
+    let date = time::Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
+    let end = start.replace_date(date);
+    Ok((end.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// The months of flat fee still owed when a subscription committed until
+/// `committed_until_ms` is cancelled at `cancelled_ms`: from the day after
+/// the cancellation (that day is billed with the period it ends) to the end
+/// of the commitment, each calendar month prorated to its days as a
+/// period's fee is. Billed with the period of the cancellation.
+pub fn commitment_remainder(cancelled_ms: i64, committed_until_ms: i64) -> Decimal {
+    let from = (cancelled_ms.div_euclid(DAY_MS) + 1) * DAY_MS;
+    let Ok(remainder) = Period::new(from, committed_until_ms) else {
+        return Decimal::ZERO;
+    };
+    let mut owed = Decimal::ZERO;
+    let mut at = remainder.start_ms();
+    while at < remainder.end_ms() {
+        let Some(month) = month_of(at) else {
+            break;
+        };
+        owed += fee_share(remainder, month);
+        at = month.end_ms();
+    }
+    owed
+}
+
+/// The calendar month (UTC) an instant falls in.
+fn month_of(ms: i64) -> Option<Period> {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    Period::month(at.year(), u8::from(at.month())).ok()
 }
 
 /// What a customer used during a period, under one subscription.
@@ -488,6 +539,46 @@ mod tests {
         assert_eq!(lines.len(), 1);
         assert_eq!(total(&lines), d("2.00"));
         assert!(rate(&model, &Usage::default(), Decimal::ZERO).is_empty());
+    }
+
+    fn at(y: i32, m: u8, d: u8, hour: u8) -> i64 {
+        let date = time::Date::from_calendar_date(y, time::Month::try_from(m).expect("month"), d)
+            .expect("date");
+        let t = date.with_hms(hour, 0, 0).expect("time").assume_utc();
+        (t.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    #[test]
+    fn a_commitment_ends_on_the_same_day_months_later() {
+        assert_eq!(
+            commitment_end(at(2027, 1, 15, 9), 12).expect("end"),
+            at(2028, 1, 15, 9)
+        );
+        // The 31st of January plus a month: the last day of February.
+        assert_eq!(
+            commitment_end(at(2027, 1, 31, 0), 1).expect("end"),
+            at(2027, 2, 28, 0)
+        );
+        assert_eq!(
+            commitment_end(at(2027, 11, 30, 0), 3).expect("end"),
+            at(2028, 2, 29, 0)
+        );
+        assert!(commitment_end(at(2027, 1, 1, 0), u32::MAX).is_err());
+    }
+
+    #[test]
+    fn cancelling_early_owes_the_rest_of_the_commitment() {
+        let until = commitment_end(at(2027, 1, 15, 9), 12).expect("end");
+        // Cancelled on the 30th of June: July to December, and the 1st to
+        // the 15th of January (the end's day is touched).
+        let owed = commitment_remainder(at(2027, 6, 30, 12), until);
+        assert_eq!(owed, Decimal::from(6) + d("15") / d("31"));
+        // After the commitment, nothing.
+        assert_eq!(commitment_remainder(until, until), Decimal::ZERO);
+        assert_eq!(
+            commitment_remainder(at(2028, 3, 1, 0), until),
+            Decimal::ZERO
+        );
     }
 
     #[test]
