@@ -5,6 +5,7 @@
 
 mod api;
 mod audit;
+mod billing;
 mod catalogue;
 mod cli;
 mod cluster;

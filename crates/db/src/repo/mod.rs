@@ -2,6 +2,7 @@
 //! connection (or a transaction, which dereferences to one).
 
 pub mod audit;
+pub mod billing;
 pub mod catalogue;
 pub mod idempotency;
 pub mod identity;
