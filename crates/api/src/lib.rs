@@ -33,7 +33,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
         orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
         orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
-        storage::set_quota, storage::usage, storage::access_log, storage::maintain,
+        storage::set_quota, storage::usage, storage::daily_usage, storage::access_log, storage::maintain,
         catalogue::search, catalogue::organisation, catalogue::service, catalogue::offer, catalogue::self_description,
         catalogue::compare, catalogue::regions, catalogue::open_data_json, catalogue::open_data_csv, catalogue::declare_region,
         catalogue::get_profile, catalogue::put_profile, catalogue::list_services, catalogue::create_service,
@@ -110,6 +110,7 @@ pub fn router(platform: Platform) -> Router {
             axum::routing::put(storage::set_quota),
         )
         .route("/orgs/{org_id}/storage", get(storage::usage))
+        .route("/orgs/{org_id}/usage", get(storage::daily_usage))
         .route("/orgs/{org_id}/access-log", get(storage::access_log))
         .route("/storage/maintenance", post(storage::maintain))
         .route("/directory/search", get(catalogue::search))

@@ -365,7 +365,7 @@ pub fn to_cents(amount: Decimal) -> Decimal {
 }
 
 /// A calendar date, `YYYY-MM-DD`.
-fn parse_date(value: &str, field: &'static str) -> Result<time::Date, DomainError> {
+pub fn parse_date(value: &str, field: &'static str) -> Result<time::Date, DomainError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(value.trim(), &format)
         .map_err(|_| DomainError::invalid(field, format!("{value:?} is not a date (YYYY-MM-DD)")))

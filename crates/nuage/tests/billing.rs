@@ -114,3 +114,110 @@ async fn invoice_numbers_have_no_gap_and_issued_invoices_do_not_change() {
         31
     );
 }
+
+#[tokio::test]
+async fn usage_is_told_per_bucket_and_day_as_it_accrues() {
+    use aws_sdk_s3::primitives::ByteStream;
+    use reqwest::Method;
+
+    let app = spawn_app().await;
+    let t = app.tenant("Usage Told").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("usage-told")
+        .send()
+        .await
+        .expect("create");
+    let started = std::time::SystemTime::now();
+    for key in ["a", "b"] {
+        s3.put_object()
+            .bucket("usage-told")
+            .key(key)
+            .body(ByteStream::from(vec![7u8; 1000]))
+            .send()
+            .await
+            .expect("put");
+    }
+    for _ in 0..3 {
+        s3.get_object()
+            .bucket("usage-told")
+            .key("a")
+            .send()
+            .await
+            .expect("get")
+            .body
+            .collect()
+            .await
+            .expect("body");
+    }
+
+    // Requests are recorded within seconds; storage at once. (From the
+    // day the test started, in case it runs across midnight.)
+    let day_of = |t: std::time::SystemTime| time::OffsetDateTime::from(t).date().to_string();
+    let path = format!(
+        "/orgs/{}/usage?from={}&to={}",
+        t.org,
+        day_of(started),
+        day_of(std::time::SystemTime::now())
+    );
+    let sum = |days: &serde_json::Value, field: &str| -> f64 {
+        days.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["bucket"] == "usage-told")
+            .map(|d| match &d[field] {
+                serde_json::Value::String(s) => s.parse().unwrap_or(f64::NAN),
+                v => v.as_f64().unwrap_or(f64::NAN),
+            })
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let days = loop {
+        let (status, body) = app.root(Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        if sum(&body, "class_b_requests") >= 3.0 {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // Two PUTs (and the bucket's creation), three GETs, 3,000 bytes out.
+    assert!(sum(&days, "class_a_requests") >= 2.0, "{days}");
+    assert_eq!(sum(&days, "class_b_requests"), 3.0, "{days}");
+    assert!((sum(&days, "egress_gb") - 0.000003).abs() < 1e-12, "{days}");
+    // 2,000 bytes stored since the PUTs, up to now: more than nothing, and
+    // no more than 2,000 bytes since `started`, in the shortest month.
+    let gb_months = sum(&days, "storage_gb_months");
+    let elapsed = started.elapsed().expect("time").as_secs_f64();
+    let at_most = 2000.0 / 1e9 * elapsed / (28.0 * 86400.0);
+    assert!(
+        gb_months > 0.0 && gb_months <= at_most,
+        "{gb_months} > {at_most}: {days}"
+    );
+
+    // Bad ranges are refused, and another organisation's usage is not told.
+    for bad in [
+        "from=2027-02-30",
+        "from=2027-03-02&to=2027-03-01",
+        "from=2025-01-01&to=2027-01-01",
+    ] {
+        let (status, body) = app
+            .root(Method::GET, &format!("/orgs/{}/usage?{bad}", t.org), None)
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let other = app.tenant("Usage Other").await;
+    let stranger = app
+        .create_user(&other.org, "u@usage-other.example", "owner")
+        .await
+        .1;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/orgs/{}/usage", t.org),
+            &stranger,
+            None,
+        )
+        .await;
+    assert!(status == 403 || status == 404, "{status}");
+}

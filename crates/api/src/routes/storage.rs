@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
+use nuage_domain::billing::DayUsage;
 use nuage_service::Platform;
 use nuage_service::storage::recorder::AccessEntry;
 use nuage_service::storage::{MaintenanceReport, Storage, StorageUsage};
@@ -49,6 +50,32 @@ pub async fn usage(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<StorageUsage>, ApiError> {
     Ok(Json(platform.storage_usage(&who, org_id(&id)?).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UsageParams {
+    /// The first day, `YYYY-MM-DD` (UTC); the month's first by default.
+    pub from: Option<String>,
+    /// The last day, included; today by default. At most 366 days.
+    pub to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/usage", tag = "storage",
+    params(("org_id" = String, Path), UsageParams),
+    responses((status = 200, body = Vec<DayUsage>, description = "Usage per bucket and day: storage in GB-months of each day's month, requests by class, egress and exit egress in GB (10⁹ bytes)"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn daily_usage(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+    Params(p): Params<UsageParams>,
+) -> Result<Json<Vec<DayUsage>>, ApiError> {
+    Ok(Json(
+        platform
+            .daily_usage(&who, org_id(&id)?, p.from.as_deref(), p.to.as_deref())
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

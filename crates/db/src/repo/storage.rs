@@ -779,19 +779,58 @@ pub struct UsageTotalRow {
     pub exit_egress_bytes: i64,
 }
 
-/// An organisation's request usage per bucket and hour, from a time on.
-pub async fn usage_of_org(
+/// An organisation's request usage per bucket and hour, for the hours
+/// starting in `[from, to)`.
+pub async fn usage_between(
     conn: &mut AnyConnection,
     org_id: &str,
-    from_hour: i64,
+    from: i64,
+    to: i64,
 ) -> Result<Vec<UsageTotalRow>, DbError> {
     Ok(sqlx::query_as(
         "SELECT bucket, hour, CAST(SUM(class_a) AS BIGINT) AS class_a, CAST(SUM(class_b) AS BIGINT) AS class_b, \
          CAST(SUM(egress_bytes) AS BIGINT) AS egress_bytes, CAST(SUM(exit_egress_bytes) AS BIGINT) AS exit_egress_bytes \
-         FROM usage_records WHERE org_id = $1 AND hour >= $2 GROUP BY bucket, hour ORDER BY hour, bucket",
+         FROM usage_records WHERE org_id = $1 AND hour >= $2 AND hour < $3 GROUP BY bucket, hour ORDER BY hour, bucket",
     )
     .bind(org_id)
-    .bind(from_hour)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The bytes each of an organisation's buckets held at `at` (the sum of
+/// its changes before).
+pub async fn bytes_at(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    at: i64,
+) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT bucket, CAST(SUM(delta_bytes) AS BIGINT) FROM storage_deltas \
+         WHERE org_id = $1 AND at < $2 GROUP BY bucket",
+    )
+    .bind(org_id)
+    .bind(at)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// An organisation's storage changes in `[from, to)`: bucket, time, bytes;
+/// by bucket, then time.
+pub async fn storage_changes(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, i64, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT bucket, at, delta_bytes FROM storage_deltas \
+         WHERE org_id = $1 AND at >= $2 AND at < $3 ORDER BY bucket, at, id",
+    )
+    .bind(org_id)
+    .bind(from)
+    .bind(to)
     .fetch_all(conn)
     .await?)
 }

@@ -659,6 +659,70 @@ impl Platform {
         })
     }
 
+    /// An organisation's usage per bucket and UTC day, from `from` to `to`
+    /// (`YYYY-MM-DD`, both included; the current month so far by default;
+    /// at most 366 days), up to the present. Requests reach it within
+    /// seconds (the recorder writes every second).
+    pub async fn daily_usage(
+        &self,
+        who: &Principal,
+        org: OrgId,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<nuage_domain::billing::DayUsage>, ServiceError> {
+        use nuage_domain::catalogue::parse_date;
+        let today = time::OffsetDateTime::now_utc().date();
+        let from = match from {
+            Some(f) => parse_date(f, "from")?,
+            None => today.replace_day(1).unwrap_or(today),
+        };
+        let to = match to {
+            Some(t) => parse_date(t, "to")?,
+            None => today,
+        };
+        if to < from || (to - from).whole_days() >= 366 {
+            return Err(nuage_domain::DomainError::invalid(
+                "to",
+                "a range of usage runs from a day to the same or a later one, 366 days at most",
+            )
+            .into());
+        }
+        let ms =
+            |d: time::Date| (d.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        // Today stops at the present: what has accrued so far.
+        let Ok(days) =
+            nuage_domain::billing::Period::new(ms(from), (ms(to) + 86_400_000).min(now_ms()))
+        else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.db().acquire().await?;
+        self.authorize_org(&mut conn, who, org, |_| true).await?;
+        let org = org.to_string();
+        let before: std::collections::BTreeMap<String, i64> =
+            repo::bytes_at(&mut conn, &org, days.start_ms())
+                .await?
+                .into_iter()
+                .collect();
+        let changes =
+            repo::storage_changes(&mut conn, &org, days.start_ms(), days.end_ms()).await?;
+        let hours: Vec<nuage_domain::billing::HourUsage> =
+            repo::usage_between(&mut conn, &org, days.start_ms(), days.end_ms())
+                .await?
+                .into_iter()
+                .map(|u| nuage_domain::billing::HourUsage {
+                    bucket: u.bucket,
+                    hour_ms: u.hour,
+                    class_a: u.class_a,
+                    class_b: u.class_b,
+                    egress_bytes: u.egress_bytes,
+                    exit_egress_bytes: u.exit_egress_bytes,
+                })
+                .collect();
+        Ok(nuage_domain::billing::daily_usage(
+            days, &before, &changes, &hours,
+        )?)
+    }
+
     /// The organisation's access log, newest first.
     pub async fn access_log(
         &self,
