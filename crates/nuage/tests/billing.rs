@@ -105,7 +105,7 @@ async fn invoice_numbers_have_no_gap_and_issued_invoices_do_not_change() {
     let first = &repo::invoices_of_issuer(&mut conn, &provider)
         .await
         .expect("read")[0];
-    assert_ne!(first.gross, "0.00");
+    assert_ne!(first.invoice.gross, "0.00");
     assert_eq!(
         repo::invoices_of_issuer(&mut conn, &provider)
             .await

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, FromRow};
 use crate::DbError;
 
 /// An invoice to write; its number is the issuer's next.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct NewInvoice {
     pub id: String,
     pub issuer_id: String,
@@ -24,22 +24,12 @@ pub struct NewInvoice {
     pub issued_at: i64,
 }
 
+/// An issued invoice: its number, and what was written.
 #[derive(Debug, Clone, FromRow)]
 pub struct InvoiceRow {
-    pub id: String,
-    pub issuer_id: String,
     pub number: i64,
-    pub kind: String,
-    pub corrects_id: Option<String>,
-    pub customer_id: String,
-    pub period_start: i64,
-    pub period_end: i64,
-    pub currency: String,
-    pub net: String,
-    pub vat: String,
-    pub gross: String,
-    pub document: String,
-    pub issued_at: i64,
+    #[sqlx(flatten)]
+    pub invoice: NewInvoice,
 }
 
 /// Writes an invoice under the issuer's next number, and returns it. Call
