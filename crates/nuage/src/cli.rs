@@ -47,6 +47,19 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// An organisation's usage per bucket and day, as it accrues.
+    Usage {
+        #[arg(long)]
+        org: String,
+        /// The first day, YYYY-MM-DD (the month's first by default).
+        #[arg(long)]
+        from: Option<String>,
+        /// The last day, included (today by default).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags of `serve`; each overrides the configuration file and environment.
@@ -260,11 +273,60 @@ pub async fn run_client(cli: &Cli) -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { json },
         } => return verify_audit(&client, *json).await,
+        Command::Usage {
+            org,
+            from,
+            to,
+            json,
+        } => usage(&client, org, from.as_deref(), to.as_deref(), *json).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+async fn usage(
+    client: &Client,
+    org: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    json: bool,
+) -> Result<(), ClientError> {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in [("from", from), ("to", to)] {
+        if let Some(v) = value {
+            query.append_pair(name, v);
+        }
+    }
+    let days = client
+        .get(&format!(
+            "/orgs/{}/usage?{}",
+            urlencode(org),
+            query.finish()
+        ))
+        .await?;
+    print(&days, json, |days| {
+        let mut lines = vec![format!(
+            "{:<10}  {:<24}  {:>16}  {:>10}  {:>10}  {:>12}  {:>12}",
+            "day", "bucket", "GB-months", "class A", "class B", "egress GB", "exit GB"
+        )];
+        for d in days.as_array().into_iter().flatten() {
+            let text = |f: &str| d[f].as_str().unwrap_or_default().to_owned();
+            lines.push(format!(
+                "{:<10}  {:<24}  {:>16}  {:>10}  {:>10}  {:>12}  {:>12}",
+                text("day"),
+                text("bucket"),
+                text("storage_gb_months"),
+                d["class_a_requests"],
+                d["class_b_requests"],
+                text("egress_gb"),
+                text("exit_egress_gb"),
+            ));
+        }
+        lines.join("\n")
+    });
+    Ok(())
 }
 
 fn unreachable_serve() -> Result<(), ClientError> {

@@ -195,6 +195,25 @@ async fn usage_is_told_per_bucket_and_day_as_it_accrues() {
         "{gb_months} > {at_most}: {days}"
     );
 
+    // The same through the command line, as JSON and as a table.
+    let out = app.cli(&["usage", "--org", &t.org, "--json"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.json()
+            .as_array()
+            .is_some_and(|days| days.iter().any(|d| d["bucket"] == "usage-told")),
+        "{}",
+        out.stdout
+    );
+    let out = app.cli(&["usage", "--org", &t.org], None);
+    assert!(
+        out.stdout.contains("usage-told") && out.stdout.contains("GB-months"),
+        "{}",
+        out.stdout
+    );
+    let out = app.cli(&["usage", "--org", &t.org, "--from", "2027-13-01"], None);
+    assert_eq!(out.code, 1, "refused by the server: {}", out.stderr);
+
     // Bad ranges are refused, and another organisation's usage is not told.
     for bad in [
         "from=2027-02-30",
