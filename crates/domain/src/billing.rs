@@ -251,40 +251,71 @@ pub fn daily_usage(
     if days.start_ms.rem_euclid(DAY_MS) != 0 {
         return Err(DomainError::invalid("days", "days start at midnight (UTC)"));
     }
+    use std::collections::BTreeMap;
+    let day_of = |ms: i64| (ms - days.start_ms).div_euclid(DAY_MS);
+    // One pass over each input: changes by bucket and day, hourly sums by
+    // bucket and day.
+    // Per bucket, per day index: the day's changes `(at_ms, delta)`.
+    type ByDay = BTreeMap<i64, Vec<(i64, i64)>>;
+    let mut moves: BTreeMap<&str, ByDay> = BTreeMap::new();
+    for (bucket, at, delta) in changes {
+        if *at >= days.start_ms && *at < days.end_ms {
+            moves
+                .entry(bucket.as_str())
+                .or_default()
+                .entry(day_of(*at))
+                .or_default()
+                .push((*at, *delta));
+        }
+    }
+    let mut sums: BTreeMap<(&str, i64), [i64; 4]> = BTreeMap::new();
+    for h in hours {
+        if h.hour_ms >= days.start_ms && h.hour_ms < days.end_ms {
+            let s = sums
+                .entry((h.bucket.as_str(), day_of(h.hour_ms)))
+                .or_default();
+            s[0] += h.class_a;
+            s[1] += h.class_b;
+            s[2] += h.egress_bytes;
+            s[3] += h.exit_egress_bytes;
+        }
+    }
     let mut buckets: std::collections::BTreeSet<&str> =
         bytes_at_start.keys().map(String::as_str).collect();
-    buckets.extend(changes.iter().map(|c| c.0.as_str()));
-    buckets.extend(hours.iter().map(|h| h.bucket.as_str()));
+    buckets.extend(moves.keys().copied());
+    buckets.extend(sums.keys().map(|k| k.0));
     let mut out = Vec::new();
+    let no_moves = BTreeMap::new();
     for bucket in buckets {
         let mut bytes = bytes_at_start.get(bucket).copied().unwrap_or(0);
-        let mine: Vec<(i64, i64)> = changes
-            .iter()
-            .filter(|c| c.0 == bucket)
-            .map(|c| (c.1, c.2))
-            .collect();
+        let mine = moves.get(bucket).unwrap_or(&no_moves);
         let mut day_start = days.start_ms;
         while day_start < days.end_ms {
+            let index = day_of(day_start);
+            // A day without bytes or activity adds nothing: skip ahead to
+            // the next day that has some.
+            if bytes == 0 && !mine.contains_key(&index) && !sums.contains_key(&(bucket, index)) {
+                let next_move = mine.range(index..).next().map(|(d, _)| *d);
+                let next_sum = sums
+                    .range((bucket, index)..(bucket, i64::MAX))
+                    .next()
+                    .map(|(k, _)| k.1);
+                match next_move.into_iter().chain(next_sum).min() {
+                    Some(next) => {
+                        day_start = days.start_ms + next * DAY_MS;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
             let day = Period::new(day_start, (day_start + DAY_MS).min(days.end_ms))?;
-            let today: Vec<(i64, i64)> = mine
-                .iter()
-                .copied()
-                .filter(|(at, _)| *at >= day.start_ms && *at < day.end_ms)
-                .collect();
-            let byte_ms = storage_byte_ms(bytes, &today, day)?;
+            let today = mine.get(&index).map(Vec::as_slice).unwrap_or(&[]);
+            let byte_ms = storage_byte_ms(bytes, today, day)?;
             bytes += today.iter().map(|c| c.1).sum::<i64>();
             let month = month_of(day_start).ok_or_else(|| {
                 DomainError::invalid("days", "a day is out of the calendar's range")
             })?;
-            let (mut a, mut b, mut egress, mut exit) = (0, 0, 0, 0);
-            for h in hours.iter().filter(|h| {
-                h.bucket == bucket && h.hour_ms >= day.start_ms && h.hour_ms < day.end_ms
-            }) {
-                a += h.class_a;
-                b += h.class_b;
-                egress += h.egress_bytes;
-                exit += h.exit_egress_bytes;
-            }
+            let [a, b, egress, exit] = sums.get(&(bucket, index)).copied().unwrap_or_default();
             if byte_ms != 0 || a != 0 || b != 0 || egress != 0 || exit != 0 {
                 let gb = |bytes: i64| Decimal::from(bytes) / Decimal::from(BYTES_PER_GB);
                 out.push(DayUsage {
@@ -819,6 +850,55 @@ mod tests {
                 let parts = storage_byte_ms(bytes, &before, first).expect("integrated")
                     + storage_byte_ms(at_cut, &after, second).expect("integrated");
                 prop_assert_eq!(whole, parts);
+            }
+
+            /// The days of a month add up to the month, whatever the
+            /// changes, and every request is told once.
+            #[test]
+            fn the_days_add_up_to_the_month(
+                start in 0i64..1_000_000_000,
+                mut changes in prop::collection::vec((0i64..2_592_000_000, 0i64..1_000_000_000, 0usize..3), 0..30),
+                hours in prop::collection::vec((0i64..720, 0i64..1000, 0usize..3), 0..30),
+            ) {
+                let april = Period::month(2027, 4).expect("month");
+                changes.sort();
+                let names = ["a", "b", "c"];
+                let mut before = std::collections::BTreeMap::new();
+                before.insert("a".to_owned(), start);
+                let moves: Vec<(String, i64, i64)> = names
+                    .iter()
+                    .flat_map(|n| {
+                        changes
+                            .iter()
+                            .filter(|c| names[c.2] == *n)
+                            .map(|c| (n.to_string(), april.start_ms() + c.0, c.1))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let metered: Vec<HourUsage> = hours
+                    .iter()
+                    .map(|h| HourUsage {
+                        bucket: names[h.2].to_owned(),
+                        hour_ms: april.start_ms() + h.0 * 3_600_000,
+                        class_a: h.1,
+                        class_b: 0,
+                        egress_bytes: 0,
+                        exit_egress_bytes: 0,
+                    })
+                    .collect();
+                let days = daily_usage(april, &before, &moves, &metered).expect("usage");
+                for n in names {
+                    let mine: Vec<(i64, i64)> = moves.iter().filter(|m| m.0 == n).map(|m| (m.1, m.2)).collect();
+                    let whole = gb_months(
+                        storage_byte_ms(*before.get(n).unwrap_or(&0), &mine, april).expect("integrated"),
+                        april,
+                    );
+                    let summed: Decimal = days.iter().filter(|d| d.bucket == n).map(|d| d.storage_gb_months).sum();
+                    prop_assert!((whole - summed).abs() < d("0.000000000001"), "{} {} {}", n, whole, summed);
+                    let requests: i64 = metered.iter().filter(|h| h.bucket == n).map(|h| h.class_a).sum();
+                    let told: i64 = days.iter().filter(|d| d.bucket == n).map(|d| d.class_a_requests).sum();
+                    prop_assert_eq!(requests, told);
+                }
             }
 
             /// Every line's amount is its quantity times its unit price,
