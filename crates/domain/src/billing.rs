@@ -408,30 +408,14 @@ pub fn rate(model: &PriceModel, usage: &Usage, fee_share: Decimal) -> Vec<Line> 
             model.monthly_fee.amount(),
         ));
     }
-    // Bands of GB: [0, t1) at the base price, [t1, t2) at tier 1's…,
-    // starting above the GB included.
-    let included = Decimal::from(model.included_gb);
-    let mut bands = vec![(0u64, model.per_gb_month.amount())];
-    bands.extend(
-        model
-            .tiers
-            .iter()
-            .map(|t| (t.from_gb, t.per_gb_month.amount())),
-    );
-    for (i, (from, price)) in bands.iter().enumerate() {
-        let lower = Decimal::from(*from).max(included);
-        let upper = bands
-            .get(i + 1)
-            .map_or(usage.storage_gb_months, |(next, _)| {
-                usage.storage_gb_months.min(Decimal::from(*next))
-            });
-        if upper > lower && !price.is_zero() {
+    for band in model.storage_bands(usage.storage_gb_months) {
+        if !band.per_gb_month.is_zero() {
             lines.push(line(
                 LineKind::Storage,
-                Some(*from),
-                upper - lower,
+                Some(band.from_gb),
+                band.gb,
                 "GB-month",
-                *price,
+                band.per_gb_month,
             ));
         }
     }

@@ -335,24 +335,48 @@ impl PriceModel {
     /// included, at the price of the tier its rank falls in (tiers count
     /// from the first GB stored).
     pub fn storage_cost(&self, gb: Decimal) -> Decimal {
+        self.storage_bands(gb)
+            .iter()
+            .map(|b| b.gb * b.per_gb_month)
+            .sum()
+    }
+
+    /// How `gb` of storage splits over the price bands: `[0, t1)` at the
+    /// base price, `[t1, t2)` at the first tier's, and so on, each starting
+    /// above the GB included. Bands with no GB in them are left out.
+    pub fn storage_bands(&self, gb: Decimal) -> Vec<StorageBand> {
         let included = Decimal::from(self.included_gb);
-        // Bands: [0, t1) at the base price, [t1, t2) at tier 1's, and so on.
-        let mut bands = vec![(Decimal::ZERO, self.per_gb_month.amount())];
+        let mut bands = vec![(0, self.per_gb_month.amount())];
         bands.extend(
             self.tiers
                 .iter()
-                .map(|t| (Decimal::from(t.from_gb), t.per_gb_month.amount())),
+                .map(|t| (t.from_gb, t.per_gb_month.amount())),
         );
-        let mut cost = Decimal::ZERO;
+        let mut out = Vec::new();
         for (i, (from, price)) in bands.iter().enumerate() {
-            let lower = (*from).max(included);
-            let upper = bands.get(i + 1).map_or(gb, |(next, _)| gb.min(*next));
+            let lower = Decimal::from(*from).max(included);
+            let upper = bands
+                .get(i + 1)
+                .map_or(gb, |(next, _)| gb.min(Decimal::from(*next)));
             if upper > lower {
-                cost += (upper - lower) * price;
+                out.push(StorageBand {
+                    from_gb: *from,
+                    gb: upper - lower,
+                    per_gb_month: *price,
+                });
             }
         }
-        cost
+        out
     }
+}
+
+/// Part of a storage amount priced at one band's price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageBand {
+    /// The band's first GB.
+    pub from_gb: u64,
+    pub gb: Decimal,
+    pub per_gb_month: Decimal,
 }
 
 /// Rounds an amount to the cent, half away from zero: for invoice lines and

@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use nuage_db::repo::storage as repo;
+use nuage_domain::billing::{DayUsage, HourUsage, Period, daily_usage};
 use nuage_domain::ids::OrgId;
 use nuage_domain::storage::{BucketName, CorsRule, LifecycleRule, Tags, Versioning};
 use serde::{Deserialize, Serialize};
@@ -669,7 +670,7 @@ impl Platform {
         org: OrgId,
         from: Option<&str>,
         to: Option<&str>,
-    ) -> Result<Vec<nuage_domain::billing::DayUsage>, ServiceError> {
+    ) -> Result<Vec<DayUsage>, ServiceError> {
         use nuage_domain::catalogue::parse_date;
         let today = time::OffsetDateTime::now_utc().date();
         let from = match from {
@@ -690,9 +691,7 @@ impl Platform {
         let ms =
             |d: time::Date| (d.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         // Today stops at the present: what has accrued so far.
-        let Ok(days) =
-            nuage_domain::billing::Period::new(ms(from), (ms(to) + 86_400_000).min(now_ms()))
-        else {
+        let Ok(days) = Period::new(ms(from), (ms(to) + 86_400_000).min(now_ms())) else {
             return Ok(Vec::new());
         };
         let mut conn = self.db().acquire().await?;
@@ -705,11 +704,11 @@ impl Platform {
                 .collect();
         let changes =
             repo::storage_changes(&mut conn, &org, days.start_ms(), days.end_ms()).await?;
-        let hours: Vec<nuage_domain::billing::HourUsage> =
+        let hours: Vec<HourUsage> =
             repo::usage_between(&mut conn, &org, days.start_ms(), days.end_ms())
                 .await?
                 .into_iter()
-                .map(|u| nuage_domain::billing::HourUsage {
+                .map(|u| HourUsage {
                     bucket: u.bucket,
                     hour_ms: u.hour,
                     class_a: u.class_a,
@@ -718,9 +717,7 @@ impl Platform {
                     exit_egress_bytes: u.exit_egress_bytes,
                 })
                 .collect();
-        Ok(nuage_domain::billing::daily_usage(
-            days, &before, &changes, &hours,
-        )?)
+        Ok(daily_usage(days, &before, &changes, &hours)?)
     }
 
     /// The organisation's access log, newest first.
