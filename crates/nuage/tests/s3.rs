@@ -2133,6 +2133,36 @@ async fn browser_forms_upload_with_a_signed_policy() {
     assert_eq!(listed.contents().len(), 1);
 }
 
+/// An enabled lifecycle rule over the keys under `prefix`.
+fn prefix_rule(prefix: &str) -> aws_sdk_s3::types::builders::LifecycleRuleBuilder {
+    aws_sdk_s3::types::LifecycleRule::builder()
+        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+        .filter(
+            aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                .prefix(prefix)
+                .build(),
+        )
+}
+
+/// Sets a bucket's lifecycle configuration.
+async fn put_lifecycle(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    rules: aws_sdk_s3::types::BucketLifecycleConfiguration,
+) -> Result<
+    aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationOutput,
+    aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationError,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+>{
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(rules)
+        .send()
+        .await
+}
+
 #[tokio::test]
 async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_uploads() {
     let app = crate::helpers::spawn(crate::helpers::Spawn {
@@ -2164,10 +2194,8 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
     };
     let rules = BucketLifecycleConfiguration::builder()
         .rules(
-            LifecycleRule::builder()
+            prefix_rule("docs/")
                 .id("old-versions")
-                .status(ExpirationStatus::Enabled)
-                .filter(LifecycleRuleFilter::builder().prefix("docs/").build())
                 .noncurrent_version_expiration(
                     NoncurrentVersionExpiration::builder()
                         .noncurrent_days(1)
@@ -2219,10 +2247,8 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
                 .expect("rule"),
         )
         .rules(
-            LifecycleRule::builder()
+            prefix_rule("")
                 .id("stale-uploads")
-                .status(ExpirationStatus::Enabled)
-                .filter(LifecycleRuleFilter::builder().prefix("").build())
                 .abort_incomplete_multipart_upload(
                     AbortIncompleteMultipartUpload::builder()
                         .days_after_initiation(1)
@@ -2233,12 +2259,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         )
         .build()
         .expect("rules");
-    s3.put_bucket_lifecycle_configuration()
-        .bucket("cycle")
-        .lifecycle_configuration(rules)
-        .send()
-        .await
-        .expect("lifecycle");
+    put_lifecycle(&s3, "cycle", rules).await.expect("lifecycle");
 
     s3.put_object()
         .bucket("cycle")
@@ -2401,10 +2422,8 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
     // newest non-current versions are kept.
     let rules = BucketLifecycleConfiguration::builder()
         .rules(
-            LifecycleRule::builder()
+            prefix_rule("tmp/")
                 .id("markers")
-                .status(ExpirationStatus::Enabled)
-                .filter(LifecycleRuleFilter::builder().prefix("tmp/").build())
                 .expiration(
                     LifecycleExpiration::builder()
                         .expired_object_delete_marker(true)
@@ -2414,10 +2433,8 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
                 .expect("rule"),
         )
         .rules(
-            LifecycleRule::builder()
+            prefix_rule("hist/")
                 .id("keep-two")
-                .status(ExpirationStatus::Enabled)
-                .filter(LifecycleRuleFilter::builder().prefix("hist/").build())
                 .noncurrent_version_expiration(
                     NoncurrentVersionExpiration::builder()
                         .noncurrent_days(1)
@@ -2429,12 +2446,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         )
         .build()
         .expect("rules");
-    s3.put_bucket_lifecycle_configuration()
-        .bucket("cycle")
-        .lifecycle_configuration(rules)
-        .send()
-        .await
-        .expect("lifecycle");
+    put_lifecycle(&s3, "cycle", rules).await.expect("lifecycle");
     let stored = s3
         .get_bucket_lifecycle_configuration()
         .bucket("cycle")
@@ -2550,9 +2562,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
     // Rules that cannot be applied as written are refused, not ignored.
     let bad = BucketLifecycleConfiguration::builder()
         .rules(
-            LifecycleRule::builder()
-                .status(ExpirationStatus::Enabled)
-                .filter(LifecycleRuleFilter::builder().prefix("").build())
+            prefix_rule("")
                 .expiration(
                     LifecycleExpiration::builder()
                         .days(3)
@@ -2565,21 +2575,13 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         .build()
         .expect("rules");
     assert_eq!(
-        s3_code(
-            s3.put_bucket_lifecycle_configuration()
-                .bucket("cycle")
-                .lifecycle_configuration(bad)
-                .send()
-                .await
-        ),
+        s3_code(put_lifecycle(&s3, "cycle", bad).await),
         "InvalidArgument"
     );
     // One storage class: there is nothing to transition to.
     let transition = BucketLifecycleConfiguration::builder()
         .rules(
-            LifecycleRule::builder()
-                .status(ExpirationStatus::Enabled)
-                .filter(LifecycleRuleFilter::builder().prefix("").build())
+            prefix_rule("")
                 .transitions(
                     aws_sdk_s3::types::Transition::builder()
                         .days(30)
@@ -2592,13 +2594,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         .build()
         .expect("rules");
     assert_eq!(
-        s3_code(
-            s3.put_bucket_lifecycle_configuration()
-                .bucket("cycle")
-                .lifecycle_configuration(transition)
-                .send()
-                .await
-        ),
+        s3_code(put_lifecycle(&s3, "cycle", transition).await),
         "InvalidStorageClass"
     );
 }
