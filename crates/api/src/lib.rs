@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub use problem::Problem;
-use routes::{account, catalogue, orgs, platform, storage};
+use routes::{account, billing, catalogue, orgs, platform, storage};
 
 /// The largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -40,7 +40,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         catalogue::list_offers, catalogue::create_offer, catalogue::put_service, catalogue::put_offer, catalogue::move_sheet,
         catalogue::review_queue, catalogue::review, catalogue::declare, catalogue::undeclare,
         catalogue::order, catalogue::subscriptions, catalogue::sales, catalogue::subscription, catalogue::fulfil,
-        catalogue::cancel, catalogue::set_webhook, catalogue::deliveries,
+        catalogue::cancel, catalogue::change_offer, catalogue::set_webhook, catalogue::deliveries,
+        billing::run, billing::ingest, billing::invoices, billing::invoice, billing::credit, billing::revenue,
     ),
     modifiers(&BearerAuth),
 )]
@@ -169,6 +170,16 @@ pub fn router(platform: Platform) -> Router {
             "/subscriptions/{subscription_id}/cancel",
             post(catalogue::cancel),
         )
+        .route(
+            "/subscriptions/{subscription_id}/change",
+            post(catalogue::change_offer),
+        )
+        .route("/billing/runs", post(billing::run))
+        .route("/billing/revenue", get(billing::revenue))
+        .route("/usage-records", post(billing::ingest))
+        .route("/orgs/{org_id}/invoices", get(billing::invoices))
+        .route("/invoices/{invoice_id}", get(billing::invoice))
+        .route("/invoices/{invoice_id}/credit-notes", post(billing::credit))
         .route("/orgs/{org_id}/webhook", put(catalogue::set_webhook))
         .route(
             "/orgs/{org_id}/webhook/deliveries",

@@ -32,10 +32,11 @@
 //!   country's rate) is not applied.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::DomainError;
-use crate::catalogue::{BYTES_PER_GB, PriceModel, to_cents};
+use crate::catalogue::{BYTES_PER_GB, PriceModel, SubscriptionState, to_cents};
 use crate::legal::{VatNumber, is_eu_country};
 
 const DAY_MS: i64 = 86_400_000;
@@ -218,7 +219,7 @@ pub struct HourUsage {
 }
 
 /// One bucket's usage on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DayUsage {
     /// `YYYY-MM-DD`.
     pub day: String,
@@ -353,15 +354,84 @@ pub struct Usage {
 }
 
 /// What a line of an invoice is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     MonthlyFee,
+    /// The fee of the rest of a commitment cancelled early.
+    CommitmentRemainder,
     Storage,
     ClassARequests,
     ClassBRequests,
     Egress,
     ExitEgress,
+}
+
+impl LineKind {
+    /// What the line is for, as a French invoice says it.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Self::MonthlyFee => "Abonnement mensuel",
+            Self::CommitmentRemainder => "Reste de l'engagement (résiliation anticipée)",
+            Self::Storage => "Stockage",
+            Self::ClassARequests => "Requêtes de classe A (écriture, liste)",
+            Self::ClassBRequests => "Requêtes de classe B (lecture)",
+            Self::Egress => "Trafic sortant",
+            Self::ExitEgress => "Trafic de sortie de la plateforme (Data Act, non facturé)",
+        }
+    }
+}
+
+/// A line for the fee of the rest of a commitment: `months` of `fee`.
+pub fn commitment_line(fee: Decimal, months: Decimal) -> Line {
+    line(LineKind::CommitmentRemainder, None, months, "month", fee)
+}
+
+/// When a subscription was in force: from its activation (`start_ms`) to
+/// its end, if it ended. Suspension does not end it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InForce {
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    /// Ended because the buyer cancelled (not changed to another offer):
+    /// the rest of a commitment is then owed.
+    pub cancelled: bool,
+}
+
+impl InForce {
+    /// From a subscription's history, in time order: each event's time,
+    /// the state it led to, and whether it was a change to another offer.
+    pub fn from_history(events: &[(i64, SubscriptionState, bool)]) -> Option<InForce> {
+        let start_ms = events
+            .iter()
+            .find(|(_, state, _)| *state == SubscriptionState::Active)?
+            .0;
+        let end = events
+            .iter()
+            .find(|(at, state, _)| *at >= start_ms && *state == SubscriptionState::Cancelled);
+        Some(InForce {
+            start_ms,
+            end_ms: end.map(|e| e.0),
+            cancelled: end.is_some_and(|e| !e.2),
+        })
+    }
+
+    /// Whether it was in force at `at_ms`.
+    pub fn covers(&self, at_ms: i64) -> bool {
+        self.start_ms <= at_ms && self.end_ms.is_none_or(|end| at_ms < end)
+    }
+
+    /// The span its flat fee runs for. A subscription changed to another
+    /// offer stops paying at the start of the day of the change, which the
+    /// new offer pays, so no day is paid twice.
+    pub fn fee_span(&self) -> Option<Period> {
+        let end = match self.end_ms {
+            Some(end) if !self.cancelled => end.div_euclid(DAY_MS) * DAY_MS,
+            Some(end) => end,
+            None => i64::MAX,
+        };
+        Period::new(self.start_ms, end).ok()
+    }
 }
 
 /// A rated line: `amount` is `quantity × unit_price` rounded to the cent.
@@ -469,11 +539,14 @@ pub fn total(lines: &[Line]) -> Decimal {
 }
 
 /// How VAT applies to an invoice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "treatment", rename_all = "snake_case")]
 pub enum Vat {
     /// The seller's rate, in percent (EN 16931 category S).
-    Standard { rate: Decimal },
+    Standard {
+        #[schema(value_type = String, example = "20")]
+        rate: Decimal,
+    },
     /// The customer accounts for the VAT (category AE).
     ReverseCharge,
     /// A customer outside the EU (category O).

@@ -181,6 +181,19 @@ impl VatNumber {
     }
 }
 
+/// A country: an ISO 3166-1 alpha-2 code, upper-cased (`EU` is not one).
+pub fn parse_country(value: &str) -> Result<String, DomainError> {
+    let upper = value.trim().to_ascii_uppercase();
+    if upper.len() == 2 && upper.chars().all(|c| c.is_ascii_uppercase()) && upper != "EU" {
+        Ok(upper)
+    } else {
+        Err(DomainError::invalid(
+            "country",
+            format!("{value:?} is not a country code (ISO 3166-1 alpha-2, e.g. FR)"),
+        ))
+    }
+}
+
 /// Whether an ISO 3166 country code is an EU member state's.
 pub fn is_eu_country(iso: &str) -> bool {
     iso == "GR" || (iso != "EL" && EU_VAT_PREFIXES.contains(&iso))

@@ -939,6 +939,7 @@ async fn load(
                     kind: "company".into(),
                     siret: None,
                     vat_number: None,
+                    country: None,
                 },
             )
             .await?;

@@ -60,6 +60,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// An organisation's invoices and credit notes, received and issued.
+    Invoices {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags of `serve`; each overrides the configuration file and environment.
@@ -152,6 +159,35 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: QuotaCommand,
     },
+    /// Billing runs and revenue.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Bill a month that is over: one invoice per customer and provider.
+    /// Running it again finishes an interrupted run, or reports a complete one.
+    Run {
+        /// The month, YYYY-MM (UTC).
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Net revenue per month, provider and offer.
+    Revenue {
+        /// The first month, YYYY-MM.
+        #[arg(long)]
+        from: String,
+        /// The last month, included (the first by default).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +227,9 @@ pub enum OrgCommand {
         siret: Option<String>,
         #[arg(long)]
         vat_number: Option<String>,
+        /// ISO 3166-1 alpha-2, for VAT (the VAT number's, else FR, by default).
+        #[arg(long)]
+        country: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -279,6 +318,29 @@ pub async fn run_client(cli: &Cli) -> ExitCode {
             to,
             json,
         } => usage(&client, org, from.as_deref(), to.as_deref(), *json).await,
+        Command::Invoices { org, json } => client
+            .get(&format!("/orgs/{}/invoices", urlencode(org)))
+            .await
+            .map(|invoices| {
+                print(&invoices, *json, |all| {
+                    all.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|i| {
+                            format!(
+                                "{}\t{}\t{}\t{} → {}\t{} € incl. VAT",
+                                i["number"].as_str().unwrap_or_default(),
+                                i["period"].as_str().unwrap_or_default(),
+                                i["kind"].as_str().unwrap_or_default(),
+                                i["issuer"]["name"].as_str().unwrap_or_default(),
+                                i["customer"]["name"].as_str().unwrap_or_default(),
+                                i["gross"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -342,10 +404,11 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                     kind,
                     siret,
                     vat_number,
+                    country,
                     json,
                 },
         } => {
-            let org = client.post("/orgs", &json!({ "name": name, "kind": kind, "siret": siret, "vat_number": vat_number })).await?;
+            let org = client.post("/orgs", &json!({ "name": name, "kind": kind, "siret": siret, "vat_number": vat_number, "country": country })).await?;
             print(&org, *json, |o| {
                 format!(
                     "{}\t{}\t{}",
@@ -459,6 +522,51 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                     "revoked {}",
                     k["access_key_id"].as_str().unwrap_or_default()
                 )
+            });
+        }
+        AdminCommand::Billing {
+            command: BillingCommand::Run { period, json },
+        } => {
+            let run = client
+                .post("/billing/runs", &json!({ "period": period }))
+                .await?;
+            print(&run, *json, |r| {
+                format!(
+                    "{}: {} invoices ({} issued now), {} € excl. VAT, {} € incl. VAT",
+                    r["period"].as_str().unwrap_or_default(),
+                    r["invoices"],
+                    r["issued_now"],
+                    r["net"].as_str().unwrap_or_default(),
+                    r["gross"].as_str().unwrap_or_default()
+                )
+            });
+        }
+        AdminCommand::Billing {
+            command: BillingCommand::Revenue { from, to, json },
+        } => {
+            let to = to.as_deref().unwrap_or(from);
+            let rows = client
+                .get(&format!(
+                    "/billing/revenue?from={}&to={}",
+                    urlencode(from),
+                    urlencode(to)
+                ))
+                .await?;
+            print(&rows, *json, |rows| {
+                rows.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        format!(
+                            "{}\t{}\t{}\t{} €",
+                            r["month"].as_str().unwrap_or_default(),
+                            r["provider_name"].as_str().unwrap_or_default(),
+                            r["offer"].as_str().unwrap_or_default(),
+                            r["net"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use nuage_domain::catalogue::{Price, PriceModel};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,62 @@ pub struct Config {
     pub session_hours: u64,
     pub storage: StorageConfig,
     pub catalogue: CatalogueConfig,
+    pub billing: BillingConfig,
+}
+
+/// Pay-per-use billing: the VAT rate and the operator's price list for
+/// usage that no subscription covers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// The standard VAT rate, in percent.
+    pub vat_rate: rust_decimal::Decimal,
+    pub pay_as_you_go: PayAsYouGoConfig,
+}
+
+/// The operator's pay-as-you-go prices, excluding VAT. Given as a table,
+/// it states its currency: a price without one is refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayAsYouGoConfig {
+    pub currency: String,
+    #[serde(default)]
+    pub per_gb_month: Price,
+    #[serde(default)]
+    pub per_1k_class_a: Price,
+    #[serde(default)]
+    pub per_1k_class_b: Price,
+    #[serde(default)]
+    pub per_gb_egress: Price,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        let price = |s: &str| Price::parse(s, "price").unwrap_or_default();
+        Self {
+            vat_rate: rust_decimal::Decimal::from(20),
+            // The house's storage by use.
+            pay_as_you_go: PayAsYouGoConfig {
+                currency: "EUR".into(),
+                per_gb_month: price("0.006"),
+                per_1k_class_a: price("0.004"),
+                per_1k_class_b: price("0.0004"),
+                per_gb_egress: price("0.01"),
+            },
+        }
+    }
+}
+
+impl PayAsYouGoConfig {
+    pub fn price_model(&self) -> PriceModel {
+        PriceModel {
+            per_gb_month: self.per_gb_month,
+            per_1k_class_a: self.per_1k_class_a,
+            per_1k_class_b: self.per_1k_class_b,
+            per_gb_egress: self.per_gb_egress,
+            ..PriceModel::default()
+        }
+    }
 }
 
 /// The single window and the directory.
@@ -261,6 +318,7 @@ impl Default for Config {
             session_hours: 12,
             storage: StorageConfig::default(),
             catalogue: CatalogueConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -268,7 +326,7 @@ impl Default for Config {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 14] = [
     "data_dir",
     "listen",
     "s3_listen",
@@ -282,6 +340,7 @@ const ENV_KEYS: [&str; 13] = [
     "session_hours",
     "storage",
     "catalogue",
+    "billing",
 ];
 
 /// `NUAGE_` variables that are not server configuration.
@@ -377,6 +436,17 @@ impl Config {
         }
         if !(1..=100_000).contains(&self.catalogue.search_sample) {
             bail!("catalogue.search_sample must be between 1 and 100000");
+        }
+        if self.billing.pay_as_you_go.currency != "EUR" {
+            bail!(
+                "billing.pay_as_you_go.currency is {:?}: prices are in euros (EUR)",
+                self.billing.pay_as_you_go.currency
+            );
+        }
+        if self.billing.vat_rate.is_sign_negative()
+            || self.billing.vat_rate >= rust_decimal::Decimal::from(100)
+        {
+            bail!("billing.vat_rate is a percentage, from 0 to under 100");
         }
         if self.session_hours == 0 || self.session_hours > 24 * 30 {
             bail!("session_hours must be between 1 and 720");

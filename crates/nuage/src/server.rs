@@ -148,6 +148,10 @@ impl Application {
                 house_name: config.catalogue.house_name.clone(),
                 allow_private_webhooks: config.catalogue.webhook_allow_private_addresses,
                 search_sample: config.catalogue.search_sample,
+                billing: nuage_service::catalogue::billing::BillingSettings {
+                    vat_rate: config.billing.vat_rate,
+                    pay_as_you_go: config.billing.pay_as_you_go.price_model(),
+                },
             },
         )
         .await?;
@@ -287,6 +291,28 @@ async fn shutdown_signal() {
     tokio::select! { _ = interrupt => {}, _ = terminate => {} }
 }
 
+/// Freezes the platform's clock (`{"now_ms": 1790000000000}`) or lets it run
+/// (`{"now_ms": null}`); root only, and only in test builds.
+#[cfg(feature = "test-clock")]
+async fn set_test_clock(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    headers: axum::http::HeaderMap,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> StatusCode {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match platform.authenticate_token(token).await {
+        Ok(nuage_service::Principal::Root { .. }) => {
+            nuage_service::test_clock::set(body["now_ms"].as_i64());
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::FORBIDDEN,
+    }
+}
+
 /// The console, the API and the operations endpoints on the main listener.
 fn main_router(platform: &Platform, secure_cookies: bool) -> Router {
     let ops = Router::new()
@@ -302,6 +328,11 @@ fn main_router(platform: &Platform, secure_cookies: bool) -> Router {
             }),
         )
         .with_state(platform.clone());
+    #[cfg(feature = "test-clock")]
+    let ops = ops.route(
+        "/api/v1/test-clock",
+        axum::routing::put(set_test_clock).with_state(platform.clone()),
+    );
     Router::new()
         .merge(nuage_api::router(platform.clone()))
         .merge(nuage_web::router(platform.clone(), nuage_web::ConsoleConfig { secure_cookies }))

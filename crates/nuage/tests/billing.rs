@@ -22,6 +22,7 @@ fn invoice(issuer: &str, customer: &str, n: usize) -> NewInvoice {
         gross: format!("{n}.00"),
         document: "{}".into(),
         issued_at: n as i64,
+        run_id: None,
     }
 }
 

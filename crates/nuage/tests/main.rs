@@ -10,6 +10,7 @@ mod catalogue;
 mod cli;
 mod cluster;
 mod helpers;
+mod invoicing;
 mod mail;
 mod s3;
 mod s3_durability;

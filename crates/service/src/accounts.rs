@@ -6,7 +6,7 @@ use nuage_db::AnyConnection;
 use nuage_db::repo::identity::{self as repo, MembershipRow, OrgRow, UserRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, UserId};
-use nuage_domain::legal::{Siret, VatNumber};
+use nuage_domain::legal::{Siret, VatNumber, parse_country};
 use nuage_domain::org::{OrgKind, OrgName, Role};
 use nuage_domain::user::{Email, check_new_password};
 use rand::rngs::OsRng;
@@ -25,6 +25,8 @@ pub struct Org {
     pub kind: OrgKind,
     pub siret: Option<String>,
     pub vat_number: Option<String>,
+    /// ISO 3166-1 alpha-2: VAT applies by it.
+    pub country: String,
     pub require_totp: bool,
     pub created_at_ms: i64,
 }
@@ -38,6 +40,7 @@ impl TryFrom<OrgRow> for Org {
             kind: OrgKind::parse(&r.kind)?,
             siret: r.siret,
             vat_number: r.vat_number,
+            country: r.country,
             require_totp: r.require_totp == 1,
             created_at_ms: r.created_at,
         })
@@ -104,6 +107,8 @@ pub struct NewOrg {
     pub kind: String,
     pub siret: Option<String>,
     pub vat_number: Option<String>,
+    /// ISO 3166-1 alpha-2; by default the VAT number's, else France.
+    pub country: Option<String>,
 }
 
 struct ParsedOrg {
@@ -111,6 +116,7 @@ struct ParsedOrg {
     kind: OrgKind,
     siret: Option<Siret>,
     vat_number: Option<VatNumber>,
+    country: String,
 }
 
 impl NewOrg {
@@ -121,15 +127,21 @@ impl NewOrg {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
+        let vat_number = blank_to_none(&self.vat_number)
+            .map(|s| VatNumber::parse(&s))
+            .transpose()?;
+        let country = match blank_to_none(&self.country) {
+            Some(c) => parse_country(&c)?,
+            None => vat_number.as_ref().map_or("FR", |v| v.country()).to_owned(),
+        };
         Ok(ParsedOrg {
             name: OrgName::parse(&self.name)?,
             kind: OrgKind::parse(&self.kind)?,
             siret: blank_to_none(&self.siret)
                 .map(|s| Siret::parse(&s))
                 .transpose()?,
-            vat_number: blank_to_none(&self.vat_number)
-                .map(|s| VatNumber::parse(&s))
-                .transpose()?,
+            vat_number,
+            country,
         })
     }
 }
@@ -330,6 +342,7 @@ impl Platform {
             kind: parsed.kind.as_str().to_owned(),
             siret: parsed.siret.map(|s| s.to_string()),
             vat_number: parsed.vat_number.map(|v| v.to_string()),
+            country: parsed.country,
             require_totp: 0,
             created_at: now_ms(),
         };

@@ -31,10 +31,34 @@ pub use mail::{Mailer, SmtpSettings};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
+    #[cfg(feature = "test-clock")]
+    if let Some(frozen) = test_clock::frozen() {
+        return frozen;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A clock the tests set, to play a history at known times. Only in builds
+/// with the `test-clock` feature, which the test suite turns on and the
+/// shipped binary never has.
+#[cfg(feature = "test-clock")]
+pub mod test_clock {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    static FROZEN: AtomicI64 = AtomicI64::new(i64::MIN);
+
+    /// Freezes `now_ms` at `at`, or lets it run again with `None`.
+    pub fn set(at: Option<i64>) {
+        FROZEN.store(at.unwrap_or(i64::MIN), Ordering::SeqCst);
+    }
+
+    pub(crate) fn frozen() -> Option<i64> {
+        let at = FROZEN.load(Ordering::SeqCst);
+        (at != i64::MIN).then_some(at)
+    }
 }
 
 /// Who is asking.

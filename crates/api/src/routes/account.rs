@@ -52,6 +52,7 @@ pub async fn sign_up(
         kind: s.org_kind.as_str().to_owned(),
         siret: s.siret,
         vat_number: s.vat_number,
+        country: None,
     };
     let user = NewUser {
         email: s.email,

@@ -242,7 +242,7 @@ pub async fn open_data_csv(
         .into_response())
 }
 
-fn uuid_param(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn uuid_param(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw.trim())
         .map(|u| u.to_string())
         .map_err(|_| {
@@ -751,6 +751,36 @@ pub async fn cancel(
 ) -> Result<Json<Subscription>, ApiError> {
     Ok(Json(
         catalogue.cancel(&who, &meta, &uuid_param(&id)?).await?,
+    ))
+}
+
+/// The offer to move a subscription to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeOffer {
+    pub offer_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/subscriptions/{subscription_id}/change", tag = "orders", params(("subscription_id" = String, Path)),
+    request_body = ChangeOffer,
+    responses((status = 200, body = Subscription, description = "The new subscription, holding the old one's buckets and key from now"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn change_offer(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<ChangeOffer>,
+) -> Result<Json<Subscription>, ApiError> {
+    Ok(Json(
+        catalogue
+            .change_offer(
+                &who,
+                &meta,
+                &uuid_param(&id)?,
+                &uuid_param(&body.value.offer_id)?,
+            )
+            .await?,
     ))
 }
 

@@ -1,6 +1,7 @@
 //! The API's resources, one module each.
 
 pub mod account;
+pub mod billing;
 pub mod catalogue;
 pub mod orgs;
 pub mod platform;

@@ -27,6 +27,10 @@ pub struct CreateOrg {
     pub siret: Option<String>,
     /// An EU VAT number, e.g. FR + key + SIREN.
     pub vat_number: Option<String>,
+    /// ISO 3166-1 alpha-2, for VAT (none outside the EU); by default the
+    /// VAT number's country, else FR.
+    #[schema(example = "FR")]
+    pub country: Option<String>,
 }
 
 impl From<CreateOrg> for NewOrg {
@@ -36,6 +40,7 @@ impl From<CreateOrg> for NewOrg {
             kind: c.kind.as_str().to_owned(),
             siret: c.siret,
             vat_number: c.vat_number,
+            country: c.country,
         }
     }
 }

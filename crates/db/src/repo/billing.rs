@@ -22,6 +22,8 @@ pub struct NewInvoice {
     pub gross: String,
     pub document: String,
     pub issued_at: i64,
+    /// The billing run that issued it; none for a credit note.
+    pub run_id: Option<String>,
 }
 
 /// An issued invoice: its number, and what was written.
@@ -46,8 +48,8 @@ pub async fn insert_invoice(conn: &mut AnyConnection, new: &NewInvoice) -> Resul
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO invoices (id, issuer_id, number, kind, corrects_id, customer_id, period_start, period_end, currency, net, vat, gross, document, issued_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "INSERT INTO invoices (id, issuer_id, number, kind, corrects_id, customer_id, period_start, period_end, currency, net, vat, gross, document, issued_at, run_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&new.id)
     .bind(&new.issuer_id)
@@ -63,12 +65,13 @@ pub async fn insert_invoice(conn: &mut AnyConnection, new: &NewInvoice) -> Resul
     .bind(&new.gross)
     .bind(&new.document)
     .bind(new.issued_at)
+    .bind(&new.run_id)
     .execute(&mut *conn)
     .await?;
     Ok(number)
 }
 
-const SELECT: &str = "SELECT id, issuer_id, number, kind, corrects_id, customer_id, period_start, period_end, currency, net, vat, gross, document, issued_at FROM invoices";
+const SELECT: &str = "SELECT id, issuer_id, number, kind, corrects_id, customer_id, period_start, period_end, currency, net, vat, gross, document, issued_at, run_id FROM invoices";
 
 /// An issuer's invoices and credit notes, by number.
 pub async fn invoices_of_issuer(
@@ -81,4 +84,303 @@ pub async fn invoices_of_issuer(
             .fetch_all(conn)
             .await?,
     )
+}
+
+/// An invoice or credit note by id.
+pub async fn get_invoice(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<InvoiceRow>, DbError> {
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// What an organisation was invoiced and, as a provider, invoiced: newest
+/// first.
+pub async fn invoices_of_org(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> Result<Vec<InvoiceRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT} WHERE customer_id = $1 OR issuer_id = $1 ORDER BY issued_at DESC, id DESC"
+    ))
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The credit notes that correct an invoice.
+pub async fn credit_notes_of(
+    conn: &mut AnyConnection,
+    invoice_id: &str,
+) -> Result<Vec<InvoiceRow>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{SELECT} WHERE corrects_id = $1 ORDER BY number"))
+            .bind(invoice_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Invoices and credit notes whose period starts in `[from, to)`, for
+/// revenue reports.
+pub async fn invoices_for_periods(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> Result<Vec<InvoiceRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT} WHERE period_start >= $1 AND period_start < $2 ORDER BY issuer_id, number"
+    ))
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The invoices a run has issued.
+pub async fn invoices_of_run(
+    conn: &mut AnyConnection,
+    run_id: &str,
+) -> Result<Vec<InvoiceRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT} WHERE run_id = $1 ORDER BY issuer_id, number"
+    ))
+    .bind(run_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+// --- billing runs ----------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct RunRow {
+    pub id: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub cut_at: i64,
+    pub started_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+const RUN_SELECT: &str =
+    "SELECT id, period_start, period_end, cut_at, started_at, completed_at FROM billing_runs";
+
+/// The run of the period starting at `period_start`.
+pub async fn run_starting(
+    conn: &mut AnyConnection,
+    period_start: i64,
+) -> Result<Option<RunRow>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{RUN_SELECT} WHERE period_start = $1"))
+            .bind(period_start)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// The last run, by period.
+pub async fn last_run(conn: &mut AnyConnection) -> Result<Option<RunRow>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{RUN_SELECT} ORDER BY period_end DESC LIMIT 1"))
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// The run whose period ends at `period_end`.
+pub async fn run_ending(
+    conn: &mut AnyConnection,
+    period_end: i64,
+) -> Result<Option<RunRow>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{RUN_SELECT} WHERE period_end = $1"))
+            .bind(period_end)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn insert_run(conn: &mut AnyConnection, run: &RunRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO billing_runs (id, period_start, period_end, cut_at, started_at, completed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&run.id)
+    .bind(run.period_start)
+    .bind(run.period_end)
+    .bind(run.cut_at)
+    .bind(run.started_at)
+    .bind(run.completed_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn complete_run(conn: &mut AnyConnection, id: &str, at: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE billing_runs SET completed_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+// --- what a run reads ------------------------------------------------------------
+
+/// Usage records summed per organisation and bucket (and hour, when asked).
+#[derive(Debug, Clone, FromRow)]
+pub struct UsageSum {
+    pub org_id: String,
+    pub bucket: String,
+    /// The hour, or 0 when summed over hours.
+    pub hour: i64,
+    pub class_a: i64,
+    pub class_b: i64,
+    pub egress_bytes: i64,
+    pub exit_egress_bytes: i64,
+}
+
+const SUMS: &str = "CAST(SUM(class_a) AS BIGINT) AS class_a, CAST(SUM(class_b) AS BIGINT) AS class_b, \
+     CAST(SUM(egress_bytes) AS BIGINT) AS egress_bytes, CAST(SUM(exit_egress_bytes) AS BIGINT) AS exit_egress_bytes";
+
+/// The records of hours in `[from, to)` written before `cut`, summed per
+/// organisation and bucket.
+pub async fn usage_per_bucket(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+    cut: i64,
+) -> Result<Vec<UsageSum>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT org_id, bucket, CAST(0 AS BIGINT) AS hour, {SUMS} FROM usage_records \
+         WHERE hour >= $1 AND hour < $2 AND recorded_at < $3 GROUP BY org_id, bucket"
+    ))
+    .bind(from)
+    .bind(to)
+    .bind(cut)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One bucket's records of hours in `[from, to)` written before `cut`,
+/// summed per hour.
+pub async fn bucket_usage_per_hour(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    bucket: &str,
+    from: i64,
+    to: i64,
+    cut: i64,
+) -> Result<Vec<UsageSum>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT org_id, bucket, hour, {SUMS} FROM usage_records \
+         WHERE org_id = $1 AND bucket = $2 AND hour >= $3 AND hour < $4 AND recorded_at < $5 \
+         GROUP BY org_id, bucket, hour"
+    ))
+    .bind(org_id)
+    .bind(bucket)
+    .bind(from)
+    .bind(to)
+    .bind(cut)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Late records: hours before `before`, written in `[written_from, cut)`,
+/// summed per organisation, bucket and hour.
+pub async fn late_usage(
+    conn: &mut AnyConnection,
+    before: i64,
+    written_from: i64,
+    cut: i64,
+) -> Result<Vec<UsageSum>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT org_id, bucket, hour, {SUMS} FROM usage_records \
+         WHERE hour < $1 AND recorded_at >= $2 AND recorded_at < $3 GROUP BY org_id, bucket, hour"
+    ))
+    .bind(before)
+    .bind(written_from)
+    .bind(cut)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The bytes each bucket held at `at`: (organisation, bucket, bytes).
+pub async fn bytes_per_bucket_at(
+    conn: &mut AnyConnection,
+    at: i64,
+) -> Result<Vec<(String, String, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT org_id, bucket, CAST(SUM(delta_bytes) AS BIGINT) FROM storage_deltas \
+         WHERE at < $1 GROUP BY org_id, bucket",
+    )
+    .bind(at)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Every storage change in `[from, to)`: (organisation, bucket, time,
+/// bytes), by bucket then time.
+pub async fn storage_changes_between(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, String, i64, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT org_id, bucket, at, delta_bytes FROM storage_deltas \
+         WHERE at >= $1 AND at < $2 ORDER BY org_id, bucket, at, id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One event of a subscription's history, with the subscription.
+#[derive(Debug, Clone, FromRow)]
+pub struct SubscriptionEvent {
+    pub subscription_id: String,
+    pub offer_document: String,
+    pub provider_id: String,
+    pub buyer_id: String,
+    pub resources: Option<String>,
+    pub at: i64,
+    pub event: String,
+    pub state: String,
+}
+
+/// The histories, before `before`, of every subscription still in force
+/// or changed since `since`: by subscription, then time.
+pub async fn subscription_histories(
+    conn: &mut AnyConnection,
+    since: i64,
+    before: i64,
+) -> Result<Vec<SubscriptionEvent>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT s.id AS subscription_id, s.offer_document, s.provider_id, s.buyer_id, s.resources, \
+         e.at, e.event, e.state FROM subscriptions s JOIN subscription_events e ON e.subscription_id = s.id \
+         WHERE (s.state IN ('active', 'suspended') OR s.updated_at >= $1) AND e.at < $2 \
+         ORDER BY s.id, e.at, e.id",
+    )
+    .bind(since)
+    .bind(before)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A usage record by id.
+pub async fn get_usage(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<crate::repo::storage::UsageRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, org_id, bucket, hour, class_a, class_b, egress_bytes, exit_egress_bytes, recorded_at \
+         FROM usage_records WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }

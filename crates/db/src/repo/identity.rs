@@ -11,6 +11,8 @@ pub struct OrgRow {
     pub kind: String,
     pub siret: Option<String>,
     pub vat_number: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
     pub require_totp: i64,
     pub created_at: i64,
 }
@@ -51,20 +53,21 @@ pub struct MembershipRow {
     pub created_at: i64,
 }
 
-const ORG_COLUMNS: &str = "id, name, kind, siret, vat_number, require_totp, created_at";
+const ORG_COLUMNS: &str = "id, name, kind, siret, vat_number, country, require_totp, created_at";
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, totp_secret, totp_enabled, totp_last_step, is_operator, created_at";
 const MEMBERSHIP_SELECT: &str = "SELECT m.org_id, o.name AS org_name, m.user_id, u.email, u.display_name, m.role, m.created_at \
      FROM memberships m JOIN organisations o ON o.id = m.org_id JOIN users u ON u.id = m.user_id";
 
 pub async fn insert_org(conn: &mut AnyConnection, org: &OrgRow) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO organisations (id, name, kind, siret, vat_number, require_totp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO organisations (id, name, kind, siret, vat_number, country, require_totp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&org.id)
     .bind(&org.name)
     .bind(&org.kind)
     .bind(&org.siret)
     .bind(&org.vat_number)
+    .bind(&org.country)
     .bind(org.require_totp)
     .bind(org.created_at)
     .execute(conn)
@@ -104,7 +107,7 @@ pub async fn list_orgs_of_user(
     limit: i64,
 ) -> Result<Vec<OrgRow>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT o.id, o.name, o.kind, o.siret, o.vat_number, o.require_totp, o.created_at FROM organisations o \
+        "SELECT o.id, o.name, o.kind, o.siret, o.vat_number, o.country, o.require_totp, o.created_at FROM organisations o \
          JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3",
     )
     .bind(user_id)

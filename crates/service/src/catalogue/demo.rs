@@ -70,6 +70,11 @@ pub(super) async fn ensure_house(
         return Ok(OrgId::parse(&claimed)?);
     }
     let now = now_ms();
+    let country = storage
+        .regions()
+        .next()
+        .map_or("FR", |r| r.jurisdiction.as_str())
+        .to_owned();
     identity::insert_org(
         &mut tx,
         &identity::OrgRow {
@@ -78,6 +83,11 @@ pub(super) async fn ensure_house(
             kind: "company".into(),
             siret: None,
             vat_number: None,
+            country: if country == "EU" {
+                "FR".into()
+            } else {
+                country
+            },
             require_totp: 0,
             created_at: now,
         },
@@ -390,6 +400,7 @@ impl Catalogue {
                         kind: o.kind.into(),
                         siret: None,
                         vat_number: None,
+                        country: None,
                     },
                 )
                 .await?;

@@ -9,6 +9,7 @@
 //! draft is approved in turn. Only published versions are in the search
 //! index (`listings`).
 
+pub mod billing;
 pub mod demo;
 mod index;
 pub mod orders;
@@ -229,6 +230,7 @@ pub struct CatalogueSettings {
     pub allow_private_webhooks: bool,
     /// How many matches a search reads at most (see `index`).
     pub search_sample: u32,
+    pub billing: billing::BillingSettings,
 }
 
 struct Inner {
@@ -236,6 +238,7 @@ struct Inner {
     house: OrgId,
     allow_private_webhooks: bool,
     search_sample: u32,
+    billing: billing::BillingSettings,
     http: reqwest::Client,
     wake: tokio::sync::Notify,
     /// The index's fingerprint when `tidy_index` last merged it.
@@ -308,6 +311,7 @@ impl Catalogue {
                 house,
                 allow_private_webhooks: settings.allow_private_webhooks,
                 search_sample: settings.search_sample,
+                billing: settings.billing,
                 http,
                 wake: tokio::sync::Notify::new(),
                 tidied: std::sync::Mutex::new(None),

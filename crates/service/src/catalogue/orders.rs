@@ -658,6 +658,115 @@ impl Catalogue {
         Ok(view)
     }
 
+    /// The buyer moves a house subscription to another of the house's
+    /// offers of the same category (an upgrade or a downgrade). From now, a
+    /// new subscription holds the buckets and the S3 key, at the new
+    /// offer's price and quota; the old one ends as `changed`, without the
+    /// rest of its commitment (the new offer's own commitment starts).
+    pub async fn change_offer(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        id: &str,
+        offer_id: &str,
+    ) -> ServiceResult<Subscription> {
+        let mut tx = self.platform().db().begin_write().await?;
+        let mut old = repo::get_subscription(&mut tx, id)
+            .await?
+            .ok_or(ServiceError::NotFound("subscription"))?;
+        let buyer = OrgId::parse(&old.buyer_id)?;
+        self.platform()
+            .authorize_org(&mut tx, who, buyer, |r| r.manages_org() || r == Role::Buyer)
+            .await
+            .map_err(|e| match e {
+                ServiceError::NotFound(_) => ServiceError::NotFound("subscription"),
+                other => other,
+            })?;
+        if old.state != SubscriptionState::Active.as_str() {
+            return Err(ServiceError::Conflict(format!(
+                "a {} subscription cannot change offer",
+                old.state
+            )));
+        }
+        if old.provider_id != self.house().to_string() {
+            return Err(ServiceError::Conflict(
+                "only the house's subscriptions change offer here: order the new offer from its provider".into(),
+            ));
+        }
+        let offer_row = repo::get_sheet(&mut tx, repo::Sheet::Offer, offer_id)
+            .await?
+            .ok_or(ServiceError::NotFound("offer"))?;
+        let (Some(published), true) = (
+            offer_row.published.as_deref(),
+            offer_row.owner_id == old.provider_id,
+        ) else {
+            return Err(ServiceError::Conflict(
+                "the new offer must be a published offer of the same provider".into(),
+            ));
+        };
+        let offer: OfferSheet = parse_doc(published)?;
+        let current: OfferSheet = parse_doc(&old.offer_document)?;
+        if offer_row.id == old.offer_id || offer.category != current.category {
+            return Err(ServiceError::Conflict(format!(
+                "a subscription changes to another offer of its category ({})",
+                current.category
+            )));
+        }
+        if !offer.regions.contains(&old.region) {
+            return Err(ServiceError::Conflict(format!(
+                "the new offer is not available in {}, where the data is",
+                old.region
+            )));
+        }
+        let mut resources: Resources = match old.resources.as_deref() {
+            Some(r) => parse_doc(r)?,
+            None => Resources::default(),
+        };
+        resources.quota_bytes = offer.capacity_gb.map(|gb| {
+            i64::try_from(gb)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(BYTES_PER_GB)
+        });
+        let now = now_ms();
+        let new = SubscriptionRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            offer_id: offer_row.id.clone(),
+            provider_id: old.provider_id.clone(),
+            buyer_id: old.buyer_id.clone(),
+            region: old.region.clone(),
+            state: SubscriptionState::Active.as_str().into(),
+            offer_document: published.to_owned(),
+            resources: Some(to_json(&resources)?),
+            note: None,
+            ordered_by: who.actor(),
+            created_at: now,
+            updated_at: now,
+        };
+        old.state = SubscriptionState::Cancelled.as_str().into();
+        old.updated_at = now;
+        repo::update_subscription(&mut tx, &old).await?;
+        let to = format!("to subscription {}", new.id);
+        repo::insert_subscription_event(&mut tx, &event_row(&old, who, "changed", Some(&to)))
+            .await?;
+        repo::insert_subscription(&mut tx, &new).await?;
+        let from = format!("changed from subscription {}", old.id);
+        repo::insert_subscription_event(&mut tx, &event_row(&new, who, "provisioned", Some(&from)))
+            .await?;
+        self.apply_quota(&mut tx, buyer).await?;
+        let view = self.subscription_view(&mut tx, new).await?;
+        self.platform()
+            .commit_audited(
+                tx,
+                who,
+                meta,
+                AuditEvent::new("subscription.change", format!("subscription:{id}"))
+                    .org(buyer)
+                    .details(serde_json::json!({"to": view.id, "offer": view.offer_id})),
+            )
+            .await?;
+        Ok(view)
+    }
+
     // --- webhooks --------------------------------------------------------------------
 
     /// Sets a provider's webhook; the signing secret is returned once.

@@ -93,6 +93,7 @@ pub async fn signup(
         kind: form.kind.clone(),
         siret: optional(&form.siret),
         vat_number: optional(&form.vat_number),
+        country: None,
     };
     let user = NewUser {
         email: form.email.clone(),

@@ -1,0 +1,177 @@
+//! Pay-per-use as the API shows it: billing runs and metering for
+//! operators, invoices and credit notes, revenue reports.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use nuage_service::ServiceError;
+use nuage_service::catalogue::Catalogue;
+use nuage_service::catalogue::billing::{
+    IngestOutcome, Invoice, RevenueRow, RunSummary, UsageRecordInput, parse_period,
+};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::catalogue::uuid_param;
+use super::org_id;
+use crate::extract::{Caller, JsonBody, Meta, Params, PathParam};
+use crate::problem::{ApiError, Problem};
+
+type Cat = Extension<Catalogue>;
+
+/// The period to bill.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// A month that is over, `YYYY-MM` (UTC).
+    #[schema(example = "2026-10")]
+    pub period: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/billing/runs", tag = "billing", request_body = RunRequest,
+    responses((status = 200, body = RunSummary, description = "The period's invoices are issued (an interrupted run is finished; a complete one is reported as it was)"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn run(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    body: JsonBody<RunRequest>,
+) -> Result<Json<RunSummary>, ApiError> {
+    let period = parse_period(&body.value.period).map_err(ServiceError::from)?;
+    Ok(Json(catalogue.run_billing(&who, &meta, period).await?))
+}
+
+/// Usage records from a meter.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageDelivery {
+    pub records: Vec<UsageRecordInput>,
+}
+
+#[utoipa::path(post, path = "/api/v1/usage-records", tag = "billing", request_body = UsageDelivery,
+    responses((status = 200, body = IngestOutcome, description = "Stored; records delivered before with the same content count once"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn ingest(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    body: JsonBody<UsageDelivery>,
+) -> Result<Json<IngestOutcome>, ApiError> {
+    Ok(Json(
+        catalogue.ingest_usage(&who, &body.value.records).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/invoices", tag = "billing", params(("org_id" = String, Path)),
+    responses((status = 200, body = Vec<Invoice>, description = "Invoices and credit notes received and issued, newest first"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn invoices(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Vec<Invoice>>, ApiError> {
+    Ok(Json(catalogue.invoices(&who, org_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/invoices/{invoice_id}", tag = "billing", params(("invoice_id" = String, Path)),
+    responses((status = 200, body = Invoice), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn invoice(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Invoice>, ApiError> {
+    Ok(Json(catalogue.invoice(&who, &uuid_param(&id)?).await?))
+}
+
+/// Why an invoice is cancelled.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditRequest {
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/invoices/{invoice_id}/credit-notes", tag = "billing", params(("invoice_id" = String, Path)),
+    request_body = CreditRequest,
+    responses((status = 201, body = Invoice, description = "A credit note of the whole invoice, numbered in the issuer's sequence"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn credit(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<CreditRequest>,
+) -> Result<Response, ApiError> {
+    let note = catalogue
+        .credit_note(&who, &meta, &uuid_param(&id)?, &body.value.reason)
+        .await?;
+    Ok((StatusCode::CREATED, Json(note)).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RevenueParams {
+    /// The first month, `YYYY-MM`.
+    pub from: String,
+    /// The last month, included; `from` by default.
+    pub to: Option<String>,
+    /// `csv` for a spreadsheet; JSON by default.
+    pub format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/billing/revenue", tag = "billing", params(RevenueParams),
+    responses((status = 200, body = Vec<RevenueRow>, description = "Net revenue (credit notes deducted, VAT excluded) per month, provider and offer; `format=csv` gives it as CSV"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn revenue(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Params(p): Params<RevenueParams>,
+) -> Result<Response, ApiError> {
+    let from = parse_period(&p.from).map_err(ServiceError::from)?;
+    let to = parse_period(p.to.as_deref().unwrap_or(&p.from)).map_err(ServiceError::from)?;
+    let rows = catalogue.revenue(&who, from, to).await?;
+    match p.format.as_deref() {
+        None | Some("json") => Ok(Json(rows).into_response()),
+        Some("csv") => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let written: Result<(), csv::Error> = (|| {
+                w.write_record([
+                    "month",
+                    "provider_id",
+                    "provider_name",
+                    "offer",
+                    "net_eur",
+                    "invoices",
+                ])?;
+                for r in &rows {
+                    w.write_record([
+                        r.month.as_str(),
+                        &r.provider_id,
+                        &r.provider_name,
+                        &r.offer,
+                        &r.net.to_string(),
+                        &r.invoices.to_string(),
+                    ])?;
+                }
+                Ok(())
+            })();
+            let csv = written
+                .and_then(|()| w.into_inner().map_err(|e| e.into_error().into()))
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"revenue.csv\"",
+                    ),
+                ],
+                csv,
+            )
+                .into_response())
+        }
+        Some(other) => Err(ServiceError::from(nuage_domain::DomainError::invalid(
+            "format",
+            format!("{other:?} is not a format: csv or json"),
+        ))
+        .into()),
+    }
+}

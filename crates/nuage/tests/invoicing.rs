@@ -1,0 +1,610 @@
+//! Billing runs end to end: a usage history played at known times (the
+//! test build's clock), rated into the invoice computed by hand below; late
+//! records billed once, by the next run; runs replayed, resumed after a
+//! crash, and refused when they make no sense; credit notes and revenue.
+
+use aws_sdk_s3::primitives::ByteStream;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Spawn, TestApp, s3_client, spawn, spawn_app};
+
+const DAY: i64 = 86_400_000;
+/// 2026-10-01T00:00:00Z.
+const OCTOBER: i64 = 1_790_812_800_000;
+/// 2026-11-01T00:00:00Z and 2026-12-01T00:00:00Z.
+const NOVEMBER: i64 = OCTOBER + 31 * DAY;
+const DECEMBER: i64 = NOVEMBER + 30 * DAY;
+
+async fn set_clock(app: &TestApp, at: i64) {
+    let response = app
+        .http
+        .put(app.url("/test-clock"))
+        .bearer_auth(&app.root_token)
+        .json(&json!({ "now_ms": at }))
+        .send()
+        .await
+        .expect("clock set");
+    assert_eq!(response.status(), 204);
+}
+
+/// A published house offer with these prices; returns its id.
+async fn house_offer(app: &TestApp, house: &str, region: &str, name: &str, price: Value) -> String {
+    let (status, body) = app
+        .root(
+            Method::POST,
+            &format!("/orgs/{house}/offers"),
+            Some(json!({
+                "name": name,
+                "description": format!("{name}: object storage billed by the test."),
+                "category": "storage", "regions": [region], "certifications": [],
+                "capacity_gb": 1,
+                "sla": {"availability_percent": "99.9", "support_hours": "24/7", "rto_hours": 4, "rpo_hours": 1},
+                "reversibility": {"export_formats": ["S3"], "notice_days": 0},
+                "price": price,
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().expect("offer id").to_owned();
+    for path in [
+        (
+            format!("/sheets/offers/{id}/state"),
+            json!({"state": "in_review"}),
+        ),
+        (
+            format!("/review/offers/{id}"),
+            json!({"decision": "publish"}),
+        ),
+    ] {
+        let (status, body) = app.root(Method::POST, &path.0, Some(path.1)).await;
+        assert_eq!(status, 204, "{body}");
+    }
+    id
+}
+
+/// The house's id and its region, from its published personal bundle.
+async fn house(app: &TestApp) -> (String, String) {
+    let found: Value = app
+        .http
+        .get(app.url("/directory/search?kind=offer&q=personnel"))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    let id = found["hits"][0]["id"]
+        .as_str()
+        .expect("the personal bundle");
+    let page: Value = app
+        .http
+        .get(app.url(&format!("/catalogue/offers/{id}")))
+        .send()
+        .await
+        .expect("page")
+        .json()
+        .await
+        .expect("json");
+    (
+        page["provider"]["id"].as_str().expect("house").to_owned(),
+        page["sheet"]["regions"][0]
+            .as_str()
+            .expect("region")
+            .to_owned(),
+    )
+}
+
+async fn run(app: &TestApp, period: &str) -> (u16, Value) {
+    app.root(
+        Method::POST,
+        "/billing/runs",
+        Some(json!({ "period": period })),
+    )
+    .await
+}
+
+async fn invoices(app: &TestApp, org: &str) -> Vec<Value> {
+    let (status, body) = app
+        .root(Method::GET, &format!("/orgs/{org}/invoices"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().expect("invoices").clone()
+}
+
+/// An invoice's lines as (description's start, quantity, unit price,
+/// amount, adjustment), in order.
+fn lines(invoice: &Value) -> Vec<(String, String, String, String, bool)> {
+    invoice["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().expect("kind").to_owned(),
+                l["quantity"].as_str().expect("quantity").to_owned(),
+                l["unit_price"].as_str().expect("price").to_owned(),
+                l["amount"].as_str().expect("amount").to_owned(),
+                l["adjustment"].as_bool().expect("flag"),
+            )
+        })
+        .collect()
+}
+
+fn line(
+    kind: &str,
+    quantity: &str,
+    price: &str,
+    amount: &str,
+) -> (String, String, String, String, bool) {
+    (
+        kind.into(),
+        quantity.into(),
+        price.into(),
+        amount.into(),
+        false,
+    )
+}
+
+#[tokio::test]
+async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_cent() {
+    let app = spawn(Spawn {
+        env: vec![(
+            "NUAGE_BILLING__PAY_AS_YOU_GO__PER_GB_MONTH".into(),
+            "100".into(),
+        )],
+        ..Spawn::default()
+    })
+    .await;
+    let (house, region) = house(&app).await;
+    let small = house_offer(
+        &app,
+        &house,
+        &region,
+        "Essai Petit",
+        json!({
+            "monthly_fee": "31", "per_gb_month": "1000", "per_1k_class_a": "10",
+            "per_1k_class_b": "5", "per_gb_egress": "100",
+        }),
+    )
+    .await;
+    let large = house_offer(
+        &app,
+        &house,
+        &region,
+        "Essai Grand",
+        json!({
+            "monthly_fee": "62", "per_gb_month": "500", "per_1k_class_a": "10",
+            "per_1k_class_b": "5", "per_gb_egress": "100", "commitment_months": 12,
+        }),
+    )
+    .await;
+    let customer = app.create_org("Client Facturé").await;
+    let (_, token) = app
+        .create_user(&customer, "achats@client.example", "owner")
+        .await;
+
+    // Day 0, 00:00: the small offer is ordered; 3.1 MB are stored.
+    set_clock(&app, OCTOBER).await;
+    let (status, order) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{customer}/orders"),
+            &token,
+            Some(json!({"offer_id": small})),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let first = order["subscription"]["id"].as_str().expect("id").to_owned();
+    let bucket = order["subscription"]["resources"]["buckets"][0]
+        .as_str()
+        .expect("bucket")
+        .to_owned();
+    let s3 = s3_client(
+        &app.s3,
+        order["credentials"]["access_key_id"].as_str().expect("key"),
+        order["credentials"]["secret_access_key"]
+            .as_str()
+            .expect("secret"),
+    );
+    let put = |key: &'static str, bytes: usize| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(vec![1u8; bytes]))
+                .send()
+                .await
+                .expect("put");
+        }
+    };
+    let get = |key: &'static str| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            let o = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("get");
+            o.body.collect().await.expect("body");
+        }
+    };
+    put("a", 3_100_000).await;
+    // Day 5: a is read once (3.1 MB out), b (1.55 MB) is stored.
+    app.maintain().await;
+    set_clock(&app, OCTOBER + 5 * DAY).await;
+    get("a").await;
+    put("b", 1_550_000).await;
+    // Day 10: b is deleted (deletes are not billed).
+    app.maintain().await;
+    set_clock(&app, OCTOBER + 10 * DAY).await;
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("b")
+        .send()
+        .await
+        .expect("delete");
+    // Day 15, 00:00: the customer moves to the large offer.
+    app.maintain().await;
+    set_clock(&app, OCTOBER + 15 * DAY).await;
+    let (status, changed) = app
+        .call(
+            Method::POST,
+            &format!("/subscriptions/{first}/change"),
+            &token,
+            Some(json!({"offer_id": large})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let second = changed["id"].as_str().expect("id").to_owned();
+    assert_eq!(changed["resources"]["buckets"][0], bucket.as_str());
+    // Day 20: c (6.2 MB) is stored and read twice (12.4 MB out).
+    set_clock(&app, OCTOBER + 20 * DAY).await;
+    put("c", 6_200_000).await;
+    get("c").await;
+    get("c").await;
+    // Day 25, 12:00: cancelled, eleven months and a half into a
+    // twelve-month commitment... of which ten days and a half were used.
+    app.maintain().await;
+    set_clock(&app, OCTOBER + 25 * DAY + DAY / 2).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/subscriptions/{second}/cancel"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // October is billed on November 2nd.
+    set_clock(&app, NOVEMBER + DAY).await;
+    let (status, summary) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{summary}");
+    let all = invoices(&app, &customer).await;
+    assert_eq!(all.len(), 1, "one invoice per customer and issuer: {all:?}");
+    let invoice = &all[0];
+    assert_eq!(invoice["number"], "F-000001");
+    assert_eq!(invoice["issuer"]["id"], house.as_str());
+    assert_eq!(invoice["period"], "2026-10");
+    // By hand. Storage in GB-months of October (31 days): bytes × days /
+    // (10⁹ × 31). Each line is quantity × unit price, rounded once to the
+    // cent, half away from zero.
+    let expected = vec![
+        // Small, in force days 0–15: the fee for the 15 days before the
+        // change (the change's day is the large offer's), 15/31 × 31 €.
+        line(
+            "monthly_fee",
+            "0.4838709677419354838709677419",
+            "31",
+            "15.00",
+        ),
+        // a for 15 days + b for 5 days: 0.0015 + 0.00025 GB-month × 1000 €.
+        line("storage", "0.00175", "1000", "1.75"),
+        // PUT a, PUT b: 2 class-A requests; GET a: 1 class-B request.
+        line("class_a_requests", "0.002", "10", "0.02"),
+        line("class_b_requests", "0.001", "5", "0.01"),
+        // 3.1 MB out: 0.0031 GB × 100 €.
+        line("egress", "0.0031", "100", "0.31"),
+        // Large, in force from day 15 to day 25.5: days 15 to 25 touched,
+        // 11/31 × 62 €.
+        line(
+            "monthly_fee",
+            "0.3548387096774193548387096774",
+            "62",
+            "22.00",
+        ),
+        // a for 10.5 days + c for 5.5 days: 0.00105 + 0.0011 GB-month ×
+        // 500 € = 1.075, rounded up.
+        line("storage", "0.00215", "500", "1.08"),
+        line("class_a_requests", "0.001", "10", "0.01"),
+        line("class_b_requests", "0.002", "5", "0.01"),
+        line("egress", "0.0124", "100", "1.24"),
+        // The rest of the commitment (ends 2027-10-16), from the day after
+        // the cancellation: 5/31 of October, 11 months, 15/31 of October
+        // 2027 = 11 + 20/31 months × 62 € = 722 €.
+        line(
+            "commitment_remainder",
+            "11.645161290322580645161290323",
+            "62",
+            "722.00",
+        ),
+        // Pay-as-you-go from day 25.5: a and c for 5.5 days, 0.00055 +
+        // 0.0011 GB-month × 100 €.
+        line("storage", "0.00165", "100", "0.17"),
+    ];
+    assert_eq!(lines(invoice), expected, "{invoice}");
+    assert_eq!(invoice["net"], "763.60");
+    assert_eq!(invoice["vat"]["treatment"], "standard");
+    assert_eq!(invoice["vat_amount"], "152.72");
+    assert_eq!(invoice["gross"], "916.32");
+    assert_eq!(summary["invoices"], 1);
+    assert_eq!(summary["issued_now"], 1);
+
+    // Running October again changes nothing.
+    let (status, again) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["issued_now"], 0);
+    assert_eq!(invoices(&app, &customer).await.len(), 1);
+
+    // A record of October 20th reaches the metering late, twice: it is
+    // stored once, and billed once, with November, at the price of the
+    // subscription that held the bucket then.
+    let record = json!({"records": [{
+        "id": "edge-7:2026-10-20T10", "org_id": customer, "bucket": bucket,
+        "hour_ms": OCTOBER + 19 * DAY + 10 * 3_600_000, "class_a": 1000,
+    }]});
+    let (status, body) = app
+        .root(Method::POST, "/usage-records", Some(record.clone()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"accepted": 1, "duplicates": 0}));
+    let (status, body) = app.root(Method::POST, "/usage-records", Some(record)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"accepted": 0, "duplicates": 1}));
+
+    set_clock(&app, DECEMBER + 3_600_000).await;
+    let (status, body) = run(&app, "2026-11").await;
+    assert_eq!(status, 200, "{body}");
+    let all = invoices(&app, &customer).await;
+    assert_eq!(all.len(), 2);
+    let november = &all[0];
+    assert_eq!(november["number"], "F-000002");
+    assert_eq!(
+        lines(november),
+        vec![
+            // The late thousand class-A requests, at the price of the large
+            // offer, which held the bucket on October 20th.
+            (
+                "class_a_requests".into(),
+                "1".into(),
+                "10".into(),
+                "10.00".into(),
+                true
+            ),
+            // a and c all November: 0.0093 GB-month × 100 €, pay-as-you-go.
+            line("storage", "0.0093", "100", "0.93"),
+        ],
+        "{november}"
+    );
+    let adjustment = &november["lines"][0];
+    assert_eq!(adjustment["subscription_id"], second.as_str());
+    assert_eq!(november["net"], "10.93");
+
+    // A credit note cancels October whole, in the same numbering; October
+    // cannot be credited twice, nor a credit note credited.
+    let october = invoice["id"].as_str().expect("id");
+    let (status, note) = app
+        .root(
+            Method::POST,
+            &format!("/invoices/{october}/credit-notes"),
+            Some(json!({"reason": "geste commercial"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(note["number"], "A-000003");
+    assert_eq!(note["kind"], "credit_note");
+    assert_eq!(note["gross"], "-916.32");
+    for (id, why) in [
+        (october, "twice"),
+        (note["id"].as_str().expect("id"), "a credit note"),
+    ] {
+        let (status, body) = app
+            .root(
+                Method::POST,
+                &format!("/invoices/{id}/credit-notes"),
+                Some(json!({"reason": "encore"})),
+            )
+            .await;
+        assert_eq!(status, 409, "{why}: {body}");
+    }
+    // The customer's owner sees its invoices; another organisation does not.
+    let (status, _) = app
+        .call(Method::GET, &format!("/invoices/{october}"), &token, None)
+        .await;
+    assert_eq!(status, 200);
+    let stranger = app.create_org("Curieux").await;
+    let (_, nosy) = app
+        .create_user(&stranger, "curieux@example.org", "owner")
+        .await;
+    let (status, _) = app
+        .call(Method::GET, &format!("/invoices/{october}"), &nosy, None)
+        .await;
+    assert_eq!(status, 404);
+
+    // Revenue: per month, provider and offer, credit notes deducted.
+    let (status, revenue) = app
+        .root(
+            Method::GET,
+            "/billing/revenue?from=2026-10&to=2026-11",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{revenue}");
+    let rows: Vec<(String, String, String)> = revenue
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["month"].as_str().expect("month").to_owned(),
+                r["offer"].as_str().expect("offer").to_owned(),
+                r["net"].as_str().expect("net").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("2026-10".into(), "Essai Grand".into(), "0.00".into()),
+            ("2026-10".into(), "Essai Petit".into(), "0.00".into()),
+            ("2026-10".into(), "Paiement à l'usage".into(), "0.00".into()),
+            ("2026-11".into(), "Essai Grand".into(), "10.00".into()),
+            ("2026-11".into(), "Paiement à l'usage".into(), "0.93".into()),
+        ]
+    );
+    let csv = app
+        .http
+        .get(app.url("/billing/revenue?from=2026-11&format=csv"))
+        .bearer_auth(&app.root_token)
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        csv.starts_with("month,provider_id,provider_name,offer,net_eur,invoices\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(",Essai Grand,10.00,1\n"), "{csv}");
+}
+
+#[tokio::test]
+async fn bad_usage_records_and_runs_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let t = app.tenant("Mesures").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("mesures")
+        .send()
+        .await
+        .expect("create");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let hour = now / 3_600_000 * 3_600_000 - 3_600_000;
+    let good =
+        json!({"id": "m-1", "org_id": t.org, "bucket": "mesures", "hour_ms": hour, "class_b": 5});
+    let mut cases = vec![];
+    for (field, value, why) in [
+        ("class_a", json!(-1), "negative"),
+        ("bucket", json!("ailleurs"), "no bucket"),
+        (
+            "org_id",
+            json!("00000000-0000-0000-0000-000000000000"),
+            "organisation",
+        ),
+        ("hour_ms", json!(hour + 48 * 3_600_000), "future"),
+        ("hour_ms", json!(hour + 1), "hour"),
+        ("id", json!("a b"), "id"),
+    ] {
+        let mut record = good.clone();
+        record[field] = value;
+        cases.push((record, why));
+    }
+    for (record, why) in cases {
+        // The good record rides along: one bad record refuses the delivery.
+        let (status, body) = app
+            .root(
+                Method::POST,
+                "/usage-records",
+                Some(json!({"records": [good.clone(), record]})),
+            )
+            .await;
+        assert_eq!(status, 400, "{why}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("record 1"),
+            "{why}: {body}"
+        );
+    }
+    let mut db = app.database().await;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_records WHERE id LIKE 'meter:%'")
+            .fetch_one(&mut db)
+            .await
+            .expect("count");
+    assert_eq!(stored, 0, "nothing of a refused delivery is kept");
+    assert!(
+        app.log().contains("usage records refused"),
+        "refusals are logged"
+    );
+    // The same id with other values is a conflict, not a silent overwrite.
+    let (status, _) = app
+        .root(
+            Method::POST,
+            "/usage-records",
+            Some(json!({"records": [good.clone()]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut changed = good.clone();
+    changed["class_b"] = json!(6);
+    let (status, _) = app
+        .root(
+            Method::POST,
+            "/usage-records",
+            Some(json!({"records": [changed]})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    // Only operators meter.
+    let (_, owner) = app
+        .create_user(&t.org, "owner@mesures.example", "owner")
+        .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/usage-records",
+            &owner,
+            Some(json!({"records": [good]})),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // Runs: a month not over, a malformed one, one that skips a month, and
+    // a customer asking.
+    for (period, status_expected) in [("2099-01", 400), ("2026-13", 400), ("octobre", 400)] {
+        let (status, body) = run(&app, period).await;
+        assert_eq!(status, status_expected, "{period}: {body}");
+    }
+    let (status, body) = run(&app, "2026-09").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = run(&app, "2026-07").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2026-10"),
+        "{body}"
+    );
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/billing/runs",
+            &owner,
+            Some(json!({"period": "2026-10"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
