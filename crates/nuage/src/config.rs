@@ -344,13 +344,14 @@ const ENV_KEYS: [&str; 14] = [
 ];
 
 /// `NUAGE_` variables that are not server configuration.
-const OTHER_NUAGE_VARIABLES: [&str; 6] = [
+const OTHER_NUAGE_VARIABLES: [&str; 7] = [
     "cli_server",
     "cli_token",
     "cli_ca_cert",
     "root_token",
     "config",
     "test_database_url",
+    "test_crash_after_invoices",
 ];
 
 /// Says which `NUAGE_` variables will be ignored: a typo such as

@@ -293,7 +293,7 @@ async fn shutdown_signal() {
 
 /// Freezes the platform's clock (`{"now_ms": 1790000000000}`) or lets it run
 /// (`{"now_ms": null}`); root only, and only in test builds.
-#[cfg(feature = "test-clock")]
+#[cfg(feature = "test-hooks")]
 async fn set_test_clock(
     axum::extract::State(platform): axum::extract::State<Platform>,
     headers: axum::http::HeaderMap,
@@ -306,7 +306,7 @@ async fn set_test_clock(
         .unwrap_or_default();
     match platform.authenticate_token(token).await {
         Ok(nuage_service::Principal::Root { .. }) => {
-            nuage_service::test_clock::set(body["now_ms"].as_i64());
+            nuage_service::test_hooks::set_clock(body["now_ms"].as_i64());
             StatusCode::NO_CONTENT
         }
         _ => StatusCode::FORBIDDEN,
@@ -328,7 +328,7 @@ fn main_router(platform: &Platform, secure_cookies: bool) -> Router {
             }),
         )
         .with_state(platform.clone());
-    #[cfg(feature = "test-clock")]
+    #[cfg(feature = "test-hooks")]
     let ops = ops.route(
         "/api/v1/test-clock",
         axum::routing::put(set_test_clock).with_state(platform.clone()),

@@ -608,3 +608,154 @@ async fn bad_usage_records_and_runs_are_refused_and_change_nothing() {
         .await;
     assert_eq!(status, 403);
 }
+
+async fn issued(db: &mut sqlx::AnyConnection) -> Vec<(i64, String, String)> {
+    sqlx::query_as("SELECT number, customer_id, gross FROM invoices ORDER BY number")
+        .fetch_all(db)
+        .await
+        .expect("invoices")
+}
+
+#[tokio::test]
+async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    // The test build's crash point aborts the server, as a crash would,
+    // right after its 37th invoice is committed.
+    let app = spawn(Spawn {
+        data_dir: Some(data_dir.clone()),
+        env: vec![("NUAGE_TEST_CRASH_AFTER_INVOICES".into(), "37".into())],
+        ..Spawn::default()
+    })
+    .await;
+    let (database_url, root_token) = (app.database_url.clone(), app.root_token.clone());
+    let found: Value = app
+        .http
+        .get(app.url("/directory/search?kind=offer&q=personnel"))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    let personal = found["hits"][0]["id"]
+        .as_str()
+        .expect("the personal bundle")
+        .to_owned();
+    // 150 customers of the personal bundle (1.50 € a month) since October 1st.
+    set_clock(&app, OCTOBER).await;
+    let mut customers = Vec::new();
+    for i in 0..150 {
+        let org = app.create_org(&format!("Client {i:03}")).await;
+        let (status, body) = app
+            .root(
+                Method::POST,
+                &format!("/orgs/{org}/orders"),
+                Some(json!({"offer_id": personal})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        customers.push(org);
+    }
+    set_clock(&app, NOVEMBER + DAY).await;
+
+    let answer = app
+        .http
+        .post(app.url("/billing/runs"))
+        .bearer_auth(&root_token)
+        .json(&json!({"period": "2026-10"}))
+        .send()
+        .await;
+    assert!(answer.is_err(), "the server died in the run: {answer:?}");
+    let before = issued(&mut app.database().await).await;
+    drop(app);
+    assert_eq!(before.len(), 37, "the crash fell after the 37th invoice");
+    let numbers: Vec<i64> = before.iter().map(|i| i.0).collect();
+    assert_eq!(numbers, (1..=before.len() as i64).collect::<Vec<_>>());
+
+    // Restarted, the same command finishes the run from its cut.
+    let app = spawn(Spawn {
+        data_dir: Some(data_dir.clone()),
+        database_url: Some(database_url.clone()),
+        root_token: Some(root_token.clone()),
+        ..Spawn::default()
+    })
+    .await;
+    let (status, summary) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["invoices"], customers.len());
+    assert_eq!(summary["issued_now"], customers.len() - before.len());
+    let after = issued(&mut app.database().await).await;
+    assert_eq!(
+        after.iter().map(|i| i.0).collect::<Vec<_>>(),
+        (1..=customers.len() as i64).collect::<Vec<_>>(),
+        "numbers 1 to n, none lost, none twice"
+    );
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "what was issued stands"
+    );
+    let mut billed: Vec<&String> = after.iter().map(|i| &i.1).collect();
+    billed.sort();
+    let mut expected: Vec<&String> = customers.iter().collect();
+    expected.sort();
+    assert_eq!(billed, expected, "each customer billed exactly once");
+    assert!(
+        after.iter().all(|i| i.2 == "1.80"),
+        "a month of 1.50 € + 20 % VAT each"
+    );
+}
+
+#[tokio::test]
+async fn runs_of_the_same_period_side_by_side_issue_each_invoice_once() {
+    let app = spawn_app().await;
+    let found: Value = app
+        .http
+        .get(app.url("/directory/search?kind=offer&q=personnel"))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    let personal = found["hits"][0]["id"].as_str().expect("bundle").to_owned();
+    set_clock(&app, OCTOBER).await;
+    let mut customers = Vec::new();
+    for i in 0..30 {
+        let org = app.create_org(&format!("Voisin {i:02}")).await;
+        let (status, body) = app
+            .root(
+                Method::POST,
+                &format!("/orgs/{org}/orders"),
+                Some(json!({"offer_id": personal})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        customers.push(org);
+    }
+    set_clock(&app, NOVEMBER + DAY).await;
+    let (a, b, c) = tokio::join!(
+        run(&app, "2026-10"),
+        run(&app, "2026-10"),
+        run(&app, "2026-10")
+    );
+    for (status, body) in [&a, &b, &c] {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["cut_at_ms"], a.1["cut_at_ms"], "one run, one cut");
+    }
+    let issued_now: u64 = [&a, &b, &c]
+        .iter()
+        .map(|r| r.1["issued_now"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(issued_now, 30, "each invoice issued by exactly one of them");
+    let after = issued(&mut app.database().await).await;
+    assert_eq!(
+        after.iter().map(|i| i.0).collect::<Vec<_>>(),
+        (1..=30).collect::<Vec<_>>()
+    );
+    let mut billed: Vec<&String> = after.iter().map(|i| &i.1).collect();
+    billed.sort();
+    billed.dedup();
+    assert_eq!(billed.len(), 30);
+}

@@ -31,8 +31,8 @@ pub use mail::{Mailer, SmtpSettings};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    #[cfg(feature = "test-clock")]
-    if let Some(frozen) = test_clock::frozen() {
+    #[cfg(feature = "test-hooks")]
+    if let Some(frozen) = test_hooks::frozen() {
         return frozen;
     }
     std::time::SystemTime::now()
@@ -41,18 +41,32 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A clock the tests set, to play a history at known times. Only in builds
-/// with the `test-clock` feature, which the test suite turns on and the
-/// shipped binary never has.
-#[cfg(feature = "test-clock")]
-pub mod test_clock {
+/// What the tests set: a clock, to play a history at known times, and a
+/// crash point, to kill a billing run at a known place. Only in builds with
+/// the `test-hooks` feature, which the test suite turns on and the shipped
+/// binary never has.
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     static FROZEN: AtomicI64 = AtomicI64::new(i64::MIN);
+    static INVOICES: AtomicI64 = AtomicI64::new(0);
 
     /// Freezes `now_ms` at `at`, or lets it run again with `None`.
-    pub fn set(at: Option<i64>) {
+    pub fn set_clock(at: Option<i64>) {
         FROZEN.store(at.unwrap_or(i64::MIN), Ordering::SeqCst);
+    }
+
+    /// Called after each invoice a run issues: the process aborts, as in a
+    /// crash, once `NUAGE_TEST_CRASH_AFTER_INVOICES` of them are issued.
+    pub(crate) fn invoice_issued() {
+        let issued = INVOICES.fetch_add(1, Ordering::SeqCst) + 1;
+        let limit = std::env::var("NUAGE_TEST_CRASH_AFTER_INVOICES")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        if limit == Some(issued) {
+            std::process::abort();
+        }
     }
 
     pub(crate) fn frozen() -> Option<i64> {

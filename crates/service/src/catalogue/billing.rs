@@ -364,8 +364,11 @@ impl Catalogue {
                 if done.contains(&(customer.clone(), issuer.clone())) {
                     continue;
                 }
-                self.issue(&run, period, &customer, &issuer, draft).await?;
-                issued_now += 1;
+                if self.issue(&run, period, &customer, &issuer, draft).await? {
+                    issued_now += 1;
+                }
+                #[cfg(feature = "test-hooks")]
+                crate::test_hooks::invoice_issued();
             }
         }
         let mut tx = self.platform().db().begin_write().await?;
@@ -447,7 +450,19 @@ impl Catalogue {
             started_at: now,
             completed_at: None,
         };
-        repo::insert_run(&mut tx, &run).await?;
+        match repo::insert_run(&mut tx, &run).await {
+            // Another node (or operator) started it a moment ago: resume it.
+            Err(nuage_db::DbError::Conflict) => {
+                drop(tx);
+                let mut conn = self.platform().db().acquire().await?;
+                return repo::run_starting(&mut conn, period.start_ms())
+                    .await?
+                    .ok_or(ServiceError::Conflict(
+                        "the billing run changed; try again".into(),
+                    ));
+            }
+            other => other?,
+        }
         self.platform()
             .commit_audited(
                 tx,
@@ -687,7 +702,8 @@ impl Catalogue {
         Ok(drafts)
     }
 
-    /// Issues one invoice of a run, under the issuer's next number.
+    /// Issues one invoice of a run, under the issuer's next number; false
+    /// if a run working beside this one issued it first.
     async fn issue(
         &self,
         run: &RunRow,
@@ -695,7 +711,7 @@ impl Catalogue {
         customer: &str,
         issuer: &str,
         draft: Draft,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<bool> {
         let mut tx = self.platform().db().begin_write().await?;
         let (seller, _) = party(&mut tx, issuer).await?;
         let (buyer, kind) = party(&mut tx, customer).await?;
@@ -707,7 +723,7 @@ impl Catalogue {
             note: None,
         };
         let t = document_totals(&document);
-        repo::insert_invoice(
+        let inserted = repo::insert_invoice(
             &mut tx,
             &NewInvoice {
                 id: uuid::Uuid::now_v7().to_string(),
@@ -726,9 +742,16 @@ impl Catalogue {
                 run_id: Some(run.id.clone()),
             },
         )
-        .await?;
-        tx.commit().await.map_err(nuage_db::DbError::from)?;
-        Ok(())
+        .await;
+        match inserted {
+            // The transaction rolls back: the number it took is not used.
+            Err(nuage_db::DbError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+            Ok(_) => {
+                tx.commit().await.map_err(nuage_db::DbError::from)?;
+                Ok(true)
+            }
+        }
     }
 
     fn vat_of(&self, seller: &Party, buyer: &Party, kind: OrgKind) -> Vat {
