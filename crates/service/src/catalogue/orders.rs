@@ -230,6 +230,15 @@ pub fn webhook_signature(secret: &str, timestamp: i64, body: &str) -> String {
     )
 }
 
+/// The quota an offer's capacity adds, in bytes; none for no limit.
+fn quota_of(offer: &OfferSheet) -> Option<i64> {
+    offer.capacity_gb.map(|gb| {
+        i64::try_from(gb)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(BYTES_PER_GB)
+    })
+}
+
 fn event_row(
     sub: &SubscriptionRow,
     who: &Principal,
@@ -435,11 +444,7 @@ impl Catalogue {
             Resources {
                 buckets: vec![bucket],
                 region: sub.region.clone(),
-                quota_bytes: offer.capacity_gb.map(|gb| {
-                    i64::try_from(gb)
-                        .unwrap_or(i64::MAX)
-                        .saturating_mul(BYTES_PER_GB)
-                }),
+                quota_bytes: quota_of(offer),
                 access_key_id: Some(key.access_key_id.clone()),
             },
             Some(IssuedKey {
@@ -604,6 +609,28 @@ impl Catalogue {
         Ok(view)
     }
 
+    /// A subscription, for its buyer's owners, admins and buyers (and
+    /// operators); anyone else is told it does not exist.
+    async fn buyers_subscription(
+        &self,
+        conn: &mut AnyConnection,
+        who: &Principal,
+        id: &str,
+    ) -> ServiceResult<(SubscriptionRow, OrgId)> {
+        let row = repo::get_subscription(conn, id)
+            .await?
+            .ok_or(ServiceError::NotFound("subscription"))?;
+        let buyer = OrgId::parse(&row.buyer_id)?;
+        self.platform()
+            .authorize_org(conn, who, buyer, |r| r.manages_org() || r == Role::Buyer)
+            .await
+            .map_err(|e| match e {
+                ServiceError::NotFound(_) => ServiceError::NotFound("subscription"),
+                other => other,
+            })?;
+        Ok((row, buyer))
+    }
+
     /// The buyer cancels. House resources stop counting in the quota and the
     /// key issued with the order is revoked; stored data stays readable.
     pub async fn cancel(
@@ -613,17 +640,7 @@ impl Catalogue {
         id: &str,
     ) -> ServiceResult<Subscription> {
         let mut tx = self.platform().db().begin_write().await?;
-        let mut row = repo::get_subscription(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound("subscription"))?;
-        let buyer = OrgId::parse(&row.buyer_id)?;
-        self.platform()
-            .authorize_org(&mut tx, who, buyer, |r| r.manages_org() || r == Role::Buyer)
-            .await
-            .map_err(|e| match e {
-                ServiceError::NotFound(_) => ServiceError::NotFound("subscription"),
-                other => other,
-            })?;
+        let (mut row, buyer) = self.buyers_subscription(&mut tx, who, id).await?;
         let from = SubscriptionState::parse(&row.state)?;
         if !from.may_become(SubscriptionState::Cancelled) {
             return Err(ServiceError::Conflict(format!(
@@ -671,17 +688,7 @@ impl Catalogue {
         offer_id: &str,
     ) -> ServiceResult<Subscription> {
         let mut tx = self.platform().db().begin_write().await?;
-        let mut old = repo::get_subscription(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::NotFound("subscription"))?;
-        let buyer = OrgId::parse(&old.buyer_id)?;
-        self.platform()
-            .authorize_org(&mut tx, who, buyer, |r| r.manages_org() || r == Role::Buyer)
-            .await
-            .map_err(|e| match e {
-                ServiceError::NotFound(_) => ServiceError::NotFound("subscription"),
-                other => other,
-            })?;
+        let (mut old, buyer) = self.buyers_subscription(&mut tx, who, id).await?;
         if old.state != SubscriptionState::Active.as_str() {
             return Err(ServiceError::Conflict(format!(
                 "a {} subscription cannot change offer",
@@ -722,11 +729,7 @@ impl Catalogue {
             Some(r) => parse_doc(r)?,
             None => Resources::default(),
         };
-        resources.quota_bytes = offer.capacity_gb.map(|gb| {
-            i64::try_from(gb)
-                .unwrap_or(i64::MAX)
-                .saturating_mul(BYTES_PER_GB)
-        });
+        resources.quota_bytes = quota_of(&offer);
         let now = now_ms();
         let new = SubscriptionRow {
             id: uuid::Uuid::now_v7().to_string(),
