@@ -30,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         account::sign_up, account::password_grant, account::me, account::create_token, account::list_tokens, account::revoke_token,
         account::begin_totp, account::confirm_totp, account::disable_totp,
         account::request_password_reset, account::confirm_password_reset,
-        orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
+        orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org, orgs::set_tax,
         orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
         orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
         storage::set_quota, storage::usage, storage::daily_usage, storage::access_log, storage::maintain,
@@ -41,7 +41,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         catalogue::review_queue, catalogue::review, catalogue::declare, catalogue::undeclare,
         catalogue::order, catalogue::subscriptions, catalogue::sales, catalogue::subscription, catalogue::fulfil,
         catalogue::cancel, catalogue::change_offer, catalogue::set_webhook, catalogue::deliveries,
-        billing::run, billing::ingest, billing::invoices, billing::invoice, billing::credit, billing::revenue,
+        billing::run, billing::ingest, billing::invoices, billing::invoice, billing::facturx, billing::credit, billing::revenue,
     ),
     modifiers(&BearerAuth),
 )]
@@ -92,6 +92,7 @@ pub fn router(platform: Platform) -> Router {
         .route("/tokens/{token_id}", delete(account::revoke_token))
         .route("/orgs", post(orgs::create_org).get(orgs::list_orgs))
         .route("/orgs/{org_id}", get(orgs::get_org).patch(orgs::update_org))
+        .route("/orgs/{org_id}/tax", put(orgs::set_tax))
         .route(
             "/orgs/{org_id}/members",
             post(orgs::add_member).get(orgs::list_members),
@@ -179,6 +180,7 @@ pub fn router(platform: Platform) -> Router {
         .route("/usage-records", post(billing::ingest))
         .route("/orgs/{org_id}/invoices", get(billing::invoices))
         .route("/invoices/{invoice_id}", get(billing::invoice))
+        .route("/invoices/{invoice_id}/facturx", get(billing::facturx))
         .route("/invoices/{invoice_id}/credit-notes", post(billing::credit))
         .route("/orgs/{org_id}/webhook", put(catalogue::set_webhook))
         .route(

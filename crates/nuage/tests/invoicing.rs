@@ -95,6 +95,29 @@ async fn house(app: &TestApp) -> (String, String) {
     )
 }
 
+/// An invoice's Factur-X PDF, fetched with `token`.
+async fn facturx(app: &TestApp, token: &str, invoice: &Value) -> Vec<u8> {
+    let id = invoice["id"].as_str().expect("id");
+    let response = app
+        .http
+        .get(app.url(&format!("/invoices/{id}/facturx")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("pdf");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!(
+            "attachment; filename=\"{}.pdf\"",
+            invoice["number"].as_str().expect("number")
+        )
+        .as_str()
+    );
+    response.bytes().await.expect("bytes").to_vec()
+}
+
 async fn run(app: &TestApp, period: &str) -> (u16, Value) {
     app.root(
         Method::POST,
@@ -282,6 +305,15 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
         .await;
     assert_eq!(status, 200, "{body}");
 
+    // The house states its VAT number, as EN 16931 invoices must.
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{house}/tax"),
+            Some(json!({"vat_number": "FR76411050487"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     // October is billed on November 2nd.
     set_clock(&app, NOVEMBER + DAY).await;
     let (status, summary) = run(&app, "2026-10").await;
@@ -345,6 +377,11 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     assert_eq!(invoice["gross"], "916.32");
     assert_eq!(summary["invoices"], 1);
     assert_eq!(summary["issued_now"], 1);
+    // Its Factur-X: the XML taken back out of the PDF passes the XSD and
+    // the EN 16931 rules, and says what the invoice says.
+    let xml = crate::facturx::check(&facturx(&app, &token, invoice).await, invoice);
+    assert!(xml.contains("<ram:RateApplicablePercent>20</ram:RateApplicablePercent>"));
+    assert!(xml.contains("<ram:ID schemeID=\"VA\">FR76411050487</ram:ID>"));
 
     // Running October again changes nothing.
     let (status, again) = run(&app, "2026-10").await;
@@ -410,6 +447,11 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     assert_eq!(note["number"], "A-000003");
     assert_eq!(note["kind"], "credit_note");
     assert_eq!(note["gross"], "-916.32");
+    let xml = crate::facturx::check(&facturx(&app, &token, &note).await, &note);
+    assert!(
+        xml.contains("<ram:IssuerAssignedID>F-000001</ram:IssuerAssignedID>"),
+        "{xml}"
+    );
     for (id, why) in [
         (october, "twice"),
         (note["id"].as_str().expect("id"), "a credit note"),
@@ -758,4 +800,140 @@ async fn runs_of_the_same_period_side_by_side_issue_each_invoice_once() {
     billed.sort();
     billed.dedup();
     assert_eq!(billed.len(), 30);
+}
+
+#[tokio::test]
+async fn invoices_are_factur_x_for_each_vat_treatment() {
+    let app = spawn_app().await;
+    let (house, _) = house(&app).await;
+    let found: Value = app
+        .http
+        .get(app.url("/directory/search?kind=offer&q=personnel"))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    let personal = found["hits"][0]["id"].as_str().expect("bundle").to_owned();
+    set_clock(&app, OCTOBER).await;
+    // A French consumer, a German business, an American one.
+    let mut customers = Vec::new();
+    for (name, kind, vat, country) in [
+        ("Particulier", "person", None, None),
+        ("Kunde GmbH", "company", Some("DE139115146"), None),
+        ("Customer Inc", "company", None, Some("US")),
+    ] {
+        let (status, org) = app
+            .root(
+                Method::POST,
+                "/orgs",
+                Some(json!({"name": name, "kind": kind, "vat_number": vat, "country": country})),
+            )
+            .await;
+        assert_eq!(status, 201, "{org}");
+        let org = org["id"].as_str().expect("id").to_owned();
+        let (status, body) = app
+            .root(
+                Method::POST,
+                &format!("/orgs/{org}/orders"),
+                Some(json!({"offer_id": personal})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        customers.push(org);
+    }
+    set_clock(&app, NOVEMBER + DAY).await;
+    let (status, body) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{body}");
+    let mut by_treatment = Vec::new();
+    for org in &customers {
+        let all = invoices(&app, org).await;
+        assert_eq!(all.len(), 1);
+        by_treatment.push(all[0].clone());
+    }
+    let treatments: Vec<&str> = by_treatment
+        .iter()
+        .map(|i| i["vat"]["treatment"].as_str().expect("treatment"))
+        .collect();
+    assert_eq!(treatments, ["standard", "reverse_charge", "outside_eu"]);
+    assert_eq!(
+        by_treatment
+            .iter()
+            .map(|i| i["gross"].as_str().expect("gross"))
+            .collect::<Vec<_>>(),
+        ["1.80", "1.50", "1.50"]
+    );
+
+    // Without the seller's VAT number, an EN 16931 invoice with VAT cannot
+    // be written: the PDF is refused with a clear problem; outside the EU
+    // no VAT number is stated, so that one is fine.
+    let id = by_treatment[0]["id"].as_str().expect("id");
+    let (status, problem) = app
+        .root(Method::GET, &format!("/invoices/{id}/facturx"), None)
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("VAT number"),
+        "{problem}"
+    );
+    let outside = crate::facturx::check(
+        &facturx(&app, &app.root_token, &by_treatment[2]).await,
+        &by_treatment[2],
+    );
+    assert!(outside.contains("<ram:CategoryCode>O</ram:CategoryCode>"));
+    assert!(outside.contains("<ram:ExemptionReason>Hors du champ de la TVA</ram:ExemptionReason>"));
+    assert!(
+        !outside.contains("schemeID=\"VA\""),
+        "no VAT number outside VAT (BR-O-02)"
+    );
+
+    // Invoices state the parties as they were: the number set now shows on
+    // invoices issued from now on, not on these.
+    let (status, _) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{house}/tax"),
+            Some(json!({"vat_number": "FR76411050487"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .root(Method::GET, &format!("/invoices/{id}/facturx"), None)
+        .await;
+    assert_eq!(status, 409, "an issued invoice does not change");
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{house}/tax"),
+            Some(json!({"vat_number": "FR00000000000"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // November, with the house's VAT number: standard and reverse charge.
+    set_clock(&app, DECEMBER + DAY).await;
+    let (status, body) = run(&app, "2026-11").await;
+    assert_eq!(status, 200, "{body}");
+    for (org, category) in customers.iter().zip(["S", "AE", "O"]) {
+        let november = invoices(&app, org).await[0].clone();
+        let xml =
+            crate::facturx::check(&facturx(&app, &app.root_token, &november).await, &november);
+        assert!(
+            xml.contains(&format!("<ram:CategoryCode>{category}</ram:CategoryCode>")),
+            "{xml}"
+        );
+    }
+    // Nobody else reads them.
+    let stranger = app.create_org("Curieux").await;
+    let (_, nosy) = app
+        .create_user(&stranger, "curieux@example.org", "owner")
+        .await;
+    let (status, _) = app
+        .call(Method::GET, &format!("/invoices/{id}/facturx"), &nosy, None)
+        .await;
+    assert_eq!(status, 404);
 }

@@ -517,6 +517,45 @@ impl Platform {
         Org::try_from(row)
     }
 
+    /// Sets an organisation's VAT number (or none) and country, as invoices
+    /// issued from now on will state them: its owners and admins.
+    pub async fn set_org_tax(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: OrgId,
+        vat_number: Option<&str>,
+        country: Option<&str>,
+    ) -> ServiceResult<Org> {
+        let vat_number = vat_number
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(VatNumber::parse)
+            .transpose()?;
+        let country = match country.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => parse_country(c)?,
+            None => vat_number.as_ref().map_or("FR", |v| v.country()).to_owned(),
+        };
+        let vat_number = vat_number.map(|v| v.to_string());
+        let mut tx = self.db().begin_write().await?;
+        self.authorize_org(&mut tx, who, org, Role::manages_org)
+            .await?;
+        repo::set_org_tax(&mut tx, &org.to_string(), vat_number.as_deref(), &country).await?;
+        let row = repo::get_org(&mut tx, &org.to_string())
+            .await?
+            .ok_or(ServiceError::NotFound("organisation"))?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("org.tax", format!("org:{org}"))
+                .org(org)
+                .details(serde_json::json!({"vat_number": vat_number, "country": country})),
+        )
+        .await?;
+        Org::try_from(row)
+    }
+
     /// Adds an existing user to an organisation, or invites an address that has
     /// no account yet by e-mail.
     pub async fn add_member(

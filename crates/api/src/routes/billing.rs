@@ -82,6 +82,28 @@ pub async fn invoice(
     Ok(Json(catalogue.invoice(&who, &uuid_param(&id)?).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/invoices/{invoice_id}/facturx", tag = "billing", params(("invoice_id" = String, Path)),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>, description = "The invoice as Factur-X: a PDF/A-3 carrying its EN 16931 CII XML (factur-x.xml)"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn facturx(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Response, ApiError> {
+    let (name, pdf) = catalogue.invoice_pdf(&who, &uuid_param(&id)?).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
 /// Why an invoice is cancelled.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -105,6 +105,39 @@ pub async fn update_org(
     ))
 }
 
+/// What invoices say of an organisation for VAT.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTax {
+    /// An EU VAT number; absent or empty for none.
+    pub vat_number: Option<String>,
+    /// ISO 3166-1 alpha-2; by default the VAT number's country, else FR.
+    pub country: Option<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/tax", tag = "organisations", params(("org_id" = String, Path)), request_body = SetTax,
+    responses((status = 200, body = Org), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn set_tax(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<SetTax>,
+) -> Result<Json<Org>, ApiError> {
+    let t = &body.value;
+    Ok(Json(
+        platform
+            .set_org_tax(
+                &who,
+                &meta,
+                org_id(&id)?,
+                t.vat_number.as_deref(),
+                t.country.as_deref(),
+            )
+            .await?,
+    ))
+}
+
 /// A member to add, by e-mail address. An address without an account is
 /// sent an invitation instead.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -130,6 +130,22 @@ pub async fn set_org_require_totp(
     Ok(done.rows_affected() == 1)
 }
 
+/// Sets what invoices say of an organisation for VAT.
+pub async fn set_org_tax(
+    conn: &mut AnyConnection,
+    id: &str,
+    vat_number: Option<&str>,
+    country: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE organisations SET vat_number = $1, country = $2 WHERE id = $3")
+        .bind(vat_number)
+        .bind(country)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert_user(conn: &mut AnyConnection, user: &UserRow) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"

@@ -812,6 +812,33 @@ impl Catalogue {
         invoice_view(row)
     }
 
+    /// An invoice or credit note as a Factur-X PDF (file name, bytes), for
+    /// whoever may read it. EN 16931 needs the seller's VAT number when VAT
+    /// is charged or reverse-charged: without one, the PDF is refused.
+    pub async fn invoice_pdf(&self, who: &Principal, id: &str) -> ServiceResult<(String, Vec<u8>)> {
+        let invoice = self.invoice(who, id).await?;
+        if invoice.document.vat != Vat::OutsideEu && invoice.document.issuer.vat_number.is_none() {
+            return Err(ServiceError::Conflict(format!(
+                "{} has no VAT number, which an EN 16931 invoice states: set it (PUT /api/v1/orgs/{}/tax)",
+                invoice.document.issuer.name, invoice.document.issuer.id
+            )));
+        }
+        let corrects = match &invoice.corrects_id {
+            Some(original) => {
+                let mut conn = self.platform().db().acquire().await?;
+                repo::get_invoice(&mut conn, original)
+                    .await?
+                    .map(|row| invoice_number(&row.invoice.kind, row.number))
+            }
+            None => None,
+        };
+        let bytes = super::facturx::pdf(&super::facturx::Rendering {
+            invoice: &invoice,
+            corrects_number: corrects.as_deref(),
+        })?;
+        Ok((format!("{}.pdf", invoice.number), bytes))
+    }
+
     /// Cancels an invoice with a credit note of its whole amount, numbered
     /// in the issuer's sequence: the issuer's owners and admins, or an
     /// operator. An invoice is credited once.

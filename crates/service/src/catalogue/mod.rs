@@ -11,6 +11,7 @@
 
 pub mod billing;
 pub mod demo;
+pub mod facturx;
 mod index;
 pub mod orders;
 
