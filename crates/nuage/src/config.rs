@@ -47,6 +47,11 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BillingConfig {
+    /// Bill each month by itself, an hour after it ends (every node checks;
+    /// they share the work).
+    pub automatic: bool,
+    /// How often the schedule checks, in seconds.
+    pub schedule_check_seconds: u64,
     /// The standard VAT rate, in percent.
     pub vat_rate: rust_decimal::Decimal,
     pub pay_as_you_go: PayAsYouGoConfig,
@@ -72,6 +77,8 @@ impl Default for BillingConfig {
     fn default() -> Self {
         let price = |s: &str| Price::parse(s, "price").unwrap_or_default();
         Self {
+            automatic: true,
+            schedule_check_seconds: 300,
             vat_rate: rust_decimal::Decimal::from(20),
             // The house's storage by use.
             pay_as_you_go: PayAsYouGoConfig {
@@ -437,6 +444,9 @@ impl Config {
         }
         if !(1..=100_000).contains(&self.catalogue.search_sample) {
             bail!("catalogue.search_sample must be between 1 and 100000");
+        }
+        if self.billing.schedule_check_seconds == 0 {
+            bail!("billing.schedule_check_seconds must be at least 1");
         }
         if self.billing.pay_as_you_go.currency != "EUR" {
             bail!(

@@ -43,6 +43,8 @@ pub struct Application {
     catalogue: Catalogue,
     maintenance_interval: u64,
     webhook_retry: Duration,
+    /// How often the schedule looks for a month to bill; none when off.
+    billing_schedule: Option<Duration>,
     addresses: Addresses,
     main: (TcpListener, Router),
     s3: (TcpListener, Router),
@@ -175,6 +177,10 @@ impl Application {
             storage,
             catalogue,
             webhook_retry: Duration::from_secs(config.catalogue.webhook_retry_seconds),
+            billing_schedule: config
+                .billing
+                .automatic
+                .then(|| Duration::from_secs(config.billing.schedule_check_seconds)),
             maintenance_interval: config.storage.maintenance_interval_seconds.max(1),
             addresses,
             main: (main_listener, main),
@@ -206,6 +212,9 @@ impl Application {
         self.storage
             .start_maintenance(Duration::from_secs(self.maintenance_interval));
         let deliveries = self.catalogue.start_deliveries(self.webhook_retry);
+        let billing = self
+            .billing_schedule
+            .map(|every| self.catalogue.start_billing(every));
         let catalogue = self.catalogue.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -234,6 +243,9 @@ impl Application {
         let outcome = tokio::try_join!(main_server, s3_server);
         housekeeping.abort();
         deliveries.abort();
+        if let Some(billing) = billing {
+            billing.abort();
+        }
         if let Err(e) = self.storage.recorder().flush().await {
             tracing::error!(error = %e, "the last access log and metering records could not be written");
         }

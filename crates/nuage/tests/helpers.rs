@@ -113,6 +113,8 @@ pub async fn spawn(options: Spawn) -> TestApp {
         .env_remove("NUAGE_TEST_DATABASE_URL")
         .env("NUAGE_DATABASE__URL", &database_url)
         .env("RUST_LOG", "info,sqlx=warn")
+        // Tests bill the months they play by hand; one turns the schedule on.
+        .env("NUAGE_BILLING__AUTOMATIC", "false")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(data_dir.join("server.log")).expect("log file"));

@@ -937,3 +937,64 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
+    let app = spawn(Spawn {
+        env: vec![
+            ("NUAGE_BILLING__AUTOMATIC".into(), "true".into()),
+            ("NUAGE_BILLING__SCHEDULE_CHECK_SECONDS".into(), "1".into()),
+        ],
+        ..Spawn::default()
+    })
+    .await;
+    let found: Value = app
+        .http
+        .get(app.url("/directory/search?kind=offer&q=personnel"))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    let personal = found["hits"][0]["id"].as_str().expect("bundle").to_owned();
+    set_clock(&app, NOVEMBER).await;
+    let customer = app.create_org("Client Régulier").await;
+    let (status, body) = app
+        .root(
+            Method::POST,
+            &format!("/orgs/{customer}/orders"),
+            Some(json!({"offer_id": personal})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Half an hour after November ends, it is not billed yet.
+    set_clock(&app, DECEMBER + 1_800_000).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(invoices(&app, &customer).await.is_empty());
+    // Past the hour, the schedule bills it, as the platform itself.
+    set_clock(&app, DECEMBER + 2 * 3_600_000).await;
+    let mut all = Vec::new();
+    for _ in 0..100 {
+        all = invoices(&app, &customer).await;
+        if !all.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(all.len(), 1, "November billed on schedule");
+    assert_eq!(all[0]["period"], "2026-11");
+    assert_eq!(all[0]["gross"], "1.80");
+    assert!(app.log().contains("billing run complete"));
+    let mut db = app.database().await;
+    let actors: Vec<String> =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE action = 'billing.run.complete'")
+            .fetch_all(&mut db)
+            .await
+            .expect("audit");
+    // (October may have been billed too, at the start, by the real clock.)
+    assert!(
+        !actors.is_empty() && actors.iter().all(|a| a == "system"),
+        "{actors:?}"
+    );
+}

@@ -86,6 +86,9 @@ pub enum Principal {
     S3Key { access_key_id: String, org: OrgId },
     /// Nobody yet: sign-up, login, password reset.
     Anonymous,
+    /// The platform itself, on schedule (monthly billing runs): an
+    /// operator's rights, written `system` in the audit trail.
+    System,
 }
 
 impl Principal {
@@ -96,6 +99,7 @@ impl Principal {
             Self::User { id, .. } => format!("user:{id}"),
             Self::S3Key { access_key_id, .. } => format!("s3_key:{access_key_id}"),
             Self::Anonymous => "anonymous".into(),
+            Self::System => "system".into(),
         }
     }
 
@@ -103,6 +107,7 @@ impl Principal {
         matches!(
             self,
             Self::Root { .. }
+                | Self::System
                 | Self::User {
                     is_operator: true,
                     ..

@@ -66,6 +66,10 @@ impl Default for BillingSettings {
     }
 }
 
+/// How long after a month's end it is billed on schedule: the last hour's
+/// records are written by then (later ones are adjustments of the next).
+pub const SCHEDULE_GRACE_MS: i64 = 3_600_000;
+
 /// A party to an invoice, as it was when the invoice was issued.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Party {
@@ -266,6 +270,28 @@ pub fn period_label(start_ms: i64) -> String {
         .unwrap_or_default()
 }
 
+fn month_of(ms: i64) -> Option<(i32, u8)> {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok()?;
+    Some((t.year(), u8::from(t.month())))
+}
+
+/// The calendar month that starts at `start_ms`.
+fn month_after(start_ms: i64) -> Option<Period> {
+    let (year, month) = month_of(start_ms)?;
+    Period::month(year, month).ok()
+}
+
+/// The calendar month before the one `ms` falls in.
+fn month_before(ms: i64) -> Option<Period> {
+    let (year, month) = month_of(ms)?;
+    let (year, month) = if month == 1 {
+        (year - 1, 12)
+    } else {
+        (year, month - 1)
+    };
+    Period::month(year, month).ok()
+}
+
 /// A calendar month from `YYYY-MM`.
 pub fn parse_period(value: &str) -> Result<Period, DomainError> {
     let bad = || DomainError::invalid("period", format!("{value:?} is not a month (YYYY-MM)"));
@@ -413,6 +439,61 @@ impl Catalogue {
             net,
             gross,
             completed_at_ms: completed_at,
+        })
+    }
+
+    /// Bills what is due, on schedule: an interrupted run first, else the
+    /// month after the last run (or, on a platform never billed, the last
+    /// month) once it has been over for `SCHEDULE_GRACE_MS`. One month per
+    /// call; nodes running it at once share the work (see `run_billing`).
+    pub async fn bill_due(&self) -> ServiceResult<Option<RunSummary>> {
+        let now = now_ms();
+        let mut conn = self.platform().db().acquire().await?;
+        let last = repo::last_run(&mut conn).await?;
+        drop(conn);
+        let period = match last {
+            Some(run) if run.completed_at.is_none() => {
+                Period::new(run.period_start, run.period_end)?
+            }
+            Some(run) => {
+                let Some(next) = month_after(run.period_end) else {
+                    return Ok(None);
+                };
+                next
+            }
+            None => {
+                let Some(previous) = month_before(now) else {
+                    return Ok(None);
+                };
+                previous
+            }
+        };
+        if period.end_ms() + SCHEDULE_GRACE_MS > now {
+            return Ok(None);
+        }
+        let meta = RequestMeta {
+            source: "schedule".into(),
+        };
+        self.run_billing(&Principal::System, &meta, period)
+            .await
+            .map(Some)
+    }
+
+    /// Runs `bill_due` every `interval`, logging what it did.
+    pub fn start_billing(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let catalogue = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match catalogue.bill_due().await {
+                    Ok(Some(run)) => tracing::info!(
+                        period = %run.period, invoices = run.invoices, issued_now = run.issued_now,
+                        "billing run complete"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "the scheduled billing run failed"),
+                }
+                tokio::time::sleep(interval).await;
+            }
         })
     }
 
