@@ -41,7 +41,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         catalogue::review_queue, catalogue::review, catalogue::declare, catalogue::undeclare,
         catalogue::order, catalogue::subscriptions, catalogue::sales, catalogue::subscription, catalogue::fulfil,
         catalogue::cancel, catalogue::change_offer, catalogue::set_webhook, catalogue::deliveries,
-        billing::run, billing::ingest, billing::invoices, billing::invoice, billing::facturx, billing::credit, billing::revenue,
+        billing::run, billing::ingest, billing::invoices, billing::invoice, billing::facturx, billing::credit, billing::forecast, billing::quota_alerts, billing::set_quota_alerts, billing::revenue,
     ),
     modifiers(&BearerAuth),
 )]
@@ -179,6 +179,11 @@ pub fn router(platform: Platform) -> Router {
         .route("/billing/revenue", get(billing::revenue))
         .route("/usage-records", post(billing::ingest))
         .route("/orgs/{org_id}/invoices", get(billing::invoices))
+        .route("/orgs/{org_id}/forecast", get(billing::forecast))
+        .route(
+            "/orgs/{org_id}/quota-alerts",
+            get(billing::quota_alerts).put(billing::set_quota_alerts),
+        )
         .route("/invoices/{invoice_id}", get(billing::invoice))
         .route("/invoices/{invoice_id}/facturx", get(billing::facturx))
         .route("/invoices/{invoice_id}/credit-notes", post(billing::credit))

@@ -52,6 +52,8 @@ pub struct BillingConfig {
     pub automatic: bool,
     /// How often the schedule checks, in seconds.
     pub schedule_check_seconds: u64,
+    /// How often quota alerts are checked, in seconds.
+    pub alert_check_seconds: u64,
     /// The standard VAT rate, in percent.
     pub vat_rate: rust_decimal::Decimal,
     pub pay_as_you_go: PayAsYouGoConfig,
@@ -79,6 +81,7 @@ impl Default for BillingConfig {
         Self {
             automatic: true,
             schedule_check_seconds: 300,
+            alert_check_seconds: 60,
             vat_rate: rust_decimal::Decimal::from(20),
             // The house's storage by use.
             pay_as_you_go: PayAsYouGoConfig {
@@ -445,8 +448,10 @@ impl Config {
         if !(1..=100_000).contains(&self.catalogue.search_sample) {
             bail!("catalogue.search_sample must be between 1 and 100000");
         }
-        if self.billing.schedule_check_seconds == 0 {
-            bail!("billing.schedule_check_seconds must be at least 1");
+        if self.billing.schedule_check_seconds == 0 || self.billing.alert_check_seconds == 0 {
+            bail!(
+                "billing.schedule_check_seconds and billing.alert_check_seconds must be at least 1"
+            );
         }
         if self.billing.pay_as_you_go.currency != "EUR" {
             bail!(

@@ -45,6 +45,7 @@ pub struct Application {
     webhook_retry: Duration,
     /// How often the schedule looks for a month to bill; none when off.
     billing_schedule: Option<Duration>,
+    alert_check: Duration,
     addresses: Addresses,
     main: (TcpListener, Router),
     s3: (TcpListener, Router),
@@ -181,6 +182,7 @@ impl Application {
                 .billing
                 .automatic
                 .then(|| Duration::from_secs(config.billing.schedule_check_seconds)),
+            alert_check: Duration::from_secs(config.billing.alert_check_seconds),
             maintenance_interval: config.storage.maintenance_interval_seconds.max(1),
             addresses,
             main: (main_listener, main),
@@ -215,6 +217,7 @@ impl Application {
         let billing = self
             .billing_schedule
             .map(|every| self.catalogue.start_billing(every));
+        let alerts = self.catalogue.start_quota_alerts(self.alert_check);
         let catalogue = self.catalogue.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -246,6 +249,7 @@ impl Application {
         if let Some(billing) = billing {
             billing.abort();
         }
+        alerts.abort();
         if let Err(e) = self.storage.recorder().flush().await {
             tracing::error!(error = %e, "the last access log and metering records could not be written");
         }

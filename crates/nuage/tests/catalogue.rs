@@ -958,7 +958,7 @@ async fn a_house_order_provisions_a_bucket_a_quota_and_a_key_at_once() {
 }
 
 /// A provider's endpoint: records each delivery's headers and body.
-async fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, String, String)>>>) {
+pub async fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, String, String)>>>) {
     let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
     let record = seen.clone();
     let router = axum::Router::new().route(

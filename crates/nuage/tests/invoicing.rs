@@ -998,3 +998,243 @@ async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
         "{actors:?}"
     );
 }
+
+#[tokio::test]
+async fn the_month_is_forecast_and_quota_alerts_are_told_once_per_crossing() {
+    let app = spawn(Spawn {
+        env: vec![
+            ("NUAGE_BILLING__ALERT_CHECK_SECONDS".into(), "1".into()),
+            (
+                "NUAGE_CATALOGUE__WEBHOOK_ALLOW_PRIVATE_ADDRESSES".into(),
+                "true".into(),
+            ),
+            ("NUAGE_CATALOGUE__WEBHOOK_RETRY_SECONDS".into(), "1".into()),
+        ],
+        ..Spawn::default()
+    })
+    .await;
+    let (house, region) = house(&app).await;
+    let (status, _) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{house}/tax"),
+            Some(json!({"vat_number": "FR76411050487"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let offer = house_offer(
+        &app,
+        &house,
+        &region,
+        "Essai Prévision",
+        json!({
+            "monthly_fee": "30", "per_gb_month": "1000", "per_1k_class_a": "10",
+        }),
+    )
+    .await;
+    let customer = app.create_org("Client Prévoyant").await;
+    let (_, owner) = app
+        .create_user(&customer, "gestion@prevoyant.example", "owner")
+        .await;
+    let (_, member) = app
+        .create_user(&customer, "membre@prevoyant.example", "member")
+        .await;
+    set_clock(&app, NOVEMBER).await;
+    let (status, order) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{customer}/orders"),
+            &owner,
+            Some(json!({"offer_id": offer})),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let bucket = order["subscription"]["resources"]["buckets"][0]
+        .as_str()
+        .expect("bucket")
+        .to_owned();
+    let s3 = s3_client(
+        &app.s3,
+        order["credentials"]["access_key_id"].as_str().expect("key"),
+        order["credentials"]["secret_access_key"]
+            .as_str()
+            .expect("secret"),
+    );
+    // A quota of 10 MB, alerts at half and at nine tenths.
+    let (status, _) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{customer}/quota"),
+            Some(json!({"max_bytes": 10_000_000})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for bad in [json!([0]), json!([101]), json!([10, 20, 30, 40, 50, 60])] {
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &format!("/orgs/{customer}/quota-alerts"),
+                &owner,
+                Some(json!({"thresholds": bad})),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/orgs/{customer}/quota-alerts"),
+            &member,
+            Some(json!({"thresholds": [50]})),
+        )
+        .await;
+    assert_eq!(status, 403, "a plain member does not set alerts");
+    let (status, alerts) = app
+        .call(
+            Method::PUT,
+            &format!("/orgs/{customer}/quota-alerts"),
+            &owner,
+            Some(json!({"thresholds": [90, 50]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{alerts}");
+    assert_eq!(alerts["thresholds"], json!([50, 90]));
+    let (url, seen) = crate::catalogue::webhook_receiver().await;
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/orgs/{customer}/webhook"),
+            &owner,
+            Some(json!({"url": url})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // November 10th: 9.3 MB stored, 93 % of the quota.
+    set_clock(&app, NOVEMBER + 9 * DAY).await;
+    let put = || {
+        s3.put_object()
+            .bucket(&bucket)
+            .key("a")
+            .body(ByteStream::from(vec![2u8; 9_300_000]))
+            .send()
+    };
+    put().await.expect("put");
+    app.maintain().await;
+    let (status, forecast) = app
+        .call(
+            Method::GET,
+            &format!("/orgs/{customer}/forecast"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{forecast}");
+    assert_eq!(forecast["period"], "2026-11");
+    // By hand: the month's fee, 30 €; 9.3 MB kept the 21 days left, 0.00651
+    // GB-month × 1000 € = 6.51 €; 1 PUT in 9 days of 30 makes 3.33, 3 for
+    // the month, 0.003 thousand × 10 € = 0.03 €. Net 36.54, VAT 7.31.
+    let lines: Vec<(String, String)> = forecast["invoices"][0]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().expect("kind").to_owned(),
+                l["amount"].as_str().expect("amount").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("monthly_fee".to_owned(), "30.00".to_owned()),
+            ("storage".to_owned(), "6.51".to_owned()),
+            ("class_a_requests".to_owned(), "0.03".to_owned()),
+        ],
+        "{forecast}"
+    );
+    assert_eq!(forecast["net"], "36.54");
+    assert_eq!(forecast["gross"], "43.85");
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/orgs/{customer}/forecast"),
+            &member,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "money is for owners, admins and billing");
+
+    // The 90 % alert is told once, in the console's data and by webhook.
+    let told = |app: &TestApp| {
+        let app_url = app.url(&format!("/orgs/{customer}/quota-alerts"));
+        let http = app.http.clone();
+        let owner = owner.clone();
+        async move {
+            let body: Value = http
+                .get(app_url)
+                .bearer_auth(owner)
+                .send()
+                .await
+                .expect("alerts")
+                .json()
+                .await
+                .expect("json");
+            body
+        }
+    };
+    let mut alerts = Value::Null;
+    for _ in 0..100 {
+        alerts = told(&app).await;
+        if !alerts["events"].as_array().expect("events").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(alerts["percent_used"], 93);
+    let events = alerts["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{alerts}");
+    assert_eq!(events[0]["percent"], 90);
+    let mut hooks = Vec::new();
+    for _ in 0..100 {
+        hooks = seen
+            .lock()
+            .expect("hooks")
+            .iter()
+            .filter(|h| h.0 == "quota.threshold")
+            .map(|h| h.2.clone())
+            .collect();
+        if !hooks.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(hooks.len(), 1);
+    let hook: Value = serde_json::from_str(&hooks[0]).expect("payload");
+    assert_eq!(hook["quota"]["threshold_percent"], 90);
+    assert_eq!(hook["quota"]["used_bytes"], 9_300_000);
+    // Still above: not told again. Below, then above again: told again.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        told(&app).await["events"].as_array().expect("events").len(),
+        1
+    );
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("a")
+        .send()
+        .await
+        .expect("delete");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    put().await.expect("put");
+    let mut count = 0;
+    for _ in 0..100 {
+        count = told(&app).await["events"].as_array().expect("events").len();
+        if count == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 2, "crossing again is told again");
+}

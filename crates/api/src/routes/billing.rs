@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nuage_service::ServiceError;
 use nuage_service::catalogue::Catalogue;
+use nuage_service::catalogue::alerts::QuotaAlerts;
 use nuage_service::catalogue::billing::{
-    IngestOutcome, Invoice, RevenueRow, RunSummary, UsageRecordInput, parse_period,
+    Forecast, IngestOutcome, Invoice, RevenueRow, RunSummary, UsageRecordInput, parse_period,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -102,6 +103,52 @@ pub async fn facturx(
         pdf,
     )
         .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/forecast", tag = "billing", params(("org_id" = String, Path)),
+    responses((status = 200, body = Forecast, description = "The current month's bill as it is heading"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn forecast(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Forecast>, ApiError> {
+    Ok(Json(catalogue.forecast(&who, org_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/quota-alerts", tag = "billing", params(("org_id" = String, Path)),
+    responses((status = 200, body = QuotaAlerts), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn quota_alerts(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<QuotaAlerts>, ApiError> {
+    Ok(Json(catalogue.quota_alerts(&who, org_id(&id)?).await?))
+}
+
+/// Percentages of the storage quota to be told at.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuotaAlerts {
+    /// 1 to 100, at most five; empty turns alerts off.
+    pub thresholds: Vec<u8>,
+}
+
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/quota-alerts", tag = "billing", params(("org_id" = String, Path)),
+    request_body = SetQuotaAlerts,
+    responses((status = 200, body = QuotaAlerts), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn set_quota_alerts(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<SetQuotaAlerts>,
+) -> Result<Json<QuotaAlerts>, ApiError> {
+    Ok(Json(
+        catalogue
+            .set_quota_alerts(&who, &meta, org_id(&id)?, &body.value.thresholds)
+            .await?,
+    ))
 }
 
 /// Why an invoice is cancelled.

@@ -28,3 +28,23 @@ CREATE INDEX invoices_corrects ON invoices(corrects_id);
 
 -- Late records are found by when they were written.
 CREATE INDEX usage_records_recorded ON usage_records(recorded_at);
+
+-- Alerts an organisation sets on its storage quota, at percentages of it.
+CREATE TABLE quota_alerts (
+    org_id TEXT PRIMARY KEY REFERENCES organisations(id),
+    -- Percentages, ascending, comma-separated: "80,95".
+    thresholds TEXT NOT NULL,
+    -- The highest threshold already told (0 for none): each is told once
+    -- per crossing, and again after use fell below it.
+    notified_percent BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE quota_alert_events (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES organisations(id),
+    at BIGINT NOT NULL,
+    percent BIGINT NOT NULL,
+    used_bytes BIGINT NOT NULL,
+    max_bytes BIGINT NOT NULL
+);
+CREATE INDEX quota_alert_events_org ON quota_alert_events(org_id, at);

@@ -247,20 +247,23 @@ const SUMS: &str = "CAST(SUM(class_a) AS BIGINT) AS class_a, CAST(SUM(class_b) A
      CAST(SUM(egress_bytes) AS BIGINT) AS egress_bytes, CAST(SUM(exit_egress_bytes) AS BIGINT) AS exit_egress_bytes";
 
 /// The records of hours in `[from, to)` written before `cut`, summed per
-/// organisation and bucket.
+/// organisation and bucket; of organisation `org`, or of all when empty.
 pub async fn usage_per_bucket(
     conn: &mut AnyConnection,
     from: i64,
     to: i64,
     cut: i64,
+    org: &str,
 ) -> Result<Vec<UsageSum>, DbError> {
     Ok(sqlx::query_as(&format!(
         "SELECT org_id, bucket, CAST(0 AS BIGINT) AS hour, {SUMS} FROM usage_records \
-         WHERE hour >= $1 AND hour < $2 AND recorded_at < $3 GROUP BY org_id, bucket"
+         WHERE hour >= $1 AND hour < $2 AND recorded_at < $3 AND ($4 = '' OR org_id = $4) \
+         GROUP BY org_id, bucket"
     ))
     .bind(from)
     .bind(to)
     .bind(cut)
+    .bind(org)
     .fetch_all(conn)
     .await?)
 }
@@ -290,51 +293,59 @@ pub async fn bucket_usage_per_hour(
 }
 
 /// Late records: hours before `before`, written in `[written_from, cut)`,
-/// summed per organisation, bucket and hour.
+/// summed per organisation, bucket and hour; of `org`, or all when empty.
 pub async fn late_usage(
     conn: &mut AnyConnection,
     before: i64,
     written_from: i64,
     cut: i64,
+    org: &str,
 ) -> Result<Vec<UsageSum>, DbError> {
     Ok(sqlx::query_as(&format!(
         "SELECT org_id, bucket, hour, {SUMS} FROM usage_records \
-         WHERE hour < $1 AND recorded_at >= $2 AND recorded_at < $3 GROUP BY org_id, bucket, hour"
+         WHERE hour < $1 AND recorded_at >= $2 AND recorded_at < $3 AND ($4 = '' OR org_id = $4) \
+         GROUP BY org_id, bucket, hour"
     ))
     .bind(before)
     .bind(written_from)
     .bind(cut)
+    .bind(org)
     .fetch_all(conn)
     .await?)
 }
 
-/// The bytes each bucket held at `at`: (organisation, bucket, bytes).
+/// The bytes each bucket held at `at`: (organisation, bucket, bytes); of
+/// `org`, or of all when empty.
 pub async fn bytes_per_bucket_at(
     conn: &mut AnyConnection,
     at: i64,
+    org: &str,
 ) -> Result<Vec<(String, String, i64)>, DbError> {
     Ok(sqlx::query_as(
         "SELECT org_id, bucket, CAST(SUM(delta_bytes) AS BIGINT) FROM storage_deltas \
-         WHERE at < $1 GROUP BY org_id, bucket",
+         WHERE at < $1 AND ($2 = '' OR org_id = $2) GROUP BY org_id, bucket",
     )
     .bind(at)
+    .bind(org)
     .fetch_all(conn)
     .await?)
 }
 
 /// Every storage change in `[from, to)`: (organisation, bucket, time,
-/// bytes), by bucket then time.
+/// bytes), by bucket then time; of `org`, or of all when empty.
 pub async fn storage_changes_between(
     conn: &mut AnyConnection,
     from: i64,
     to: i64,
+    org: &str,
 ) -> Result<Vec<(String, String, i64, i64)>, DbError> {
     Ok(sqlx::query_as(
         "SELECT org_id, bucket, at, delta_bytes FROM storage_deltas \
-         WHERE at >= $1 AND at < $2 ORDER BY org_id, bucket, at, id",
+         WHERE at >= $1 AND at < $2 AND ($3 = '' OR org_id = $3) ORDER BY org_id, bucket, at, id",
     )
     .bind(from)
     .bind(to)
+    .bind(org)
     .fetch_all(conn)
     .await?)
 }
@@ -353,20 +364,23 @@ pub struct SubscriptionEvent {
 }
 
 /// The histories, before `before`, of every subscription still in force
-/// or changed since `since`: by subscription, then time.
+/// or changed since `since` (bought by `buyer`, or by all when empty): by
+/// subscription, then time.
 pub async fn subscription_histories(
     conn: &mut AnyConnection,
     since: i64,
     before: i64,
+    buyer: &str,
 ) -> Result<Vec<SubscriptionEvent>, DbError> {
     Ok(sqlx::query_as(
         "SELECT s.id AS subscription_id, s.offer_document, s.provider_id, s.buyer_id, s.resources, \
          e.at, e.event, e.state FROM subscriptions s JOIN subscription_events e ON e.subscription_id = s.id \
          WHERE (s.state IN ('active', 'suspended') OR s.updated_at >= $1) AND e.at < $2 \
-         ORDER BY s.id, e.at, e.id",
+         AND ($3 = '' OR s.buyer_id = $3) ORDER BY s.id, e.at, e.id",
     )
     .bind(since)
     .bind(before)
+    .bind(buyer)
     .fetch_all(conn)
     .await?)
 }
@@ -382,5 +396,113 @@ pub async fn get_usage(
     )
     .bind(id)
     .fetch_optional(conn)
+    .await?)
+}
+
+// --- quota alerts ----------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct QuotaAlertRow {
+    pub org_id: String,
+    pub thresholds: String,
+    pub notified_percent: i64,
+    pub updated_at: i64,
+}
+
+pub async fn get_quota_alert(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> Result<Option<QuotaAlertRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT org_id, thresholds, notified_percent, updated_at FROM quota_alerts WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn upsert_quota_alert(
+    conn: &mut AnyConnection,
+    row: &QuotaAlertRow,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO quota_alerts (org_id, thresholds, notified_percent, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (org_id) DO UPDATE SET thresholds = $2, notified_percent = $3, updated_at = $4",
+    )
+    .bind(&row.org_id)
+    .bind(&row.thresholds)
+    .bind(row.notified_percent)
+    .bind(row.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every organisation's alerts with its storage now: (alert, bytes, quota).
+pub async fn quota_alerts_with_use(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, String, i64, i64, Option<i64>)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT a.org_id, a.thresholds, a.notified_percent, COALESCE(s.bytes, 0), s.max_bytes \
+         FROM quota_alerts a LEFT JOIN org_storage s ON s.org_id = a.org_id ORDER BY a.org_id",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_notified(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    percent: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE quota_alerts SET notified_percent = $1 WHERE org_id = $2")
+        .bind(percent)
+        .bind(org_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AlertEventRow {
+    pub id: String,
+    pub org_id: String,
+    pub at: i64,
+    pub percent: i64,
+    pub used_bytes: i64,
+    pub max_bytes: i64,
+}
+
+pub async fn insert_alert_event(
+    conn: &mut AnyConnection,
+    e: &AlertEventRow,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO quota_alert_events (id, org_id, at, percent, used_bytes, max_bytes) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&e.id)
+    .bind(&e.org_id)
+    .bind(e.at)
+    .bind(e.percent)
+    .bind(e.used_bytes)
+    .bind(e.max_bytes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An organisation's last alerts, newest first.
+pub async fn alert_events(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    limit: i64,
+) -> Result<Vec<AlertEventRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, org_id, at, percent, used_bytes, max_bytes FROM quota_alert_events \
+         WHERE org_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+    )
+    .bind(org_id)
+    .bind(limit)
+    .fetch_all(conn)
     .await?)
 }

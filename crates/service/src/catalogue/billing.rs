@@ -178,6 +178,44 @@ pub struct RevenueRow {
     pub invoices: usize,
 }
 
+/// What a rating reads: records written before `cut`, of one organisation
+/// (or all, when empty), with requests and egress scaled by `scale` (1 for a
+/// run; the month's length over the time elapsed for a forecast).
+struct Scope<'a> {
+    cut: i64,
+    org: &'a str,
+    scale: Decimal,
+}
+
+/// The month's bill as it is heading: the month so far, requests and
+/// egress extrapolated to the whole month at their pace so far, the bytes
+/// stored now kept to the month's end, fees of the subscriptions in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Forecast {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub as_of_ms: i64,
+    /// One per provider, as the invoices will be.
+    pub invoices: Vec<ForecastInvoice>,
+    #[schema(value_type = String)]
+    pub net: Decimal,
+    #[schema(value_type = String)]
+    pub gross: Decimal,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ForecastInvoice {
+    pub issuer: Party,
+    pub vat: Vat,
+    pub lines: Vec<InvoiceLine>,
+    #[schema(value_type = String)]
+    pub net: Decimal,
+    #[schema(value_type = String)]
+    pub vat_amount: Decimal,
+    #[schema(value_type = String)]
+    pub gross: Decimal,
+}
+
 /// Who pays for a bucket's usage at some time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Payer {
@@ -212,6 +250,25 @@ impl Metered {
         self.class_b += u.class_b;
         self.egress_bytes += u.egress_bytes;
         self.exit_egress_bytes += u.exit_egress_bytes;
+    }
+
+    /// Requests and egress times `scale` (storage already runs to the
+    /// period's end at the bytes stored last).
+    fn scaled(&self, scale: Decimal) -> Metered {
+        let times = |n: i64| {
+            (Decimal::from(n) * scale)
+                .round()
+                .to_string()
+                .parse()
+                .unwrap_or(n)
+        };
+        Metered {
+            byte_ms: self.byte_ms,
+            class_a: times(self.class_a),
+            class_b: times(self.class_b),
+            egress_bytes: times(self.egress_bytes),
+            exit_egress_bytes: times(self.exit_egress_bytes),
+        }
     }
 
     fn usage(&self, period: Period) -> Usage {
@@ -275,9 +332,9 @@ fn month_of(ms: i64) -> Option<(i32, u8)> {
     Some((t.year(), u8::from(t.month())))
 }
 
-/// The calendar month that starts at `start_ms`.
-fn month_after(start_ms: i64) -> Option<Period> {
-    let (year, month) = month_of(start_ms)?;
+/// The calendar month `ms` falls in.
+fn month_containing(ms: i64) -> Option<Period> {
+    let (year, month) = month_of(ms)?;
     Period::month(year, month).ok()
 }
 
@@ -378,7 +435,12 @@ impl Catalogue {
         let run = self.start_run(who, meta, period, now).await?;
         let mut issued_now = 0;
         if run.completed_at.is_none() {
-            let drafts = self.drafts(&run, period).await?;
+            let scope = Scope {
+                cut: run.cut_at,
+                org: "",
+                scale: Decimal::ONE,
+            };
+            let drafts = self.drafts(&scope, period).await?;
             let mut conn = self.platform().db().acquire().await?;
             let done: HashSet<(String, String)> = repo::invoices_of_run(&mut conn, &run.id)
                 .await?
@@ -456,7 +518,7 @@ impl Catalogue {
                 Period::new(run.period_start, run.period_end)?
             }
             Some(run) => {
-                let Some(next) = month_after(run.period_end) else {
+                let Some(next) = month_containing(run.period_end) else {
                     return Ok(None);
                 };
                 next
@@ -477,6 +539,56 @@ impl Catalogue {
         self.run_billing(&Principal::System, &meta, period)
             .await
             .map(Some)
+    }
+
+    /// The current month's bill for `org`, forecast (see [`Forecast`]): its
+    /// owners, admins and billing members, and operators.
+    pub async fn forecast(&self, who: &Principal, org: OrgId) -> ServiceResult<Forecast> {
+        let mut conn = self.platform().db().acquire().await?;
+        self.platform()
+            .authorize_org(&mut conn, who, org, sees_invoices)
+            .await?;
+        drop(conn);
+        let now = now_ms();
+        let period = month_containing(now)
+            .ok_or_else(|| ServiceError::Internal("no current month".into()))?;
+        let elapsed = (now - period.start_ms()).max(HOUR_MS);
+        let scope = Scope {
+            // Everything written so far, this millisecond included.
+            cut: now + 1,
+            org: &org.to_string(),
+            scale: Decimal::from(period.length_ms()) / Decimal::from(elapsed),
+        };
+        let drafts = self.drafts(&scope, period).await?;
+        let mut conn = self.platform().db().acquire().await?;
+        let mut invoices = Vec::new();
+        for ((_, issuer), draft) in drafts {
+            let (seller, _) = party(&mut conn, &issuer).await?;
+            let (buyer, kind) = party(&mut conn, &org.to_string()).await?;
+            let document = InvoiceDocument {
+                vat: self.vat_of(&seller, &buyer, kind),
+                issuer: seller,
+                customer: buyer,
+                lines: draft.lines,
+                note: None,
+            };
+            let t = document_totals(&document);
+            invoices.push(ForecastInvoice {
+                issuer: document.issuer,
+                vat: document.vat,
+                lines: document.lines,
+                net: t.net,
+                vat_amount: t.vat,
+                gross: t.gross,
+            });
+        }
+        Ok(Forecast {
+            period: period_label(period.start_ms()),
+            as_of_ms: now,
+            net: invoices.iter().map(|i| i.net).sum(),
+            gross: invoices.iter().map(|i| i.gross).sum(),
+            invoices,
+        })
     }
 
     /// Runs `bill_due` every `interval`, logging what it did.
@@ -562,21 +674,29 @@ impl Catalogue {
     /// same ones.
     async fn drafts(
         &self,
-        run: &RunRow,
+        scope: &Scope<'_>,
         period: Period,
     ) -> ServiceResult<BTreeMap<(String, String), Draft>> {
         let mut conn = self.platform().db().acquire().await?;
         let previous = repo::run_ending(&mut conn, period.start_ms()).await?;
         let late_from = previous.as_ref().map_or(i64::MIN, |p| p.cut_at);
-        let late = repo::late_usage(&mut conn, period.start_ms(), late_from, run.cut_at).await?;
+        let late = repo::late_usage(
+            &mut conn,
+            period.start_ms(),
+            late_from,
+            scope.cut,
+            scope.org,
+        )
+        .await?;
         let since = late
             .iter()
             .map(|u| u.hour)
             .min()
             .unwrap_or(period.start_ms())
             .min(period.start_ms());
-        let subs =
-            subscriptions(repo::subscription_histories(&mut conn, since, period.end_ms()).await?)?;
+        let subs = subscriptions(
+            repo::subscription_histories(&mut conn, since, period.end_ms(), scope.org).await?,
+        )?;
         // Which subscriptions hold each (buyer, bucket).
         let mut holders: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
         for (i, s) in subs.iter().enumerate() {
@@ -620,13 +740,14 @@ impl Catalogue {
         // Storage, split where the payer changes.
         // (organisation, bucket) → bytes at the start, then changes.
         type Stored = BTreeMap<(String, String), (i64, Vec<(i64, i64)>)>;
-        let mut stored: Stored = repo::bytes_per_bucket_at(&mut conn, period.start_ms())
+        let mut stored: Stored = repo::bytes_per_bucket_at(&mut conn, period.start_ms(), scope.org)
             .await?
             .into_iter()
             .map(|(org, bucket, bytes)| ((org, bucket), (bytes, Vec::new())))
             .collect();
         for (org, bucket, at, delta) in
-            repo::storage_changes_between(&mut conn, period.start_ms(), period.end_ms()).await?
+            repo::storage_changes_between(&mut conn, period.start_ms(), period.end_ms(), scope.org)
+                .await?
         {
             stored.entry((org, bucket)).or_default().1.push((at, delta));
         }
@@ -653,8 +774,14 @@ impl Catalogue {
 
         // Requests and egress: whole buckets where one payer held the
         // period, hour by hour where it changed.
-        for u in repo::usage_per_bucket(&mut conn, period.start_ms(), period.end_ms(), run.cut_at)
-            .await?
+        for u in repo::usage_per_bucket(
+            &mut conn,
+            period.start_ms(),
+            period.end_ms(),
+            scope.cut,
+            scope.org,
+        )
+        .await?
         {
             if boundaries(&u.org_id, &u.bucket).is_empty() {
                 let payer = payer_at(&u.org_id, &u.bucket, period.start_ms());
@@ -670,7 +797,7 @@ impl Catalogue {
                 &u.bucket,
                 period.start_ms(),
                 period.end_ms(),
-                run.cut_at,
+                scope.cut,
             )
             .await?
             {
@@ -752,7 +879,7 @@ impl Catalogue {
             let key = (payer, customer.clone());
             let usage = metered
                 .get(&key)
-                .map(|m| m.usage(period))
+                .map(|m| m.scaled(scope.scale).usage(period))
                 .unwrap_or_default();
             let mut lines: Vec<InvoiceLine> =
                 invoice_lines(rate(model, &usage, fee), &name, sub_id, false).collect();

@@ -9,6 +9,7 @@
 //! draft is approved in turn. Only published versions are in the search
 //! index (`listings`).
 
+pub mod alerts;
 pub mod billing;
 pub mod demo;
 pub mod facturx;

@@ -842,24 +842,39 @@ impl Catalogue {
         sub: &SubscriptionRow,
         event: &str,
     ) -> ServiceResult<()> {
-        if repo::get_webhook(conn, &sub.provider_id).await?.is_none() {
+        let subscription = serde_json::json!({
+            "id": sub.id, "offer_id": sub.offer_id, "buyer_id": sub.buyer_id,
+            "region": sub.region, "state": sub.state,
+        });
+        self.enqueue_event(conn, &sub.provider_id, event, "subscription", subscription)
+            .await
+    }
+
+    /// Queues `event` for `org`'s webhook, if it has one, with `body` under
+    /// `key` in the payload.
+    pub(super) async fn enqueue_event(
+        &self,
+        conn: &mut AnyConnection,
+        org: &str,
+        event: &str,
+        key: &str,
+        body: serde_json::Value,
+    ) -> ServiceResult<()> {
+        if repo::get_webhook(conn, org).await?.is_none() {
             return Ok(());
         }
         let id = uuid::Uuid::now_v7().to_string();
         let payload = serde_json::json!({
             "id": id,
             "event": event,
-            "subscription": {
-                "id": sub.id, "offer_id": sub.offer_id, "buyer_id": sub.buyer_id,
-                "region": sub.region, "state": sub.state,
-            },
+            key: body,
             "at_ms": now_ms(),
         });
         repo::insert_delivery(
             conn,
             &DeliveryRow {
                 id,
-                org_id: sub.provider_id.clone(),
+                org_id: org.to_owned(),
                 event: event.into(),
                 payload: payload.to_string(),
                 attempts: 0,
