@@ -123,6 +123,12 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
         .route("/catalogue/offers/{id}/order", post(pages::market::order))
         .route("/compare", get(pages::market::compare))
         .route("/subscriptions", get(pages::market::subscriptions))
+        .route("/billing", get(pages::billing::billing))
+        .route("/billing/alerts", post(pages::billing::save_alerts))
+        .route(
+            "/billing/invoices/{id}/pdf",
+            get(pages::billing::invoice_pdf),
+        )
         .route("/subscriptions/{id}/cancel", post(pages::market::cancel))
         .route("/provider", get(pages::provider::provider))
         .route("/provider/profile", post(pages::provider::save_profile))

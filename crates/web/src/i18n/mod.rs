@@ -2,12 +2,14 @@
 //! the pages show. The strings are the fields of one struct with a constant
 //! per language, so that a string missing in one language fails to compile.
 
+mod billing;
 mod en;
 mod fr;
 mod market;
 
 use nuage_domain::org::{OrgKind, Role};
 
+pub use billing::{BILLING_EN, BILLING_FR, BillingTexts};
 pub use en::EN;
 pub use fr::FR;
 pub use market::{MARKET_EN, MARKET_FR, MarketTexts};
@@ -92,6 +94,8 @@ fn preferred_in_accept_language(header: &str) -> Option<Lang> {
 pub struct Texts {
     /// The single window's and the directory's strings.
     pub m: &'static MarketTexts,
+    /// The usage and billing page's strings.
+    pub b: &'static BillingTexts,
     pub lang_name: &'static str,
     pub switch_to: &'static str,
     pub skip_link: &'static str,

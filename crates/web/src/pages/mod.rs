@@ -3,6 +3,7 @@
 //! and answers with a page, a redirect or a form shown again with its error.
 
 pub mod auth;
+pub mod billing;
 pub mod keys;
 pub mod market;
 pub mod operator;

@@ -1,0 +1,296 @@
+//! Usage and billing: the month so far as charts, the month's bill
+//! forecast, the storage quota with its alerts, and the invoices with their
+//! Factur-X PDFs.
+
+use askama::Template;
+use axum::extract::Path;
+use axum::extract::rejection::FormRejection;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use nuage_domain::billing::DayUsage;
+use nuage_service::ServiceError;
+use nuage_service::auth::Session;
+use nuage_service::catalogue::Catalogue;
+use nuage_service::catalogue::alerts::QuotaAlerts;
+use nuage_service::catalogue::billing::{Forecast, Invoice};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use super::{current_org, read_form};
+use crate::error::{FormAlert, FormError, PageError};
+use crate::session::Ctx;
+use crate::views::{Chrome, When};
+
+/// One day of the month's charts.
+pub struct DayView {
+    pub day: String,
+    pub stored_gb: String,
+    pub requests: i64,
+    pub egress_gb: String,
+}
+
+/// A bar chart: one bar per day of the month, scaled to its highest.
+pub struct Chart {
+    pub label: &'static str,
+    pub bars: Vec<Bar>,
+    pub max: String,
+}
+
+pub struct Bar {
+    pub x: u32,
+    pub height: u32,
+    pub title: String,
+}
+
+pub struct InvoiceView {
+    pub id: String,
+    pub number: String,
+    pub credit_note: bool,
+    pub period: String,
+    pub issuer: String,
+    pub customer: String,
+    pub gross: String,
+    pub issued: When,
+}
+
+#[derive(Template)]
+#[template(path = "billing.html")]
+pub struct BillingPage {
+    pub c: Chrome,
+    pub csrf: String,
+    pub org_name: Option<String>,
+    pub days: Vec<DayView>,
+    pub charts: Vec<Chart>,
+    /// None when the member may not see amounts.
+    pub forecast: Option<Forecast>,
+    pub alerts: Option<QuotaAlerts>,
+    pub invoices: Option<Vec<InvoiceView>>,
+    pub thresholds: String,
+    pub error: FormAlert,
+}
+
+const CHART_HEIGHT: u32 = 100;
+const BAR_WIDTH: u32 = 14;
+
+fn chart(label: &'static str, days: &[(String, Decimal)], unit: &str) -> Chart {
+    let max = days.iter().map(|d| d.1).max().unwrap_or_default();
+    let bars = days
+        .iter()
+        .enumerate()
+        .map(|(i, (day, value))| Bar {
+            x: i as u32 * (BAR_WIDTH + 2),
+            height: if max.is_zero() {
+                0
+            } else {
+                (value * Decimal::from(CHART_HEIGHT) / max)
+                    .round()
+                    .to_string()
+                    .parse()
+                    .unwrap_or(0)
+            },
+            title: format!("{day} : {} {unit}", value.round_dp(6).normalize()),
+        })
+        .collect();
+    Chart {
+        label,
+        bars,
+        max: max.round_dp(6).normalize().to_string(),
+    }
+}
+
+/// The month's days from the usage per bucket and day: GB stored on
+/// average (a day's GB-months times the month's days), requests, egress.
+fn month_days(usage: &[DayUsage]) -> Vec<(String, Decimal, i64, Decimal)> {
+    let mut days: Vec<(String, Decimal, i64, Decimal)> = Vec::new();
+    for u in usage {
+        let month_days = time::Date::parse(
+            &u.day,
+            &time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_or(30, |d| d.month().length(d.year()));
+        let gb = u.storage_gb_months * Decimal::from(month_days);
+        match days.last_mut() {
+            Some(last) if last.0 == u.day => {
+                last.1 += gb;
+                last.2 += u.class_a_requests + u.class_b_requests;
+                last.3 += u.egress_gb;
+            }
+            _ => days.push((
+                u.day.clone(),
+                gb,
+                u.class_a_requests + u.class_b_requests,
+                u.egress_gb,
+            )),
+        }
+    }
+    days
+}
+
+fn invoice_view(i: Invoice) -> InvoiceView {
+    InvoiceView {
+        credit_note: i.kind == "credit_note",
+        issued: When::at(i.issued_at_ms),
+        gross: format!("{:.2}", i.gross),
+        issuer: i.document.issuer.name,
+        customer: i.document.customer.name,
+        id: i.id,
+        number: i.number,
+        period: i.period,
+    }
+}
+
+/// What a member may not see is left out; other errors stop the page.
+fn allowed<T>(outcome: Result<T, ServiceError>) -> Result<Option<T>, PageError> {
+    match outcome {
+        Ok(v) => Ok(Some(v)),
+        Err(ServiceError::Forbidden(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn billing_page(
+    ctx: &Ctx,
+    catalogue: &Catalogue,
+    session: &Session,
+    thresholds: Option<String>,
+    error: FormAlert,
+) -> Result<Response, PageError> {
+    let mut page = BillingPage {
+        c: ctx.chrome("billing"),
+        csrf: session.csrf_token.clone(),
+        org_name: None,
+        days: Vec::new(),
+        charts: Vec::new(),
+        forecast: None,
+        alerts: None,
+        invoices: None,
+        thresholds: thresholds.clone().unwrap_or_default(),
+        error,
+    };
+    if let Some((org, membership)) = current_org(session)? {
+        let who = session.principal();
+        page.org_name = Some(membership.org_name.clone());
+        let usage = ctx.platform.daily_usage(&who, org, None, None).await?;
+        let days = month_days(&usage);
+        let series = |pick: fn(&(String, Decimal, i64, Decimal)) -> Decimal| {
+            days.iter()
+                .map(|d| (d.0.clone(), pick(d)))
+                .collect::<Vec<_>>()
+        };
+        let b = ctx.t.b;
+        page.charts = vec![
+            chart(b.chart_storage, &series(|d| d.1), "Go"),
+            chart(b.chart_requests, &series(|d| Decimal::from(d.2)), ""),
+            chart(b.chart_egress, &series(|d| d.3), "Go"),
+        ];
+        page.days = days
+            .iter()
+            .map(|d| DayView {
+                day: d.0.clone(),
+                stored_gb: d.1.round_dp(6).normalize().to_string(),
+                requests: d.2,
+                egress_gb: d.3.round_dp(6).normalize().to_string(),
+            })
+            .collect();
+        page.forecast = allowed(catalogue.forecast(&who, org).await)?;
+        page.alerts = allowed(catalogue.quota_alerts(&who, org).await)?;
+        if thresholds.is_none()
+            && let Some(a) = &page.alerts
+        {
+            page.thresholds = a
+                .thresholds
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        page.invoices = allowed(catalogue.invoices(&who, org).await)?
+            .map(|all| all.into_iter().map(invoice_view).collect());
+    }
+    let status = page.error.status_or(StatusCode::OK);
+    ctx.page(status, &page)
+}
+
+pub async fn billing(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    billing_page(&ctx, &catalogue, session, None, FormAlert::none()).await
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct AlertsForm {
+    pub csrf: String,
+    pub thresholds: String,
+}
+
+pub async fn save_alerts(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    form: Result<Form<AlertsForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&form.csrf)?;
+    let Some((org, _)) = current_org(session)? else {
+        return Err(PageError::NotFound);
+    };
+    let parsed: Result<Vec<u8>, _> = form
+        .thresholds
+        .split([',', ';', ' '])
+        .map(|t| t.trim().trim_end_matches('%'))
+        .filter(|t| !t.is_empty())
+        .map(str::parse::<u8>)
+        .collect();
+    let outcome = match parsed {
+        Ok(list) => {
+            catalogue
+                .set_quota_alerts(&session.principal(), &ctx.meta, org, &list)
+                .await
+        }
+        Err(_) => {
+            Err(nuage_domain::DomainError::invalid("thresholds", ctx.t.b.err_thresholds).into())
+        }
+    };
+    match outcome {
+        Ok(_) => Ok(Redirect::to("/billing?notice=setting_saved").into_response()),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            billing_page(
+                &ctx,
+                &catalogue,
+                session,
+                Some(form.thresholds),
+                error.into(),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn invoice_pdf(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| PageError::NotFound)?
+        .to_string();
+    let (name, pdf) = catalogue.invoice_pdf(&session.principal(), &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        pdf,
+    )
+        .into_response())
+}
