@@ -1238,3 +1238,149 @@ async fn the_month_is_forecast_and_quota_alerts_are_told_once_per_crossing() {
     }
     assert_eq!(count, 2, "crossing again is told again");
 }
+
+/// A usage history and how a meter delivers it: each record once, or again
+/// (a retry), in any order, over several deliveries.
+#[derive(Debug, Clone)]
+struct Delivered {
+    /// (hour of October, class A, egress bytes), one record per hour.
+    records: Vec<(i64, i64, i64)>,
+    /// The order the records (with their replays) arrive in.
+    order: Vec<usize>,
+    /// Where the arrivals are cut into deliveries.
+    cuts: Vec<usize>,
+}
+
+fn deliveries() -> impl proptest::strategy::Strategy<Value = Delivered> {
+    use proptest::prelude::*;
+    proptest::collection::btree_map(0i64..744, (0i64..5_000, 0i64..3_000_000_000), 1..12)
+        .prop_flat_map(|by_hour| {
+            let records: Vec<(i64, i64, i64)> =
+                by_hour.into_iter().map(|(h, (a, e))| (h, a, e)).collect();
+            let n = records.len();
+            (
+                Just(records),
+                // Every record at least once, some twice or three times.
+                proptest::collection::vec(0..n, 0..n * 2)
+                    .prop_map(move |extra| (0..n).chain(extra).collect::<Vec<_>>())
+                    .prop_shuffle(),
+                proptest::collection::vec(0usize..40, 0..4),
+            )
+        })
+        .prop_map(|(records, order, cuts)| Delivered {
+            records,
+            order,
+            cuts,
+        })
+}
+
+#[tokio::test]
+async fn records_replayed_reordered_or_split_across_deliveries_bill_the_same() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+
+    let app = spawn_app().await;
+    let found: Value = app
+        .http
+        .get(app.url("/directory/search?kind=offer&q=usage"))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    let per_use = found["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .find(|h| h["name"].as_str().unwrap_or_default().contains("à l'usage"))
+        .expect("the house's storage by use")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut runner = TestRunner::new(Config::with_cases(8));
+    let strategy = deliveries();
+    let mut cases = Vec::new();
+    set_clock(&app, OCTOBER).await;
+    for i in 0..8 {
+        let case = strategy.new_tree(&mut runner).expect("a case").current();
+        let org = app.create_org(&format!("Mesuré {i}")).await;
+        let (status, order) = app
+            .root(
+                Method::POST,
+                &format!("/orgs/{org}/orders"),
+                Some(json!({"offer_id": per_use})),
+            )
+            .await;
+        assert_eq!(status, 201, "{order}");
+        let bucket = order["subscription"]["resources"]["buckets"][0]
+            .as_str()
+            .expect("bucket")
+            .to_owned();
+        cases.push((case, org, bucket));
+    }
+    set_clock(&app, NOVEMBER).await;
+    for (i, (case, org, bucket)) in cases.iter().enumerate() {
+        let arrivals: Vec<Value> = case
+            .order
+            .iter()
+            .map(|&r| {
+                let (hour, class_a, egress) = case.records[r];
+                json!({"id": format!("case-{i}-hour-{hour}"), "org_id": org, "bucket": bucket,
+                       "hour_ms": OCTOBER + hour * 3_600_000, "class_a": class_a, "egress_bytes": egress})
+            })
+            .collect();
+        let mut at = 0;
+        let mut cuts: Vec<usize> = case.cuts.iter().map(|c| c % (arrivals.len() + 1)).collect();
+        cuts.push(arrivals.len());
+        cuts.sort_unstable();
+        for cut in cuts {
+            if cut > at {
+                let (status, body) = app
+                    .root(
+                        Method::POST,
+                        "/usage-records",
+                        Some(json!({"records": arrivals[at..cut]})),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                at = cut;
+            }
+        }
+    }
+    set_clock(&app, NOVEMBER + DAY).await;
+    let (status, body) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{body}");
+    for (case, org, _) in &cases {
+        let class_a: i64 = case.records.iter().map(|r| r.1).sum();
+        let egress: i64 = case.records.iter().map(|r| r.2).sum();
+        let invoice = &invoices(&app, org).await[0];
+        let quantity = |kind: &str| {
+            invoice["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .find(|l| l["kind"] == kind)
+                .map(|l| {
+                    l["quantity"]
+                        .as_str()
+                        .expect("quantity")
+                        .parse::<rust_decimal::Decimal>()
+                        .expect("decimal")
+                })
+                .unwrap_or_default()
+        };
+        let expected =
+            |n: i64, per: i64| rust_decimal::Decimal::from(n) / rust_decimal::Decimal::from(per);
+        assert_eq!(
+            quantity("class_a_requests"),
+            expected(class_a, 1000),
+            "{case:?}"
+        );
+        assert_eq!(
+            quantity("egress"),
+            expected(egress, 1_000_000_000),
+            "{case:?}"
+        );
+    }
+}
