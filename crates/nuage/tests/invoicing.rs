@@ -663,10 +663,11 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
     // The test build's crash point aborts the server, as a crash would,
-    // right after its 37th invoice is committed.
+    // right after the batch holding its 60th invoice is committed: the
+    // second batch of ISSUE_BATCH (50).
     let app = spawn(Spawn {
         data_dir: Some(data_dir.clone()),
-        env: vec![("NUAGE_TEST_CRASH_AFTER_INVOICES".into(), "37".into())],
+        env: vec![("NUAGE_TEST_CRASH_AFTER_INVOICES".into(), "60".into())],
         ..Spawn::default()
     })
     .await;
@@ -711,7 +712,11 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
     assert!(answer.is_err(), "the server died in the run: {answer:?}");
     let before = issued(&mut app.database().await).await;
     drop(app);
-    assert_eq!(before.len(), 37, "the crash fell after the 37th invoice");
+    assert_eq!(
+        before.len(),
+        2 * nuage_service::catalogue::billing::ISSUE_BATCH,
+        "the crash fell after the second batch"
+    );
     let numbers: Vec<i64> = before.iter().map(|i| i.0).collect();
     assert_eq!(numbers, (1..=before.len() as i64).collect::<Vec<_>>());
 

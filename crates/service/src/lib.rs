@@ -57,8 +57,9 @@ pub mod test_hooks {
         FROZEN.store(at.unwrap_or(i64::MIN), Ordering::SeqCst);
     }
 
-    /// Called after each invoice a run issues: the process aborts, as in a
-    /// crash, once `NUAGE_TEST_CRASH_AFTER_INVOICES` of them are issued.
+    /// Called for each invoice a run has committed: the process aborts, as
+    /// in a crash, once `NUAGE_TEST_CRASH_AFTER_INVOICES` of them are (that
+    /// is, after the batch that holds that invoice).
     pub(crate) fn invoice_issued() {
         let issued = INVOICES.fetch_add(1, Ordering::SeqCst) + 1;
         let limit = std::env::var("NUAGE_TEST_CRASH_AFTER_INVOICES")

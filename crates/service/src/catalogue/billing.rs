@@ -12,8 +12,9 @@
 //!    an adjustment; one delivered twice has the same id and is stored once.
 //!    Storage changes are written with the objects they count, so storage
 //!    is never late.
-//! 2. The invoices are computed from what the cut fixes and issued one per
-//!    transaction, each taking its issuer's next number. A run interrupted
+//! 2. The invoices are computed from what the cut fixes and issued in
+//!    batches of `ISSUE_BATCH` per transaction, each taking its issuer's
+//!    next number. A run interrupted
 //!    (a crash, a stop) is resumed by running the same period again: its
 //!    cut is kept, what was issued is skipped, and the rest is issued.
 //!
@@ -47,6 +48,10 @@ use super::{Catalogue, parse_doc, to_json};
 use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult, now_ms};
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// Invoices a run issues per transaction: fewer commits, and a batch is
+/// still whole or absent after a crash.
+pub const ISSUE_BATCH: usize = 50;
 
 /// What billing needs to know beyond the offers: the VAT rate and the
 /// operator's price list for usage no subscription covers.
@@ -448,15 +453,19 @@ impl Catalogue {
                 .map(|i| (i.invoice.customer_id, i.invoice.issuer_id))
                 .collect();
             drop(conn);
-            for ((customer, issuer), draft) in drafts {
-                if done.contains(&(customer.clone(), issuer.clone())) {
-                    continue;
-                }
-                if self.issue(&run, period, &customer, &issuer, draft).await? {
-                    issued_now += 1;
-                }
+            let mut pending = drafts
+                .into_iter()
+                .filter(|(parties, _)| !done.contains(parties))
+                .peekable();
+            while pending.peek().is_some() {
+                let batch: Vec<_> = pending.by_ref().take(ISSUE_BATCH).collect();
                 #[cfg(feature = "test-hooks")]
-                crate::test_hooks::invoice_issued();
+                let n = batch.len();
+                issued_now += self.issue_batch(&run, period, batch).await?;
+                #[cfg(feature = "test-hooks")]
+                for _ in 0..n {
+                    crate::test_hooks::invoice_issued();
+                }
             }
         }
         let mut tx = self.platform().db().begin_write().await?;
@@ -910,19 +919,17 @@ impl Catalogue {
         Ok(drafts)
     }
 
-    /// Issues one invoice of a run, under the issuer's next number; false
-    /// if a run working beside this one issued it first.
-    async fn issue(
+    /// What a run writes for one customer and issuer.
+    async fn new_invoice(
         &self,
+        conn: &mut AnyConnection,
         run: &RunRow,
         period: Period,
-        customer: &str,
-        issuer: &str,
+        (customer, issuer): (String, String),
         draft: Draft,
-    ) -> ServiceResult<bool> {
-        let mut tx = self.platform().db().begin_write().await?;
-        let (seller, _) = party(&mut tx, issuer).await?;
-        let (buyer, kind) = party(&mut tx, customer).await?;
+    ) -> ServiceResult<NewInvoice> {
+        let (seller, _) = party(conn, &issuer).await?;
+        let (buyer, kind) = party(conn, &customer).await?;
         let document = InvoiceDocument {
             vat: self.vat_of(&seller, &buyer, kind),
             issuer: seller,
@@ -931,35 +938,71 @@ impl Catalogue {
             note: None,
         };
         let t = document_totals(&document);
-        let inserted = repo::insert_invoice(
-            &mut tx,
-            &NewInvoice {
-                id: uuid::Uuid::now_v7().to_string(),
-                issuer_id: issuer.to_owned(),
-                kind: "invoice".into(),
-                corrects_id: None,
-                customer_id: customer.to_owned(),
-                period_start: period.start_ms(),
-                period_end: period.end_ms(),
-                currency: "EUR".into(),
-                net: t.net.to_string(),
-                vat: t.vat.to_string(),
-                gross: t.gross.to_string(),
-                document: to_json(&document)?,
-                issued_at: now_ms(),
-                run_id: Some(run.id.clone()),
-            },
-        )
-        .await;
-        match inserted {
-            // The transaction rolls back: the number it took is not used.
-            Err(nuage_db::DbError::Conflict) => Ok(false),
-            Err(e) => Err(e.into()),
-            Ok(_) => {
-                tx.commit().await.map_err(nuage_db::DbError::from)?;
-                Ok(true)
+        Ok(NewInvoice {
+            id: uuid::Uuid::now_v7().to_string(),
+            issuer_id: issuer,
+            kind: "invoice".into(),
+            corrects_id: None,
+            customer_id: customer,
+            period_start: period.start_ms(),
+            period_end: period.end_ms(),
+            currency: "EUR".into(),
+            net: t.net.to_string(),
+            vat: t.vat.to_string(),
+            gross: t.gross.to_string(),
+            document: to_json(&document)?,
+            issued_at: now_ms(),
+            run_id: Some(run.id.clone()),
+        })
+    }
+
+    /// Issues a batch of a run's invoices in one transaction, each under its
+    /// issuer's next number; returns how many it issued. If a run working
+    /// beside this one issued one of them first, the batch rolls back (its
+    /// numbers with it) and each is issued on its own, skipping those.
+    async fn issue_batch(
+        &self,
+        run: &RunRow,
+        period: Period,
+        batch: Vec<((String, String), Draft)>,
+    ) -> ServiceResult<usize> {
+        let mut tx = self.platform().db().begin_write().await?;
+        let mut invoices = Vec::with_capacity(batch.len());
+        for (parties, draft) in batch {
+            invoices.push(
+                self.new_invoice(&mut tx, run, period, parties, draft)
+                    .await?,
+            );
+        }
+        let mut conflict = false;
+        for invoice in &invoices {
+            match repo::insert_invoice(&mut tx, invoice).await {
+                Ok(_) => {}
+                Err(nuage_db::DbError::Conflict) => {
+                    conflict = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
             }
         }
+        if !conflict {
+            tx.commit().await.map_err(nuage_db::DbError::from)?;
+            return Ok(invoices.len());
+        }
+        drop(tx);
+        let mut issued = 0;
+        for invoice in &invoices {
+            let mut tx = self.platform().db().begin_write().await?;
+            match repo::insert_invoice(&mut tx, invoice).await {
+                Ok(_) => {
+                    tx.commit().await.map_err(nuage_db::DbError::from)?;
+                    issued += 1;
+                }
+                Err(nuage_db::DbError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(issued)
     }
 
     fn vat_of(&self, seller: &Party, buyer: &Party, kind: OrgKind) -> Vat {
