@@ -26,6 +26,7 @@ const RUNS = [
     chartRequests: 'Requêtes', forecast: /^Facture prévue du mois/, thresholds: "Seuils d'alerte (% du quota)",
     save: 'Enregistrer les seuils', saved: 'Le réglage est enregistré.', invalid: 'Certaines informations ne sont pas valides.',
     noInvoice: "Aucune facture pour l'instant.", restricted: 'réservés aux propriétaires',
+    revenue: "Chiffre d'affaires", show: 'Afficher', csv: 'Télécharger en CSV',
     foreignWords: ['Usage and invoices', 'Forecast', 'Invoices', 'Save thresholds'],
   },
   {
@@ -34,6 +35,7 @@ const RUNS = [
     chartRequests: 'Requests', forecast: /^This month's forecast bill/, thresholds: 'Alert thresholds (% of the quota)',
     save: 'Save thresholds', saved: 'The setting is saved.', invalid: 'Some of the information is not valid.',
     noInvoice: 'No invoice yet.', restricted: 'for owners, admins and billing members',
+    revenue: 'Revenue', show: 'Show', csv: 'Download as CSV',
     foreignWords: ['Consommation et factures', 'Facture prévue', 'Enregistrer les seuils'],
   },
 ];
@@ -62,6 +64,7 @@ for (const run of RUNS) {
     const unique = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
     const owner = `owner-${run.lang}-${unique}@billing.example`;
     const member = `member-${run.lang}-${unique}@billing.example`;
+    const operator = `operator-${run.lang}-${unique}@billing.example`;
     const contexts = [];
 
     async function actor(email) {
@@ -84,6 +87,8 @@ for (const run of RUNS) {
         const user = await api('POST', '/users', { org_id: org.body.id, email, password: PASSWORD, role });
         assert.equal(user.status, 201, JSON.stringify(user.body));
       }
+      const op = await api('POST', '/operators', { email: operator, password: PASSWORD });
+      assert.equal(op.status, 201, JSON.stringify(op.body));
       const found = await (await fetch(`${BASE}/api/v1/directory/search?kind=offer&q=personnel`)).json();
       const order = await api('POST', `/orgs/${org.body.id}/orders`, { offer_id: found.hits[0].id });
       assert.equal(order.status, 201, JSON.stringify(order.body));
@@ -140,6 +145,28 @@ for (const run of RUNS) {
       assert.ok((await page.locator('main').innerText()).includes(run.restricted));
       assert.equal(await page.locator('#forecast').count(), 0);
       assert.equal(await page.locator('#invoices').count(), 0);
+    });
+
+    test('the operator reads revenue per month, provider and offer, and downloads it as CSV', async () => {
+      const page = await actor(operator);
+      await page.getByRole('navigation').getByRole('link', { name: run.revenue, exact: true }).click();
+      await page.waitForURL(/\/operator\/revenue$/);
+      assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), run.revenue);
+      await page.getByRole('button', { name: run.show }).click();
+      await page.waitForURL(/from=\d{4}-\d{2}&to=\d{4}-\d{2}/);
+      const href = await page.getByRole('link', { name: run.csv }).getAttribute('href');
+      const csv = await page.request.get(href);
+      assert.equal(csv.status(), 200);
+      assert.match(csv.headers()['content-type'], /^text\/csv/);
+      assert.ok((await csv.text()).startsWith('month,provider_id,provider_name,offer,net_eur,invoices'));
+      // A month that does not exist is refused, readably.
+      const response = await page.goto('/operator/revenue?from=2026-13&to=2026-12');
+      assert.equal(response.status(), 400);
+      assert.ok((await page.getByRole('alert').innerText()).includes(run.invalid));
+      // Nobody else reads it.
+      const owned = await actor(owner);
+      const refused = await owned.goto('/operator/revenue');
+      assert.equal(refused.status(), 403);
     });
   });
 }

@@ -109,6 +109,8 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             post(pages::security::require_totp),
         )
         .route("/operator/outbox", get(pages::operator::outbox))
+        .route("/operator/revenue", get(pages::operator::revenue))
+        .route("/operator/revenue.csv", get(pages::operator::revenue_csv))
         .route("/directory", get(pages::market::directory))
         .route(
             "/directory/organisations/{id}",

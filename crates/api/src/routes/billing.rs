@@ -9,6 +9,7 @@ use nuage_service::catalogue::Catalogue;
 use nuage_service::catalogue::alerts::QuotaAlerts;
 use nuage_service::catalogue::billing::{
     Forecast, IngestOutcome, Invoice, RevenueRow, RunSummary, UsageRecordInput, parse_period,
+    revenue_csv,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -200,31 +201,7 @@ pub async fn revenue(
     match p.format.as_deref() {
         None | Some("json") => Ok(Json(rows).into_response()),
         Some("csv") => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let written: Result<(), csv::Error> = (|| {
-                w.write_record([
-                    "month",
-                    "provider_id",
-                    "provider_name",
-                    "offer",
-                    "net_eur",
-                    "invoices",
-                ])?;
-                for r in &rows {
-                    w.write_record([
-                        r.month.as_str(),
-                        &r.provider_id,
-                        &r.provider_name,
-                        &r.offer,
-                        &r.net.to_string(),
-                        &r.invoices.to_string(),
-                    ])?;
-                }
-                Ok(())
-            })();
-            let csv = written
-                .and_then(|()| w.into_inner().map_err(|e| e.into_error().into()))
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let csv = revenue_csv(&rows)?;
             Ok((
                 [
                     (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

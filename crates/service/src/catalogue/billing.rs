@@ -1387,6 +1387,37 @@ impl Catalogue {
     }
 }
 
+/// Revenue rows as CSV: `month, provider_id, provider_name, offer, net_eur,
+/// invoices`.
+pub fn revenue_csv(rows: &[RevenueRow]) -> ServiceResult<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let written: Result<(), csv::Error> = (|| {
+        w.write_record([
+            "month",
+            "provider_id",
+            "provider_name",
+            "offer",
+            "net_eur",
+            "invoices",
+        ])?;
+        for r in rows {
+            w.write_record([
+                r.month.as_str(),
+                &r.provider_id,
+                &r.provider_name,
+                &r.offer,
+                &r.net.to_string(),
+                &r.invoices.to_string(),
+            ])?;
+        }
+        Ok(())
+    })();
+    let bytes = written
+        .and_then(|()| w.into_inner().map_err(|e| e.into_error().into()))
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
 fn sees_invoices(role: Role) -> bool {
     role.manages_org() || role == Role::Billing
 }

@@ -45,6 +45,17 @@ pub struct BillingTexts {
     pub credit_note: &'static str,
     pub restricted: &'static str,
     pub err_thresholds: &'static str,
+    pub revenue_nav: &'static str,
+    pub revenue_title: &'static str,
+    pub revenue_intro: &'static str,
+    pub revenue_from: &'static str,
+    pub revenue_to: &'static str,
+    pub revenue_show: &'static str,
+    pub revenue_csv: &'static str,
+    pub col_month: &'static str,
+    pub col_provider: &'static str,
+    pub col_offer: &'static str,
+    pub col_invoices: &'static str,
 }
 
 pub const BILLING_FR: BillingTexts = BillingTexts {
@@ -91,6 +102,17 @@ pub const BILLING_FR: BillingTexts = BillingTexts {
     credit_note: "avoir",
     restricted: "Les montants, alertes et factures sont réservés aux propriétaires, administrateurs et membres « facturation ».",
     err_thresholds: "Les seuils sont des pourcentages de 1 à 100, au plus cinq, séparés par des virgules.",
+    revenue_nav: "Chiffre d'affaires",
+    revenue_title: "Chiffre d'affaires",
+    revenue_intro: "Par mois, fournisseur et offre, hors TVA, avoirs déduits, d'après les factures émises sur la plateforme.",
+    revenue_from: "Du mois",
+    revenue_to: "Au mois",
+    revenue_show: "Afficher",
+    revenue_csv: "Télécharger en CSV",
+    col_month: "Mois",
+    col_provider: "Fournisseur",
+    col_offer: "Offre",
+    col_invoices: "Factures",
 };
 
 pub const BILLING_EN: BillingTexts = BillingTexts {
@@ -137,4 +159,15 @@ pub const BILLING_EN: BillingTexts = BillingTexts {
     credit_note: "credit note",
     restricted: "Amounts, alerts and invoices are for owners, admins and billing members.",
     err_thresholds: "Thresholds are percentages from 1 to 100, at most five, separated by commas.",
+    revenue_nav: "Revenue",
+    revenue_title: "Revenue",
+    revenue_intro: "Per month, provider and offer, excluding VAT, credit notes deducted, from the invoices issued on the platform.",
+    revenue_from: "From month",
+    revenue_to: "To month",
+    revenue_show: "Show",
+    revenue_csv: "Download as CSV",
+    col_month: "Month",
+    col_provider: "Provider",
+    col_offer: "Offer",
+    col_invoices: "Invoices",
 };
