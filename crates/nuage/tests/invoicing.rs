@@ -63,8 +63,8 @@ async fn house_offer(app: &TestApp, house: &str, region: &str, name: &str, price
     id
 }
 
-/// The house's id and its region, from its published personal bundle.
-async fn house(app: &TestApp) -> (String, String) {
+/// The house's personal bundle (1.50 € a month, 100 GB).
+async fn personal_bundle(app: &TestApp) -> String {
     let found: Value = app
         .http
         .get(app.url("/directory/search?kind=offer&q=personnel"))
@@ -74,9 +74,33 @@ async fn house(app: &TestApp) -> (String, String) {
         .json()
         .await
         .expect("json");
-    let id = found["hits"][0]["id"]
+    found["hits"][0]["id"]
         .as_str()
-        .expect("the personal bundle");
+        .expect("the personal bundle")
+        .to_owned()
+}
+
+/// Organisations named `{prefix} {i}`, each ordering `offer` as the operator.
+async fn customers_of(app: &TestApp, offer: &str, prefix: &str, count: usize) -> Vec<String> {
+    let mut customers = Vec::new();
+    for i in 0..count {
+        let org = app.create_org(&format!("{prefix} {i:03}")).await;
+        let (status, body) = app
+            .root(
+                Method::POST,
+                &format!("/orgs/{org}/orders"),
+                Some(json!({"offer_id": offer})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        customers.push(org);
+    }
+    customers
+}
+
+/// The house's id and its region, from its published personal bundle.
+async fn house(app: &TestApp) -> (String, String) {
+    let id = personal_bundle(app).await;
     let page: Value = app
         .http
         .get(app.url(&format!("/catalogue/offers/{id}")))
@@ -672,34 +696,10 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
     })
     .await;
     let (database_url, root_token) = (app.database_url.clone(), app.root_token.clone());
-    let found: Value = app
-        .http
-        .get(app.url("/directory/search?kind=offer&q=personnel"))
-        .send()
-        .await
-        .expect("search")
-        .json()
-        .await
-        .expect("json");
-    let personal = found["hits"][0]["id"]
-        .as_str()
-        .expect("the personal bundle")
-        .to_owned();
+    let personal = personal_bundle(&app).await;
     // 150 customers of the personal bundle (1.50 € a month) since October 1st.
     set_clock(&app, OCTOBER).await;
-    let mut customers = Vec::new();
-    for i in 0..150 {
-        let org = app.create_org(&format!("Client {i:03}")).await;
-        let (status, body) = app
-            .root(
-                Method::POST,
-                &format!("/orgs/{org}/orders"),
-                Some(json!({"offer_id": personal})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        customers.push(org);
-    }
+    let customers = customers_of(&app, &personal, "Client", 150).await;
     set_clock(&app, NOVEMBER + DAY).await;
 
     let answer = app
@@ -757,30 +757,9 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
 #[tokio::test]
 async fn runs_of_the_same_period_side_by_side_issue_each_invoice_once() {
     let app = spawn_app().await;
-    let found: Value = app
-        .http
-        .get(app.url("/directory/search?kind=offer&q=personnel"))
-        .send()
-        .await
-        .expect("search")
-        .json()
-        .await
-        .expect("json");
-    let personal = found["hits"][0]["id"].as_str().expect("bundle").to_owned();
+    let personal = personal_bundle(&app).await;
     set_clock(&app, OCTOBER).await;
-    let mut customers = Vec::new();
-    for i in 0..30 {
-        let org = app.create_org(&format!("Voisin {i:02}")).await;
-        let (status, body) = app
-            .root(
-                Method::POST,
-                &format!("/orgs/{org}/orders"),
-                Some(json!({"offer_id": personal})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        customers.push(org);
-    }
+    let customers = customers_of(&app, &personal, "Voisin", 30).await;
     set_clock(&app, NOVEMBER + DAY).await;
     let (a, b, c) = tokio::join!(
         run(&app, "2026-10"),
@@ -803,24 +782,16 @@ async fn runs_of_the_same_period_side_by_side_issue_each_invoice_once() {
     );
     let mut billed: Vec<&String> = after.iter().map(|i| &i.1).collect();
     billed.sort();
-    billed.dedup();
-    assert_eq!(billed.len(), 30);
+    let mut expected: Vec<&String> = customers.iter().collect();
+    expected.sort();
+    assert_eq!(billed, expected, "each customer billed exactly once");
 }
 
 #[tokio::test]
 async fn invoices_are_factur_x_for_each_vat_treatment() {
     let app = spawn_app().await;
     let (house, _) = house(&app).await;
-    let found: Value = app
-        .http
-        .get(app.url("/directory/search?kind=offer&q=personnel"))
-        .send()
-        .await
-        .expect("search")
-        .json()
-        .await
-        .expect("json");
-    let personal = found["hits"][0]["id"].as_str().expect("bundle").to_owned();
+    let personal = personal_bundle(&app).await;
     set_clock(&app, OCTOBER).await;
     // A French consumer, a German business, an American one.
     let mut customers = Vec::new();
@@ -953,16 +924,7 @@ async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
         ..Spawn::default()
     })
     .await;
-    let found: Value = app
-        .http
-        .get(app.url("/directory/search?kind=offer&q=personnel"))
-        .send()
-        .await
-        .expect("search")
-        .json()
-        .await
-        .expect("json");
-    let personal = found["hits"][0]["id"].as_str().expect("bundle").to_owned();
+    let personal = personal_bundle(&app).await;
     set_clock(&app, NOVEMBER).await;
     let customer = app.create_org("Client Régulier").await;
     let (status, body) = app
