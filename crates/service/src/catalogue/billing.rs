@@ -570,14 +570,14 @@ impl Catalogue {
         };
         let drafts = self.drafts(&scope, period).await?;
         let mut conn = self.platform().db().acquire().await?;
+        let (buyer, kind) = party(&mut conn, &org.to_string()).await?;
         let mut invoices = Vec::new();
         for ((_, issuer), draft) in drafts {
             let (seller, _) = party(&mut conn, &issuer).await?;
-            let (buyer, kind) = party(&mut conn, &org.to_string()).await?;
             let document = InvoiceDocument {
                 vat: self.vat_of(&seller, &buyer, kind),
                 issuer: seller,
-                customer: buyer,
+                customer: buyer.clone(),
                 lines: draft.lines,
                 note: None,
             };
