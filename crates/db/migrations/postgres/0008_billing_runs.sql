@@ -27,7 +27,11 @@ CREATE UNIQUE INDEX invoices_run_parties ON invoices(run_id, customer_id, issuer
 CREATE INDEX invoices_corrects ON invoices(corrects_id);
 
 -- Late records are found by when they were written.
-CREATE INDEX usage_records_recorded ON usage_records(recorded_at);
+CREATE INDEX usage_records_recorded ON usage_records(recorded_at, hour);
+-- A run sums a month's records per organisation and bucket: the planner
+-- must know how few (organisation, bucket) pairs there are to hash them
+-- rather than sort the month.
+CREATE STATISTICS usage_records_buckets (ndistinct) ON org_id, bucket FROM usage_records;
 
 -- Alerts an organisation sets on its storage quota, at percentages of it.
 CREATE TABLE quota_alerts (
