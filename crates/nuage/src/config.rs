@@ -56,7 +56,10 @@ pub struct BillingConfig {
     pub alert_check_seconds: u64,
     /// The standard VAT rate, in percent.
     pub vat_rate: rust_decimal::Decimal,
-    pub pay_as_you_go: PayAsYouGoConfig,
+    /// The operator's own list; none for the built-in one (the house's
+    /// storage by use: 0.006 € per GB-month, 0.004 € per 1,000 class-A
+    /// and 0.0004 € per 1,000 class-B requests, 0.01 € per GB out).
+    pub pay_as_you_go: Option<PayAsYouGoConfig>,
 }
 
 /// The operator's pay-as-you-go prices, excluding VAT. Given as a table,
@@ -77,19 +80,28 @@ pub struct PayAsYouGoConfig {
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        let price = |s: &str| Price::parse(s, "price").unwrap_or_default();
         Self {
             automatic: true,
             schedule_check_seconds: 300,
             alert_check_seconds: 60,
             vat_rate: rust_decimal::Decimal::from(20),
-            // The house's storage by use.
-            pay_as_you_go: PayAsYouGoConfig {
-                currency: "EUR".into(),
+            pay_as_you_go: None,
+        }
+    }
+}
+
+impl BillingConfig {
+    /// The pay-as-you-go prices in force.
+    pub fn pay_as_you_go_prices(&self) -> PriceModel {
+        let price = |s: &str| Price::parse(s, "price").unwrap_or_default();
+        match &self.pay_as_you_go {
+            Some(list) => list.price_model(),
+            None => PriceModel {
                 per_gb_month: price("0.006"),
                 per_1k_class_a: price("0.004"),
                 per_1k_class_b: price("0.0004"),
                 per_gb_egress: price("0.01"),
+                ..PriceModel::default()
             },
         }
     }
@@ -453,10 +465,12 @@ impl Config {
                 "billing.schedule_check_seconds and billing.alert_check_seconds must be at least 1"
             );
         }
-        if self.billing.pay_as_you_go.currency != "EUR" {
+        if let Some(list) = &self.billing.pay_as_you_go
+            && list.currency != "EUR"
+        {
             bail!(
                 "billing.pay_as_you_go.currency is {:?}: prices are in euros (EUR)",
-                self.billing.pay_as_you_go.currency
+                list.currency
             );
         }
         if self.billing.vat_rate.is_sign_negative()
@@ -517,6 +531,36 @@ mod tests {
 
     #[derive(Serialize)]
     struct NoFlags {}
+
+    #[test]
+    fn a_price_list_without_its_currency_or_in_another_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "none.toml",
+                "[billing.pay_as_you_go]\nper_gb_month = \"0.01\"\n",
+            )?;
+            let refused =
+                Config::load(Some(Path::new("none.toml")), &NoFlags {}).expect_err("no currency");
+            assert!(format!("{refused:#}").contains("currency"), "{refused:#}");
+            jail.create_file(
+                "usd.toml",
+                "[billing.pay_as_you_go]\ncurrency = \"USD\"\nper_gb_month = \"0.01\"\n",
+            )?;
+            let refused =
+                Config::load(Some(Path::new("usd.toml")), &NoFlags {}).expect_err("not euros");
+            assert!(format!("{refused:#}").contains("EUR"), "{refused:#}");
+            jail.create_file(
+                "eur.toml",
+                "[billing.pay_as_you_go]\ncurrency = \"EUR\"\nper_gb_month = \"0.01\"\n",
+            )?;
+            let config = Config::load(Some(Path::new("eur.toml")), &NoFlags {}).expect("loads");
+            assert_eq!(
+                config.billing.pay_as_you_go_prices().per_gb_month,
+                Price::parse("0.01", "price").expect("test value")
+            );
+            Ok(())
+        });
+    }
 
     #[test]
     fn defaults_need_no_configuration() {

@@ -153,7 +153,7 @@ impl Application {
                 search_sample: config.catalogue.search_sample,
                 billing: nuage_service::catalogue::billing::BillingSettings {
                     vat_rate: config.billing.vat_rate,
-                    pay_as_you_go: config.billing.pay_as_you_go.price_model(),
+                    pay_as_you_go: config.billing.pay_as_you_go_prices(),
                 },
             },
         )

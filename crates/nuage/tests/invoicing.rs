@@ -196,10 +196,16 @@ fn line(
 #[tokio::test]
 async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_cent() {
     let app = spawn(Spawn {
-        env: vec![(
-            "NUAGE_BILLING__PAY_AS_YOU_GO__PER_GB_MONTH".into(),
-            "100".into(),
-        )],
+        env: vec![
+            (
+                "NUAGE_BILLING__PAY_AS_YOU_GO__CURRENCY".into(),
+                "EUR".into(),
+            ),
+            (
+                "NUAGE_BILLING__PAY_AS_YOU_GO__PER_GB_MONTH".into(),
+                "100".into(),
+            ),
+        ],
         ..Spawn::default()
     })
     .await;
