@@ -631,6 +631,10 @@ impl Catalogue {
             return Ok(run);
         }
         if let Some(last) = repo::last_run(&mut tx).await? {
+            // Started beside this call a moment ago (PostgreSQL sees it now).
+            if last.period_start == period.start_ms() {
+                return Ok(last);
+            }
             if last.completed_at.is_none() {
                 return Err(ServiceError::Conflict(format!(
                     "the run of {} was interrupted: run it again to finish it first",
