@@ -1,7 +1,8 @@
 // End-to-end test of the usage and billing page in headless Chromium, in
 // French and in English: an organisation's owner sees the month's usage as
 // charts and a table, the forecast of the month's bill, sets quota alert
-// thresholds (a bad value is refused with a readable message), and a plain
+// thresholds (a bad value is refused with a readable message), makes an
+// export key to leave the platform (a second is refused), and a plain
 // member is told that amounts are not for them.
 //
 // Run against a running server (see market.spec.mjs):
@@ -27,6 +28,7 @@ const RUNS = [
     save: 'Enregistrer les seuils', saved: 'Le réglage est enregistré.', invalid: 'Certaines informations ne sont pas valides.',
     noInvoice: "Aucune facture pour l'instant.", restricted: 'réservés aux propriétaires',
     revenue: "Chiffre d'affaires", show: 'Afficher', csv: 'Télécharger en CSV',
+    exportSubmit: "Créer une clé d'export", exportPurpose: 'Export (départ), expire le', conflict: "Impossible dans l'état actuel.",
     foreignWords: ['Usage and invoices', 'Forecast', 'Invoices', 'Save thresholds'],
   },
   {
@@ -36,6 +38,7 @@ const RUNS = [
     save: 'Save thresholds', saved: 'The setting is saved.', invalid: 'Some of the information is not valid.',
     noInvoice: 'No invoice yet.', restricted: 'for owners, admins and billing members',
     revenue: 'Revenue', show: 'Show', csv: 'Download as CSV',
+    exportSubmit: 'Create an export key', exportPurpose: 'Export (leaving), expires', conflict: 'Not possible in the current state.',
     foreignWords: ['Consommation et factures', 'Facture prévue', 'Enregistrer les seuils'],
   },
 ];
@@ -136,6 +139,22 @@ for (const run of RUNS) {
       await page.waitForURL(/notice=setting_saved/);
       assert.ok((await page.getByRole('status').first().innerText()).includes(run.saved));
       assert.equal(await page.getByLabel(run.thresholds).inputValue(), '80, 95');
+    });
+
+    test('an owner leaving the platform makes one export key, not two', async () => {
+      const page = await actor(owner);
+      await page.goto('/s3-keys');
+      await page.getByRole('button', { name: run.exportSubmit }).click();
+      assert.ok(await page.locator('#new-secret').isVisible(), 'the secret is shown once');
+      const id = await page.locator('code.secret-value').first().innerText();
+      const row = page.getByRole('row').filter({ hasText: id });
+      assert.ok((await row.innerText()).includes(run.exportPurpose), await row.innerText());
+      // A second one is refused, readably, and none is made.
+      await page.goto('/s3-keys');
+      await page.getByRole('button', { name: run.exportSubmit }).click();
+      assert.ok((await page.locator('main').innerText()).includes(run.conflict));
+      await page.goto('/s3-keys');
+      assert.equal(await page.getByRole('row').filter({ hasText: run.exportPurpose }).count(), 1);
     });
 
     test('a plain member sees the usage, not the amounts', async () => {

@@ -123,6 +123,66 @@ impl Versioning {
     }
 }
 
+/// What an S3 access key is for. An export key is how an organisation
+/// takes its data out when it leaves the platform (EU Data Act, art. 29):
+/// it can only read, it lives [`EXPORT_KEY_DAYS`] days at most, and what is
+/// downloaded with it is exit egress, never charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyPurpose {
+    #[default]
+    Access,
+    Export,
+}
+
+/// How long an export key lives: the Data Act's transitional period.
+pub const EXPORT_KEY_DAYS: i64 = 30;
+
+impl KeyPurpose {
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        match value {
+            "access" => Ok(Self::Access),
+            "export" => Ok(Self::Export),
+            _ => Err(DomainError::invalid(
+                "purpose",
+                "a key's purpose is \"access\" or \"export\"",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Export => "export",
+        }
+    }
+
+    /// Whether a key of this purpose may run an S3 operation (by its
+    /// name in the S3 API). Export keys only read.
+    pub fn allows(self, operation: &str) -> bool {
+        match self {
+            Self::Access => true,
+            Self::Export => matches!(
+                operation,
+                "GetObject"
+                    | "HeadObject"
+                    | "HeadBucket"
+                    | "ListBuckets"
+                    | "ListObjects"
+                    | "ListObjectsV2"
+                    | "ListObjectVersions"
+                    | "GetBucketLocation"
+                    | "GetBucketVersioning"
+                    | "GetBucketTagging"
+                    | "GetObjectTagging"
+                    | "GetBucketCors"
+                    | "GetBucketLifecycleConfiguration"
+                    | "ListMultipartUploads"
+                    | "ListParts"
+            ),
+        }
+    }
+}
+
 /// The version id S3 shows for versions written while versioning was off or
 /// suspended.
 pub const NULL_VERSION: &str = "null";

@@ -275,6 +275,10 @@ pub enum S3KeyCommand {
     Create {
         #[arg(long)]
         org: String,
+        /// An export key, for leaving the platform: read-only, 30 days, its
+        /// downloads are exit egress and never charged.
+        #[arg(long)]
+        export: bool,
         #[arg(long)]
         json: bool,
     },
@@ -468,15 +472,26 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
             });
         }
         AdminCommand::S3Key {
-            command: S3KeyCommand::Create { org, json },
+            command: S3KeyCommand::Create { org, export, json },
         } => {
+            let purpose = if *export { "export" } else { "access" };
             let key = client
-                .post(&format!("/orgs/{}/s3-keys", urlencode(org)), &json!(null))
+                .post(
+                    &format!("/orgs/{}/s3-keys", urlencode(org)),
+                    &json!({ "purpose": purpose }),
+                )
                 .await?;
-            let out = json!({ "access_key_id": key["access_key_id"], "secret_access_key": key["secret_access_key"], "org_id": key["org_id"] });
+            let out = json!({ "access_key_id": key["access_key_id"], "secret_access_key": key["secret_access_key"], "org_id": key["org_id"], "purpose": key["purpose"], "expires_at_ms": key["expires_at_ms"] });
             print(&out, *json, |k| {
+                let expiry = match k["expires_at_ms"].as_i64() {
+                    Some(at) => format!(
+                        "\nexport key: read-only, its downloads are not charged; it expires {}",
+                        date_of_ms(at)
+                    ),
+                    None => String::new(),
+                };
                 format!(
-                    "access key id: {}\nsecret access key: {}\n(the secret is shown only now)",
+                    "access key id: {}\nsecret access key: {}\n(the secret is shown only now){expiry}",
                     k["access_key_id"].as_str().unwrap_or_default(),
                     k["secret_access_key"].as_str().unwrap_or_default()
                 )
@@ -632,4 +647,15 @@ fn quota_line(u: &Value) -> String {
         u["objects"],
         limit(&u["max_objects"])
     )
+}
+
+/// An instant in milliseconds since the Unix epoch, as an RFC 3339 UTC time.
+fn date_of_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }

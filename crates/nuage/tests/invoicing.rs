@@ -557,6 +557,240 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     assert!(csv.contains(",Essai Grand,10.00,1\n"), "{csv}");
 }
 
+/// An organisation leaving the platform takes its data out with an export
+/// key: it can only read, what it downloads is exit egress on the invoice at
+/// no charge (nor are its requests billed), and it stops after 30 days.
+#[tokio::test]
+async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
+    let app = spawn_app().await;
+    let (house, region) = house(&app).await;
+    let offer = house_offer(
+        &app,
+        &house,
+        &region,
+        "Essai Départ",
+        json!({
+            "monthly_fee": "31", "per_gb_month": "0", "per_1k_class_a": "10",
+            "per_1k_class_b": "5", "per_gb_egress": "100",
+        }),
+    )
+    .await;
+    let customer = app.create_org("Client Sortant").await;
+    let (_, token) = app
+        .create_user(&customer, "dsi@sortant.example", "owner")
+        .await;
+    set_clock(&app, OCTOBER).await;
+    let (status, order) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{customer}/orders"),
+            &token,
+            Some(json!({"offer_id": offer})),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let bucket = order["subscription"]["resources"]["buckets"][0]
+        .as_str()
+        .expect("bucket")
+        .to_owned();
+    let s3 = s3_client(
+        &app.s3,
+        order["credentials"]["access_key_id"].as_str().expect("key"),
+        order["credentials"]["secret_access_key"]
+            .as_str()
+            .expect("secret"),
+    );
+    s3.put_object()
+        .bucket(&bucket)
+        .key("archive.tar")
+        .body(ByteStream::from(vec![3u8; 2_000_000]))
+        .send()
+        .await
+        .expect("put");
+
+    // Day 1: the customer announces its departure with an export key.
+    set_clock(&app, OCTOBER + DAY).await;
+    let path = format!("/orgs/{customer}/s3-keys");
+    let (status, export) = app
+        .call(
+            Method::POST,
+            &path,
+            &token,
+            Some(json!({"purpose": "export"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{export}");
+    assert_eq!(export["purpose"], "export");
+    assert_eq!(export["expires_at_ms"], OCTOBER + 31 * DAY);
+    // One at a time; a purpose that does not exist is refused.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &path,
+            &token,
+            Some(json!({"purpose": "export"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &path,
+            &token,
+            Some(json!({"purpose": "everything"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "purpose", "{body}");
+    let (status, keys) = app.call(Method::GET, &path, &token, None).await;
+    assert_eq!(status, 200, "{keys}");
+    assert_eq!(keys["items"].as_array().map(Vec::len), Some(2), "{keys}");
+    // The usage of a day is told up to the present: let an hour and a half pass.
+    set_clock(&app, OCTOBER + DAY + 90 * 60_000).await;
+
+    let out = s3_client(
+        &app.s3,
+        export["access_key_id"].as_str().expect("key"),
+        export["secret_access_key"].as_str().expect("secret"),
+    );
+    // It reads and lists: the archive is downloaded twice (4 MB out)...
+    for _ in 0..2 {
+        let body = out
+            .get_object()
+            .bucket(&bucket)
+            .key("archive.tar")
+            .send()
+            .await
+            .expect("an export key reads")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert_eq!(body.len(), 2_000_000);
+    }
+    let listed = out
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("an export key lists");
+    assert_eq!(listed.key_count(), Some(1));
+    // ... but writes nothing, deletes nothing.
+    let code = crate::helpers::s3_code(
+        out.put_object()
+            .bucket(&bucket)
+            .key("intrus")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+    );
+    assert_eq!(code, "AccessDenied");
+    let code = crate::helpers::s3_code(
+        out.delete_object()
+            .bucket(&bucket)
+            .key("archive.tar")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "AccessDenied");
+    let code = crate::helpers::s3_code(out.create_bucket().bucket("sortant-copie").send().await);
+    assert_eq!(code, "AccessDenied");
+    // The ordinary key still serves the customer's users: 2 MB of egress.
+    s3.get_object()
+        .bucket(&bucket)
+        .key("archive.tar")
+        .send()
+        .await
+        .expect("get")
+        .body
+        .collect()
+        .await
+        .expect("body");
+
+    // The day's usage tells both egresses apart.
+    let usage = format!("/orgs/{customer}/usage?from=2026-10-01&to=2026-10-31");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let day = loop {
+        let (status, days) = app.call(Method::GET, &usage, &token, None).await;
+        assert_eq!(status, 200, "{days}");
+        let day = days
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["day"] == "2026-10-02")
+            .cloned();
+        if let Some(day) = day.filter(|d| d["egress_gb"] == "0.002") {
+            break day;
+        }
+        assert!(std::time::Instant::now() < deadline, "{days}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(day["exit_egress_gb"], "0.004", "{day}");
+    assert_eq!(day["class_b_requests"], 1, "{day}");
+    assert_eq!(day["class_a_requests"], 0, "{day}");
+
+    // October's invoice: exit egress is a line at no charge; the export
+    // key's requests are not billed.
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{house}/tax"),
+            Some(json!({"vat_number": "FR76411050487"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    set_clock(&app, NOVEMBER + DAY).await;
+    let (status, summary) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{summary}");
+    let all = invoices(&app, &customer).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        lines(&all[0]),
+        vec![
+            line("monthly_fee", "1", "31", "31.00"),
+            line("class_a_requests", "0.001", "10", "0.01"),
+            line("class_b_requests", "0.001", "5", "0.01"),
+            line("egress", "0.002", "100", "0.20"),
+            line("exit_egress", "0.004", "0", "0.00"),
+        ],
+        "{}",
+        all[0]
+    );
+    assert_eq!(all[0]["net"], "31.22");
+    let xml = crate::facturx::check(&facturx(&app, &token, &all[0]).await, &all[0]);
+    assert!(xml.contains("0.004"), "{xml}");
+
+    // Thirty days on, the export key no longer works, and another can be
+    // made: the first shows as ended at its expiry.
+    let code = crate::helpers::s3_code(
+        out.get_object()
+            .bucket(&bucket)
+            .key("archive.tar")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "InvalidAccessKeyId");
+    let (status, again) = app
+        .call(
+            Method::POST,
+            &path,
+            &token,
+            Some(json!({"purpose": "export"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{again}");
+    let (_, keys) = app.call(Method::GET, &path, &token, None).await;
+    let first = keys["items"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["access_key_id"] == export["access_key_id"])
+        .expect("the first export key")
+        .clone();
+    assert_eq!(first["revoked_at_ms"], OCTOBER + 31 * DAY, "{first}");
+}
+
 #[tokio::test]
 async fn bad_usage_records_and_runs_are_refused_and_change_nothing() {
     let app = spawn_app().await;

@@ -1,19 +1,23 @@
 //! Access keys: `s3s` asks for the secret of a key to check a signature; the
-//! key's organisation is remembered for the operation that follows. The
-//! database is asked on every request, so a revoked key stops at once.
+//! key's organisation and purpose are remembered for the operation that
+//! follows. The database is asked on every request, so a revoked or expired
+//! key stops at once. Before any operation runs, [`S3Access`] refuses
+//! unsigned requests and what an export key may not do (anything but read).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use nuage_domain::ids::OrgId;
+use nuage_domain::storage::KeyPurpose;
 use nuage_service::Platform;
+use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Result, s3_error};
 
 #[derive(Clone)]
 pub struct KeyDirectory {
     platform: Platform,
-    orgs: Arc<RwLock<HashMap<String, OrgId>>>,
+    orgs: Arc<RwLock<HashMap<String, (OrgId, KeyPurpose)>>>,
 }
 
 impl KeyDirectory {
@@ -24,8 +28,8 @@ impl KeyDirectory {
         }
     }
 
-    /// The organisation of a key whose signature was just checked.
-    pub fn org_of(&self, access_key_id: &str) -> Option<OrgId> {
+    /// The organisation and purpose of a key whose signature was just checked.
+    pub fn org_of(&self, access_key_id: &str) -> Option<(OrgId, KeyPurpose)> {
         self.orgs.read().expect("lock").get(access_key_id).copied()
     }
 }
@@ -34,11 +38,11 @@ impl KeyDirectory {
 impl S3Auth for KeyDirectory {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.platform.s3_credentials(access_key).await {
-            Ok(Some((org, secret))) => {
+            Ok(Some((org, secret, purpose))) => {
                 self.orgs
                     .write()
                     .expect("lock")
-                    .insert(access_key.to_owned(), org);
+                    .insert(access_key.to_owned(), (org, purpose));
                 Ok(SecretKey::from(secret))
             }
             Ok(None) => Err(s3_error!(
@@ -49,6 +53,22 @@ impl S3Auth for KeyDirectory {
                 tracing::error!(error = %e, "S3 key lookup failed");
                 Err(s3_error!(InternalError))
             }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for KeyDirectory {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let Some(creds) = cx.credentials() else {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        };
+        match self.org_of(&creds.access_key) {
+            Some((_, purpose)) if !purpose.allows(cx.s3_op().name()) => Err(s3_error!(
+                AccessDenied,
+                "This is an export key: it can only read and list."
+            )),
+            _ => Ok(()),
         }
     }
 }

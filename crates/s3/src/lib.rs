@@ -38,7 +38,8 @@ pub fn service(storage: Storage, settings: &S3Settings) -> Result<S3Service, Str
         storage,
         keys: keys.clone(),
     });
-    builder.set_auth(keys);
+    builder.set_auth(keys.clone());
+    builder.set_access(keys);
     if let Some(domain) = &settings.root_domain {
         if domain.is_empty() || domain.contains([':', '/']) {
             return Err(format!(

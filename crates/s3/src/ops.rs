@@ -1,6 +1,6 @@
 //! The S3 operations, each a thin mapping onto a storage use case.
 
-use nuage_domain::storage::{CorsRule, LifecycleRule};
+use nuage_domain::storage::{CorsRule, KeyPurpose, LifecycleRule};
 use nuage_service::storage::recorder::{AccessRecord, RequestClass};
 use nuage_service::storage::{
     CompletedPart, CopyObject, GetObject, ListQuery, S3Caller, Storage, StorageError,
@@ -37,7 +37,7 @@ impl NuageS3 {
             .credentials
             .as_ref()
             .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
-        let org = self
+        let (org, purpose) = self
             .keys
             .org_of(&creds.access_key)
             .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
@@ -49,6 +49,7 @@ impl NuageS3 {
             org,
             access_key_id: creds.access_key.clone(),
             source,
+            purpose,
         })
     }
 
@@ -79,8 +80,10 @@ impl NuageS3 {
                 (s3.status_code().map_or(500, |s| s.as_u16()), 0, Err(s3))
             }
         };
-        // Refused requests are logged but not billed.
-        let class = if status >= 400 {
+        // Refused requests are logged but not billed, nor are those of an
+        // organisation taking its data out.
+        let exit = caller.purpose == KeyPurpose::Export;
+        let class = if status >= 400 || exit {
             RequestClass::Free
         } else {
             e.class
@@ -96,6 +99,7 @@ impl NuageS3 {
             bytes: bytes_in + bytes_out,
             class,
             egress: bytes_out,
+            exit,
         };
         if denied {
             // An attempt on another organisation's bucket belongs in the

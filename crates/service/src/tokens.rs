@@ -5,6 +5,7 @@ use nuage_db::repo::keys::{self as repo, S3KeyRow, TokenRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, TokenId};
 use nuage_domain::org::Role;
+use nuage_domain::storage::{EXPORT_KEY_DAYS, KeyPurpose};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -50,6 +51,10 @@ pub struct S3Key {
     pub created_by: String,
     pub created_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
+    /// `access`, or `export`: read-only, its downloads are exit egress.
+    pub purpose: String,
+    /// When an export key stops working.
+    pub expires_at_ms: Option<i64>,
 }
 
 impl From<S3KeyRow> for S3Key {
@@ -60,6 +65,8 @@ impl From<S3KeyRow> for S3Key {
             created_by: r.created_by,
             created_at_ms: r.created_at,
             revoked_at_ms: r.revoked_at,
+            purpose: r.purpose,
+            expires_at_ms: r.expires_at,
         }
     }
 }
@@ -208,21 +215,38 @@ impl Platform {
 
     /// Creates an S3 access key for an organisation (owners, admins, operator).
     /// The secret is stored sealed under the master key and returned once.
+    /// An organisation has one live export key at most.
     pub async fn create_s3_key(
         &self,
         who: &Principal,
         meta: &RequestMeta,
         org: OrgId,
+        purpose: KeyPurpose,
     ) -> ServiceResult<(S3Key, String)> {
         let mut tx = self.db().begin_write().await?;
         self.authorize_org(&mut tx, who, org, Role::manages_org)
             .await?;
-        let (row, secret_access_key) = self.insert_s3_key(&mut tx, who, org).await?;
+        if purpose == KeyPurpose::Export {
+            repo::retire_expired_export_keys(&mut tx, &org.to_string(), now_ms()).await?;
+        }
+        let (row, secret_access_key) = self
+            .insert_s3_key(&mut tx, who, org, purpose)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Conflict(_) => ServiceError::Conflict(
+                    "this organisation already has a live export key: revoke it first".into(),
+                ),
+                e => e,
+            })?;
+        let action = match purpose {
+            KeyPurpose::Access => "s3_key.create",
+            KeyPurpose::Export => "s3_key.create_export",
+        };
         self.commit_audited(
             tx,
             who,
             meta,
-            AuditEvent::new("s3_key.create", format!("s3_key:{}", row.access_key_id)).org(org),
+            AuditEvent::new(action, format!("s3_key:{}", row.access_key_id)).org(org),
         )
         .await?;
         Ok((S3Key::from(row), secret_access_key))
@@ -235,18 +259,23 @@ impl Platform {
         conn: &mut nuage_db::AnyConnection,
         who: &Principal,
         org: OrgId,
+        purpose: KeyPurpose,
     ) -> ServiceResult<(S3KeyRow, String)> {
         // AWS-shaped: a 20-character upper-case key id, a 40-character secret.
         let access_key_id =
             format!("NK{}", secret::random_token(15).to_ascii_uppercase())[..20].to_owned();
         let secret_access_key = secret::random_token(25);
+        let created_at = now_ms();
         let row = S3KeyRow {
             access_key_id,
             org_id: org.to_string(),
             secret_sealed: self.key().seal(secret_access_key.as_bytes()),
             created_by: who.actor(),
-            created_at: now_ms(),
+            created_at,
             revoked_at: None,
+            purpose: purpose.as_str().to_owned(),
+            expires_at: (purpose == KeyPurpose::Export)
+                .then_some(created_at + EXPORT_KEY_DAYS * 86_400_000),
         };
         repo::insert_s3_key(conn, &row).await?;
         Ok((row, secret_access_key))
@@ -312,20 +341,25 @@ impl Platform {
         Ok(S3Key::from(row))
     }
 
-    /// The organisation and secret of an active S3 key, for request signing checks.
+    /// The organisation, secret and purpose of an active S3 key, for
+    /// request signing checks. Revoked and expired keys are unknown.
     pub async fn s3_credentials(
         &self,
         access_key_id: &str,
-    ) -> ServiceResult<Option<(OrgId, String)>> {
+    ) -> ServiceResult<Option<(OrgId, String, KeyPurpose)>> {
         let Some(row) = repo::get_s3_key(&mut *self.db().acquire().await?, access_key_id).await?
         else {
             return Ok(None);
         };
-        if row.revoked_at.is_some() {
+        if row.revoked_at.is_some() || row.expires_at.is_some_and(|at| at <= now_ms()) {
             return Ok(None);
         }
         let secret = String::from_utf8(self.key().open(&row.secret_sealed)?)
             .map_err(|_| ServiceError::Internal("a sealed S3 secret is not UTF-8".into()))?;
-        Ok(Some((OrgId::parse(&row.org_id)?, secret)))
+        Ok(Some((
+            OrgId::parse(&row.org_id)?,
+            secret,
+            KeyPurpose::parse(&row.purpose)?,
+        )))
     }
 }

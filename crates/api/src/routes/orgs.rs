@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_domain::org::{OrgKind, Role};
+use nuage_domain::storage::KeyPurpose;
 use nuage_service::accounts::{Membership, NewOrg, NewUser, Org, User};
 use nuage_service::tokens::S3Key;
 use nuage_service::{AuditEntry, Page, Platform};
@@ -282,10 +283,26 @@ pub struct CreatedS3Key {
     pub secret_access_key: String,
     pub org_id: String,
     pub created_at_ms: i64,
+    /// `access` or `export`.
+    pub purpose: String,
+    /// When an export key stops working (30 days after its creation).
+    pub expires_at_ms: Option<i64>,
+}
+
+/// What the key is for. Without a body, an ordinary access key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateS3Key {
+    /// `access` (the default), or `export`: a read-only key, one per
+    /// organisation, living 30 days, whose downloads are exit egress — data
+    /// leaving for another provider, counted apart and never charged.
+    #[serde(default)]
+    pub purpose: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/s3-keys", tag = "s3 keys", params(("org_id" = String, Path),
     ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
+    request_body(content = Option<CreateS3Key>, description = "Optional; an access key without it"),
     responses((status = 201, body = CreatedS3Key), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn create_s3_key(
     State(platform): State<Platform>,
@@ -293,15 +310,26 @@ pub async fn create_s3_key(
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     idempotency: Idempotency,
+    body: Option<JsonBody<CreateS3Key>>,
 ) -> Result<Response, ApiError> {
     let org = org_id(&id)?;
-    create_once(&platform, &who, idempotency, "", async {
-        let (key, secret_access_key) = platform.create_s3_key(&who, &meta, org).await?;
+    let (purpose, digest) = match body {
+        Some(b) => (b.value.purpose, b.digest),
+        None => (None, String::new()),
+    };
+    let purpose = purpose
+        .as_deref()
+        .map_or(Ok(KeyPurpose::Access), KeyPurpose::parse)
+        .map_err(nuage_service::ServiceError::from)?;
+    create_once(&platform, &who, idempotency, &digest, async {
+        let (key, secret_access_key) = platform.create_s3_key(&who, &meta, org, purpose).await?;
         Ok(CreatedS3Key {
             access_key_id: key.access_key_id,
             secret_access_key,
             org_id: key.org_id,
             created_at_ms: key.created_at_ms,
+            purpose: key.purpose,
+            expires_at_ms: key.expires_at_ms,
         })
     })
     .await

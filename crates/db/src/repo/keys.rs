@@ -26,6 +26,9 @@ pub struct S3KeyRow {
     pub created_by: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// `access` or `export`.
+    pub purpose: String,
+    pub expires_at: Option<i64>,
 }
 
 impl std::fmt::Debug for S3KeyRow {
@@ -34,6 +37,8 @@ impl std::fmt::Debug for S3KeyRow {
             .field("access_key_id", &self.access_key_id)
             .field("org_id", &self.org_id)
             .field("revoked_at", &self.revoked_at)
+            .field("purpose", &self.purpose)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
@@ -41,7 +46,7 @@ impl std::fmt::Debug for S3KeyRow {
 const TOKEN_COLUMNS: &str =
     "id, token_hash, name, user_id, is_root, created_at, expires_at, last_used_at, revoked_at";
 const S3_KEY_COLUMNS: &str =
-    "access_key_id, org_id, secret_sealed, created_by, created_at, revoked_at";
+    "access_key_id, org_id, secret_sealed, created_by, created_at, revoked_at, purpose, expires_at";
 
 pub async fn insert_token(conn: &mut AnyConnection, t: &TokenRow) -> Result<(), DbError> {
     sqlx::query(&format!(
@@ -117,7 +122,7 @@ pub async fn touch_token(conn: &mut AnyConnection, id: &str, at: i64) -> Result<
 
 pub async fn insert_s3_key(conn: &mut AnyConnection, k: &S3KeyRow) -> Result<(), DbError> {
     sqlx::query(&format!(
-        "INSERT INTO s3_keys ({S3_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        "INSERT INTO s3_keys ({S3_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     ))
     .bind(&k.access_key_id)
     .bind(&k.org_id)
@@ -125,6 +130,26 @@ pub async fn insert_s3_key(conn: &mut AnyConnection, k: &S3KeyRow) -> Result<(),
     .bind(&k.created_by)
     .bind(k.created_at)
     .bind(k.revoked_at)
+    .bind(&k.purpose)
+    .bind(k.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks an organisation's export keys that expired by `now` as revoked at
+/// their expiry, so that another can be made.
+pub async fn retire_expired_export_keys(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE s3_keys SET revoked_at = expires_at WHERE org_id = $1 AND purpose = 'export' \
+         AND revoked_at IS NULL AND expires_at <= $2",
+    )
+    .bind(org_id)
+    .bind(now)
     .execute(conn)
     .await?;
     Ok(())

@@ -15,6 +15,7 @@ use nuage_domain::DomainError;
 use nuage_domain::catalogue::{BYTES_PER_GB, Category, OfferSheet, SubscriptionState, check_url};
 use nuage_domain::ids::OrgId;
 use nuage_domain::org::Role;
+use nuage_domain::storage::KeyPurpose;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
@@ -439,7 +440,10 @@ impl Catalogue {
             }
             other => other.into(),
         })?;
-        let (key, secret_access_key) = self.platform().insert_s3_key(conn, who, buyer).await?;
+        let (key, secret_access_key) = self
+            .platform()
+            .insert_s3_key(conn, who, buyer, KeyPurpose::Access)
+            .await?;
         Ok((
             Resources {
                 buckets: vec![bucket],

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use nuage_db::repo::storage as repo;
 use nuage_domain::ids::OrgId;
-use nuage_domain::storage::{LifecycleRule, Tags};
+use nuage_domain::storage::{KeyPurpose, LifecycleRule, Tags};
 use serde::Serialize;
 
 use super::{S3Caller, Storage, StorageResult};
@@ -145,6 +145,7 @@ impl Storage {
                 org: OrgId::parse(&bucket.org_id)?,
                 access_key_id: "lifecycle".into(),
                 source: "lifecycle".into(),
+                purpose: KeyPurpose::Access,
             };
             for rule in rules.iter().filter(|r| r.abort_incomplete_days.is_some()) {
                 let before = now - i64::from(rule.abort_incomplete_days.unwrap_or(0)) * day;

@@ -22,7 +22,7 @@ use futures::Stream;
 use nuage_db::repo::storage as repo;
 use nuage_domain::billing::{DayUsage, HourUsage, Period, daily_usage};
 use nuage_domain::ids::OrgId;
-use nuage_domain::storage::{BucketName, CorsRule, LifecycleRule, Tags, Versioning};
+use nuage_domain::storage::{BucketName, CorsRule, KeyPurpose, LifecycleRule, Tags, Versioning};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
@@ -75,6 +75,8 @@ pub struct S3Caller {
     pub org: OrgId,
     pub access_key_id: String,
     pub source: String,
+    /// What the key is for: an export key's downloads are exit egress.
+    pub purpose: KeyPurpose,
 }
 
 /// A key supplied with the request (SSE-C); never stored.

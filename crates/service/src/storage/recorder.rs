@@ -41,6 +41,9 @@ pub struct AccessRecord {
     pub class: RequestClass,
     /// Bytes sent out of the platform.
     pub egress: u64,
+    /// Whether those bytes leave with the organisation's data, to another
+    /// provider (an export key's downloads): exit egress, never charged.
+    pub exit: bool,
 }
 
 /// An entry of the access log, as the API shows it.
@@ -143,7 +146,11 @@ impl Recorder {
                 RequestClass::B => usage.class_b += 1,
                 RequestClass::Free => {}
             }
-            usage.egress_bytes += r.egress as i64;
+            if r.exit {
+                usage.exit_egress_bytes += r.egress as i64;
+            } else {
+                usage.egress_bytes += r.egress as i64;
+            }
         }
         q.access.push(repo::AccessRow {
             id: Uuid::now_v7().to_string(),

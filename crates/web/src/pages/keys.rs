@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
 use nuage_domain::ids::TokenId;
+use nuage_domain::storage::KeyPurpose;
 use nuage_service::auth::Session;
 use serde::Deserialize;
 
@@ -186,6 +187,17 @@ pub struct S3KeyRow {
     pub created_by: String,
     pub created: When,
     pub revoked: Option<When>,
+    pub export: bool,
+    pub expires: Option<When>,
+}
+
+/// The form that creates a key: an export key when `purpose` says so.
+#[derive(Deserialize)]
+pub struct CreateS3KeyForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub purpose: Option<String>,
 }
 
 /// An S3 key just created, its secret shown this once.
@@ -242,6 +254,8 @@ async fn s3_keys_page(
                 created_by: k.created_by,
                 created: When::at(k.created_at_ms),
                 revoked: k.revoked_at_ms.map(When::at),
+                export: k.purpose == KeyPurpose::Export.as_str(),
+                expires: k.expires_at_ms.map(When::at),
             })
             .collect();
     }
@@ -255,7 +269,7 @@ async fn s3_keys_page(
 
 pub async fn create_s3_key(
     ctx: Ctx,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<CreateS3KeyForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = read_form(form)?;
     let session = ctx.user()?;
@@ -263,9 +277,13 @@ pub async fn create_s3_key(
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };
+    let purpose = match form.purpose.as_deref() {
+        None | Some("") => KeyPurpose::Access,
+        Some(p) => KeyPurpose::parse(p).map_err(nuage_service::ServiceError::from)?,
+    };
     let (key, secret) = ctx
         .platform
-        .create_s3_key(&session.principal(), &ctx.meta, org)
+        .create_s3_key(&session.principal(), &ctx.meta, org, purpose)
         .await?;
     s3_keys_page(
         &ctx,
