@@ -49,6 +49,25 @@ where
     }
 }
 
+/// A caller who may be anonymous: no `Authorization` header is none; a
+/// header with a bad token is refused.
+impl<S> axum::extract::OptionalFromRequestParts<S> for Caller
+where
+    Platform: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// Where the request came from, for the audit trail.
 pub struct Meta(pub RequestMeta);
 

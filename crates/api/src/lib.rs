@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub use problem::Problem;
-use routes::{account, billing, catalogue, orgs, platform, storage};
+use routes::{account, billing, catalogue, orgs, platform, storage, tenders};
 
 /// The largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -42,6 +42,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         catalogue::order, catalogue::subscriptions, catalogue::sales, catalogue::subscription, catalogue::fulfil,
         catalogue::cancel, catalogue::change_offer, catalogue::set_webhook, catalogue::deliveries,
         billing::run, billing::ingest, billing::invoices, billing::invoice, billing::facturx, billing::credit, billing::forecast, billing::quota_alerts, billing::set_quota_alerts, billing::revenue,
+        tenders::create, tenders::of_buyer, tenders::list, tenders::get, tenders::update, tenders::publish,
+        tenders::submit, tenders::envelopes, tenders::withdraw, tenders::open, tenders::evaluation,
+        tenders::mark, tenders::award, tenders::sign, tenders::cancel,
     ),
     modifiers(&BearerAuth),
 )]
@@ -192,6 +195,41 @@ pub fn router(platform: Platform) -> Router {
             "/orgs/{org_id}/webhook/deliveries",
             get(catalogue::deliveries),
         )
+        .route(
+            "/orgs/{org_id}/tenders",
+            post(tenders::create).get(tenders::of_buyer),
+        )
+        .route("/tenders", get(tenders::list))
+        .route(
+            "/tenders/{tender_id}",
+            get(tenders::get).put(tenders::update),
+        )
+        .route("/tenders/{tender_id}/publish", post(tenders::publish))
+        .route(
+            "/tenders/{tender_id}/bids",
+            post(tenders::submit)
+                .get(tenders::envelopes)
+                .delete(tenders::withdraw)
+                // An envelope may carry documents: larger than a JSON body.
+                .layer(DefaultBodyLimit::max(
+                    nuage_domain::tender::MAX_BID_BYTES + 1024,
+                )),
+        )
+        .route("/tenders/{tender_id}/open", post(tenders::open))
+        .route(
+            "/tenders/{tender_id}/lots/{lot}/evaluation",
+            get(tenders::evaluation),
+        )
+        .route(
+            "/tenders/{tender_id}/lots/{lot}/bids/{bid_id}/marks",
+            put(tenders::mark),
+        )
+        .route(
+            "/tenders/{tender_id}/lots/{lot}/award",
+            post(tenders::award),
+        )
+        .route("/tenders/{tender_id}/lots/{lot}/sign", post(tenders::sign))
+        .route("/tenders/{tender_id}/cancel", post(tenders::cancel))
         .route("/users", post(orgs::create_user))
         .route("/operators", post(orgs::create_operator))
         .fallback(|| async {

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod legal;
 pub mod org;
 pub mod storage;
+pub mod tender;
 pub mod user;
 mod vat_digits;
 

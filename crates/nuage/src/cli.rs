@@ -67,6 +67,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Calls for tender: the opening key, sealed bids and receipts, opening,
+    /// evaluation, award and signature.
+    Tender {
+        #[command(subcommand)]
+        command: crate::tender_cli::TenderCommand,
+    },
 }
 
 /// Flags of `serve`; each overrides the configuration file and environment.
@@ -302,6 +308,11 @@ pub enum AuditCommand {
 /// Runs a client command. Exit codes: 0 done, 1 refused by the server
 /// (or tampering found), 2 could not ask (usage, network, authentication).
 pub async fn run_client(cli: &Cli) -> ExitCode {
+    if let Command::Tender { command } = &cli.command
+        && let Some(code) = crate::tender_cli::run_offline(command, cli.server.as_deref()).await
+    {
+        return code;
+    }
     let client = match Client::new(
         cli.server.as_deref(),
         cli.token.as_deref(),
@@ -316,6 +327,7 @@ pub async fn run_client(cli: &Cli) -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { json },
         } => return verify_audit(&client, *json).await,
+        Command::Tender { command } => crate::tender_cli::run(&client, command).await,
         Command::Usage {
             org,
             from,
@@ -626,7 +638,7 @@ fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
 fn fail(e: &ClientError) -> ExitCode {
     eprintln!("nuage: {e}");
     match e {
-        ClientError::Refused { .. } => ExitCode::from(1),
+        ClientError::Refused { .. } | ClientError::Invalid(_) => ExitCode::from(1),
         _ => ExitCode::from(2),
     }
 }
@@ -650,7 +662,7 @@ fn quota_line(u: &Value) -> String {
 }
 
 /// An instant in milliseconds since the Unix epoch, as an RFC 3339 UTC time.
-fn date_of_ms(ms: i64) -> String {
+pub(crate) fn date_of_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {

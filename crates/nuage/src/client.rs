@@ -16,6 +16,9 @@ pub enum ClientError {
     /// The server understood and refused.
     #[error("{status}: {detail}")]
     Refused { status: u16, detail: String },
+    /// What was checked here is not valid (a receipt, a signature).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub struct Client {
@@ -128,6 +131,17 @@ impl Client {
             request.json(body)
         };
         self.send(request).await
+    }
+
+    /// POSTs raw bytes (a sealed bid).
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<Value, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(body),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {

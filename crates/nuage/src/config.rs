@@ -40,6 +40,25 @@ pub struct Config {
     pub storage: StorageConfig,
     pub catalogue: CatalogueConfig,
     pub billing: BillingConfig,
+    pub tenders: TendersConfig,
+}
+
+/// Calls for tender.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TendersConfig {
+    /// Days between an award and the earliest signature of the contract
+    /// (the délai de suspension; 11 by default, as in French procurement
+    /// for electronic notification).
+    pub standstill_days: u32,
+}
+
+impl Default for TendersConfig {
+    fn default() -> Self {
+        Self {
+            standstill_days: 11,
+        }
+    }
 }
 
 /// Pay-per-use billing: the VAT rate and the operator's price list for
@@ -341,6 +360,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             catalogue: CatalogueConfig::default(),
             billing: BillingConfig::default(),
+            tenders: TendersConfig::default(),
         }
     }
 }
@@ -348,7 +368,7 @@ impl Default for Config {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 15] = [
     "data_dir",
     "listen",
     "s3_listen",
@@ -363,6 +383,7 @@ const ENV_KEYS: [&str; 14] = [
     "storage",
     "catalogue",
     "billing",
+    "tenders",
 ];
 
 /// `NUAGE_` variables that are not server configuration.
@@ -459,6 +480,9 @@ impl Config {
         }
         if !(1..=100_000).contains(&self.catalogue.search_sample) {
             bail!("catalogue.search_sample must be between 1 and 100000");
+        }
+        if self.tenders.standstill_days > 365 {
+            bail!("tenders.standstill_days is at most 365");
         }
         if self.billing.schedule_check_seconds == 0 || self.billing.alert_check_seconds == 0 {
             bail!(

@@ -6,3 +6,4 @@ pub mod client;
 pub mod config;
 pub mod server;
 pub mod telemetry;
+pub mod tender_cli;

@@ -151,6 +151,7 @@ impl Application {
                 house_name: config.catalogue.house_name.clone(),
                 allow_private_webhooks: config.catalogue.webhook_allow_private_addresses,
                 search_sample: config.catalogue.search_sample,
+                standstill_days: config.tenders.standstill_days,
                 billing: nuage_service::catalogue::billing::BillingSettings {
                     vat_rate: config.billing.vat_rate,
                     pay_as_you_go: config.billing.pay_as_you_go_prices(),

@@ -28,7 +28,7 @@ fn profile(name: &str) -> Value {
     })
 }
 
-fn offer(name: &str, region: &str, price: Value) -> Value {
+pub(crate) fn offer(name: &str, region: &str, price: Value) -> Value {
     json!({
         "name": name,
         "description": format!("{name}: object storage for tests."),
@@ -44,7 +44,7 @@ fn offer(name: &str, region: &str, price: Value) -> Value {
 
 /// An organisation with an owner, its profile published by the operator
 /// with the given roles. Returns (org id, owner's token).
-async fn published_org(
+pub(crate) async fn published_org(
     app: &TestApp,
     name: &str,
     email: &str,
@@ -98,7 +98,12 @@ async fn publish(app: &TestApp, kind: &str, id: &str) {
 }
 
 /// A published offer of `provider`; returns its id.
-async fn published_offer(app: &TestApp, provider: &str, token: &str, sheet: Value) -> String {
+pub(crate) async fn published_offer(
+    app: &TestApp,
+    provider: &str,
+    token: &str,
+    sheet: Value,
+) -> String {
     let (status, body) = app
         .call(
             Method::POST,

@@ -16,7 +16,7 @@ const OCTOBER: i64 = 1_790_812_800_000;
 const NOVEMBER: i64 = OCTOBER + 31 * DAY;
 const DECEMBER: i64 = NOVEMBER + 30 * DAY;
 
-async fn set_clock(app: &TestApp, at: i64) {
+pub(crate) async fn set_clock(app: &TestApp, at: i64) {
     let response = app
         .http
         .put(app.url("/test-clock"))
@@ -29,7 +29,13 @@ async fn set_clock(app: &TestApp, at: i64) {
 }
 
 /// A published house offer with these prices; returns its id.
-async fn house_offer(app: &TestApp, house: &str, region: &str, name: &str, price: Value) -> String {
+pub(crate) async fn house_offer(
+    app: &TestApp,
+    house: &str,
+    region: &str,
+    name: &str,
+    price: Value,
+) -> String {
     let (status, body) = app
         .root(
             Method::POST,
@@ -99,7 +105,7 @@ async fn customers_of(app: &TestApp, offer: &str, prefix: &str, count: usize) ->
 }
 
 /// The house's id and its region, from its published personal bundle.
-async fn house(app: &TestApp) -> (String, String) {
+pub(crate) async fn house(app: &TestApp) -> (String, String) {
     let id = personal_bundle(app).await;
     let page: Value = app
         .http

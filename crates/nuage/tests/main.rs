@@ -18,3 +18,4 @@ mod s3_durability;
 mod s3_fuzz;
 mod s3_isolation;
 mod startup;
+mod tenders;

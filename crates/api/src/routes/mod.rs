@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod orgs;
 pub mod platform;
 pub mod storage;
+pub mod tenders;
 
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, TokenId, UserId};

@@ -11,3 +11,4 @@ pub mod mail;
 pub mod sessions;
 pub mod settings;
 pub mod storage;
+pub mod tenders;

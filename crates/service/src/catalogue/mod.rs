@@ -15,6 +15,7 @@ pub mod demo;
 pub mod facturx;
 mod index;
 pub mod orders;
+pub mod tenders;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -233,6 +234,8 @@ pub struct CatalogueSettings {
     /// How many matches a search reads at most (see `index`).
     pub search_sample: u32,
     pub billing: billing::BillingSettings,
+    /// Days between an award and the earliest signature (11 by default).
+    pub standstill_days: u32,
 }
 
 struct Inner {
@@ -241,6 +244,7 @@ struct Inner {
     allow_private_webhooks: bool,
     search_sample: u32,
     billing: billing::BillingSettings,
+    standstill_days: u32,
     http: reqwest::Client,
     wake: tokio::sync::Notify,
     /// The index's fingerprint when `tidy_index` last merged it.
@@ -314,6 +318,7 @@ impl Catalogue {
                 allow_private_webhooks: settings.allow_private_webhooks,
                 search_sample: settings.search_sample,
                 billing: settings.billing,
+                standstill_days: settings.standstill_days,
                 http,
                 wake: tokio::sync::Notify::new(),
                 tidied: std::sync::Mutex::new(None),

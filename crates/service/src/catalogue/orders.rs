@@ -16,6 +16,7 @@ use nuage_domain::catalogue::{BYTES_PER_GB, Category, OfferSheet, SubscriptionSt
 use nuage_domain::ids::OrgId;
 use nuage_domain::org::Role;
 use nuage_domain::storage::KeyPurpose;
+use nuage_domain::tender::BidPrices;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
@@ -309,6 +310,33 @@ impl Catalogue {
         offer_id: &str,
         region: Option<&str>,
     ) -> ServiceResult<OrderOutcome> {
+        self.order_at(who, meta, buyer, offer_id, region, None)
+            .await
+    }
+
+    /// Orders an offer awarded by a call for tender, at the prices of the
+    /// winning bid (which its subscription keeps, and billing applies).
+    pub(super) async fn order_contract(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        buyer: OrgId,
+        offer_id: &str,
+        prices: &BidPrices,
+    ) -> ServiceResult<OrderOutcome> {
+        self.order_at(who, meta, buyer, offer_id, None, Some(prices))
+            .await
+    }
+
+    async fn order_at(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        buyer: OrgId,
+        offer_id: &str,
+        region: Option<&str>,
+        contract: Option<&BidPrices>,
+    ) -> ServiceResult<OrderOutcome> {
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
             .authorize_org(&mut tx, who, buyer, |r| r.manages_org() || r == Role::Buyer)
@@ -321,7 +349,21 @@ impl Catalogue {
                 "this offer is not (or no longer) published: it cannot be ordered".into(),
             ));
         };
-        let offer: OfferSheet = parse_doc(published)?;
+        let mut offer: OfferSheet = parse_doc(published)?;
+        let document = match contract {
+            None => published.to_owned(),
+            Some(p) => {
+                let price = &mut offer.price;
+                price.monthly_fee = p.monthly_fee;
+                price.per_gb_month = p.per_gb_month;
+                price.per_1k_class_a = p.per_1k_class_a;
+                price.per_1k_class_b = p.per_1k_class_b;
+                price.per_gb_egress = p.per_gb_egress;
+                price.included_gb = 0;
+                price.tiers.clear();
+                to_json(&offer)?
+            }
+        };
         let region = match region.map(str::trim).filter(|r| !r.is_empty()) {
             None => offer.regions[0].clone(),
             Some(r) if offer.regions.iter().any(|o| o == r) => r.to_owned(),
@@ -350,7 +392,7 @@ impl Catalogue {
             buyer_id: buyer.to_string(),
             region: region.clone(),
             state: SubscriptionState::Pending.as_str().into(),
-            offer_document: published.to_owned(),
+            offer_document: document,
             resources: None,
             note: None,
             ordered_by: who.actor(),

@@ -1,0 +1,313 @@
+//! Calls for tender: drafted and published by a public buyer, read by
+//! anyone; sealed bids uploaded as age ciphertext with a signed receipt;
+//! opening, marking, award and signature by the buyer.
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use nuage_domain::tender::{SignedReceipt, TenderSpec};
+use nuage_service::Page;
+use nuage_service::catalogue::Catalogue;
+use nuage_service::catalogue::tenders::{
+    AwardView, EnvelopeView, LotEvaluation, Marking, OpeningReport, TenderView,
+};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::catalogue::uuid_param;
+use super::org_id;
+use crate::extract::{Caller, JsonBody, Meta, PageParams, Params, PathParam};
+use crate::problem::{ApiError, Problem};
+
+type Cat = Extension<Catalogue>;
+
+#[utoipa::path(post, path = "/api/v1/orgs/{org_id}/tenders", tag = "tenders", params(("org_id" = String, Path)),
+    request_body = TenderSpec,
+    responses((status = 201, body = TenderView, description = "The draft"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<TenderSpec>,
+) -> Result<Response, ApiError> {
+    let view = catalogue
+        .create_tender(&who, &meta, org_id(&id)?, body.value)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/tenders", tag = "tenders", params(("org_id" = String, Path), PageParams),
+    responses((status = 200, body = Page<TenderView>, description = "The organisation's calls, drafts included"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn of_buyer(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+    Params(page): Params<PageParams>,
+) -> Result<Json<Page<TenderView>>, ApiError> {
+    Ok(Json(
+        catalogue
+            .tenders(Some(&who), Some(org_id(&id)?), &page.into_request())
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders", tag = "tenders", params(PageParams),
+    responses((status = 200, body = Page<TenderView>, description = "Published calls, no account needed"), (status = "4XX", body = Problem)))]
+pub async fn list(
+    Extension(catalogue): Cat,
+    Params(page): Params<PageParams>,
+) -> Result<Json<Page<TenderView>>, ApiError> {
+    Ok(Json(
+        catalogue.tenders(None, None, &page.into_request()).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders/{tender_id}", tag = "tenders", params(("tender_id" = String, Path)),
+    responses((status = 200, body = TenderView, description = "A published call (no account needed), or a draft for its buyer"), (status = "4XX", body = Problem)))]
+pub async fn get(
+    Extension(catalogue): Cat,
+    who: Option<Caller>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<TenderView>, ApiError> {
+    let who = who.map(|Caller(p)| p);
+    Ok(Json(
+        catalogue.tender(who.as_ref(), &uuid_param(&id)?).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v1/tenders/{tender_id}", tag = "tenders", params(("tender_id" = String, Path)),
+    request_body = TenderSpec,
+    responses((status = 200, body = TenderView, description = "The draft, changed"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn update(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<TenderSpec>,
+) -> Result<Json<TenderView>, ApiError> {
+    Ok(Json(
+        catalogue
+            .update_tender(&who, &meta, &uuid_param(&id)?, body.value)
+            .await?,
+    ))
+}
+
+/// The public half of the call's opening key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    /// An age X25519 recipient, `age1…`, from `nuage tender keygen`.
+    pub recipient: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/publish", tag = "tenders", params(("tender_id" = String, Path)),
+    request_body = Publish,
+    responses((status = 200, body = TenderView, description = "Published; `warnings` says if the deadline is shorter than the procedure's rule"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn publish(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<Publish>,
+) -> Result<Json<TenderView>, ApiError> {
+    Ok(Json(
+        catalogue
+            .publish_tender(&who, &meta, &uuid_param(&id)?, &body.value.recipient)
+            .await?,
+    ))
+}
+
+/// Which organisation bids.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Bidder {
+    pub org_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/bids", tag = "tenders", params(("tender_id" = String, Path), Bidder),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The bid (docs/tender-bid.schema.json) sealed with age to the call's recipient"),
+    responses((status = 201, body = SignedReceipt, description = "The receipt, signed by the platform"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn submit(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    Params(bidder): Params<Bidder>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let receipt = catalogue
+        .submit_bid(
+            &who,
+            &meta,
+            &uuid_param(&id)?,
+            org_id(&bidder.org_id)?,
+            &body,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(receipt)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/bids", tag = "tenders", params(("tender_id" = String, Path), Bidder),
+    responses((status = 200, body = Vec<EnvelopeView>, description = "The bidder's own envelopes, latest first"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn envelopes(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+    Params(bidder): Params<Bidder>,
+) -> Result<Json<Vec<EnvelopeView>>, ApiError> {
+    Ok(Json(
+        catalogue
+            .envelopes(&who, &uuid_param(&id)?, org_id(&bidder.org_id)?)
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tenders/{tender_id}/bids", tag = "tenders", params(("tender_id" = String, Path), Bidder),
+    responses((status = 204, description = "Withdrawn"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn withdraw(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    Params(bidder): Params<Bidder>,
+) -> Result<StatusCode, ApiError> {
+    catalogue
+        .withdraw_bid(&who, &meta, &uuid_param(&id)?, org_id(&bidder.org_id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The call's private key, brought by the committee after the deadline.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Open {
+    /// `AGE-SECRET-KEY-1…`
+    pub identity: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/open", tag = "tenders", params(("tender_id" = String, Path)),
+    request_body = Open,
+    responses((status = 200, body = OpeningReport), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn open(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<Open>,
+) -> Result<Json<OpeningReport>, ApiError> {
+    Ok(Json(
+        catalogue
+            .open_tender(&who, &meta, &uuid_param(&id)?, &body.value.identity)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/lots/{lot}/evaluation", tag = "tenders",
+    params(("tender_id" = String, Path), ("lot" = i64, Path)),
+    responses((status = 200, body = LotEvaluation), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn evaluation(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam((id, lot)): PathParam<(String, i64)>,
+) -> Result<Json<LotEvaluation>, ApiError> {
+    Ok(Json(
+        catalogue.evaluation(&who, &uuid_param(&id)?, lot).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v1/tenders/{tender_id}/lots/{lot}/bids/{bid_id}/marks", tag = "tenders",
+    params(("tender_id" = String, Path), ("lot" = i64, Path), ("bid_id" = String, Path)),
+    request_body = Marking,
+    responses((status = 200, body = LotEvaluation), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn mark(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam((id, lot, bid)): PathParam<(String, i64, String)>,
+    body: JsonBody<Marking>,
+) -> Result<Json<LotEvaluation>, ApiError> {
+    Ok(Json(
+        catalogue
+            .mark_bid(
+                &who,
+                &meta,
+                &uuid_param(&id)?,
+                lot,
+                &uuid_param(&bid)?,
+                body.value,
+            )
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/lots/{lot}/award", tag = "tenders",
+    params(("tender_id" = String, Path), ("lot" = i64, Path)),
+    responses((status = 200, body = AwardView), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn award(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam((id, lot)): PathParam<(String, i64)>,
+) -> Result<Json<AwardView>, ApiError> {
+    Ok(Json(
+        catalogue
+            .award_lot(&who, &meta, &uuid_param(&id)?, lot)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/lots/{lot}/sign", tag = "tenders",
+    params(("tender_id" = String, Path), ("lot" = i64, Path)),
+    responses((status = 200, body = AwardView, description = "Signed; the winning offer is ordered"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn sign(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam((id, lot)): PathParam<(String, i64)>,
+) -> Result<Json<AwardView>, ApiError> {
+    Ok(Json(
+        catalogue
+            .sign_contract(&who, &meta, &uuid_param(&id)?, lot)
+            .await?,
+    ))
+}
+
+/// Why the call has no follow-up.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cancel {
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/cancel", tag = "tenders", params(("tender_id" = String, Path)),
+    request_body = Cancel,
+    responses((status = 200, body = TenderView, description = "Declared without follow-up"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<Cancel>,
+) -> Result<Json<TenderView>, ApiError> {
+    Ok(Json(
+        catalogue
+            .cancel_tender(&who, &meta, &uuid_param(&id)?, &body.value.reason)
+            .await?,
+    ))
+}

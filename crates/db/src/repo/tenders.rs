@@ -1,0 +1,455 @@
+//! Calls for tender, their sealed bids, the evaluation of each lot of each
+//! bid, and awards.
+
+use sqlx::{AnyConnection, FromRow};
+
+use crate::DbError;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TenderRow {
+    pub id: String,
+    pub buyer_org_id: String,
+    pub state: String,
+    pub spec: String,
+    pub version: i64,
+    pub deadline_at: i64,
+    pub recipient: Option<String>,
+    pub key_mode: Option<String>,
+    pub shares_threshold: Option<i64>,
+    pub shares_total: Option<i64>,
+    pub standstill_days: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub published_at: Option<i64>,
+    pub opened_at: Option<i64>,
+    pub opened_by: Option<String>,
+    pub cancelled_at: Option<i64>,
+    pub cancel_reason: Option<String>,
+}
+
+const TENDER_COLUMNS: &str = "id, buyer_org_id, state, spec, version, deadline_at, recipient, \
+     key_mode, shares_threshold, shares_total, standstill_days, created_by, created_at, \
+     published_at, opened_at, opened_by, cancelled_at, cancel_reason";
+
+pub async fn insert_tender(conn: &mut AnyConnection, t: &TenderRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO tenders ({TENDER_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    ))
+    .bind(&t.id)
+    .bind(&t.buyer_org_id)
+    .bind(&t.state)
+    .bind(&t.spec)
+    .bind(t.version)
+    .bind(t.deadline_at)
+    .bind(&t.recipient)
+    .bind(&t.key_mode)
+    .bind(t.shares_threshold)
+    .bind(t.shares_total)
+    .bind(t.standstill_days)
+    .bind(&t.created_by)
+    .bind(t.created_at)
+    .bind(t.published_at)
+    .bind(t.opened_at)
+    .bind(&t.opened_by)
+    .bind(t.cancelled_at)
+    .bind(&t.cancel_reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_tender(conn: &mut AnyConnection, id: &str) -> Result<Option<TenderRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TENDER_COLUMNS} FROM tenders WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Published calls (every state but draft) by id; or one buyer's own,
+/// drafts included.
+pub async fn list_tenders(
+    conn: &mut AnyConnection,
+    buyer: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<TenderRow>, DbError> {
+    let filter = match buyer {
+        Some(_) => "buyer_org_id = $1",
+        None => "state <> 'draft' AND $1 = $1",
+    };
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TENDER_COLUMNS} FROM tenders WHERE {filter} AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(buyer.unwrap_or(""))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Replaces a draft's spec (drafts only).
+pub async fn update_draft(
+    conn: &mut AnyConnection,
+    id: &str,
+    spec: &str,
+    deadline_at: i64,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE tenders SET spec = $1, deadline_at = $2 WHERE id = $3 AND state = 'draft'",
+    )
+    .bind(spec)
+    .bind(deadline_at)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Publishes a draft with the public half of its opening key.
+pub async fn publish(conn: &mut AnyConnection, t: &TenderRow) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE tenders SET state = 'published', recipient = $1, key_mode = $2, \
+         shares_threshold = $3, shares_total = $4, published_at = $5, version = 1 \
+         WHERE id = $6 AND state = 'draft'",
+    )
+    .bind(&t.recipient)
+    .bind(&t.key_mode)
+    .bind(t.shares_threshold)
+    .bind(t.shares_total)
+    .bind(t.published_at)
+    .bind(&t.id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn insert_version(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    version: i64,
+    spec: &str,
+    summary: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO tender_versions (tender_id, version, spec, summary, at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(tender_id)
+    .bind(version)
+    .bind(spec)
+    .bind(summary)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a published call opened; false when it is not published.
+pub async fn set_opened(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: i64,
+    by: &str,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE tenders SET state = 'opened', opened_at = $1, opened_by = $2 \
+         WHERE id = $3 AND state = 'published'",
+    )
+    .bind(at)
+    .bind(by)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Declares a call without follow-up; false when it is a draft or already
+/// cancelled.
+pub async fn set_cancelled(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: i64,
+    reason: &str,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE tenders SET state = 'cancelled', cancelled_at = $1, cancel_reason = $2 \
+         WHERE id = $3 AND state IN ('published', 'opened')",
+    )
+    .bind(at)
+    .bind(reason)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct BidRow {
+    pub id: String,
+    pub tender_id: String,
+    pub bidder_org_id: String,
+    pub ciphertext: String,
+    pub sha256: String,
+    pub size: i64,
+    pub submitted_at: i64,
+    pub submitted_by: String,
+    pub receipt: String,
+    pub replaced_by: Option<String>,
+    pub withdrawn_at: Option<i64>,
+    pub opened: Option<String>,
+    pub open_error: Option<String>,
+}
+
+const BID_COLUMNS: &str = "id, tender_id, bidder_org_id, ciphertext, sha256, size, submitted_at, \
+     submitted_by, receipt, replaced_by, withdrawn_at, opened, open_error";
+
+/// Stores an envelope; the bidder's envelope before it, if any, is marked
+/// replaced by this one.
+pub async fn insert_bid(conn: &mut AnyConnection, b: &BidRow) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE bids SET replaced_by = $1 WHERE tender_id = $2 AND bidder_org_id = $3 \
+         AND replaced_by IS NULL AND withdrawn_at IS NULL",
+    )
+    .bind(&b.id)
+    .bind(&b.tender_id)
+    .bind(&b.bidder_org_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO bids ({BID_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(&b.id)
+    .bind(&b.tender_id)
+    .bind(&b.bidder_org_id)
+    .bind(&b.ciphertext)
+    .bind(&b.sha256)
+    .bind(b.size)
+    .bind(b.submitted_at)
+    .bind(&b.submitted_by)
+    .bind(&b.receipt)
+    .bind(&b.replaced_by)
+    .bind(b.withdrawn_at)
+    .bind(&b.opened)
+    .bind(&b.open_error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Withdraws a bidder's live envelope; false when it has none.
+pub async fn withdraw_bid(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    bidder: &str,
+    at: i64,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE bids SET withdrawn_at = $1 WHERE tender_id = $2 AND bidder_org_id = $3 \
+         AND replaced_by IS NULL AND withdrawn_at IS NULL",
+    )
+    .bind(at)
+    .bind(tender_id)
+    .bind(bidder)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// The envelopes that count: the last of each bidder, not withdrawn.
+pub async fn live_bids(conn: &mut AnyConnection, tender_id: &str) -> Result<Vec<BidRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {BID_COLUMNS} FROM bids WHERE tender_id = $1 AND replaced_by IS NULL \
+         AND withdrawn_at IS NULL ORDER BY submitted_at, id"
+    ))
+    .bind(tender_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Every envelope of one bidder, latest first.
+pub async fn bids_of(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    bidder: &str,
+) -> Result<Vec<BidRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {BID_COLUMNS} FROM bids WHERE tender_id = $1 AND bidder_org_id = $2 \
+         ORDER BY submitted_at DESC, id DESC"
+    ))
+    .bind(tender_id)
+    .bind(bidder)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_bid_opened(
+    conn: &mut AnyConnection,
+    id: &str,
+    opened: Option<&str>,
+    error: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE bids SET opened = $1, open_error = $2 WHERE id = $3")
+        .bind(opened)
+        .bind(error)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct BidLotRow {
+    pub bid_id: String,
+    pub lot: i64,
+    pub tender_id: String,
+    pub offer_id: String,
+    pub price: String,
+    pub eligibility: String,
+    pub eligible: i64,
+    pub excluded_reason: Option<String>,
+    pub marks: String,
+}
+
+const BID_LOT_COLUMNS: &str =
+    "bid_id, lot, tender_id, offer_id, price, eligibility, eligible, excluded_reason, marks";
+
+pub async fn insert_bid_lot(conn: &mut AnyConnection, l: &BidLotRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO bid_lots ({BID_LOT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&l.bid_id)
+    .bind(l.lot)
+    .bind(&l.tender_id)
+    .bind(&l.offer_id)
+    .bind(&l.price)
+    .bind(&l.eligibility)
+    .bind(l.eligible)
+    .bind(&l.excluded_reason)
+    .bind(&l.marks)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn bid_lots(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    lot: i64,
+) -> Result<Vec<BidLotRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {BID_LOT_COLUMNS} FROM bid_lots WHERE tender_id = $1 AND lot = $2 ORDER BY bid_id"
+    ))
+    .bind(tender_id)
+    .bind(lot)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Sets the buyer's marks and exclusion of one lot of one bid.
+pub async fn update_bid_lot(
+    conn: &mut AnyConnection,
+    bid_id: &str,
+    lot: i64,
+    marks: &str,
+    excluded_reason: Option<&str>,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE bid_lots SET marks = $1, excluded_reason = $2 WHERE bid_id = $3 AND lot = $4",
+    )
+    .bind(marks)
+    .bind(excluded_reason)
+    .bind(bid_id)
+    .bind(lot)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AwardRow {
+    pub tender_id: String,
+    pub lot: i64,
+    pub bid_id: String,
+    pub supplier_org_id: String,
+    pub offer_id: String,
+    pub price: String,
+    pub amount: String,
+    pub ranking: String,
+    pub awarded_at: i64,
+    pub awarded_by: String,
+    pub standstill_until: i64,
+    pub signed_at: Option<i64>,
+    pub signed_by: Option<String>,
+    pub subscription_id: Option<String>,
+}
+
+const AWARD_COLUMNS: &str = "tender_id, lot, bid_id, supplier_org_id, offer_id, price, amount, \
+     ranking, awarded_at, awarded_by, standstill_until, signed_at, signed_by, subscription_id";
+
+pub async fn insert_award(conn: &mut AnyConnection, a: &AwardRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO tender_awards ({AWARD_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ))
+    .bind(&a.tender_id)
+    .bind(a.lot)
+    .bind(&a.bid_id)
+    .bind(&a.supplier_org_id)
+    .bind(&a.offer_id)
+    .bind(&a.price)
+    .bind(&a.amount)
+    .bind(&a.ranking)
+    .bind(a.awarded_at)
+    .bind(&a.awarded_by)
+    .bind(a.standstill_until)
+    .bind(a.signed_at)
+    .bind(&a.signed_by)
+    .bind(&a.subscription_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn awards(conn: &mut AnyConnection, tender_id: &str) -> Result<Vec<AwardRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {AWARD_COLUMNS} FROM tender_awards WHERE tender_id = $1 ORDER BY lot"
+    ))
+    .bind(tender_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Records the signature of an awarded lot; false when already signed.
+pub async fn sign_award(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    lot: i64,
+    at: i64,
+    by: &str,
+    subscription_id: Option<&str>,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE tender_awards SET signed_at = $1, signed_by = $2, subscription_id = $3 \
+         WHERE tender_id = $4 AND lot = $5 AND signed_at IS NULL",
+    )
+    .bind(at)
+    .bind(by)
+    .bind(subscription_id)
+    .bind(tender_id)
+    .bind(lot)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}

@@ -1,0 +1,667 @@
+//! `nuage tender`: the buyer's opening key made on the buyer's machine, bids
+//! sealed on the bidder's machine (age, X25519) before they leave it, receipts
+//! checked against the platform's published key, and the buyer's procedure.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use age::secrecy::ExposeSecret;
+use base64::Engine as _;
+use clap::Subcommand;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use nuage_domain::tender::{Bid, SignedReceipt, TenderSpec};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::client::{Client, ClientError};
+
+#[derive(Debug, Subcommand)]
+pub enum TenderCommand {
+    /// Make a call's opening key on this machine: the private half goes to
+    /// FILE (mode 0600), the public half (age1…) is printed for `publish`.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Draft a call for tender from a JSON file (see docs/tenders.md).
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a draft with the public half of its opening key.
+    Publish {
+        #[arg(long)]
+        tender: String,
+        /// The age recipient (age1…), or
+        #[arg(long, required_unless_present = "key_file")]
+        recipient: Option<String>,
+        /// the key file made by `keygen`, whose public half is sent.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A call, as published.
+    Show {
+        tender: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Published calls; with --org, that buyer's own, drafts included.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bids: seal and submit, withdraw, list one's envelopes.
+    Bid {
+        #[command(subcommand)]
+        command: BidCommand,
+    },
+    /// Receipts of bids.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// Open the bids after the deadline with the call's private key.
+    Open {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        key_file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A lot's bids with their eligibility, marks and ranking.
+    Evaluation {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        lot: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark a bid on the technical criteria, or exclude it with a reason.
+    Mark {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        lot: i64,
+        #[arg(long)]
+        bid: String,
+        /// CRITERION=MARK, repeated.
+        #[arg(long = "mark", value_name = "CRITERION=MARK")]
+        marks: Vec<String>,
+        #[arg(long)]
+        exclude: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Award a lot to its best ranked bid.
+    Award {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        lot: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a lot's contract after the standstill period; orders the offer.
+    Sign {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        lot: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Declare a call without follow-up.
+    Cancel {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BidCommand {
+    /// Check a bid file, seal it to the call's key here, and submit it; the
+    /// sealed envelope and the signed receipt are kept beside the file.
+    Submit {
+        #[arg(long)]
+        tender: String,
+        /// The bidding organisation.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw the organisation's bid (before the deadline).
+    Withdraw {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        org: String,
+    },
+    /// The organisation's envelopes on a call, with their receipts.
+    List {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Check a receipt's signature with the platform's public key (from the
+    /// server, or --public-key), and that it is the receipt of ENVELOPE.
+    Verify {
+        #[arg(long)]
+        file: PathBuf,
+        /// The platform's Ed25519 public key, hex; asked of --server otherwise.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// The sealed envelope that was submitted.
+        #[arg(long)]
+        envelope: Option<PathBuf>,
+    },
+}
+
+/// The commands that need no token: they run before a client exists.
+pub async fn run_offline(command: &TenderCommand, server: Option<&str>) -> Option<ExitCode> {
+    match command {
+        TenderCommand::Keygen { out } => Some(finish(keygen(out))),
+        TenderCommand::Receipt {
+            command:
+                ReceiptCommand::Verify {
+                    file,
+                    public_key,
+                    envelope,
+                },
+        } => Some(verify_receipt(file, public_key.as_deref(), envelope.as_deref(), server).await),
+        _ => None,
+    }
+}
+
+fn finish(result: Result<(), ClientError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nuage: {e}");
+            match e {
+                ClientError::Refused { .. } | ClientError::Invalid(_) => ExitCode::from(1),
+                _ => ExitCode::from(2),
+            }
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> ClientError {
+    ClientError::Usage(message.into())
+}
+
+fn keygen(out: &Path) -> Result<(), ClientError> {
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(out)
+        .map_err(|e| usage(format!("cannot create {}: {e}", out.display())))?;
+    writeln!(
+        file,
+        "# opening key of a call for tender; public key: {recipient}\n{}",
+        identity.to_string().expose_secret()
+    )
+    .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
+    println!("{recipient}");
+    eprintln!(
+        "the private key is in {} (only you can read it): keep it offline until the opening",
+        out.display()
+    );
+    Ok(())
+}
+
+fn read_identity(path: &Path) -> Result<String, ClientError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .map(str::to_owned)
+        .ok_or_else(|| usage(format!("{} holds no age private key", path.display())))
+}
+
+fn read_json(path: &Path) -> Result<Value, ClientError> {
+    let text =
+        std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_slice(&text).map_err(|e| usage(format!("{} is not JSON: {e}", path.display())))
+}
+
+fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text(value));
+    }
+}
+
+fn seg(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn tender_line(t: &Value) -> String {
+    format!(
+        "{}\t{}\t{}\tdeadline {}\t{}",
+        t["id"].as_str().unwrap_or_default(),
+        t["state"].as_str().unwrap_or_default(),
+        t["buyer_name"].as_str().unwrap_or_default(),
+        crate::cli::date_of_ms(t["spec"]["deadline_ms"].as_i64().unwrap_or_default()),
+        t["spec"]["title"].as_str().unwrap_or_default()
+    )
+}
+
+pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientError> {
+    match command {
+        TenderCommand::Keygen { .. } | TenderCommand::Receipt { .. } => {
+            Err(usage("this command runs without a server"))
+        }
+        TenderCommand::Create { org, file, json } => {
+            let t = client
+                .post(&format!("/orgs/{}/tenders", seg(org)), &read_json(file)?)
+                .await?;
+            print(&t, *json, |t| format!("drafted {}", tender_line(t)));
+            Ok(())
+        }
+        TenderCommand::Publish {
+            tender,
+            recipient,
+            key_file,
+            json,
+        } => {
+            let recipient = match (recipient, key_file) {
+                (Some(r), _) => r.clone(),
+                (None, Some(path)) => read_identity(path)?
+                    .parse::<age::x25519::Identity>()
+                    .map_err(|_| usage(format!("{} holds no valid age key", path.display())))?
+                    .to_public()
+                    .to_string(),
+                (None, None) => return Err(usage("give --recipient or --key-file")),
+            };
+            let t = client
+                .post(
+                    &format!("/tenders/{}/publish", seg(tender)),
+                    &json!({ "recipient": recipient }),
+                )
+                .await?;
+            print(&t, *json, |t| {
+                let mut out = format!("published {}", tender_line(t));
+                for w in t["warnings"].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "\nwarning: {}",
+                        w["message"].as_str().unwrap_or_default()
+                    ));
+                }
+                out
+            });
+            Ok(())
+        }
+        TenderCommand::Show { tender, json } => {
+            let t = client.get(&format!("/tenders/{}", seg(tender))).await?;
+            print(&t, *json, tender_line);
+            Ok(())
+        }
+        TenderCommand::List { org, json } => {
+            let path = match org {
+                Some(o) => format!("/orgs/{}/tenders", seg(o)),
+                None => "/tenders".into(),
+            };
+            let all = Value::Array(client.get_all(&path).await?);
+            print(&all, *json, |all| {
+                all.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(tender_line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        TenderCommand::Bid { command } => run_bid(client, command).await,
+        TenderCommand::Open {
+            tender,
+            key_file,
+            json,
+        } => {
+            let report = client
+                .post(
+                    &format!("/tenders/{}/open", seg(tender)),
+                    &json!({ "identity": read_identity(key_file)? }),
+                )
+                .await?;
+            print(&report, *json, |r| {
+                let mut out = format!("opened {} of {} envelopes", r["opened"], r["envelopes"]);
+                for u in r["unreadable"].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "\nunreadable {} ({}): {}",
+                        u["bid_id"].as_str().unwrap_or_default(),
+                        u["bidder_id"].as_str().unwrap_or_default(),
+                        u["reason"].as_str().unwrap_or_default()
+                    ));
+                }
+                out
+            });
+            Ok(())
+        }
+        TenderCommand::Evaluation { tender, lot, json } => {
+            let e = client
+                .get(&format!("/tenders/{}/lots/{lot}/evaluation", seg(tender)))
+                .await?;
+            print(&e, *json, evaluation_text);
+            Ok(())
+        }
+        TenderCommand::Mark {
+            tender,
+            lot,
+            bid,
+            marks,
+            exclude,
+            json,
+        } => {
+            let mut map = serde_json::Map::new();
+            for m in marks {
+                let (name, value) = m
+                    .split_once('=')
+                    .ok_or_else(|| usage(format!("{m:?}: write CRITERION=MARK")))?;
+                map.insert(name.trim().to_owned(), json!(value.trim()));
+            }
+            let e = client
+                .put(
+                    &format!(
+                        "/tenders/{}/lots/{lot}/bids/{}/marks",
+                        seg(tender),
+                        seg(bid)
+                    ),
+                    &json!({ "marks": map, "exclude": exclude }),
+                )
+                .await?;
+            print(&e, *json, evaluation_text);
+            Ok(())
+        }
+        TenderCommand::Award { tender, lot, json } | TenderCommand::Sign { tender, lot, json } => {
+            let action = if matches!(command, TenderCommand::Award { .. }) {
+                "award"
+            } else {
+                "sign"
+            };
+            let a = client
+                .post(
+                    &format!("/tenders/{}/lots/{lot}/{action}", seg(tender)),
+                    &Value::Null,
+                )
+                .await?;
+            print(&a, *json, |a| {
+                format!(
+                    "lot {}: {} · offer {} · {} € a month · standstill until {}{}",
+                    a["lot"],
+                    a["supplier_id"].as_str().unwrap_or_default(),
+                    a["offer_id"].as_str().unwrap_or_default(),
+                    a["monthly_price"].as_str().unwrap_or_default(),
+                    crate::cli::date_of_ms(a["standstill_until_ms"].as_i64().unwrap_or_default()),
+                    a["subscription_id"]
+                        .as_str()
+                        .map(|s| format!(" · signed, subscription {s}"))
+                        .unwrap_or_default()
+                )
+            });
+            Ok(())
+        }
+        TenderCommand::Cancel {
+            tender,
+            reason,
+            json,
+        } => {
+            let t = client
+                .post(
+                    &format!("/tenders/{}/cancel", seg(tender)),
+                    &json!({ "reason": reason }),
+                )
+                .await?;
+            print(&t, *json, |t| {
+                format!("declared without follow-up: {}", tender_line(t))
+            });
+            Ok(())
+        }
+    }
+}
+
+fn evaluation_text(e: &Value) -> String {
+    let mut out = Vec::new();
+    for c in e["candidates"].as_array().into_iter().flatten() {
+        let failed: Vec<String> = c["eligibility"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["passed"] == false)
+            .map(|o| {
+                format!(
+                    "{}: {}",
+                    o["rule"].as_str().unwrap_or_default(),
+                    o["explanation"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        out.push(format!(
+            "{}\t{}\t{} €\t{}",
+            c["bid_id"].as_str().unwrap_or_default(),
+            c["bidder_name"].as_str().unwrap_or_default(),
+            c["monthly_price"].as_str().unwrap_or_default(),
+            match (c["excluded_reason"].as_str(), failed.is_empty()) {
+                (Some(r), _) => format!("excluded: {r}"),
+                (None, true) => "eligible".to_owned(),
+                (None, false) => format!("not eligible: {}", failed.join("; ")),
+            }
+        ));
+    }
+    if let Some(why) = e["incomplete"].as_str() {
+        out.push(format!("ranking not final: {why}"));
+    }
+    for s in e["ranking"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "#{}\t{}\t{} points",
+            s["rank"],
+            s["bid_id"].as_str().unwrap_or_default(),
+            s["total"].as_str().unwrap_or_default()
+        ));
+    }
+    out.join("\n")
+}
+
+async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientError> {
+    match command {
+        BidCommand::Submit {
+            tender,
+            org,
+            file,
+            json,
+        } => {
+            let t = client.get(&format!("/tenders/{}", seg(tender))).await?;
+            let recipient: age::x25519::Recipient = t["recipient"]
+                .as_str()
+                .ok_or_else(|| usage("this call is not published: it has no key yet"))?
+                .parse()
+                .map_err(|_| usage("the call's key is not an age key"))?;
+            let spec: TenderSpec = serde_json::from_value(t["spec"].clone())
+                .map_err(|e| usage(format!("the call cannot be read: {e}")))?;
+            let plain = std::fs::read(file)
+                .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+            // Checked here, before sealing: nobody can check it afterwards
+            // until the opening.
+            let id = t["id"].as_str().unwrap_or(tender);
+            Bid::parse(&plain, id, &spec).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+            let sealed = age::encrypt(&recipient, &plain)
+                .map_err(|e| usage(format!("cannot seal the bid: {e}")))?;
+            let envelope = file.with_extension("age");
+            std::fs::write(&envelope, &sealed)
+                .map_err(|e| usage(format!("cannot write {}: {e}", envelope.display())))?;
+            let receipt = client
+                .post_bytes(
+                    &format!("/tenders/{}/bids?org_id={}", seg(tender), seg(org)),
+                    sealed,
+                )
+                .await?;
+            let receipt_path = file.with_extension("receipt.json");
+            std::fs::write(&receipt_path, format!("{receipt:#}\n"))
+                .map_err(|e| usage(format!("cannot write {}: {e}", receipt_path.display())))?;
+            print(&receipt, *json, |r| {
+                format!(
+                    "submitted bid {} at {} (sha256 {})\nsealed envelope: {}\nsigned receipt: {}",
+                    r["receipt"]["bid_id"].as_str().unwrap_or_default(),
+                    crate::cli::date_of_ms(
+                        r["receipt"]["received_at_ms"].as_i64().unwrap_or_default()
+                    ),
+                    r["receipt"]["sha256"].as_str().unwrap_or_default(),
+                    envelope.display(),
+                    receipt_path.display()
+                )
+            });
+            Ok(())
+        }
+        BidCommand::Withdraw { tender, org } => {
+            client
+                .delete(&format!(
+                    "/tenders/{}/bids?org_id={}",
+                    seg(tender),
+                    seg(org)
+                ))
+                .await?;
+            println!("withdrawn");
+            Ok(())
+        }
+        BidCommand::List { tender, org, json } => {
+            let all = client
+                .get(&format!(
+                    "/tenders/{}/bids?org_id={}",
+                    seg(tender),
+                    seg(org)
+                ))
+                .await?;
+            print(&all, *json, |all| {
+                all.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        format!(
+                            "{}\t{}\t{}",
+                            e["receipt"]["bid_id"].as_str().unwrap_or_default(),
+                            e["status"].as_str().unwrap_or_default(),
+                            crate::cli::date_of_ms(
+                                e["receipt"]["received_at_ms"].as_i64().unwrap_or_default()
+                            )
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+    }
+}
+
+async fn verify_receipt(
+    file: &Path,
+    public_key: Option<&str>,
+    envelope: Option<&Path>,
+    server: Option<&str>,
+) -> ExitCode {
+    let outcome = async {
+        let signed: SignedReceipt = serde_json::from_value(read_json(file)?)
+            .map_err(|e| usage(format!("{} is not a receipt: {e}", file.display())))?;
+        let key_hex = match public_key {
+            Some(k) => k.trim().to_owned(),
+            None => {
+                let server = server.ok_or_else(|| {
+                    usage("give --public-key, or --server to ask for the platform's key")
+                })?;
+                let info: Value =
+                    reqwest::get(format!("{}/api/v1/platform", server.trim_end_matches('/')))
+                        .await
+                        .map_err(|e| ClientError::Unreachable(e.to_string()))?
+                        .json()
+                        .await
+                        .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+                info["signing_public_key"]
+                    .as_str()
+                    .ok_or_else(|| {
+                        ClientError::Unreachable("no platform key in the answer".into())
+                    })?
+                    .to_owned()
+            }
+        };
+        let refused = ClientError::Invalid;
+        if !signed.public_key.eq_ignore_ascii_case(&key_hex) {
+            return Err(refused(
+                "the receipt names another key than the platform's".into(),
+            ));
+        }
+        let key_bytes: [u8; 32] = hex::decode(&key_hex)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| usage("the public key is not 32 bytes of hex"))?;
+        let key = VerifyingKey::from_bytes(&key_bytes)
+            .map_err(|_| usage("the public key is not an Ed25519 key"))?;
+        let signature: [u8; 64] = base64::engine::general_purpose::STANDARD
+            .decode(&signed.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| refused("the signature is not 64 bytes of base64".into()))?;
+        key.verify(
+            signed.receipt.message().as_bytes(),
+            &Signature::from_bytes(&signature),
+        )
+        .map_err(|_| refused("the signature does not match: this receipt was altered".into()))?;
+        if let Some(path) = envelope {
+            let bytes = std::fs::read(path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+            if hex::encode(Sha256::digest(&bytes)) != signed.receipt.sha256
+                || bytes.len() as u64 != signed.receipt.size
+            {
+                return Err(refused(format!(
+                    "{} is not the envelope this receipt is for",
+                    path.display()
+                )));
+            }
+        }
+        println!(
+            "valid: bid {} on call {} by {}, received {}{}",
+            signed.receipt.bid_id,
+            signed.receipt.tender_id,
+            signed.receipt.bidder_org_id,
+            crate::cli::date_of_ms(signed.receipt.received_at_ms),
+            if envelope.is_some() {
+                ", for this envelope"
+            } else {
+                ""
+            }
+        );
+        Ok(())
+    }
+    .await;
+    finish(outcome)
+}

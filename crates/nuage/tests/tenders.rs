@@ -1,0 +1,769 @@
+//! A call for tender from draft to signed contract, with real clients: the
+//! buyer's key made by `nuage tender keygen`, bids sealed and submitted by
+//! `nuage tender bid submit`, receipts checked by `nuage tender receipt
+//! verify`. Before the deadline nobody reads a bid: not the API, not the
+//! database, not the data directory. The test build's clock moves the call
+//! past its deadline and its standstill period.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::catalogue::{offer, published_offer, published_org};
+use crate::helpers::{CliOutput, TestApp, run_cli, spawn_app};
+use crate::invoicing::{house, house_offer, set_clock};
+
+const DAY: i64 = 86_400_000;
+/// 2026-10-01T00:00:00Z.
+const START: i64 = 1_790_812_800_000;
+
+fn spec(deadline_ms: i64) -> Value {
+    json!({
+        "title": "Stockage objet souverain pour les archives",
+        "description": "Stockage S3 des archives numérisées de la collectivité.",
+        "cpv": "72317000-0",
+        "estimated_value": "36000",
+        "place": {"code": "75", "kind": "department"},
+        "duration_months": 36,
+        "price_form": "unit",
+        "ccag": "information_technology",
+        "procedure": "open",
+        "deadline_ms": deadline_ms,
+        "lots": [{
+            "title": "Archives",
+            "category": "storage",
+            "usage_profile": {"stored_gb": "100", "class_a_requests": 0, "class_b_requests": 0, "egress_gb": "0"},
+            "requirements": [
+                {"rule": "jurisdiction", "allowed": ["FR"]},
+                {"rule": "reversibility_formats", "required": ["S3"]},
+                {"rule": "max_price", "monthly_eur": "100"},
+            ],
+        }],
+        "criteria": [
+            {"name": "prix", "kind": "price", "weight": 60},
+            {"name": "sécurité", "kind": "technical", "weight": 40, "scale_max": 20},
+        ],
+    })
+}
+
+fn bid(tender: &str, offer: &str, prices: Value, marker: &str) -> String {
+    json!({
+        "tender_id": tender,
+        "lots": [{"lot": 1, "offer_id": offer, "prices": prices,
+                  "answers": {"sécurité": format!("Chiffrement par locataire. {marker}")}}],
+    })
+    .to_string()
+}
+
+fn cli(app: &TestApp, token: &str, args: &[&str]) -> CliOutput {
+    run_cli(&app.console, token, args, None)
+}
+
+/// Every file of the data directory, and the bid and audit tables, as text
+/// a marker could be found in.
+async fn everything_stored(app: &TestApp) -> String {
+    let mut all = String::new();
+    let mut stack = vec![app.data_dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("data dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                all.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    let mut db = app.database().await;
+    for sql in [
+        "SELECT ciphertext || receipt || COALESCE(opened, '') FROM bids",
+        "SELECT details FROM audit_log",
+    ] {
+        let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&mut db).await.expect("read");
+        for (text,) in rows {
+            all.push_str(&text);
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
+    let app = spawn_app().await;
+    set_clock(&app, START).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+    // The buyer: a public body, with a member of role buyer.
+    let (status, body) = app
+        .root(
+            Method::POST,
+            "/orgs",
+            Some(json!({"name": "Ville de Paris", "kind": "public"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let buyer = body["id"].as_str().expect("id").to_owned();
+    let (_, buyer_token) = app
+        .create_user(&buyer, "achats@paris.example", "buyer")
+        .await;
+
+    // Three providers: the house (FR), one in France, one whose offer is
+    // in a region under US jurisdiction; a fourth seals to another key.
+    let (house_id, region) = house(&app).await;
+    let house_price = json!({"monthly_fee": "20"});
+    let house_offer_id =
+        house_offer(&app, &house_id, &region, "Archives Maison", house_price).await;
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            "/regions/us-east",
+            Some(json!({"location": "Virginia, USA", "jurisdiction": "US"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (fr, fr_token) = published_org(&app, "Nuées", "dsi@nuees.example", true, false).await;
+    let fr_offer = published_offer(
+        &app,
+        &fr,
+        &fr_token,
+        offer("Nuées Archives", &region, json!({"monthly_fee": "30"})),
+    )
+    .await;
+    let (us, us_token) = published_org(&app, "Far Cloud", "ops@far.example", true, false).await;
+    let us_offer = published_offer(
+        &app,
+        &us,
+        &us_token,
+        offer("Far Archives", "us-east", json!({"monthly_fee": "10"})),
+    )
+    .await;
+    let (other, other_token) = published_org(&app, "Égaré", "dsi@egare.example", true, false).await;
+
+    // Bad drafts are refused and nothing is made.
+    let tenders = format!("/orgs/{buyer}/tenders");
+    let mut bad = spec(START + 20 * DAY);
+    bad["criteria"][1]["weight"] = json!(30);
+    let (status, body) = app
+        .call(Method::POST, &tenders, &buyer_token, Some(bad))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sum to 90"),
+        "{body}"
+    );
+    let (status, body) = app
+        .call(Method::POST, &tenders, &buyer_token, Some(spec(START - 1)))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "deadline_ms");
+    let (status, body) = app
+        .call(Method::POST, &tenders, &fr_token, Some(spec(START + DAY)))
+        .await;
+    assert!(
+        status == 403 || status == 404,
+        "a company is not a buyer: {status} {body}"
+    );
+
+    // A draft, invisible to the public; published with a key made on the
+    // buyer's machine. Twenty days is short for an open procedure: warned.
+    let deadline = START + 20 * DAY;
+    let (status, draft) = app
+        .call(Method::POST, &tenders, &buyer_token, Some(spec(deadline)))
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let id = draft["id"].as_str().expect("id").to_owned();
+    let response = app
+        .http
+        .get(app.url(&format!("/tenders/{id}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 404, "a draft is not public");
+    let key_file = path("opening.key");
+    let out = run_cli(
+        &app.console,
+        "unused",
+        &["tender", "keygen", "--out", &key_file],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let recipient = out.stdout.trim().to_owned();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    let out = cli(
+        &app,
+        &buyer_token,
+        &[
+            "tender",
+            "publish",
+            "--tender",
+            &id,
+            "--key-file",
+            &key_file,
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let published = out.json();
+    assert_eq!(published["state"], "published");
+    assert_eq!(published["recipient"], recipient.as_str());
+    assert_eq!(
+        published["warnings"][0]["code"], "short_deadline",
+        "{published}"
+    );
+    let public: Value = app
+        .http
+        .get(app.url(&format!("/tenders/{id}")))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        public["spec"]["title"],
+        "Stockage objet souverain pour les archives"
+    );
+
+    // Bids, sealed by the CLI. The French provider bids twice: only the
+    // second counts. The receipts verify; an altered one does not.
+    let marker = format!("MARQUEUR-{}", uuid::Uuid::new_v4().simple());
+    let submit = |token: &str, org: &str, name: &str, body: String| {
+        let file = path(name);
+        std::fs::write(&file, body).expect("bid file");
+        cli(
+            &app,
+            token,
+            &[
+                "tender", "bid", "submit", "--tender", &id, "--org", org, "--file", &file, "--json",
+            ],
+        )
+    };
+    let first = submit(
+        &fr_token,
+        &fr,
+        "fr-1.json",
+        bid(&id, &fr_offer, json!({"monthly_fee": "99"}), &marker),
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = submit(
+        &fr_token,
+        &fr,
+        "fr-2.json",
+        bid(
+            &id,
+            &fr_offer,
+            json!({"monthly_fee": "30", "per_gb_month": "0.5"}),
+            &marker,
+        ),
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let house_bid = submit(
+        &app.root_token,
+        &house_id,
+        "house.json",
+        bid(&id, &house_offer_id, json!({"monthly_fee": "50"}), &marker),
+    );
+    assert_eq!(house_bid.code, 0, "{}", house_bid.stderr);
+    let us_bid = submit(
+        &us_token,
+        &us,
+        "us.json",
+        bid(&id, &us_offer, json!({"monthly_fee": "40"}), &marker),
+    );
+    assert_eq!(us_bid.code, 0, "{}", us_bid.stderr);
+    // A bid for a lot the call does not have is refused before it is sealed.
+    let mut wrong: Value =
+        serde_json::from_str(&bid(&id, &fr_offer, json!({}), &marker)).expect("json");
+    wrong["lots"][0]["lot"] = json!(2);
+    let out = submit(&fr_token, &fr, "wrong.json", wrong.to_string());
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("no lot 2"), "{}", out.stderr);
+
+    let receipt = path("fr-2.receipt.json");
+    let envelope = path("fr-2.age");
+    let out = cli(
+        &app,
+        "unused",
+        &[
+            "tender",
+            "receipt",
+            "verify",
+            "--file",
+            &receipt,
+            "--envelope",
+            &envelope,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.starts_with("valid:"), "{}", out.stdout);
+    let mut altered: Value =
+        serde_json::from_str(&std::fs::read_to_string(&receipt).expect("receipt")).expect("json");
+    altered["receipt"]["received_at_ms"] = json!(START + 1);
+    let altered_path = path("altered.json");
+    std::fs::write(&altered_path, altered.to_string()).expect("write");
+    let out = cli(
+        &app,
+        "unused",
+        &["tender", "receipt", "verify", "--file", &altered_path],
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("altered"), "{}", out.stderr);
+    let out = cli(
+        &app,
+        "unused",
+        &[
+            "tender",
+            "receipt",
+            "verify",
+            "--file",
+            &receipt,
+            "--envelope",
+            &path("fr-1.age"),
+        ],
+    );
+    assert_eq!(out.code, 1, "another envelope: {}", out.stdout);
+
+    // Sealed to another key: accepted (age does not name its recipient),
+    // reported at opening. Not an age file at all: refused at once.
+    let stranger = age::x25519::Identity::generate();
+    let sealed = age::encrypt(
+        &stranger.to_public(),
+        bid(&id, &fr_offer, json!({}), &marker).as_bytes(),
+    )
+    .expect("seal");
+    let bids_path = |org: &str| app.url(&format!("/tenders/{id}/bids?org_id={org}"));
+    let response = app
+        .http
+        .post(bids_path(&other))
+        .bearer_auth(&other_token)
+        .body(sealed)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 201);
+    let response = app
+        .http
+        .post(bids_path(&other))
+        .bearer_auth(&other_token)
+        .body(format!("{{\"plain\": \"{marker}\"}}"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.expect("problem");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not an age-encrypted file"),
+        "{problem}"
+    );
+    // The buyer's own members do not bid on its call.
+    let own = age::encrypt(
+        &recipient
+            .parse::<age::x25519::Recipient>()
+            .expect("recipient"),
+        b"{}",
+    )
+    .expect("seal");
+    let response = app
+        .http
+        .post(bids_path(&buyer))
+        .bearer_auth(&buyer_token)
+        .body(own)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 403);
+
+    // Before the deadline, nobody reads a bid: the buyer cannot open or
+    // evaluate, the API shows no content, and neither the database nor the
+    // data directory holds the plaintext.
+    let (status, body) = app
+        .call(Method::POST, &format!("/tenders/{id}/open"), &buyer_token,
+            Some(json!({"identity": std::fs::read_to_string(&key_file).expect("key").lines().last().expect("line")})))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("after the deadline"),
+        "{body}"
+    );
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/tenders/{id}/lots/1/evaluation"),
+            &buyer_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    for token in [&buyer_token, &app.root_token] {
+        for p in [
+            format!("/tenders/{id}"),
+            format!("/orgs/{buyer}/tenders"),
+            "/tenders".into(),
+        ] {
+            let (_, body) = app.call(Method::GET, &p, token, None).await;
+            assert!(!body.to_string().contains(&marker), "{p}: {body}");
+        }
+    }
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/tenders/{id}/bids?org_id={fr}"),
+            &us_token,
+            None,
+        )
+        .await;
+    assert!(
+        status == 403 || status == 404,
+        "another bidder's receipts: {status}"
+    );
+    assert!(
+        !everything_stored(&app).await.contains(&marker),
+        "plaintext stored"
+    );
+
+    // The deadline passes: bids and withdrawals are refused.
+    set_clock(&app, deadline).await;
+    let late = submit(
+        &fr_token,
+        &fr,
+        "late.json",
+        bid(&id, &fr_offer, json!({"monthly_fee": "1"}), &marker),
+    );
+    assert_eq!(late.code, 1, "{}", late.stdout);
+    assert!(late.stderr.contains("bids closed"), "{}", late.stderr);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/tenders/{id}/bids?org_id={fr}"),
+            &fr_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Opening: a wrong key is refused and changes nothing; the right one
+    // opens three envelopes and reports the fourth.
+    let wrong_key = path("wrong.key");
+    assert_eq!(
+        run_cli(
+            &app.console,
+            "unused",
+            &["tender", "keygen", "--out", &wrong_key],
+            None
+        )
+        .code,
+        0
+    );
+    let out = cli(
+        &app,
+        &buyer_token,
+        &["tender", "open", "--tender", &id, "--key-file", &wrong_key],
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("not the key of this call"),
+        "{}",
+        out.stderr
+    );
+    let out = cli(
+        &app,
+        &buyer_token,
+        &[
+            "tender",
+            "open",
+            "--tender",
+            &id,
+            "--key-file",
+            &key_file,
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["envelopes"], 4, "{report}");
+    assert_eq!(report["opened"], 3, "{report}");
+    assert_eq!(report["unreadable"][0]["bidder_id"], other.as_str());
+    assert!(
+        report["unreadable"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("another key"),
+        "{report}"
+    );
+
+    // Eligibility per rule, with the reason; the ranking waits for marks.
+    let (status, evaluation) = app
+        .call(
+            Method::GET,
+            &format!("/tenders/{id}/lots/1/evaluation"),
+            &buyer_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{evaluation}");
+    let by_bidder = |e: &Value, org: &str| -> Value {
+        e["candidates"]
+            .as_array()
+            .expect("candidates")
+            .iter()
+            .find(|c| c["bidder_id"] == org)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let far = by_bidder(&evaluation, &us);
+    assert_eq!(far["eligible"], false);
+    let failed: Vec<&Value> = far["eligibility"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter(|o| o["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{far}");
+    assert_eq!(failed[0]["rule"], "jurisdiction");
+    assert_eq!(failed[0]["explanation"], "us-east (US) not under FR");
+    let nuees = by_bidder(&evaluation, &fr);
+    assert_eq!(
+        nuees["monthly_price"], "80.00",
+        "the second envelope counts"
+    );
+    assert!(
+        nuees["answers"]["sécurité"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&marker)
+    );
+    assert!(evaluation["incomplete"].is_string(), "{evaluation}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/lots/1/award"),
+            &buyer_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "no award before evaluation: {body}");
+
+    // Marks: house 10/20, Nuées 20/20. House: 60 + 20 = 80; Nuées:
+    // 50/80 × 60 + 40 = 77.5. An exclusion needs a reason; marks stay in
+    // the scale.
+    let house_bid_id = by_bidder(&evaluation, &house_id)["bid_id"]
+        .as_str()
+        .expect("bid")
+        .to_owned();
+    let nuees_bid_id = nuees["bid_id"].as_str().expect("bid").to_owned();
+    let out = cli(
+        &app,
+        &buyer_token,
+        &[
+            "tender",
+            "mark",
+            "--tender",
+            &id,
+            "--lot",
+            "1",
+            "--bid",
+            &nuees_bid_id,
+            "--mark",
+            "sécurité=21",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/tenders/{id}/lots/1/bids/{nuees_bid_id}/marks"),
+            &buyer_token,
+            Some(json!({"exclude": "  "})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    for (bid_id, mark) in [(&house_bid_id, "10"), (&nuees_bid_id, "20")] {
+        let out = cli(
+            &app,
+            &buyer_token,
+            &[
+                "tender",
+                "mark",
+                "--tender",
+                &id,
+                "--lot",
+                "1",
+                "--bid",
+                bid_id,
+                "--mark",
+                &format!("sécurité={mark}"),
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let out = cli(
+        &app,
+        &buyer_token,
+        &[
+            "tender",
+            "evaluation",
+            "--tender",
+            &id,
+            "--lot",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let evaluation = out.json();
+    assert!(evaluation["incomplete"].is_null(), "{evaluation}");
+    let ranking: Vec<(String, String)> = evaluation["ranking"]
+        .as_array()
+        .expect("ranking")
+        .iter()
+        .map(|s| {
+            (
+                s["bid_id"].as_str().expect("id").to_owned(),
+                s["total"].as_str().expect("total").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranking,
+        vec![
+            (house_bid_id.clone(), "80.00".to_owned()),
+            (nuees_bid_id.clone(), "77.50".to_owned())
+        ]
+    );
+
+    // Award, then the standstill: no signature for 11 days.
+    let out = cli(
+        &app,
+        &buyer_token,
+        &["tender", "award", "--tender", &id, "--lot", "1", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let award = out.json();
+    assert_eq!(award["supplier_id"], house_id.as_str());
+    assert_eq!(award["monthly_price"], "50.00");
+    assert_eq!(award["amount"], "1800.00");
+    assert_eq!(award["standstill_until_ms"], deadline + 11 * DAY);
+    let out = cli(
+        &app,
+        &buyer_token,
+        &["tender", "sign", "--tender", &id, "--lot", "1"],
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("standstill"), "{}", out.stderr);
+
+    // After it, signature orders the house offer at the bid's price, and it
+    // is provisioned for the buyer at once.
+    set_clock(&app, deadline + 11 * DAY).await;
+    let out = cli(
+        &app,
+        &buyer_token,
+        &["tender", "sign", "--tender", &id, "--lot", "1", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let signed = out.json();
+    let subscription = signed["subscription_id"]
+        .as_str()
+        .expect("ordered")
+        .to_owned();
+    let (status, sub) = app
+        .call(
+            Method::GET,
+            &format!("/subscriptions/{subscription}"),
+            &buyer_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{sub}");
+    assert_eq!(sub["buyer_id"], buyer.as_str());
+    assert_eq!(sub["state"], "active", "{sub}");
+    assert_eq!(sub["offer"]["price"]["monthly_fee"], "50", "{sub}");
+    assert_eq!(
+        sub["resources"]["buckets"].as_array().map(Vec::len),
+        Some(1),
+        "{sub}"
+    );
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/lots/1/sign"),
+            &buyer_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "signed once");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/cancel"),
+            &buyer_token,
+            Some(json!({"reason": "trop tard"})),
+        )
+        .await;
+    assert_eq!(status, 409, "a signed call is not cancelled");
+
+    // The opening and the award are in the audit trail.
+    let (status, audit) = app
+        .root(Method::GET, &format!("/orgs/{buyer}/audit"), None)
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in [
+        "tender.publish",
+        "tender.open",
+        "tender.award",
+        "tender.sign",
+    ] {
+        assert!(actions.contains(&action), "{action}: {actions:?}");
+    }
+}
+
+/// The bid's published JSON Schema and the shape the opening reads agree:
+/// what one accepts the other accepts, sample by sample.
+#[test]
+fn the_published_bid_schema_says_what_the_opening_reads() {
+    use nuage_domain::tender::Bid;
+
+    let schema: Value = serde_json::from_str(include_str!("../../../docs/tender-bid.schema.json"))
+        .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let good = [
+        json!({"tender_id": "t", "lots": [{"lot": 1, "offer_id": "o", "prices": {"monthly_fee": "30"}}]}),
+        json!({"tender_id": "t", "lots": [{"lot": 1, "offer_id": "o", "prices": {"monthly_fee": 30.5}}]}),
+        json!({"tender_id": "t", "lots": [{"lot": 2, "offer_id": "o",
+            "prices": {"per_gb_month": "0.004", "per_1k_class_a": "0.005", "per_1k_class_b": "0", "per_gb_egress": "0.01"},
+            "answers": {"sécurité": "HSM"}}],
+            "documents": [{"name": "m.pdf", "media_type": "application/pdf", "content_base64": "JVBERg=="}]}),
+    ];
+    let bad = [
+        json!({"tender_id": "t"}),
+        json!({"tender_id": "t", "lots": [{"lot": 1, "offer_id": "o", "prices": {"monthly_fee": -30}}]}),
+        json!({"tender_id": "t", "lots": [{"lot": 1, "offer_id": "o", "prices": {}, "extra": 1}]}),
+        json!({"tender_id": "t", "lots": [{"lot": 1, "offer_id": "o", "prices": {"monthly_fee": "-1"}}]}),
+        json!({"tender_id": "t", "lots": [{"lot": 1, "prices": {}}]}),
+    ];
+    for sample in &good {
+        assert!(validator.is_valid(sample), "schema refuses {sample}");
+        serde_json::from_value::<Bid>(sample.clone()).expect("the opening reads it");
+    }
+    for sample in &bad {
+        assert!(!validator.is_valid(sample), "schema accepts {sample}");
+        assert!(
+            serde_json::from_value::<Bid>(sample.clone()).is_err(),
+            "the opening reads {sample}"
+        );
+    }
+}
