@@ -45,6 +45,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         tenders::create, tenders::of_buyer, tenders::list, tenders::get, tenders::update, tenders::publish,
         tenders::submit, tenders::envelopes, tenders::withdraw, tenders::open, tenders::evaluation,
         tenders::mark, tenders::award, tenders::sign, tenders::cancel,
+        tenders::ocds_all, tenders::ocds_one, tenders::decp,
     ),
     modifiers(&BearerAuth),
 )]
@@ -230,6 +231,12 @@ pub fn router(platform: Platform) -> Router {
         )
         .route("/tenders/{tender_id}/lots/{lot}/sign", post(tenders::sign))
         .route("/tenders/{tender_id}/cancel", post(tenders::cancel))
+        .route("/open-data/ocds.json", get(tenders::ocds_all))
+        .route("/open-data/decp.json", get(tenders::decp))
+        .route(
+            "/open-data/tenders/{tender_id}/ocds.json",
+            get(tenders::ocds_one),
+        )
         .route("/users", post(orgs::create_user))
         .route("/operators", post(orgs::create_operator))
         .fallback(|| async {

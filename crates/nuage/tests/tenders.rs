@@ -54,6 +54,56 @@ fn bid(tender: &str, offer: &str, prices: Value, marker: &str) -> String {
     .to_string()
 }
 
+/// Validates against the copies of the schemas in `schemas/`, offline: the
+/// OCDS package schema refers to the release schema by its https address,
+/// where the local copy is registered.
+fn open_data_errors(document: &Value, which: &str) -> Vec<String> {
+    let read = |path: &str| -> Value {
+        let text = std::fs::read_to_string(format!(
+            "{}/../../schemas/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("schema");
+        serde_json::from_str(&text).expect("schema JSON")
+    };
+    let (schema, registry) = match which {
+        "ocds" => (
+            read("ocds-1.1.5/release-package-schema.json"),
+            jsonschema::Registry::new()
+                .add(
+                    "https://standard.open-contracting.org/schema/1__1__5/release-schema.json",
+                    read("ocds-1.1.5/release-schema.json"),
+                )
+                .expect("registered")
+                .prepare()
+                .expect("prepared"),
+        ),
+        _ => (
+            read("decp-2.0.3/schema_decp_v2.0.3.json"),
+            jsonschema::Registry::new().prepare().expect("prepared"),
+        ),
+    };
+    let validator = jsonschema::options()
+        .with_registry(&registry)
+        .build(&schema)
+        .expect("a validator");
+    validator
+        .iter_errors(document)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn check_open_data(document: &Value, which: &str) {
+    let errors = open_data_errors(document, which);
+    assert!(errors.is_empty(), "{which}: {errors:#?}\n{document:#}");
+}
+
+async fn public_json(app: &TestApp, path: &str) -> Value {
+    let response = app.http.get(app.url(path)).send().await.expect("get");
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.expect("json")
+}
+
 fn cli(app: &TestApp, token: &str, args: &[&str]) -> CliOutput {
     run_cli(&app.console, token, args, None)
 }
@@ -98,7 +148,7 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         .root(
             Method::POST,
             "/orgs",
-            Some(json!({"name": "Ville de Paris", "kind": "public"})),
+            Some(json!({"name": "Ville de Paris", "kind": "public", "siret": "73282932000074"})),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -226,6 +276,14 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         public["spec"]["title"],
         "Stockage objet souverain pour les archives"
     );
+    let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
+    check_open_data(&package, "ocds");
+    assert_eq!(package["releases"][0]["tag"], json!(["tender"]));
+    // The release schema is applied through the registered copy: a tag
+    // outside its codelist is caught.
+    let mut broken = package.clone();
+    broken["releases"][0]["tag"] = json!(["auction"]);
+    assert!(!open_data_errors(&broken, "ocds").is_empty());
 
     // Bids, sealed by the CLI. The French provider bids twice: only the
     // second counts. The receipts verify; an altered one does not.
@@ -710,6 +768,43 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         .await;
     assert_eq!(status, 409, "a signed call is not cancelled");
 
+    // Open data, without an account: the call's OCDS releases (publication,
+    // award, contract) and the contract as DECP, both valid.
+    let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
+    check_open_data(&package, "ocds");
+    let tags: Vec<&Value> = package["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|r| &r["tag"][0])
+        .collect();
+    assert_eq!(
+        tags,
+        [&json!("tender"), &json!("award"), &json!("contract")]
+    );
+    let contract = &package["releases"][2];
+    assert_eq!(
+        contract["awards"][0]["suppliers"][0]["id"],
+        house_id.as_str()
+    );
+    assert_eq!(contract["awards"][0]["value"]["amount"], 1800.0);
+    assert_eq!(contract["contracts"][0]["status"], "active");
+    assert_eq!(contract["tender"]["status"], "complete");
+    let all = public_json(&app, "/open-data/ocds.json").await;
+    check_open_data(&all, "ocds");
+    let decp = public_json(&app, "/open-data/decp.json").await;
+    check_open_data(&decp, "decp");
+    let mut broken = decp.clone();
+    broken["marches"]["marche"][0]["acheteur"]["id"] = json!("not a SIRET");
+    assert!(!open_data_errors(&broken, "decp").is_empty());
+    let marches = decp["marches"]["marche"].as_array().expect("marches");
+    assert_eq!(marches.len(), 1, "{decp}");
+    assert_eq!(marches[0]["acheteur"]["id"], "73282932000074");
+    assert_eq!(marches[0]["montant"], 1800.0);
+    assert_eq!(marches[0]["offresRecues"], 3);
+    assert_eq!(marches[0]["procedure"], "Appel d'offres ouvert");
+    assert_eq!(marches[0]["dateNotification"], "2026-11-01");
+
     // The opening and the award are in the audit trail.
     let (status, audit) = app
         .root(Method::GET, &format!("/orgs/{buyer}/audit"), None)
@@ -766,4 +861,99 @@ fn the_published_bid_schema_says_what_the_opening_reads() {
             "the opening reads {sample}"
         );
     }
+}
+
+/// A call declared without follow-up: the reason is required, a draft is
+/// not published data, and the cancellation is an OCDS release.
+#[tokio::test]
+async fn a_call_declared_without_follow_up_is_published_as_such() {
+    let app = spawn_app().await;
+    set_clock(&app, START).await;
+    let (status, body) = app
+        .root(
+            Method::POST,
+            "/orgs",
+            Some(json!({"name": "Département", "kind": "public", "siret": "73282932000074"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let buyer = body["id"].as_str().expect("id").to_owned();
+    let (_, token) = app.create_user(&buyer, "achats@dep.example", "buyer").await;
+    let (status, draft) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{buyer}/tenders"),
+            &token,
+            Some(spec(START + 40 * DAY)),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let id = draft["id"].as_str().expect("id").to_owned();
+    let response = app
+        .http
+        .get(app.url(&format!("/open-data/tenders/{id}/ocds.json")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 404, "a draft is not open data");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/cancel"),
+            &token,
+            Some(json!({"reason": "Besoin disparu"})),
+        )
+        .await;
+    assert_eq!(status, 409, "a draft is not cancelled: {body}");
+    for bad in ["not-a-key", "AGE-SECRET-KEY-1QQQ"] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/tenders/{id}/publish"),
+                &token,
+                Some(json!({"recipient": bad})),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["field"], "recipient");
+    }
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let (status, published) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/publish"),
+            &token,
+            Some(json!({"recipient": recipient})),
+        )
+        .await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["warnings"], json!([]), "40 days is enough");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/cancel"),
+            &token,
+            Some(json!({"reason": "  "})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, cancelled) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/cancel"),
+            &token,
+            Some(json!({"reason": "Besoin disparu"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
+    check_open_data(&package, "ocds");
+    let last = &package["releases"][1];
+    assert_eq!(last["tag"], json!(["tenderCancellation"]));
+    assert_eq!(last["tender"]["status"], "cancelled");
+    assert_eq!(last["tender"]["statusDetails"], "Besoin disparu");
+    let decp = public_json(&app, "/open-data/decp.json").await;
+    check_open_data(&decp, "decp");
+    assert_eq!(decp["marches"]["marche"], json!([]));
 }

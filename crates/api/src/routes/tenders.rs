@@ -311,3 +311,24 @@ pub async fn cancel(
             .await?,
     ))
 }
+
+#[utoipa::path(get, path = "/api/v1/open-data/ocds.json", tag = "tenders",
+    responses((status = 200, body = Object, description = "Every published call as an OCDS 1.1.5 release package (Licence Ouverte 2.0), no account needed")))]
+pub async fn ocds_all(Extension(catalogue): Cat) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(catalogue.ocds_package(None).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/open-data/tenders/{tender_id}/ocds.json", tag = "tenders", params(("tender_id" = String, Path)),
+    responses((status = 200, body = Object, description = "One call's OCDS 1.1.5 release package"), (status = "4XX", body = Problem)))]
+pub async fn ocds_one(
+    Extension(catalogue): Cat,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(catalogue.ocds_package(Some(&uuid_param(&id)?)).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/open-data/decp.json", tag = "tenders",
+    responses((status = 200, body = Object, description = "Every signed contract as DECP 2.0.3 (`marches.marche`), no account needed")))]
+pub async fn decp(Extension(catalogue): Cat) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(catalogue.decp().await?))
+}

@@ -250,6 +250,13 @@ impl Catalogue {
                 "only a public body publishes calls for tender".into(),
             ));
         }
+        if buyer.siret.is_none() {
+            return Err(ServiceError::Conflict(
+                "set the organisation's SIRET first: the contracts' open data (DECP) names the \
+                 buyer by it"
+                    .into(),
+            ));
+        }
         let row = TenderRow {
             id: uuid::Uuid::now_v7().to_string(),
             buyer_org_id: org.to_string(),
