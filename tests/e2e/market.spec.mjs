@@ -28,7 +28,7 @@ if (!BASE || !ROOT || !CREDENTIALS) {
 const DEMO = Object.fromEntries(
   readFileSync(CREDENTIALS, 'utf8')
     .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
+    .filter((l) => l.includes('\t') && !l.startsWith('#'))
     .map((l) => l.split('\t').slice(0, 2)),
 );
 const BUYER = 'gerance@atelier.example';

@@ -558,6 +558,51 @@ impl Bid {
     }
 }
 
+/// How a call's private key is held: by one person, or split into `total`
+/// Shamir shares of which any `threshold` rebuild it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharesPolicy {
+    pub threshold: u8,
+    pub total: u8,
+}
+
+impl SharesPolicy {
+    pub fn validate(self) -> Result<Self, DomainError> {
+        if self.threshold < 2 || self.threshold > self.total || self.total > 20 {
+            return Err(DomainError::invalid(
+                "shares",
+                "from 2 shares needed of 2 to 20 made (threshold ≤ total)",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// The text of one committee member's share: `NUAGE-SHARE-1-<threshold>-<hex>`
+/// (the hex is the share as the Shamir library writes it).
+pub fn share_text(threshold: u8, share: &[u8]) -> String {
+    let hex: String = share.iter().map(|b| format!("{b:02x}")).collect();
+    format!("NUAGE-SHARE-1-{threshold}-{hex}")
+}
+
+/// Reads a share's text back: (threshold, bytes).
+pub fn parse_share(text: &str) -> Result<(u8, Vec<u8>), DomainError> {
+    let bad = || DomainError::invalid("shares", "a share reads NUAGE-SHARE-1-<k>-<hex>");
+    let rest = text.trim().strip_prefix("NUAGE-SHARE-1-").ok_or_else(bad)?;
+    let (k, hex) = rest.split_once('-').ok_or_else(bad)?;
+    let k: u8 = k.parse().map_err(|_| bad())?;
+    if hex.len() % 2 != 0 || hex.len() < 4 {
+        return Err(bad());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    Ok((k, bytes))
+}
+
 /// What the platform signs when it receives an envelope: the proof of what
 /// was submitted (its SHA-256) and when the upload ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -20,9 +20,16 @@ use crate::client::{Client, ClientError};
 pub enum TenderCommand {
     /// Make a call's opening key on this machine: the private half goes to
     /// FILE (mode 0600), the public half (age1…) is printed for `publish`.
+    /// With --shares N --threshold K, the private half is split instead into
+    /// N files FILE.share-1 … FILE.share-N, one per committee member, any K
+    /// of which open; it is written nowhere whole.
     Keygen {
         #[arg(long)]
         out: PathBuf,
+        #[arg(long, requires = "threshold")]
+        shares: Option<u8>,
+        #[arg(long, requires = "shares")]
+        threshold: Option<u8>,
     },
     /// Draft a call for tender from a JSON file (see docs/tenders.md).
     Create {
@@ -43,6 +50,12 @@ pub enum TenderCommand {
         /// the key file made by `keygen`, whose public half is sent.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// The key was split into this many shares (as in `keygen`)…
+        #[arg(long, requires = "threshold")]
+        shares: Option<u8>,
+        /// … of which this many open.
+        #[arg(long, requires = "shares")]
+        threshold: Option<u8>,
         #[arg(long)]
         json: bool,
     },
@@ -69,12 +82,15 @@ pub enum TenderCommand {
         #[command(subcommand)]
         command: ReceiptCommand,
     },
-    /// Open the bids after the deadline with the call's private key.
+    /// Open the bids after the deadline with the call's private key, or
+    /// with enough of its shares (--share FILE, repeated).
     Open {
         #[arg(long)]
         tender: String,
-        #[arg(long)]
-        key_file: PathBuf,
+        #[arg(long, required_unless_present = "share")]
+        key_file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "key_file")]
+        share: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -184,7 +200,14 @@ pub enum ReceiptCommand {
 /// The commands that need no token: they run before a client exists.
 pub async fn run_offline(command: &TenderCommand, server: Option<&str>) -> Option<ExitCode> {
     match command {
-        TenderCommand::Keygen { out } => Some(finish(keygen(out))),
+        TenderCommand::Keygen {
+            out,
+            shares,
+            threshold,
+        } => Some(finish(match (shares, threshold) {
+            (Some(n), Some(k)) => keygen_shares(out, *n, *k),
+            _ => keygen(out),
+        })),
         TenderCommand::Receipt {
             command:
                 ReceiptCommand::Verify {
@@ -217,25 +240,68 @@ fn usage(message: impl Into<String>) -> ClientError {
 fn keygen(out: &Path) -> Result<(), ClientError> {
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(out)
-        .map_err(|e| usage(format!("cannot create {}: {e}", out.display())))?;
-    writeln!(
-        file,
-        "# opening key of a call for tender; public key: {recipient}\n{}",
-        identity.to_string().expose_secret()
-    )
-    .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
+    write_private(
+        out,
+        &format!(
+            "# opening key of a call for tender; public key: {recipient}\n{}\n",
+            identity.to_string().expose_secret()
+        ),
+    )?;
     println!("{recipient}");
     eprintln!(
         "the private key is in {} (only you can read it): keep it offline until the opening",
         out.display()
     );
     Ok(())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), ClientError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| usage(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))
+}
+
+fn keygen_shares(out: &Path, total: u8, threshold: u8) -> Result<(), ClientError> {
+    nuage_domain::tender::SharesPolicy { threshold, total }
+        .validate()
+        .map_err(|e| usage(e.to_string()))?;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let secret = identity.to_string();
+    let dealer = blahaj::Sharks(threshold).dealer(secret.expose_secret().as_bytes());
+    for (i, share) in dealer.take(usize::from(total)).enumerate() {
+        let path = PathBuf::from(format!("{}.share-{}", out.display(), i + 1));
+        write_private(
+            &path,
+            &format!(
+                "# share {} of {total} of a call's opening key ({threshold} open); public key: {recipient}\n{}\n",
+                i + 1,
+                nuage_domain::tender::share_text(threshold, &Vec::from(&share))
+            ),
+        )?;
+    }
+    println!("{recipient}");
+    eprintln!(
+        "the private key is split into {}.share-1 … .share-{total}: give one to each member of the committee; any {threshold} open the bids",
+        out.display()
+    );
+    Ok(())
+}
+
+fn read_share(path: &Path) -> Result<String, ClientError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("NUAGE-SHARE-"))
+        .map(str::to_owned)
+        .ok_or_else(|| usage(format!("{} holds no share", path.display())))
 }
 
 fn read_identity(path: &Path) -> Result<String, ClientError> {
@@ -293,6 +359,8 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
             tender,
             recipient,
             key_file,
+            shares,
+            threshold,
             json,
         } => {
             let recipient = match (recipient, key_file) {
@@ -307,7 +375,10 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
             let t = client
                 .post(
                     &format!("/tenders/{}/publish", seg(tender)),
-                    &json!({ "recipient": recipient }),
+                    &json!({
+                        "recipient": recipient,
+                        "shares": shares.zip(*threshold).map(|(total, threshold)| json!({"threshold": threshold, "total": total})),
+                    }),
                 )
                 .await?;
             print(&t, *json, |t| {
@@ -347,13 +418,17 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
         TenderCommand::Open {
             tender,
             key_file,
+            share,
             json,
         } => {
+            let body = match key_file {
+                Some(path) => json!({ "identity": read_identity(path)? }),
+                None => json!({
+                    "shares": share.iter().map(|p| read_share(p)).collect::<Result<Vec<_>, _>>()?
+                }),
+            };
             let report = client
-                .post(
-                    &format!("/tenders/{}/open", seg(tender)),
-                    &json!({ "identity": read_identity(key_file)? }),
-                )
+                .post(&format!("/tenders/{}/open", seg(tender)), &body)
                 .await?;
             print(&report, *json, |r| {
                 let mut out = format!("opened {} of {} envelopes", r["opened"], r["envelopes"]);

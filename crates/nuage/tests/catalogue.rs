@@ -1264,7 +1264,10 @@ async fn the_demo_fills_an_empty_platform_and_keeps_its_logins_out_of_the_log() 
     );
 
     // Each demo login works, and no password is in the log.
-    for line in credentials.lines().filter(|l| !l.starts_with('#')) {
+    for line in credentials
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('\t'))
+    {
         let mut fields = line.split('\t');
         let (email, password) = (
             fields.next().expect("test value"),
@@ -1280,6 +1283,71 @@ async fn the_demo_fills_an_empty_platform_and_keeps_its_logins_out_of_the_log() 
             .expect("test value");
         assert_eq!(response.status().as_u16(), 201, "{email}");
     }
+
+    // Two calls for tender: one open a week ahead, one closed with two bids,
+    // which the hospital opens with the key in the credentials file.
+    let (_, calls) = public(&app, "/tenders").await;
+    let calls = calls["items"].as_array().expect("calls").clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let key_of = |id: &str| -> String {
+        let mut lines = credentials.lines();
+        lines.find(|l| l.starts_with('#') && l.ends_with(id));
+        lines.next().expect("the key's line").to_owned()
+    };
+    let closed = calls
+        .iter()
+        .find(|c| c["closed"] == true)
+        .expect("a closed call");
+    let open = calls
+        .iter()
+        .find(|c| c["closed"] == false)
+        .expect("an open call");
+    let token = |email: &str| {
+        let password = credentials
+            .lines()
+            .find(|l| l.starts_with(email))
+            .and_then(|l| l.split('\t').nth(1))
+            .expect("a login")
+            .to_owned();
+        let http = app.http.clone();
+        let url = app.url("/auth/token");
+        let email = email.to_owned();
+        async move {
+            let body: Value = http
+                .post(url)
+                .json(&json!({"email": email, "password": password, "name": "demo"}))
+                .send()
+                .await
+                .expect("token")
+                .json()
+                .await
+                .expect("json");
+            body["secret"].as_str().expect("secret").to_owned()
+        }
+    };
+    let hospital = token("dsi@ch-valmont.example").await;
+    let closed_id = closed["id"].as_str().expect("id");
+    let (status, report) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/tenders/{closed_id}/open"),
+            &hospital,
+            Some(json!({"identity": key_of(closed_id)})),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["opened"], 2, "{report}");
+    let commune = token("dsi@belleville.example").await;
+    let open_id = open["id"].as_str().expect("id");
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/tenders/{open_id}/open"),
+            &commune,
+            Some(json!({"identity": key_of(open_id)})),
+        )
+        .await;
+    assert_eq!(status, 409, "a week ahead: {body}");
 }
 
 #[tokio::test]

@@ -957,3 +957,141 @@ async fn a_call_declared_without_follow_up_is_published_as_such() {
     check_open_data(&decp, "decp");
     assert_eq!(decp["marches"]["marche"], json!([]));
 }
+
+/// A key split among a committee: any two of three shares open, one does
+/// not, and the same share twice counts once.
+#[tokio::test]
+async fn a_committee_opens_with_enough_shares_and_no_fewer() {
+    let app = spawn_app().await;
+    set_clock(&app, START).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let base = dir.path().join("committee").to_string_lossy().into_owned();
+    let (status, body) = app
+        .root(
+            Method::POST,
+            "/orgs",
+            Some(json!({"name": "Région", "kind": "public", "siret": "73282932000074"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let buyer = body["id"].as_str().expect("id").to_owned();
+    let (_, token) = app
+        .create_user(&buyer, "achats@region.example", "buyer")
+        .await;
+    let (status, draft) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{buyer}/tenders"),
+            &token,
+            Some(spec(START + 40 * DAY)),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let id = draft["id"].as_str().expect("id").to_owned();
+
+    let out = run_cli(
+        &app.console,
+        "unused",
+        &[
+            "tender",
+            "keygen",
+            "--out",
+            &base,
+            "--shares",
+            "3",
+            "--threshold",
+            "2",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let recipient = out.stdout.trim().to_owned();
+    assert!(
+        !std::path::Path::new(&base).exists(),
+        "the whole key is written nowhere"
+    );
+    let share = |n: u8| format!("{base}.share-{n}");
+    let text = std::fs::read_to_string(share(1)).expect("share");
+    assert!(!text.contains("AGE-SECRET-KEY"), "{text}");
+    let out = cli(
+        &app,
+        &token,
+        &[
+            "tender",
+            "publish",
+            "--tender",
+            &id,
+            "--recipient",
+            &recipient,
+            "--shares",
+            "3",
+            "--threshold",
+            "2",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["shares"], json!({"threshold": 2, "total": 3}));
+
+    let (house_id, region) = house(&app).await;
+    let offer_id = house_offer(
+        &app,
+        &house_id,
+        &region,
+        "Archives Comité",
+        json!({"monthly_fee": "20"}),
+    )
+    .await;
+    let file = dir.path().join("bid.json");
+    std::fs::write(
+        &file,
+        bid(&id, &offer_id, json!({"monthly_fee": "20"}), "comité"),
+    )
+    .expect("bid");
+    let out = cli(
+        &app,
+        &app.root_token,
+        &[
+            "tender",
+            "bid",
+            "submit",
+            "--tender",
+            &id,
+            "--org",
+            &house_id,
+            "--file",
+            &file.to_string_lossy(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    set_clock(&app, START + 40 * DAY).await;
+    let open = |shares: &[u8]| {
+        let mut args = vec![
+            "tender".to_owned(),
+            "open".into(),
+            "--tender".into(),
+            id.clone(),
+            "--json".into(),
+        ];
+        for n in shares {
+            args.push("--share".into());
+            args.push(share(*n));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&app, &token, &args)
+    };
+    let out = open(&[2]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("too few shares: 2 are needed, 1 given"),
+        "{}",
+        out.stderr
+    );
+    let out = open(&[2, 2]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("too few shares"), "{}", out.stderr);
+    let out = open(&[1, 3]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["opened"], 1);
+}

@@ -6,11 +6,11 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use nuage_domain::tender::{SignedReceipt, TenderSpec};
+use nuage_domain::tender::{SharesPolicy, SignedReceipt, TenderSpec};
 use nuage_service::Page;
 use nuage_service::catalogue::Catalogue;
 use nuage_service::catalogue::tenders::{
-    AwardView, EnvelopeView, LotEvaluation, Marking, OpeningReport, TenderView,
+    AwardView, EnvelopeView, LotEvaluation, Marking, OpeningReport, OpeningSecret, TenderView,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -103,6 +103,10 @@ pub async fn update(
 pub struct Publish {
     /// An age X25519 recipient, `age1…`, from `nuage tender keygen`.
     pub recipient: String,
+    /// When the private half was split among the committee
+    /// (`nuage tender keygen --shares N --threshold K`).
+    #[serde(default)]
+    pub shares: Option<SharesPolicy>,
 }
 
 #[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/publish", tag = "tenders", params(("tender_id" = String, Path)),
@@ -118,7 +122,13 @@ pub async fn publish(
 ) -> Result<Json<TenderView>, ApiError> {
     Ok(Json(
         catalogue
-            .publish_tender(&who, &meta, &uuid_param(&id)?, &body.value.recipient)
+            .publish_tender(
+                &who,
+                &meta,
+                &uuid_param(&id)?,
+                &body.value.recipient,
+                body.value.shares,
+            )
             .await?,
     ))
 }
@@ -187,16 +197,13 @@ pub async fn withdraw(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The call's private key, brought by the committee after the deadline.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Open {
-    /// `AGE-SECRET-KEY-1…`
-    pub identity: String,
-}
+/// The call's private key, or enough of its shares, brought by the
+/// committee after the deadline: `{"identity": "AGE-SECRET-KEY-1…"}` or
+/// `{"shares": ["NUAGE-SHARE-1-…", …]}`.
+pub type Open = OpeningSecret;
 
 #[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/open", tag = "tenders", params(("tender_id" = String, Path)),
-    request_body = Open,
+    request_body = OpeningSecret,
     responses((status = 200, body = OpeningReport), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn open(
@@ -208,7 +215,7 @@ pub async fn open(
 ) -> Result<Json<OpeningReport>, ApiError> {
     Ok(Json(
         catalogue
-            .open_tender(&who, &meta, &uuid_param(&id)?, &body.value.identity)
+            .open_tender(&who, &meta, &uuid_param(&id)?, &body.value)
             .await?,
     ))
 }

@@ -109,6 +109,23 @@ pub async fn update_draft(
         == 1)
 }
 
+/// Moves a published call's deadline (only the demo does: its closed call
+/// is seeded before its deadline, then closed).
+pub async fn set_deadline(
+    conn: &mut AnyConnection,
+    id: &str,
+    deadline_at: i64,
+    spec: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE tenders SET deadline_at = $1, spec = $2 WHERE id = $3")
+        .bind(deadline_at)
+        .bind(spec)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Publishes a draft with the public half of its opening key.
 pub async fn publish(conn: &mut AnyConnection, t: &TenderRow) -> Result<bool, DbError> {
     Ok(sqlx::query(

@@ -6,10 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use nuage_db::repo::catalogue::{self as repo, Relation, RolesRow, Sheet, SheetRow};
+use nuage_db::repo::tenders as tenders_repo;
 use nuage_db::repo::{identity, settings};
 use nuage_domain::catalogue::{OfferSheet, Profile, Publication, ServiceSheet};
 use nuage_domain::ids::{OrgId, TokenId};
 use nuage_domain::org::Role;
+use nuage_domain::tender::{DAY_MS, TenderSpec};
 use serde_json::json;
 
 use super::{Catalogue, Decision, Grant, HOUSE_SETTING, Verdict, index, to_json};
@@ -398,7 +400,12 @@ impl Catalogue {
                     NewOrg {
                         name: o.name.into(),
                         kind: o.kind.into(),
-                        siret: None,
+                        // Public bodies need one to run calls for tender.
+                        siret: match o.email {
+                            "dsi@belleville.example" => Some("21450001900010".into()),
+                            "dsi@ch-valmont.example" => Some("26590001900018".into()),
+                            _ => None,
+                        },
                         vat_number: None,
                         country: None,
                     },
@@ -560,10 +567,12 @@ impl Catalogue {
                 ),
             ),
         ];
+        let mut offer_ids = Vec::new();
         for (owner, o) in offers {
             let saved = self
                 .save_offer(&root, &meta, ids[owner], None, sheet(o)?)
                 .await?;
+            offer_ids.push(saved.id.clone());
             self.move_own_sheet(&root, &meta, Sheet::Offer, &saved.id, Publication::InReview)
                 .await?;
             self.review(
@@ -666,10 +675,117 @@ impl Catalogue {
                     .await?;
             }
         }
+        // Calls for tender: one open (a week ahead), one closed and ready to
+        // open, with bids of two providers; their opening keys go to the
+        // credentials file (in real life they stay on the buyer's machine).
+        let keys = self
+            .seed_demo_tenders(
+                &root,
+                &meta,
+                ids[5],
+                ids[6],
+                &[(ids[0], &offer_ids[0]), (ids[1], &offer_ids[4])],
+            )
+            .await?;
+        credentials.push_str(
+            "\n# Opening keys of the demo's calls for tender (nuage tender open --key-file FILE,\n# with the key's line saved in FILE)\n",
+        );
+        for (title, key) in keys {
+            credentials.push_str(&format!("# {title}\n{key}\n"));
+        }
         let path = data_dir.join("demo-credentials.txt");
         write_private(&path, credentials.as_bytes())
             .map_err(|e| ServiceError::Internal(format!("{}: {e}", path.display())))?;
         Ok(Some(path))
+    }
+}
+
+impl Catalogue {
+    /// The demo's calls for tender; returns (title, opening key) of each.
+    async fn seed_demo_tenders(
+        &self,
+        root: &Principal,
+        meta: &RequestMeta,
+        open_buyer: OrgId,
+        closed_buyer: OrgId,
+        bidders: &[(OrgId, &String)],
+    ) -> ServiceResult<Vec<(String, String)>> {
+        use age::secrecy::ExposeSecret;
+        let now = now_ms();
+        let call = |title: &str, deadline: i64| -> ServiceResult<TenderSpec> {
+            sheet(json!({
+                "title": title,
+                "description": "Appel d'offres fictif de la démonstration : stockage objet compatible S3 des données de l'établissement, chiffré, en France.",
+                "cpv": "72317000-0",
+                "estimated_value": "48000",
+                "place": {"code": "FR", "kind": "country"},
+                "duration_months": 36,
+                "price_form": "unit",
+                "ccag": "information_technology",
+                "procedure": "adapted",
+                "deadline_ms": deadline,
+                "lots": [{
+                    "title": "Stockage objet",
+                    "category": "storage",
+                    "usage_profile": {"stored_gb": "2000", "class_a_requests": 200000, "class_b_requests": 2000000, "egress_gb": "100"},
+                    "requirements": [
+                        {"rule": "jurisdiction", "allowed": ["FR"]},
+                        {"rule": "reversibility_formats", "required": ["S3"]},
+                        {"rule": "max_price", "monthly_eur": "200"},
+                    ],
+                }],
+                "criteria": [
+                    {"name": "prix", "kind": "price", "weight": 60},
+                    {"name": "sécurité", "kind": "technical", "weight": 40, "scale_max": 20},
+                ],
+            }))
+        };
+        let mut keys = Vec::new();
+        let open_title = "Hébergement des archives municipales (démonstration)";
+        let t = self
+            .create_tender(root, meta, open_buyer, call(open_title, now + 7 * DAY_MS)?)
+            .await?;
+        let key = age::x25519::Identity::generate();
+        self.publish_tender(root, meta, &t.id, &key.to_public().to_string(), None)
+            .await?;
+        keys.push((
+            format!("{open_title}: {}", t.id),
+            key.to_string().expose_secret().to_owned(),
+        ));
+
+        let closed_title = "Stockage des sauvegardes hospitalières (démonstration)";
+        let t = self
+            .create_tender(root, meta, closed_buyer, call(closed_title, now + DAY_MS)?)
+            .await?;
+        let key = age::x25519::Identity::generate();
+        let recipient = key.to_public();
+        self.publish_tender(root, meta, &t.id, &recipient.to_string(), None)
+            .await?;
+        for (i, (bidder, offer)) in bidders.iter().enumerate() {
+            let (fee, per_gb) = [("20", "0.012"), ("12", "0.009")][i % 2];
+            let bid = json!({"tender_id": t.id, "lots": [{"lot": 1, "offer_id": offer,
+                "prices": {"monthly_fee": fee, "per_gb_month": per_gb,
+                           "per_1k_class_a": "0.005", "per_1k_class_b": "0.0004", "per_gb_egress": "0"},
+                "answers": {"sécurité": "Chiffrement au repos par locataire, clés hors de portée de l'exploitant."}}]});
+            let sealed = age::encrypt(&recipient, bid.to_string().as_bytes())
+                .map_err(|e| ServiceError::Internal(format!("sealing a demo bid: {e}")))?;
+            self.submit_bid(root, meta, &t.id, *bidder, &sealed).await?;
+        }
+        // As if a day had passed: the deadline is behind, the bids wait.
+        let mut spec = t.spec.clone();
+        spec.deadline_ms = now - 3_600_000;
+        tenders_repo::set_deadline(
+            &mut *self.platform().db().acquire().await?,
+            &t.id,
+            spec.deadline_ms,
+            &to_json(&spec)?,
+        )
+        .await?;
+        keys.push((
+            format!("{closed_title}: {}", t.id),
+            key.to_string().expose_secret().to_owned(),
+        ));
+        Ok(keys)
     }
 }
 

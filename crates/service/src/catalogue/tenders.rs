@@ -26,8 +26,8 @@ use nuage_domain::catalogue::OfferSheet;
 use nuage_domain::ids::OrgId;
 use nuage_domain::org::{OrgKind, Role};
 use nuage_domain::tender::{
-    Bid, Candidate, MAX_BID_BYTES, OfferFacts, Receipt, RuleOutcome, Scored, SignedReceipt,
-    TenderSpec, Warning, eligibility, marks_complete, rank, standstill_end,
+    Bid, Candidate, MAX_BID_BYTES, OfferFacts, Receipt, RuleOutcome, Scored, SharesPolicy,
+    SignedReceipt, TenderSpec, Warning, eligibility, marks_complete, rank, standstill_end,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,10 @@ pub struct TenderView {
     pub spec: TenderSpec,
     /// The age recipient bids are sealed to.
     pub recipient: Option<String>,
+    /// How its private half is held: `single`, or `shares` (`shares` says
+    /// how many of how many open).
+    pub key_mode: Option<String>,
+    pub shares: Option<SharesPolicy>,
     pub published_at_ms: Option<i64>,
     pub opened_at_ms: Option<i64>,
     pub cancelled_at_ms: Option<i64>,
@@ -100,6 +104,93 @@ impl From<AwardRow> for AwardView {
             subscription_id: a.subscription_id,
         }
     }
+}
+
+/// What the committee brings to open the bids.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OpeningSecret {
+    /// The private key, `AGE-SECRET-KEY-1…`.
+    Identity(String),
+    /// At least the threshold's number of shares, `NUAGE-SHARE-1-…`.
+    Shares(Vec<String>),
+}
+
+impl std::fmt::Debug for OpeningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Identity(_) => f.write_str("Identity(…)"),
+            Self::Shares(s) => write!(f, "Shares({} shares)", s.len()),
+        }
+    }
+}
+
+/// The call's private key from what the committee brought; a clear
+/// refusal when it is not the call's, or when shares are too few.
+fn opening_identity(
+    tender: &TenderRow,
+    secret: &OpeningSecret,
+) -> ServiceResult<age::x25519::Identity> {
+    let text = match secret {
+        OpeningSecret::Identity(key) => key.trim().to_owned(),
+        OpeningSecret::Shares(texts) => {
+            let Some(threshold) = tender.shares_threshold else {
+                return Err(DomainError::invalid(
+                    "shares",
+                    "this call's key is held whole, not in shares: bring the key",
+                )
+                .into());
+            };
+            let mut shares = Vec::new();
+            for t in texts {
+                let (_, bytes) = nuage_domain::tender::parse_share(t)?;
+                let share = blahaj::Share::try_from(bytes.as_slice()).map_err(|e| {
+                    DomainError::invalid("shares", format!("a share is damaged: {e}"))
+                })?;
+                shares.push(share);
+            }
+            let distinct = texts
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            if (distinct as i64) < threshold {
+                return Err(DomainError::invalid(
+                    "shares",
+                    format!("too few shares: {threshold} are needed, {distinct} given"),
+                )
+                .into());
+            }
+            let bytes = blahaj::Sharks(threshold as u8)
+                .recover(&shares)
+                .map_err(|e| {
+                    DomainError::invalid("shares", format!("the shares do not combine: {e}"))
+                })?;
+            String::from_utf8(bytes).map_err(|_| {
+                DomainError::invalid("shares", "these shares do not make this call's key")
+            })?
+        }
+    };
+    let field = match secret {
+        OpeningSecret::Identity(_) => "identity",
+        OpeningSecret::Shares(_) => "shares",
+    };
+    let identity: age::x25519::Identity = text.parse().map_err(|_| {
+        DomainError::invalid(
+            field,
+            match secret {
+                OpeningSecret::Identity(_) => "an age X25519 private key (AGE-SECRET-KEY-1…)",
+                OpeningSecret::Shares(_) => "these shares do not make this call's key",
+            },
+        )
+    })?;
+    if tender.recipient.as_deref() != Some(identity.to_public().to_string().as_str()) {
+        return Err(DomainError::invalid(
+            field,
+            "this is not the key of this call (its public half differs)",
+        )
+        .into());
+    }
+    Ok(identity)
 }
 
 /// An envelope as its bidder sees it: the receipt, and whether it counts.
@@ -187,6 +278,14 @@ impl Catalogue {
             version: row.version,
             spec,
             recipient: row.recipient,
+            key_mode: row.key_mode,
+            shares: match (row.shares_threshold, row.shares_total) {
+                (Some(threshold), Some(total)) => Some(SharesPolicy {
+                    threshold: threshold as u8,
+                    total: total as u8,
+                }),
+                _ => None,
+            },
             published_at_ms: row.published_at,
             opened_at_ms: row.opened_at,
             cancelled_at_ms: row.cancelled_at,
@@ -327,7 +426,9 @@ impl Catalogue {
         meta: &RequestMeta,
         id: &str,
         recipient: &str,
+        shares: Option<SharesPolicy>,
     ) -> ServiceResult<TenderView> {
+        let shares = shares.map(SharesPolicy::validate).transpose()?;
         let recipient = recipient.trim();
         if recipient.parse::<age::x25519::Recipient>().is_err() {
             return Err(DomainError::invalid(
@@ -352,7 +453,9 @@ impl Catalogue {
             .into());
         }
         row.recipient = Some(recipient.to_owned());
-        row.key_mode = Some("single".into());
+        row.key_mode = Some(if shares.is_some() { "shares" } else { "single" }.into());
+        row.shares_threshold = shares.map(|s| i64::from(s.threshold));
+        row.shares_total = shares.map(|s| i64::from(s.total));
         row.published_at = Some(now);
         if !repo::publish(&mut tx, &row).await? {
             return Err(ServiceError::Conflict(
@@ -639,17 +742,15 @@ impl Catalogue {
             .collect()
     }
 
-    /// Opens the bids with the call's private key, after the deadline.
+    /// Opens the bids with the call's private key, or enough of its shares,
+    /// after the deadline.
     pub async fn open_tender(
         &self,
         who: &Principal,
         meta: &RequestMeta,
         id: &str,
-        identity: &str,
+        secret: &OpeningSecret,
     ) -> ServiceResult<OpeningReport> {
-        let identity: age::x25519::Identity = identity.trim().parse().map_err(|_| {
-            DomainError::invalid("identity", "an age X25519 private key (AGE-SECRET-KEY-1…)")
-        })?;
         let now = now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;
@@ -669,13 +770,7 @@ impl Catalogue {
                 (tender.deadline_at - now + 999) / 1000
             )));
         }
-        if tender.recipient.as_deref() != Some(identity.to_public().to_string().as_str()) {
-            return Err(DomainError::invalid(
-                "identity",
-                "this is not the key of this call (its public half differs)",
-            )
-            .into());
-        }
+        let identity = opening_identity(&tender, secret)?;
         let spec: TenderSpec = parse_doc(&tender.spec)?;
         let jurisdictions = self.jurisdictions(&mut tx).await?;
         let mut offers: BTreeMap<String, Option<OfferFacts>> = BTreeMap::new();
