@@ -46,6 +46,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         tenders::submit, tenders::envelopes, tenders::withdraw, tenders::open, tenders::evaluation,
         tenders::mark, tenders::award, tenders::sign, tenders::cancel,
         tenders::ocds_all, tenders::ocds_one, tenders::decp,
+        tenders::questions, tenders::ask, tenders::answer, tenders::amend, tenders::versions,
     ),
     modifiers(&BearerAuth),
 )]
@@ -231,6 +232,16 @@ pub fn router(platform: Platform) -> Router {
         )
         .route("/tenders/{tender_id}/lots/{lot}/sign", post(tenders::sign))
         .route("/tenders/{tender_id}/cancel", post(tenders::cancel))
+        .route(
+            "/tenders/{tender_id}/questions",
+            get(tenders::questions).post(tenders::ask),
+        )
+        .route(
+            "/tenders/{tender_id}/questions/{question_id}/answer",
+            post(tenders::answer),
+        )
+        .route("/tenders/{tender_id}/amendments", post(tenders::amend))
+        .route("/tenders/{tender_id}/versions", get(tenders::versions))
         .route("/open-data/ocds.json", get(tenders::ocds_all))
         .route("/open-data/decp.json", get(tenders::decp))
         .route(

@@ -448,6 +448,49 @@ impl TenderSpec {
     }
 }
 
+impl TenderSpec {
+    /// The fields an amendment changes, by their names in the JSON.
+    pub fn changes_from(&self, before: &TenderSpec) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        macro_rules! field {
+            ($($name:ident),*) => {
+                $(if self.$name != before.$name {
+                    out.push(stringify!($name));
+                })*
+            };
+        }
+        field!(
+            title,
+            description,
+            cpv,
+            estimated_value,
+            place,
+            duration_months,
+            price_form,
+            ccag,
+            procedure,
+            deadline_ms,
+            questions_until_ms,
+            lots,
+            criteria
+        );
+        out
+    }
+
+    /// Whether a change touches what bidders answer (lots, their
+    /// requirements and usage, the criteria): they may need to bid again.
+    pub fn substantial(changes: &[&str]) -> bool {
+        changes
+            .iter()
+            .any(|c| matches!(*c, "lots" | "criteria" | "duration_months" | "price_form"))
+    }
+
+    /// When questions close: their own cut-off, or the deadline.
+    pub fn questions_close(&self) -> i64 {
+        self.questions_until_ms.unwrap_or(self.deadline_ms)
+    }
+}
+
 /// Unit prices of a bid, one per line of the usage profile, excluding VAT.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -137,6 +137,57 @@ pub enum TenderCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the buyer a question, privately (as a supplier).
+    Ask {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        question: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a question, for everyone to read (as the buyer).
+    Answer {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        question_id: String,
+        #[arg(long)]
+        answer: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A call's questions: the answered ones, the organisation's own
+    /// (--org), or all of them for the buyer.
+    Questions {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Amend a published call: the whole call as it becomes (a JSON file as
+    /// for `create`), and why.
+    Amend {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        summary: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A call's publication and amendments, with what each changed.
+    Versions {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Declare a call without follow-up.
     Cancel {
         #[arg(long)]
@@ -504,6 +555,123 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                         .map(|s| format!(" · signed, subscription {s}"))
                         .unwrap_or_default()
                 )
+            });
+            Ok(())
+        }
+        TenderCommand::Ask {
+            tender,
+            org,
+            question,
+            json,
+        } => {
+            let q = client
+                .post(
+                    &format!("/tenders/{}/questions?org_id={}", seg(tender), seg(org)),
+                    &json!({ "question": question }),
+                )
+                .await?;
+            print(&q, *json, |q| {
+                format!("asked {}", q["id"].as_str().unwrap_or_default())
+            });
+            Ok(())
+        }
+        TenderCommand::Answer {
+            tender,
+            question_id,
+            answer,
+            json,
+        } => {
+            let q = client
+                .post(
+                    &format!(
+                        "/tenders/{}/questions/{}/answer",
+                        seg(tender),
+                        seg(question_id)
+                    ),
+                    &json!({ "answer": answer }),
+                )
+                .await?;
+            print(&q, *json, |q| {
+                format!("answered {}", q["id"].as_str().unwrap_or_default())
+            });
+            Ok(())
+        }
+        TenderCommand::Questions { tender, org, json } => {
+            let path = match org {
+                Some(o) => format!("/tenders/{}/questions?org_id={}", seg(tender), seg(o)),
+                None => format!("/tenders/{}/questions", seg(tender)),
+            };
+            let all = client.get(&path).await?;
+            print(&all, *json, |all| {
+                all.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|q| {
+                        format!(
+                            "Q ({}): {}\nA: {}",
+                            q["id"].as_str().unwrap_or_default(),
+                            q["question"].as_str().unwrap_or_default(),
+                            q["answer"].as_str().unwrap_or("(not answered yet)")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        TenderCommand::Amend {
+            tender,
+            file,
+            summary,
+            json,
+        } => {
+            let a = client
+                .post(
+                    &format!("/tenders/{}/amendments", seg(tender)),
+                    &json!({ "spec": read_json(file)?, "summary": summary }),
+                )
+                .await?;
+            print(&a, *json, |a| {
+                let mut out = format!(
+                    "version {}: changed {}; {} bidder(s) told",
+                    a["version"]["version"],
+                    a["version"]["changes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    a["bidders_told"]
+                );
+                for w in a["warnings"].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "\nwarning: {}",
+                        w["message"].as_str().unwrap_or_default()
+                    ));
+                }
+                out
+            });
+            Ok(())
+        }
+        TenderCommand::Versions { tender, json } => {
+            let all = client
+                .get(&format!("/tenders/{}/versions", seg(tender)))
+                .await?;
+            print(&all, *json, |all| {
+                all.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| {
+                        format!(
+                            "v{}\t{}\t{}",
+                            v["version"],
+                            crate::cli::date_of_ms(v["at_ms"].as_i64().unwrap_or_default()),
+                            v["summary"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
             Ok(())
         }

@@ -1095,3 +1095,256 @@ async fn a_committee_opens_with_enough_shares_and_no_fewer() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["opened"], 1);
 }
+
+/// Questions stay between the asker and the buyer until answered, then are
+/// public without the asker's name; amendments are versioned, extend the
+/// deadline only, tell the bidders, and are OCDS releases.
+#[tokio::test]
+async fn questions_are_answered_to_all_and_amendments_are_versioned() {
+    let app = spawn_app().await;
+    set_clock(&app, START).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (status, body) = app
+        .root(
+            Method::POST,
+            "/orgs",
+            Some(json!({"name": "Métropole", "kind": "public", "siret": "73282932000074"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let buyer = body["id"].as_str().expect("id").to_owned();
+    let (_, token) = app
+        .create_user(&buyer, "achats@metropole.example", "buyer")
+        .await;
+    let mut call = spec(START + 40 * DAY);
+    call["questions_until_ms"] = json!(START + 30 * DAY);
+    let (status, draft) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{buyer}/tenders"),
+            &token,
+            Some(call.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let id = draft["id"].as_str().expect("id").to_owned();
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/publish"),
+            &token,
+            Some(json!({"recipient": recipient})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (one, one_token) = published_org(&app, "Brume", "dsi@brume.example", true, false).await;
+    let (two, two_token) = published_org(&app, "Bruine", "dsi@bruine.example", true, false).await;
+
+    // Two private questions.
+    let out = cli(
+        &app,
+        &one_token,
+        &[
+            "tender",
+            "ask",
+            "--tender",
+            &id,
+            "--org",
+            &one,
+            "--question",
+            "Le chiffrement côté client est-il exigé ?",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let q1 = out.json()["id"].as_str().expect("id").to_owned();
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/questions?org_id={two}"),
+            &two_token,
+            Some(json!({"question": "Quelle réversibilité ?"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let questions = |token: Option<&str>, org: Option<&str>| {
+        let mut url = app.url(&format!("/tenders/{id}/questions"));
+        if let Some(o) = org {
+            url.push_str(&format!("?org_id={o}"));
+        }
+        let mut request = app.http.get(url);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        async move {
+            let response = request.send().await.expect("get");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(
+        questions(None, None).await,
+        (200, json!([])),
+        "nothing is public yet"
+    );
+    let (_, mine) = questions(Some(&one_token), Some(&one)).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    assert!(mine[0]["asker_id"].is_null());
+    let (status, _) = questions(Some(&two_token), Some(&one)).await;
+    assert!(
+        status == 403 || status == 404,
+        "another's questions: {status}"
+    );
+    let (_, all) = questions(Some(&token), None).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
+    assert_eq!(all[0]["asker_id"], one.as_str());
+
+    // The answer is public, without the asker; once only.
+    let out = cli(
+        &app,
+        &token,
+        &[
+            "tender",
+            "answer",
+            "--tender",
+            &id,
+            "--question-id",
+            &q1,
+            "--answer",
+            "Non : le chiffrement au repos par locataire suffit.",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (_, public) = questions(None, None).await;
+    assert_eq!(public.as_array().map(Vec::len), Some(1), "{public}");
+    assert!(public[0]["asker_id"].is_null(), "{public}");
+    assert!(
+        public[0]["answer"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Non")
+    );
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/questions/{q1}/answer"),
+            &token,
+            Some(json!({"answer": "encore"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // A bid, then an amendment: weights and a later deadline. The bidder is
+    // told; the deadline cannot come forward; nothing changed is refused.
+    let (house_id, region) = house(&app).await;
+    let offer_id = house_offer(
+        &app,
+        &house_id,
+        &region,
+        "Archives Métropole",
+        json!({"monthly_fee": "20"}),
+    )
+    .await;
+    let file = dir.path().join("bid.json");
+    std::fs::write(
+        &file,
+        bid(&id, &offer_id, json!({"monthly_fee": "20"}), "m"),
+    )
+    .expect("bid");
+    let out = cli(
+        &app,
+        &app.root_token,
+        &[
+            "tender",
+            "bid",
+            "submit",
+            "--tender",
+            &id,
+            "--org",
+            &house_id,
+            "--file",
+            &file.to_string_lossy(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut amended = call.clone();
+    amended["criteria"][0]["weight"] = json!(50);
+    amended["criteria"][1]["weight"] = json!(50);
+    amended["deadline_ms"] = json!(START + 45 * DAY);
+    let amended_file = dir.path().join("amended.json");
+    std::fs::write(&amended_file, amended.to_string()).expect("write");
+    let out = cli(
+        &app,
+        &token,
+        &[
+            "tender",
+            "amend",
+            "--tender",
+            &id,
+            "--file",
+            &amended_file.to_string_lossy(),
+            "--summary",
+            "Pondération revue, délai prolongé",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let amendment = out.json();
+    assert_eq!(amendment["version"]["version"], 2);
+    assert_eq!(
+        amendment["version"]["changes"],
+        json!(["deadline_ms", "criteria"])
+    );
+    assert_eq!(amendment["bidders_told"], 1);
+    let mut earlier = amended.clone();
+    earlier["deadline_ms"] = json!(START + 41 * DAY);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/amendments"),
+            &token,
+            Some(json!({"spec": earlier, "summary": "plus tôt"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "deadline_ms");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/amendments"),
+            &token,
+            Some(json!({"spec": amended, "summary": "rien"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let versions = public_json(&app, &format!("/tenders/{id}/versions")).await;
+    assert_eq!(versions.as_array().map(Vec::len), Some(2), "{versions}");
+    assert_eq!(versions[0]["spec"]["criteria"][0]["weight"], 60);
+    assert_eq!(versions[1]["spec"]["criteria"][0]["weight"], 50);
+    let call_now = public_json(&app, &format!("/tenders/{id}")).await;
+    assert_eq!(call_now["version"], 2);
+    assert_eq!(call_now["spec"]["deadline_ms"], START + 45 * DAY);
+    let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
+    check_open_data(&package, "ocds");
+    assert_eq!(package["releases"][1]["tag"], json!(["tenderAmendment"]));
+    assert_eq!(
+        package["releases"][1]["tender"]["amendments"][0]["rationale"],
+        "Pondération revue, délai prolongé"
+    );
+
+    // After the questions' cut-off, no more questions.
+    set_clock(&app, START + 30 * DAY).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/questions?org_id={two}"),
+            &two_token,
+            Some(json!({"question": "Trop tard ?"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+}

@@ -9,6 +9,7 @@ use axum::{Extension, Json};
 use nuage_domain::tender::{SharesPolicy, SignedReceipt, TenderSpec};
 use nuage_service::Page;
 use nuage_service::catalogue::Catalogue;
+use nuage_service::catalogue::tender_changes::{AmendmentView, QuestionView, VersionView};
 use nuage_service::catalogue::tenders::{
     AwardView, EnvelopeView, LotEvaluation, Marking, OpeningReport, OpeningSecret, TenderView,
 };
@@ -338,4 +339,127 @@ pub async fn ocds_one(
     responses((status = 200, body = Object, description = "Every signed contract as DECP 2.0.3 (`marches.marche`), no account needed")))]
 pub async fn decp(Extension(catalogue): Cat) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(catalogue.decp().await?))
+}
+
+/// Whose questions, besides the answered ones.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Asker {
+    pub org_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/questions", tag = "tenders", params(("tender_id" = String, Path), Asker),
+    responses((status = 200, body = Vec<QuestionView>, description = "Answered questions for everyone (never the asker); with `org_id`, that organisation's own too; all of them for the buyer"), (status = "4XX", body = Problem)))]
+pub async fn questions(
+    Extension(catalogue): Cat,
+    who: Option<Caller>,
+    PathParam(id): PathParam<String>,
+    Params(asker): Params<Asker>,
+) -> Result<Json<Vec<QuestionView>>, ApiError> {
+    let who = who.map(|Caller(p)| p);
+    let asker = asker.org_id.as_deref().map(org_id).transpose()?;
+    Ok(Json(
+        catalogue
+            .questions(who.as_ref(), &uuid_param(&id)?, asker)
+            .await?,
+    ))
+}
+
+/// A supplier's question.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    pub question: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/questions", tag = "tenders", params(("tender_id" = String, Path), Bidder),
+    request_body = Ask,
+    responses((status = 201, body = QuestionView, description = "Asked privately: only the buyer reads it until it is answered"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn ask(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    Params(asker): Params<Bidder>,
+    body: JsonBody<Ask>,
+) -> Result<Response, ApiError> {
+    let q = catalogue
+        .ask_question(
+            &who,
+            &meta,
+            &uuid_param(&id)?,
+            org_id(&asker.org_id)?,
+            &body.value.question,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(q)).into_response())
+}
+
+/// The buyer's answer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    pub answer: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/questions/{question_id}/answer", tag = "tenders",
+    params(("tender_id" = String, Path), ("question_id" = String, Path)),
+    request_body = Answer,
+    responses((status = 200, body = QuestionView, description = "Answered, for everyone to read"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn answer(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam((id, question)): PathParam<(String, String)>,
+    body: JsonBody<Answer>,
+) -> Result<Json<QuestionView>, ApiError> {
+    Ok(Json(
+        catalogue
+            .answer_question(
+                &who,
+                &meta,
+                &uuid_param(&id)?,
+                &uuid_param(&question)?,
+                &body.value.answer,
+            )
+            .await?,
+    ))
+}
+
+/// An amendment: the whole call as it becomes, and why.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Amend {
+    pub spec: TenderSpec,
+    pub summary: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/amendments", tag = "tenders", params(("tender_id" = String, Path)),
+    request_body = Amend,
+    responses((status = 201, body = AmendmentView), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn amend(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<Amend>,
+) -> Result<Response, ApiError> {
+    let Amend { spec, summary } = body.value;
+    let a = catalogue
+        .amend_tender(&who, &meta, &uuid_param(&id)?, spec, &summary)
+        .await?;
+    Ok((StatusCode::CREATED, Json(a)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/versions", tag = "tenders", params(("tender_id" = String, Path)),
+    responses((status = 200, body = Vec<VersionView>, description = "Publication and every amendment, with what each changed"), (status = "4XX", body = Problem)))]
+pub async fn versions(
+    Extension(catalogue): Cat,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Vec<VersionView>>, ApiError> {
+    Ok(Json(catalogue.tender_versions(&uuid_param(&id)?).await?))
 }

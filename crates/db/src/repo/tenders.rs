@@ -145,26 +145,139 @@ pub async fn publish(conn: &mut AnyConnection, t: &TenderRow) -> Result<bool, Db
         == 1)
 }
 
-pub async fn insert_version(
-    conn: &mut AnyConnection,
-    tender_id: &str,
-    version: i64,
-    spec: &str,
-    summary: &str,
-    at: i64,
-) -> Result<(), DbError> {
+#[derive(Debug, Clone, FromRow)]
+pub struct VersionRow {
+    pub tender_id: String,
+    pub version: i64,
+    pub spec: String,
+    pub summary: String,
+    /// JSON: the names of the fields that changed.
+    pub changes: String,
+    pub at: i64,
+}
+
+pub async fn insert_version(conn: &mut AnyConnection, v: &VersionRow) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO tender_versions (tender_id, version, spec, summary, at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO tender_versions (tender_id, version, spec, summary, changes, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(tender_id)
-    .bind(version)
-    .bind(spec)
-    .bind(summary)
-    .bind(at)
+    .bind(&v.tender_id)
+    .bind(v.version)
+    .bind(&v.spec)
+    .bind(&v.summary)
+    .bind(&v.changes)
+    .bind(v.at)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+pub async fn versions(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+) -> Result<Vec<VersionRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT tender_id, version, spec, summary, changes, at FROM tender_versions \
+         WHERE tender_id = $1 ORDER BY version",
+    )
+    .bind(tender_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Replaces a published call's spec by its amendment, as version
+/// `version`; false when it is no longer published or was amended meanwhile.
+pub async fn amend(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i64,
+    spec: &str,
+    deadline_at: i64,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE tenders SET spec = $1, deadline_at = $2, version = $3 \
+         WHERE id = $4 AND state = 'published' AND version = $5",
+    )
+    .bind(spec)
+    .bind(deadline_at)
+    .bind(version)
+    .bind(id)
+    .bind(version - 1)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct QuestionRow {
+    pub id: String,
+    pub tender_id: String,
+    pub asker_org_id: String,
+    pub question: String,
+    pub asked_by: String,
+    pub asked_at: i64,
+    pub answer: Option<String>,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<i64>,
+}
+
+const QUESTION_COLUMNS: &str = "id, tender_id, asker_org_id, question, asked_by, asked_at, \
+     answer, answered_by, answered_at";
+
+pub async fn insert_question(conn: &mut AnyConnection, q: &QuestionRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO tender_questions ({QUESTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&q.id)
+    .bind(&q.tender_id)
+    .bind(&q.asker_org_id)
+    .bind(&q.question)
+    .bind(&q.asked_by)
+    .bind(q.asked_at)
+    .bind(&q.answer)
+    .bind(&q.answered_by)
+    .bind(q.answered_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A call's questions in the order they were asked.
+pub async fn questions(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+) -> Result<Vec<QuestionRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {QUESTION_COLUMNS} FROM tender_questions WHERE tender_id = $1 ORDER BY asked_at, id"
+    ))
+    .bind(tender_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Answers a question once; false when it does not exist or is answered.
+pub async fn answer_question(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    id: &str,
+    answer: &str,
+    by: &str,
+    at: i64,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE tender_questions SET answer = $1, answered_by = $2, answered_at = $3 \
+         WHERE id = $4 AND tender_id = $5 AND answer IS NULL",
+    )
+    .bind(answer)
+    .bind(by)
+    .bind(at)
+    .bind(id)
+    .bind(tender_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Marks a published call opened; false when it is not published.

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod facturx;
 mod index;
 pub mod orders;
+pub mod tender_changes;
 pub mod tender_data;
 pub mod tenders;
 

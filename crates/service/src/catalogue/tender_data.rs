@@ -61,36 +61,8 @@ impl Catalogue {
         let buyer = self.org_row(conn, &t.buyer_org_id).await?;
         let awards = repo::awards(conn, &t.id).await?;
         let ocid = format!("{OCID_PREFIX}-{}", t.id);
-        let weights: Vec<String> = spec
-            .criteria
-            .iter()
-            .map(|c| format!("{} {} %", c.name, c.weight))
-            .collect();
-        let mut tender = json!({
-            "id": t.id,
-            "title": spec.title,
-            "description": spec.description,
-            "status": "active",
-            "procuringEntity": {"id": buyer.id, "name": buyer.name},
-            "value": {"amount": amount(&spec.estimated_value.to_string()), "currency": "EUR"},
-            "procurementMethod": "open",
-            "procurementMethodDetails": spec.procedure.decp(),
-            "mainProcurementCategory": "services",
-            "awardCriteria": "ratedCriteria",
-            "awardCriteriaDetails": format!(
-                "Prix : plus bas prix / prix de l'offre × pondération. Critères : {}.",
-                weights.join(", ")
-            ),
-            "submissionMethod": ["electronicSubmission"],
-            "submissionMethodDetails": "Plis chiffrés (age, X25519) par le soumissionnaire avant envoi ; ouverts après la date limite.",
-            "tenderPeriod": {"startDate": rfc3339(published), "endDate": rfc3339(spec.deadline_ms)},
-            "contractPeriod": {"durationInDays": i64::from(spec.duration_months) * 30},
-            "items": spec.lots.iter().enumerate().map(|(i, lot)| json!({
-                "id": format!("lot-{}", i + 1),
-                "description": lot.title,
-                "classification": {"scheme": "CPV", "id": spec.cpv.split('-').next().unwrap_or_default()},
-            })).collect::<Vec<_>>(),
-        });
+        let versions = repo::versions(conn, &t.id).await?;
+        let mut tender = tender_json(&t.id, &spec, &buyer, published);
         let mut parties = vec![party(&buyer, &["buyer", "procuringEntity"])];
         let base = |id: String, date: i64, tag: &str, tender: &Value, parties: &[Value]| {
             json!({
@@ -100,13 +72,40 @@ impl Catalogue {
                 "parties": parties, "tender": tender,
             })
         };
+        let first = match versions.first() {
+            Some(v) => tender_json(&t.id, &parse_doc(&v.spec)?, &buyer, published),
+            None => tender.clone(),
+        };
         let mut out = vec![base(
             format!("{}-tender", t.id),
             published,
             "tender",
-            &tender,
+            &first,
             &parties,
         )];
+        let mut amendments = Vec::new();
+        for v in versions.iter().skip(1) {
+            let changes: Vec<String> = parse_doc(&v.changes)?;
+            amendments.push(json!({
+                "id": format!("{}-v{}", t.id, v.version),
+                "date": rfc3339(v.at),
+                "rationale": v.summary,
+                "description": format!("Modifié : {}", changes.join(", ")),
+                "releaseID": format!("{}-amendment-{}", t.id, v.version),
+            }));
+            let mut amended = tender_json(&t.id, &parse_doc(&v.spec)?, &buyer, published);
+            amended["amendments"] = json!(amendments);
+            out.push(base(
+                format!("{}-amendment-{}", t.id, v.version),
+                v.at,
+                "tenderAmendment",
+                &amended,
+                &parties,
+            ));
+        }
+        if !amendments.is_empty() {
+            tender["amendments"] = json!(amendments);
+        }
         let mut award_views = Vec::new();
         let mut contract_views = Vec::new();
         for a in &awards {
@@ -249,6 +248,40 @@ impl Catalogue {
         }
         Ok(json!({"marches": {"marche": marches}}))
     }
+}
+
+/// The OCDS `tender` of a call as `spec` describes it.
+fn tender_json(id: &str, spec: &TenderSpec, buyer: &OrgRow, published: i64) -> Value {
+    let weights: Vec<String> = spec
+        .criteria
+        .iter()
+        .map(|c| format!("{} {} %", c.name, c.weight))
+        .collect();
+    json!({
+        "id": id,
+        "title": spec.title,
+        "description": spec.description,
+        "status": "active",
+        "procuringEntity": {"id": buyer.id, "name": buyer.name},
+        "value": {"amount": amount(&spec.estimated_value.to_string()), "currency": "EUR"},
+        "procurementMethod": "open",
+        "procurementMethodDetails": spec.procedure.decp(),
+        "mainProcurementCategory": "services",
+        "awardCriteria": "ratedCriteria",
+        "awardCriteriaDetails": format!(
+            "Prix : plus bas prix / prix de l'offre × pondération. Critères : {}.",
+            weights.join(", ")
+        ),
+        "submissionMethod": ["electronicSubmission"],
+        "submissionMethodDetails": "Plis chiffrés (age, X25519) par le soumissionnaire avant envoi ; ouverts après la date limite.",
+        "tenderPeriod": {"startDate": rfc3339(published), "endDate": rfc3339(spec.deadline_ms)},
+        "contractPeriod": {"durationInDays": i64::from(spec.duration_months) * 30},
+        "items": spec.lots.iter().enumerate().map(|(i, lot)| json!({
+            "id": format!("lot-{}", i + 1),
+            "description": lot.title,
+            "classification": {"scheme": "CPV", "id": spec.cpv.split('-').next().unwrap_or_default()},
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// A DECP contract id: 16 characters, from the call's id and the lot.

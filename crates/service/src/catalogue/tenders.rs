@@ -310,7 +310,7 @@ impl Catalogue {
     }
 
     /// A call, with the caller allowed to run it (for the buyer's actions).
-    async fn own_tender(
+    pub(super) async fn own_tender(
         &self,
         conn: &mut AnyConnection,
         who: &Principal,
@@ -462,7 +462,18 @@ impl Catalogue {
                 "this call is already published".into(),
             ));
         }
-        repo::insert_version(&mut tx, id, 1, &row.spec, "publication", now).await?;
+        repo::insert_version(
+            &mut tx,
+            &repo::VersionRow {
+                tender_id: id.to_owned(),
+                version: 1,
+                spec: row.spec.clone(),
+                summary: "publication".into(),
+                changes: "[]".into(),
+                at: now,
+            },
+        )
+        .await?;
         row.state = "published".into();
         row.version = 1;
         let spec: TenderSpec = parse_doc(&row.spec)?;
