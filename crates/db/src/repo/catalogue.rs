@@ -167,6 +167,30 @@ pub async fn get_sheet(
     .await?)
 }
 
+/// Sheets of one kind by id, in one statement per 500 ids.
+pub async fn get_sheets(
+    conn: &mut AnyConnection,
+    sheet: Sheet,
+    ids: &[String],
+) -> Result<Vec<SheetRow>, DbError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "{} WHERE {} IN ({})",
+            sheet.select(),
+            sheet.id_column(),
+            params.join(", ")
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        out.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
 /// An owner's sheets of one kind, newest first.
 pub async fn sheets_of(
     conn: &mut AnyConnection,

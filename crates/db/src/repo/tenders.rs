@@ -422,6 +422,29 @@ pub async fn bids_of(
     .await?)
 }
 
+/// Records what opening read of many envelopes, 500 a statement: (bid id,
+/// the bid sealed under the platform's key).
+pub async fn set_bids_opened(
+    conn: &mut AnyConnection,
+    opened: &[(String, String)],
+) -> Result<(), DbError> {
+    for chunk in opened.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "UPDATE bids SET opened = v.column2 FROM (VALUES {}) AS v WHERE bids.id = v.column1",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, sealed) in chunk {
+            query = query.bind(id).bind(sealed);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub async fn set_bid_opened(
     conn: &mut AnyConnection,
     id: &str,
@@ -453,22 +476,66 @@ pub struct BidLotRow {
 const BID_LOT_COLUMNS: &str =
     "bid_id, lot, tender_id, offer_id, price, eligibility, eligible, excluded_reason, marks";
 
-pub async fn insert_bid_lot(conn: &mut AnyConnection, l: &BidLotRow) -> Result<(), DbError> {
-    sqlx::query(&format!(
-        "INSERT INTO bid_lots ({BID_LOT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    ))
-    .bind(&l.bid_id)
-    .bind(l.lot)
-    .bind(&l.tender_id)
-    .bind(&l.offer_id)
-    .bind(&l.price)
-    .bind(&l.eligibility)
-    .bind(l.eligible)
-    .bind(&l.excluded_reason)
-    .bind(&l.marks)
-    .execute(conn)
-    .await?;
+/// Writes evaluations, 200 a statement.
+pub async fn insert_bid_lots(conn: &mut AnyConnection, rows: &[BidLotRow]) -> Result<(), DbError> {
+    for chunk in rows.chunks(200) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=9).map(|j| format!("${}", 9 * i + j)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO bid_lots ({BID_LOT_COLUMNS}) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for l in chunk {
+            query = query
+                .bind(&l.bid_id)
+                .bind(l.lot)
+                .bind(&l.tender_id)
+                .bind(&l.offer_id)
+                .bind(&l.price)
+                .bind(&l.eligibility)
+                .bind(l.eligible)
+                .bind(&l.excluded_reason)
+                .bind(&l.marks);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
+}
+
+/// A lot's evaluations with their envelope's bidder, its name, the end of
+/// its upload and the bid read at opening: one statement.
+#[derive(Debug, Clone, FromRow)]
+pub struct CandidateRow {
+    #[sqlx(flatten)]
+    pub lot: BidLotRow,
+    pub bidder_org_id: String,
+    pub bidder_name: String,
+    pub submitted_at: i64,
+    pub opened: Option<String>,
+}
+
+pub async fn lot_candidates(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    lot: i64,
+) -> Result<Vec<CandidateRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT l.bid_id, l.lot, l.tender_id, l.offer_id, l.price, l.eligibility, l.eligible, \
+         l.excluded_reason, l.marks, b.bidder_org_id, o.name AS bidder_name, b.submitted_at, \
+         b.opened FROM bid_lots l JOIN bids b ON b.id = l.bid_id \
+         JOIN organisations o ON o.id = b.bidder_org_id \
+         WHERE l.tender_id = $1 AND l.lot = $2 AND b.replaced_by IS NULL \
+         AND b.withdrawn_at IS NULL ORDER BY l.bid_id",
+    )
+    .bind(tender_id)
+    .bind(lot)
+    .fetch_all(conn)
+    .await?)
 }
 
 pub async fn bid_lots(

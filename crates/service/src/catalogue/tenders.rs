@@ -784,54 +784,55 @@ impl Catalogue {
         let identity = opening_identity(&tender, secret)?;
         let spec: TenderSpec = parse_doc(&tender.spec)?;
         let jurisdictions = self.jurisdictions(&mut tx).await?;
-        let mut offers: BTreeMap<String, Option<OfferFacts>> = BTreeMap::new();
         let envelopes = repo::live_bids(&mut tx, id).await?;
         let mut report = OpeningReport {
             envelopes: envelopes.len(),
             opened: 0,
             unreadable: Vec::new(),
         };
-        for envelope in &envelopes {
-            match read_envelope(envelope, &identity, id, &spec) {
+        // Decrypting is the work: spread it over the machine's cores.
+        let read = read_all(&envelopes, &identity, id, &spec).await?;
+        let offer_ids: Vec<String> = read
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .flat_map(|b| b.lots.iter().map(|l| l.offer_id.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut offers: BTreeMap<String, OfferFacts> = BTreeMap::new();
+        for sheet in
+            catalogue_repo::get_sheets(&mut tx, catalogue_repo::Sheet::Offer, &offer_ids).await?
+        {
+            if let Some(facts) = offer_facts(&sheet, &jurisdictions)? {
+                offers.insert(sheet.id.clone(), facts);
+            }
+        }
+        let mut opened = Vec::new();
+        let mut lots = Vec::new();
+        for (envelope, result) in envelopes.iter().zip(read) {
+            match result {
                 Ok(bid) => {
+                    for lot_bid in &bid.lots {
+                        let lot = &spec.lots[lot_bid.lot as usize - 1];
+                        let facts = offers.get(&lot_bid.offer_id);
+                        let outcomes = eligibility(lot, lot_bid, &envelope.bidder_org_id, facts);
+                        lots.push(BidLotRow {
+                            bid_id: envelope.id.clone(),
+                            lot: i64::from(lot_bid.lot),
+                            tender_id: id.to_owned(),
+                            offer_id: lot_bid.offer_id.clone(),
+                            price: lot_bid.prices.monthly_total(&lot.usage_profile).to_string(),
+                            eligible: i64::from(outcomes.iter().all(|o| o.passed)),
+                            eligibility: to_json(&outcomes)?,
+                            excluded_reason: None,
+                            marks: "{}".into(),
+                        });
+                    }
                     let sealed = self.platform().key().seal(
                         &serde_json::to_vec(&bid)
                             .map_err(|e| ServiceError::Internal(e.to_string()))?,
                     );
-                    repo::set_bid_opened(&mut tx, &envelope.id, Some(&sealed), None).await?;
-                    for lot_bid in &bid.lots {
-                        let lot = &spec.lots[lot_bid.lot as usize - 1];
-                        if !offers.contains_key(&lot_bid.offer_id) {
-                            let facts = match catalogue_repo::get_sheet(
-                                &mut tx,
-                                catalogue_repo::Sheet::Offer,
-                                &lot_bid.offer_id,
-                            )
-                            .await?
-                            {
-                                Some(sheet) => offer_facts(&sheet, &jurisdictions)?,
-                                None => None,
-                            };
-                            offers.insert(lot_bid.offer_id.clone(), facts);
-                        }
-                        let facts = offers.get(&lot_bid.offer_id).and_then(Option::as_ref);
-                        let outcomes = eligibility(lot, lot_bid, &envelope.bidder_org_id, facts);
-                        repo::insert_bid_lot(
-                            &mut tx,
-                            &BidLotRow {
-                                bid_id: envelope.id.clone(),
-                                lot: i64::from(lot_bid.lot),
-                                tender_id: id.to_owned(),
-                                offer_id: lot_bid.offer_id.clone(),
-                                price: lot_bid.prices.monthly_total(&lot.usage_profile).to_string(),
-                                eligible: i64::from(outcomes.iter().all(|o| o.passed)),
-                                eligibility: to_json(&outcomes)?,
-                                excluded_reason: None,
-                                marks: "{}".into(),
-                            },
-                        )
-                        .await?;
-                    }
+                    opened.push((envelope.id.clone(), sealed));
                     report.opened += 1;
                 }
                 Err(reason) => {
@@ -844,6 +845,8 @@ impl Catalogue {
                 }
             }
         }
+        repo::set_bids_opened(&mut tx, &opened).await?;
+        repo::insert_bid_lots(&mut tx, &lots).await?;
         if !repo::set_opened(&mut tx, id, now, &who.actor()).await? {
             return Err(ServiceError::Conflict(
                 "this call was opened meanwhile".into(),
@@ -890,51 +893,40 @@ impl Catalogue {
         if lot < 1 || lot as usize > spec.lots.len() {
             return Err(ServiceError::NotFound("lot"));
         }
-        let rows = repo::bid_lots(conn, &tender.id, lot).await?;
-        let envelopes: BTreeMap<String, BidRow> = repo::live_bids(conn, &tender.id)
-            .await?
-            .into_iter()
-            .map(|b| (b.id.clone(), b))
-            .collect();
-        let mut candidates = Vec::new();
-        let mut ranked = Vec::new();
-        for row in rows {
-            let envelope = envelopes
-                .get(&row.bid_id)
-                .ok_or_else(|| ServiceError::Internal("an evaluated bid has no envelope".into()))?;
-            let bid: Bid = match &envelope.opened {
+        let rows = repo::lot_candidates(conn, &tender.id, lot).await?;
+        let mut candidates = Vec::with_capacity(rows.len());
+        let mut ranked = Vec::with_capacity(rows.len());
+        for c in rows {
+            let row = c.lot;
+            let bid: Bid = match &c.opened {
                 Some(sealed) => serde_json::from_slice(&self.platform().key().open(sealed)?)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?,
                 None => continue,
             };
             let answers = bid
                 .lots
-                .iter()
+                .into_iter()
                 .find(|l| i64::from(l.lot) == lot)
-                .map(|l| l.answers.clone())
+                .map(|l| l.answers)
                 .unwrap_or_default();
             let marks: BTreeMap<String, Decimal> = parse_doc(&row.marks)?;
             let price: Decimal = row
                 .price
                 .parse()
                 .map_err(|_| ServiceError::Internal("a stored price does not parse".into()))?;
-            let bidder_name = nuage_db::repo::identity::get_org(conn, &envelope.bidder_org_id)
-                .await?
-                .map(|o| o.name)
-                .unwrap_or_default();
             let eligible = row.eligible == 1;
             if eligible && row.excluded_reason.is_none() {
                 ranked.push(Candidate {
                     bid_id: row.bid_id.clone(),
                     price,
-                    submitted_at: envelope.submitted_at,
+                    submitted_at: c.submitted_at,
                     marks: marks.clone(),
                 });
             }
             candidates.push(LotCandidate {
                 bid_id: row.bid_id,
-                bidder_id: envelope.bidder_org_id.clone(),
-                bidder_name,
+                bidder_id: c.bidder_org_id,
+                bidder_name: c.bidder_name,
                 offer_id: row.offer_id,
                 monthly_price: format!("{price:.2}"),
                 eligible,
@@ -1334,6 +1326,36 @@ fn check_envelope(envelope: &[u8]) -> ServiceResult<()> {
         .into());
     }
     Ok(())
+}
+
+/// Reads every envelope, on as many threads as the machine has cores, in
+/// the envelopes' order.
+async fn read_all(
+    envelopes: &[BidRow],
+    identity: &age::x25519::Identity,
+    tender_id: &str,
+    spec: &TenderSpec,
+) -> ServiceResult<Vec<Result<Bid, String>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = envelopes.len().div_ceil(threads).max(1);
+    let mut tasks = Vec::new();
+    for part in envelopes.chunks(chunk) {
+        let part = part.to_vec();
+        let (identity, tender_id, spec) = (identity.clone(), tender_id.to_owned(), spec.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            part.iter()
+                .map(|e| read_envelope(e, &identity, &tender_id, &spec))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut out = Vec::with_capacity(envelopes.len());
+    for task in tasks {
+        out.extend(
+            task.await
+                .map_err(|e| ServiceError::Internal(format!("reading envelopes: {e}")))?,
+        );
+    }
+    Ok(out)
 }
 
 /// Decrypts and reads one envelope, or says why it cannot be.
