@@ -112,6 +112,8 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
         .route("/operator/revenue", get(pages::operator::revenue))
         .route("/operator/revenue.csv", get(pages::operator::revenue_csv))
         .route("/directory", get(pages::market::directory))
+        .route("/tenders", get(pages::tenders::list))
+        .route("/tenders/{id}", get(pages::tenders::show))
         .route(
             "/directory/organisations/{id}",
             get(pages::market::organisation),

@@ -5,6 +5,7 @@ use super::Texts;
 pub const EN: Texts = Texts {
     m: &super::MARKET_EN,
     b: &super::BILLING_EN,
+    tn: &super::TENDERS_EN,
     lang_name: "English",
     switch_to: "Français",
     skip_link: "Skip to content",

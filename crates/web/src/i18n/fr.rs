@@ -5,6 +5,7 @@ use super::Texts;
 pub const FR: Texts = Texts {
     m: &super::MARKET_FR,
     b: &super::BILLING_FR,
+    tn: &super::TENDERS_FR,
     lang_name: "Français",
     switch_to: "English",
     skip_link: "Aller au contenu",

@@ -6,6 +6,7 @@ mod billing;
 mod en;
 mod fr;
 mod market;
+mod tenders;
 
 use nuage_domain::org::{OrgKind, Role};
 
@@ -13,6 +14,7 @@ pub use billing::{BILLING_EN, BILLING_FR, BillingTexts};
 pub use en::EN;
 pub use fr::FR;
 pub use market::{MARKET_EN, MARKET_FR, MarketTexts};
+pub use tenders::{TENDERS_EN, TENDERS_FR, TenderTexts};
 
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +98,8 @@ pub struct Texts {
     pub m: &'static MarketTexts,
     /// The usage and billing page's strings.
     pub b: &'static BillingTexts,
+    /// The calls for tender pages' strings.
+    pub tn: &'static TenderTexts,
     pub lang_name: &'static str,
     pub switch_to: &'static str,
     pub skip_link: &'static str,

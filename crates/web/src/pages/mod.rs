@@ -11,6 +11,7 @@ pub mod org;
 pub mod provider;
 pub mod reset;
 pub mod security;
+pub mod tenders;
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
