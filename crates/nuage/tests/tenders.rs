@@ -104,6 +104,32 @@ async fn public_json(app: &TestApp, path: &str) -> Value {
     response.json().await.expect("json")
 }
 
+/// A public body named `name` with a member of role buyer, and a draft of
+/// `call`: (buyer's token, call id).
+async fn buyer_with_draft(app: &TestApp, name: &str, email: &str, call: Value) -> (String, String) {
+    let (status, body) = app
+        .root(
+            Method::POST,
+            "/orgs",
+            Some(json!({"name": name, "kind": "public", "siret": "73282932000074"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let buyer = body["id"].as_str().expect("id").to_owned();
+    let (_, token) = app.create_user(&buyer, email, "buyer").await;
+    let (status, draft) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{buyer}/tenders"),
+            &token,
+            Some(call),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let id = draft["id"].as_str().expect("id").to_owned();
+    (token, id)
+}
+
 fn cli(app: &TestApp, token: &str, args: &[&str]) -> CliOutput {
     run_cli(&app.console, token, args, None)
 }
@@ -869,26 +895,13 @@ fn the_published_bid_schema_says_what_the_opening_reads() {
 async fn a_call_declared_without_follow_up_is_published_as_such() {
     let app = spawn_app().await;
     set_clock(&app, START).await;
-    let (status, body) = app
-        .root(
-            Method::POST,
-            "/orgs",
-            Some(json!({"name": "Département", "kind": "public", "siret": "73282932000074"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let buyer = body["id"].as_str().expect("id").to_owned();
-    let (_, token) = app.create_user(&buyer, "achats@dep.example", "buyer").await;
-    let (status, draft) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{buyer}/tenders"),
-            &token,
-            Some(spec(START + 40 * DAY)),
-        )
-        .await;
-    assert_eq!(status, 201, "{draft}");
-    let id = draft["id"].as_str().expect("id").to_owned();
+    let (token, id) = buyer_with_draft(
+        &app,
+        "Département",
+        "achats@dep.example",
+        spec(START + 40 * DAY),
+    )
+    .await;
     let response = app
         .http
         .get(app.url(&format!("/open-data/tenders/{id}/ocds.json")))
@@ -966,28 +979,13 @@ async fn a_committee_opens_with_enough_shares_and_no_fewer() {
     set_clock(&app, START).await;
     let dir = tempfile::tempdir().expect("dir");
     let base = dir.path().join("committee").to_string_lossy().into_owned();
-    let (status, body) = app
-        .root(
-            Method::POST,
-            "/orgs",
-            Some(json!({"name": "Région", "kind": "public", "siret": "73282932000074"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let buyer = body["id"].as_str().expect("id").to_owned();
-    let (_, token) = app
-        .create_user(&buyer, "achats@region.example", "buyer")
-        .await;
-    let (status, draft) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{buyer}/tenders"),
-            &token,
-            Some(spec(START + 40 * DAY)),
-        )
-        .await;
-    assert_eq!(status, 201, "{draft}");
-    let id = draft["id"].as_str().expect("id").to_owned();
+    let (token, id) = buyer_with_draft(
+        &app,
+        "Région",
+        "achats@region.example",
+        spec(START + 40 * DAY),
+    )
+    .await;
 
     let out = run_cli(
         &app.console,
@@ -1104,30 +1102,10 @@ async fn questions_are_answered_to_all_and_amendments_are_versioned() {
     let app = spawn_app().await;
     set_clock(&app, START).await;
     let dir = tempfile::tempdir().expect("dir");
-    let (status, body) = app
-        .root(
-            Method::POST,
-            "/orgs",
-            Some(json!({"name": "Métropole", "kind": "public", "siret": "73282932000074"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let buyer = body["id"].as_str().expect("id").to_owned();
-    let (_, token) = app
-        .create_user(&buyer, "achats@metropole.example", "buyer")
-        .await;
     let mut call = spec(START + 40 * DAY);
     call["questions_until_ms"] = json!(START + 30 * DAY);
-    let (status, draft) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{buyer}/tenders"),
-            &token,
-            Some(call.clone()),
-        )
-        .await;
-    assert_eq!(status, 201, "{draft}");
-    let id = draft["id"].as_str().expect("id").to_owned();
+    let (token, id) =
+        buyer_with_draft(&app, "Métropole", "achats@metropole.example", call.clone()).await;
     let recipient = age::x25519::Identity::generate().to_public().to_string();
     let (status, body) = app
         .call(

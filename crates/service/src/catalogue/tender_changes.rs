@@ -74,10 +74,7 @@ impl Catalogue {
         self.platform()
             .authorize_org(&mut tx, who, asker, Role::manages_org)
             .await?;
-        let tender = repo::get_tender(&mut tx, id)
-            .await?
-            .filter(|t| t.state != "draft")
-            .ok_or(ServiceError::NotFound("call for tender"))?;
+        let tender = self.published_tender(&mut tx, id).await?;
         if tender.buyer_org_id == asker.to_string() {
             return Err(ServiceError::Conflict(
                 "the buyer answers questions; it does not ask them".into(),
@@ -182,10 +179,7 @@ impl Catalogue {
         asker: Option<OrgId>,
     ) -> ServiceResult<Vec<QuestionView>> {
         let mut conn = self.platform().db().acquire().await?;
-        let tender = repo::get_tender(&mut conn, id)
-            .await?
-            .filter(|t| t.state != "draft")
-            .ok_or(ServiceError::NotFound("call for tender"))?;
+        let tender = self.published_tender(&mut conn, id).await?;
         let is_buyer = match who {
             Some(w) => self
                 .platform()
@@ -318,10 +312,7 @@ impl Catalogue {
     /// Every version of a published call, for everyone.
     pub async fn tender_versions(&self, id: &str) -> ServiceResult<Vec<VersionView>> {
         let mut conn = self.platform().db().acquire().await?;
-        repo::get_tender(&mut conn, id)
-            .await?
-            .filter(|t| t.state != "draft")
-            .ok_or(ServiceError::NotFound("call for tender"))?;
+        self.published_tender(&mut conn, id).await?;
         repo::versions(&mut conn, id)
             .await?
             .into_iter()

@@ -309,6 +309,31 @@ impl Catalogue {
         self.tender_view(row, name, awards)
     }
 
+    /// A published call (in any state but draft), for everyone.
+    pub(super) async fn published_tender(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> ServiceResult<TenderRow> {
+        repo::get_tender(conn, id)
+            .await?
+            .filter(|t| t.state != "draft")
+            .ok_or(ServiceError::NotFound("call for tender"))
+    }
+
+    /// Refuses what changes a lot once it is awarded.
+    async fn refuse_awarded(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        lot: i64,
+    ) -> ServiceResult<()> {
+        if repo::awards(conn, id).await?.iter().any(|a| a.lot == lot) {
+            return Err(ServiceError::Conflict("this lot is already awarded".into()));
+        }
+        Ok(())
+    }
+
     /// A call, with the caller allowed to run it (for the buyer's actions).
     pub(super) async fn own_tender(
         &self,
@@ -619,10 +644,7 @@ impl Catalogue {
         self.platform()
             .authorize_org(&mut tx, who, bidder, Role::manages_org)
             .await?;
-        let tender = repo::get_tender(&mut tx, id)
-            .await?
-            .filter(|t| t.state != "draft")
-            .ok_or(ServiceError::NotFound("call for tender"))?;
+        let tender = self.published_tender(&mut tx, id).await?;
         if tender.buyer_org_id == bidder.to_string() {
             return Err(ServiceError::Conflict(
                 "a buyer does not bid on its own call".into(),
@@ -701,10 +723,7 @@ impl Catalogue {
         self.platform()
             .authorize_org(&mut tx, who, bidder, Role::manages_org)
             .await?;
-        let tender = repo::get_tender(&mut tx, id)
-            .await?
-            .filter(|t| t.state != "draft")
-            .ok_or(ServiceError::NotFound("call for tender"))?;
+        let tender = self.published_tender(&mut tx, id).await?;
         if tender.state != "published" || now >= tender.deadline_at {
             return Err(ServiceError::Conflict(
                 "the deadline has passed: the bid stands".into(),
@@ -964,13 +983,7 @@ impl Catalogue {
                 tender.state
             )));
         }
-        if repo::awards(&mut tx, id)
-            .await?
-            .iter()
-            .any(|a| a.lot == lot)
-        {
-            return Err(ServiceError::Conflict("this lot is awarded".into()));
-        }
+        self.refuse_awarded(&mut tx, id, lot).await?;
         let spec: TenderSpec = parse_doc(&tender.spec)?;
         for (name, mark) in &marking.marks {
             let Some(c) = spec.criteria.iter().find(|c| {
@@ -1045,13 +1058,7 @@ impl Catalogue {
                 tender.state
             )));
         }
-        if repo::awards(&mut tx, id)
-            .await?
-            .iter()
-            .any(|a| a.lot == lot)
-        {
-            return Err(ServiceError::Conflict("this lot is already awarded".into()));
-        }
+        self.refuse_awarded(&mut tx, id, lot).await?;
         let evaluation = self.evaluate_lot(&mut tx, &tender, lot).await?;
         if let Some(why) = &evaluation.incomplete {
             return Err(ServiceError::Conflict(format!(
