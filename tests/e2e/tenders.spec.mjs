@@ -4,8 +4,12 @@
 // status, a call's page (lots, requirements, weighted criteria, versions),
 // and its open data.
 //
+// and, with the demo's credentials, a provider finds the open call that its
+// offer meets on its space.
+//
 // Run against a running demo server (see market.spec.mjs):
-//   NUAGE_CONSOLE_URL=http://127.0.0.1:PORT node tests/e2e/tenders.spec.mjs
+//   NUAGE_CONSOLE_URL=http://127.0.0.1:PORT NUAGE_DEMO_CREDENTIALS=DATA_DIR/demo-credentials.txt \
+//     node tests/e2e/tenders.spec.mjs
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,12 +26,14 @@ const RUNS = [
     locale: 'fr-FR', nav: "Appels d'offres", open: 'Ouvert aux offres', closed: "Clos, en attente d'ouverture",
     criteria: "Critères d'attribution", jurisdiction: 'Juridiction : FR', technical: 'Technique (0–20)',
     openData: 'Données ouvertes (OCDS)', sealed: 'Plis scellés',
+    email: 'Adresse e-mail', password: /^Mot de passe/, logIn: 'Se connecter', matching: "Appels d'offres pour vos offres",
     foreignWords: ['Calls for tender', 'Award criteria', 'Open for bids', 'Deadline for bids'],
   },
   {
     locale: 'en-US', nav: 'Calls for tender', open: 'Open for bids', closed: 'Closed, awaiting opening',
     criteria: 'Award criteria', jurisdiction: 'Jurisdiction : FR', technical: 'Technical (0–20)',
     openData: 'Open data (OCDS)', sealed: 'Sealed bids',
+    email: 'E-mail address', password: /^Password/, logIn: 'Log in', matching: 'Calls for tender for your offers',
     foreignWords: ["Appels d'offres", "Critères d'attribution", 'Ouvert aux offres', 'Date limite de remise'],
   },
 ];
@@ -41,6 +47,8 @@ before(async () => {
   });
 });
 after(async () => { await browser?.close(); });
+
+const CREDENTIALS = process.env.NUAGE_DEMO_CREDENTIALS || '';
 
 for (const run of RUNS) {
   describe(`the calls for tender in ${run.locale}`, () => {
@@ -77,6 +85,24 @@ for (const run of RUNS) {
         const pkg = await ocds.json();
         assert.equal(pkg.version, '1.1');
         assert.deepEqual(pkg.releases[0].tag, ['tender']);
+
+        // A provider whose storage offer meets the open call's lot finds it
+        // on its space, with a link to the call.
+        if (CREDENTIALS) {
+          const { readFileSync } = await import('node:fs');
+          const line = readFileSync(CREDENTIALS, 'utf8').split('\n').find((l) => l.startsWith('admin@cumulus.example\t'));
+          const [email, password] = line.split('\t');
+          const provider = await context.newPage();
+          await provider.goto('/login');
+          await provider.getByLabel(run.email).fill(email);
+          await provider.getByLabel(run.password).fill(password);
+          await provider.getByRole('button', { name: run.logIn }).click();
+          await provider.waitForURL(`${BASE}/`);
+          await provider.goto('/provider');
+          assert.ok(await provider.getByRole('heading', { name: run.matching }).isVisible());
+          assert.match(await provider.locator('#matching-calls').innerText(), /archives municipales/);
+          assert.doesNotMatch(await provider.locator('#matching-calls').innerText(), /sauvegardes/, 'a closed call is not offered');
+        }
 
         // A call that does not exist is a readable 404.
         const missing = await page.goto('/tenders/00000000-0000-7000-8000-000000000000');

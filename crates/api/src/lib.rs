@@ -47,6 +47,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         tenders::mark, tenders::award, tenders::sign, tenders::cancel,
         tenders::ocds_all, tenders::ocds_one, tenders::decp,
         tenders::questions, tenders::ask, tenders::answer, tenders::amend, tenders::versions,
+        tenders::matching,
     ),
     modifiers(&BearerAuth),
 )]
@@ -201,6 +202,7 @@ pub fn router(platform: Platform) -> Router {
             "/orgs/{org_id}/tenders",
             post(tenders::create).get(tenders::of_buyer),
         )
+        .route("/orgs/{org_id}/matching-tenders", get(tenders::matching))
         .route("/tenders", get(tenders::list))
         .route(
             "/tenders/{tender_id}",

@@ -305,6 +305,37 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
     check_open_data(&package, "ocds");
     assert_eq!(package["releases"][0]["tag"], json!(["tender"]));
+    // The providers whose offers meet a lot are told of it in the console
+    // (and by webhook): the French one, not the one under US jurisdiction.
+    let matching = |org: &str, token: &str| {
+        let (http, url, token, id) = (
+            app.http.clone(),
+            app.url(&format!("/orgs/{org}/matching-tenders")),
+            token.to_owned(),
+            id.clone(),
+        );
+        async move {
+            let found: Value = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            found
+                .as_array()
+                .expect("calls")
+                .iter()
+                .any(|t| t["id"] == id.as_str())
+        }
+    };
+    assert!(matching(&fr, &fr_token).await, "Nuées is told of the call");
+    assert!(
+        !matching(&us, &us_token).await,
+        "Far Cloud's offer is under US jurisdiction"
+    );
     // The release schema is applied through the registered copy: a tag
     // outside its codelist is caught.
     let mut broken = package.clone();

@@ -463,3 +463,14 @@ pub async fn versions(
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
     Ok(Json(catalogue.tender_versions(&uuid_param(&id)?).await?))
 }
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/matching-tenders", tag = "tenders", params(("org_id" = String, Path)),
+    responses((status = 200, body = Vec<TenderView>, description = "Calls open for bids whose lots one of the organisation's published offers meets (the price apart)"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn matching(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Vec<TenderView>>, ApiError> {
+    Ok(Json(catalogue.matching_tenders(&who, org_id(&id)?).await?))
+}

@@ -547,29 +547,55 @@ impl Catalogue {
         let jurisdictions = self.jurisdictions(conn).await?;
         let mut found = std::collections::BTreeSet::new();
         for offer in catalogue_repo::published_sheets(conn, catalogue_repo::Sheet::Offer).await? {
-            let Some(facts) = offer_facts(&offer, &jurisdictions)? else {
-                continue;
-            };
-            for lot in &spec.lots {
-                let mut probe = lot.clone();
-                probe
-                    .requirements
-                    .retain(|r| !matches!(r, nuage_domain::tender::Requirement::MaxPrice { .. }));
-                let bid = nuage_domain::tender::LotBid {
-                    lot: 1,
-                    offer_id: offer.id.clone(),
-                    prices: zero_prices(),
-                    answers: BTreeMap::new(),
-                };
-                if eligibility(&probe, &bid, &facts.provider_id, Some(&facts))
-                    .iter()
-                    .all(|o| o.passed)
-                {
-                    found.insert(facts.provider_id.clone());
-                }
+            if let Some(facts) = offer_facts(&offer, &jurisdictions)?
+                && meets_some_lot(spec, &offer.id, &facts)
+            {
+                found.insert(facts.provider_id.clone());
             }
         }
         Ok(found.into_iter().collect())
+    }
+
+    /// The calls open for bids whose lots one of `org`'s published offers
+    /// meets (the price apart, as it is the bid's): what a provider is told
+    /// of in the console.
+    pub async fn matching_tenders(
+        &self,
+        who: &Principal,
+        org: OrgId,
+    ) -> ServiceResult<Vec<TenderView>> {
+        let now = now_ms();
+        let mut conn = self.platform().db().acquire().await?;
+        self.platform()
+            .authorize_org(&mut conn, who, org, |_| true)
+            .await?;
+        let jurisdictions = self.jurisdictions(&mut conn).await?;
+        let mut offers = Vec::new();
+        for sheet in
+            catalogue_repo::sheets_of(&mut conn, catalogue_repo::Sheet::Offer, &org.to_string())
+                .await?
+        {
+            if let Some(facts) = offer_facts(&sheet, &jurisdictions)?.filter(|f| f.published) {
+                offers.push((sheet.id, facts));
+            }
+        }
+        let mut out = Vec::new();
+        for row in repo::list_tenders(&mut conn, None, "", i64::MAX).await? {
+            if row.state != "published"
+                || row.deadline_at <= now
+                || row.buyer_org_id == org.to_string()
+            {
+                continue;
+            }
+            let spec: TenderSpec = parse_doc(&row.spec)?;
+            if offers
+                .iter()
+                .any(|(id, facts)| meets_some_lot(&spec, id, facts))
+            {
+                out.push(self.load_view(&mut conn, row).await?);
+            }
+        }
+        Ok(out)
     }
 
     async fn jurisdictions(
@@ -1266,6 +1292,26 @@ impl Catalogue {
             .await?;
         Ok(view)
     }
+}
+
+/// Whether an offer meets every requirement of some lot of a call, the
+/// price ceiling apart (the price is the bid's).
+fn meets_some_lot(spec: &TenderSpec, offer_id: &str, facts: &OfferFacts) -> bool {
+    spec.lots.iter().any(|lot| {
+        let mut probe = lot.clone();
+        probe
+            .requirements
+            .retain(|r| !matches!(r, nuage_domain::tender::Requirement::MaxPrice { .. }));
+        let bid = nuage_domain::tender::LotBid {
+            lot: 1,
+            offer_id: offer_id.to_owned(),
+            prices: zero_prices(),
+            answers: BTreeMap::new(),
+        };
+        eligibility(&probe, &bid, &facts.provider_id, Some(facts))
+            .iter()
+            .all(|o| o.passed)
+    })
 }
 
 fn zero_prices() -> nuage_domain::tender::BidPrices {

@@ -58,6 +58,9 @@ pub struct TenderTexts {
     pub standstill_until: &'static str,
     pub cancelled_because: &'static str,
     pub open_data: &'static str,
+    pub matching: &'static str,
+    pub matching_intro: &'static str,
+    pub none_matching: &'static str,
 }
 
 pub static TENDERS_FR: TenderTexts = TenderTexts {
@@ -117,6 +120,9 @@ pub static TENDERS_FR: TenderTexts = TenderTexts {
     standstill_until: "Délai de suspension jusqu'au",
     cancelled_because: "Déclaré sans suite",
     open_data: "Données ouvertes (OCDS)",
+    matching: "Appels d'offres pour vos offres",
+    matching_intro: "Les appels d'offres ouverts dont un lot correspond à l'une de vos offres publiées (hors prix, qui est celui de votre offre de prix).",
+    none_matching: "Aucun appel d'offres ouvert ne correspond à vos offres publiées.",
 };
 
 pub static TENDERS_EN: TenderTexts = TenderTexts {
@@ -176,4 +182,7 @@ pub static TENDERS_EN: TenderTexts = TenderTexts {
     standstill_until: "Standstill until",
     cancelled_because: "Declared without follow-up",
     open_data: "Open data (OCDS)",
+    matching: "Calls for tender for your offers",
+    matching_intro: "Open calls for tender with a lot that one of your published offers meets (the price apart: it is your bid's).",
+    none_matching: "No open call for tender matches your published offers.",
 };

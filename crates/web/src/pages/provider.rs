@@ -232,6 +232,8 @@ pub struct ProviderPage {
     pub offers: Vec<SheetLine>,
     pub services: Vec<SheetLine>,
     pub sales: Vec<SubscriptionView>,
+    /// Calls open for bids that the organisation's offers meet.
+    pub calls: Vec<crate::pages::tenders::TenderRow>,
     pub webhook_secret: Option<String>,
     pub error: FormAlert,
 }
@@ -255,6 +257,7 @@ async fn provider_page(
     let offers: Vec<Owned<OfferSheet>> = catalogue.sheets_of(&who, Sheet::Offer, org).await?;
     let services: Vec<Owned<ServiceSheet>> = catalogue.sheets_of(&who, Sheet::Service, org).await?;
     let sales = catalogue.subscriptions(&who, org, Side::Provider).await?;
+    let calls = catalogue.matching_tenders(&who, org).await?;
     let page = ProviderPage {
         c: ctx.chrome("provider"),
         csrf: session.csrf_token.clone(),
@@ -280,6 +283,10 @@ async fn provider_page(
             .map(|s| sheet_line(t, s, s.document.name.clone()))
             .collect(),
         sales: sales.into_iter().map(|s| subscription_view(t, s)).collect(),
+        calls: calls
+            .iter()
+            .map(|v| crate::pages::tenders::row(t.tn, v))
+            .collect(),
         webhook_secret,
         error,
     };

@@ -44,6 +44,17 @@ pub struct ListPage {
     pub next_href: Option<String>,
 }
 
+/// A call as one line of a list.
+pub fn row(t: &TenderTexts, v: &TenderView) -> TenderRow {
+    TenderRow {
+        href: format!("/tenders/{}", v.id),
+        title: v.spec.title.clone(),
+        buyer: v.buyer_name.clone(),
+        deadline: When::at(v.spec.deadline_ms),
+        status: status(t, v),
+    }
+}
+
 pub async fn list(
     ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
@@ -55,17 +66,7 @@ pub async fn list(
     let view = ListPage {
         c: ctx.chrome("tenders"),
         next_href: next_page_href("/tenders", page.next_cursor.as_deref()),
-        rows: page
-            .items
-            .iter()
-            .map(|v| TenderRow {
-                href: format!("/tenders/{}", v.id),
-                title: v.spec.title.clone(),
-                buyer: v.buyer_name.clone(),
-                deadline: When::at(v.spec.deadline_ms),
-                status: status(t, v),
-            })
-            .collect(),
+        rows: page.items.iter().map(|v| row(t, v)).collect(),
     };
     ctx.page(StatusCode::OK, &view)
 }
