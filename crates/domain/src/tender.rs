@@ -492,7 +492,7 @@ impl TenderSpec {
 }
 
 /// Unit prices of a bid, one per line of the usage profile, excluding VAT.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BidPrices {
     #[schema(value_type = String)]

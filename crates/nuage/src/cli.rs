@@ -627,7 +627,7 @@ async fn verify_audit(client: &Client, json: bool) -> ExitCode {
     }
 }
 
-fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
+pub(crate) fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
     if json {
         println!("{value}");
     } else {
@@ -635,7 +635,7 @@ fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
     }
 }
 
-fn fail(e: &ClientError) -> ExitCode {
+pub(crate) fn fail(e: &ClientError) -> ExitCode {
     eprintln!("nuage: {e}");
     match e {
         ClientError::Refused { .. } | ClientError::Invalid(_) => ExitCode::from(1),
@@ -643,7 +643,7 @@ fn fail(e: &ClientError) -> ExitCode {
     }
 }
 
-fn urlencode(segment: &str) -> String {
+pub(crate) fn urlencode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 

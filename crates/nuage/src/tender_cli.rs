@@ -14,6 +14,7 @@ use nuage_domain::tender::{Bid, SignedReceipt, TenderSpec};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::cli::{fail, print, urlencode};
 use crate::client::{Client, ClientError};
 
 #[derive(Debug, Subcommand)]
@@ -272,16 +273,7 @@ pub async fn run_offline(command: &TenderCommand, server: Option<&str>) -> Optio
 }
 
 fn finish(result: Result<(), ClientError>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nuage: {e}");
-            match e {
-                ClientError::Refused { .. } | ClientError::Invalid(_) => ExitCode::from(1),
-                _ => ExitCode::from(2),
-            }
-        }
-    }
+    result.map_or_else(|e| fail(&e), |()| ExitCode::SUCCESS)
 }
 
 fn usage(message: impl Into<String>) -> ClientError {
@@ -345,42 +337,29 @@ fn keygen_shares(out: &Path, total: u8, threshold: u8) -> Result<(), ClientError
     Ok(())
 }
 
-fn read_share(path: &Path) -> Result<String, ClientError> {
+/// The first line of a key or share file that starts with `prefix`.
+fn read_secret_line(path: &Path, prefix: &str, what: &str) -> Result<String, ClientError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     text.lines()
         .map(str::trim)
-        .find(|l| l.starts_with("NUAGE-SHARE-"))
+        .find(|l| l.starts_with(prefix))
         .map(str::to_owned)
-        .ok_or_else(|| usage(format!("{} holds no share", path.display())))
+        .ok_or_else(|| usage(format!("{} holds no {what}", path.display())))
+}
+
+fn read_share(path: &Path) -> Result<String, ClientError> {
+    read_secret_line(path, "NUAGE-SHARE-", "share")
 }
 
 fn read_identity(path: &Path) -> Result<String, ClientError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    text.lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .map(str::to_owned)
-        .ok_or_else(|| usage(format!("{} holds no age private key", path.display())))
+    read_secret_line(path, "AGE-SECRET-KEY-", "age private key")
 }
 
 fn read_json(path: &Path) -> Result<Value, ClientError> {
     let text =
         std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     serde_json::from_slice(&text).map_err(|e| usage(format!("{} is not JSON: {e}", path.display())))
-}
-
-fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{}", text(value));
-    }
-}
-
-fn seg(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn tender_line(t: &Value) -> String {
@@ -401,7 +380,10 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
         }
         TenderCommand::Create { org, file, json } => {
             let t = client
-                .post(&format!("/orgs/{}/tenders", seg(org)), &read_json(file)?)
+                .post(
+                    &format!("/orgs/{}/tenders", urlencode(org)),
+                    &read_json(file)?,
+                )
                 .await?;
             print(&t, *json, |t| format!("drafted {}", tender_line(t)));
             Ok(())
@@ -425,7 +407,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
             };
             let t = client
                 .post(
-                    &format!("/tenders/{}/publish", seg(tender)),
+                    &format!("/tenders/{}/publish", urlencode(tender)),
                     &json!({
                         "recipient": recipient,
                         "shares": shares.zip(*threshold).map(|(total, threshold)| json!({"threshold": threshold, "total": total})),
@@ -445,13 +427,15 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
             Ok(())
         }
         TenderCommand::Show { tender, json } => {
-            let t = client.get(&format!("/tenders/{}", seg(tender))).await?;
+            let t = client
+                .get(&format!("/tenders/{}", urlencode(tender)))
+                .await?;
             print(&t, *json, tender_line);
             Ok(())
         }
         TenderCommand::List { org, json } => {
             let path = match org {
-                Some(o) => format!("/orgs/{}/tenders", seg(o)),
+                Some(o) => format!("/orgs/{}/tenders", urlencode(o)),
                 None => "/tenders".into(),
             };
             let all = Value::Array(client.get_all(&path).await?);
@@ -479,7 +463,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                 }),
             };
             let report = client
-                .post(&format!("/tenders/{}/open", seg(tender)), &body)
+                .post(&format!("/tenders/{}/open", urlencode(tender)), &body)
                 .await?;
             print(&report, *json, |r| {
                 let mut out = format!("opened {} of {} envelopes", r["opened"], r["envelopes"]);
@@ -497,7 +481,10 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
         }
         TenderCommand::Evaluation { tender, lot, json } => {
             let e = client
-                .get(&format!("/tenders/{}/lots/{lot}/evaluation", seg(tender)))
+                .get(&format!(
+                    "/tenders/{}/lots/{lot}/evaluation",
+                    urlencode(tender)
+                ))
                 .await?;
             print(&e, *json, evaluation_text);
             Ok(())
@@ -521,8 +508,8 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                 .put(
                     &format!(
                         "/tenders/{}/lots/{lot}/bids/{}/marks",
-                        seg(tender),
-                        seg(bid)
+                        urlencode(tender),
+                        urlencode(bid)
                     ),
                     &json!({ "marks": map, "exclude": exclude }),
                 )
@@ -538,7 +525,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
             };
             let a = client
                 .post(
-                    &format!("/tenders/{}/lots/{lot}/{action}", seg(tender)),
+                    &format!("/tenders/{}/lots/{lot}/{action}", urlencode(tender)),
                     &Value::Null,
                 )
                 .await?;
@@ -566,7 +553,11 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
         } => {
             let q = client
                 .post(
-                    &format!("/tenders/{}/questions?org_id={}", seg(tender), seg(org)),
+                    &format!(
+                        "/tenders/{}/questions?org_id={}",
+                        urlencode(tender),
+                        urlencode(org)
+                    ),
                     &json!({ "question": question }),
                 )
                 .await?;
@@ -585,8 +576,8 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                 .post(
                     &format!(
                         "/tenders/{}/questions/{}/answer",
-                        seg(tender),
-                        seg(question_id)
+                        urlencode(tender),
+                        urlencode(question_id)
                     ),
                     &json!({ "answer": answer }),
                 )
@@ -598,8 +589,12 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
         }
         TenderCommand::Questions { tender, org, json } => {
             let path = match org {
-                Some(o) => format!("/tenders/{}/questions?org_id={}", seg(tender), seg(o)),
-                None => format!("/tenders/{}/questions", seg(tender)),
+                Some(o) => format!(
+                    "/tenders/{}/questions?org_id={}",
+                    urlencode(tender),
+                    urlencode(o)
+                ),
+                None => format!("/tenders/{}/questions", urlencode(tender)),
             };
             let all = client.get(&path).await?;
             print(&all, *json, |all| {
@@ -627,7 +622,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
         } => {
             let a = client
                 .post(
-                    &format!("/tenders/{}/amendments", seg(tender)),
+                    &format!("/tenders/{}/amendments", urlencode(tender)),
                     &json!({ "spec": read_json(file)?, "summary": summary }),
                 )
                 .await?;
@@ -656,7 +651,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
         }
         TenderCommand::Versions { tender, json } => {
             let all = client
-                .get(&format!("/tenders/{}/versions", seg(tender)))
+                .get(&format!("/tenders/{}/versions", urlencode(tender)))
                 .await?;
             print(&all, *json, |all| {
                 all.as_array()
@@ -682,7 +677,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
         } => {
             let t = client
                 .post(
-                    &format!("/tenders/{}/cancel", seg(tender)),
+                    &format!("/tenders/{}/cancel", urlencode(tender)),
                     &json!({ "reason": reason }),
                 )
                 .await?;
@@ -744,7 +739,9 @@ async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientErro
             file,
             json,
         } => {
-            let t = client.get(&format!("/tenders/{}", seg(tender))).await?;
+            let t = client
+                .get(&format!("/tenders/{}", urlencode(tender)))
+                .await?;
             let recipient: age::x25519::Recipient = t["recipient"]
                 .as_str()
                 .ok_or_else(|| usage("this call is not published: it has no key yet"))?
@@ -765,7 +762,11 @@ async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientErro
                 .map_err(|e| usage(format!("cannot write {}: {e}", envelope.display())))?;
             let receipt = client
                 .post_bytes(
-                    &format!("/tenders/{}/bids?org_id={}", seg(tender), seg(org)),
+                    &format!(
+                        "/tenders/{}/bids?org_id={}",
+                        urlencode(tender),
+                        urlencode(org)
+                    ),
                     sealed,
                 )
                 .await?;
@@ -790,8 +791,8 @@ async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientErro
             client
                 .delete(&format!(
                     "/tenders/{}/bids?org_id={}",
-                    seg(tender),
-                    seg(org)
+                    urlencode(tender),
+                    urlencode(org)
                 ))
                 .await?;
             println!("withdrawn");
@@ -801,8 +802,8 @@ async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientErro
             let all = client
                 .get(&format!(
                     "/tenders/{}/bids?org_id={}",
-                    seg(tender),
-                    seg(org)
+                    urlencode(tender),
+                    urlencode(org)
                 ))
                 .await?;
             print(&all, *json, |all| {

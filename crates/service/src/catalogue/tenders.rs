@@ -1003,12 +1003,7 @@ impl Catalogue {
     ) -> ServiceResult<LotEvaluation> {
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;
-        if tender.state != "opened" {
-            return Err(ServiceError::Conflict(format!(
-                "bids are marked once opened; this call is {}",
-                tender.state
-            )));
-        }
+        require_opened(&tender, "bids are marked")?;
         self.refuse_awarded(&mut tx, id, lot).await?;
         let spec: TenderSpec = parse_doc(&tender.spec)?;
         for (name, mark) in &marking.marks {
@@ -1078,12 +1073,7 @@ impl Catalogue {
         let now = now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;
-        if tender.state != "opened" {
-            return Err(ServiceError::Conflict(format!(
-                "a lot is awarded after opening; this call is {}",
-                tender.state
-            )));
-        }
+        require_opened(&tender, "a lot is awarded")?;
         self.refuse_awarded(&mut tx, id, lot).await?;
         let evaluation = self.evaluate_lot(&mut tx, &tender, lot).await?;
         if let Some(why) = &evaluation.incomplete {
@@ -1294,6 +1284,17 @@ impl Catalogue {
     }
 }
 
+/// Refuses what only an opened call allows (`what`: "bids are marked", …).
+fn require_opened(tender: &TenderRow, what: &str) -> ServiceResult<()> {
+    if tender.state != "opened" {
+        return Err(ServiceError::Conflict(format!(
+            "{what} once the bids are opened; this call is {}",
+            tender.state
+        )));
+    }
+    Ok(())
+}
+
 /// Whether an offer meets every requirement of some lot of a call, the
 /// price ceiling apart (the price is the bid's).
 fn meets_some_lot(spec: &TenderSpec, offer_id: &str, facts: &OfferFacts) -> bool {
@@ -1305,24 +1306,13 @@ fn meets_some_lot(spec: &TenderSpec, offer_id: &str, facts: &OfferFacts) -> bool
         let bid = nuage_domain::tender::LotBid {
             lot: 1,
             offer_id: offer_id.to_owned(),
-            prices: zero_prices(),
+            prices: Default::default(),
             answers: BTreeMap::new(),
         };
         eligibility(&probe, &bid, &facts.provider_id, Some(facts))
             .iter()
             .all(|o| o.passed)
     })
-}
-
-fn zero_prices() -> nuage_domain::tender::BidPrices {
-    use nuage_domain::catalogue::Price;
-    nuage_domain::tender::BidPrices {
-        monthly_fee: Price::ZERO,
-        per_gb_month: Price::ZERO,
-        per_1k_class_a: Price::ZERO,
-        per_1k_class_b: Price::ZERO,
-        per_gb_egress: Price::ZERO,
-    }
 }
 
 /// An offer's self-description as eligibility reads it; none when the
