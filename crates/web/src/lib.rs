@@ -18,7 +18,7 @@ mod views;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -47,6 +47,14 @@ pub(crate) struct AppState {
 
 /// The console's one stylesheet, embedded in the binary.
 const STYLESHEET: &str = include_str!("../static/nuage.css");
+/// The calls for tender's script: local dates, the opening key made in the
+/// browser, bids sealed in the browser.
+const TENDERS_JS: &str = include_str!("../static/tenders.js");
+/// age-encryption bundled by scripts/build-age-bundle, and its licences.
+const AGE_JS: &str = include_str!("../static/age-encryption.js");
+const AGE_JS_LICENSE: &str = include_str!("../static/age-encryption.LICENSE.txt");
+/// The largest sealed bid the console takes, as the API does.
+const BID_LIMIT: usize = nuage_domain::tender::MAX_BID_BYTES + 1024;
 
 /// The console's routes, to be merged at the root of the main listener.
 pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
@@ -113,7 +121,41 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
         .route("/operator/revenue.csv", get(pages::operator::revenue_csv))
         .route("/directory", get(pages::market::directory))
         .route("/tenders", get(pages::tenders::list))
+        .route(
+            "/tenders/new",
+            get(pages::tender_desk::new_form).post(pages::tender_desk::create),
+        )
         .route("/tenders/{id}", get(pages::tenders::show))
+        .route(
+            "/tenders/{id}/edit",
+            get(pages::tender_desk::edit_form).post(pages::tender_desk::save),
+        )
+        .route("/tenders/{id}/publish", post(pages::tender_desk::publish))
+        .route("/tenders/{id}/questions", post(pages::tender_desk::ask))
+        .route(
+            "/tenders/{id}/questions/{question}/answer",
+            post(pages::tender_desk::answer),
+        )
+        .route(
+            "/tenders/{id}/bid",
+            post(pages::tender_desk::submit_bid).layer(DefaultBodyLimit::max(BID_LIMIT)),
+        )
+        .route("/tenders/{id}/withdraw", post(pages::tender_desk::withdraw))
+        .route("/tenders/{id}/open", post(pages::tender_desk::open))
+        .route("/tenders/{id}/cancel", post(pages::tender_desk::cancel))
+        .route("/tenders/{id}/lots/{lot}", get(pages::tender_desk::lot))
+        .route(
+            "/tenders/{id}/lots/{lot}/bids/{bid}/marks",
+            post(pages::tender_desk::mark),
+        )
+        .route(
+            "/tenders/{id}/lots/{lot}/award",
+            post(pages::tender_desk::award),
+        )
+        .route(
+            "/tenders/{id}/lots/{lot}/sign",
+            post(pages::tender_desk::sign),
+        )
         .route(
             "/directory/organisations/{id}",
             get(pages::market::organisation),
@@ -161,6 +203,17 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
         )
         .route("/lang/{code}", get(switch_language))
         .route("/static/nuage.css", get(stylesheet))
+        .route("/static/tenders.js", get(|| script(TENDERS_JS)))
+        .route("/static/age-encryption.js", get(|| script(AGE_JS)))
+        .route(
+            "/static/age-encryption.LICENSE.txt",
+            get(|| async {
+                (
+                    [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    AGE_JS_LICENSE,
+                )
+            }),
+        )
         .fallback(|| async { PageError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), console_layer))
         .with_state(state)
@@ -281,6 +334,17 @@ async fn stylesheet() -> Response {
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn script(body: &'static str) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
     )
         .into_response()
 }

@@ -140,6 +140,17 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "review_done" => t.m.notice_review_done,
         "subscription_cancelled" => t.m.notice_subscription_cancelled,
         "declaration_saved" => t.m.notice_declaration_saved,
+        "tender_saved" => t.td.notice_saved,
+        "tender_amended" => t.td.notice_amended,
+        "tender_published" => t.td.notice_published,
+        "question_sent" => t.td.notice_question,
+        "answer_published" => t.td.notice_answer,
+        "bid_withdrawn" => t.td.notice_withdrawn,
+        "bids_opened" => t.td.notice_opened,
+        "tender_cancelled" => t.td.notice_cancelled,
+        "marks_saved" => t.td.notice_marks,
+        "lot_awarded" => t.td.notice_awarded,
+        "contract_signed" => t.td.notice_signed,
         _ => return None,
     })
 }

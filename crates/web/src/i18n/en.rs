@@ -6,6 +6,7 @@ pub const EN: Texts = Texts {
     m: &super::MARKET_EN,
     b: &super::BILLING_EN,
     tn: &super::TENDERS_EN,
+    td: &super::DESK_EN,
     lang_name: "English",
     switch_to: "Français",
     skip_link: "Skip to content",

@@ -6,6 +6,7 @@ pub const FR: Texts = Texts {
     m: &super::MARKET_FR,
     b: &super::BILLING_FR,
     tn: &super::TENDERS_FR,
+    td: &super::DESK_FR,
     lang_name: "Français",
     switch_to: "English",
     skip_link: "Aller au contenu",

@@ -6,6 +6,7 @@ mod billing;
 mod en;
 mod fr;
 mod market;
+mod tender_desk;
 mod tenders;
 
 use nuage_domain::org::{OrgKind, Role};
@@ -14,6 +15,7 @@ pub use billing::{BILLING_EN, BILLING_FR, BillingTexts};
 pub use en::EN;
 pub use fr::FR;
 pub use market::{MARKET_EN, MARKET_FR, MarketTexts};
+pub use tender_desk::{DESK_EN, DESK_FR, DeskTexts};
 pub use tenders::{TENDERS_EN, TENDERS_FR, TenderTexts};
 
 /// A language of the console.
@@ -100,6 +102,7 @@ pub struct Texts {
     pub b: &'static BillingTexts,
     /// The calls for tender pages' strings.
     pub tn: &'static TenderTexts,
+    pub td: &'static DeskTexts,
     pub lang_name: &'static str,
     pub switch_to: &'static str,
     pub skip_link: &'static str,
@@ -339,7 +342,9 @@ impl Texts {
             "vat_number" => self.field_vat,
             "role" => self.field_role,
             "expires_in_days" => self.field_token_days,
-            _ => return None,
+            "deadline_ms" => self.tn.deadline,
+            "cpv" => self.tn.cpv,
+            _ => return self.td.field_label(field),
         })
     }
 }

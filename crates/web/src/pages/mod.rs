@@ -11,12 +11,15 @@ pub mod org;
 pub mod provider;
 pub mod reset;
 pub mod security;
+pub mod tender_desk;
 pub mod tenders;
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
+use nuage_domain::DomainError;
 use nuage_domain::ids::OrgId;
 use nuage_service::auth::Session;
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::error::PageError;
@@ -79,4 +82,59 @@ pub fn read_query<T: Default>(
     query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
 ) -> T {
     query.map(|axum::extract::Query(q)| q).unwrap_or_default()
+}
+
+/// A form's fields as its pairs, in order (repeated names kept).
+pub type Pairs = Vec<(String, String)>;
+
+/// A field's value, trimmed; empty when absent.
+pub fn field(pairs: &Pairs, name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Every value of a repeated field.
+pub fn all(pairs: &Pairs, name: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .collect()
+}
+
+/// A comma-separated list.
+pub fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A whole number, or an error on `field`.
+pub fn number<T: std::str::FromStr>(value: &str, field: &'static str) -> Result<T, DomainError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| DomainError::invalid(field, format!("{value:?} is not a whole number")))
+}
+
+/// A decimal number (a comma is read as the decimal point).
+pub fn decimal(value: &str, field: &'static str) -> Result<Decimal, DomainError> {
+    value
+        .trim()
+        .replace(',', ".")
+        .parse()
+        .map_err(|_| DomainError::invalid(field, format!("{value:?} is not a number")))
+}
+
+/// A checkbox or option of a form, with its state.
+pub struct Pick {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
 }

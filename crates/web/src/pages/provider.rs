@@ -21,57 +21,14 @@ use nuage_service::catalogue::orders::Fulfilment;
 use nuage_service::catalogue::{
     Catalogue, Decision, Grant, Owned, RegionView, ReviewItem, Sheet, Side, Verdict, form_price,
 };
-use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::market::{SubscriptionView, subscription_view};
-use super::{current_org, read_form};
+use super::{Pairs, Pick, all, current_org, decimal, field, list, number, read_form};
 use crate::error::{FormAlert, FormError, PageError};
 use crate::i18n::Texts;
 use crate::session::Ctx;
 use crate::views::{Chrome, When};
-
-type Pairs = Vec<(String, String)>;
-
-fn field(pairs: &Pairs, name: &str) -> String {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn all(pairs: &Pairs, name: &str) -> Vec<String> {
-    pairs
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .collect()
-}
-
-fn list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn number<T: std::str::FromStr>(value: &str, field: &'static str) -> Result<T, DomainError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| DomainError::invalid(field, format!("{value:?} is not a whole number")))
-}
-
-fn decimal(value: &str, field: &'static str) -> Result<Decimal, DomainError> {
-    value
-        .trim()
-        .replace(',', ".")
-        .parse()
-        .map_err(|_| DomainError::invalid(field, format!("{value:?} is not a number")))
-}
 
 /// The manager's organisation, or the page that says there is none.
 fn managed_org(session: &Session) -> Result<(OrgId, String), PageError> {
@@ -436,12 +393,6 @@ pub async fn fulfil(
 }
 
 // --- offers and services ----------------------------------------------------------------
-
-pub struct Pick {
-    pub value: String,
-    pub label: String,
-    pub checked: bool,
-}
 
 #[derive(Template)]
 #[template(path = "market/offer_form.html")]

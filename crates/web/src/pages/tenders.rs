@@ -8,13 +8,17 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
-use nuage_domain::tender::{CriterionKind, Procedure, Requirement};
-use nuage_service::catalogue::Catalogue;
+use nuage_domain::catalogue::OfferSheet;
+use nuage_domain::ids::OrgId;
+use nuage_domain::tender::{CriterionKind, Procedure, Requirement, SharesPolicy};
+use nuage_service::Principal;
+use nuage_service::auth::Session;
 use nuage_service::catalogue::tender_changes::{QuestionView, VersionView};
 use nuage_service::catalogue::tenders::TenderView;
+use nuage_service::catalogue::{Catalogue, Sheet};
 
-use super::{ListQuery, next_page_href, read_query};
-use crate::error::PageError;
+use super::{ListQuery, current_org, next_page_href, read_query, tender_desk};
+use crate::error::{FormAlert, PageError};
 use crate::i18n::{TenderTexts, Texts};
 use crate::session::Ctx;
 use crate::views::{Chrome, When};
@@ -29,6 +33,7 @@ pub struct TenderRow {
 
 fn status(t: &TenderTexts, v: &TenderView) -> &'static str {
     match v.state.as_str() {
+        "draft" => t.status_draft,
         "cancelled" => t.status_cancelled,
         "opened" => t.status_opened,
         _ if v.closed => t.status_closed,
@@ -42,6 +47,10 @@ pub struct ListPage {
     pub c: Chrome,
     pub rows: Vec<TenderRow>,
     pub next_href: Option<String>,
+    /// The member may run its organisation's calls: the link to draft one.
+    pub can_draft: bool,
+    /// Its organisation's own calls, drafts included.
+    pub own: Vec<TenderRow>,
 }
 
 /// A call as one line of a list.
@@ -63,10 +72,31 @@ pub async fn list(
     let query = read_query(query);
     let page = catalogue.tenders(None, None, &query.page()).await?;
     let t = ctx.t.tn;
+    let mut own = Vec::new();
+    let mut can_draft = false;
+    if let Some(session) = ctx.session.as_ref().filter(|s| !s.second_factor_pending)
+        && let Some((org, m)) = current_org(session)?
+        && tender_desk::runs_calls(m.role)
+    {
+        can_draft = true;
+        let first = nuage_service::PageRequest {
+            cursor: None,
+            limit: Some(100),
+        };
+        own = catalogue
+            .tenders(Some(&session.principal()), Some(org), &first)
+            .await?
+            .items
+            .iter()
+            .map(|v| row(t, v))
+            .collect();
+    }
     let view = ListPage {
         c: ctx.chrome("tenders"),
         next_href: next_page_href("/tenders", page.next_cursor.as_deref()),
         rows: page.items.iter().map(|v| row(t, v)).collect(),
+        can_draft,
+        own,
     };
     ctx.page(StatusCode::OK, &view)
 }
@@ -115,6 +145,45 @@ pub struct ShowPage {
     pub questions: Vec<QuestionView>,
     pub versions: Vec<VersionLine>,
     pub awards: Vec<AwardLine>,
+    pub buyer: Option<BuyerDesk>,
+    pub supplier: Option<SupplierDesk>,
+    pub error: FormAlert,
+}
+
+/// The buyer's part of a call's page: what can be done in its state.
+pub struct BuyerDesk {
+    pub csrf: String,
+    pub draft: bool,
+    pub amendable: bool,
+    pub to_open: bool,
+    pub opened: bool,
+    pub shares: Option<SharesPolicy>,
+    pub cancellable: bool,
+}
+
+pub struct EnvelopeLine {
+    pub bid_id: String,
+    pub sha256: String,
+    pub size: u64,
+    pub received: When,
+    pub status: &'static str,
+}
+
+/// A supplier's part: its questions, its envelopes, the sealing form.
+pub struct SupplierDesk {
+    pub csrf: String,
+    pub org_name: String,
+    /// An owner or admin, who may bid for the organisation.
+    pub manages: bool,
+    pub can_ask: bool,
+    pub can_bid: bool,
+    /// It has an envelope that counts.
+    pub live: bool,
+    pub envelopes: Vec<EnvelopeLine>,
+    /// Its published offers, (id, name).
+    pub offers: Vec<(String, String)>,
+    /// The technical criteria a bid answers.
+    pub technical: Vec<String>,
 }
 
 fn requirement(t: &TenderTexts, r: &Requirement) -> (&'static str, String) {
@@ -141,9 +210,137 @@ pub async fn show(
     let id = uuid::Uuid::parse_str(&id)
         .map(|u| u.to_string())
         .map_err(|_| PageError::NotFound)?;
-    let v = catalogue.tender(None, &id).await?;
-    let questions = catalogue.questions(None, &id, None).await?;
-    let versions: Vec<VersionView> = catalogue.tender_versions(&id).await?;
+    show_page(&ctx, &catalogue, &id, FormAlert::none()).await
+}
+
+/// What the signed-in member sees of a call: its buyer's part, or a
+/// supplier's.
+enum Viewer {
+    Visitor,
+    Buyer(Principal),
+    Supplier(Principal, OrgId, String, bool),
+}
+
+fn viewer(ctx: &Ctx, v: &TenderView) -> Result<Viewer, PageError> {
+    let Some(session) = ctx.session.as_ref().filter(|s| !s.second_factor_pending) else {
+        return Ok(Viewer::Visitor);
+    };
+    let who = session.principal();
+    Ok(match current_org(session)? {
+        Some((_, m)) if m.org_id == v.buyer_id => {
+            if tender_desk::runs_calls(m.role) {
+                Viewer::Buyer(who)
+            } else {
+                Viewer::Visitor
+            }
+        }
+        Some((org, m)) => Viewer::Supplier(who, org, m.org_name.clone(), m.role.manages_org()),
+        None => Viewer::Visitor,
+    })
+}
+
+/// The call's page, with the signed-in member's part and, after a failed
+/// action, its error.
+pub async fn show_page(
+    ctx: &Ctx,
+    catalogue: &Catalogue,
+    id: &str,
+    error: FormAlert,
+) -> Result<Response, PageError> {
+    let principal = ctx
+        .session
+        .as_ref()
+        .filter(|s| !s.second_factor_pending)
+        .map(Session::principal);
+    let v = catalogue.tender(principal.as_ref(), id).await?;
+    let viewer = viewer(ctx, &v)?;
+    let draft = v.state == "draft";
+    let csrf = ctx
+        .session
+        .as_ref()
+        .map(|s| s.csrf_token.clone())
+        .unwrap_or_default();
+    let mut buyer = None;
+    let mut supplier = None;
+    let questions = match (&viewer, draft) {
+        (_, true) => Vec::new(),
+        (Viewer::Buyer(who), _) => catalogue.questions(Some(who), id, None).await?,
+        (Viewer::Supplier(who, org, ..), _) => {
+            catalogue.questions(Some(who), id, Some(*org)).await?
+        }
+        (Viewer::Visitor, _) => catalogue.questions(None, id, None).await?,
+    };
+    let now = nuage_service::now_ms();
+    match &viewer {
+        Viewer::Buyer(_) => {
+            let all_signed = !v.awards.is_empty()
+                && v.awards.len() == v.spec.lots.len()
+                && v.awards.iter().all(|a| a.signed_at_ms.is_some());
+            buyer = Some(BuyerDesk {
+                csrf: csrf.clone(),
+                draft,
+                amendable: v.state == "published" && !v.closed,
+                to_open: v.state == "published" && v.closed,
+                opened: v.state == "opened",
+                shares: v.shares,
+                cancellable: v.state != "cancelled" && !all_signed,
+            });
+        }
+        Viewer::Supplier(who, org, org_name, manages) if !draft => {
+            let envelopes = if *manages {
+                catalogue.envelopes(who, id, *org).await?
+            } else {
+                Vec::new()
+            };
+            let offers = if *manages && v.state == "published" && !v.closed {
+                catalogue
+                    .sheets_of::<OfferSheet>(who, Sheet::Offer, *org)
+                    .await?
+                    .into_iter()
+                    .filter_map(|o| o.published.map(|p| (o.id, p.name)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let t = ctx.t.td;
+            supplier = Some(SupplierDesk {
+                csrf: csrf.clone(),
+                org_name: org_name.clone(),
+                manages: *manages,
+                can_ask: v.state == "published" && now < v.spec.questions_close(),
+                can_bid: v.state == "published" && !v.closed,
+                live: envelopes.iter().any(|e| e.status == "live"),
+                envelopes: envelopes
+                    .into_iter()
+                    .map(|e| EnvelopeLine {
+                        status: match e.status.as_str() {
+                            "live" => t.envelope_live,
+                            "replaced" => t.envelope_replaced,
+                            _ => t.envelope_withdrawn,
+                        },
+                        received: When::at(e.receipt.receipt.received_at_ms),
+                        bid_id: e.receipt.receipt.bid_id,
+                        sha256: e.receipt.receipt.sha256,
+                        size: e.receipt.receipt.size,
+                    })
+                    .collect(),
+                offers,
+                technical: v
+                    .spec
+                    .criteria
+                    .iter()
+                    .filter(|c| c.kind == CriterionKind::Technical)
+                    .map(|c| c.name.clone())
+                    .collect(),
+            });
+        }
+        _ => {}
+    }
+    let versions: Vec<VersionView> = if draft {
+        Vec::new()
+    } else {
+        catalogue.tender_versions(id).await?
+    };
     let texts: &Texts = ctx.t;
     let t = texts.tn;
     let spec = &v.spec;
@@ -207,7 +404,11 @@ pub async fn show(
                 standstill_until: When::at(a.standstill_until_ms),
             })
             .collect(),
+        buyer,
+        supplier,
+        error,
         v,
     };
-    ctx.page(StatusCode::OK, &page)
+    let status = page.error.status_or(StatusCode::OK);
+    ctx.page(status, &page)
 }

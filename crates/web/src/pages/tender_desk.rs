@@ -1,0 +1,1121 @@
+//! Running a call for tender in the console. The buyer drafts, publishes
+//! with an opening key made in its own browser, answers questions, amends,
+//! opens the bids, marks them, awards each lot and signs; a supplier asks
+//! questions, seals its bid in its browser (static/tenders.js with the
+//! bundled age-encryption) and withdraws it. The call's page
+//! (pages/tenders.rs) shows each of them their part.
+
+use askama::Template;
+use axum::Extension;
+use axum::Form;
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use nuage_domain::DomainError;
+use nuage_domain::catalogue::{Category, UsageProfile};
+use nuage_domain::ids::OrgId;
+use nuage_domain::org::Role;
+use nuage_domain::tender::{
+    Criterion, CriterionKind, Lot, Place, Requirement, SharesPolicy, TenderSpec,
+};
+use nuage_service::ServiceError;
+use nuage_service::auth::Session;
+use nuage_service::catalogue::Catalogue;
+use nuage_service::catalogue::tenders::{LotEvaluation, Marking, OpeningSecret, TenderView};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Choice, Pairs, Pick, current_org, decimal, field, list, number, read_form};
+use crate::error::{FormAlert, FormError, PageError};
+use crate::i18n::{DeskTexts, Texts};
+use crate::session::Ctx;
+use crate::views::{Chrome, When};
+
+/// How many lots and criteria the drafting form offers (empty rows are left
+/// out).
+const LOT_ROWS: usize = 3;
+const CRITERION_ROWS: usize = 5;
+
+/// Whether a membership may run its organisation's calls.
+pub fn runs_calls(role: Role) -> bool {
+    matches!(role, Role::Buyer | Role::Owner)
+}
+
+fn tender_id(id: &str) -> Result<String, PageError> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.to_string())
+        .map_err(|_| PageError::NotFound)
+}
+
+fn back_to(id: &str, notice: &str) -> Response {
+    Redirect::to(&format!("/tenders/{id}?notice={notice}")).into_response()
+}
+
+// --- the drafting form --------------------------------------------------------------------
+
+/// A lot as typed in the form.
+#[derive(Debug, Clone, Default)]
+pub struct LotValues {
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub stored_gb: String,
+    pub class_a: String,
+    pub class_b: String,
+    pub egress_gb: String,
+    pub regions: String,
+    pub jurisdictions: String,
+    pub certifications: String,
+    pub min_availability: String,
+    pub min_capacity: String,
+    pub max_price: String,
+    pub formats: String,
+}
+
+/// A criterion as typed in the form.
+#[derive(Debug, Clone, Default)]
+pub struct CriterionValues {
+    pub name: String,
+    pub kind: String,
+    pub weight: String,
+    pub scale: String,
+    pub description: String,
+}
+
+/// The drafting form's values, as typed (to show them again with an error).
+#[derive(Debug, Clone, Default)]
+pub struct DraftValues {
+    pub title: String,
+    pub description: String,
+    pub cpv: String,
+    pub estimated_value: String,
+    pub place_code: String,
+    pub place_kind: String,
+    pub duration_months: String,
+    pub price_form: String,
+    pub ccag: String,
+    pub procedure: String,
+    /// `YYYY-MM-DDTHH:MM` in UTC; the browser shows and sends local time
+    /// through `deadline_ms`.
+    pub deadline: String,
+    pub deadline_ms: String,
+    pub questions_until: String,
+    pub questions_until_ms: String,
+    /// What an amendment changes, in words.
+    pub summary: String,
+    pub lots: Vec<LotValues>,
+    pub criteria: Vec<CriterionValues>,
+}
+
+/// A serde enum's wire name.
+fn wire<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A serde enum from its wire name.
+fn from_wire<T: DeserializeOwned>(value: &str, field: &'static str) -> Result<T, DomainError> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned()))
+        .map_err(|_| DomainError::invalid(field, format!("{value:?} is not one of the choices")))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, in UTC.
+fn local_input(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|d| d.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// An instant from the form: the browser's `…_ms` when it sent one, else
+/// the typed date read as UTC.
+fn instant(text: &str, ms: &str, field: &'static str) -> Result<Option<i64>, DomainError> {
+    if !ms.is_empty() {
+        return number(ms, field).map(Some);
+    }
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let minutes = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let seconds =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(text, &seconds)
+        .or_else(|_| time::PrimitiveDateTime::parse(text, &minutes))
+        .map(|d| Some((d.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64))
+        .map_err(|_| DomainError::invalid(field, "a date and time, as 2027-01-31T12:00"))
+}
+
+fn optional<T>(
+    value: &str,
+    read: impl FnOnce(&str) -> Result<T, DomainError>,
+) -> Result<Option<T>, DomainError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        read(value).map(Some)
+    }
+}
+
+impl DraftValues {
+    /// What a new draft starts with.
+    fn new_draft() -> Self {
+        let mut v = Self {
+            cpv: "72317000-0".into(),
+            place_kind: "country".into(),
+            place_code: "FR".into(),
+            duration_months: "36".into(),
+            price_form: "unit".into(),
+            ccag: "information_technology".into(),
+            procedure: "adapted".into(),
+            lots: vec![LotValues::default(); LOT_ROWS],
+            criteria: vec![CriterionValues::default(); CRITERION_ROWS],
+            ..Self::default()
+        };
+        v.lots[0].category = "storage".into();
+        v.criteria[0] = CriterionValues {
+            kind: "price".into(),
+            weight: "60".into(),
+            ..CriterionValues::default()
+        };
+        v.criteria[1] = CriterionValues {
+            kind: "technical".into(),
+            weight: "40".into(),
+            scale: "10".into(),
+            ..CriterionValues::default()
+        };
+        v
+    }
+
+    fn from_fields(f: &Pairs) -> Self {
+        Self {
+            title: field(f, "title"),
+            description: field(f, "description"),
+            cpv: field(f, "cpv"),
+            estimated_value: field(f, "estimated_value"),
+            place_code: field(f, "place_code"),
+            place_kind: field(f, "place_kind"),
+            duration_months: field(f, "duration_months"),
+            price_form: field(f, "price_form"),
+            ccag: field(f, "ccag"),
+            procedure: field(f, "procedure"),
+            deadline: field(f, "deadline"),
+            deadline_ms: field(f, "deadline_ms"),
+            questions_until: field(f, "questions_until"),
+            questions_until_ms: field(f, "questions_until_ms"),
+            summary: field(f, "summary"),
+            lots: (1..=LOT_ROWS)
+                .map(|n| {
+                    let g = |name: &str| field(f, &format!("lot{n}_{name}"));
+                    LotValues {
+                        title: g("title"),
+                        description: g("description"),
+                        category: g("category"),
+                        stored_gb: g("stored_gb"),
+                        class_a: g("class_a"),
+                        class_b: g("class_b"),
+                        egress_gb: g("egress_gb"),
+                        regions: g("regions"),
+                        jurisdictions: g("jurisdictions"),
+                        certifications: g("certifications"),
+                        min_availability: g("min_availability"),
+                        min_capacity: g("min_capacity"),
+                        max_price: g("max_price"),
+                        formats: g("formats"),
+                    }
+                })
+                .collect(),
+            criteria: (1..=CRITERION_ROWS)
+                .map(|n| {
+                    let g = |name: &str| field(f, &format!("crit{n}_{name}"));
+                    CriterionValues {
+                        name: g("name"),
+                        kind: g("kind"),
+                        weight: g("weight"),
+                        scale: g("scale"),
+                        description: g("description"),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn from_spec(spec: &TenderSpec) -> Self {
+        let mut lots: Vec<LotValues> = spec
+            .lots
+            .iter()
+            .map(|l| {
+                let mut v = LotValues {
+                    title: l.title.clone(),
+                    description: l.description.clone(),
+                    category: l.category.as_str().to_owned(),
+                    stored_gb: l.usage_profile.stored_gb.to_string(),
+                    class_a: l.usage_profile.class_a_requests.to_string(),
+                    class_b: l.usage_profile.class_b_requests.to_string(),
+                    egress_gb: l.usage_profile.egress_gb.to_string(),
+                    ..LotValues::default()
+                };
+                for r in &l.requirements {
+                    match r {
+                        Requirement::DataLocation { regions } => v.regions = regions.join(", "),
+                        Requirement::Jurisdiction { allowed } => {
+                            v.jurisdictions = allowed.join(", ");
+                        }
+                        Requirement::Certifications { required } => {
+                            v.certifications = required.join(", ");
+                        }
+                        Requirement::MinAvailability { percent } => {
+                            v.min_availability = percent.to_string();
+                        }
+                        Requirement::MinCapacity { gb } => v.min_capacity = gb.to_string(),
+                        Requirement::MaxPrice { monthly_eur } => {
+                            v.max_price = monthly_eur.to_string();
+                        }
+                        Requirement::ReversibilityFormats { required } => {
+                            v.formats = required.join(", ");
+                        }
+                    }
+                }
+                v
+            })
+            .collect();
+        lots.resize(lots.len().max(LOT_ROWS), LotValues::default());
+        let mut criteria: Vec<CriterionValues> = spec
+            .criteria
+            .iter()
+            .map(|c| CriterionValues {
+                name: c.name.clone(),
+                kind: wire(&c.kind),
+                weight: c.weight.to_string(),
+                scale: c.scale_max.map(|s| s.to_string()).unwrap_or_default(),
+                description: c.description.clone(),
+            })
+            .collect();
+        criteria.resize(
+            criteria.len().max(CRITERION_ROWS),
+            CriterionValues::default(),
+        );
+        Self {
+            title: spec.title.clone(),
+            description: spec.description.clone(),
+            cpv: spec.cpv.clone(),
+            estimated_value: spec.estimated_value.to_string(),
+            place_code: spec.place.code.clone(),
+            place_kind: wire(&spec.place.kind),
+            duration_months: spec.duration_months.to_string(),
+            price_form: wire(&spec.price_form),
+            ccag: wire(&spec.ccag),
+            procedure: wire(&spec.procedure),
+            deadline: local_input(spec.deadline_ms),
+            deadline_ms: spec.deadline_ms.to_string(),
+            questions_until: spec.questions_until_ms.map(local_input).unwrap_or_default(),
+            questions_until_ms: spec
+                .questions_until_ms
+                .map(|ms| ms.to_string())
+                .unwrap_or_default(),
+            summary: String::new(),
+            lots,
+            criteria,
+        }
+    }
+
+    /// The call as typed; the service checks the rest.
+    fn to_spec(&self) -> Result<TenderSpec, DomainError> {
+        let mut lots = Vec::new();
+        for l in self.lots.iter().filter(|l| !l.title.is_empty()) {
+            let mut requirements = Vec::new();
+            let regions = list(&l.regions);
+            if !regions.is_empty() {
+                requirements.push(Requirement::DataLocation { regions });
+            }
+            let allowed = list(&l.jurisdictions);
+            if !allowed.is_empty() {
+                requirements.push(Requirement::Jurisdiction { allowed });
+            }
+            let required = list(&l.certifications);
+            if !required.is_empty() {
+                requirements.push(Requirement::Certifications { required });
+            }
+            if let Some(percent) = optional(&l.min_availability, |v| decimal(v, "requirements"))? {
+                requirements.push(Requirement::MinAvailability { percent });
+            }
+            if let Some(gb) = optional(&l.min_capacity, |v| number(v, "requirements"))? {
+                requirements.push(Requirement::MinCapacity { gb });
+            }
+            if let Some(monthly_eur) = optional(&l.max_price, |v| decimal(v, "requirements"))? {
+                requirements.push(Requirement::MaxPrice { monthly_eur });
+            }
+            let required = list(&l.formats);
+            if !required.is_empty() {
+                requirements.push(Requirement::ReversibilityFormats { required });
+            }
+            let zero = |v: &str| {
+                if v.is_empty() {
+                    "0".to_owned()
+                } else {
+                    v.to_owned()
+                }
+            };
+            lots.push(Lot {
+                title: l.title.clone(),
+                description: l.description.clone(),
+                category: Category::parse(&l.category)?,
+                usage_profile: UsageProfile {
+                    stored_gb: decimal(&zero(&l.stored_gb), "usage_profile")?,
+                    class_a_requests: number(&zero(&l.class_a), "usage_profile")?,
+                    class_b_requests: number(&zero(&l.class_b), "usage_profile")?,
+                    egress_gb: decimal(&zero(&l.egress_gb), "usage_profile")?,
+                },
+                requirements,
+            });
+        }
+        let mut criteria = Vec::new();
+        for c in self.criteria.iter().filter(|c| !c.name.is_empty()) {
+            criteria.push(Criterion {
+                name: c.name.clone(),
+                kind: from_wire(&c.kind, "criteria")?,
+                weight: number(&c.weight, "criteria")?,
+                scale_max: optional(&c.scale, |v| number(v, "criteria"))?,
+                description: c.description.clone(),
+            });
+        }
+        Ok(TenderSpec {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            cpv: self.cpv.clone(),
+            estimated_value: decimal(&self.estimated_value, "estimated_value")?,
+            place: Place {
+                code: self.place_code.clone(),
+                kind: from_wire(&self.place_kind, "place")?,
+            },
+            duration_months: number(&self.duration_months, "duration_months")?,
+            price_form: from_wire(&self.price_form, "price_form")?,
+            ccag: from_wire(&self.ccag, "ccag")?,
+            procedure: from_wire(&self.procedure, "procedure")?,
+            deadline_ms: instant(&self.deadline, &self.deadline_ms, "deadline_ms")?
+                .ok_or_else(|| DomainError::invalid("deadline_ms", "give the deadline for bids"))?,
+            questions_until_ms: instant(
+                &self.questions_until,
+                &self.questions_until_ms,
+                "questions_until_ms",
+            )?,
+            lots,
+            criteria,
+        })
+    }
+}
+
+pub struct LotRow {
+    pub n: usize,
+    pub v: LotValues,
+    pub categories: Vec<Pick>,
+}
+
+pub struct CriterionRow {
+    pub n: usize,
+    pub v: CriterionValues,
+    pub kinds: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "tenders/form.html")]
+pub struct FormPage {
+    pub c: Chrome,
+    pub csrf: String,
+    pub action: String,
+    /// An amendment of a published call (asks what changed).
+    pub amending: bool,
+    pub org_name: String,
+    pub v: DraftValues,
+    pub lots: Vec<LotRow>,
+    pub criteria: Vec<CriterionRow>,
+    pub place_kinds: Vec<Choice>,
+    pub price_forms: Vec<Choice>,
+    pub ccags: Vec<Choice>,
+    pub procedures: Vec<Choice>,
+    pub error: FormAlert,
+}
+
+fn choices(options: &'static [(&'static str, &'static str)], current: &str) -> Vec<Choice> {
+    options
+        .iter()
+        .map(|(value, label)| Choice {
+            value,
+            label,
+            selected: *value == current,
+        })
+        .collect()
+}
+
+fn form_page(
+    ctx: &Ctx,
+    session: &Session,
+    action: String,
+    amending: bool,
+    v: DraftValues,
+    error: FormAlert,
+) -> Result<Response, PageError> {
+    let t: &Texts = ctx.t;
+    let d: &DeskTexts = t.td;
+    let org_name = session
+        .current_org
+        .as_ref()
+        .map(|m| m.org_name.clone())
+        .unwrap_or_default();
+    let page = FormPage {
+        c: ctx.chrome("tenders"),
+        csrf: session.csrf_token.clone(),
+        action,
+        amending,
+        org_name,
+        lots: v
+            .lots
+            .iter()
+            .enumerate()
+            .map(|(i, l)| LotRow {
+                n: i + 1,
+                categories: Category::ALL
+                    .iter()
+                    .map(|c| Pick {
+                        value: c.as_str().into(),
+                        label: t
+                            .m
+                            .label(t.m.categories, c.as_str())
+                            .unwrap_or_default()
+                            .into(),
+                        checked: l.category == c.as_str(),
+                    })
+                    .collect(),
+                v: l.clone(),
+            })
+            .collect(),
+        criteria: v
+            .criteria
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CriterionRow {
+                n: i + 1,
+                kinds: choices(d.criterion_kinds, &c.kind),
+                v: c.clone(),
+            })
+            .collect(),
+        place_kinds: choices(d.place_kinds, &v.place_kind),
+        price_forms: choices(d.price_forms, &v.price_form),
+        ccags: choices(d.ccags, &v.ccag),
+        procedures: choices(d.procedures, &v.procedure),
+        v,
+        error,
+    };
+    let status = page.error.status_or(StatusCode::OK);
+    ctx.page(status, &page)
+}
+
+fn buying_org(session: &Session) -> Result<OrgId, PageError> {
+    match current_org(session)? {
+        Some((org, _)) => Ok(org),
+        None => Err(PageError::NotFound),
+    }
+}
+
+pub async fn new_form(ctx: Ctx) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    buying_org(session)?;
+    form_page(
+        &ctx,
+        session,
+        "/tenders/new".into(),
+        false,
+        DraftValues::new_draft(),
+        FormAlert::none(),
+    )
+}
+
+pub async fn create(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let f = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&field(&f, "csrf"))?;
+    let org = buying_org(session)?;
+    let values = DraftValues::from_fields(&f);
+    let outcome = match values.to_spec() {
+        Ok(spec) => {
+            catalogue
+                .create_tender(&session.principal(), &ctx.meta, org, spec)
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(view) => Ok(back_to(&view.id, "tender_saved")),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            form_page(
+                &ctx,
+                session,
+                "/tenders/new".into(),
+                false,
+                values,
+                error.into(),
+            )
+        }
+    }
+}
+
+pub async fn edit_form(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let session = ctx.user()?;
+    let v = catalogue.tender(Some(&session.principal()), &id).await?;
+    form_page(
+        &ctx,
+        session,
+        format!("/tenders/{id}/edit"),
+        v.state != "draft",
+        DraftValues::from_spec(&v.spec),
+        FormAlert::none(),
+    )
+}
+
+/// Saves a draft, or amends a published call.
+pub async fn save(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let f = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&field(&f, "csrf"))?;
+    let who = session.principal();
+    let amending = catalogue.tender(Some(&who), &id).await?.state != "draft";
+    let values = DraftValues::from_fields(&f);
+    let outcome = match values.to_spec() {
+        Ok(spec) if amending => catalogue
+            .amend_tender(&who, &ctx.meta, &id, spec, &values.summary)
+            .await
+            .map(|_| "tender_amended"),
+        Ok(spec) => catalogue
+            .update_tender(&who, &ctx.meta, &id, spec)
+            .await
+            .map(|_| "tender_saved"),
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(notice) => Ok(back_to(&id, notice)),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            form_page(
+                &ctx,
+                session,
+                format!("/tenders/{id}/edit"),
+                amending,
+                values,
+                error.into(),
+            )
+        }
+    }
+}
+
+// --- actions from the call's page ---------------------------------------------------------
+
+/// Runs one action posted from the call's page: back to it with a notice,
+/// or the page again with the error above the forms.
+async fn act<T>(
+    ctx: &Ctx,
+    catalogue: &Catalogue,
+    id: &str,
+    notice: &str,
+    outcome: Result<T, ServiceError>,
+) -> Result<Response, PageError> {
+    match outcome {
+        Ok(_) => Ok(back_to(id, notice)),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            super::tenders::show_page(ctx, catalogue, id, error.into()).await
+        }
+    }
+}
+
+/// The form of an action on the call's page, its CSRF token checked.
+fn posted(
+    ctx: &Ctx,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<(&Session, Pairs), PageError> {
+    let f = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&field(&f, "csrf"))?;
+    Ok((session, f))
+}
+
+pub async fn publish(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, f) = posted(&ctx, form)?;
+    let shares = match (field(&f, "threshold"), field(&f, "total")) {
+        (k, n) if k.is_empty() && n.is_empty() => Ok(None),
+        (k, n) => number::<u8>(&k, "shares")
+            .and_then(|threshold| Ok((threshold, number::<u8>(&n, "shares")?)))
+            .map(|(threshold, total)| Some(SharesPolicy { threshold, total })),
+    };
+    let outcome = match shares {
+        Ok(shares) => {
+            catalogue
+                .publish_tender(
+                    &session.principal(),
+                    &ctx.meta,
+                    &id,
+                    &field(&f, "recipient"),
+                    shares,
+                )
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    act(&ctx, &catalogue, &id, "tender_published", outcome).await
+}
+
+pub async fn ask(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, f) = posted(&ctx, form)?;
+    let org = buying_org(session)?;
+    let outcome = catalogue
+        .ask_question(
+            &session.principal(),
+            &ctx.meta,
+            &id,
+            org,
+            &field(&f, "question"),
+        )
+        .await;
+    act(&ctx, &catalogue, &id, "question_sent", outcome).await
+}
+
+pub async fn answer(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path((id, question)): Path<(String, String)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, f) = posted(&ctx, form)?;
+    let outcome = catalogue
+        .answer_question(
+            &session.principal(),
+            &ctx.meta,
+            &id,
+            &question,
+            &field(&f, "answer"),
+        )
+        .await;
+    act(&ctx, &catalogue, &id, "answer_published", outcome).await
+}
+
+pub async fn withdraw(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, _) = posted(&ctx, form)?;
+    let org = buying_org(session)?;
+    let outcome = catalogue
+        .withdraw_bid(&session.principal(), &ctx.meta, &id, org)
+        .await;
+    act(&ctx, &catalogue, &id, "bid_withdrawn", outcome).await
+}
+
+pub async fn open(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, f) = posted(&ctx, form)?;
+    let shares: Vec<String> = field(&f, "shares")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    let secret = if shares.is_empty() {
+        // A key file as written: its comment lines are left out.
+        let identity = field(&f, "identity")
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+            .unwrap_or_default()
+            .to_owned();
+        OpeningSecret::Identity(identity)
+    } else {
+        OpeningSecret::Shares(shares)
+    };
+    let outcome = catalogue
+        .open_tender(&session.principal(), &ctx.meta, &id, &secret)
+        .await;
+    act(&ctx, &catalogue, &id, "bids_opened", outcome).await
+}
+
+pub async fn cancel(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, f) = posted(&ctx, form)?;
+    let outcome = catalogue
+        .cancel_tender(&session.principal(), &ctx.meta, &id, &field(&f, "reason"))
+        .await;
+    act(&ctx, &catalogue, &id, "tender_cancelled", outcome).await
+}
+
+/// A problem as the sealing script reads it.
+fn problem(status: StatusCode, title: &str, detail: Option<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        serde_json::json!({ "status": status.as_u16(), "title": title, "detail": detail })
+            .to_string(),
+    )
+        .into_response()
+}
+
+/// Receives an envelope sealed in the browser (`static/tenders.js`) and
+/// answers its signed receipt, or a problem, in JSON. The CSRF token comes
+/// in the `x-csrf-token` header.
+pub async fn submit_bid(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(id) = tender_id(&id) else {
+        return problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
+    };
+    let Some(session) = ctx.session.as_ref().filter(|s| !s.second_factor_pending) else {
+        return problem(StatusCode::UNAUTHORIZED, ctx.t.err_unauthenticated, None);
+    };
+    let token = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ctx.check_csrf(token).is_err() {
+        return problem(StatusCode::FORBIDDEN, ctx.t.td.err_session, None);
+    }
+    let org = match current_org(session) {
+        Ok(Some((org, _))) => org,
+        _ => return problem(StatusCode::CONFLICT, ctx.t.td.err_no_org, None),
+    };
+    match catalogue
+        .submit_bid(&session.principal(), &ctx.meta, &id, org, &body)
+        .await
+    {
+        Ok(receipt) => (
+            StatusCode::CREATED,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&receipt).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(e) => match FormError::from_service(ctx.t, e) {
+            Ok(error) => problem(error.status, error.message, error.detail),
+            Err(fault) => {
+                crate::error::log_fault(&fault);
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ctx.t.server_error_text,
+                    None,
+                )
+            }
+        },
+    }
+}
+
+// --- a lot's evaluation -------------------------------------------------------------------
+
+pub struct TechnicalCriterion {
+    pub index: usize,
+    pub name: String,
+    pub scale: u32,
+}
+
+pub struct MarkInput {
+    pub index: usize,
+    pub name: String,
+    pub scale: u32,
+    pub value: String,
+}
+
+pub struct CandidateRow {
+    pub bid_id: String,
+    pub bidder: String,
+    pub offer_id: String,
+    pub monthly_price: String,
+    pub eligible: bool,
+    pub rules: Vec<(bool, String, String)>,
+    pub excluded: Option<String>,
+    pub answers: Vec<(String, String)>,
+    pub marks: Vec<MarkInput>,
+}
+
+pub struct RankRow {
+    pub rank: u32,
+    pub bidder: String,
+    pub price: String,
+    pub points: String,
+    pub total: String,
+}
+
+#[derive(Template)]
+#[template(path = "tenders/lot.html")]
+pub struct LotPage {
+    pub c: Chrome,
+    pub csrf: String,
+    pub tender_id: String,
+    pub tender_title: String,
+    pub lot: i64,
+    pub lot_title: String,
+    pub candidates: Vec<CandidateRow>,
+    pub incomplete: Option<String>,
+    pub ranking: Vec<RankRow>,
+    pub awarded: Option<AwardState>,
+    /// Marks can still change (the lot is not awarded).
+    pub open_for_marks: bool,
+    pub error: FormAlert,
+}
+
+pub struct AwardState {
+    pub amount: String,
+    pub standstill_until: When,
+    pub signed: Option<When>,
+    pub subscription_id: Option<String>,
+}
+
+fn lot_view(
+    ctx: &Ctx,
+    session: &Session,
+    v: &TenderView,
+    lot: i64,
+    eval: LotEvaluation,
+    error: FormAlert,
+) -> Result<Response, PageError> {
+    let Some(spec_lot) = usize::try_from(lot - 1)
+        .ok()
+        .and_then(|i| v.spec.lots.get(i))
+    else {
+        return Err(PageError::NotFound);
+    };
+    let technical: Vec<TechnicalCriterion> = v
+        .spec
+        .criteria
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == CriterionKind::Technical)
+        .map(|(index, c)| TechnicalCriterion {
+            index,
+            name: c.name.clone(),
+            scale: c.scale(),
+        })
+        .collect();
+    let names: std::collections::BTreeMap<&str, &str> = eval
+        .candidates
+        .iter()
+        .map(|c| (c.bid_id.as_str(), c.bidder_name.as_str()))
+        .collect();
+    let award = v.awards.iter().find(|a| a.lot == lot);
+    let page = LotPage {
+        c: ctx.chrome("tenders"),
+        csrf: session.csrf_token.clone(),
+        tender_id: v.id.clone(),
+        tender_title: v.spec.title.clone(),
+        lot,
+        lot_title: spec_lot.title.clone(),
+        ranking: eval
+            .ranking
+            .iter()
+            .map(|s| RankRow {
+                rank: s.rank,
+                bidder: names.get(s.bid_id.as_str()).copied().unwrap_or("").into(),
+                price: s.price.round_dp(2).to_string(),
+                points: s
+                    .points
+                    .iter()
+                    .map(|(k, p)| format!("{k} {}", p.round_dp(2)))
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                total: s.total.round_dp(2).to_string(),
+            })
+            .collect(),
+        candidates: eval
+            .candidates
+            .into_iter()
+            .map(|c| CandidateRow {
+                marks: technical
+                    .iter()
+                    .map(|t| MarkInput {
+                        index: t.index,
+                        name: t.name.clone(),
+                        scale: t.scale,
+                        value: c
+                            .marks
+                            .get(&t.name)
+                            .map(Decimal::to_string)
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                rules: c
+                    .eligibility
+                    .into_iter()
+                    .map(|r| (r.passed, r.rule, r.explanation))
+                    .collect(),
+                answers: c.answers.into_iter().collect(),
+                bid_id: c.bid_id,
+                bidder: c.bidder_name,
+                offer_id: c.offer_id,
+                monthly_price: c.monthly_price,
+                eligible: c.eligible,
+                excluded: c.excluded_reason,
+            })
+            .collect(),
+        incomplete: eval.incomplete,
+        open_for_marks: award.is_none(),
+        awarded: award.map(|a| AwardState {
+            amount: a.amount.clone(),
+            standstill_until: When::at(a.standstill_until_ms),
+            signed: a.signed_at_ms.map(When::at),
+            subscription_id: a.subscription_id.clone(),
+        }),
+        error,
+    };
+    let status = page.error.status_or(StatusCode::OK);
+    ctx.page(status, &page)
+}
+
+async fn lot_page(
+    ctx: &Ctx,
+    catalogue: &Catalogue,
+    id: &str,
+    lot: i64,
+    error: FormAlert,
+) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    let who = session.principal();
+    let v = catalogue.tender(Some(&who), id).await?;
+    let eval = catalogue.evaluation(&who, id, lot).await?;
+    lot_view(ctx, session, &v, lot, eval, error)
+}
+
+pub async fn lot(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path((id, lot)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    lot_page(&ctx, &catalogue, &id, lot, FormAlert::none()).await
+}
+
+/// Runs one action posted from a lot's page.
+async fn act_on_lot<T>(
+    ctx: &Ctx,
+    catalogue: &Catalogue,
+    id: &str,
+    lot: i64,
+    notice: &str,
+    outcome: Result<T, ServiceError>,
+) -> Result<Response, PageError> {
+    match outcome {
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/tenders/{id}/lots/{lot}?notice={notice}")).into_response())
+        }
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            lot_page(ctx, catalogue, id, lot, error.into()).await
+        }
+    }
+}
+
+pub async fn mark(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path((id, lot, bid)): Path<(String, i64, String)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, f) = posted(&ctx, form)?;
+    let who = session.principal();
+    let v = catalogue.tender(Some(&who), &id).await?;
+    let mut marks = std::collections::BTreeMap::new();
+    let mut outcome = Ok(());
+    for (index, c) in v.spec.criteria.iter().enumerate() {
+        let value = field(&f, &format!("mark{index}"));
+        if c.kind != CriterionKind::Technical || value.is_empty() {
+            continue;
+        }
+        match decimal(&value, "marks") {
+            Ok(m) => {
+                marks.insert(c.name.clone(), m);
+            }
+            Err(e) => outcome = Err(ServiceError::from(e)),
+        }
+    }
+    let exclude = Some(field(&f, "exclude")).filter(|r| !r.is_empty());
+    let outcome = match outcome {
+        Ok(()) => catalogue
+            .mark_bid(&who, &ctx.meta, &id, lot, &bid, Marking { marks, exclude })
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    act_on_lot(&ctx, &catalogue, &id, lot, "marks_saved", outcome).await
+}
+
+pub async fn award(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path((id, lot)): Path<(String, i64)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, _) = posted(&ctx, form)?;
+    let outcome = catalogue
+        .award_lot(&session.principal(), &ctx.meta, &id, lot)
+        .await;
+    act_on_lot(&ctx, &catalogue, &id, lot, "lot_awarded", outcome).await
+}
+
+pub async fn sign(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path((id, lot)): Path<(String, i64)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let (session, _) = posted(&ctx, form)?;
+    let outcome = catalogue
+        .sign_contract(&session.principal(), &ctx.meta, &id, lot)
+        .await;
+    act_on_lot(&ctx, &catalogue, &id, lot, "contract_signed", outcome).await
+}
