@@ -8,7 +8,8 @@
 // offer meets on its space.
 //
 // Then a whole procedure in the browser, the buyer in French and the bidders
-// in English: the buyer drafts a call closing a minute ahead, publishes it
+// in English: the buyer drafts a call closing a minute ahead, attaches a
+// document (which a bidder downloads), publishes it
 // with an opening key made in its browser (downloaded, never sent), answers a
 // question; two providers seal their bids in their browsers; after the
 // deadline the buyer is refused a wrong key, opens with the downloaded one,
@@ -185,6 +186,13 @@ describe('a whole call for tender in the browser', { skip: !CREDENTIALS && 'need
       // The deadline is shorter than the adapted procedure's 15 days: warned, with its rule.
       assert.match(await buyer.locator('#buyer-desk-section').innerText(), /15 days/);
 
+      // A document of the consultation, kept sealed and published with the call.
+      const rules = 'Règlement : réponse avant la date limite.';
+      await buyer.locator('#document-files').setInputFiles({ name: 'Règlement de consultation.txt', mimeType: 'text/plain', buffer: Buffer.from(rules) });
+      await buyer.getByRole('button', { name: 'Joindre', exact: true }).click();
+      await buyer.waitForURL(/notice=document_added/);
+      assert.match(await buyer.locator('#documents').innerText(), /Règlement de consultation\.txt/);
+
       // Publication: the key is made in the browser and downloaded.
       await buyer.getByRole('button', { name: "Créer la clé d'ouverture dans ce navigateur" }).click();
       const recipient = await buyer.getByLabel("Clé publique d'ouverture (age1…)").inputValue();
@@ -207,6 +215,11 @@ describe('a whole call for tender in the browser', { skip: !CREDENTIALS && 'need
       // A provider asks a question; the buyer answers it publicly.
       const cumulus = await logIn(en, 'admin@cumulus.example', password('admin@cumulus.example'), EN);
       await cumulus.goto(callUrl);
+      const [rulesDownload] = await Promise.all([
+        cumulus.waitForEvent('download'),
+        cumulus.getByRole('link', { name: 'Règlement de consultation.txt' }).click(),
+      ]);
+      assert.equal(readFileSync(await rulesDownload.path(), 'utf8'), rules);
       await cumulus.getByLabel('Ask the buyer a question').fill('Is an S3-compatible interface required?');
       await cumulus.getByRole('button', { name: 'Send the question' }).click();
       await cumulus.waitForURL(/notice=question_sent/);

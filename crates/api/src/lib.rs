@@ -47,7 +47,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         tenders::mark, tenders::award, tenders::sign, tenders::cancel,
         tenders::ocds_all, tenders::ocds_one, tenders::decp,
         tenders::questions, tenders::ask, tenders::answer, tenders::amend, tenders::versions,
-        tenders::matching,
+        tenders::matching, tenders::add_document, tenders::documents, tenders::document,
+        tenders::remove_document,
     ),
     modifiers(&BearerAuth),
 )]
@@ -218,6 +219,18 @@ pub fn router(platform: Platform) -> Router {
                 .layer(DefaultBodyLimit::max(
                     nuage_domain::tender::MAX_BID_BYTES + 1024,
                 )),
+        )
+        .route(
+            "/tenders/{tender_id}/documents",
+            post(tenders::add_document)
+                .get(tenders::documents)
+                .layer(DefaultBodyLimit::max(
+                    nuage_domain::tender::MAX_DOCUMENT_BYTES + 1024,
+                )),
+        )
+        .route(
+            "/tenders/{tender_id}/documents/{document_id}",
+            get(tenders::document).delete(tenders::remove_document),
         )
         .route("/tenders/{tender_id}/open", post(tenders::open))
         .route(

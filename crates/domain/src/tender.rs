@@ -562,6 +562,48 @@ pub struct Bid {
 /// The most a sealed bid weighs.
 pub const MAX_BID_BYTES: usize = 8 * 1024 * 1024;
 
+/// The largest document of a call, and how many a call has at most.
+pub const MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
+pub const MAX_DOCUMENTS: usize = 20;
+
+/// A document's file name: one name, no path, nothing invisible.
+pub fn document_name(name: &str) -> Result<String, DomainError> {
+    let name = name.trim();
+    let refuse = |reason: &str| Err(DomainError::invalid("name", reason));
+    if name.is_empty() || name.chars().count() > 200 {
+        return refuse("a file name has 1 to 200 characters");
+    }
+    if name == "." || name == ".." || name.contains(['/', '\\']) {
+        return refuse("a file name, not a path");
+    }
+    if name.chars().any(char::is_control) {
+        return refuse("a file name has no control characters");
+    }
+    Ok(name.to_owned())
+}
+
+/// A document's media type as given (`type/subtype`), or
+/// `application/octet-stream`.
+pub fn document_media_type(value: Option<&str>) -> String {
+    let value = value
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let plausible = value.split_once('/').is_some_and(|(t, s)| {
+        !t.is_empty()
+            && !s.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/.+-_".contains(c))
+    });
+    if plausible && value.len() <= 100 {
+        value
+    } else {
+        "application/octet-stream".to_owned()
+    }
+}
+
 impl Bid {
     /// Reads a decrypted bid and checks it belongs to this call.
     pub fn parse(plain: &[u8], tender_id: &str, spec: &TenderSpec) -> Result<Self, String> {

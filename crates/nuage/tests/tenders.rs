@@ -1357,3 +1357,167 @@ async fn questions_are_answered_to_all_and_amendments_are_versioned() {
         .await;
     assert_eq!(status, 409, "{body}");
 }
+
+/// A call's documents: attached to the draft, sealed in the platform's
+/// storage (no plaintext on disk), published with the call and listed in
+/// its OCDS release; bad names, duplicates and late changes refused.
+#[tokio::test]
+async fn a_calls_documents_are_sealed_and_published_with_it() {
+    let app = spawn_app().await;
+    set_clock(&app, START).await;
+    let (token, id) = buyer_with_draft(
+        &app,
+        "Métropole",
+        "achats@metropole.example",
+        spec(START + 40 * DAY),
+    )
+    .await;
+    let marker = "RC-DOCUMENT-MARKER-4c1d";
+    // Several 64 KiB chunks, so that every chunk is sealed and opened.
+    let content = format!("{marker}\n").repeat(20_000).into_bytes();
+    let upload = |name: &str, body: Vec<u8>, token: Option<&str>| {
+        let mut request = app
+            .http
+            .post(app.url(&format!("/tenders/{id}/documents")))
+            .query(&[("name", name)])
+            .header("content-type", "application/pdf")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let response = upload(
+        "Règlement de consultation.pdf",
+        content.clone(),
+        Some(&token),
+    )
+    .await
+    .expect("upload");
+    assert_eq!(response.status(), 201);
+    let document: Value = response.json().await.expect("json");
+    assert_eq!(document["size"], content.len());
+    assert_eq!(document["media_type"], "application/pdf");
+    let doc_id = document["id"].as_str().expect("id").to_owned();
+
+    // Bad names and a duplicate change nothing.
+    for bad in ["../etc/passwd", "a/b.pdf", "", "..", "nul\u{0}.pdf"] {
+        let response = upload(bad, b"x".to_vec(), Some(&token))
+            .await
+            .expect("upload");
+        assert_eq!(response.status(), 400, "{bad:?}");
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["field"], "name", "{bad:?}");
+    }
+    let response = upload("Règlement de consultation.pdf", b"x".to_vec(), Some(&token))
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 409);
+    let response = upload("anonyme.pdf", b"x".to_vec(), None)
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 401);
+    let response = upload("CCTP.txt", b"to be removed".to_vec(), Some(&token))
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 201);
+    let removed: Value = response.json().await.expect("json");
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!(
+                "/tenders/{id}/documents/{}",
+                removed["id"].as_str().expect("id")
+            ),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    // A draft's documents are its buyer's only.
+    let anonymous = app
+        .http
+        .get(app.url(&format!("/tenders/{id}/documents")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(anonymous.status(), 404);
+    let (status, listed) = app
+        .call(
+            Method::GET,
+            &format!("/tenders/{id}/documents"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+
+    // Sealed: the marker is nowhere in the data directory nor the tables.
+    assert!(
+        !everything_stored(&app).await.contains(marker),
+        "a document is stored in the clear"
+    );
+
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/publish"),
+            &token,
+            Some(json!({"recipient": recipient})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let response = upload("Annexe.pdf", b"late".to_vec(), Some(&token))
+        .await
+        .expect("upload");
+    assert_eq!(
+        response.status(),
+        409,
+        "a published call's documents are fixed"
+    );
+
+    // Published: anyone downloads it, byte for byte, under its name.
+    let listed = public_json(&app, &format!("/tenders/{id}/documents")).await;
+    assert_eq!(listed[0]["name"], "Règlement de consultation.pdf");
+    let download = app
+        .http
+        .get(app.url(&format!("/tenders/{id}/documents/{doc_id}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        download.headers()["content-disposition"],
+        "attachment; filename*=UTF-8''R%C3%A8glement%20de%20consultation.pdf"
+    );
+    assert_eq!(
+        download.bytes().await.expect("bytes").as_ref(),
+        content.as_slice()
+    );
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/tenders/{id}/documents/{doc_id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "a published call's documents stay");
+
+    // The OCDS release names the document with its address.
+    let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
+    check_open_data(&package, "ocds");
+    let documents = &package["releases"][0]["tender"]["documents"];
+    assert_eq!(documents[0]["id"], doc_id.as_str());
+    assert_eq!(documents[0]["title"], "Règlement de consultation.pdf");
+    assert!(
+        documents[0]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/api/v1/tenders/{id}/documents/{doc_id}"))),
+        "{documents}"
+    );
+}

@@ -55,6 +55,8 @@ const AGE_JS: &str = include_str!("../static/age-encryption.js");
 const AGE_JS_LICENSE: &str = include_str!("../static/age-encryption.LICENSE.txt");
 /// The largest sealed bid the console takes, as the API does.
 const BID_LIMIT: usize = nuage_domain::tender::MAX_BID_BYTES + 1024;
+/// The largest document of a call.
+const DOCUMENT_LIMIT: usize = nuage_domain::tender::MAX_DOCUMENT_BYTES + 1024;
 
 /// The console's routes, to be merged at the root of the main listener.
 pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
@@ -139,6 +141,18 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
         .route(
             "/tenders/{id}/bid",
             post(pages::tender_desk::submit_bid).layer(DefaultBodyLimit::max(BID_LIMIT)),
+        )
+        .route(
+            "/tenders/{id}/documents",
+            post(pages::tender_desk::add_document).layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+        )
+        .route(
+            "/tenders/{id}/documents/{document}",
+            get(pages::tender_desk::document),
+        )
+        .route(
+            "/tenders/{id}/documents/{document}/remove",
+            post(pages::tender_desk::remove_document),
         )
         .route("/tenders/{id}/withdraw", post(pages::tender_desk::withdraw))
         .route("/tenders/{id}/open", post(pages::tender_desk::open))

@@ -151,6 +151,8 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "marks_saved" => t.td.notice_marks,
         "lot_awarded" => t.td.notice_awarded,
         "contract_signed" => t.td.notice_signed,
+        "document_removed" => t.td.notice_document_removed,
+        "document_added" => t.td.notice_document_added,
         _ => return None,
     })
 }

@@ -32,6 +32,35 @@
     });
   }
 
+  // A draft's documents are sent one by one, as they are.
+  const documents = document.getElementById("document-form");
+  if (documents) {
+    documents.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const status = document.getElementById("document-status");
+      for (const file of document.getElementById("document-files").files) {
+        const response = await fetch(
+          `/tenders/${documents.dataset.tender}/documents?name=${encodeURIComponent(file.name)}`,
+          {
+            method: "POST",
+            credentials: "same-origin",
+            headers: {
+              "content-type": file.type || "application/octet-stream",
+              "x-csrf-token": documents.dataset.csrf,
+            },
+            body: file,
+          },
+        );
+        if (!response.ok) {
+          const body = await response.json().catch(() => ({}));
+          status.textContent = `${file.name} : ${body.title || documents.dataset.msgFailed}${body.detail ? " — " + body.detail : ""}`;
+          return;
+        }
+      }
+      window.location.assign(`/tenders/${documents.dataset.tender}?notice=document_added`);
+    });
+  }
+
   const age = window.NuageAge;
 
   // Publication: the opening key is made here and only its public half is

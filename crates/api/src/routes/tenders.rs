@@ -3,13 +3,14 @@
 //! opening, marking, award and signature by the buyer.
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nuage_domain::tender::{SharesPolicy, SignedReceipt, TenderSpec};
 use nuage_service::Page;
 use nuage_service::catalogue::Catalogue;
 use nuage_service::catalogue::tender_changes::{AmendmentView, QuestionView, VersionView};
+use nuage_service::catalogue::tender_documents::DocumentView;
 use nuage_service::catalogue::tenders::{
     AwardView, EnvelopeView, LotEvaluation, Marking, OpeningReport, OpeningSecret, TenderView,
 };
@@ -473,4 +474,100 @@ pub async fn matching(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<TenderView>>, ApiError> {
     Ok(Json(catalogue.matching_tenders(&who, org_id(&id)?).await?))
+}
+
+/// The name of a document being attached.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DocumentName {
+    /// The file name, without a path.
+    pub name: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tenders/{tender_id}/documents", tag = "tenders", params(("tender_id" = String, Path), DocumentName),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file; its Content-Type is kept"),
+    responses((status = 201, body = DocumentView, description = "Attached to the draft, sealed in the platform's storage"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn add_document(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    Params(document): Params<DocumentName>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let view = catalogue
+        .add_document(
+            &who,
+            &meta,
+            &uuid_param(&id)?,
+            &document.name,
+            media_type,
+            &body,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/documents", tag = "tenders", params(("tender_id" = String, Path)),
+    responses((status = 200, body = Vec<DocumentView>, description = "A published call's documents (no account needed), or a draft's for its buyer"), (status = "4XX", body = Problem)))]
+pub async fn documents(
+    Extension(catalogue): Cat,
+    who: Option<Caller>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Vec<DocumentView>>, ApiError> {
+    let who = who.map(|Caller(p)| p);
+    Ok(Json(
+        catalogue.documents(who.as_ref(), &uuid_param(&id)?).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/documents/{document_id}", tag = "tenders",
+    params(("tender_id" = String, Path), ("document_id" = String, Path)),
+    responses((status = 200, content_type = "application/octet-stream", description = "The file, as attached"), (status = "4XX", body = Problem)))]
+pub async fn document(
+    Extension(catalogue): Cat,
+    who: Option<Caller>,
+    PathParam((id, document)): PathParam<(String, String)>,
+) -> Result<Response, ApiError> {
+    let who = who.map(|Caller(p)| p);
+    let (view, bytes) = catalogue
+        .document(who.as_ref(), &uuid_param(&id)?, &uuid_param(&document)?)
+        .await?;
+    Ok(document_response(&view, bytes))
+}
+
+/// A document as a download: its type, its name, never sniffed.
+fn document_response(view: &DocumentView, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, view.media_type.clone()),
+            (header::CONTENT_DISPOSITION, view.content_disposition()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+#[utoipa::path(delete, path = "/api/v1/tenders/{tender_id}/documents/{document_id}", tag = "tenders",
+    params(("tender_id" = String, Path), ("document_id" = String, Path)),
+    responses((status = 204, description = "Removed from the draft"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn remove_document(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam((id, document)): PathParam<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    catalogue
+        .remove_document(&who, &meta, &uuid_param(&id)?, &uuid_param(&document)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -650,3 +650,80 @@ pub async fn sign_award(
     .rows_affected()
         == 1)
 }
+
+// --- documents --------------------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DocumentRow {
+    pub id: String,
+    pub tender_id: String,
+    pub name: String,
+    pub media_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub region: String,
+    pub blob_id: String,
+    pub wrapped_key: String,
+    pub uploaded_by: String,
+    pub uploaded_at: i64,
+}
+
+const DOCUMENT_COLUMNS: &str = "id, tender_id, name, media_type, size, sha256, region, blob_id, \
+     wrapped_key, uploaded_by, uploaded_at";
+
+/// Records a document; false when the call already has one of that name.
+pub async fn insert_document(conn: &mut AnyConnection, d: &DocumentRow) -> Result<bool, DbError> {
+    let done = sqlx::query(&format!(
+        "INSERT INTO tender_documents ({DOCUMENT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (tender_id, name) DO NOTHING"
+    ))
+    .bind(&d.id)
+    .bind(&d.tender_id)
+    .bind(&d.name)
+    .bind(&d.media_type)
+    .bind(d.size)
+    .bind(&d.sha256)
+    .bind(&d.region)
+    .bind(&d.blob_id)
+    .bind(&d.wrapped_key)
+    .bind(&d.uploaded_by)
+    .bind(d.uploaded_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn documents(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+) -> Result<Vec<DocumentRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM tender_documents WHERE tender_id = $1 ORDER BY name"
+    ))
+    .bind(tender_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn get_document(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    id: &str,
+) -> Result<Option<DocumentRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM tender_documents WHERE tender_id = $1 AND id = $2"
+    ))
+    .bind(tender_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn delete_document(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM tender_documents WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -17,6 +17,7 @@ mod index;
 pub mod orders;
 pub mod tender_changes;
 pub mod tender_data;
+pub mod tender_documents;
 pub mod tenders;
 
 use std::collections::HashMap;

@@ -62,7 +62,25 @@ impl Catalogue {
         let awards = repo::awards(conn, &t.id).await?;
         let ocid = format!("{OCID_PREFIX}-{}", t.id);
         let versions = repo::versions(conn, &t.id).await?;
-        let mut tender = tender_json(&t.id, &spec, &buyer, published);
+        let public_url = &self.platform().settings().public_url;
+        let documents: Vec<Value> = repo::documents(conn, &t.id)
+            .await?
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.id, "documentType": "biddingDocuments", "title": d.name,
+                    "format": d.media_type, "datePublished": rfc3339(published),
+                    "url": format!("{public_url}/api/v1/tenders/{}/documents/{}", t.id, d.id),
+                })
+            })
+            .collect();
+        let with_documents = |mut tender: Value| {
+            if !documents.is_empty() {
+                tender["documents"] = json!(documents);
+            }
+            tender
+        };
+        let mut tender = with_documents(tender_json(&t.id, &spec, &buyer, published));
         let mut parties = vec![party(&buyer, &["buyer", "procuringEntity"])];
         let base = |id: String, date: i64, tag: &str, tender: &Value, parties: &[Value]| {
             json!({
@@ -73,7 +91,7 @@ impl Catalogue {
             })
         };
         let first = match versions.first() {
-            Some(v) => tender_json(&t.id, &parse_doc(&v.spec)?, &buyer, published),
+            Some(v) => with_documents(tender_json(&t.id, &parse_doc(&v.spec)?, &buyer, published)),
             None => tender.clone(),
         };
         let mut out = vec![base(
@@ -93,7 +111,8 @@ impl Catalogue {
                 "description": format!("Modifié : {}", changes.join(", ")),
                 "releaseID": format!("{}-amendment-{}", t.id, v.version),
             }));
-            let mut amended = tender_json(&t.id, &parse_doc(&v.spec)?, &buyer, published);
+            let mut amended =
+                with_documents(tender_json(&t.id, &parse_doc(&v.spec)?, &buyer, published));
             amended["amendments"] = json!(amendments);
             out.push(base(
                 format!("{}-amendment-{}", t.id, v.version),

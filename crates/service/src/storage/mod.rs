@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod crypto;
+pub mod files;
 mod maintenance;
 pub mod multipart;
 pub mod objects;

@@ -9,8 +9,8 @@ use askama::Template;
 use axum::Extension;
 use axum::Form;
 use axum::body::Bytes;
-use axum::extract::Path;
-use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
@@ -803,41 +803,37 @@ fn problem(status: StatusCode, title: &str, detail: Option<String>) -> Response 
         .into_response()
 }
 
-/// Receives an envelope sealed in the browser (`static/tenders.js`) and
-/// answers its signed receipt, or a problem, in JSON. The CSRF token comes
-/// in the `x-csrf-token` header.
-pub async fn submit_bid(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Ok(id) = tender_id(&id) else {
-        return problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
-    };
+/// The signed-in session of a script's upload, its CSRF token (the
+/// `x-csrf-token` header) checked; or the problem to answer.
+fn script_session<'a>(ctx: &'a Ctx, headers: &HeaderMap) -> Result<&'a Session, Box<Response>> {
     let Some(session) = ctx.session.as_ref().filter(|s| !s.second_factor_pending) else {
-        return problem(StatusCode::UNAUTHORIZED, ctx.t.err_unauthenticated, None);
+        return Err(Box::new(problem(
+            StatusCode::UNAUTHORIZED,
+            ctx.t.err_unauthenticated,
+            None,
+        )));
     };
     let token = headers
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if ctx.check_csrf(token).is_err() {
-        return problem(StatusCode::FORBIDDEN, ctx.t.td.err_session, None);
+        return Err(Box::new(problem(
+            StatusCode::FORBIDDEN,
+            ctx.t.td.err_session,
+            None,
+        )));
     }
-    let org = match current_org(session) {
-        Ok(Some((org, _))) => org,
-        _ => return problem(StatusCode::CONFLICT, ctx.t.td.err_no_org, None),
-    };
-    match catalogue
-        .submit_bid(&session.principal(), &ctx.meta, &id, org, &body)
-        .await
-    {
-        Ok(receipt) => (
+    Ok(session)
+}
+
+/// A script's upload answered: 201 with the JSON, or a problem.
+fn script_answer<T: Serialize>(ctx: &Ctx, outcome: Result<T, ServiceError>) -> Response {
+    match outcome {
+        Ok(value) => (
             StatusCode::CREATED,
             [(header::CONTENT_TYPE, "application/json")],
-            serde_json::to_string(&receipt).unwrap_or_default(),
+            serde_json::to_string(&value).unwrap_or_default(),
         )
             .into_response(),
         Err(e) => match FormError::from_service(ctx.t, e) {
@@ -852,6 +848,112 @@ pub async fn submit_bid(
             }
         },
     }
+}
+
+/// Receives an envelope sealed in the browser (`static/tenders.js`) and
+/// answers its signed receipt.
+pub async fn submit_bid(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(id) = tender_id(&id) else {
+        return problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
+    };
+    let session = match script_session(&ctx, &headers) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let org = match current_org(session) {
+        Ok(Some((org, _))) => org,
+        _ => return problem(StatusCode::CONFLICT, ctx.t.td.err_no_org, None),
+    };
+    let outcome = catalogue
+        .submit_bid(&session.principal(), &ctx.meta, &id, org, &body)
+        .await;
+    script_answer(&ctx, outcome)
+}
+
+/// The name of a document the buyer's script uploads.
+#[derive(Default, serde::Deserialize)]
+pub struct DocumentName {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Receives a document of a draft from the buyer's script.
+pub async fn add_document(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path(id): Path<String>,
+    query: Result<Query<DocumentName>, QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(id) = tender_id(&id) else {
+        return problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
+    };
+    let session = match script_session(&ctx, &headers) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let name = super::read_query(query).name;
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let outcome = catalogue
+        .add_document(
+            &session.principal(),
+            &ctx.meta,
+            &id,
+            &name,
+            media_type,
+            &body,
+        )
+        .await;
+    script_answer(&ctx, outcome)
+}
+
+/// A call's document, for whoever may read the call.
+pub async fn document(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path((id, document)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let document = tender_id(&document)?;
+    let who = ctx
+        .session
+        .as_ref()
+        .filter(|s| !s.second_factor_pending)
+        .map(Session::principal);
+    let (view, bytes) = catalogue.document(who.as_ref(), &id, &document).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, view.media_type.clone()),
+            (header::CONTENT_DISPOSITION, view.content_disposition()),
+            (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+pub async fn remove_document(
+    ctx: Ctx,
+    Extension(catalogue): Extension<Catalogue>,
+    Path((id, document)): Path<(String, String)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = tender_id(&id)?;
+    let document = tender_id(&document)?;
+    let (session, _) = posted(&ctx, form)?;
+    let outcome = catalogue
+        .remove_document(&session.principal(), &ctx.meta, &id, &document)
+        .await;
+    act(&ctx, &catalogue, &id, "document_removed", outcome).await
 }
 
 // --- a lot's evaluation -------------------------------------------------------------------

@@ -147,7 +147,17 @@ pub struct ShowPage {
     pub awards: Vec<AwardLine>,
     pub buyer: Option<BuyerDesk>,
     pub supplier: Option<SupplierDesk>,
+    pub documents: Vec<DocumentLine>,
     pub error: FormAlert,
+}
+
+/// A document of the call, with its download link.
+pub struct DocumentLine {
+    pub href: String,
+    pub remove_href: String,
+    pub name: String,
+    pub size: i64,
+    pub sha256: String,
 }
 
 /// The buyer's part of a call's page: what can be done in its state.
@@ -336,6 +346,18 @@ pub async fn show_page(
         }
         _ => {}
     }
+    let documents = catalogue
+        .documents(principal.as_ref(), id)
+        .await?
+        .into_iter()
+        .map(|d| DocumentLine {
+            href: format!("/tenders/{id}/documents/{}", d.id),
+            remove_href: format!("/tenders/{id}/documents/{}/remove", d.id),
+            name: d.name,
+            size: d.size,
+            sha256: d.sha256,
+        })
+        .collect();
     let versions: Vec<VersionView> = if draft {
         Vec::new()
     } else {
@@ -406,6 +428,7 @@ pub async fn show_page(
             .collect(),
         buyer,
         supplier,
+        documents,
         error,
         v,
     };
