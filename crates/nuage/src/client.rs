@@ -135,10 +135,20 @@ impl Client {
 
     /// POSTs raw bytes (a sealed bid).
     pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<Value, ClientError> {
+        self.post_file(path, "application/octet-stream", body).await
+    }
+
+    /// POSTs a file with its media type.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        media_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, ClientError> {
         self.send(
             self.http
                 .post(format!("{}{path}", self.base))
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .header(reqwest::header::CONTENT_TYPE, media_type)
                 .body(body),
         )
         .await

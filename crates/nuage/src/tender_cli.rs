@@ -73,6 +73,11 @@ pub enum TenderCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The call's documents: attach them to the draft, list them.
+    Document {
+        #[command(subcommand)]
+        command: DocumentCommand,
+    },
     /// Bids: seal and submit, withdraw, list one's envelopes.
     Bid {
         #[command(subcommand)]
@@ -198,6 +203,111 @@ pub enum TenderCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocumentCommand {
+    /// Attach a file to a draft; it is kept sealed and published with the call.
+    Add {
+        #[arg(long)]
+        tender: String,
+        file: PathBuf,
+        /// Its media type; guessed from the file's extension otherwise.
+        #[arg(long)]
+        media_type: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A call's documents, with their download addresses.
+    List {
+        #[arg(long)]
+        tender: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The media type of a document by its extension.
+fn media_type_of(path: &Path) -> &'static str {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match extension.as_str() {
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "zip" => "application/zip",
+        "odt" => "application/vnd.oasis.opendocument.text",
+        "ods" => "application/vnd.oasis.opendocument.spreadsheet",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn run_document(client: &Client, command: &DocumentCommand) -> Result<(), ClientError> {
+    match command {
+        DocumentCommand::Add {
+            tender,
+            file,
+            media_type,
+            json,
+        } => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| usage("the file needs a name"))?;
+            let media_type = media_type.as_deref().unwrap_or(media_type_of(file));
+            let document = client
+                .post_file(
+                    &format!(
+                        "/tenders/{}/documents?name={}",
+                        urlencode(tender),
+                        urlencode(name)
+                    ),
+                    media_type,
+                    bytes,
+                )
+                .await?;
+            print(&document, *json, |d| {
+                format!(
+                    "attached {} ({} bytes, sha256 {})",
+                    d["name"].as_str().unwrap_or_default(),
+                    d["size"],
+                    d["sha256"].as_str().unwrap_or_default()
+                )
+            });
+            Ok(())
+        }
+        DocumentCommand::List { tender, json } => {
+            let path = format!("/tenders/{}/documents", urlencode(tender));
+            let documents = client.get(&path).await?;
+            print(&documents, *json, |all| {
+                all.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        format!(
+                            "{}\t{}\t{} bytes\t{}/{}",
+                            d["id"].as_str().unwrap_or_default(),
+                            d["name"].as_str().unwrap_or_default(),
+                            d["size"],
+                            path,
+                            d["id"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -450,6 +560,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
             Ok(())
         }
         TenderCommand::Bid { command } => run_bid(client, command).await,
+        TenderCommand::Document { command } => run_document(client, command).await,
         TenderCommand::Open {
             tender,
             key_file,

@@ -1434,6 +1434,36 @@ async fn a_calls_documents_are_sealed_and_published_with_it() {
         )
         .await;
     assert_eq!(status, 204);
+    // The CLI attaches a file under its own name, its type by its extension.
+    let dir = tempfile::tempdir().expect("dir");
+    let annex = dir.path().join("Annexe financière.csv");
+    std::fs::write(&annex, "ligne;prix\n").expect("write");
+    let out = cli(
+        &app,
+        &token,
+        &[
+            "tender",
+            "document",
+            "add",
+            "--tender",
+            &id,
+            annex.to_str().expect("path"),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["media_type"], "text/csv");
+    let out = cli(
+        &app,
+        &token,
+        &["tender", "document", "list", "--tender", &id],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Annexe financière.csv"),
+        "{}",
+        out.stdout
+    );
 
     // A draft's documents are its buyer's only.
     let anonymous = app
@@ -1452,7 +1482,7 @@ async fn a_calls_documents_are_sealed_and_published_with_it() {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
 
     // Sealed: the marker is nowhere in the data directory nor the tables.
     assert!(
@@ -1481,7 +1511,10 @@ async fn a_calls_documents_are_sealed_and_published_with_it() {
 
     // Published: anyone downloads it, byte for byte, under its name.
     let listed = public_json(&app, &format!("/tenders/{id}/documents")).await;
-    assert_eq!(listed[0]["name"], "Règlement de consultation.pdf");
+    assert_eq!(
+        listed[1]["name"], "Règlement de consultation.pdf",
+        "sorted by name"
+    );
     let download = app
         .http
         .get(app.url(&format!("/tenders/{id}/documents/{doc_id}")))
@@ -1512,10 +1545,10 @@ async fn a_calls_documents_are_sealed_and_published_with_it() {
     let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
     check_open_data(&package, "ocds");
     let documents = &package["releases"][0]["tender"]["documents"];
-    assert_eq!(documents[0]["id"], doc_id.as_str());
-    assert_eq!(documents[0]["title"], "Règlement de consultation.pdf");
+    assert_eq!(documents[1]["id"], doc_id.as_str());
+    assert_eq!(documents[1]["title"], "Règlement de consultation.pdf");
     assert!(
-        documents[0]["url"]
+        documents[1]["url"]
             .as_str()
             .is_some_and(|u| u.ends_with(&format!("/api/v1/tenders/{id}/documents/{doc_id}"))),
         "{documents}"
