@@ -260,50 +260,11 @@ async fn the_server_starts_on_a_broken_chain_and_says_so() {
     );
 }
 
-/// Signs in to the console (CSRF cookie and field, session cookie) and
-/// returns the HTML of a page, as a browser would see it.
+/// Signs in to the console and returns the HTML of a page, as a browser
+/// would see it.
 async fn console_page_as(app: &TestApp, email: &str, path: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let cookie_value = |response: &reqwest::Response, name: &str| {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| {
-                c.strip_prefix(&format!("{name}="))
-                    .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
-            })
-    };
-    let login = client
-        .get(format!("{}/login", app.console))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .expect("login page");
-    let csrf = cookie_value(&login, "nuage_csrf").expect("a CSRF cookie on the login page");
-    let response = client
-        .post(format!("{}/login", app.console))
-        .header("cookie", format!("nuage_csrf={csrf}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("next", "/"),
-            ("email", email),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .expect("login");
-    assert!(
-        response.status().is_redirection(),
-        "signed in: {}",
-        response.status()
-    );
-    let session = cookie_value(&response, "nuage_session").expect("a session cookie");
-    client
+    let session = app.console_session(email).await;
+    app.http
         .get(format!("{}{path}", app.console))
         .header("cookie", format!("nuage_session={session}"))
         .header("accept-language", "en")

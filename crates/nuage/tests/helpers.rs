@@ -174,7 +174,53 @@ impl Drop for TestApp {
     }
 }
 
+/// The value of a cookie the response sets.
+pub fn set_cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            c.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+        })
+}
+
 impl TestApp {
+    /// Signs in to the console as a browser does (the CSRF cookie and field,
+    /// the password) and returns the session cookie's value.
+    pub async fn console_session(&self, email: &str) -> String {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let login = client
+            .get(format!("{}/login", self.console))
+            .send()
+            .await
+            .expect("login page");
+        let csrf = set_cookie_value(&login, "nuage_csrf").expect("a CSRF cookie on the login page");
+        let response = client
+            .post(format!("{}/login", self.console))
+            .header("cookie", format!("nuage_csrf={csrf}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("next", "/"),
+                ("email", email),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .expect("login");
+        assert!(
+            response.status().is_redirection(),
+            "signed in: {}",
+            response.status()
+        );
+        set_cookie_value(&response, "nuage_session").expect("a session cookie")
+    }
+
     /// What `restart`-style helpers need of a stopped server: its database
     /// and root token (no process).
     pub fn placeholder(database_url: &str, root_token: &str) -> PlaceholderApp {

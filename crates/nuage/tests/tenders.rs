@@ -1554,3 +1554,146 @@ async fn a_calls_documents_are_sealed_and_published_with_it() {
         "{documents}"
     );
 }
+
+/// The console's signature form, past a standstill that no browser test can
+/// wait for: refused inside it with the reason, nothing signed; after it, the
+/// contract is signed and the winning offer ordered.
+#[tokio::test]
+async fn the_console_signs_a_contract_once_the_standstill_is_over() {
+    use age::secrecy::ExposeSecret;
+
+    let app = spawn_app().await;
+    set_clock(&app, START).await;
+    let (token, id) = buyer_with_draft(
+        &app,
+        "Agglomération",
+        "achats@agglo.example",
+        spec(START + 40 * DAY),
+    )
+    .await;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/publish"),
+            &token,
+            Some(json!({"recipient": recipient.to_string()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (house_id, region) = house(&app).await;
+    let offer_id = house_offer(
+        &app,
+        &house_id,
+        &region,
+        "Archives Agglo",
+        json!({"monthly_fee": "20"}),
+    )
+    .await;
+    let envelope = age::encrypt(
+        &recipient,
+        bid(&id, &offer_id, json!({"monthly_fee": "20"}), "console").as_bytes(),
+    )
+    .expect("seal");
+    let response = app
+        .http
+        .post(app.url(&format!("/tenders/{id}/bids?org_id={house_id}")))
+        .bearer_auth(&app.root_token)
+        .header("content-type", "application/octet-stream")
+        .body(envelope)
+        .send()
+        .await
+        .expect("bid");
+    assert_eq!(response.status(), 201);
+    let receipt: Value = response.json().await.expect("receipt");
+    let bid_id = receipt["receipt"]["bid_id"].as_str().expect("bid id");
+
+    let deadline = START + 40 * DAY;
+    set_clock(&app, deadline).await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/tenders/{id}/open"),
+            Some(json!({"identity": identity.to_string().expose_secret()})),
+        ),
+        (
+            Method::PUT,
+            format!("/tenders/{id}/lots/1/bids/{bid_id}/marks"),
+            Some(json!({"marks": {"sécurité": "15"}})),
+        ),
+        (Method::POST, format!("/tenders/{id}/lots/1/award"), None),
+    ] {
+        let (status, body) = app.call(method, &path, &token, body).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let lot_page = format!("{}/tenders/{id}/lots/1", app.console);
+    // Signs in, reads the lot's page and posts its signature form.
+    let sign = || async {
+        let session = app.console_session("achats@agglo.example").await;
+        let page = client
+            .get(&lot_page)
+            .header("cookie", format!("nuage_session={session}"))
+            .send()
+            .await
+            .expect("lot page")
+            .text()
+            .await
+            .expect("html");
+        assert!(page.contains("id=\"sign-form\""), "{page}");
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the form's CSRF token")
+            .to_owned();
+        client
+            .post(format!("{lot_page}/sign"))
+            .header("cookie", format!("nuage_session={session}"))
+            .header("accept-language", "en")
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("sign")
+    };
+    let refused = sign().await;
+    assert_eq!(refused.status(), 409);
+    let html = refused.text().await.expect("html");
+    assert!(
+        html.contains("role=\"alert\"") && html.contains("standstill"),
+        "{html}"
+    );
+    let (_, view) = app
+        .call(Method::GET, &format!("/tenders/{id}"), &token, None)
+        .await;
+    assert_eq!(
+        view["awards"][0]["signed_at_ms"],
+        Value::Null,
+        "nothing signed"
+    );
+
+    // Eleven days later (a new session: the first has expired).
+    set_clock(&app, deadline + 11 * DAY).await;
+    let signed = sign().await;
+    assert_eq!(signed.status(), 303);
+    assert!(
+        signed.headers()["location"]
+            .to_str()
+            .is_ok_and(|l| l.ends_with("/lots/1?notice=contract_signed")),
+        "{:?}",
+        signed.headers()
+    );
+    let (_, view) = app
+        .call(Method::GET, &format!("/tenders/{id}"), &token, None)
+        .await;
+    assert_eq!(view["awards"][0]["signed_at_ms"], deadline + 11 * DAY);
+    assert!(
+        view["awards"][0]["subscription_id"].is_string(),
+        "ordered: {view}"
+    );
+}
