@@ -10,8 +10,8 @@
 // Then a whole procedure in the browser, the buyer in French and the bidders
 // in English: the buyer drafts a call closing a minute ahead, attaches a
 // document (which a bidder downloads), publishes it
-// with an opening key made in its browser (downloaded, never sent), answers a
-// question; two providers seal their bids in their browsers; after the
+// with an opening key made in its browser (downloaded, never sent), amends
+// it, answers a question; two providers seal their bids in their browsers; after the
 // deadline the buyer is refused a wrong key, opens with the downloaded one,
 // marks, ranks and awards, and is refused the signature inside the standstill.
 //
@@ -211,6 +211,16 @@ describe('a whole call for tender in the browser', { skip: !CREDENTIALS && 'need
       await buyer.getByRole('button', { name: "Publier l'appel" }).click();
       await buyer.waitForURL(/notice=tender_published/);
       assert.match(await buyer.getByRole('status').first().innerText(), /publié/);
+
+      // An amendment: a new version, the deadline kept to the second.
+      await buyer.getByRole('link', { name: "Modifier l'appel (nouvelle version)" }).click();
+      await buyer.waitForURL(/\/edit$/);
+      await buyer.getByLabel('Ce que la modification change').fill('Précision : formats de sortie ouverts.');
+      await buyer.getByLabel('Description', { exact: true }).first().fill('Conservation des délibérations numérisées, en France ; sortie en formats ouverts.');
+      await buyer.getByRole('button', { name: 'Publier la modification' }).click();
+      await buyer.waitForURL(/notice=tender_amended/);
+      assert.match(await buyer.locator('#versions').innerText(), /Précision : formats de sortie ouverts/);
+      assert.match(await buyer.locator('main').innerText(), /formats ouverts/);
 
       // A provider asks a question; the buyer answers it publicly.
       const cumulus = await logIn(en, 'admin@cumulus.example', password('admin@cumulus.example'), EN);

@@ -111,7 +111,8 @@
     const button = form.querySelector("button[type=submit]");
     const lots = [];
     for (const set of form.querySelectorAll("fieldset[data-lot]")) {
-      if (!set.querySelector("input[name=on]").checked) continue;
+      const on = set.querySelector("input[name=on]");
+      if (!on || !on.checked) continue;
       const price = (name) => set.querySelector(`[name=${name}]`).value.trim().replace(",", ".") || "0";
       const answers = {};
       for (const a of set.querySelectorAll("textarea[data-criterion]")) {

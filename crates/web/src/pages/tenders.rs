@@ -190,8 +190,10 @@ pub struct SupplierDesk {
     /// It has an envelope that counts.
     pub live: bool,
     pub envelopes: Vec<EnvelopeLine>,
-    /// Its published offers, (id, name).
-    pub offers: Vec<(String, String)>,
+    /// It has a published offer for some lot.
+    pub has_offers: bool,
+    /// Per lot, its published offers of the lot's kind, (id, name).
+    pub offers: Vec<Vec<(String, String)>>,
     /// The technical criteria a bid answers.
     pub technical: Vec<String>,
 }
@@ -302,16 +304,30 @@ pub async fn show_page(
             } else {
                 Vec::new()
             };
-            let offers = if *manages && v.state == "published" && !v.closed {
-                catalogue
-                    .sheets_of::<OfferSheet>(who, Sheet::Offer, *org)
-                    .await?
-                    .into_iter()
-                    .filter_map(|o| o.published.map(|p| (o.id, p.name)))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let published: Vec<(String, OfferSheet)> =
+                if *manages && v.state == "published" && !v.closed {
+                    catalogue
+                        .sheets_of::<OfferSheet>(who, Sheet::Offer, *org)
+                        .await?
+                        .into_iter()
+                        .filter_map(|o| o.published.map(|p| (o.id, p)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+            // Each lot is answered with an offer of its kind.
+            let offers: Vec<Vec<(String, String)>> = v
+                .spec
+                .lots
+                .iter()
+                .map(|lot| {
+                    published
+                        .iter()
+                        .filter(|(_, o)| o.category == lot.category)
+                        .map(|(id, o)| (id.clone(), o.name.clone()))
+                        .collect()
+                })
+                .collect();
             let t = ctx.t.td;
             supplier = Some(SupplierDesk {
                 csrf: csrf.clone(),
@@ -334,6 +350,7 @@ pub async fn show_page(
                         size: e.receipt.receipt.size,
                     })
                     .collect(),
+                has_offers: offers.iter().any(|o| !o.is_empty()),
                 offers,
                 technical: v
                     .spec
