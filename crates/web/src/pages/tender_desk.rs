@@ -1200,12 +1200,7 @@ pub async fn award(
     Path((id, lot)): Path<(String, i64)>,
     form: Result<Form<Pairs>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, _) = posted(&ctx, form)?;
-    let outcome = catalogue
-        .award_lot(&session.principal(), &ctx.meta, &id, lot)
-        .await;
-    act_on_lot(&ctx, &catalogue, &id, lot, "lot_awarded", outcome).await
+    decide(&ctx, &catalogue, &id, lot, form, false).await
 }
 
 pub async fn sign(
@@ -1214,10 +1209,31 @@ pub async fn sign(
     Path((id, lot)): Path<(String, i64)>,
     form: Result<Form<Pairs>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, _) = posted(&ctx, form)?;
-    let outcome = catalogue
-        .sign_contract(&session.principal(), &ctx.meta, &id, lot)
-        .await;
-    act_on_lot(&ctx, &catalogue, &id, lot, "contract_signed", outcome).await
+    decide(&ctx, &catalogue, &id, lot, form, true).await
+}
+
+/// Awards a lot to the first of its ranking, or signs its contract.
+async fn decide(
+    ctx: &Ctx,
+    catalogue: &Catalogue,
+    id: &str,
+    lot: i64,
+    form: Result<Form<Pairs>, FormRejection>,
+    sign: bool,
+) -> Result<Response, PageError> {
+    let id = tender_id(id)?;
+    let (session, _) = posted(ctx, form)?;
+    let who = session.principal();
+    let (outcome, notice) = if sign {
+        (
+            catalogue.sign_contract(&who, &ctx.meta, &id, lot).await,
+            "contract_signed",
+        )
+    } else {
+        (
+            catalogue.award_lot(&who, &ctx.meta, &id, lot).await,
+            "lot_awarded",
+        )
+    };
+    act_on_lot(ctx, catalogue, &id, lot, notice, outcome).await
 }
