@@ -298,9 +298,15 @@ describe('a whole call for tender in the browser', { skip: !CREDENTIALS && 'need
       await buyer.goto(callUrl);
       assert.match(await buyer.locator('#awards').innerText(), /Délai de suspension|jusqu/);
 
-      // The bidders see the award on the call's page.
+      // The bidders see the award on the call's page, and their result.
       await stratus.goto(callUrl);
       assert.ok(await stratus.locator('#awards').isVisible());
+      const result = await stratus.locator('#results').innerText();
+      assert.match(result, /Not retained \(Rank 2\)/, result);
+      const winnerScore = ranking.split('\n')[1].split('\t').pop().trim();
+      assert.ok(result.includes(winnerScore), `${result} names the winner's score ${winnerScore}`);
+      await cumulus.goto(callUrl);
+      assert.match(await cumulus.locator('#results').innerText(), /Awarded to your bid \(Rank 1\)/);
     } finally {
       await fr.close();
       await en.close();

@@ -48,7 +48,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         tenders::ocds_all, tenders::ocds_one, tenders::decp,
         tenders::questions, tenders::ask, tenders::answer, tenders::amend, tenders::versions,
         tenders::matching, tenders::add_document, tenders::documents, tenders::document,
-        tenders::remove_document,
+        tenders::remove_document, tenders::results,
     ),
     modifiers(&BearerAuth),
 )]
@@ -232,6 +232,7 @@ pub fn router(platform: Platform) -> Router {
             "/tenders/{tender_id}/documents/{document_id}",
             get(tenders::document).delete(tenders::remove_document),
         )
+        .route("/tenders/{tender_id}/results", get(tenders::results))
         .route("/tenders/{tender_id}/open", post(tenders::open))
         .route(
             "/tenders/{tender_id}/lots/{lot}/evaluation",

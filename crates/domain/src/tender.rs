@@ -925,7 +925,7 @@ pub struct Candidate {
 }
 
 /// A candidate's score, criterion by criterion, and its rank (1 is best).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Scored {
     pub bid_id: String,
     #[schema(value_type = String)]

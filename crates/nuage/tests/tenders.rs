@@ -1628,6 +1628,20 @@ async fn the_console_signs_a_contract_once_the_standstill_is_over() {
         assert_eq!(status, 200, "{path}: {body}");
     }
 
+    // The bidder learns its result.
+    let (status, results) = app
+        .call(
+            Method::GET,
+            &format!("/tenders/{id}/results?org_id={house_id}"),
+            &app.root_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{results}");
+    assert_eq!(results[0]["won"], true, "{results}");
+    assert_eq!(results[0]["your_rank"], 1, "{results}");
+    assert_eq!(results[0]["your_score"], results[0]["winner_score"]);
+
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

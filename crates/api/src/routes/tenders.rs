@@ -12,7 +12,8 @@ use nuage_service::catalogue::Catalogue;
 use nuage_service::catalogue::tender_changes::{AmendmentView, QuestionView, VersionView};
 use nuage_service::catalogue::tender_documents::DocumentView;
 use nuage_service::catalogue::tenders::{
-    AwardView, EnvelopeView, LotEvaluation, Marking, OpeningReport, OpeningSecret, TenderView,
+    AwardView, EnvelopeView, LotEvaluation, LotResult, Marking, OpeningReport, OpeningSecret,
+    TenderView,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -179,6 +180,22 @@ pub async fn envelopes(
     Ok(Json(
         catalogue
             .envelopes(&who, &uuid_param(&id)?, org_id(&bidder.org_id)?)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/results", tag = "tenders", params(("tender_id" = String, Path), Bidder),
+    responses((status = 200, body = Vec<LotResult>, description = "The bidder's result for each awarded lot it bid for: its score and rank, the winner's score"), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn results(
+    Extension(catalogue): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+    Params(bidder): Params<Bidder>,
+) -> Result<Json<Vec<LotResult>>, ApiError> {
+    Ok(Json(
+        catalogue
+            .bid_results(&who, &uuid_param(&id)?, org_id(&bidder.org_id)?)
             .await?,
     ))
 }

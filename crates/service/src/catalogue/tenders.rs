@@ -245,6 +245,20 @@ pub struct LotEvaluation {
     pub ranking: Vec<Scored>,
 }
 
+/// What a bidder learns of a lot it bid for, once the lot is awarded.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LotResult {
+    pub lot: i64,
+    pub won: bool,
+    /// Its bid's total score and rank; none when it was not eligible or
+    /// was excluded.
+    pub your_score: Option<String>,
+    pub your_rank: Option<u32>,
+    pub winner_score: String,
+    pub standstill_until_ms: i64,
+    pub signed: bool,
+}
+
 /// The buyer's marks for one lot of one bid, and an exclusion.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -796,6 +810,54 @@ impl Catalogue {
                 })
             })
             .collect()
+    }
+
+    /// The results of the awarded lots that `bidder`'s bid answered: its
+    /// score and rank, and the winner's score (as the `tender.result`
+    /// webhook tells them).
+    pub async fn bid_results(
+        &self,
+        who: &Principal,
+        id: &str,
+        bidder: OrgId,
+    ) -> ServiceResult<Vec<LotResult>> {
+        let mut conn = self.platform().db().acquire().await?;
+        self.platform()
+            .authorize_org(&mut conn, who, bidder, |_| true)
+            .await?;
+        self.published_tender(&mut conn, id).await?;
+        let live = repo::bids_of(&mut conn, id, &bidder.to_string())
+            .await?
+            .into_iter()
+            .find(|b| b.replaced_by.is_none() && b.withdrawn_at.is_none());
+        let Some(bid) = live else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for award in repo::awards(&mut conn, id).await? {
+            let answered = repo::bid_lots(&mut conn, id, award.lot)
+                .await?
+                .iter()
+                .any(|l| l.bid_id == bid.id);
+            if !answered {
+                continue;
+            }
+            let ranking: Vec<Scored> = parse_doc(&award.ranking)?;
+            let own = ranking.iter().find(|s| s.bid_id == bid.id);
+            out.push(LotResult {
+                lot: award.lot,
+                won: award.bid_id == bid.id,
+                your_score: own.map(|s| format!("{:.2}", s.total)),
+                your_rank: own.map(|s| s.rank),
+                winner_score: ranking
+                    .first()
+                    .map(|s| format!("{:.2}", s.total))
+                    .unwrap_or_default(),
+                standstill_until_ms: award.standstill_until,
+                signed: award.signed_at.is_some(),
+            });
+        }
+        Ok(out)
     }
 
     /// Opens the bids with the call's private key, or enough of its shares,

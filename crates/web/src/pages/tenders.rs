@@ -179,7 +179,17 @@ pub struct EnvelopeLine {
     pub status: &'static str,
 }
 
-/// A supplier's part: its questions, its envelopes, the sealing form.
+/// A bidder's result on an awarded lot.
+pub struct ResultLine {
+    pub lot: i64,
+    pub won: bool,
+    pub score: Option<String>,
+    pub rank: Option<u32>,
+    pub winner_score: String,
+}
+
+/// A supplier's part: its questions, its envelopes, its results, the
+/// sealing form.
 pub struct SupplierDesk {
     pub csrf: String,
     pub org_name: String,
@@ -190,6 +200,8 @@ pub struct SupplierDesk {
     /// It has an envelope that counts.
     pub live: bool,
     pub envelopes: Vec<EnvelopeLine>,
+    /// Its results on the awarded lots it bid for.
+    pub results: Vec<ResultLine>,
     /// It has a published offer for some lot.
     pub has_offers: bool,
     /// Per lot, its published offers of the lot's kind, (id, name).
@@ -304,6 +316,7 @@ pub async fn show_page(
             } else {
                 Vec::new()
             };
+            let results = catalogue.bid_results(who, id, *org).await?;
             let published: Vec<(String, OfferSheet)> =
                 if *manages && v.state == "published" && !v.closed {
                     catalogue
@@ -348,6 +361,16 @@ pub async fn show_page(
                         bid_id: e.receipt.receipt.bid_id,
                         sha256: e.receipt.receipt.sha256,
                         size: e.receipt.receipt.size,
+                    })
+                    .collect(),
+                results: results
+                    .into_iter()
+                    .map(|r| ResultLine {
+                        lot: r.lot,
+                        won: r.won,
+                        score: r.your_score,
+                        rank: r.your_rank,
+                        winner_score: r.winner_score,
                     })
                     .collect(),
                 has_offers: offers.iter().any(|o| !o.is_empty()),
