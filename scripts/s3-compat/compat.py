@@ -44,6 +44,10 @@ KEY = os.environ["NUAGE_S3_ACCESS_KEY"]
 SECRET = os.environ["NUAGE_S3_SECRET_KEY"]
 KEY_B = os.environ.get("NUAGE_S3_ACCESS_KEY_B", "")
 SECRET_B = os.environ.get("NUAGE_S3_SECRET_KEY_B", "")
+# The website listener (docs/websites.md), where buckets published with
+# `aws s3 website` are read with curl; its checks are skipped without it.
+WEB_ENDPOINT = os.environ.get("NUAGE_WEB_ENDPOINT", "").rstrip("/")
+WEB_DOMAIN = os.environ.get("NUAGE_WEB_DOMAIN", "sites.localhost")
 REGION = "us-east-1"
 MiB = 1024 * 1024
 
@@ -426,6 +430,36 @@ def aws_scenarios(tls_url, ca):
         sizes = {line.split()[-1]: int(line.split()[-2]) for line in listed.splitlines()}
         assert sizes.get("small.bin") == 1234, f"small.bin not listed with its size:\n{listed}"
         assert set(sizes) <= {"small.bin", "big.bin", "big-http.bin"}, f"unexpected names:\n{listed}"
+
+    @g.check("s3 website publishes the bucket; curl reads its pages", needs=["mb"])
+    def _():
+        if not WEB_ENDPOINT:
+            REPORT.skip("aws: s3 website", "NUAGE_WEB_ENDPOINT is not set")
+            return
+        site = WORK / "aws/site"
+        site.mkdir(parents=True, exist_ok=True)
+        (site / "index.html").write_text("<h1>Bienvenue</h1>\n")
+        (site / "404.html").write_text("<h1>Introuvable</h1>\n")
+        aws("s3", "sync", "--quiet", str(site), f"s3://{b}/site")
+        aws("s3", "website", f"s3://{b}", "--index-document", "index.html", "--error-document", "site/404.html")
+        port = urllib.parse.urlparse(WEB_ENDPOINT).port
+        host = f"{b}.{WEB_DOMAIN}"
+
+        def curl(path):
+            proc = run(["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--resolve", f"{host}:{port}:127.0.0.1",
+                        f"http://{host}:{port}{path}"], clean_env())
+            body, _, code = proc.stdout.rpartition("\n")
+            return int(code), body
+
+        code, body = curl("/site/")
+        assert (code, body) == (200, "<h1>Bienvenue</h1>\n"), f"/site/ gave {code}: {body!r}"
+        code, body = curl("/site/nowhere.html")
+        assert (code, body) == (404, "<h1>Introuvable</h1>\n"), f"a missing page gave {code}: {body!r}"
+        config = api("get-bucket-website", "--bucket", b)
+        assert config.get("IndexDocument", {}).get("Suffix") == "index.html", config
+        api("delete-bucket-website", "--bucket", b)
+        code, _ = curl("/site/")
+        assert code == 404, f"an unpublished site still answers {code}"
 
     tree = make_tree(WORK / "aws/tree")
 

@@ -14,5 +14,6 @@ pub mod storage;
 pub mod tender;
 pub mod user;
 mod vat_digits;
+pub mod website;
 
 pub use error::DomainError;

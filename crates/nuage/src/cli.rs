@@ -94,6 +94,11 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_listen: Option<SocketAddr>,
+    /// The website listener's address (none by default; port 0 picks one):
+    /// buckets published as websites, as <bucket>.<web_domain>.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_listen: Option<SocketAddr>,
     /// The master key file (default DATA_DIR/master.key, generated if absent).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -23,6 +23,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The S3 API.
     pub s3_listen: SocketAddr,
+    /// The website listener, where buckets published as websites are
+    /// served (none by default).
+    pub web_listen: Option<SocketAddr>,
+    /// Websites are `<bucket>.<web_domain>` on the website listener.
+    pub web_domain: String,
     /// The address users reach the console at (for links in e-mails);
     /// derived from `listen` when unset.
     pub public_url: Option<String>,
@@ -343,6 +348,8 @@ impl Default for Config {
             data_dir: PathBuf::from("nuage-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             s3_listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            web_listen: None,
+            web_domain: "sites.localhost".into(),
             public_url: None,
             insecure_http: false,
             master_key_file: None,
@@ -368,10 +375,12 @@ impl Default for Config {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 15] = [
+const ENV_KEYS: [&str; 17] = [
     "data_dir",
     "listen",
     "s3_listen",
+    "web_listen",
+    "web_domain",
     "public_url",
     "insecure_http",
     "master_key_file",
@@ -458,8 +467,9 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        let exposed = [self.listen, self.s3_listen]
+        let exposed = [Some(self.listen), Some(self.s3_listen), self.web_listen]
             .into_iter()
+            .flatten()
             .find(|a| !a.ip().is_loopback());
         if let Some(addr) = exposed
             && self.tls.is_none()

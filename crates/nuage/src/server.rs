@@ -35,6 +35,9 @@ pub struct Addresses {
     pub console: String,
     pub api: String,
     pub s3: String,
+    /// The website listener, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<String>,
 }
 
 pub struct Application {
@@ -49,6 +52,7 @@ pub struct Application {
     addresses: Addresses,
     main: (TcpListener, Router),
     s3: (TcpListener, Router),
+    web: Option<(TcpListener, Router)>,
     tls: Option<RustlsConfig>,
 }
 
@@ -99,12 +103,17 @@ impl Application {
         };
         let main_listener = bind(config.listen)?;
         let s3_listener = bind(config.s3_listen)?;
+        let web_listener = config.web_listen.map(bind).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let main_addr = main_listener.local_addr()?;
         let console = format!("{scheme}://{}", main_addr);
         let addresses = Addresses {
             api: format!("{console}/api/v1"),
             s3: format!("{scheme}://{}", s3_listener.local_addr()?),
+            web: match &web_listener {
+                Some(l) => Some(format!("{scheme}://{}", l.local_addr()?)),
+                None => None,
+            },
             console: console.clone(),
         };
 
@@ -174,6 +183,12 @@ impl Application {
             .layer(axum::Extension(storage.clone()))
             .layer(axum::Extension(catalogue.clone()));
         let s3 = s3_router(&storage, &config)?;
+        let web = web_listener.map(|listener| {
+            (
+                listener,
+                nuage_s3::website::router(storage.clone(), &config.web_domain, tls.is_some()),
+            )
+        });
         Ok(Self {
             platform,
             storage,
@@ -188,6 +203,7 @@ impl Application {
             addresses,
             main: (main_listener, main),
             s3: (s3_listener, s3),
+            web,
             tls,
         })
     }
@@ -210,6 +226,15 @@ impl Application {
         let (main_listener, main) = self.main;
         let (s3_listener, s3) = self.s3;
         let main_server = serve(main_listener, main, self.tls.clone(), handle.clone());
+        let web_server = {
+            let (web, tls, handle) = (self.web, self.tls.clone(), handle.clone());
+            async move {
+                match web {
+                    Some((listener, router)) => serve(listener, router, tls, handle).await,
+                    None => Ok(()),
+                }
+            }
+        };
         let s3_server = serve(s3_listener, s3, self.tls, handle.clone());
         let platform = self.platform.clone();
         self.storage
@@ -244,7 +269,7 @@ impl Application {
             tracing::info!("shutting down: no new connections, finishing requests in flight");
             signal_handle.graceful_shutdown(Some(Duration::from_secs(30)));
         });
-        let outcome = tokio::try_join!(main_server, s3_server);
+        let outcome = tokio::try_join!(main_server, s3_server, web_server);
         housekeeping.abort();
         deliveries.abort();
         if let Some(billing) = billing {

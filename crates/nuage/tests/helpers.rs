@@ -44,6 +44,8 @@ pub struct TestApp {
     pub console: String,
     pub api: String,
     pub s3: String,
+    /// The website listener.
+    pub web: String,
     pub root_token: String,
     pub database_url: String,
     pub data_dir: PathBuf,
@@ -106,6 +108,8 @@ pub async fn spawn(options: Spawn) -> TestApp {
             "127.0.0.1:0",
             "--s3-listen",
             "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(&data_dir)
@@ -158,6 +162,7 @@ pub async fn spawn(options: Spawn) -> TestApp {
         console: addresses["console"].as_str().expect("console").to_owned(),
         api: addresses["api"].as_str().expect("api").to_owned(),
         s3: addresses["s3"].as_str().expect("s3").to_owned(),
+        web: addresses["web"].as_str().expect("web").to_owned(),
         root_token,
         database_url,
         data_dir,

@@ -19,3 +19,4 @@ mod s3_fuzz;
 mod s3_isolation;
 mod startup;
 mod tenders;
+mod website;

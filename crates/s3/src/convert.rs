@@ -4,11 +4,16 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use futures::TryStreamExt;
+use nuage_domain::website;
 use nuage_service::storage::objects::{
     ChecksumAlgorithm, ChecksumInput, ObjectHeaders, StoredChecksum,
 };
 use nuage_service::storage::{BodyStream, ByteRange, Conditions, CustomerKey, StorageError};
-use s3s::dto::{ETag, ETagCondition, Range, StreamingBlob, Timestamp};
+use s3s::dto::{
+    Condition, ETag, ETagCondition, ErrorDocument, GetBucketWebsiteOutput, IndexDocument, Protocol,
+    Range, Redirect, RedirectAllRequestsTo, RoutingRule, StreamingBlob, Timestamp,
+    WebsiteConfiguration,
+};
 use s3s::{S3Error, s3_error};
 
 pub fn timestamp(ms: i64) -> Timestamp {
@@ -352,4 +357,77 @@ pub fn customer_key(
 
 pub fn storage(e: StorageError) -> S3Error {
     crate::error::s3(e)
+}
+
+/// An S3 website configuration as the domain reads it; a code that is not
+/// a number is a malformed document.
+pub fn website_in(c: WebsiteConfiguration) -> Result<website::WebsiteConfig, S3Error> {
+    let code = |value: Option<String>| -> Result<Option<u16>, S3Error> {
+        value
+            .map(|v| {
+                v.trim()
+                    .parse::<u16>()
+                    .map_err(|_| s3_error!(MalformedXML, "{v:?} is not an HTTP status code"))
+            })
+            .transpose()
+    };
+    let mut rules = Vec::new();
+    for r in c.routing_rules.unwrap_or_default() {
+        let condition = r.condition.unwrap_or_default();
+        rules.push(website::RoutingRule {
+            key_prefix_equals: condition.key_prefix_equals,
+            http_error_code_returned_equals: code(condition.http_error_code_returned_equals)?,
+            redirect: website::Redirect {
+                host_name: r.redirect.host_name,
+                protocol: r.redirect.protocol.map(|p| p.as_str().to_owned()),
+                replace_key_prefix_with: r.redirect.replace_key_prefix_with,
+                replace_key_with: r.redirect.replace_key_with,
+                http_redirect_code: code(r.redirect.http_redirect_code)?,
+            },
+        });
+    }
+    Ok(website::WebsiteConfig {
+        index_suffix: c.index_document.map(|d| d.suffix),
+        error_key: c.error_document.map(|d| d.key),
+        redirect_all: c.redirect_all_requests_to.map(|r| website::RedirectAll {
+            host_name: r.host_name,
+            protocol: r.protocol.map(|p| p.as_str().to_owned()),
+        }),
+        routing_rules: rules,
+    })
+}
+
+/// The domain's website configuration as S3 returns it.
+pub fn website_out(c: website::WebsiteConfig) -> GetBucketWebsiteOutput {
+    GetBucketWebsiteOutput {
+        index_document: c.index_suffix.map(|suffix| IndexDocument { suffix }),
+        error_document: c.error_key.map(|key| ErrorDocument { key }),
+        redirect_all_requests_to: c.redirect_all.map(|r| RedirectAllRequestsTo {
+            host_name: r.host_name,
+            protocol: r.protocol.map(Protocol::from),
+        }),
+        routing_rules: Some(
+            c.routing_rules
+                .into_iter()
+                .map(|r| RoutingRule {
+                    condition: (r.key_prefix_equals.is_some()
+                        || r.http_error_code_returned_equals.is_some())
+                    .then(|| Condition {
+                        key_prefix_equals: r.key_prefix_equals,
+                        http_error_code_returned_equals: r
+                            .http_error_code_returned_equals
+                            .map(|c| c.to_string()),
+                    }),
+                    redirect: Redirect {
+                        host_name: r.redirect.host_name,
+                        protocol: r.redirect.protocol.map(Protocol::from),
+                        replace_key_prefix_with: r.redirect.replace_key_prefix_with,
+                        replace_key_with: r.redirect.replace_key_with,
+                        http_redirect_code: r.redirect.http_redirect_code.map(|c| c.to_string()),
+                    },
+                })
+                .collect(),
+        )
+        .filter(|rules: &Vec<RoutingRule>| !rules.is_empty()),
+    }
 }

@@ -80,6 +80,12 @@ pub fn s3(e: StorageError) -> S3Error {
                 "The CORS configuration does not exist"
             )
         }
+        E::NoSuchWebsiteConfiguration => {
+            s3_error!(
+                NoSuchWebsiteConfiguration,
+                "The specified bucket does not have a website configuration"
+            )
+        }
         E::NoSuchLifecycleConfiguration => {
             s3_error!(
                 NoSuchLifecycleConfiguration,

@@ -10,6 +10,7 @@ mod convert;
 mod cors;
 mod error;
 mod ops;
+pub mod website;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -602,6 +602,55 @@ impl S3 for NuageS3 {
         Ok(S3Response::new(DeleteBucketCorsOutput {}))
     }
 
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        let caller = self.caller(&req)?;
+        let config = self.done(
+            &caller,
+            entry("GetBucketWebsite", &req.input.bucket, None, RequestClass::B),
+            self.storage.website(&caller, &req.input.bucket).await,
+        )?;
+        Ok(S3Response::new(convert::website_out(config)))
+    }
+
+    async fn put_bucket_website(
+        &self,
+        req: S3Request<PutBucketWebsiteInput>,
+    ) -> S3Result<S3Response<PutBucketWebsiteOutput>> {
+        let caller = self.caller(&req)?;
+        let config = convert::website_in(req.input.website_configuration)?;
+        self.done(
+            &caller,
+            entry("PutBucketWebsite", &req.input.bucket, None, RequestClass::A),
+            self.storage
+                .set_website(&caller, &req.input.bucket, Some(config))
+                .await,
+        )?;
+        Ok(S3Response::new(PutBucketWebsiteOutput {}))
+    }
+
+    async fn delete_bucket_website(
+        &self,
+        req: S3Request<DeleteBucketWebsiteInput>,
+    ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
+        let caller = self.caller(&req)?;
+        self.done(
+            &caller,
+            entry(
+                "DeleteBucketWebsite",
+                &req.input.bucket,
+                None,
+                RequestClass::Free,
+            ),
+            self.storage
+                .set_website(&caller, &req.input.bucket, None)
+                .await,
+        )?;
+        Ok(S3Response::new(DeleteBucketWebsiteOutput {}))
+    }
+
     async fn get_bucket_lifecycle_configuration(
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,

@@ -16,10 +16,11 @@ pub struct BucketRow {
     pub tagging: Option<String>,
     pub cors: Option<String>,
     pub lifecycle: Option<String>,
+    pub website: Option<String>,
 }
 
 const BUCKET_COLUMNS: &str =
-    "name, org_id, region, created_at, versioning, tagging, cors, lifecycle";
+    "name, org_id, region, created_at, versioning, tagging, cors, lifecycle, website";
 
 /// A bucket setting stored as one document (JSON) or state.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,7 @@ pub enum BucketSetting {
     Tagging,
     Cors,
     Lifecycle,
+    Website,
 }
 
 impl BucketSetting {
@@ -37,6 +39,7 @@ impl BucketSetting {
             Self::Tagging => "tagging",
             Self::Cors => "cors",
             Self::Lifecycle => "lifecycle",
+            Self::Website => "website",
         }
     }
 }
@@ -126,7 +129,7 @@ pub async fn insert_org_key_if_absent(
 
 pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<(), DbError> {
     sqlx::query(&format!(
-        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
     .bind(&b.name)
     .bind(&b.org_id)
@@ -136,6 +139,7 @@ pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<()
     .bind(&b.tagging)
     .bind(&b.cors)
     .bind(&b.lifecycle)
+    .bind(&b.website)
     .execute(conn)
     .await?;
     Ok(())

@@ -473,6 +473,7 @@ impl Catalogue {
                 tagging: None,
                 cors: None,
                 lifecycle: None,
+                website: None,
             },
         )
         .await

@@ -24,6 +24,7 @@ use nuage_db::repo::storage as repo;
 use nuage_domain::billing::{DayUsage, HourUsage, Period, daily_usage};
 use nuage_domain::ids::OrgId;
 use nuage_domain::storage::{BucketName, CorsRule, KeyPurpose, LifecycleRule, Tags, Versioning};
+use nuage_domain::website::WebsiteConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
@@ -152,6 +153,8 @@ pub enum StorageError {
     NoSuchTagSet,
     #[error("no CORS configuration")]
     NoSuchCorsConfiguration,
+    #[error("no website configuration")]
+    NoSuchWebsiteConfiguration,
     #[error("no lifecycle configuration")]
     NoSuchLifecycleConfiguration,
     #[error("the object was stored with a customer key; send it")]
@@ -374,6 +377,7 @@ impl Storage {
             tagging: None,
             cors: None,
             lifecycle: None,
+            website: None,
         };
         repo::insert_bucket(&mut tx, &row).await?;
         let (who, meta) = Self::principal(caller);
@@ -590,6 +594,52 @@ impl Storage {
                 .unwrap_or_default(),
             _ => Vec::new(),
         }
+    }
+
+    pub async fn website(&self, caller: &S3Caller, name: &str) -> StorageResult<WebsiteConfig> {
+        let b = self.bucket_of(caller, name).await?;
+        let stored = b.website.ok_or(StorageError::NoSuchWebsiteConfiguration)?;
+        serde_json::from_str(&stored)
+            .map_err(|e| ServiceError::Internal(format!("a website configuration: {e}")).into())
+    }
+
+    /// Publishes a bucket as a static website, or (`None`) stops.
+    pub async fn set_website(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        config: Option<WebsiteConfig>,
+    ) -> StorageResult<()> {
+        if let Some(c) = &config {
+            c.validate()?;
+        }
+        self.set_bucket_setting(
+            caller,
+            name,
+            repo::BucketSetting::Website,
+            config.as_ref().map(json),
+            if config.is_some() {
+                "bucket.website.set"
+            } else {
+                "bucket.website.delete"
+            },
+        )
+        .await
+    }
+
+    /// A bucket published as a website: its owner and configuration, for
+    /// the website listener (none when it does not exist or is not one).
+    pub async fn site(&self, name: &str) -> StorageResult<Option<(OrgId, WebsiteConfig)>> {
+        let mut conn = self.platform().db().acquire().await?;
+        let Some(b) = repo::get_bucket(&mut conn, name).await? else {
+            return Ok(None);
+        };
+        let Some(stored) = b.website else {
+            return Ok(None);
+        };
+        let config = serde_json::from_str(&stored)
+            .map_err(|e| ServiceError::Internal(format!("a website configuration: {e}")))?;
+        Ok(Some((OrgId::parse(&b.org_id)?, config)))
     }
 
     /// The organisation that owns a bucket, if it exists (for the owner's

@@ -278,7 +278,7 @@ pub struct PutOutcome {
 }
 
 /// A byte range, as HTTP asks for one.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ByteRange {
     /// From `first` to `last` (inclusive), or to the end.
     FromTo(u64, Option<u64>),
