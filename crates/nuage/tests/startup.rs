@@ -164,6 +164,24 @@ async fn serves_over_tls_with_the_operators_certificate() {
         reqwest::get(format!("{plain}/healthz")).await.is_err(),
         "no plain HTTP on the TLS listener"
     );
+    // The website listener speaks TLS too, and HTTP/2 to clients that ask.
+    assert!(app.web.starts_with("https://"), "{}", app.web);
+    let port = app.web.rsplit(':').next().expect("port");
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+            "--http2",
+        ])
+        .arg("--cacert")
+        .arg(&cert_path)
+        .arg(format!("https://127.0.0.1:{port}/"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 404", "{out:?}");
     let org = crate::helpers::run_cli(
         &app.console,
         &app.root_token,

@@ -190,6 +190,17 @@ async fn a_bucket_is_served_as_a_website() {
         .expect("get");
     assert_eq!(beyond.status(), 416);
 
+    // A new version is served at once (the page kept in memory is dropped).
+    s3.put_object()
+        .bucket("blog")
+        .key("style.css")
+        .body(ByteStream::from_static(b"body { color: #000; }"))
+        .send()
+        .await
+        .expect("put");
+    let css = get("/style.css").send().await.expect("get");
+    assert_eq!(css.text().await.expect("body"), "body { color: #000; }");
+
     // Folders, routing rules, the error document.
     let folder = get("/docs").send().await.expect("get");
     assert_eq!(folder.status(), 302);

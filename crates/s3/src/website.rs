@@ -5,11 +5,13 @@
 //! requests, ranges, compression of text, cache headers. Each request is
 //! metered and billed to the bucket's owner like an S3 GET.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
@@ -24,13 +26,109 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 
 /// What the website listener needs.
-#[derive(Clone)]
 pub struct Sites {
     storage: Storage,
     /// The domain under which each website is `<bucket>.<domain>`.
     domain: String,
     /// `https` when the listener has TLS.
     scheme: &'static str,
+    cache: Mutex<Cache>,
+}
+
+/// How long a site's configuration and its small pages are kept in this
+/// process's memory. A change made through this node (a new version, an
+/// unpublished site) drops them at once; one made through another node
+/// shows within this time, as behind a CDN.
+const FRESH: Duration = Duration::from_secs(2);
+/// Pages up to this size are kept, up to this much in all.
+const CACHED_PAGE_BYTES: u64 = 256 * 1024;
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a response says of its object.
+#[derive(Debug, Clone)]
+struct Meta {
+    etag: String,
+    last_modified: i64,
+    size: u64,
+    content_type: String,
+    cache_control: String,
+    content_encoding: Option<String>,
+}
+
+impl Meta {
+    fn of(key: &str, info: &ObjectInfo) -> Self {
+        Self {
+            etag: info.etag.clone(),
+            last_modified: info.last_modified,
+            size: info.size,
+            content_type: content_type(key, info),
+            cache_control: info
+                .headers
+                .cache_control
+                .clone()
+                .unwrap_or_else(|| "public, max-age=60".to_owned()),
+            content_encoding: info.headers.content_encoding.clone(),
+        }
+    }
+}
+
+/// A small page, whole, as last read.
+struct Page {
+    meta: Meta,
+    body: Bytes,
+}
+
+/// Sites' configurations and small pages read in the last [`FRESH`]
+/// seconds. Only what anyone may read is kept (published sites' pages),
+/// in memory only.
+#[derive(Default)]
+struct Cache {
+    sites: HashMap<String, Kept<Option<(OrgId, WebsiteConfig)>>>,
+    pages: HashMap<(String, String), Kept<Arc<Page>>>,
+    bytes: usize,
+}
+
+/// A cached value, with when it was read and the count of the storage's
+/// changes before it was.
+struct Kept<T> {
+    at: Instant,
+    changes: u64,
+    value: T,
+}
+
+impl<T> Kept<T> {
+    fn current(&self, changes: u64) -> Option<&T> {
+        (self.changes == changes && self.at.elapsed() < FRESH).then_some(&self.value)
+    }
+}
+
+impl Cache {
+    fn page(&self, bucket: &str, key: &str, changes: u64) -> Option<Arc<Page>> {
+        self.pages
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .and_then(|k| k.current(changes))
+            .cloned()
+    }
+
+    fn keep(&mut self, bucket: &str, key: &str, page: Arc<Page>, changes: u64) {
+        if self.bytes + page.body.len() > CACHE_BYTES {
+            self.pages.retain(|_, k| k.current(changes).is_some());
+            self.bytes = self.pages.values().map(|k| k.value.body.len()).sum();
+            if self.bytes + page.body.len() > CACHE_BYTES {
+                self.pages.clear();
+                self.bytes = 0;
+            }
+        }
+        self.bytes += page.body.len();
+        let kept = Kept {
+            at: Instant::now(),
+            changes,
+            value: page,
+        };
+        if let Some(old) = self.pages.insert((bucket.to_owned(), key.to_owned()), kept) {
+            self.bytes -= old.value.body.len();
+        }
+    }
 }
 
 /// The website listener's routes: every path of every site.
@@ -39,6 +137,7 @@ pub fn router(storage: Storage, domain: &str, tls: bool) -> Router {
         storage,
         domain: domain.trim_matches('.').to_ascii_lowercase(),
         scheme: if tls { "https" } else { "http" },
+        cache: Mutex::new(Cache::default()),
     });
     Router::new()
         .fallback(serve)
@@ -53,6 +152,36 @@ pub fn router(storage: Storage, domain: &str, tls: bool) -> Router {
                 },
             )),
         )
+}
+
+impl Sites {
+    /// A bucket's owner and website configuration, read at most every
+    /// [`FRESH`] seconds.
+    async fn site(&self, bucket: &str) -> Result<Option<(OrgId, WebsiteConfig)>, StorageError> {
+        let changes = self.storage.changes();
+        if let Ok(cache) = self.cache.lock()
+            && let Some(site) = cache.sites.get(bucket).and_then(|k| k.current(changes))
+        {
+            return Ok(site.clone());
+        }
+        let site = self.storage.site(bucket).await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.sites.len() > 10_000 {
+                cache.sites.retain(|_, k| k.current(changes).is_some());
+            }
+            let kept = Kept {
+                at: Instant::now(),
+                changes,
+                value: site.clone(),
+            };
+            cache.sites.insert(bucket.to_owned(), kept);
+        }
+        Ok(site)
+    }
+}
+
+fn http_date_of(ms: i64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
 }
 
 /// A plain page for what is not a website's own answer.
@@ -91,7 +220,7 @@ fn byte_range(value: Option<&HeaderValue>) -> Option<ByteRange> {
 
 fn http_date(value: Option<&HeaderValue>) -> Option<i64> {
     let time = httpdate::parse_http_date(value?.to_str().ok()?).ok()?;
-    let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let since = time.duration_since(UNIX_EPOCH).ok()?;
     Some(since.as_millis() as i64)
 }
 
@@ -228,52 +357,116 @@ impl Visit<'_> {
     /// An object as the response, with `status` (200, or the error
     /// document's).
     fn object(&self, key: &str, read: ObjectRead, status: StatusCode) -> Response {
-        let info = &read.info;
-        let status = if read.range.is_some() {
-            StatusCode::PARTIAL_CONTENT
-        } else {
-            status
-        };
-        let sent = if self.head { 0 } else { read.content_length };
-        self.record(key, status, sent);
-        let mut response = Response::builder()
-            .status(status)
-            .header(header::CONTENT_TYPE, content_type(key, info))
-            .header(header::CONTENT_LENGTH, read.content_length)
-            .header(header::ETAG, format!("\"{}\"", info.etag))
-            .header(
-                header::LAST_MODIFIED,
-                httpdate::fmt_http_date(
-                    std::time::UNIX_EPOCH
-                        + std::time::Duration::from_millis(info.last_modified.max(0) as u64),
-                ),
-            )
-            .header(header::ACCEPT_RANGES, "bytes")
-            .header(
-                header::CACHE_CONTROL,
-                info.headers
-                    .cache_control
-                    .clone()
-                    .unwrap_or_else(|| "public, max-age=60".to_owned()),
-            )
-            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-        if let Some((first, last)) = read.range {
-            response = response.header(
-                header::CONTENT_RANGE,
-                format!("bytes {first}-{last}/{}", info.size),
-            );
-        }
-        if let Some(encoding) = &info.headers.content_encoding {
-            response = response.header(header::CONTENT_ENCODING, encoding);
-        }
+        let meta = Meta::of(key, &read.info);
         let body = if self.head {
             Body::empty()
         } else {
             Body::from_stream(read.body.map_err(std::io::Error::other))
         };
+        self.respond(key, &meta, status, read.range, read.content_length, body)
+    }
+
+    fn respond(
+        &self,
+        key: &str,
+        meta: &Meta,
+        status: StatusCode,
+        range: Option<(u64, u64)>,
+        length: u64,
+        body: Body,
+    ) -> Response {
+        let status = if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            status
+        };
+        self.record(key, status, if self.head { 0 } else { length });
+        let mut response = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, &meta.content_type)
+            .header(header::CONTENT_LENGTH, length)
+            .header(header::ETAG, format!("\"{}\"", meta.etag))
+            .header(header::LAST_MODIFIED, http_date_of(meta.last_modified))
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(header::CACHE_CONTROL, &meta.cache_control)
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        if let Some((first, last)) = range {
+            response = response.header(
+                header::CONTENT_RANGE,
+                format!("bytes {first}-{last}/{}", meta.size),
+            );
+        }
+        if let Some(encoding) = &meta.content_encoding {
+            response = response.header(header::CONTENT_ENCODING, encoding);
+        }
         response
-            .body(body)
+            .body(if self.head { Body::empty() } else { body })
             .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "Server error"))
+    }
+
+    /// A page from the cache, when the request is one it can answer alone
+    /// (no range, no If-Match or If-Unmodified-Since).
+    fn kept_answer(&self, key: &str, changes: u64) -> Option<Response> {
+        let h = self.headers;
+        if h.contains_key(header::RANGE)
+            || h.contains_key(header::IF_MATCH)
+            || h.contains_key(header::IF_UNMODIFIED_SINCE)
+        {
+            return None;
+        }
+        let page = self
+            .sites
+            .cache
+            .lock()
+            .ok()?
+            .page(self.bucket, key, changes)?;
+        let not_modified = match h.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+            Some(list) => list.split(',').any(|c| {
+                let c = c.trim().trim_start_matches("W/").trim_matches('"');
+                c == "*" || c == page.meta.etag
+            }),
+            None => http_date(h.get(header::IF_MODIFIED_SINCE))
+                .is_some_and(|since| page.meta.last_modified / 1000 <= since / 1000),
+        };
+        if not_modified {
+            self.record(key, StatusCode::NOT_MODIFIED, 0);
+            return Some(StatusCode::NOT_MODIFIED.into_response());
+        }
+        Some(self.respond(
+            key,
+            &page.meta,
+            StatusCode::OK,
+            None,
+            page.body.len() as u64,
+            Body::from(page.body.clone()),
+        ))
+    }
+
+    /// A whole small page read for a GET: kept for the next requests, then
+    /// served from memory.
+    async fn keep(&self, key: &str, read: ObjectRead, changes: u64) -> Response {
+        let meta = Meta::of(key, &read.info);
+        let body: Result<Vec<Bytes>, _> = read.body.try_collect().await;
+        let Ok(chunks) = body else {
+            self.record(key, StatusCode::INTERNAL_SERVER_ERROR, 0);
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "Server error");
+        };
+        let body = Bytes::from(chunks.concat());
+        let page = Arc::new(Page {
+            meta: meta.clone(),
+            body: body.clone(),
+        });
+        if let Ok(mut cache) = self.sites.cache.lock() {
+            cache.keep(self.bucket, key, page, changes);
+        }
+        self.respond(
+            key,
+            &meta,
+            StatusCode::OK,
+            None,
+            body.len() as u64,
+            Body::from(body),
+        )
     }
 
     /// A missing page: a folder's index reached without its slash, a
@@ -305,7 +498,18 @@ impl Visit<'_> {
             }
             Route::Object { key } => key,
         };
+        // Read before the object: a change committed meanwhile makes the
+        // copy kept below stale at once.
+        let changes = self.sites.storage.changes();
+        if let Some(response) = self.kept_answer(&key, changes) {
+            return response;
+        }
         match self.read(&key, true).await {
+            Ok(read)
+                if !self.head && read.range.is_none() && read.info.size <= CACHED_PAGE_BYTES =>
+            {
+                self.keep(&key, read, changes).await
+            }
             Ok(read) => self.object(&key, read, StatusCode::OK),
             Err(StorageError::NoSuchKey) => self.missing(&key).await,
             Err(StorageError::NotModified) => {
@@ -369,7 +573,7 @@ async fn serve(
     let Some(bucket) = bucket_of(name, &sites.domain) else {
         return plain(StatusCode::NOT_FOUND, "No website at this address");
     };
-    let site = match sites.storage.site(bucket).await {
+    let site = match sites.site(bucket).await {
         Ok(Some(site)) => site,
         Ok(None) => return plain(StatusCode::NOT_FOUND, "No website at this address"),
         Err(e) => {

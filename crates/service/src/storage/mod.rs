@@ -15,6 +15,7 @@ pub mod recorder;
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -210,6 +211,9 @@ struct Inner {
     backends: HashMap<String, Backend>,
     org_keys: RwLock<HashMap<String, Arc<WrappingKey>>>,
     recorder: Recorder,
+    /// Counts this process's committed changes to what buckets show: a
+    /// cache of what was read is good while the count has not moved.
+    changes: AtomicU64,
 }
 
 /// Object storage over the platform.
@@ -244,6 +248,7 @@ impl Storage {
                 backends,
                 org_keys: RwLock::new(HashMap::new()),
                 recorder,
+                changes: AtomicU64::new(0),
             }),
         })
     }
@@ -254,6 +259,19 @@ impl Storage {
 
     pub fn settings(&self) -> &StorageSettings {
         &self.inner.settings
+    }
+
+    /// How many changes to objects and bucket settings this process has
+    /// committed: read it before reading what it caches, and the cached copy
+    /// is current while it has not moved (other nodes' changes are not
+    /// counted: such a cache also expires).
+    pub fn changes(&self) -> u64 {
+        self.inner.changes.load(Ordering::Acquire)
+    }
+
+    /// Notes a committed change (after its commit).
+    fn changed(&self) {
+        self.inner.changes.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn recorder(&self) -> &Recorder {
@@ -439,6 +457,7 @@ impl Storage {
                 AuditEvent::new("bucket.delete", format!("bucket:{name}")).org(caller.org),
             )
             .await?;
+        self.changed();
         Ok(())
     }
 
@@ -463,6 +482,7 @@ impl Storage {
                 AuditEvent::new(action, format!("bucket:{name}")).org(caller.org),
             )
             .await?;
+        self.changed();
         Ok(())
     }
 

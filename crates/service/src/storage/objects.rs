@@ -786,6 +786,7 @@ impl Storage {
             return Err(StorageError::QuotaExceeded);
         }
         tx.commit().await.map_err(nuage_db::DbError::from)?;
+        self.changed();
         self.purge(&bucket.region, released).await;
         Ok(
             (versioning != Versioning::Unversioned || row.version_id != NULL_VERSION)
@@ -1070,6 +1071,7 @@ impl Storage {
         )
         .await?;
         tx.commit().await.map_err(nuage_db::DbError::from)?;
+        self.changed();
         self.purge(&b.region, released).await;
         Ok(outcome)
     }
