@@ -515,7 +515,8 @@ fn form_page(
     ctx.page(status, &page)
 }
 
-fn buying_org(session: &Session) -> Result<OrgId, PageError> {
+/// The organisation the member acts for (the one chosen in the console).
+fn session_org(session: &Session) -> Result<OrgId, PageError> {
     match current_org(session)? {
         Some((org, _)) => Ok(org),
         None => Err(PageError::NotFound),
@@ -524,7 +525,7 @@ fn buying_org(session: &Session) -> Result<OrgId, PageError> {
 
 pub async fn new_form(ctx: Ctx) -> Result<Response, PageError> {
     let session = ctx.user()?;
-    buying_org(session)?;
+    session_org(session)?;
     form_page(
         &ctx,
         session,
@@ -543,7 +544,7 @@ pub async fn create(
     let f = read_form(form)?;
     let session = ctx.user()?;
     ctx.check_csrf(&field(&f, "csrf"))?;
-    let org = buying_org(session)?;
+    let org = session_org(session)?;
     let values = DraftValues::from_fields(&f);
     let outcome = match values.to_spec() {
         Ok(spec) => {
@@ -698,7 +699,7 @@ pub async fn ask(
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let (session, f) = posted(&ctx, form)?;
-    let org = buying_org(session)?;
+    let org = session_org(session)?;
     let outcome = catalogue
         .ask_question(
             &session.principal(),
@@ -739,7 +740,7 @@ pub async fn withdraw(
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let (session, _) = posted(&ctx, form)?;
-    let org = buying_org(session)?;
+    let org = session_org(session)?;
     let outcome = catalogue
         .withdraw_bid(&session.principal(), &ctx.meta, &id, org)
         .await;
