@@ -179,9 +179,16 @@ impl Application {
                 ),
             }
         }
-        let main = main_router(&platform, secure_cookies)
+        let mut main = main_router(&platform, secure_cookies)
             .layer(axum::Extension(storage.clone()))
             .layer(axum::Extension(catalogue.clone()));
+        if let Some(listener) = &web_listener {
+            main = main.layer(axum::Extension(nuage_web::WebsiteBase {
+                scheme: scheme.to_owned(),
+                domain: config.web_domain.clone(),
+                port: listener.local_addr()?.port(),
+            }));
+        }
         let s3 = s3_router(&storage, &config)?;
         let web = web_listener.map(|listener| {
             (

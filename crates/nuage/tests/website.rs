@@ -271,3 +271,111 @@ async fn a_bucket_is_served_as_a_website() {
     assert_eq!(after.status(), 404);
     assert_eq!(after.text().await.expect("text"), text);
 }
+
+/// The console's websites page publishes a bucket and takes it down, for
+/// an owner; a plain member and a bad index are refused with nothing
+/// changed.
+#[tokio::test]
+async fn the_console_publishes_a_bucket_as_a_website() {
+    let app = spawn_app().await;
+    let t = app.tenant("Vitrine").await;
+    app.create_user(&t.org, "gerance@vitrine.example", "owner")
+        .await;
+    app.create_user(&t.org, "stagiaire@vitrine.example", "member")
+        .await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("vitrine")
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object()
+        .bucket("vitrine")
+        .key("accueil.html")
+        .content_type("text/html")
+        .body(ByteStream::from_static(b"<h1>Vitrine</h1>"))
+        .send()
+        .await
+        .expect("put");
+    let port = port(&app);
+    let host = "vitrine.sites.localhost";
+    let web = web_client(&app, &[host]);
+    let site = || web.get(format!("http://{host}:{port}/")).send();
+    let console = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // Signs in as `email`, reads the page, posts the bucket's form.
+    let post = |email: &'static str, fields: Vec<(&'static str, &'static str)>| {
+        let console = console.clone();
+        let app = &app;
+        async move {
+            let session = app.console_session(email).await;
+            let page = console
+                .get(format!("{}/websites", app.console))
+                .header("cookie", format!("nuage_session={session}"))
+                .header("accept-language", "en")
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html");
+            let csrf = page
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .expect("a CSRF token")
+                .to_owned();
+            let mut form = vec![("csrf", csrf)];
+            form.extend(fields.into_iter().map(|(k, v)| (k, v.to_owned())));
+            let response = console
+                .post(format!("{}/websites/vitrine", app.console))
+                .header("cookie", format!("nuage_session={session}"))
+                .header("accept-language", "en")
+                .form(&form)
+                .send()
+                .await
+                .expect("post");
+            (page, response)
+        }
+    };
+
+    let (page, published) = post(
+        "gerance@vitrine.example",
+        vec![
+            ("index", "accueil.html"),
+            ("error", ""),
+            ("action", "publish"),
+        ],
+    )
+    .await;
+    assert!(
+        page.contains("vitrine") && page.contains("Not published"),
+        "{page}"
+    );
+    assert_eq!(published.status(), 303);
+    let home = site().await.expect("get");
+    assert_eq!(home.status(), 200);
+    assert_eq!(home.text().await.expect("body"), "<h1>Vitrine</h1>");
+
+    // A bad index and a plain member are refused; the site stays up.
+    let (page, bad) = post(
+        "gerance@vitrine.example",
+        vec![("index", "a/b.html"), ("action", "publish")],
+    )
+    .await;
+    assert!(
+        page.contains(&format!("http://{host}:{port}/")),
+        "the page gives the site's address: {page}"
+    );
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.expect("html").contains("role=\"alert\""));
+    let (_, member) = post("stagiaire@vitrine.example", vec![("action", "unpublish")]).await;
+    assert_eq!(member.status(), 403);
+    assert_eq!(site().await.expect("get").status(), 200);
+
+    let (_, down) = post("gerance@vitrine.example", vec![("action", "unpublish")]).await;
+    assert_eq!(down.status(), 303);
+    assert_eq!(site().await.expect("get").status(), 404);
+}

@@ -32,6 +32,8 @@ use crate::i18n::Lang;
 use crate::session::{Ctx, LANG_COOKIE, safe_next, set_cookie};
 use crate::views::ErrorPage;
 
+pub use pages::websites::WebsiteBase;
+
 /// How the console is served.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsoleConfig {
@@ -215,6 +217,8 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             "/operator/review/{kind}/{id}",
             post(pages::provider::review),
         )
+        .route("/websites", get(pages::websites::websites))
+        .route("/websites/{bucket}", post(pages::websites::save))
         .route("/lang/{code}", get(switch_language))
         .route("/static/nuage.css", get(stylesheet))
         .route("/static/tenders.js", get(|| script(TENDERS_JS)))

@@ -7,6 +7,7 @@ pub const EN: Texts = Texts {
     b: &super::BILLING_EN,
     tn: &super::TENDERS_EN,
     td: &super::DESK_EN,
+    ws: &super::WEBSITES_EN,
     lang_name: "English",
     switch_to: "Français",
     skip_link: "Skip to content",

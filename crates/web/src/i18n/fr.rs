@@ -7,6 +7,7 @@ pub const FR: Texts = Texts {
     b: &super::BILLING_FR,
     tn: &super::TENDERS_FR,
     td: &super::DESK_FR,
+    ws: &super::WEBSITES_FR,
     lang_name: "Français",
     switch_to: "English",
     skip_link: "Aller au contenu",

@@ -8,6 +8,7 @@ mod fr;
 mod market;
 mod tender_desk;
 mod tenders;
+mod websites;
 
 use nuage_domain::org::{OrgKind, Role};
 
@@ -17,6 +18,7 @@ pub use fr::FR;
 pub use market::{MARKET_EN, MARKET_FR, MarketTexts};
 pub use tender_desk::{DESK_EN, DESK_FR, DeskTexts};
 pub use tenders::{TENDERS_EN, TENDERS_FR, TenderTexts};
+pub use websites::{WEBSITES_EN, WEBSITES_FR, WebsiteTexts};
 
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +105,7 @@ pub struct Texts {
     /// The calls for tender pages' strings.
     pub tn: &'static TenderTexts,
     pub td: &'static DeskTexts,
+    pub ws: &'static WebsiteTexts,
     pub lang_name: &'static str,
     pub switch_to: &'static str,
     pub skip_link: &'static str,

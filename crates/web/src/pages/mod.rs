@@ -13,6 +13,7 @@ pub mod reset;
 pub mod security;
 pub mod tender_desk;
 pub mod tenders;
+pub mod websites;
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;

@@ -1,0 +1,58 @@
+//! The strings of the websites page, in both languages.
+
+pub struct WebsiteTexts {
+    pub nav: &'static str,
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub no_org: &'static str,
+    pub no_listener: &'static str,
+    pub none: &'static str,
+    pub col_bucket: &'static str,
+    pub col_status: &'static str,
+    pub col_address: &'static str,
+    pub published: &'static str,
+    pub not_published: &'static str,
+    pub index: &'static str,
+    pub error: &'static str,
+    pub publish: &'static str,
+    pub unpublish: &'static str,
+    pub needs_admin: &'static str,
+}
+
+pub static WEBSITES_FR: WebsiteTexts = WebsiteTexts {
+    nav: "Sites web",
+    title: "Sites web",
+    intro: "Un compartiment publié comme site web est servi à tous, à son adresse : sa page d'index pour chaque dossier, sa page d'erreur pour ce qui manque. Les requêtes sont mesurées et facturées comme des lectures S3.",
+    no_org: "Choisissez d'abord une organisation.",
+    no_listener: "Cette plateforme ne sert pas encore de sites web : l'opérateur doit lancer le serveur avec --web-listen.",
+    none: "Votre organisation n'a pas encore de compartiment.",
+    col_bucket: "Compartiment",
+    col_status: "État",
+    col_address: "Adresse",
+    published: "Publié",
+    not_published: "Non publié",
+    index: "Page d'index",
+    error: "Page d'erreur (facultative)",
+    publish: "Publier",
+    unpublish: "Retirer le site",
+    needs_admin: "Seuls les propriétaires et administrateurs de l'organisation publient ses sites.",
+};
+
+pub static WEBSITES_EN: WebsiteTexts = WebsiteTexts {
+    nav: "Websites",
+    title: "Websites",
+    intro: "A bucket published as a website is served to everyone at its address: its index page for every folder, its error page for what is missing. Requests are metered and billed as S3 reads.",
+    no_org: "First choose an organisation.",
+    no_listener: "This platform does not serve websites yet: the operator must start the server with --web-listen.",
+    none: "Your organisation has no bucket yet.",
+    col_bucket: "Bucket",
+    col_status: "Status",
+    col_address: "Address",
+    published: "Published",
+    not_published: "Not published",
+    index: "Index page",
+    error: "Error page (optional)",
+    publish: "Publish",
+    unpublish: "Take the site down",
+    needs_admin: "Only the organisation's owners and admins publish its websites.",
+};
