@@ -134,6 +134,38 @@ fn cli(app: &TestApp, token: &str, args: &[&str]) -> CliOutput {
     run_cli(&app.console, token, args, None)
 }
 
+/// The house, with a published offer named `offer`, bids 20 € a month on
+/// call `id` through the CLI: (the house's id, the signed receipt).
+async fn house_bid(app: &TestApp, id: &str, offer: &str) -> (String, Value) {
+    let (house_id, region) = house(app).await;
+    let offer_id = house_offer(app, &house_id, &region, offer, json!({"monthly_fee": "20"})).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("bid.json");
+    std::fs::write(
+        &file,
+        bid(id, &offer_id, json!({"monthly_fee": "20"}), offer),
+    )
+    .expect("bid");
+    let out = cli(
+        app,
+        &app.root_token,
+        &[
+            "tender",
+            "bid",
+            "submit",
+            "--tender",
+            id,
+            "--org",
+            &house_id,
+            "--file",
+            &file.to_string_lossy(),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    (house_id, out.json())
+}
+
 /// Every file of the data directory, and the bid and audit tables, as text
 /// a marker could be found in.
 async fn everything_stored(app: &TestApp) -> String {
@@ -1062,37 +1094,7 @@ async fn a_committee_opens_with_enough_shares_and_no_fewer() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["shares"], json!({"threshold": 2, "total": 3}));
 
-    let (house_id, region) = house(&app).await;
-    let offer_id = house_offer(
-        &app,
-        &house_id,
-        &region,
-        "Archives Comité",
-        json!({"monthly_fee": "20"}),
-    )
-    .await;
-    let file = dir.path().join("bid.json");
-    std::fs::write(
-        &file,
-        bid(&id, &offer_id, json!({"monthly_fee": "20"}), "comité"),
-    )
-    .expect("bid");
-    let out = cli(
-        &app,
-        &app.root_token,
-        &[
-            "tender",
-            "bid",
-            "submit",
-            "--tender",
-            &id,
-            "--org",
-            &house_id,
-            "--file",
-            &file.to_string_lossy(),
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    house_bid(&app, &id, "Archives Comité").await;
 
     set_clock(&app, START + 40 * DAY).await;
     let open = |shares: &[u8]| {
@@ -1249,37 +1251,7 @@ async fn questions_are_answered_to_all_and_amendments_are_versioned() {
 
     // A bid, then an amendment: weights and a later deadline. The bidder is
     // told; the deadline cannot come forward; nothing changed is refused.
-    let (house_id, region) = house(&app).await;
-    let offer_id = house_offer(
-        &app,
-        &house_id,
-        &region,
-        "Archives Métropole",
-        json!({"monthly_fee": "20"}),
-    )
-    .await;
-    let file = dir.path().join("bid.json");
-    std::fs::write(
-        &file,
-        bid(&id, &offer_id, json!({"monthly_fee": "20"}), "m"),
-    )
-    .expect("bid");
-    let out = cli(
-        &app,
-        &app.root_token,
-        &[
-            "tender",
-            "bid",
-            "submit",
-            "--tender",
-            &id,
-            "--org",
-            &house_id,
-            "--file",
-            &file.to_string_lossy(),
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    house_bid(&app, &id, "Archives Métropole").await;
     let mut amended = call.clone();
     amended["criteria"][0]["weight"] = json!(50);
     amended["criteria"][1]["weight"] = json!(50);
@@ -1582,31 +1554,7 @@ async fn the_console_signs_a_contract_once_the_standstill_is_over() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (house_id, region) = house(&app).await;
-    let offer_id = house_offer(
-        &app,
-        &house_id,
-        &region,
-        "Archives Agglo",
-        json!({"monthly_fee": "20"}),
-    )
-    .await;
-    let envelope = age::encrypt(
-        &recipient,
-        bid(&id, &offer_id, json!({"monthly_fee": "20"}), "console").as_bytes(),
-    )
-    .expect("seal");
-    let response = app
-        .http
-        .post(app.url(&format!("/tenders/{id}/bids?org_id={house_id}")))
-        .bearer_auth(&app.root_token)
-        .header("content-type", "application/octet-stream")
-        .body(envelope)
-        .send()
-        .await
-        .expect("bid");
-    assert_eq!(response.status(), 201);
-    let receipt: Value = response.json().await.expect("receipt");
+    let (house_id, receipt) = house_bid(&app, &id, "Archives Agglo").await;
     let bid_id = receipt["receipt"]["bid_id"].as_str().expect("bid id");
 
     let deadline = START + 40 * DAY;

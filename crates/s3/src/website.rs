@@ -319,29 +319,32 @@ impl Visit<'_> {
         });
     }
 
+    /// A read of `key`, with the request's range and conditions when
+    /// `conditional`.
+    fn request(&self, key: &str, conditional: bool) -> GetObject {
+        GetObject {
+            bucket: self.bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: None,
+            range: if conditional {
+                byte_range(self.headers.get(header::RANGE))
+            } else {
+                None
+            },
+            part_number: None,
+            conditions: if conditional {
+                conditions(self.headers)
+            } else {
+                Conditions::default()
+            },
+            customer_key: None,
+        }
+    }
+
     async fn read(&self, key: &str, conditional: bool) -> Result<ObjectRead, StorageError> {
         self.sites
             .storage
-            .get_object(
-                &self.caller(),
-                GetObject {
-                    bucket: self.bucket.to_owned(),
-                    key: key.to_owned(),
-                    version_id: None,
-                    range: if conditional {
-                        byte_range(self.headers.get(header::RANGE))
-                    } else {
-                        None
-                    },
-                    part_number: None,
-                    conditions: if conditional {
-                        conditions(self.headers)
-                    } else {
-                        Conditions::default()
-                    },
-                    customer_key: None,
-                },
-            )
+            .get_object(&self.caller(), self.request(key, conditional))
             .await
     }
 
@@ -473,7 +476,12 @@ impl Visit<'_> {
     /// routing rule for the error, the error document, or a plain 404.
     async fn missing(&self, key: &str) -> Response {
         if let Some(index) = self.config.folder_index(key)
-            && self.read(&index, false).await.is_ok()
+            && self
+                .sites
+                .storage
+                .head_object(&self.caller(), &self.request(&index, false))
+                .await
+                .is_ok()
         {
             return self.redirect(key, &format!("/{key}/"), 302);
         }

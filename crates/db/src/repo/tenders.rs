@@ -338,6 +338,19 @@ pub struct BidRow {
     pub open_error: Option<String>,
 }
 
+impl BidRow {
+    /// `live` (the envelope that counts), `replaced` or `withdrawn`.
+    pub fn status(&self) -> &'static str {
+        if self.withdrawn_at.is_some() {
+            "withdrawn"
+        } else if self.replaced_by.is_some() {
+            "replaced"
+        } else {
+            "live"
+        }
+    }
+}
+
 const BID_COLUMNS: &str = "id, tender_id, bidder_org_id, ciphertext, sha256, size, submitted_at, \
      submitted_by, receipt, replaced_by, withdrawn_at, opened, open_error";
 

@@ -799,14 +799,7 @@ impl Catalogue {
             .map(|b| {
                 Ok(EnvelopeView {
                     receipt: parse_doc(&b.receipt)?,
-                    status: if b.withdrawn_at.is_some() {
-                        "withdrawn"
-                    } else if b.replaced_by.is_some() {
-                        "replaced"
-                    } else {
-                        "live"
-                    }
-                    .into(),
+                    status: b.status().into(),
                 })
             })
             .collect()
@@ -829,7 +822,7 @@ impl Catalogue {
         let live = repo::bids_of(&mut conn, id, &bidder.to_string())
             .await?
             .into_iter()
-            .find(|b| b.replaced_by.is_none() && b.withdrawn_at.is_none());
+            .find(|b| b.status() == "live");
         let Some(bid) = live else {
             return Ok(Vec::new());
         };
