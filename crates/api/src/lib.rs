@@ -28,6 +28,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     paths(
         platform::info, platform::verify_audit,
         account::sign_up, account::password_grant, account::me, account::create_token, account::list_tokens, account::revoke_token,
+        account::create_app_password, account::list_app_passwords, account::revoke_app_password,
         account::begin_totp, account::confirm_totp, account::disable_totp,
         account::request_password_reset, account::confirm_password_reset,
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org, orgs::set_tax,
@@ -97,6 +98,11 @@ pub fn router(platform: Platform) -> Router {
             post(account::create_token).get(account::list_tokens),
         )
         .route("/tokens/{token_id}", delete(account::revoke_token))
+        .route(
+            "/app-passwords",
+            post(account::create_app_password).get(account::list_app_passwords),
+        )
+        .route("/app-passwords/{id}", delete(account::revoke_app_password))
         .route("/orgs", post(orgs::create_org).get(orgs::list_orgs))
         .route("/orgs/{org_id}", get(orgs::get_org).patch(orgs::update_org))
         .route("/orgs/{org_id}/tax", put(orgs::set_tax))

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod billing;
 pub mod catalogue;
+pub mod drive;
 pub mod error;
 pub mod ids;
 pub mod legal;

@@ -385,6 +385,7 @@ fn main_router(platform: &Platform, secure_cookies: bool) -> Router {
     Router::new()
         .merge(nuage_api::router(platform.clone()))
         .merge(nuage_web::router(platform.clone(), nuage_web::ConsoleConfig { secure_cookies }))
+        .merge(nuage_dav::router())
         .merge(ops)
         .layer(axum::middleware::from_fn(telemetry::record_request))
         .layer(CatchPanicLayer::new())

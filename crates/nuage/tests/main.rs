@@ -9,6 +9,7 @@ mod billing;
 mod catalogue;
 mod cli;
 mod cluster;
+mod drive;
 mod facturx;
 mod helpers;
 mod invoicing;

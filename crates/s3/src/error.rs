@@ -73,6 +73,7 @@ pub fn s3(e: StorageError) -> S3Error {
             MethodNotAllowed,
             "The specified method is not allowed against this resource."
         ),
+        E::Conflict(m) => S3Error::with_message(S3ErrorCode::OperationAborted, m),
         E::NoSuchTagSet => s3_error!(NoSuchTagSet, "The TagSet does not exist"),
         E::NoSuchCorsConfiguration => {
             s3_error!(

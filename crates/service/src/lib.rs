@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod catalogue;
+pub mod drive_access;
 pub mod error;
 pub mod keys;
 pub mod mail;
@@ -42,7 +43,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// What the tests set: a clock, to play a history at known times, and a
-/// crash point, to kill a billing run at a known place. Only in builds with
+/// crash point, to kill a billing run or a drive move at a known place. Only in builds with
 /// the `test-hooks` feature, which the test suite turns on and the shipped
 /// binary never has.
 #[cfg(feature = "test-hooks")]
@@ -66,6 +67,14 @@ pub mod test_hooks {
             .ok()
             .and_then(|v| v.parse::<i64>().ok());
         if limit == Some(issued) {
+            std::process::abort();
+        }
+    }
+
+    /// Aborts the process, as in a crash, when `NUAGE_TEST_CRASH_AT` names
+    /// this point.
+    pub(crate) fn crash_point(name: &str) {
+        if std::env::var("NUAGE_TEST_CRASH_AT").is_ok_and(|v| v == name) {
             std::process::abort();
         }
     }

@@ -12,7 +12,9 @@ use nuage_service::{Page, Platform, Principal};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::token_id;
+use nuage_service::drive_access::AppPassword;
+
+use super::{org_id, token_id};
 use crate::extract::{Caller, JsonBody, Meta, PageParams, Params, PathParam};
 use crate::idempotency::{Idempotency, create_once};
 use crate::problem::{ApiError, Problem};
@@ -148,6 +150,68 @@ pub async fn revoke_token(
     platform
         .revoke_api_token(&who, &meta, token_id(&id)?)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new app password, for WebDAV clients of one organisation's drive.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAppPassword {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// The organisation whose drive it opens (one of the caller's).
+    pub org_id: String,
+}
+
+/// A new app password; the secret is shown only in this response.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedAppPassword {
+    #[serde(flatten)]
+    pub app_password: AppPassword,
+    pub secret: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/app-passwords", tag = "account", request_body = CreateAppPassword,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
+    responses((status = 201, body = CreatedAppPassword), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn create_app_password(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    idempotency: Idempotency,
+    body: JsonBody<CreateAppPassword>,
+) -> Result<Response, ApiError> {
+    let org = org_id(&body.value.org_id)?;
+    create_once(&platform, &who, idempotency, &body.digest, async {
+        let (app_password, secret) = platform
+            .create_app_password(&who, &meta, org, &body.value.name)
+            .await?;
+        Ok(CreatedAppPassword {
+            app_password,
+            secret,
+        })
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/app-passwords", tag = "account",
+    responses((status = 200, body = Vec<AppPassword>), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn list_app_passwords(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+) -> Result<Json<Vec<AppPassword>>, ApiError> {
+    Ok(Json(platform.list_app_passwords(&who).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/app-passwords/{id}", tag = "account", params(("id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn revoke_app_password(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    platform.revoke_app_password(&who, &meta, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod billing;
 pub mod catalogue;
+pub mod drive;
 pub mod idempotency;
 pub mod identity;
 pub mod keys;

@@ -331,6 +331,101 @@ pub async fn delete_object_row(conn: &mut AnyConnection, id: &str) -> Result<(),
     Ok(())
 }
 
+/// Whether any version or delete marker has a key in `[from, to)` (`to`
+/// `None`: every key from `from` on).
+pub async fn any_key_in(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    to: Option<&str>,
+) -> Result<bool, DbError> {
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM objects WHERE bucket = $1 AND key >= $2 AND ($3 IS NULL OR key < $3) LIMIT 1",
+    )
+    .bind(bucket)
+    .bind(from)
+    .bind(to)
+    .fetch_optional(conn)
+    .await?;
+    Ok(id.is_some())
+}
+
+/// Whether any version or delete marker has this key.
+pub async fn any_version_of(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    key: &str,
+) -> Result<bool, DbError> {
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM objects WHERE bucket = $1 AND key = $2 LIMIT 1")
+            .bind(bucket)
+            .bind(key)
+            .fetch_optional(conn)
+            .await?;
+    Ok(id.is_some())
+}
+
+/// Gives every version of one key another key; returns how many moved.
+pub async fn rename_key(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    to: &str,
+) -> Result<u64, DbError> {
+    Ok(
+        sqlx::query("UPDATE objects SET key = $3 WHERE bucket = $1 AND key = $2")
+            .bind(bucket)
+            .bind(from)
+            .bind(to)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Replaces the prefix `from` of every key in `[from, end)` by `to`, for
+/// every version; returns how many moved. `from` is counted in characters,
+/// as both engines' `substr` does.
+pub async fn rename_prefix(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    end: Option<&str>,
+    to: &str,
+) -> Result<u64, DbError> {
+    let skip = from.chars().count() as i64 + 1;
+    Ok(sqlx::query(
+        "UPDATE objects SET key = $4 || substr(key, CAST($5 AS INTEGER)) \
+         WHERE bucket = $1 AND key >= $2 AND ($3 IS NULL OR key < $3)",
+    )
+    .bind(bucket)
+    .bind(from)
+    .bind(end)
+    .bind(to)
+    .bind(skip)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Every version and delete marker with a key in `[from, end)`.
+pub async fn versions_in(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    end: Option<&str>,
+) -> Result<Vec<ObjectRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key >= $2 \
+         AND ($3 IS NULL OR key < $3) ORDER BY key, created_at"
+    ))
+    .bind(bucket)
+    .bind(from)
+    .bind(end)
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn set_object_tags(
     conn: &mut AnyConnection,
     id: &str,

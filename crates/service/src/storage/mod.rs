@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod crypto;
+pub mod drive;
 pub mod files;
 mod maintenance;
 pub mod multipart;
@@ -156,6 +157,9 @@ pub enum StorageError {
     NoSuchCorsConfiguration,
     #[error("no website configuration")]
     NoSuchWebsiteConfiguration,
+    /// A name the drive cannot take (taken, or one that clashes).
+    #[error("{0}")]
+    Conflict(String),
     #[error("no lifecycle configuration")]
     NoSuchLifecycleConfiguration,
     #[error("the object was stored with a customer key; send it")]

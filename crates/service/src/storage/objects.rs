@@ -796,7 +796,7 @@ impl Storage {
 
     /// Removes a version's row and queues its blobs for deletion; returns
     /// the bytes and objects it counted for.
-    async fn release_version(
+    pub(super) async fn release_version(
         &self,
         conn: &mut nuage_db::AnyConnection,
         region: &str,

@@ -1,0 +1,28 @@
+-- The drive: app passwords for WebDAV clients (stored as SHA-256, bound to a
+-- user and one organisation's drive), and WebDAV locks, shared by every node.
+
+CREATE TABLE app_passwords (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    org_id TEXT NOT NULL REFERENCES organisations(id),
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    revoked_at BIGINT
+);
+CREATE INDEX app_passwords_user ON app_passwords(user_id, id);
+
+CREATE TABLE dav_locks (
+    token TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES organisations(id),
+    path TEXT NOT NULL,
+    principal TEXT,
+    owner TEXT,
+    timeout_ms BIGINT,
+    expires_at BIGINT,
+    shared BIGINT NOT NULL,
+    deep BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX dav_locks_org ON dav_locks(org_id, path);

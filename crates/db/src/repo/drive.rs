@@ -1,0 +1,189 @@
+//! The drive's own tables: app passwords (stored as SHA-256) and WebDAV
+//! locks. The files themselves are objects (see `storage`).
+
+use sqlx::{AnyConnection, FromRow};
+
+use crate::DbError;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AppPasswordRow {
+    pub id: String,
+    pub secret_hash: String,
+    pub name: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const APP_PASSWORD_COLUMNS: &str =
+    "id, secret_hash, name, user_id, org_id, created_at, last_used_at, revoked_at";
+
+pub async fn insert_app_password(
+    conn: &mut AnyConnection,
+    r: &AppPasswordRow,
+) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO app_passwords ({APP_PASSWORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(&r.id)
+    .bind(&r.secret_hash)
+    .bind(&r.name)
+    .bind(&r.user_id)
+    .bind(&r.org_id)
+    .bind(r.created_at)
+    .bind(r.last_used_at)
+    .bind(r.revoked_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_app_password(
+    conn: &mut AnyConnection,
+    secret_hash: &str,
+) -> Result<Option<AppPasswordRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {APP_PASSWORD_COLUMNS} FROM app_passwords WHERE secret_hash = $1"
+    ))
+    .bind(secret_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// A user's live app passwords, oldest first.
+pub async fn app_passwords_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<AppPasswordRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {APP_PASSWORD_COLUMNS} FROM app_passwords \
+         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id"
+    ))
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Revokes one of the user's app passwords; false when there is none live.
+pub async fn revoke_app_password(
+    conn: &mut AnyConnection,
+    id: &str,
+    user_id: &str,
+    at: i64,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE app_passwords SET revoked_at = $3 \
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(at)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn touch_app_password(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE app_passwords SET last_used_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct LockRow {
+    pub token: String,
+    pub org_id: String,
+    pub path: String,
+    pub principal: Option<String>,
+    pub owner: Option<String>,
+    pub timeout_ms: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub shared: i64,
+    pub deep: i64,
+    pub created_at: i64,
+}
+
+const LOCK_COLUMNS: &str =
+    "token, org_id, path, principal, owner, timeout_ms, expires_at, shared, deep, created_at";
+
+/// The organisation's locks that have not expired at `now`.
+pub async fn live_locks(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    now: i64,
+) -> Result<Vec<LockRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {LOCK_COLUMNS} FROM dav_locks \
+         WHERE org_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at"
+    ))
+    .bind(org_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn insert_lock(conn: &mut AnyConnection, l: &LockRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO dav_locks ({LOCK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(&l.token)
+    .bind(&l.org_id)
+    .bind(&l.path)
+    .bind(&l.principal)
+    .bind(&l.owner)
+    .bind(l.timeout_ms)
+    .bind(l.expires_at)
+    .bind(l.shared)
+    .bind(l.deep)
+    .bind(l.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_lock_expiry(
+    conn: &mut AnyConnection,
+    token: &str,
+    timeout_ms: Option<i64>,
+    expires_at: Option<i64>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE dav_locks SET timeout_ms = $2, expires_at = $3 WHERE token = $1")
+        .bind(token)
+        .bind(timeout_ms)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_lock(conn: &mut AnyConnection, token: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM dav_locks WHERE token = $1")
+        .bind(token)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Drops the organisation's expired locks.
+pub async fn delete_expired_locks(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM dav_locks WHERE org_id = $1 AND expires_at <= $2")
+        .bind(org_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

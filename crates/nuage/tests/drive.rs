@@ -1,0 +1,510 @@
+//! The drive over WebDAV: app passwords, files and folders, moves in one
+//! transaction, locks, the trash, and the same objects over S3. Requests are
+//! raw HTTP (reqwest, and a TCP socket for a client that goes away); rclone
+//! runs in `scripts/dav-compat`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Spawn, Tenant, TestApp, spawn, spawn_app};
+
+fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).expect("a method")
+}
+
+/// A WebDAV client: the user's e-mail address and an app password.
+struct Dav {
+    http: reqwest::Client,
+    base: String,
+    email: String,
+    password: String,
+}
+
+impl Dav {
+    async fn send(
+        &self,
+        verb: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, String) {
+        let mut request = self
+            .http
+            .request(method(verb), format!("{}/dav{path}", self.base))
+            .basic_auth(&self.email, Some(&self.password));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("sent");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    async fn put(&self, path: &str, body: &[u8]) -> u16 {
+        self.send("PUT", path, &[], Some(body.to_vec())).await.0
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        self.send("GET", path, &[], None).await
+    }
+
+    /// The hrefs a `PROPFIND` with `Depth: 1` lists.
+    async fn list(&self, path: &str) -> Vec<String> {
+        let (status, body) = self.send("PROPFIND", path, &[("Depth", "1")], None).await;
+        assert_eq!(status, 207, "{body}");
+        body.split("<D:href>")
+            .skip(1)
+            .filter_map(|s| s.split_once("</D:href>").map(|(h, _)| h.to_owned()))
+            .collect()
+    }
+
+    async fn move_to(&self, from: &str, to: &str, overwrite: bool) -> (u16, String) {
+        let destination = format!("{}/dav{to}", self.base);
+        let overwrite = if overwrite { "T" } else { "F" };
+        self.send(
+            "MOVE",
+            from,
+            &[("Destination", &destination), ("Overwrite", overwrite)],
+            None,
+        )
+        .await
+    }
+}
+
+/// A member of the tenant's organisation with an app password.
+async fn dav_user(app: &TestApp, tenant: &Tenant, email: &str) -> Dav {
+    let (_, token) = app.create_user(&tenant.org, email, "member").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/app-passwords",
+            &token,
+            Some(json!({"name": "laptop", "org_id": tenant.org})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    Dav {
+        http: reqwest::Client::new(),
+        base: app.console.clone(),
+        email: email.to_owned(),
+        password: body["secret"].as_str().expect("secret").to_owned(),
+    }
+}
+
+fn drive_bucket(tenant: &Tenant) -> String {
+    format!("drive-{}", tenant.org.replace('-', ""))
+}
+
+/// Every key of the drive's bucket, over S3.
+async fn keys(app: &TestApp, tenant: &Tenant) -> Vec<String> {
+    let out = app
+        .s3_client(tenant)
+        .list_objects_v2()
+        .bucket(drive_bucket(tenant))
+        .send()
+        .await
+        .expect("listed");
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_drive_is_served_over_webdav_with_app_passwords_and_reached_over_s3() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Drive Co").await;
+    let dav = dav_user(&app, &tenant, "ann@drive.example").await;
+
+    // No credentials, a wrong password, another address: 401 with a challenge.
+    let anonymous = app
+        .http
+        .request(method("PROPFIND"), format!("{}/dav/", app.console))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("Basic")
+    );
+    for (email, password) in [
+        (dav.email.as_str(), "aaaa-bbbb-cccc-dddd-eeee-ffff"),
+        ("someone@drive.example", dav.password.as_str()),
+    ] {
+        let wrong = Dav {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            http: reqwest::Client::new(),
+            base: app.console.clone(),
+        };
+        assert_eq!(wrong.send("PROPFIND", "/", &[], None).await.0, 401);
+    }
+
+    assert_eq!(dav.send("MKCOL", "/Docs", &[], None).await.0, 201);
+    assert_eq!(dav.put("/Docs/notes.txt", b"first").await, 201);
+    assert_eq!(dav.put("/Docs/notes.txt", b"second version").await, 204);
+    assert_eq!(dav.put("/Docs/caf%C3%A9.txt", "é".as_bytes()).await, 201);
+    let listed = dav.list("/Docs/").await;
+    assert_eq!(
+        listed,
+        vec![
+            "/dav/Docs/",
+            "/dav/Docs/caf%C3%A9.txt",
+            "/dav/Docs/notes.txt"
+        ]
+    );
+    assert_eq!(
+        dav.get("/Docs/notes.txt").await,
+        (200, "second version".into())
+    );
+    let (status, body) = dav
+        .send("GET", "/Docs/notes.txt", &[("Range", "bytes=7-")], None)
+        .await;
+    assert_eq!((status, body.as_str()), (206, "version"));
+    // A file in a folder that does not exist: 409, as RFC 4918 says.
+    assert_eq!(dav.put("/Nowhere/x.txt", b"x").await, 409);
+
+    // The same files are objects of the organisation's drive bucket, with
+    // every version kept.
+    let mut seen = keys(&app, &tenant).await;
+    seen.sort();
+    assert_eq!(seen, vec!["Docs/", "Docs/café.txt", "Docs/notes.txt"]);
+    let versions = app
+        .s3_client(&tenant)
+        .list_object_versions()
+        .bucket(drive_bucket(&tenant))
+        .prefix("Docs/notes.txt")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(versions.versions().len(), 2);
+    // And what S3 writes, the drive shows.
+    app.s3_client(&tenant)
+        .put_object()
+        .bucket(drive_bucket(&tenant))
+        .key("Docs/from-s3.txt")
+        .body(ByteStream::from_static(b"s3"))
+        .send()
+        .await
+        .expect("put over S3");
+    assert_eq!(dav.get("/Docs/from-s3.txt").await, (200, "s3".into()));
+
+    // Another organisation's member sees its own, empty drive.
+    let other_tenant = app.tenant("Other Co").await;
+    let other = dav_user(&app, &other_tenant, "bob@other.example").await;
+    assert_eq!(other.list("/").await, vec!["/dav/"]);
+    assert_eq!(other.get("/Docs/notes.txt").await.0, 404);
+
+    // Requests are in the owner's access log, under the app password.
+    let mut logged = false;
+    for _ in 0..50 {
+        let (_, log) = app
+            .root(
+                Method::GET,
+                &format!("/orgs/{}/access-log", tenant.org),
+                None,
+            )
+            .await;
+        logged = log.as_array().is_some_and(|items| {
+            items.iter().any(|e| {
+                e["operation"] == "DrivePut"
+                    && e["access_key_id"]
+                        .as_str()
+                        .is_some_and(|k| k.starts_with("dav:"))
+            })
+        });
+        if logged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        logged,
+        "a DrivePut by the app password is in the access log"
+    );
+
+    // A revoked app password stops at once.
+    let (_, token) = (0, app.token_for(&dav.email, None).await);
+    let (_, list) = app.call(Method::GET, "/app-passwords", &token, None).await;
+    let id = list[0]["id"].as_str().expect("id").to_owned();
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/app-passwords/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(dav.send("PROPFIND", "/", &[], None).await.0, 401);
+}
+
+#[tokio::test]
+async fn moves_are_metadata_and_bad_names_and_targets_change_nothing() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Move Co").await;
+    let dav = dav_user(&app, &tenant, "ann@move.example").await;
+    assert_eq!(dav.send("MKCOL", "/Photos", &[], None).await.0, 201);
+    assert_eq!(dav.send("MKCOL", "/Photos/2026", &[], None).await.0, 201);
+    for i in 0..20 {
+        let status = dav
+            .put(
+                &format!("/Photos/2026/p{i:02}.jpg"),
+                format!("photo {i}").as_bytes(),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let etags_before = etags(&app, &tenant).await;
+
+    // A whole folder moves, with every file, keeping its versions' bytes.
+    assert_eq!(dav.send("MKCOL", "/Archive", &[], None).await.0, 201);
+    let (status, body) = dav.move_to("/Photos/", "/Archive/Photos", false).await;
+    assert_eq!(status, 201, "{body}");
+    let after = etags(&app, &tenant).await;
+    assert_eq!(after.len(), etags_before.len() + 1, "and Archive/");
+    for (key, etag) in &etags_before {
+        let moved = key.replacen("Photos/", "Archive/Photos/", 1);
+        assert_eq!(after.get(&moved), Some(etag), "{key} moved as it was");
+    }
+    assert_eq!(
+        dav.get("/Archive/Photos/2026/p07.jpg").await,
+        (200, "photo 7".into())
+    );
+    assert_eq!(dav.get("/Photos/2026/p07.jpg").await.0, 404);
+
+    let unchanged = etags(&app, &tenant).await;
+    // Onto itself, into its own child, onto an existing name without
+    // overwrite, names with `..`, NUL, control characters, or too long.
+    assert_eq!(dav.move_to("/Archive/", "/Archive", true).await.0, 403);
+    let (status, _) = dav
+        .move_to("/Archive/", "/Archive/Photos/Inside", false)
+        .await;
+    assert!(matches!(status, 403 | 409), "into itself: {status}");
+    assert_eq!(dav.put("/Archive/readme.txt", b"r").await, 201);
+    assert_eq!(
+        dav.move_to("/Archive/readme.txt", "/Archive/Photos", false)
+            .await
+            .0,
+        412
+    );
+    for bad in [
+        "/a%00b.txt",
+        "/tab%09.txt",
+        "/%2E%2E/escape.txt",
+        "/back%5Cslash.txt",
+    ] {
+        let status = dav.put(bad, b"x").await;
+        assert!((400..500).contains(&status), "{bad}: {status}");
+    }
+    let long = format!("/{}.txt", "n".repeat(300));
+    assert!((400..500).contains(&dav.put(&long, b"x").await));
+    // Names that differ only by case or accents clash in one folder.
+    assert_eq!(dav.put("/Archive/Readme.TXT", b"x").await, 409);
+    assert_eq!(dav.put("/Archive/readme.txt", b"r2").await, 204);
+    let mut expected = unchanged.clone();
+    expected.insert(
+        "Archive/readme.txt".into(),
+        etags(&app, &tenant).await["Archive/readme.txt"].clone(),
+    );
+    assert_eq!(etags(&app, &tenant).await, expected, "nothing else changed");
+    // A rename that only changes case is allowed: it is the same file.
+    assert_eq!(
+        dav.move_to("/Archive/readme.txt", "/Archive/README.txt", false)
+            .await
+            .0,
+        201
+    );
+
+    // Deleting a folder moves it to the trash in one step; nothing is lost.
+    assert_eq!(
+        dav.send("DELETE", "/Archive/Photos/", &[], None).await.0,
+        204
+    );
+    assert_eq!(dav.get("/Archive/Photos/2026/p07.jpg").await.0, 404);
+    let trashed: Vec<String> = keys(&app, &tenant)
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with(".trash/"))
+        .collect();
+    assert_eq!(trashed.len(), 22, "{trashed:?}");
+    assert!(
+        trashed
+            .iter()
+            .any(|k| k.ends_with("/Archive/Photos/2026/p07.jpg"))
+    );
+    // The trash is not part of the drive's tree.
+    assert!(!dav.list("/").await.iter().any(|h| h.contains("trash")));
+    assert_eq!(
+        dav.send("PROPFIND", "/.trash/", &[("Depth", "1")], None)
+            .await
+            .0,
+        403
+    );
+}
+
+async fn etags(app: &TestApp, tenant: &Tenant) -> std::collections::BTreeMap<String, String> {
+    let out = app
+        .s3_client(tenant)
+        .list_objects_v2()
+        .bucket(drive_bucket(tenant))
+        .send()
+        .await
+        .expect("listed");
+    out.contents()
+        .iter()
+        .filter(|o| !o.key().unwrap_or_default().starts_with(".trash/"))
+        .map(|o| {
+            (
+                o.key().unwrap_or_default().to_owned(),
+                o.e_tag().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_lock_keeps_other_clients_out_until_it_is_released() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Lock Co").await;
+    let ann = dav_user(&app, &tenant, "ann@lock.example").await;
+    let bob = dav_user(&app, &tenant, "bob@lock.example").await;
+    assert_eq!(ann.put("/plan.odt", b"v1").await, 201);
+    let lock_body = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>
+<D:locktype><D:write/></D:locktype><D:owner>ann</D:owner></D:lockinfo>"#;
+    let response = ann
+        .http
+        .request(method("LOCK"), format!("{}/dav/plan.odt", ann.base))
+        .basic_auth(&ann.email, Some(&ann.password))
+        .header("Timeout", "Second-600")
+        .body(lock_body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let token = response.headers()["lock-token"]
+        .to_str()
+        .expect("ascii")
+        .trim_matches(|c| c == '<' || c == '>')
+        .to_owned();
+
+    // Someone else cannot write, move, delete or lock it.
+    assert_eq!(bob.put("/plan.odt", b"bob").await, 423);
+    assert_eq!(bob.move_to("/plan.odt", "/moved.odt", false).await.0, 423);
+    assert_eq!(bob.send("DELETE", "/plan.odt", &[], None).await.0, 423);
+    let (status, _) = bob
+        .send("LOCK", "/plan.odt", &[], Some(lock_body.into()))
+        .await;
+    assert_eq!(status, 423);
+    assert_eq!(ann.get("/plan.odt").await, (200, "v1".into()));
+    // The lock is in the database: a second server on the same database
+    // would see it too. Its holder writes with the token.
+    let if_header = format!("(<{token}>)");
+    let (status, _) = ann
+        .send(
+            "PUT",
+            "/plan.odt",
+            &[("If", &if_header)],
+            Some(b"v2".to_vec()),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let lock_token = format!("<{token}>");
+    let (status, _) = ann
+        .send("UNLOCK", "/plan.odt", &[("Lock-Token", &lock_token)], None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(bob.put("/plan.odt", b"bob").await, 204);
+    assert_eq!(ann.get("/plan.odt").await, (200, "bob".into()));
+}
+
+#[tokio::test]
+async fn a_client_that_stops_mid_file_leaves_nothing_behind() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Cut Co").await;
+    let dav = dav_user(&app, &tenant, "ann@cut.example").await;
+    assert_eq!(dav.put("/kept.txt", b"kept").await, 201);
+    let address = app.console.trim_start_matches("http://").to_owned();
+    let auth = base64_basic(&dav.email, &dav.password);
+    {
+        let mut socket = std::net::TcpStream::connect(&address).expect("connected");
+        let head = format!(
+            "PUT /dav/kept.txt HTTP/1.1\r\nHost: {address}\r\nAuthorization: Basic {auth}\r\n\
+             Content-Length: 100000\r\n\r\n"
+        );
+        socket.write_all(head.as_bytes()).expect("head");
+        socket.write_all(&[b'x'; 1000]).expect("some of the body");
+        socket.flush().expect("flushed");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(dav.get("/kept.txt").await, (200, "kept".into()));
+    assert_eq!(keys(&app, &tenant).await, vec!["kept.txt"]);
+    let (_, usage) = app
+        .root(Method::GET, &format!("/orgs/{}/storage", tenant.org), None)
+        .await;
+    assert_eq!(usage["bytes"], 4, "{usage}");
+}
+
+fn base64_basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+#[tokio::test]
+async fn a_crash_in_the_middle_of_a_move_leaves_the_old_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let app = spawn(Spawn {
+        data_dir: Some(data_dir.clone()),
+        env: vec![("NUAGE_TEST_CRASH_AT".into(), "drive.move".into())],
+        ..Spawn::default()
+    })
+    .await;
+    let tenant = app.tenant("Crash Co").await;
+    let dav = dav_user(&app, &tenant, "ann@crash.example").await;
+    assert_eq!(dav.send("MKCOL", "/Old", &[], None).await.0, 201);
+    for i in 0..10 {
+        assert_eq!(dav.put(&format!("/Old/f{i}.txt"), b"data").await, 201);
+    }
+    let before = keys(&app, &tenant).await;
+    let destination = format!("{}/dav/New", app.console);
+    let crashed = dav
+        .http
+        .request(method("MOVE"), format!("{}/dav/Old/", app.console))
+        .basic_auth(&dav.email, Some(&dav.password))
+        .header("Destination", destination)
+        .send()
+        .await;
+    assert!(crashed.is_err(), "the server died in the move: {crashed:?}");
+    let (database_url, root_token) = (app.database_url.clone(), app.root_token.clone());
+    drop(app);
+
+    let app = spawn(Spawn {
+        data_dir: Some(data_dir),
+        database_url: Some(database_url),
+        root_token: Some(root_token),
+        ..Spawn::default()
+    })
+    .await;
+    let dav = Dav {
+        base: app.console.clone(),
+        ..dav
+    };
+    assert_eq!(keys(&app, &tenant).await, before, "the old tree, whole");
+    assert_eq!(dav.get("/Old/f3.txt").await, (200, "data".into()));
+    // And the move, tried again, goes through.
+    assert_eq!(dav.move_to("/Old/", "/New", false).await.0, 201);
+    assert_eq!(dav.get("/New/f3.txt").await, (200, "data".into()));
+}

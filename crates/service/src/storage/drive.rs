@@ -1,0 +1,826 @@
+//! The drive: an organisation's files and folders, as objects of its drive
+//! bucket (the layout is in [`nuage_domain::drive`]). The console and WebDAV
+//! call these use cases; S3 reaches the same objects.
+//!
+//! Uploads and downloads are object writes and reads, so encryption, quotas,
+//! versions and metering apply unchanged. A rename or a move — of a file or a
+//! whole folder — changes the keys of its object versions in one transaction:
+//! no byte is rewritten, and a crash leaves the old tree or the new one.
+
+use nuage_db::repo::storage as repo;
+use nuage_domain::drive::{self, DrivePath, TRASH};
+use nuage_domain::storage::{Versioning, prefix_successor};
+use uuid::Uuid;
+
+use super::objects::{ChecksumInput, ObjectHeaders};
+use super::recorder::{AccessRecord, RequestClass};
+use super::{
+    BodyStream, ByteRange, CopyObject, GetObject, ListQuery, ObjectInfo, ObjectRead, PutObject,
+    PutOutcome, S3Caller, Storage, StorageError, StorageResult, WriteCondition,
+};
+use crate::now_ms;
+
+/// A file or folder of the drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveEntry {
+    pub path: DrivePath,
+    pub folder: bool,
+    pub size: u64,
+    /// Milliseconds since the epoch; 0 for a folder known only by its content.
+    pub modified: i64,
+    pub etag: String,
+    pub content_type: Option<String>,
+}
+
+impl DriveEntry {
+    fn folder(path: DrivePath, modified: i64) -> Self {
+        Self {
+            path,
+            folder: true,
+            size: 0,
+            modified,
+            etag: String::new(),
+            content_type: None,
+        }
+    }
+
+    fn file(path: DrivePath, info: &ObjectInfo) -> Self {
+        Self {
+            path,
+            folder: false,
+            size: info.size,
+            modified: info.last_modified,
+            etag: info.etag.clone(),
+            content_type: info.headers.content_type.clone(),
+        }
+    }
+}
+
+/// An item in the trash.
+#[derive(Debug, Clone)]
+pub struct TrashItem {
+    pub entry: String,
+    /// Where it was.
+    pub path: DrivePath,
+    pub folder: bool,
+    pub size: u64,
+    pub deleted_at: i64,
+}
+
+/// A new file's content.
+pub struct Upload {
+    pub path: DrivePath,
+    pub content_type: Option<String>,
+    pub content_length: Option<u64>,
+    pub body: BodyStream,
+    /// Create missing parent folders (uploads of whole folders).
+    pub create_parents: bool,
+}
+
+/// One organisation's drive, as one caller acts on it.
+#[derive(Clone)]
+pub struct Drive {
+    storage: Storage,
+    caller: S3Caller,
+    bucket: String,
+}
+
+impl std::fmt::Debug for Drive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drive")
+            .field("bucket", &self.bucket)
+            .finish_non_exhaustive()
+    }
+}
+
+fn not_found() -> StorageError {
+    StorageError::NoSuchKey
+}
+
+fn exists(path: &DrivePath) -> StorageError {
+    StorageError::Conflict(format!("{path} already exists"))
+}
+
+impl Storage {
+    /// The caller's organisation's drive (no I/O; [`Drive::open`] makes sure
+    /// its bucket exists).
+    pub fn drive(&self, caller: S3Caller) -> Drive {
+        Drive {
+            storage: self.clone(),
+            bucket: drive::bucket_of(&caller.org),
+            caller,
+        }
+    }
+}
+
+impl Drive {
+    /// Creates the drive's bucket, versioned, in the default region, the
+    /// first time the organisation uses its drive.
+    pub async fn open(&self) -> StorageResult<()> {
+        match self.storage.head_bucket(&self.caller, &self.bucket).await {
+            Ok(_) => return Ok(()),
+            Err(StorageError::NoSuchBucket) => {}
+            Err(e) => return Err(e),
+        }
+        match self
+            .storage
+            .create_bucket(&self.caller, &self.bucket, None)
+            .await
+        {
+            Ok(_) | Err(StorageError::BucketAlreadyOwnedByYou) => {}
+            Err(e) => return Err(e),
+        }
+        if self.storage.versioning(&self.caller, &self.bucket).await? != Versioning::Enabled {
+            self.storage
+                .set_versioning(&self.caller, &self.bucket, true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn caller(&self) -> &S3Caller {
+        &self.caller
+    }
+
+    /// Writes a request on the drive to the access log and metering.
+    pub fn record(&self, operation: &'static str, key: &str, status: u16, bytes: u64) {
+        let class = match operation {
+            "DriveGet" | "DriveHead" | "DriveList" => RequestClass::B,
+            "DrivePut" | "DriveMove" | "DriveCopy" | "DriveMkdir" => RequestClass::A,
+            _ => RequestClass::Free,
+        };
+        let sent = operation == "DriveGet";
+        self.storage.recorder().record(AccessRecord {
+            org_id: self.caller.org.to_string(),
+            operation,
+            bucket: self.bucket.clone(),
+            key: Some(key.to_owned()),
+            access_key_id: Some(self.caller.access_key_id.clone()),
+            source: self.caller.source.clone(),
+            status,
+            bytes,
+            class: if status < 400 {
+                class
+            } else {
+                RequestClass::Free
+            },
+            egress: if sent && status < 400 { bytes } else { 0 },
+            exit: false,
+        });
+    }
+
+    /// The organisation's storage and quota, which the drive shares.
+    pub async fn usage(&self) -> StorageResult<super::StorageUsage> {
+        let mut conn = self.storage.platform().db().acquire().await?;
+        let row = repo::org_storage(&mut conn, &self.caller.org.to_string()).await?;
+        Ok(super::StorageUsage {
+            bytes: row.bytes,
+            objects: row.objects,
+            max_bytes: row.max_bytes,
+            max_objects: row.max_objects,
+        })
+    }
+
+    // --- reading -------------------------------------------------------------
+
+    /// What is at a path, if anything.
+    pub async fn stat(&self, path: &DrivePath) -> StorageResult<Option<DriveEntry>> {
+        if path.is_root() {
+            return Ok(Some(DriveEntry::folder(DrivePath::root(), 0)));
+        }
+        if let Some(info) = self.head(&path.file_key()).await? {
+            return Ok(Some(DriveEntry::file(path.clone(), &info)));
+        }
+        let prefix = path.folder_key();
+        let list = self
+            .storage
+            .list_objects(
+                &self.caller,
+                &self.bucket,
+                &ListQuery {
+                    prefix: prefix.clone(),
+                    max_keys: 1,
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        Ok(list.objects.first().map(|o| {
+            let modified = if o.key == prefix { o.last_modified } else { 0 };
+            DriveEntry::folder(path.clone(), modified)
+        }))
+    }
+
+    async fn head(&self, key: &str) -> StorageResult<Option<ObjectInfo>> {
+        match self
+            .storage
+            .head_object(
+                &self.caller,
+                &GetObject {
+                    bucket: self.bucket.clone(),
+                    key: key.to_owned(),
+                    ..GetObject::default()
+                },
+            )
+            .await
+        {
+            Ok(info) => Ok(Some(info)),
+            Err(StorageError::NoSuchKey | StorageError::MethodNotAllowed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The folder at `path`, or an error saying what is there instead.
+    async fn folder(&self, path: &DrivePath) -> StorageResult<DriveEntry> {
+        match self.stat(path).await? {
+            Some(e) if e.folder => Ok(e),
+            Some(_) => Err(StorageError::Conflict(format!("{path} is a file"))),
+            None => Err(not_found()),
+        }
+    }
+
+    /// A folder's entries: folders first, then files, each by name.
+    pub async fn list(&self, folder: &DrivePath) -> StorageResult<Vec<DriveEntry>> {
+        if !folder.is_root() {
+            self.folder(folder).await?;
+        }
+        let prefix = folder.folder_key();
+        let mut folders = Vec::new();
+        let mut files = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .storage
+                .list_objects(
+                    &self.caller,
+                    &self.bucket,
+                    &ListQuery {
+                        prefix: prefix.clone(),
+                        delimiter: Some("/".into()),
+                        after: after.take(),
+                        max_keys: 5000,
+                        ..ListQuery::default()
+                    },
+                )
+                .await?;
+            for p in &page.prefixes {
+                if folder.is_root() && p == &format!("{TRASH}/") {
+                    continue;
+                }
+                if let Some(path) = DrivePath::from_key(p) {
+                    folders.push(DriveEntry::folder(path, 0));
+                }
+            }
+            for o in &page.objects {
+                if o.key == prefix {
+                    continue;
+                }
+                if let Some(path) = DrivePath::from_key(&o.key) {
+                    files.push(DriveEntry::file(path, o));
+                }
+            }
+            if !page.truncated {
+                break;
+            }
+            after = page.next;
+        }
+        folders.sort_by_key(|e| drive::fold_name(e.path.name()));
+        files.sort_by_key(|e| drive::fold_name(e.path.name()));
+        folders.extend(files);
+        Ok(folders)
+    }
+
+    /// A file's content, or a range of it.
+    pub async fn download(
+        &self,
+        path: &DrivePath,
+        version_id: Option<String>,
+        range: Option<ByteRange>,
+    ) -> StorageResult<ObjectRead> {
+        if path.is_root() {
+            return Err(not_found());
+        }
+        match self
+            .storage
+            .get_object(
+                &self.caller,
+                GetObject {
+                    bucket: self.bucket.clone(),
+                    key: path.file_key(),
+                    version_id,
+                    range,
+                    ..GetObject::default()
+                },
+            )
+            .await
+        {
+            Err(StorageError::MethodNotAllowed) => Err(not_found()),
+            other => other,
+        }
+    }
+
+    /// Files and folders whose name contains `query` (compared folded), at
+    /// most `limit`, outside the trash.
+    pub async fn search(&self, query: &str, limit: usize) -> StorageResult<Vec<DriveEntry>> {
+        let needle = drive::fold_name(query.trim());
+        if needle.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        let mut folders = std::collections::BTreeSet::new();
+        let mut after = None;
+        'scan: loop {
+            let page = self
+                .storage
+                .list_objects(
+                    &self.caller,
+                    &self.bucket,
+                    &ListQuery {
+                        after: after.take(),
+                        max_keys: 1000,
+                        ..ListQuery::default()
+                    },
+                )
+                .await?;
+            for o in &page.objects {
+                if o.key.starts_with(&format!("{TRASH}/")) {
+                    continue;
+                }
+                let Some(path) = DrivePath::from_key(&o.key) else {
+                    continue;
+                };
+                // Every folder on the way to a key is a folder of the drive.
+                for (name, folder) in path.parent().map(|p| p.ancestors()).unwrap_or_default() {
+                    if drive::fold_name(&name).contains(&needle) && folders.insert(folder.clone()) {
+                        found.push(DriveEntry::folder(folder, 0));
+                    }
+                }
+                let name_matches = drive::fold_name(path.name()).contains(&needle);
+                if o.key.ends_with('/') {
+                    if name_matches && folders.insert(path.clone()) {
+                        found.push(DriveEntry::folder(path, o.last_modified));
+                    }
+                } else if name_matches {
+                    found.push(DriveEntry::file(path, o));
+                }
+                if found.len() >= limit {
+                    break 'scan;
+                }
+            }
+            if !page.truncated {
+                break;
+            }
+            after = page.next;
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// Every version of a file, newest first.
+    pub async fn versions(&self, path: &DrivePath) -> StorageResult<Vec<ObjectInfo>> {
+        let key = path.file_key();
+        let list = self
+            .storage
+            .list_versions(
+                &self.caller,
+                &self.bucket,
+                &ListQuery {
+                    prefix: key.clone(),
+                    max_keys: 1000,
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        let versions: Vec<ObjectInfo> = list
+            .versions
+            .into_iter()
+            .filter(|v| v.key == key && !v.delete_marker)
+            .collect();
+        if versions.is_empty() {
+            return Err(not_found());
+        }
+        Ok(versions)
+    }
+
+    // --- writing -------------------------------------------------------------
+
+    /// Refuses a new entry `path` whose name is another entry's but for case
+    /// or normalisation, one whose name is taken (unless `replacing_file`
+    /// and a file has it), and one whose parent is not a folder.
+    pub async fn check_new(&self, path: &DrivePath, replacing_file: bool) -> StorageResult<()> {
+        let parent = path.parent().ok_or_else(|| exists(path))?;
+        for sibling in self.list(&parent).await? {
+            let name = sibling.path.name();
+            if drive::clash(name, path.name()) {
+                return Err(StorageError::Conflict(format!(
+                    "{} differs from {path} only by case or accents",
+                    sibling.path
+                )));
+            }
+            if name == path.name() && (sibling.folder || !replacing_file) {
+                return Err(exists(path));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a folder; its parent must exist.
+    pub async fn create_folder(&self, path: &DrivePath) -> StorageResult<DriveEntry> {
+        if path.is_root() {
+            return Err(exists(path));
+        }
+        self.check_new(path, false).await?;
+        let out = self.put_marker(path).await?;
+        Ok(DriveEntry::folder(path.clone(), out.last_modified))
+    }
+
+    async fn put_marker(&self, path: &DrivePath) -> StorageResult<PutOutcome> {
+        self.storage
+            .put_object(
+                &self.caller,
+                PutObject {
+                    bucket: self.bucket.clone(),
+                    key: path.folder_key(),
+                    headers: ObjectHeaders::default(),
+                    tags: Vec::new(),
+                    content_length: Some(0),
+                    content_md5: None,
+                    checksum: ChecksumInput::default(),
+                    customer_key: None,
+                    condition: WriteCondition {
+                        if_match: None,
+                        if_none_match: true,
+                    },
+                    body: Box::pin(futures::stream::empty()),
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StorageError::PreconditionFailed => exists(path),
+                other => other,
+            })
+    }
+
+    /// Creates every missing folder down to `path` (which must not be a file).
+    pub async fn create_folders(&self, path: &DrivePath) -> StorageResult<()> {
+        for (_, folder) in path.ancestors() {
+            match self.stat(&folder).await? {
+                Some(e) if e.folder => {}
+                Some(_) => return Err(StorageError::Conflict(format!("{folder} is a file"))),
+                None => {
+                    self.check_new(&folder, false).await?;
+                    match self.put_marker(&folder).await {
+                        Ok(_) => {}
+                        // Made at the same moment by another request.
+                        Err(StorageError::Conflict(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a file: a new version when the name is taken by a file.
+    pub async fn upload(&self, up: Upload) -> StorageResult<PutOutcome> {
+        let path = up.path;
+        let parent = path.parent().ok_or_else(|| exists(&path))?;
+        if up.create_parents {
+            self.create_folders(&parent).await?;
+        }
+        self.check_new(&path, true).await?;
+        self.storage
+            .put_object(
+                &self.caller,
+                PutObject {
+                    bucket: self.bucket.clone(),
+                    key: path.file_key(),
+                    headers: ObjectHeaders {
+                        content_type: up.content_type,
+                        ..ObjectHeaders::default()
+                    },
+                    tags: Vec::new(),
+                    content_length: up.content_length,
+                    content_md5: None,
+                    checksum: ChecksumInput::default(),
+                    customer_key: None,
+                    condition: WriteCondition::default(),
+                    body: up.body,
+                },
+            )
+            .await
+    }
+
+    /// Renames or moves a file or a folder with everything in it: the keys of
+    /// every version change in one transaction, no byte is rewritten. The
+    /// destination's parent must be a folder and its name free.
+    pub async fn rename(&self, from: &DrivePath, to: &DrivePath) -> StorageResult<()> {
+        drive::check_move(from, to)?;
+        let source = self.stat(from).await?.ok_or_else(not_found)?;
+        let parent = to.parent().ok_or_else(|| exists(to))?;
+        // A rename that only changes case is the same entry, not a clash.
+        let same_folder = from.parent().as_ref() == Some(&parent);
+        match self.check_new(to, false).await {
+            Err(StorageError::Conflict(_))
+                if same_folder && drive::fold_name(from.name()) == drive::fold_name(to.name()) => {}
+            other => other?,
+        }
+        let (from_key, to_key) = if source.folder {
+            (from.folder_key(), to.folder_key())
+        } else {
+            (from.file_key(), to.file_key())
+        };
+        self.move_keys(&from_key, &to_key, source.folder).await
+    }
+
+    /// Moves one key (every version) or every key under a prefix, in one
+    /// write transaction; refuses when anything already has the new keys.
+    async fn move_keys(&self, from: &str, to: &str, tree: bool) -> StorageResult<()> {
+        let storage = &self.storage;
+        let mut tx = storage.platform().db().begin_write().await?;
+        storage
+            .owned_bucket(&mut tx, &self.caller, &self.bucket)
+            .await?;
+        let taken = if tree {
+            let end = prefix_successor(to);
+            // A file at the folder's name is taken too.
+            let file = to.trim_end_matches('/');
+            repo::any_key_in(&mut tx, &self.bucket, to, end.as_deref()).await?
+                || repo::any_version_of(&mut tx, &self.bucket, file).await?
+        } else {
+            repo::any_version_of(&mut tx, &self.bucket, to).await?
+                || repo::any_key_in(
+                    &mut tx,
+                    &self.bucket,
+                    &format!("{to}/"),
+                    prefix_successor(&format!("{to}/")).as_deref(),
+                )
+                .await?
+        };
+        if taken {
+            return Err(StorageError::Conflict(format!(
+                "/{} already exists or holds a deleted file's history",
+                to.trim_end_matches('/')
+            )));
+        }
+        let moved = if tree {
+            let end = prefix_successor(from);
+            repo::rename_prefix(&mut tx, &self.bucket, from, end.as_deref(), to).await?
+        } else {
+            repo::rename_key(&mut tx, &self.bucket, from, to).await?
+        };
+        if moved == 0 {
+            return Err(not_found());
+        }
+        #[cfg(feature = "test-hooks")]
+        crate::test_hooks::crash_point("drive.move");
+        tx.commit().await.map_err(nuage_db::DbError::from)?;
+        storage.changed();
+        Ok(())
+    }
+
+    /// Copies a file (its latest version) to a free name.
+    pub async fn copy(&self, from: &DrivePath, to: &DrivePath) -> StorageResult<PutOutcome> {
+        drive::check_move(from, to)?;
+        self.check_new(to, true).await?;
+        self.storage
+            .copy_object(
+                &self.caller,
+                CopyObject {
+                    source: GetObject {
+                        bucket: self.bucket.clone(),
+                        key: from.file_key(),
+                        ..GetObject::default()
+                    },
+                    bucket: self.bucket.clone(),
+                    key: to.file_key(),
+                    ..CopyObject::default()
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StorageError::MethodNotAllowed => not_found(),
+                other => other,
+            })
+    }
+
+    /// Makes an older version of a file its current content again (as a new
+    /// version, so nothing is lost).
+    pub async fn restore_version(
+        &self,
+        path: &DrivePath,
+        version_id: &str,
+    ) -> StorageResult<PutOutcome> {
+        self.storage
+            .copy_object(
+                &self.caller,
+                CopyObject {
+                    source: GetObject {
+                        bucket: self.bucket.clone(),
+                        key: path.file_key(),
+                        version_id: Some(version_id.to_owned()),
+                        ..GetObject::default()
+                    },
+                    bucket: self.bucket.clone(),
+                    key: path.file_key(),
+                    ..CopyObject::default()
+                },
+            )
+            .await
+    }
+
+    // --- the trash -----------------------------------------------------------
+
+    /// Moves a file or folder to the trash (a move: nothing is deleted).
+    pub async fn trash(&self, path: &DrivePath) -> StorageResult<String> {
+        if path.is_root() {
+            return Err(StorageError::InvalidArgument(
+                "the root folder cannot be deleted".into(),
+            ));
+        }
+        let source = self.stat(path).await?.ok_or_else(not_found)?;
+        let entry = format!(
+            "{:013}-{}",
+            now_ms(),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        let to = drive::trash_key(&entry, path);
+        if source.folder {
+            self.move_keys(&path.folder_key(), &format!("{to}/"), true)
+                .await?;
+        } else {
+            self.move_keys(&path.file_key(), &to, false).await?;
+        }
+        Ok(entry)
+    }
+
+    /// What the trash holds, most recently deleted first.
+    pub async fn trash_items(&self) -> StorageResult<Vec<TrashItem>> {
+        let root = format!("{TRASH}/");
+        let entries = self
+            .storage
+            .list_objects(
+                &self.caller,
+                &self.bucket,
+                &ListQuery {
+                    prefix: root.clone(),
+                    delimiter: Some("/".into()),
+                    max_keys: 100_000,
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        let mut items = Vec::new();
+        for prefix in entries.prefixes.iter().rev() {
+            if let Some(item) = self.trash_item_at(prefix).await? {
+                items.push(item);
+            }
+        }
+        Ok(items)
+    }
+
+    async fn trash_item_at(&self, entry_prefix: &str) -> StorageResult<Option<TrashItem>> {
+        let inside = self
+            .storage
+            .list_objects(
+                &self.caller,
+                &self.bucket,
+                &ListQuery {
+                    prefix: entry_prefix.to_owned(),
+                    max_keys: 100_000,
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        let Some(first) = inside.objects.first() else {
+            return Ok(None);
+        };
+        let Some((entry, full)) = drive::parse_trash_key(&first.key) else {
+            return Ok(None);
+        };
+        // The item is the shallowest path under the entry.
+        let depth = inside
+            .objects
+            .iter()
+            .filter_map(|o| drive::parse_trash_key(&o.key))
+            .map(|(_, p)| p.ancestors().len())
+            .min()
+            .unwrap_or(0);
+        let top = full
+            .ancestors()
+            .get(depth.saturating_sub(1))
+            .map(|(_, p)| p.clone())
+            .unwrap_or(full.clone());
+        let folder = inside
+            .objects
+            .iter()
+            .any(|o| o.key.ends_with('/') || o.key.len() > drive::trash_key(&entry, &top).len());
+        let deleted_at = entry
+            .split('-')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        Ok(Some(TrashItem {
+            size: inside.objects.iter().map(|o| o.size).sum(),
+            entry,
+            path: top,
+            folder,
+            deleted_at,
+        }))
+    }
+
+    /// Puts an item of the trash back where it was — under another name
+    /// (`name (2).ext`) if that one was taken since, recreating its folder
+    /// if it is gone. Returns where it went.
+    pub async fn restore(&self, entry: &str) -> StorageResult<DrivePath> {
+        if entry.is_empty() || entry.contains('/') {
+            return Err(not_found());
+        }
+        let item = self
+            .trash_item_at(&format!("{TRASH}/{entry}/"))
+            .await?
+            .ok_or_else(not_found)?;
+        let parent = item.path.parent().unwrap_or_default();
+        self.create_folders(&parent).await?;
+        let mut target = item.path.clone();
+        let mut n = 2;
+        while let Err(StorageError::Conflict(_)) = self.check_new(&target, false).await {
+            target = parent.join(&numbered(item.path.name(), n))?;
+            n += 1;
+            if n > 1000 {
+                return Err(exists(&item.path));
+            }
+        }
+        let from = drive::trash_key(entry, &item.path);
+        if item.folder {
+            self.move_keys(&format!("{from}/"), &target.folder_key(), true)
+                .await?;
+        } else {
+            self.move_keys(&from, &target.file_key(), false).await?;
+        }
+        Ok(target)
+    }
+
+    /// Deletes an item of the trash for good, every version of it; `None`
+    /// empties the whole trash. Returns the bytes freed.
+    pub async fn purge(&self, entry: Option<&str>) -> StorageResult<u64> {
+        let prefix = match entry {
+            Some(e) if !e.is_empty() && !e.contains('/') => format!("{TRASH}/{e}/"),
+            Some(_) => return Err(not_found()),
+            None => format!("{TRASH}/"),
+        };
+        let storage = &self.storage;
+        let mut tx = storage.platform().db().begin_write().await?;
+        let b = storage
+            .owned_bucket(&mut tx, &self.caller, &self.bucket)
+            .await?;
+        let end = prefix_successor(&prefix);
+        let rows = repo::versions_in(&mut tx, &self.bucket, &prefix, end.as_deref()).await?;
+        let mut released = Vec::new();
+        let (mut bytes, mut objects) = (0, 0);
+        for row in &rows {
+            let (size, count) = storage
+                .release_version(&mut tx, &b.region, row, &mut released)
+                .await?;
+            bytes += size;
+            objects += count;
+        }
+        repo::add_storage(
+            &mut tx,
+            &Uuid::now_v7().to_string(),
+            &b.org_id,
+            &self.bucket,
+            now_ms(),
+            -bytes,
+            -objects,
+        )
+        .await?;
+        tx.commit().await.map_err(nuage_db::DbError::from)?;
+        storage.changed();
+        storage.purge(&b.region, released).await;
+        Ok(bytes as u64)
+    }
+}
+
+/// `report.pdf` → `report (2).pdf`; `photos` → `photos (2)`.
+fn numbered(name: &str, n: u32) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem} ({n}).{ext}"),
+        _ => format!("{name} ({n})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered;
+
+    #[test]
+    fn restored_names_are_numbered_before_the_extension() {
+        assert_eq!(numbered("report.pdf", 2), "report (2).pdf");
+        assert_eq!(numbered("photos", 3), "photos (3)");
+        assert_eq!(numbered(".env", 2), ".env (2)");
+    }
+}
