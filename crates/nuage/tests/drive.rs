@@ -508,3 +508,335 @@ async fn a_crash_in_the_middle_of_a_move_leaves_the_old_tree() {
     assert_eq!(dav.move_to("/Old/", "/New", false).await.0, 201);
     assert_eq!(dav.get("/New/f3.txt").await, (200, "data".into()));
 }
+
+/// The console's drive pages, as a browser reaches them (session cookie,
+/// CSRF token).
+struct Console {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Console {
+    async fn open(app: &TestApp, email: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let session = app.console_session(email).await;
+        let mut console = Self {
+            http,
+            base: app.console.clone(),
+            cookie: format!("nuage_session={session}"),
+            csrf: String::new(),
+        };
+        let page = console.page("/drive").await.1;
+        console.csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a CSRF token")
+            .to_owned();
+        console
+    }
+
+    async fn page(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("accept-language", "en")
+            .send()
+            .await
+            .expect("page");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    async fn upload(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+        let response = self
+            .http
+            .put(format!("{}/drive/content", self.base))
+            .query(&[("path", path)])
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .header("content-type", content_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let mut form = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("accept-language", "en")
+            .form(&form)
+            .send()
+            .await
+            .expect("post");
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, location, response.text().await.unwrap_or_default())
+    }
+}
+
+#[tokio::test]
+async fn the_console_manages_files_folders_versions_and_the_trash() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Console Drive").await;
+    app.create_user(&tenant.org, "ann@console.example", "member")
+        .await;
+    let console = Console::open(&app, "ann@console.example").await;
+
+    // A folder upload: the files' relative paths make the folders.
+    for (path, body) in [
+        ("Projet/plan.txt", "le plan"),
+        ("Projet/images/logo.png", "png"),
+        ("Projet/page.html", "<script>alert(1)</script>"),
+    ] {
+        let kind = if path.ends_with(".png") {
+            "image/png"
+        } else if path.ends_with(".html") {
+            "text/html"
+        } else {
+            "text/plain"
+        };
+        let (status, body) = console.upload(path, kind, body.as_bytes()).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, root) = console.page("/drive").await;
+    assert!(root.contains("Projet"), "{root}");
+    let (_, folder) = console.page("/drive?path=Projet").await;
+    for name in ["plan.txt", "images", "page.html"] {
+        assert!(folder.contains(name), "{name} listed");
+    }
+    // Without the CSRF token, or with a bad name: refused, nothing stored.
+    let refused = console
+        .http
+        .put(format!("{}/drive/content?path=x.txt", console.base))
+        .header("cookie", &console.cookie)
+        .body("x")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 403);
+    let (status, body) = console
+        .upload("Projet/../escape.txt", "text/plain", b"x")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("a name is not . or .."), "{body}");
+
+    // Text previews as plain text in a sandbox; HTML only downloads.
+    let preview = console
+        .http
+        .get(format!(
+            "{}/drive/file?path=Projet/plan.txt&inline=1",
+            console.base
+        ))
+        .header("cookie", &console.cookie)
+        .send()
+        .await
+        .expect("preview");
+    assert_eq!(preview.status(), 200);
+    assert_eq!(
+        preview.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert!(
+        preview.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("sandbox")
+    );
+    assert!(
+        preview.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("inline")
+    );
+    let html = console
+        .http
+        .get(format!(
+            "{}/drive/file?path=Projet/page.html&inline=1",
+            console.base
+        ))
+        .header("cookie", &console.cookie)
+        .send()
+        .await
+        .expect("html");
+    assert_eq!(html.headers()["content-type"], "application/octet-stream");
+    assert!(
+        html.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("attachment")
+    );
+
+    // A second version, then the first restored.
+    console
+        .upload("Projet/plan.txt", "text/plain", b"le plan v2")
+        .await;
+    let (_, versions) = console.page("/drive/versions?path=Projet/plan.txt").await;
+    let old = versions
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("an older version to restore")
+        .to_owned();
+    let (status, location, _) = console
+        .post(
+            "/drive/versions",
+            &[("path", "Projet/plan.txt"), ("version", &old)],
+        )
+        .await;
+    assert_eq!(status, 303, "{location}");
+    let (_, text) = console.page("/drive/file?path=Projet/plan.txt").await;
+    assert_eq!(text, "le plan");
+
+    // New folder, rename, move, and a clash refused with a readable message.
+    let (status, ..) = console
+        .post(
+            "/drive",
+            &[("action", "mkdir"), ("folder", ""), ("name", "Archives")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, ..) = console
+        .post(
+            "/drive",
+            &[
+                ("action", "rename"),
+                ("folder", "Projet"),
+                ("path", "Projet/plan.txt"),
+                ("name", "plan-final.txt"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, ..) = console
+        .post(
+            "/drive",
+            &[
+                ("action", "move"),
+                ("folder", ""),
+                ("path", "Projet"),
+                ("to", "Archives"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, text) = console
+        .page("/drive/file?path=Archives/Projet/plan-final.txt")
+        .await;
+    assert_eq!(text, "le plan");
+    let (status, _, page) = console
+        .post(
+            "/drive",
+            &[("action", "mkdir"), ("folder", ""), ("name", "ARCHIVES")],
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(page.contains("only by case"), "{page}");
+
+    // Search finds by name, folded.
+    let (_, found) = console.page("/drive?q=FINAL").await;
+    assert!(found.contains("plan-final.txt"), "{found}");
+
+    // To the trash, listed there, restored where it was.
+    let (status, ..) = console
+        .post(
+            "/drive",
+            &[
+                ("action", "trash"),
+                ("folder", ""),
+                ("path", "Archives/Projet"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        console
+            .page("/drive/file?path=Archives/Projet/plan-final.txt")
+            .await
+            .0,
+        404
+    );
+    let (_, trash) = console.page("/drive/trash").await;
+    assert!(trash.contains("/Archives/Projet"), "{trash}");
+    let entry = trash
+        .split("name=\"entry\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("an entry")
+        .to_owned();
+    let (status, location, _) = console
+        .post("/drive/trash", &[("action", "restore"), ("entry", &entry)])
+        .await;
+    assert_eq!(status, 303, "{location}");
+    assert_eq!(
+        console
+            .page("/drive/file?path=Archives/Projet/plan-final.txt")
+            .await,
+        (200, "le plan".into())
+    );
+
+    // Trash again and empty it: the bytes are freed.
+    let (_, before) = app
+        .root(Method::GET, &format!("/orgs/{}/storage", tenant.org), None)
+        .await;
+    console
+        .post(
+            "/drive",
+            &[("action", "trash"), ("folder", ""), ("path", "Archives")],
+        )
+        .await;
+    let (status, ..) = console.post("/drive/trash", &[("action", "empty")]).await;
+    assert_eq!(status, 303);
+    let (_, after) = app
+        .root(Method::GET, &format!("/orgs/{}/storage", tenant.org), None)
+        .await;
+    assert!(
+        after["bytes"].as_i64() < before["bytes"].as_i64(),
+        "{before} → {after}"
+    );
+    assert!(
+        console
+            .page("/drive/trash")
+            .await
+            .1
+            .contains("trash is empty")
+    );
+
+    // An app password made in the console opens the drive over WebDAV.
+    let (status, _, page) = console
+        .post("/drive/connect", &[("name", "my laptop")])
+        .await;
+    assert_eq!(status, 200);
+    let secret = page
+        .split("id=\"new-app-password\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("the new secret, shown once")
+        .to_owned();
+    let dav = Dav {
+        http: reqwest::Client::new(),
+        base: app.console.clone(),
+        email: "ann@console.example".into(),
+        password: secret.clone(),
+    };
+    assert_eq!(dav.list("/").await, vec!["/dav/"]);
+    assert!(!console.page("/drive/connect").await.1.contains(&secret));
+}

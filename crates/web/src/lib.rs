@@ -52,6 +52,7 @@ const STYLESHEET: &str = include_str!("../static/nuage.css");
 /// The calls for tender's script: local dates, the opening key made in the
 /// browser, bids sealed in the browser.
 const TENDERS_JS: &str = include_str!("../static/tenders.js");
+const DRIVE_JS: &str = include_str!("../static/drive.js");
 /// age-encryption bundled by scripts/build-age-bundle, and its licences.
 const AGE_JS: &str = include_str!("../static/age-encryption.js");
 const AGE_JS_LICENSE: &str = include_str!("../static/age-encryption.LICENSE.txt");
@@ -217,11 +218,30 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             "/operator/review/{kind}/{id}",
             post(pages::provider::review),
         )
+        .route("/drive", get(pages::drive::folder).post(pages::drive::act))
+        .route(
+            "/drive/content",
+            axum::routing::put(pages::drive::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/drive/file", get(pages::drive::file))
+        .route(
+            "/drive/trash",
+            get(pages::drive::trash).post(pages::drive::trash_act),
+        )
+        .route(
+            "/drive/versions",
+            get(pages::drive::versions).post(pages::drive::restore_version),
+        )
+        .route(
+            "/drive/connect",
+            get(pages::drive::connect).post(pages::drive::connect_act),
+        )
         .route("/websites", get(pages::websites::websites))
         .route("/websites/{bucket}", post(pages::websites::save))
         .route("/lang/{code}", get(switch_language))
         .route("/static/nuage.css", get(stylesheet))
         .route("/static/tenders.js", get(|| script(TENDERS_JS)))
+        .route("/static/drive.js", get(|| script(DRIVE_JS)))
         .route("/static/age-encryption.js", get(|| script(AGE_JS)))
         .route(
             "/static/age-encryption.LICENSE.txt",
@@ -272,10 +292,10 @@ async fn console_layer(State(state): State<AppState>, request: Request, next: Ne
         ("referrer-policy", "same-origin"),
         ("x-frame-options", "DENY"),
     ] {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        // A page may set a stricter policy of its own (the drive's previews).
+        headers
+            .entry(HeaderName::from_static(name))
+            .or_insert(HeaderValue::from_static(value));
     }
     response
 }

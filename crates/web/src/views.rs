@@ -153,6 +153,13 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "contract_signed" => t.td.notice_signed,
         "document_removed" => t.td.notice_document_removed,
         "document_added" => t.td.notice_document_added,
+        "folder_created" => t.dr.notice_folder_created,
+        "moved" => t.dr.notice_moved,
+        "trashed" => t.dr.notice_trashed,
+        "restored" => t.dr.notice_restored,
+        "purged" => t.dr.notice_purged,
+        "version_restored" => t.dr.notice_version_restored,
+        "app_password_revoked" => t.dr.notice_app_password_revoked,
         _ => return None,
     })
 }

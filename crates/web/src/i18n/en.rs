@@ -8,6 +8,7 @@ pub const EN: Texts = Texts {
     tn: &super::TENDERS_EN,
     td: &super::DESK_EN,
     ws: &super::WEBSITES_EN,
+    dr: &super::DRIVE_EN,
     lang_name: "English",
     switch_to: "Français",
     skip_link: "Skip to content",

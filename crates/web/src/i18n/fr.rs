@@ -8,6 +8,7 @@ pub const FR: Texts = Texts {
     tn: &super::TENDERS_FR,
     td: &super::DESK_FR,
     ws: &super::WEBSITES_FR,
+    dr: &super::DRIVE_FR,
     lang_name: "Français",
     switch_to: "English",
     skip_link: "Aller au contenu",

@@ -3,6 +3,7 @@
 //! per language, so that a string missing in one language fails to compile.
 
 mod billing;
+mod drive;
 mod en;
 mod fr;
 mod market;
@@ -13,6 +14,7 @@ mod websites;
 use nuage_domain::org::{OrgKind, Role};
 
 pub use billing::{BILLING_EN, BILLING_FR, BillingTexts};
+pub use drive::{DRIVE_EN, DRIVE_FR, DriveTexts};
 pub use en::EN;
 pub use fr::FR;
 pub use market::{MARKET_EN, MARKET_FR, MarketTexts};
@@ -106,6 +108,7 @@ pub struct Texts {
     pub tn: &'static TenderTexts,
     pub td: &'static DeskTexts,
     pub ws: &'static WebsiteTexts,
+    pub dr: &'static DriveTexts,
     pub lang_name: &'static str,
     pub switch_to: &'static str,
     pub skip_link: &'static str,

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod billing;
+pub mod drive;
 pub mod keys;
 pub mod market;
 pub mod operator;
@@ -24,6 +25,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::error::PageError;
+use crate::session::Ctx;
 
 /// A form body, or the console's 400 page when it cannot be read at all.
 pub fn read_form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
@@ -138,4 +140,37 @@ pub struct Pick {
     pub value: String,
     pub label: String,
     pub checked: bool,
+}
+
+/// The storage's refusals in the console's words.
+pub fn storage_error(e: nuage_service::storage::StorageError) -> nuage_service::ServiceError {
+    use nuage_service::ServiceError;
+    use nuage_service::storage::StorageError as E;
+    match e {
+        E::Service(e) => e,
+        E::NoSuchBucket => ServiceError::NotFound("bucket"),
+        E::NoSuchKey | E::NoSuchVersion | E::MethodNotAllowed => ServiceError::NotFound("file"),
+        E::AccessDenied => ServiceError::Forbidden("not this organisation's storage".into()),
+        E::Conflict(m) => ServiceError::Conflict(m),
+        E::QuotaExceeded => ServiceError::Conflict(e.to_string()),
+        E::InvalidArgument(m) | E::InvalidRequest(m) => DomainError::invalid("path", m).into(),
+        E::EntityTooLarge | E::IncompleteBody | E::RequestTimeout => {
+            DomainError::invalid("file", e.to_string()).into()
+        }
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
+
+/// The member acting on its organisation's storage, as the storage sees it.
+pub fn storage_caller(
+    ctx: &Ctx,
+    session: &Session,
+    org: OrgId,
+) -> nuage_service::storage::S3Caller {
+    nuage_service::storage::S3Caller {
+        org,
+        access_key_id: format!("console:{}", session.user.id),
+        source: ctx.meta.source.clone(),
+        purpose: nuage_domain::storage::KeyPurpose::Access,
+    }
 }

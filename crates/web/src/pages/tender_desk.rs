@@ -806,7 +806,10 @@ fn problem(status: StatusCode, title: &str, detail: Option<String>) -> Response 
 
 /// The signed-in session of a script's upload, its CSRF token (the
 /// `x-csrf-token` header) checked; or the problem to answer.
-fn script_session<'a>(ctx: &'a Ctx, headers: &HeaderMap) -> Result<&'a Session, Box<Response>> {
+pub(crate) fn script_session<'a>(
+    ctx: &'a Ctx,
+    headers: &HeaderMap,
+) -> Result<&'a Session, Box<Response>> {
     let Some(session) = ctx.session.as_ref().filter(|s| !s.second_factor_pending) else {
         return Err(Box::new(problem(
             StatusCode::UNAUTHORIZED,
@@ -829,7 +832,7 @@ fn script_session<'a>(ctx: &'a Ctx, headers: &HeaderMap) -> Result<&'a Session, 
 }
 
 /// A script's upload answered: 201 with the JSON, or a problem.
-fn script_answer<T: Serialize>(ctx: &Ctx, outcome: Result<T, ServiceError>) -> Response {
+pub(crate) fn script_answer<T: Serialize>(ctx: &Ctx, outcome: Result<T, ServiceError>) -> Response {
     match outcome {
         Ok(value) => (
             StatusCode::CREATED,

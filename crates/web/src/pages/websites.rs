@@ -10,14 +10,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use nuage_domain::DomainError;
-use nuage_domain::ids::OrgId;
-use nuage_domain::storage::KeyPurpose;
 use nuage_domain::website::WebsiteConfig;
 use nuage_service::ServiceError;
-use nuage_service::auth::Session;
-use nuage_service::storage::{S3Caller, Storage, StorageError};
+use nuage_service::storage::{Storage, StorageError};
 
-use super::{Pairs, current_org, field, read_form};
+use super::{Pairs, current_org, field, read_form, storage_caller as caller, storage_error};
 use crate::error::{FormAlert, FormError, PageError};
 use crate::session::Ctx;
 use crate::views::Chrome;
@@ -66,26 +63,11 @@ pub struct WebsitesPage {
     pub error: FormAlert,
 }
 
-/// The storage's refusals in the console's words.
+/// The storage's refusals, a website's settings named as such.
 fn service_error(e: StorageError) -> ServiceError {
     match e {
-        StorageError::Service(e) => e,
-        StorageError::NoSuchBucket => ServiceError::NotFound("bucket"),
-        StorageError::AccessDenied => {
-            ServiceError::Forbidden("not this organisation's bucket".into())
-        }
         StorageError::InvalidArgument(m) => DomainError::invalid("website", m).into(),
-        other => ServiceError::Internal(other.to_string()),
-    }
-}
-
-/// The member acting on its organisation's storage, as the storage sees it.
-fn caller(ctx: &Ctx, session: &Session, org: OrgId) -> S3Caller {
-    S3Caller {
-        org,
-        access_key_id: format!("console:{}", session.user.id),
-        source: ctx.meta.source.clone(),
-        purpose: KeyPurpose::Access,
+        other => storage_error(other),
     }
 }
 
