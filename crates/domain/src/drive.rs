@@ -184,6 +184,15 @@ pub fn clash(a: &str, b: &str) -> bool {
     a != b && fold_name(a) == fold_name(b)
 }
 
+/// Another name for an item whose name is taken: `report.pdf` →
+/// `report (2).pdf`; `photos` → `photos (2)`.
+pub fn numbered(name: &str, n: u32) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem} ({n}).{ext}"),
+        _ => format!("{name} ({n})"),
+    }
+}
+
 /// Where an item goes in the trash: `.trash/<entry>/<original path>`.
 pub fn trash_key(entry: &str, path: &DrivePath) -> String {
     format!("{TRASH}/{entry}/{}", path.as_str())
@@ -332,6 +341,13 @@ mod tests {
         assert!(check_move(&p("a"), &p("ab")).is_ok());
         assert!(check_move(&p("a/b"), &p("b")).is_ok());
         assert!(check_move(&DrivePath::root(), &p("b")).is_err());
+    }
+
+    #[test]
+    fn other_names_are_numbered_before_the_extension() {
+        assert_eq!(numbered("report.pdf", 2), "report (2).pdf");
+        assert_eq!(numbered("photos", 3), "photos (3)");
+        assert_eq!(numbered(".env", 2), ".env (2)");
     }
 
     #[test]

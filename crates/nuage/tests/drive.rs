@@ -840,3 +840,353 @@ async fn the_console_manages_files_folders_versions_and_the_trash() {
     assert_eq!(dav.list("/").await, vec!["/dav/"]);
     assert!(!console.page("/drive/connect").await.1.contains(&secret));
 }
+
+/// A visitor of a share link: no account, its own cookies.
+fn visitor() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A visitor's request, with the cookie it was given, if any.
+async fn visit(client: &reqwest::Client, url: &str, cookie: Option<&str>) -> (u16, String, String) {
+    let mut request = client.get(url).header("accept-language", "fr");
+    if let Some(c) = cookie {
+        request = request.header("cookie", c);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, location, response.text().await.unwrap_or_default())
+}
+
+/// The address of the newest link on the owner's list.
+async fn newest_link(console: &Console) -> String {
+    let (_, page) = console.page("/drive/shares").await;
+    page.rsplit("class=\"share-url\" href=\"")
+        .next()
+        .and_then(|r| r.split('"').next())
+        .expect("a link")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn share_links_open_a_folder_to_visitors_with_a_password_until_revoked() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Share Co").await;
+    app.create_user(&tenant.org, "ann@share.example", "member")
+        .await;
+    let console = Console::open(&app, "ann@share.example").await;
+    for (path, body) in [
+        ("Public/notes.txt", "public notes"),
+        ("Public/sub/deep.txt", "deep"),
+        ("Private/secret.txt", "not shared"),
+    ] {
+        assert_eq!(
+            console.upload(path, "text/plain", body.as_bytes()).await.0,
+            201
+        );
+    }
+    let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1)).date();
+    let (status, location, page) = console
+        .post(
+            "/drive/shares",
+            &[
+                ("path", "Public"),
+                ("mode", "read"),
+                ("password", "open sesame"),
+                ("expires", &tomorrow.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{location} {page}");
+    let link = newest_link(&console).await;
+    assert!(link.contains("/s/"), "{link}");
+    let token = link.rsplit('/').next().expect("token").to_owned();
+    let url = |rest: &str| format!("{}/s/{token}{rest}", app.console);
+    let client = visitor();
+
+    // Locked: the password form, in the visitor's language; files redirect.
+    let (status, _, page) = visit(&client, &url(""), None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("protégé par un mot de passe"), "{page}");
+    assert!(!page.contains("notes.txt"));
+    let (status, location, _) = visit(&client, &url("/file?path=notes.txt"), None).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, format!("/s/{token}").as_str())
+    );
+    let wrong = client
+        .post(url(""))
+        .header("accept-language", "en")
+        .form(&[("password", "guess")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("Wrong password")
+    );
+    let right = client
+        .post(url(""))
+        .form(&[("password", "open sesame")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(right.status(), 303);
+    let cookie = right.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("a cookie")
+        .to_owned();
+    let unlocked = cookie.as_str();
+    let cookie = Some(unlocked);
+
+    // Unlocked: the folder, its subfolders, files, and the whole as a ZIP.
+    let (status, _, page) = visit(&client, &url(""), cookie).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("notes.txt") && page.contains("sub"), "{page}");
+    assert!(!page.contains("secret.txt"));
+    let (status, _, body) = visit(&client, &url("/file?path=sub/deep.txt"), cookie).await;
+    assert_eq!((status, body.as_str()), (200, "deep"));
+    // Nothing outside the shared folder, whatever the path says.
+    for escape in [
+        "../Private/secret.txt",
+        "/../Private/secret.txt",
+        "sub/../../Private/secret.txt",
+    ] {
+        let (status, _, body) = visit(&client, &url(&format!("/file?path={escape}")), cookie).await;
+        assert!(status == 400 || status == 404, "{escape}: {status}");
+        assert!(!body.contains("not shared"));
+    }
+    let zip = client
+        .get(url("/zip"))
+        .header("cookie", unlocked)
+        .send()
+        .await
+        .expect("zip");
+    assert_eq!(zip.status(), 200);
+    assert_eq!(zip.headers()["content-type"], "application/zip");
+    let bytes = zip.bytes().await.expect("bytes");
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), &bytes).expect("written");
+    let check = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; \
+             print(sorted(z.namelist())); print(z.read('Public/sub/deep.txt').decode())",
+        ])
+        .arg(file.path())
+        .output()
+        .expect("python3");
+    let listing = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        listing.contains("['Public/notes.txt', 'Public/sub/deep.txt']") && listing.contains("deep"),
+        "{listing}"
+    );
+
+    // Every access through the link is in the owner's access log.
+    let mut logged = false;
+    for _ in 0..50 {
+        let (_, log) = app
+            .root(
+                Method::GET,
+                &format!("/orgs/{}/access-log", tenant.org),
+                None,
+            )
+            .await;
+        logged = log.as_array().is_some_and(|items| {
+            items.iter().any(|e| {
+                e["operation"] == "DriveGet"
+                    && e["access_key_id"]
+                        .as_str()
+                        .is_some_and(|k| k.starts_with("share:"))
+            })
+        });
+        if logged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(logged, "the visitor's download is in the access log");
+
+    // Past its expiry date, the link is gone.
+    crate::invoicing::set_clock(
+        &app,
+        (time::OffsetDateTime::now_utc().unix_timestamp() + 3 * 86_400) * 1000,
+    )
+    .await;
+    let (status, _, page) = visit(&client, &url(""), cookie).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("a expiré ou a été révoqué"), "{page}");
+    let response = app
+        .http
+        .put(app.url("/test-clock"))
+        .bearer_auth(&app.root_token)
+        .json(&json!({ "now_ms": null }))
+        .send()
+        .await
+        .expect("clock reset");
+    assert_eq!(response.status(), 204);
+    assert_eq!(visit(&client, &url(""), cookie).await.0, 200);
+
+    // Revoked: gone at once, for everyone.
+    let (_, links) = console.page("/drive/shares").await;
+    let id = links
+        .split("name=\"revoke\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a link to revoke")
+        .to_owned();
+    let (status, ..) = console.post("/drive/shares", &[("revoke", &id)]).await;
+    assert_eq!(status, 303);
+    assert_eq!(visit(&client, &url(""), cookie).await.0, 410);
+    assert_eq!(
+        visit(&client, &url("/file?path=notes.txt"), cookie).await.0,
+        410
+    );
+    // An unknown token says nothing about any tenant.
+    let (status, _, page) = visit(&client, &format!("{}/s/nosuchlink", app.console), None).await;
+    assert_eq!(status, 404);
+    assert!(!page.contains("Public"));
+}
+
+#[tokio::test]
+async fn wrong_link_passwords_are_rate_limited_and_drop_boxes_only_take_files() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Drop Co").await;
+    app.create_user(&tenant.org, "ann@drop.example", "member")
+        .await;
+    let console = Console::open(&app, "ann@drop.example").await;
+    assert_eq!(
+        console
+            .upload("Inbox/existing.txt", "text/plain", b"mine")
+            .await
+            .0,
+        201
+    );
+    // A drop box on a file is refused, readably.
+    let (status, _, page) = console
+        .post(
+            "/drive/shares",
+            &[("path", "Inbox/existing.txt"), ("mode", "upload")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("only a folder takes uploads"), "{page}");
+    let (status, ..) = console
+        .post(
+            "/drive/shares",
+            &[
+                ("path", "Inbox"),
+                ("mode", "upload"),
+                ("password", "dropit"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let token = newest_link(&console)
+        .await
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_owned();
+    let url = |rest: &str| format!("{}/s/{token}{rest}", app.console);
+    let client = visitor();
+
+    // Ten wrong guesses, then even the right password waits.
+    for _ in 0..10 {
+        let r = client
+            .post(url(""))
+            .form(&[("password", "nope")])
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 401);
+    }
+    let r = client
+        .post(url(""))
+        .form(&[("password", "dropit")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 429);
+
+    // A fresh box without a password: files go in, nothing comes out.
+    let (status, ..) = console
+        .post("/drive/shares", &[("path", "Inbox"), ("mode", "upload")])
+        .await;
+    assert_eq!(status, 303);
+    let token = newest_link(&console)
+        .await
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_owned();
+    let url = |rest: &str| format!("{}/s/{token}{rest}", app.console);
+    let (status, _, page) = visit(&client, &url(""), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("existing.txt"),
+        "a drop box shows no content"
+    );
+    let drop = |name: &'static str, with_header: bool| {
+        let mut request = client
+            .put(url("/upload"))
+            .query(&[("path", name)])
+            .body(format!("dropped {name}"));
+        if with_header {
+            request = request.header("x-nuage-share", "1");
+        }
+        request.send()
+    };
+    assert_eq!(drop("report.pdf", false).await.expect("sent").status(), 403);
+    assert_eq!(drop("report.pdf", true).await.expect("sent").status(), 201);
+    assert_eq!(
+        drop("existing.txt", true).await.expect("sent").status(),
+        201
+    );
+    assert_eq!(
+        drop("../escape.txt", true).await.expect("sent").status(),
+        400
+    );
+    assert_eq!(
+        visit(&client, &url("/file?path=existing.txt"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(visit(&client, &url("/zip"), None).await.0, 404);
+    // The owner has the dropped files, and its own untouched.
+    assert_eq!(
+        console.page("/drive/file?path=Inbox/existing.txt").await,
+        (200, "mine".into())
+    );
+    assert_eq!(
+        console
+            .page("/drive/file?path=Inbox/existing (2).txt")
+            .await,
+        (200, "dropped existing.txt".into())
+    );
+    assert_eq!(
+        console.page("/drive/file?path=Inbox/report.pdf").await,
+        (200, "dropped report.pdf".into())
+    );
+}

@@ -236,6 +236,20 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             "/drive/connect",
             get(pages::drive::connect).post(pages::drive::connect_act),
         )
+        .route(
+            "/drive/shares",
+            get(pages::shares::links).post(pages::shares::links_act),
+        )
+        .route(
+            "/s/{token}",
+            get(pages::shares::visitor_page).post(pages::shares::unlock),
+        )
+        .route("/s/{token}/file", get(pages::shares::visitor_file))
+        .route("/s/{token}/zip", get(pages::shares::visitor_zip))
+        .route(
+            "/s/{token}/upload",
+            axum::routing::put(pages::shares::visitor_upload).layer(DefaultBodyLimit::disable()),
+        )
         .route("/websites", get(pages::websites::websites))
         .route("/websites/{bucket}", post(pages::websites::save))
         .route("/lang/{code}", get(switch_language))

@@ -160,6 +160,8 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "purged" => t.dr.notice_purged,
         "version_restored" => t.dr.notice_version_restored,
         "app_password_revoked" => t.dr.notice_app_password_revoked,
+        "link_created" => t.dr.notice_link_created,
+        "link_revoked" => t.dr.notice_link_revoked,
         _ => return None,
     })
 }

@@ -1,14 +1,21 @@
 // The drive's uploads: every file is sent on its own (PUT /drive/content),
 // with its progress; folders keep their tree (the input's relative paths,
 // or the dropped folders' entries). The page reloads once all are done.
+// On a share link's drop box (data-token), files go to PUT /s/{token}/upload
+// and the page stays, listing what was sent.
 (() => {
   "use strict";
   const zone = document.getElementById("drop-zone");
   if (!zone) return;
   const progress = document.getElementById("upload-progress");
   const folder = zone.dataset.folder;
+  const token = zone.dataset.token;
 
   const target = (relative) => (folder ? `${folder}/${relative}` : relative);
+  const address = (relative) =>
+    token
+      ? `/s/${token}/upload?path=${encodeURIComponent(relative.split("/").pop())}`
+      : `/drive/content?path=${encodeURIComponent(target(relative))}`;
 
   const send = (file, relative) =>
     new Promise((resolve) => {
@@ -21,8 +28,9 @@
       item.append(label, bar);
       progress.append(item);
       const xhr = new XMLHttpRequest();
-      xhr.open("PUT", `/drive/content?path=${encodeURIComponent(target(relative))}`);
-      xhr.setRequestHeader("x-csrf-token", zone.dataset.csrf);
+      xhr.open("PUT", address(relative));
+      if (token) xhr.setRequestHeader("x-nuage-share", "1");
+      else xhr.setRequestHeader("x-csrf-token", zone.dataset.csrf);
       if (file.type) xhr.setRequestHeader("content-type", file.type);
       xhr.upload.onprogress = (e) => {
         if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total);
@@ -52,15 +60,18 @@
   const sendAll = async (pairs) => {
     let ok = true;
     for (const [file, relative] of pairs) ok = (await send(file, relative)) && ok;
-    if (ok) window.location.reload();
+    if (ok && !token) window.location.reload();
   };
 
   document.getElementById("upload-files").addEventListener("change", (e) => {
     sendAll([...e.target.files].map((f) => [f, f.name]));
   });
-  document.getElementById("upload-folder").addEventListener("change", (e) => {
-    sendAll([...e.target.files].map((f) => [f, f.webkitRelativePath || f.name]));
-  });
+  const folderInput = document.getElementById("upload-folder");
+  if (folderInput) {
+    folderInput.addEventListener("change", (e) => {
+      sendAll([...e.target.files].map((f) => [f, f.webkitRelativePath || f.name]));
+    });
+  }
 
   // Dropped folders are walked through their entries.
   const walk = (entry, prefix) =>

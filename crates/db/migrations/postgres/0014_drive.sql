@@ -26,3 +26,23 @@ CREATE TABLE dav_locks (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX dav_locks_org ON dav_locks(org_id, path);
+
+-- Links that share a file or folder of the drive: read-only, or upload-only
+-- (a drop box). The token in the link is stored sealed under the master key
+-- (so that its owner can copy the link again) and as SHA-256 (to find it);
+-- the optional password as argon2id.
+CREATE TABLE share_links (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES organisations(id),
+    path TEXT NOT NULL,
+    folder BIGINT NOT NULL,
+    mode TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    token_sealed TEXT NOT NULL,
+    password_hash TEXT,
+    expires_at BIGINT,
+    revoked_at BIGINT,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX share_links_org ON share_links(org_id, id);

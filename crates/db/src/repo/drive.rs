@@ -187,3 +187,100 @@ pub async fn delete_expired_locks(
         .await?;
     Ok(())
 }
+
+#[derive(Clone, FromRow)]
+pub struct ShareRow {
+    pub id: String,
+    pub org_id: String,
+    pub path: String,
+    pub folder: i64,
+    pub mode: String,
+    pub token_hash: String,
+    pub token_sealed: String,
+    pub password_hash: Option<String>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for ShareRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareRow")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+const SHARE_COLUMNS: &str = "id, org_id, path, folder, mode, token_hash, token_sealed, \
+     password_hash, expires_at, revoked_at, created_by, created_at";
+
+pub async fn insert_share(conn: &mut AnyConnection, s: &ShareRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO share_links ({SHARE_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(&s.id)
+    .bind(&s.org_id)
+    .bind(&s.path)
+    .bind(s.folder)
+    .bind(&s.mode)
+    .bind(&s.token_hash)
+    .bind(&s.token_sealed)
+    .bind(&s.password_hash)
+    .bind(s.expires_at)
+    .bind(s.revoked_at)
+    .bind(&s.created_by)
+    .bind(s.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_share(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<ShareRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {SHARE_COLUMNS} FROM share_links WHERE token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// An organisation's live links, oldest first.
+pub async fn shares_of_org(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> Result<Vec<ShareRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {SHARE_COLUMNS} FROM share_links \
+         WHERE org_id = $1 AND revoked_at IS NULL ORDER BY id"
+    ))
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn revoke_share(
+    conn: &mut AnyConnection,
+    id: &str,
+    org_id: &str,
+    at: i64,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE share_links SET revoked_at = $3 \
+         WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(at)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}

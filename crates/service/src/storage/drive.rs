@@ -379,6 +379,90 @@ impl Drive {
         Ok(found)
     }
 
+    /// Every file under a folder (its whole tree), outside the trash.
+    pub async fn files_under(&self, folder: &DrivePath) -> StorageResult<Vec<DriveEntry>> {
+        let prefix = folder.folder_key();
+        let mut files = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .storage
+                .list_objects(
+                    &self.caller,
+                    &self.bucket,
+                    &ListQuery {
+                        prefix: prefix.clone(),
+                        after: after.take(),
+                        max_keys: 1000,
+                        ..ListQuery::default()
+                    },
+                )
+                .await?;
+            for o in &page.objects {
+                if o.key.ends_with('/') || o.key.starts_with(&format!("{TRASH}/")) {
+                    continue;
+                }
+                if let Some(path) = DrivePath::from_key(&o.key) {
+                    files.push(DriveEntry::file(path, o));
+                }
+            }
+            if !page.truncated {
+                break;
+            }
+            after = page.next;
+        }
+        Ok(files)
+    }
+
+    /// A folder and everything in it as one ZIP archive, made while it is
+    /// sent (entries stored as they are, under the folder's name). A failure
+    /// half-way ends the stream in an error, never in a short archive that
+    /// looks whole.
+    pub async fn zip(&self, folder: &DrivePath) -> StorageResult<BodyStream> {
+        use futures::{AsyncWriteExt, StreamExt};
+        let files = self.files_under(folder).await?;
+        let base = folder.parent().unwrap_or_default();
+        let (writer, reader) = tokio::io::duplex(64 * 1024);
+        let drive = self.clone();
+        let task = tokio::spawn(async move {
+            let mut zip = async_zip::base::write::ZipFileWriter::with_tokio(writer);
+            let failed = |e: async_zip::error::ZipError| std::io::Error::other(e.to_string());
+            for file in files {
+                let name = file
+                    .path
+                    .as_str()
+                    .strip_prefix(base.as_str())
+                    .unwrap_or(file.path.as_str())
+                    .trim_start_matches('/')
+                    .to_owned();
+                let mut read = drive
+                    .download(&file.path, None, None)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let entry =
+                    async_zip::ZipEntryBuilder::new(name.into(), async_zip::Compression::Stored);
+                let mut out = zip.write_entry_stream(entry).await.map_err(failed)?;
+                while let Some(chunk) = read.body.next().await {
+                    out.write_all(&chunk?).await?;
+                }
+                out.close().await.map_err(failed)?;
+            }
+            zip.close().await.map_err(failed)?;
+            Ok::<_, std::io::Error>(())
+        });
+        let bytes = tokio_util::io::ReaderStream::new(reader);
+        // After the last byte, the archive's fate: an error if it failed.
+        let end = futures::stream::once(async move {
+            match task.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(Err(e)),
+                Err(e) => Some(Err(std::io::Error::other(e.to_string()))),
+            }
+        })
+        .filter_map(futures::future::ready);
+        Ok(Box::pin(bytes.chain(end)))
+    }
+
     /// Every version of a file, newest first.
     pub async fn versions(&self, path: &DrivePath) -> StorageResult<Vec<ObjectInfo>> {
         let key = path.file_key();
@@ -748,7 +832,7 @@ impl Drive {
         let mut target = item.path.clone();
         let mut n = 2;
         while let Err(StorageError::Conflict(_)) = self.check_new(&target, false).await {
-            target = parent.join(&numbered(item.path.name(), n))?;
+            target = parent.join(&drive::numbered(item.path.name(), n))?;
             n += 1;
             if n > 1000 {
                 return Err(exists(&item.path));
@@ -802,25 +886,5 @@ impl Drive {
         storage.changed();
         storage.purge(&b.region, released).await;
         Ok(bytes as u64)
-    }
-}
-
-/// `report.pdf` → `report (2).pdf`; `photos` → `photos (2)`.
-fn numbered(name: &str, n: u32) -> String {
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => format!("{stem} ({n}).{ext}"),
-        _ => format!("{name} ({n})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numbered;
-
-    #[test]
-    fn restored_names_are_numbered_before_the_extension() {
-        assert_eq!(numbered("report.pdf", 2), "report (2).pdf");
-        assert_eq!(numbered("photos", 3), "photos (3)");
-        assert_eq!(numbered(".env", 2), ".env (2)");
     }
 }

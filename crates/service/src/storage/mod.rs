@@ -13,6 +13,7 @@ mod maintenance;
 pub mod multipart;
 pub mod objects;
 pub mod recorder;
+pub mod shares;
 
 use std::collections::HashMap;
 use std::pin::Pin;

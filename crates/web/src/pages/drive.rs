@@ -77,7 +77,7 @@ pub struct Row {
 }
 
 impl Row {
-    fn of(e: &DriveEntry) -> Self {
+    pub(crate) fn of(e: &DriveEntry) -> Self {
         Self {
             name: e.path.name().to_owned(),
             path: e.path.as_str().to_owned(),
@@ -428,8 +428,18 @@ pub async fn file(
         .await
         .map_err(storage_error)?;
     drive.record("DriveGet", path.as_str(), 200, read.content_length);
+    Ok(file_response(read, path.name(), q.inline.is_some()))
+}
+
+/// A file's bytes as a response: a download, or for the types a browser
+/// shows safely (`inline` asked), a preview in a sandbox.
+pub(crate) fn file_response(
+    read: nuage_service::storage::ObjectRead,
+    name: &str,
+    inline: bool,
+) -> Response {
     let stored_type = read.info.headers.content_type.clone();
-    let inline = q.inline.is_some() && previewable(stored_type.as_deref());
+    let inline = inline && previewable(stored_type.as_deref());
     let content_type = match stored_type.as_deref() {
         Some(t) if inline && t.starts_with("text/") => "text/plain; charset=utf-8".to_owned(),
         Some(t) if inline => t.to_owned(),
@@ -438,7 +448,7 @@ pub async fn file(
     let disposition = format!(
         "{}; filename*=UTF-8''{}",
         if inline { "inline" } else { "attachment" },
-        percent_encoding::utf8_percent_encode(path.name(), percent_encoding::NON_ALPHANUMERIC)
+        percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
     );
     let mut response = Body::from_stream(read.body).into_response();
     let h = response.headers_mut();
@@ -464,7 +474,7 @@ pub async fn file(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
-    Ok(response)
+    response
 }
 
 async fn trash_page(ctx: &Ctx, storage: &Storage, error: FormAlert) -> Result<Response, PageError> {

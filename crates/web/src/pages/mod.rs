@@ -12,6 +12,7 @@ pub mod org;
 pub mod provider;
 pub mod reset;
 pub mod security;
+pub mod shares;
 pub mod tender_desk;
 pub mod tenders;
 pub mod websites;
