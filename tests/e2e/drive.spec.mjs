@@ -32,6 +32,10 @@ const RUNS = [
     invalid: 'Certaines informations ne sont pas valides.', connect: 'Connecter un ordinateur',
     deviceName: "Nom de l'appareil", createPassword: "Créer un mot de passe d'application",
     websites: 'Sites web', publish: 'Publier', unpublish: 'Retirer le site',
+    share: 'Partager', sharePassword: 'Mot de passe (facultatif)', createLink: 'Créer le lien',
+    linkCreated: 'Lien créé.', locked: 'protégé par un mot de passe', visitorPassword: 'Mot de passe',
+    open: 'Ouvrir', wrongPassword: 'Mot de passe incorrect.', zip: 'Tout télécharger (ZIP)',
+    revoke: 'Révoquer le lien', gone: 'Ce lien a expiré ou a été révoqué.',
     foreignWords: ['Upload a folder', 'Move to trash', 'Drive'],
   },
   {
@@ -42,6 +46,10 @@ const RUNS = [
     invalid: 'Some of the information is not valid.', connect: 'Connect a computer',
     deviceName: 'Device name', createPassword: 'Create an app password',
     websites: 'Websites', publish: 'Publish', unpublish: 'Take the site down',
+    share: 'Share', sharePassword: 'Password (optional)', createLink: 'Create the link',
+    linkCreated: 'Link created.', locked: 'protected by a password', visitorPassword: 'Password',
+    open: 'Open', wrongPassword: 'Wrong password.', zip: 'Download everything (ZIP)',
+    revoke: 'Revoke the link', gone: 'This link has expired or was revoked.',
     foreignWords: ['Déposer un dossier', 'Mettre à la corbeille', 'Espace de fichiers'],
   },
 ];
@@ -130,6 +138,44 @@ for (const run of RUNS) {
       await page.waitForURL(/notice=restored/);
       assert.ok((await page.getByRole('status').first().innerText()).includes(run.restored));
       assert.ok((await page.locator('#drive-files').innerText()).includes('programme.txt'));
+    });
+
+    test('shares a folder with a password; a visitor opens it, then it is revoked', async () => {
+      await page.goto('/drive');
+      const row = page.locator('tr', { hasText: 'Voyage' });
+      await row.getByText(run.actions).click();
+      const form = row.locator('form.share-form');
+      await form.getByLabel(run.sharePassword).fill('mot de passe du voyage');
+      await form.getByRole('button', { name: run.createLink }).click();
+      await page.waitForURL(/notice=link_created/);
+      assert.ok((await page.getByRole('status').first().innerText()).includes(run.linkCreated));
+      const link = await page.locator('a.share-url').first().getAttribute('href');
+
+      // The visitor has no account, and the page is in its language.
+      const visitor = await browser.newContext({ locale: run.locale });
+      const guest = await visitor.newPage();
+      guest.setDefaultTimeout(15_000);
+      await guest.goto(link);
+      assert.ok((await guest.locator('body').innerText()).includes(run.locked));
+      await guest.getByLabel(run.visitorPassword).fill('wrong');
+      await guest.getByRole('button', { name: run.open }).click();
+      assert.ok((await guest.getByRole('alert').innerText()).includes(run.wrongPassword));
+      await guest.getByLabel(run.visitorPassword).fill('mot de passe du voyage');
+      await guest.getByRole('button', { name: run.open }).click();
+      await guest.locator('#shared-files').waitFor();
+      const listed = await guest.locator('#shared-files').innerText();
+      assert.ok(listed.includes('programme.txt') && listed.includes('photos'), listed);
+      const [download] = await Promise.all([
+        guest.waitForEvent('download'),
+        guest.getByRole('link', { name: run.zip }).click(),
+      ]);
+      assert.equal(download.suggestedFilename(), 'Voyage.zip');
+
+      await page.getByRole('button', { name: `${run.revoke} — /Voyage` }).click();
+      await page.waitForURL(/notice=link_revoked/);
+      await guest.reload();
+      assert.ok((await guest.getByRole('alert').innerText()).includes(run.gone));
+      await visitor.close();
     });
 
     test('refuses a bad folder name readably, and makes an app password', async () => {
