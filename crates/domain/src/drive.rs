@@ -127,6 +127,25 @@ impl DrivePath {
         }
     }
 
+    /// A path under this one, from a relative path a client names (`""` is
+    /// this one); never outside it.
+    pub fn descend(&self, relative: &str) -> Result<Self, DomainError> {
+        let sub = Self::parse(relative)?;
+        if sub.is_root() {
+            return Ok(self.clone());
+        }
+        Self::parse(&format!("{}/{}", self.0, sub.0))
+    }
+
+    /// This path relative to `base` (which contains it), without a slash.
+    pub fn relative_to(&self, base: &DrivePath) -> String {
+        self.0
+            .strip_prefix(&base.0)
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned()
+    }
+
     /// Whether `other` is this path or inside it.
     pub fn contains(&self, other: &DrivePath) -> bool {
         self.is_root() || other.0 == self.0 || other.0.starts_with(&self.folder_key())
@@ -322,6 +341,21 @@ mod tests {
         let long = vec!["d".repeat(200); 5].join("/");
         assert!(DrivePath::parse(&long).is_err());
         assert!(DrivePath::root().join("a/b").is_err());
+    }
+
+    #[test]
+    fn descending_stays_below() {
+        let base = DrivePath::parse("Public").expect("valid");
+        assert_eq!(base.descend("").expect("itself"), base);
+        let deep = base.descend("sub/deep.txt").expect("below");
+        assert_eq!(deep.as_str(), "Public/sub/deep.txt");
+        assert_eq!(deep.relative_to(&base), "sub/deep.txt");
+        assert!(base.descend("../Private").is_err());
+        assert!(base.descend("sub/../../x").is_err());
+        assert_eq!(
+            DrivePath::root().descend("a/b").expect("below").as_str(),
+            "a/b"
+        );
     }
 
     #[test]

@@ -1190,3 +1190,162 @@ async fn wrong_link_passwords_are_rate_limited_and_drop_boxes_only_take_files() 
         (200, "dropped report.pdf".into())
     );
 }
+
+#[tokio::test]
+async fn a_folder_shared_with_a_person_shows_in_their_drive_with_the_access_given() {
+    let app = spawn_app().await;
+    let owner_org = app.tenant("Owner Co").await;
+    let guest_org = app.tenant("Guest Co").await;
+    app.create_user(&owner_org.org, "ann@owner.example", "member")
+        .await;
+    app.create_user(&guest_org.org, "bob@guest.example", "member")
+        .await;
+    app.create_user(&guest_org.org, "eve@guest.example", "member")
+        .await;
+    let ann = Console::open(&app, "ann@owner.example").await;
+    let bob = Console::open(&app, "bob@guest.example").await;
+    let eve = Console::open(&app, "eve@guest.example").await;
+    for (path, body) in [
+        ("Team/plan.txt", "the plan"),
+        ("Private/pay.txt", "salaries"),
+    ] {
+        assert_eq!(ann.upload(path, "text/plain", body.as_bytes()).await.0, 201);
+    }
+    // Someone unknown is refused, readably; then Bob gets read access.
+    let (status, _, page) = ann
+        .post(
+            "/drive/grants",
+            &[
+                ("path", "Team"),
+                ("email", "nobody@nowhere.example"),
+                ("access", "read"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 404, "{page}");
+    let (status, ..) = ann
+        .post(
+            "/drive/grants",
+            &[
+                ("path", "Team"),
+                ("email", "bob@guest.example"),
+                ("access", "read"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+
+    // In Bob's drive, under "shared with you", with the owner's name.
+    let (_, root) = bob.page("/drive").await;
+    assert!(
+        root.contains("Shared with you") && root.contains("Owner Co"),
+        "{root}"
+    );
+    let id = root
+        .split("href=\"/drive/shared/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the shared folder")
+        .to_owned();
+    let (status, page) = bob.page(&format!("/drive/shared/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("plan.txt") && page.contains("read only"),
+        "{page}"
+    );
+    assert_eq!(
+        bob.page(&format!("/drive/shared/{id}/file?path=plan.txt"))
+            .await,
+        (200, "the plan".into())
+    );
+    // Nothing outside the folder; no writing with read access.
+    for escape in ["../Private/pay.txt", "/../Private/pay.txt"] {
+        let (status, body) = bob
+            .page(&format!("/drive/shared/{id}/file?path={escape}"))
+            .await;
+        assert!(status == 400 || status == 404, "{escape}: {status}");
+        assert!(!body.contains("salaries"));
+    }
+    let refused = bob
+        .http
+        .put(format!(
+            "{}/drive/shared/{id}/content?path=new.txt",
+            bob.base
+        ))
+        .header("cookie", &bob.cookie)
+        .header("x-csrf-token", &bob.csrf)
+        .body("bob's")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 403);
+    // Eve, of the same organisation as Bob, was given nothing.
+    assert_eq!(eve.page(&format!("/drive/shared/{id}")).await.0, 404);
+    assert!(!eve.page("/drive").await.1.contains("Owner Co"));
+
+    // With write access: uploads, folders, the trash — inside only.
+    let (status, ..) = ann
+        .post(
+            "/drive/grants",
+            &[
+                ("path", "Team"),
+                ("email", "bob@guest.example"),
+                ("access", "write"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, root) = bob.page("/drive").await;
+    let write_id = root
+        .split("href=\"/drive/shared/")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .find(|g| *g != id)
+        .expect("the second grant")
+        .to_owned();
+    let put = bob
+        .http
+        .put(format!(
+            "{}/drive/shared/{write_id}/content?path=notes/bob.txt",
+            bob.base
+        ))
+        .header("cookie", &bob.cookie)
+        .header("x-csrf-token", &bob.csrf)
+        .body("bob's notes")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(put.status(), 201);
+    assert_eq!(
+        ann.page("/drive/file?path=Team/notes/bob.txt").await,
+        (200, "bob's notes".into())
+    );
+    let (status, ..) = bob
+        .post(
+            &format!("/drive/shared/{write_id}"),
+            &[("action", "trash"), ("folder", ""), ("path", "plan.txt")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(ann.page("/drive/file?path=Team/plan.txt").await.0, 404);
+    let (status, ..) = bob
+        .post(
+            &format!("/drive/shared/{write_id}"),
+            &[("action", "trash"), ("folder", ""), ("path", "")],
+        )
+        .await;
+    assert_eq!(status, 403, "the shared folder itself stays");
+
+    // Removed: gone from Bob's drive at once.
+    let (_, shares) = ann.page("/drive/shares").await;
+    for grant in shares
+        .split("name=\"revoke\" value=\"")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+    {
+        let (status, ..) = ann.post("/drive/grants", &[("revoke", grant)]).await;
+        assert_eq!(status, 303);
+    }
+    assert_eq!(bob.page(&format!("/drive/shared/{write_id}")).await.0, 404);
+    assert!(!bob.page("/drive").await.1.contains("Owner Co"));
+}

@@ -240,6 +240,16 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             "/drive/shares",
             get(pages::shares::links).post(pages::shares::links_act),
         )
+        .route("/drive/grants", post(pages::grants::act))
+        .route(
+            "/drive/shared/{id}",
+            get(pages::grants::shared).post(pages::grants::change),
+        )
+        .route("/drive/shared/{id}/file", get(pages::grants::file))
+        .route(
+            "/drive/shared/{id}/content",
+            axum::routing::put(pages::grants::upload).layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/s/{token}",
             get(pages::shares::visitor_page).post(pages::shares::unlock),

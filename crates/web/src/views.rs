@@ -162,6 +162,8 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "app_password_revoked" => t.dr.notice_app_password_revoked,
         "link_created" => t.dr.notice_link_created,
         "link_revoked" => t.dr.notice_link_revoked,
+        "granted" => t.dr.notice_granted,
+        "grant_revoked" => t.dr.notice_grant_revoked,
         _ => return None,
     })
 }

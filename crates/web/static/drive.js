@@ -1,4 +1,5 @@
-// The drive's uploads: every file is sent on its own (PUT /drive/content),
+// The drive's uploads: every file is sent on its own (PUT to the zone's
+// data-endpoint: /drive/content, or a shared folder's /drive/shared/ID/content),
 // with its progress; folders keep their tree (the input's relative paths,
 // or the dropped folders' entries). The page reloads once all are done.
 // On a share link's drop box (data-token), files go to PUT /s/{token}/upload
@@ -15,7 +16,7 @@
   const address = (relative) =>
     token
       ? `/s/${token}/upload?path=${encodeURIComponent(relative.split("/").pop())}`
-      : `/drive/content?path=${encodeURIComponent(target(relative))}`;
+      : `${zone.dataset.endpoint}?path=${encodeURIComponent(target(relative))}`;
 
   const send = (file, relative) =>
     new Promise((resolve) => {

@@ -46,3 +46,19 @@ CREATE TABLE share_links (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX share_links_org ON share_links(org_id, id);
+
+-- A file or folder of an organisation's drive shared with one user of the
+-- platform, to read or to read and write; it shows in that user's drive.
+CREATE TABLE drive_grants (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES organisations(id),
+    path TEXT NOT NULL,
+    folder BIGINT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    access TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX drive_grants_user ON drive_grants(user_id, id);
+CREATE INDEX drive_grants_org ON drive_grants(org_id, id);

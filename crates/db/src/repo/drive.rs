@@ -284,3 +284,114 @@ pub async fn revoke_share(
     .rows_affected()
         == 1)
 }
+
+#[derive(Debug, Clone, FromRow)]
+pub struct GrantRow {
+    pub id: String,
+    pub org_id: String,
+    pub path: String,
+    pub folder: i64,
+    pub user_id: String,
+    pub access: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A grant with the names people see: the owner organisation's, the
+/// grantee's address.
+#[derive(Debug, Clone, FromRow)]
+pub struct GrantView {
+    pub id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub path: String,
+    pub folder: i64,
+    pub user_id: String,
+    pub email: String,
+    pub access: String,
+    pub created_at: i64,
+}
+
+pub async fn insert_grant(conn: &mut AnyConnection, g: &GrantRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO drive_grants (id, org_id, path, folder, user_id, access, created_by, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&g.id)
+    .bind(&g.org_id)
+    .bind(&g.path)
+    .bind(g.folder)
+    .bind(&g.user_id)
+    .bind(&g.access)
+    .bind(&g.created_by)
+    .bind(g.created_at)
+    .bind(g.revoked_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const GRANT_VIEW: &str = "SELECT g.id, g.org_id, o.name AS org_name, g.path, g.folder, g.user_id, \
+     u.email, g.access, g.created_at FROM drive_grants g \
+     JOIN organisations o ON o.id = g.org_id JOIN users u ON u.id = g.user_id \
+     WHERE g.revoked_at IS NULL";
+
+/// What was shared with a user, oldest first.
+pub async fn grants_to_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<GrantView>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{GRANT_VIEW} AND g.user_id = $1 ORDER BY g.id"))
+            .bind(user_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// What an organisation shared with users, oldest first.
+pub async fn grants_of_org(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> Result<Vec<GrantView>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{GRANT_VIEW} AND g.org_id = $1 ORDER BY g.id"))
+            .bind(org_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// One live grant to a user.
+pub async fn grant_to_user(
+    conn: &mut AnyConnection,
+    id: &str,
+    user_id: &str,
+) -> Result<Option<GrantView>, DbError> {
+    Ok(
+        sqlx::query_as(&format!("{GRANT_VIEW} AND g.id = $1 AND g.user_id = $2"))
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn revoke_grant(
+    conn: &mut AnyConnection,
+    id: &str,
+    org_id: &str,
+    at: i64,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query(
+        "UPDATE drive_grants SET revoked_at = $3 WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(at)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}

@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod crypto;
 pub mod drive;
 pub mod files;
+pub mod grants;
 mod maintenance;
 pub mod multipart;
 pub mod objects;

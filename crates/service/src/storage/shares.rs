@@ -88,27 +88,11 @@ impl OpenShare {
     /// A path under the shared folder, from the part the visitor names;
     /// never outside it.
     pub fn resolve(&self, sub: &str) -> ServiceResult<DrivePath> {
-        let sub = DrivePath::parse(sub)?;
-        if sub.is_root() {
-            return Ok(self.path.clone());
-        }
-        if !self.folder {
+        let path = self.path.descend(sub)?;
+        if !self.folder && path != self.path {
             return Err(ServiceError::NotFound("file"));
         }
-        Ok(DrivePath::parse(&format!(
-            "{}/{}",
-            self.path.as_str(),
-            sub.as_str()
-        ))?)
-    }
-
-    /// The visitor's path relative to the shared folder.
-    pub fn relative(&self, path: &DrivePath) -> String {
-        path.as_str()
-            .strip_prefix(self.path.as_str())
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_owned()
+        Ok(path)
     }
 }
 

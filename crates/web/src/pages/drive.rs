@@ -112,7 +112,17 @@ pub struct FolderPage {
     pub rows: Vec<Row>,
     pub used: String,
     pub quota: Option<String>,
+    /// At the root: what people of other organisations shared with the user.
+    pub received: Vec<Received>,
     pub error: FormAlert,
+}
+
+pub struct Received {
+    pub id: String,
+    pub name: String,
+    pub folder: bool,
+    pub owner: String,
+    pub write: bool,
 }
 
 #[derive(Template)]
@@ -243,8 +253,23 @@ async fn folder_page(
         rows: Vec::new(),
         used: String::new(),
         quota: None,
+        received: Vec::new(),
         error,
     };
+    if q.path.trim_matches('/').is_empty() && !view.searching {
+        view.received = storage
+            .grants_received(&session.principal())
+            .await?
+            .into_iter()
+            .map(|g| Received {
+                name: g.path.name().to_owned(),
+                folder: g.folder,
+                owner: g.org_name,
+                write: g.access == nuage_service::storage::grants::Access::Write,
+                id: g.id,
+            })
+            .collect();
+    }
     let Some((_, drive)) = open_drive(ctx, storage, session).await? else {
         return ctx.page(StatusCode::OK, &view);
     };

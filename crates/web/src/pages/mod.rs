@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod billing;
 pub mod drive;
+pub mod grants;
 pub mod keys;
 pub mod market;
 pub mod operator;

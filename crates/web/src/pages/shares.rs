@@ -50,12 +50,22 @@ impl LinkRow {
     }
 }
 
+/// Access given to a person.
+pub struct GrantRow {
+    pub id: String,
+    pub item: String,
+    pub folder: bool,
+    pub email: String,
+    pub write: bool,
+}
+
 #[derive(Template)]
 #[template(path = "drive/shares.html")]
 pub struct LinksPage {
     pub c: Chrome,
     pub csrf: String,
     pub links: Vec<LinkRow>,
+    pub grants: Vec<GrantRow>,
     pub error: FormAlert,
 }
 
@@ -67,21 +77,39 @@ fn public_base(ctx: &Ctx) -> String {
         .to_owned()
 }
 
-async fn links_page(ctx: &Ctx, storage: &Storage, error: FormAlert) -> Result<Response, PageError> {
+pub(crate) async fn links_page(
+    ctx: &Ctx,
+    storage: &Storage,
+    error: FormAlert,
+) -> Result<Response, PageError> {
     let session = ctx.user()?;
-    let links = match current_org(session)? {
-        Some((org, _)) => storage
-            .shares(&session.principal(), org)
+    let (mut links, mut grants) = (Vec::new(), Vec::new());
+    if let Some((org, _)) = current_org(session)? {
+        let who = session.principal();
+        links = storage
+            .shares(&who, org)
             .await?
             .into_iter()
             .map(|l| LinkRow::of(&public_base(ctx), l))
-            .collect(),
-        None => Vec::new(),
-    };
+            .collect();
+        grants = storage
+            .grants_made(&who, org)
+            .await?
+            .into_iter()
+            .map(|g| GrantRow {
+                item: g.path.to_string(),
+                folder: g.folder,
+                write: g.access == nuage_service::storage::grants::Access::Write,
+                email: g.email,
+                id: g.id,
+            })
+            .collect();
+    }
     let view = LinksPage {
         c: ctx.chrome("drive"),
         csrf: session.csrf_token.clone(),
         links,
+        grants,
         error,
     };
     let status = view.error.status_or(StatusCode::OK);
@@ -262,7 +290,7 @@ pub async fn visitor_page(
         (true, ShareMode::Read) => {
             let path = share.resolve(&q.path)?;
             view.state = "folder";
-            view.here = share.relative(&path);
+            view.here = path.relative_to(&share.path);
             view.crumbs = DrivePath::parse(&view.here)
                 .unwrap_or_default()
                 .ancestors()
@@ -274,7 +302,7 @@ pub async fn visitor_page(
                 .iter()
                 .map(|e| {
                     let mut row = Row::of(e);
-                    row.path = share.relative(&e.path);
+                    row.path = e.path.relative_to(&share.path);
                     row
                 })
                 .collect();
