@@ -98,6 +98,33 @@ async fn dav_user(app: &TestApp, tenant: &Tenant, email: &str) -> Dav {
     }
 }
 
+/// Whether the organisation's access log shows `operation` by a key that
+/// starts with `by`, within five seconds (the log is written in batches).
+async fn in_access_log(app: &TestApp, tenant: &Tenant, operation: &str, by: &str) -> bool {
+    for _ in 0..50 {
+        let (_, log) = app
+            .root(
+                Method::GET,
+                &format!("/orgs/{}/access-log", tenant.org),
+                None,
+            )
+            .await;
+        let found = log.as_array().is_some_and(|items| {
+            items.iter().any(|e| {
+                e["operation"] == operation
+                    && e["access_key_id"]
+                        .as_str()
+                        .is_some_and(|k| k.starts_with(by))
+            })
+        });
+        if found {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 fn drive_bucket(tenant: &Tenant) -> String {
     format!("drive-{}", tenant.org.replace('-', ""))
 }
@@ -206,28 +233,7 @@ async fn the_drive_is_served_over_webdav_with_app_passwords_and_reached_over_s3(
     assert_eq!(other.get("/Docs/notes.txt").await.0, 404);
 
     // Requests are in the owner's access log, under the app password.
-    let mut logged = false;
-    for _ in 0..50 {
-        let (_, log) = app
-            .root(
-                Method::GET,
-                &format!("/orgs/{}/access-log", tenant.org),
-                None,
-            )
-            .await;
-        logged = log.as_array().is_some_and(|items| {
-            items.iter().any(|e| {
-                e["operation"] == "DrivePut"
-                    && e["access_key_id"]
-                        .as_str()
-                        .is_some_and(|k| k.starts_with("dav:"))
-            })
-        });
-        if logged {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let logged = in_access_log(&app, &tenant, "DrivePut", "dav:").await;
     assert!(
         logged,
         "a DrivePut by the app password is in the access log"
@@ -1003,28 +1009,7 @@ async fn share_links_open_a_folder_to_visitors_with_a_password_until_revoked() {
     );
 
     // Every access through the link is in the owner's access log.
-    let mut logged = false;
-    for _ in 0..50 {
-        let (_, log) = app
-            .root(
-                Method::GET,
-                &format!("/orgs/{}/access-log", tenant.org),
-                None,
-            )
-            .await;
-        logged = log.as_array().is_some_and(|items| {
-            items.iter().any(|e| {
-                e["operation"] == "DriveGet"
-                    && e["access_key_id"]
-                        .as_str()
-                        .is_some_and(|k| k.starts_with("share:"))
-            })
-        });
-        if logged {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let logged = in_access_log(&app, &tenant, "DriveGet", "share:").await;
     assert!(logged, "the visitor's download is in the access log");
 
     // Past its expiry date, the link is gone.

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::objects::{ChecksumInput, ObjectHeaders};
 use super::recorder::{AccessRecord, RequestClass};
 use super::{
-    BodyStream, ByteRange, CopyObject, GetObject, ListQuery, ObjectInfo, ObjectRead, PutObject,
-    PutOutcome, S3Caller, Storage, StorageError, StorageResult, WriteCondition,
+    BodyStream, ByteRange, CopyObject, GetObject, ListQuery, ObjectInfo, ObjectList, ObjectRead,
+    PutObject, PutOutcome, S3Caller, Storage, StorageError, StorageResult, WriteCondition,
 };
 use crate::now_ms;
 
@@ -187,6 +187,30 @@ impl Drive {
 
     // --- reading -------------------------------------------------------------
 
+    /// One page of the bucket's listing: keys under `prefix`, after `after`,
+    /// grouped at the next `/` when `folders`.
+    async fn page(
+        &self,
+        prefix: &str,
+        folders: bool,
+        after: Option<String>,
+        max_keys: usize,
+    ) -> StorageResult<ObjectList> {
+        self.storage
+            .list_objects(
+                &self.caller,
+                &self.bucket,
+                &ListQuery {
+                    prefix: prefix.to_owned(),
+                    delimiter: folders.then(|| "/".to_owned()),
+                    after,
+                    max_keys,
+                    ..ListQuery::default()
+                },
+            )
+            .await
+    }
+
     /// What is at a path, if anything.
     pub async fn stat(&self, path: &DrivePath) -> StorageResult<Option<DriveEntry>> {
         if path.is_root() {
@@ -196,18 +220,7 @@ impl Drive {
             return Ok(Some(DriveEntry::file(path.clone(), &info)));
         }
         let prefix = path.folder_key();
-        let list = self
-            .storage
-            .list_objects(
-                &self.caller,
-                &self.bucket,
-                &ListQuery {
-                    prefix: prefix.clone(),
-                    max_keys: 1,
-                    ..ListQuery::default()
-                },
-            )
-            .await?;
+        let list = self.page(&prefix, false, None, 1).await?;
         Ok(list.objects.first().map(|o| {
             let modified = if o.key == prefix { o.last_modified } else { 0 };
             DriveEntry::folder(path.clone(), modified)
@@ -252,20 +265,7 @@ impl Drive {
         let mut files = Vec::new();
         let mut after = None;
         loop {
-            let page = self
-                .storage
-                .list_objects(
-                    &self.caller,
-                    &self.bucket,
-                    &ListQuery {
-                        prefix: prefix.clone(),
-                        delimiter: Some("/".into()),
-                        after: after.take(),
-                        max_keys: 5000,
-                        ..ListQuery::default()
-                    },
-                )
-                .await?;
+            let page = self.page(&prefix, true, after.take(), 5000).await?;
             for p in &page.prefixes {
                 if folder.is_root() && p == &format!("{TRASH}/") {
                     continue;
@@ -333,18 +333,7 @@ impl Drive {
         let mut folders = std::collections::BTreeSet::new();
         let mut after = None;
         'scan: loop {
-            let page = self
-                .storage
-                .list_objects(
-                    &self.caller,
-                    &self.bucket,
-                    &ListQuery {
-                        after: after.take(),
-                        max_keys: 1000,
-                        ..ListQuery::default()
-                    },
-                )
-                .await?;
+            let page = self.page("", false, after.take(), 1000).await?;
             for o in &page.objects {
                 if o.key.starts_with(&format!("{TRASH}/")) {
                     continue;
@@ -385,19 +374,7 @@ impl Drive {
         let mut files = Vec::new();
         let mut after = None;
         loop {
-            let page = self
-                .storage
-                .list_objects(
-                    &self.caller,
-                    &self.bucket,
-                    &ListQuery {
-                        prefix: prefix.clone(),
-                        after: after.take(),
-                        max_keys: 1000,
-                        ..ListQuery::default()
-                    },
-                )
-                .await?;
+            let page = self.page(&prefix, false, after.take(), 1000).await?;
             for o in &page.objects {
                 if o.key.ends_with('/') || o.key.starts_with(&format!("{TRASH}/")) {
                     continue;
@@ -744,19 +721,7 @@ impl Drive {
     /// What the trash holds, most recently deleted first.
     pub async fn trash_items(&self) -> StorageResult<Vec<TrashItem>> {
         let root = format!("{TRASH}/");
-        let entries = self
-            .storage
-            .list_objects(
-                &self.caller,
-                &self.bucket,
-                &ListQuery {
-                    prefix: root.clone(),
-                    delimiter: Some("/".into()),
-                    max_keys: 100_000,
-                    ..ListQuery::default()
-                },
-            )
-            .await?;
+        let entries = self.page(&root, true, None, 100_000).await?;
         let mut items = Vec::new();
         for prefix in entries.prefixes.iter().rev() {
             if let Some(item) = self.trash_item_at(prefix).await? {
@@ -767,18 +732,7 @@ impl Drive {
     }
 
     async fn trash_item_at(&self, entry_prefix: &str) -> StorageResult<Option<TrashItem>> {
-        let inside = self
-            .storage
-            .list_objects(
-                &self.caller,
-                &self.bucket,
-                &ListQuery {
-                    prefix: entry_prefix.to_owned(),
-                    max_keys: 100_000,
-                    ..ListQuery::default()
-                },
-            )
-            .await?;
+        let inside = self.page(entry_prefix, false, None, 100_000).await?;
         let Some(first) = inside.objects.first() else {
             return Ok(None);
         };

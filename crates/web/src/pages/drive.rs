@@ -408,24 +408,8 @@ pub async fn upload(
         if path.is_root() {
             return Err(DomainError::invalid("path", "a file needs a name").into());
         }
-        let length = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
-        let stream = body.into_data_stream().map_err(std::io::Error::other);
         let out = drive
-            .upload(Upload {
-                path: path.clone(),
-                content_type,
-                content_length: length,
-                body: Box::pin(stream),
-                create_parents: true,
-            })
+            .upload(upload_of(path.clone(), &headers, body, true))
             .await
             .map_err(storage_error)?;
         drive.record("DrivePut", path.as_str(), 201, out.size);
@@ -433,6 +417,30 @@ pub async fn upload(
     }
     .await;
     super::tender_desk::script_answer(&ctx, outcome)
+}
+
+/// A file as a request brings it: its bytes streamed (never held whole),
+/// its declared length and type.
+pub(crate) fn upload_of(
+    path: DrivePath,
+    headers: &HeaderMap,
+    body: Body,
+    create_parents: bool,
+) -> Upload {
+    Upload {
+        path,
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
+        content_length: headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+        body: Box::pin(body.into_data_stream().map_err(std::io::Error::other)),
+        create_parents,
+    }
 }
 
 /// A file's bytes: a download, or a preview (`inline=1`) for the types a
@@ -448,21 +456,28 @@ pub async fn file(
         return Err(PageError::NotFound);
     };
     let path = parse_path(&q.path)?;
+    send_file(&drive, &path, q.version.clone(), q.inline.is_some()).await
+}
+
+/// Reads a file (or one of its versions) of a drive, records the download,
+/// and answers it (see [`file_response`]).
+pub(crate) async fn send_file(
+    drive: &Drive,
+    path: &DrivePath,
+    version: Option<String>,
+    inline: bool,
+) -> Result<Response, PageError> {
     let read = drive
-        .download(&path, q.version.clone(), None)
+        .download(path, version, None)
         .await
         .map_err(storage_error)?;
     drive.record("DriveGet", path.as_str(), 200, read.content_length);
-    Ok(file_response(read, path.name(), q.inline.is_some()))
+    Ok(file_response(read, path.name(), inline))
 }
 
 /// A file's bytes as a response: a download, or for the types a browser
 /// shows safely (`inline` asked), a preview in a sandbox.
-pub(crate) fn file_response(
-    read: nuage_service::storage::ObjectRead,
-    name: &str,
-    inline: bool,
-) -> Response {
+fn file_response(read: nuage_service::storage::ObjectRead, name: &str, inline: bool) -> Response {
     let stored_type = read.info.headers.content_type.clone();
     let inline = inline && previewable(stored_type.as_deref());
     let content_type = match stored_type.as_deref() {

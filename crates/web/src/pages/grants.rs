@@ -8,17 +8,15 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use futures::TryStreamExt;
 use nuage_domain::DomainError;
 use nuage_domain::drive::DrivePath;
 use nuage_service::ServiceError;
 use nuage_service::storage::Storage;
-use nuage_service::storage::drive::Upload;
 use nuage_service::storage::grants::{Access, OpenGrant};
 
-use super::drive::{DriveQuery, Row, file_response};
+use super::drive::{DriveQuery, Row, send_file, upload_of};
 use super::{Pairs, current_org, field, read_form, read_query, storage_caller, storage_error};
 use crate::error::{FormAlert, FormError, PageError};
 use crate::session::Ctx;
@@ -163,15 +161,7 @@ pub async fn file(
     let q = read_query(query);
     let grant = open(&ctx, &storage, &id).await?;
     let path = grant.resolve(&q.path)?;
-    let read = grant
-        .drive
-        .download(&path, None, None)
-        .await
-        .map_err(storage_error)?;
-    grant
-        .drive
-        .record("DriveGet", path.as_str(), 200, read.content_length);
-    Ok(file_response(read, path.name(), q.inline.is_some()))
+    send_file(&grant.drive, &path, None, q.inline.is_some()).await
 }
 
 /// With write access: `mkdir` (`folder`, `name`) and `trash` (`path`).
@@ -250,20 +240,7 @@ pub async fn upload(
         }
         let out = grant
             .drive
-            .upload(Upload {
-                path: path.clone(),
-                content_type: headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned),
-                content_length: headers
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok()),
-                body: Box::pin(body.into_data_stream().map_err(std::io::Error::other)),
-                create_parents: true,
-            })
+            .upload(upload_of(path.clone(), &headers, body, true))
             .await
             .map_err(storage_error)?;
         grant.drive.record("DrivePut", path.as_str(), 201, out.size);

@@ -10,15 +10,13 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use futures::TryStreamExt;
 use nuage_domain::DomainError;
 use nuage_domain::drive::DrivePath;
 use nuage_service::ServiceError;
-use nuage_service::storage::drive::Upload;
 use nuage_service::storage::shares::{NewShare, OpenShare, ShareAccess, ShareLink, ShareMode};
 use nuage_service::storage::{Storage, StorageError};
 
-use super::drive::{DriveQuery, Row, file_response, human_size};
+use super::drive::{DriveQuery, Row, human_size, send_file, upload_of};
 use super::{Pairs, current_org, field, read_form, read_query, storage_caller, storage_error};
 use crate::error::{FormAlert, FormError, PageError};
 use crate::session::Ctx;
@@ -390,15 +388,7 @@ pub async fn visitor_file(
         Err(response) => return Ok(response),
     };
     let path = share.resolve(&q.path)?;
-    let read = share
-        .drive
-        .download(&path, None, None)
-        .await
-        .map_err(storage_error)?;
-    share
-        .drive
-        .record("DriveGet", path.as_str(), 200, read.content_length);
-    Ok(file_response(read, path.name(), q.inline.is_some()))
+    send_file(&share.drive, &path, None, q.inline.is_some()).await
 }
 
 /// A folder of the link, as one ZIP archive.
@@ -496,22 +486,9 @@ pub async fn visitor_upload(
                 return Err(StorageError::Conflict(format!("{path} already exists")));
             }
         }
-        let length = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
         share
             .drive
-            .upload(Upload {
-                path: path.clone(),
-                content_type: headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                content_length: length,
-                body: Box::pin(body.into_data_stream().map_err(std::io::Error::other)),
-                create_parents: false,
-            })
+            .upload(upload_of(path.clone(), &headers, body, false))
             .await
             .map(|out| (path, out.size))
     }
