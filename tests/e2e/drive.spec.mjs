@@ -1,6 +1,6 @@
 // End-to-end test of the drive in headless Chromium, in French and in
 // English: an owner uploads a whole folder (the files' progress shown), opens
-// it, previews a text file, moves a file to the trash and restores it, is
+// it, previews a text file from its page, moves a file to the trash and restores it, is
 // told readably why a bad folder name is refused, makes an app password,
 // then publishes the drive's bucket as a website and loads the page in the
 // browser (on the website listener, `<bucket>.sites.localhost`).
@@ -110,25 +110,25 @@ for (const run of RUNS) {
       await page.waitForURL(/\/drive$/);
       await page.getByLabel(run.uploadFolder).setInputFiles(join(files, 'Voyage'));
       // Every file is listed with its progress, then the page reloads.
-      await page.getByRole('link', { name: /Voyage/ }).click();
+      await page.getByRole('link', { name: '📁 Voyage' }).click();
       await page.waitForURL(/path=Voyage/);
       const listed = await page.locator('#drive-files').innerText();
       assert.ok(listed.includes('programme.txt') && listed.includes('photos'), listed);
       const text = await page.locator('body').innerText();
       for (const word of run.foreignWords) assert.ok(!text.includes(word), `"${word}" is not ${run.lang}`);
 
-      // A preview opens in a new tab, as plain text.
-      const row = page.locator('tr', { hasText: 'programme.txt' });
-      await row.getByText(run.actions).click();
+      // The file's page: a preview opens in a new tab, as plain text.
+      await page.getByRole('link', { name: `${run.actions} — programme.txt` }).click();
+      await page.waitForURL(/\/drive\/item\?path=Voyage/);
       const [preview] = await Promise.all([
         context.waitForEvent('page'),
-        row.getByRole('link', { name: run.preview }).click(),
+        page.getByRole('link', { name: run.preview }).click(),
       ]);
       await preview.waitForLoadState();
       assert.ok((await preview.locator('body').innerText()).includes('arrivée à Lyon'));
       await preview.close();
 
-      await row.getByRole('button', { name: run.toTrash }).click();
+      await page.getByRole('button', { name: run.toTrash }).click();
       await page.waitForURL(/notice=trashed/);
       assert.ok((await page.getByRole('status').first().innerText()).includes(run.trashed));
       assert.ok(!(await page.locator('#drive-files').innerText()).includes('programme.txt'));
@@ -142,9 +142,8 @@ for (const run of RUNS) {
 
     test('shares a folder with a password; a visitor opens it, then it is revoked', async () => {
       await page.goto('/drive');
-      const row = page.locator('tr', { hasText: 'Voyage' });
-      await row.getByText(run.actions).click();
-      const form = row.locator('form.share-form');
+      await page.getByRole('link', { name: `${run.actions} — Voyage` }).click();
+      const form = page.locator('form.share-form');
       await form.getByLabel(run.sharePassword).fill('mot de passe du voyage');
       await form.getByRole('button', { name: run.createLink }).click();
       await page.waitForURL(/notice=link_created/);

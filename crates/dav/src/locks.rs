@@ -1,6 +1,7 @@
 //! WebDAV locks kept in the database (`Platform::dav_*`), so that a lock
 //! taken through one node holds on every node.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dav_server::davpath::DavPath;
@@ -10,14 +11,19 @@ use nuage_domain::drive::{DrivePath, LockQuery};
 use nuage_domain::ids::OrgId;
 use nuage_service::Platform;
 use nuage_service::drive_access::{self, NewLock};
+use tokio::sync::OnceCell;
 use xmltree::Element;
 
 use crate::PREFIX;
 
+/// The locks of one request: checks and changes go to the database every
+/// time; `discover`, asked for every entry of a listing, reads the
+/// organisation's locks once per request.
 #[derive(Clone)]
 pub struct DbLocks {
     platform: Platform,
     org: OrgId,
+    known: Arc<OnceCell<Vec<drive_access::DavLock>>>,
 }
 
 impl std::fmt::Debug for DbLocks {
@@ -28,7 +34,11 @@ impl std::fmt::Debug for DbLocks {
 
 impl DbLocks {
     pub fn new(platform: Platform, org: OrgId) -> Self {
-        Self { platform, org }
+        Self {
+            platform,
+            org,
+            known: Arc::new(OnceCell::new()),
+        }
     }
 }
 
@@ -202,11 +212,22 @@ impl DavLockSystem for DbLocks {
             let Some(path) = path else {
                 return Vec::new();
             };
-            self.platform
-                .dav_discover(&self.org, &path)
-                .await
-                .map(|locks| locks.into_iter().map(to_dav).collect())
-                .unwrap_or_default()
+            let known = self
+                .known
+                .get_or_try_init(|| self.platform.dav_locks(&self.org))
+                .await;
+            match known {
+                Ok(locks) => locks
+                    .iter()
+                    .filter(|l| l.covers(&path))
+                    .cloned()
+                    .map(to_dav)
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, "WebDAV locks could not be read");
+                    Vec::new()
+                }
+            }
         }
         .boxed()
     }

@@ -253,6 +253,14 @@ pub struct Lock {
     pub deep: bool,
 }
 
+impl Lock {
+    /// Whether the lock applies to `path`: it is on it, or on a folder above
+    /// it with depth infinity.
+    pub fn covers(&self, path: &DrivePath) -> bool {
+        self.path == *path || (self.deep && self.path.contains(path))
+    }
+}
+
 /// Who asks, with which lock tokens (`If:` header), for a check.
 #[derive(Debug, Clone, Copy)]
 pub struct LockQuery<'a> {
@@ -282,8 +290,7 @@ pub fn lock_conflict<'l>(
     let mut holds = false;
     let mut shared_seen = None;
     for lock in locks {
-        let covers = lock.path == *path || (lock.deep && lock.path.contains(path));
-        if !covers {
+        if !lock.covers(path) {
             continue;
         }
         if query.holds(lock) {

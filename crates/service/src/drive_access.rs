@@ -86,6 +86,11 @@ impl DavLock {
         })
     }
 
+    /// Whether the lock applies to `path` (see [`Lock::covers`]).
+    pub fn covers(&self, path: &DrivePath) -> bool {
+        self.rule().covers(path)
+    }
+
     fn rule(&self) -> Lock {
         Lock {
             token: self.token.clone(),
@@ -380,13 +385,10 @@ impl Platform {
         Ok(token.and_then(|t| locks.into_iter().find(|l| l.token == t)))
     }
 
-    /// Every lock on `path` and on the folders above it that covers it.
-    pub async fn dav_discover(&self, org: &OrgId, path: &DrivePath) -> ServiceResult<Vec<DavLock>> {
-        Ok(Self::locks_in(&mut *self.db().acquire().await?, org)
-            .await?
-            .into_iter()
-            .filter(|l| l.path == *path || (l.deep && l.path.contains(path)))
-            .collect())
+    /// Every live lock of the organisation's drive (a listing asks once,
+    /// then tells each entry its own with [`DavLock::covers`]).
+    pub async fn dav_locks(&self, org: &OrgId) -> ServiceResult<Vec<DavLock>> {
+        Self::locks_in(&mut *self.db().acquire().await?, org).await
     }
 
     /// Drops every lock on `path` and below (after a move or a delete).

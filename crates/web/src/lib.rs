@@ -224,6 +224,7 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             axum::routing::put(pages::drive::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/drive/file", get(pages::drive::file))
+        .route("/drive/item", get(pages::drive::item))
         .route(
             "/drive/trash",
             get(pages::drive::trash).post(pages::drive::trash_act),

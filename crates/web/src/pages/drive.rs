@@ -1,5 +1,5 @@
-//! The drive in the console: a folder's files (search, new folder, rename,
-//! move, trash), uploads sent by `static/drive.js` one file per request with
+//! The drive in the console: a folder's files (search, new folder), each
+//! item's page (rename, move, share, trash), uploads sent by `static/drive.js` one file per request with
 //! their progress, downloads and previews, a file's versions, the trash, and
 //! the app passwords that connect a computer over WebDAV.
 
@@ -123,6 +123,16 @@ pub struct Received {
     pub folder: bool,
     pub owner: String,
     pub write: bool,
+}
+
+/// One file or folder and what can be done with it.
+#[derive(Template)]
+#[template(path = "drive/item.html")]
+pub struct ItemPage {
+    pub c: Chrome,
+    pub csrf: String,
+    pub r: Row,
+    pub error: FormAlert,
 }
 
 #[derive(Template)]
@@ -308,6 +318,34 @@ pub async fn folder(
     query: Result<Query<DriveQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     folder_page(&ctx, &storage, &read_query(query), FormAlert::none()).await
+}
+
+/// A file's or folder's page: preview, versions, rename, move, share, trash.
+pub async fn item(
+    ctx: Ctx,
+    Extension(storage): Extension<Storage>,
+    query: Result<Query<DriveQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    let Some((_, drive)) = open_drive(&ctx, &storage, session).await? else {
+        return Err(PageError::NotFound);
+    };
+    let path = parse_path(&read_query(query).path)?;
+    if path.is_root() {
+        return Err(PageError::NotFound);
+    }
+    let entry = drive
+        .stat(&path)
+        .await
+        .map_err(storage_error)?
+        .ok_or(PageError::NotFound)?;
+    let view = ItemPage {
+        c: ctx.chrome("drive"),
+        csrf: session.csrf_token.clone(),
+        r: Row::of(&entry),
+        error: FormAlert::none(),
+    };
+    ctx.page(StatusCode::OK, &view)
 }
 
 fn back_to(folder: &DrivePath, notice: &str) -> Response {
