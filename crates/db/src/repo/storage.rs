@@ -350,6 +350,29 @@ pub async fn any_key_in(
     Ok(id.is_some())
 }
 
+/// The current (not deleted) keys in `[from, end)` of `chars` or `chars + 1`
+/// characters: the names that could stand for one name of a folder (a file,
+/// or a folder's marker), whatever their case.
+pub async fn keys_of_length(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    end: Option<&str>,
+    chars: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT key FROM objects WHERE bucket = $1 AND is_latest = 1 AND delete_marker = 0 \
+         AND key >= $2 AND ($3 IS NULL OR key < $3) \
+         AND length(key) IN (CAST($4 AS INTEGER), CAST($4 AS INTEGER) + 1)",
+    )
+    .bind(bucket)
+    .bind(from)
+    .bind(end)
+    .bind(chars)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Whether any version or delete marker has this key.
 pub async fn any_version_of(
     conn: &mut AnyConnection,

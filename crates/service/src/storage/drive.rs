@@ -473,15 +473,47 @@ impl Drive {
     /// and a file has it), and one whose parent is not a folder.
     pub async fn check_new(&self, path: &DrivePath, replacing_file: bool) -> StorageResult<()> {
         let parent = path.parent().ok_or_else(|| exists(path))?;
-        for sibling in self.list(&parent).await? {
-            let name = sibling.path.name();
+        if !parent.is_root() {
+            self.folder(&parent).await?;
+        }
+        // Only names of the same length can clash (case and NFC keep it):
+        // one indexed range, filtered in the database, not the whole folder.
+        let prefix = parent.folder_key();
+        let end = prefix_successor(&prefix);
+        let mut conn = self.storage.platform().db().acquire().await?;
+        let keys = repo::keys_of_length(
+            &mut conn,
+            &self.bucket,
+            &prefix,
+            end.as_deref(),
+            path.file_key().chars().count() as i64,
+        )
+        .await?;
+        // A folder known only by what it holds has no marker of its length.
+        let implicit_folder = repo::any_key_in(
+            &mut conn,
+            &self.bucket,
+            &path.folder_key(),
+            prefix_successor(&path.folder_key()).as_deref(),
+        )
+        .await?;
+        drop(conn);
+        let siblings = keys.iter().filter_map(|key| {
+            let rest = key.strip_prefix(&prefix)?;
+            let (name, folder) = match rest.strip_suffix('/') {
+                Some(name) => (name, true),
+                None => (rest, false),
+            };
+            (!name.is_empty() && !name.contains('/')).then_some((name, folder))
+        });
+        for (name, folder) in siblings.chain(implicit_folder.then_some((path.name(), true))) {
             if drive::clash(name, path.name()) {
                 return Err(StorageError::Conflict(format!(
                     "{} differs from {path} only by case or accents",
-                    sibling.path
+                    parent.join(name).unwrap_or_default()
                 )));
             }
-            if name == path.name() && (sibling.folder || !replacing_file) {
+            if name == path.name() && (folder || !replacing_file) {
                 return Err(exists(path));
             }
         }
