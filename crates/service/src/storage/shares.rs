@@ -46,7 +46,7 @@ impl ShareMode {
 }
 
 /// A link as its owner sees it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ShareLink {
     pub id: String,
     pub path: DrivePath,
@@ -60,7 +60,7 @@ pub struct ShareLink {
 }
 
 /// A new link.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewShare {
     pub path: DrivePath,
     pub mode: ShareMode,
@@ -69,7 +69,7 @@ pub struct NewShare {
 }
 
 /// A link a visitor opened.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OpenShare {
     pub id: String,
     pub path: DrivePath,
@@ -93,6 +93,42 @@ impl OpenShare {
             return Err(ServiceError::NotFound("file"));
         }
         Ok(path)
+    }
+}
+
+// The link's token, its password and the unlock proof are secrets: their
+// Debug output says only whether they are there.
+impl std::fmt::Debug for ShareLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareLink")
+            .field("id", &self.id)
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .field("has_password", &self.has_password)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewShare")
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for OpenShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenShare")
+            .field("id", &self.id)
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .field("locked", &self.locked)
+            .finish_non_exhaustive()
     }
 }
 
@@ -342,6 +378,31 @@ fn storage_service_error(e: StorageError) -> ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_keeps_the_secrets_out() {
+        let new = NewShare {
+            path: DrivePath::parse("Public").expect("valid"),
+            mode: ShareMode::Read,
+            password: Some("open sesame".into()),
+            expires_at: None,
+        };
+        let link = ShareLink {
+            id: "id".into(),
+            path: new.path.clone(),
+            folder: true,
+            mode: ShareMode::Read,
+            has_password: true,
+            expires_at: None,
+            created_at: 0,
+            token: "thetokenofthelink".into(),
+        };
+        let shown = format!("{new:?} {link:?}");
+        assert!(
+            !shown.contains("open sesame") && !shown.contains("thetokenofthelink"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn modes_round_trip() {
