@@ -138,8 +138,9 @@ impl DavFileSystem for DriveFs {
                 Err(e) => return Err(fs_error(e)),
             }
             if options.append || !options.truncate {
-                // The drive stores whole files; a write in place would be a
-                // partial upload.
+                // A ranged PUT or PATCH: the drive stores whole files, so a
+                // write in place is refused with 501, the status HTTP gives
+                // to what a server does not support (tested; docs/drive.md).
                 return Err(FsError::NotImplemented);
             }
             let file: Box<dyn DavFile> =
@@ -449,7 +450,8 @@ impl DavFile for WriteFile {
     }
 
     fn seek(&mut self, pos: SeekFrom) -> FsFuture<'_, u64> {
-        // Only where the file already is: the drive writes files whole.
+        // Only where the file already is: the drive writes files whole, and
+        // `open` already refused the ranged writes that would seek (501).
         let ok = matches!(pos, SeekFrom::Start(p) if p == self.written)
             || matches!(pos, SeekFrom::Current(0));
         futures::future::ready(if ok {

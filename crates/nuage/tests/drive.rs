@@ -455,6 +455,17 @@ async fn a_client_that_stops_mid_file_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(300));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // A write of part of a file (Content-Range) is refused as not supported
+    // by this server (501): the drive stores whole files, and nothing changes.
+    let (status, _) = dav
+        .send(
+            "PUT",
+            "/kept.txt",
+            &[("Content-Range", "bytes 0-1/4")],
+            Some(b"XX".to_vec()),
+        )
+        .await;
+    assert_eq!(status, 501);
     assert_eq!(dav.get("/kept.txt").await, (200, "kept".into()));
     assert_eq!(keys(&app, &tenant).await, vec!["kept.txt"]);
     let (_, usage) = app

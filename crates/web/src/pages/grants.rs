@@ -55,13 +55,7 @@ pub async fn act(
             .await
             .map(|()| "grant_revoked")
     };
-    match outcome {
-        Ok(notice) => Ok(Redirect::to(&format!("/drive/shares?notice={notice}")).into_response()),
-        Err(e) => {
-            let error = FormError::from_service(ctx.t, e)?;
-            super::shares::links_page(&ctx, &storage, error.into()).await
-        }
-    }
+    super::shares::links_answer(&ctx, &storage, outcome).await
 }
 
 #[derive(Template)]

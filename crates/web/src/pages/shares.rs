@@ -75,11 +75,7 @@ fn public_base(ctx: &Ctx) -> String {
         .to_owned()
 }
 
-pub(crate) async fn links_page(
-    ctx: &Ctx,
-    storage: &Storage,
-    error: FormAlert,
-) -> Result<Response, PageError> {
+async fn links_page(ctx: &Ctx, storage: &Storage, error: FormAlert) -> Result<Response, PageError> {
     let session = ctx.user()?;
     let (mut links, mut grants) = (Vec::new(), Vec::new());
     if let Some((org, _)) = current_org(session)? {
@@ -173,11 +169,21 @@ pub async fn links_act(
             .await
             .map(|()| "link_revoked")
     };
+    links_answer(&ctx, &storage, outcome).await
+}
+
+/// After a form of the sharing page (links, or access given to people):
+/// back to the list with its notice, or the list again with the error.
+pub(crate) async fn links_answer(
+    ctx: &Ctx,
+    storage: &Storage,
+    outcome: Result<&str, ServiceError>,
+) -> Result<Response, PageError> {
     match outcome {
         Ok(notice) => Ok(Redirect::to(&format!("/drive/shares?notice={notice}")).into_response()),
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
-            links_page(&ctx, &storage, error.into()).await
+            links_page(ctx, storage, error.into()).await
         }
     }
 }
