@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub use problem::Problem;
-use routes::{account, billing, catalogue, orgs, platform, storage, tenders};
+use routes::{account, billing, catalogue, orgs, platform, storage, tenders, websites};
 
 /// The largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -35,6 +35,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
         orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
         storage::set_quota, storage::usage, storage::daily_usage, storage::access_log, storage::maintain,
+        websites::claim, websites::list, websites::verify, websites::release,
         catalogue::search, catalogue::organisation, catalogue::service, catalogue::offer, catalogue::self_description,
         catalogue::compare, catalogue::regions, catalogue::open_data_json, catalogue::open_data_csv, catalogue::declare_region,
         catalogue::get_profile, catalogue::put_profile, catalogue::list_services, catalogue::create_service,
@@ -128,6 +129,18 @@ pub fn router(platform: Platform) -> Router {
         .route("/orgs/{org_id}/usage", get(storage::daily_usage))
         .route("/orgs/{org_id}/access-log", get(storage::access_log))
         .route("/storage/maintenance", post(storage::maintain))
+        .route(
+            "/orgs/{org_id}/websites/{bucket}/domains",
+            post(websites::claim).get(websites::list),
+        )
+        .route(
+            "/orgs/{org_id}/websites/{bucket}/domains/{domain}",
+            delete(websites::release),
+        )
+        .route(
+            "/orgs/{org_id}/websites/{bucket}/domains/{domain}/verify",
+            post(websites::verify),
+        )
         .route("/directory/search", get(catalogue::search))
         .route(
             "/directory/organisations/{org_id}",

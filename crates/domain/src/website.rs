@@ -241,6 +241,95 @@ impl RoutingRule {
     }
 }
 
+/// A domain of its own that a website is served at, besides
+/// `<bucket>.<web domain>`: `www.mairie-exemple.fr`. It is served only once
+/// its owner has proven it controls the domain's DNS (see
+/// [`SiteDomain::challenge_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SiteDomain(String);
+
+/// The TXT record that proves a claim carries this before its token.
+pub const CHALLENGE_PREFIX: &str = "nuage-site-verification=";
+
+impl SiteDomain {
+    /// A domain as its owner types it: case and a final dot do not count.
+    /// An internationalised name is given in its ASCII (`xn--`) form. The
+    /// platform's own website domain and its names are not anyone's to
+    /// claim, and neither are addresses or single labels.
+    pub fn parse(raw: &str, web_domain: &str) -> Result<Self, DomainError> {
+        let invalid = |reason: String| DomainError::invalid("domain", reason);
+        let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() {
+            return Err(invalid("a domain name is required".into()));
+        }
+        if name.len() > 253 {
+            return Err(invalid("a domain name has at most 253 characters".into()));
+        }
+        if !name.is_ascii() {
+            return Err(invalid(format!(
+                "{raw:?}: give an internationalised name in its ASCII form (xn--…)"
+            )));
+        }
+        let labels: Vec<&str> = name.split('.').collect();
+        if labels.len() < 2 {
+            return Err(invalid(format!("{name:?} is not a full domain name")));
+        }
+        for label in &labels {
+            let valid = (1..=63).contains(&label.len())
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-');
+            if !valid {
+                return Err(invalid(format!(
+                    "{name:?} is not a domain name: each label has 1 to 63 letters, digits or inner hyphens"
+                )));
+            }
+        }
+        if labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(invalid(format!(
+                "{name:?} is an address, not a domain name"
+            )));
+        }
+        let web_domain = web_domain.trim_matches('.').to_ascii_lowercase();
+        if name == web_domain || name.ends_with(&format!(".{web_domain}")) || name == "localhost" {
+            return Err(invalid(format!(
+                "{name:?} is one of the platform's own names, not a domain of yours"
+            )));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Where the proof is published: a TXT record at this name whose value
+    /// is [`SiteDomain::challenge_value`].
+    pub fn challenge_name(&self) -> String {
+        format!("_nuage-challenge.{}", self.0)
+    }
+
+    pub fn challenge_value(token: &str) -> String {
+        format!("{CHALLENGE_PREFIX}{token}")
+    }
+
+    /// Whether the TXT records found at [`SiteDomain::challenge_name`] carry
+    /// this token (other records may stand beside it).
+    pub fn proven_by(records: &[String], token: &str) -> bool {
+        let expected = Self::challenge_value(token);
+        records.iter().any(|r| r.trim() == expected)
+    }
+}
+
+impl std::fmt::Display for SiteDomain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,5 +449,46 @@ mod tests {
         let mut empty = site();
         empty.routing_rules[0].redirect = Redirect::default();
         assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn a_site_domain_is_a_full_name_that_is_not_the_platforms() {
+        let web = "sites.nuage.example";
+        let d = SiteDomain::parse(" WWW.Mairie-Exemple.fr. ", web).expect("a domain");
+        assert_eq!(d.as_str(), "www.mairie-exemple.fr");
+        assert_eq!(d.challenge_name(), "_nuage-challenge.www.mairie-exemple.fr");
+        assert!(SiteDomain::parse("xn--mairie-exemple-bnb.fr", web).is_ok());
+        for bad in [
+            "",
+            "localhost",
+            "intranet",
+            "mairie.fr/../x",
+            "mairie..fr",
+            "-mairie.fr",
+            "mairie-.fr",
+            "mairie_exemple.fr",
+            "mairie.fr\0",
+            "mairié.fr",
+            "192.168.1.10",
+            "[::1]",
+            "sites.nuage.example",
+            "blog.sites.nuage.example",
+            &format!("{}.fr", "a".repeat(64)),
+            &format!("{}fr", "abcdefghi.".repeat(26)),
+        ] {
+            assert!(SiteDomain::parse(bad, web).is_err(), "{bad:?} is refused");
+        }
+    }
+
+    #[test]
+    fn a_claim_is_proven_by_its_own_token_only() {
+        let records = vec![
+            "v=spf1 -all".to_owned(),
+            " nuage-site-verification=abc123 ".to_owned(),
+        ];
+        assert!(SiteDomain::proven_by(&records, "abc123"));
+        assert!(!SiteDomain::proven_by(&records, "abc12"));
+        assert!(!SiteDomain::proven_by(&records, "other"));
+        assert!(!SiteDomain::proven_by(&[], "abc123"));
     }
 }

@@ -99,6 +99,16 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_listen: Option<SocketAddr>,
+    /// Certificates of websites' own domains: DIR/<domain>/fullchain.pem and
+    /// privkey.pem (certbot's layout); the website listener then speaks TLS.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_tls_dir: Option<PathBuf>,
+    /// The DNS server (IP:port) asked for websites' domain proofs (default:
+    /// the system's resolver).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<SocketAddr>,
     /// The master key file (default DATA_DIR/master.key, generated if absent).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -28,6 +28,13 @@ pub struct Config {
     pub web_listen: Option<SocketAddr>,
     /// Websites are `<bucket>.<web_domain>` on the website listener.
     pub web_domain: String,
+    /// Certificates of websites' own domains, one folder per domain as
+    /// certbot keeps them: `DIR/<domain>/fullchain.pem` and `privkey.pem`.
+    /// With it the website listener speaks TLS, choosing by SNI.
+    pub web_tls_dir: Option<PathBuf>,
+    /// The DNS server asked for the TXT records that prove websites'
+    /// domains (`IP:port`); the system's resolver when unset.
+    pub dns_server: Option<SocketAddr>,
     /// The address users reach the console at (for links in e-mails);
     /// derived from `listen` when unset.
     pub public_url: Option<String>,
@@ -350,6 +357,8 @@ impl Default for Config {
             s3_listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
             web_listen: None,
             web_domain: "sites.localhost".into(),
+            web_tls_dir: None,
+            dns_server: None,
             public_url: None,
             insecure_http: false,
             master_key_file: None,
@@ -375,12 +384,14 @@ impl Default for Config {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 17] = [
+const ENV_KEYS: [&str; 19] = [
     "data_dir",
     "listen",
     "s3_listen",
     "web_listen",
     "web_domain",
+    "web_tls_dir",
+    "dns_server",
     "public_url",
     "insecure_http",
     "master_key_file",
@@ -467,7 +478,8 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        let exposed = [Some(self.listen), Some(self.s3_listen), self.web_listen]
+        let web_plain = self.web_tls_dir.is_none().then_some(self.web_listen);
+        let exposed = [Some(self.listen), Some(self.s3_listen), web_plain.flatten()]
             .into_iter()
             .flatten()
             .find(|a| !a.ip().is_loopback());

@@ -7,3 +7,4 @@ pub mod config;
 pub mod server;
 pub mod telemetry;
 pub mod tender_cli;
+pub mod tls;

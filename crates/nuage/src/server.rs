@@ -52,7 +52,7 @@ pub struct Application {
     addresses: Addresses,
     main: (TcpListener, Router),
     s3: (TcpListener, Router),
-    web: Option<(TcpListener, Router)>,
+    web: Option<(TcpListener, Router, Option<RustlsConfig>)>,
     tls: Option<RustlsConfig>,
 }
 
@@ -104,14 +104,25 @@ impl Application {
         let main_listener = bind(config.listen)?;
         let s3_listener = bind(config.s3_listen)?;
         let web_listener = config.web_listen.map(bind).transpose()?;
+        let web_tls = match &config.web_tls_dir {
+            Some(dir) => Some(crate::tls::site_tls(
+                dir,
+                config
+                    .tls
+                    .as_ref()
+                    .map(|t| (t.cert.as_path(), t.key.as_path())),
+            )?),
+            None => tls.clone(),
+        };
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let web_scheme = if web_tls.is_some() { "https" } else { "http" };
         let main_addr = main_listener.local_addr()?;
         let console = format!("{scheme}://{}", main_addr);
         let addresses = Addresses {
             api: format!("{console}/api/v1"),
             s3: format!("{scheme}://{}", s3_listener.local_addr()?),
             web: match &web_listener {
-                Some(l) => Some(format!("{scheme}://{}", l.local_addr()?)),
+                Some(l) => Some(format!("{web_scheme}://{}", l.local_addr()?)),
                 None => None,
             },
             console: console.clone(),
@@ -184,17 +195,16 @@ impl Application {
             .layer(axum::Extension(catalogue.clone()));
         if let Some(listener) = &web_listener {
             main = main.layer(axum::Extension(nuage_web::WebsiteBase {
-                scheme: scheme.to_owned(),
+                scheme: web_scheme.to_owned(),
                 domain: config.web_domain.clone(),
                 port: listener.local_addr()?.port(),
             }));
         }
         let s3 = s3_router(&storage, &config)?;
         let web = web_listener.map(|listener| {
-            (
-                listener,
-                nuage_s3::website::router(storage.clone(), &config.web_domain, tls.is_some()),
-            )
+            let router =
+                nuage_s3::website::router(storage.clone(), &config.web_domain, web_tls.is_some());
+            (listener, router, web_tls)
         });
         Ok(Self {
             platform,
@@ -234,10 +244,10 @@ impl Application {
         let (s3_listener, s3) = self.s3;
         let main_server = serve(main_listener, main, self.tls.clone(), handle.clone());
         let web_server = {
-            let (web, tls, handle) = (self.web, self.tls.clone(), handle.clone());
+            let (web, handle) = (self.web, handle.clone());
             async move {
                 match web {
-                    Some((listener, router)) => serve(listener, router, tls, handle).await,
+                    Some((listener, router, tls)) => serve(listener, router, tls, handle).await,
                     None => Ok(()),
                 }
             }
@@ -474,6 +484,8 @@ fn open_storage(platform: &Platform, config: &Config) -> anyhow::Result<Storage>
         lifecycle_day: Duration::from_secs(c.lifecycle_day_seconds),
         flush_interval: Duration::from_millis(c.flush_interval_ms.max(10)),
         orphan_grace: Duration::from_secs(c.orphan_grace_seconds),
+        web_domain: config.web_domain.clone(),
+        dns_server: config.dns_server,
     };
     Ok(Storage::open(platform.clone(), settings)?)
 }

@@ -379,3 +379,345 @@ async fn the_console_publishes_a_bucket_as_a_website() {
     assert_eq!(down.status(), 303);
     assert_eq!(site().await.expect("get").status(), 404);
 }
+
+/// A DNS server for the tests: it answers TXT questions from the records it
+/// holds (by name, without the final dot), and NXDOMAIN otherwise.
+struct Dns {
+    addr: std::net::SocketAddr,
+    records: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>>,
+}
+
+impl Dns {
+    async fn start() -> Self {
+        use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+        use hickory_proto::rr::rdata::TXT;
+        use hickory_proto::rr::{RData, Record, RecordType};
+        use hickory_proto::serialize::binary::BinEncodable;
+
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("udp");
+        let addr = socket.local_addr().expect("addr");
+        let records = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+            String,
+            Vec<String>,
+        >::new()));
+        let held = records.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+                let Ok(query) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let mut answer = Message::new();
+                answer
+                    .set_id(query.id())
+                    .set_message_type(MessageType::Response)
+                    .set_op_code(OpCode::Query)
+                    .set_recursion_desired(query.recursion_desired())
+                    .set_recursion_available(true);
+                for q in query.queries() {
+                    answer.add_query(q.clone());
+                    let name = q.name().to_ascii().trim_end_matches('.').to_lowercase();
+                    let values = held
+                        .lock()
+                        .expect("records")
+                        .get(&name)
+                        .cloned()
+                        .unwrap_or_default();
+                    if q.query_type() == RecordType::TXT {
+                        for v in values {
+                            answer.add_answer(Record::from_rdata(
+                                q.name().clone(),
+                                0,
+                                RData::TXT(TXT::new(vec![v])),
+                            ));
+                        }
+                    }
+                }
+                if answer.answers().is_empty() {
+                    answer.set_response_code(ResponseCode::NXDomain);
+                }
+                if let Ok(bytes) = answer.to_bytes() {
+                    let _ = socket.send_to(&bytes, peer).await;
+                }
+            }
+        });
+        Self { addr, records }
+    }
+
+    fn publish(&self, name: &str, value: &str) {
+        self.records
+            .lock()
+            .expect("records")
+            .entry(name.to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+}
+
+/// A self-signed certificate for `domain`, where `--web-tls-dir` looks.
+fn certificate(dir: &std::path::Path, domain: &str) -> std::path::PathBuf {
+    let cert = rcgen::generate_simple_self_signed(vec![domain.to_owned()]).expect("certificate");
+    let folder = dir.join(domain);
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::write(folder.join("fullchain.pem"), cert.cert.pem()).expect("cert");
+    std::fs::write(folder.join("privkey.pem"), cert.key_pair.serialize_pem()).expect("key");
+    folder.join("fullchain.pem")
+}
+
+/// curl over HTTPS (HTTP/2 unless `version` says otherwise) to the website
+/// listener for `host`, trusting `ca`: "<HTTP version> <status> <body>".
+fn curl_tls(app: &TestApp, host: &str, ca: &std::path::Path) -> String {
+    curl_tls_as(app, host, ca, "--http2")
+}
+
+fn curl_tls_as(app: &TestApp, host: &str, ca: &std::path::Path, version: &str) -> String {
+    let port = port(app);
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            version,
+            "-w",
+            "\n%{http_version} %{http_code}",
+            "--resolve",
+        ])
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg("--cacert")
+        .arg(ca)
+        .arg(format!("https://{host}:{port}/"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    match text.rsplit_once('\n') {
+        Some((body, status)) => format!("{status} {body}"),
+        None => format!("curl failed: {output:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_website_is_served_at_its_own_domain_once_proven() {
+    let dns = Dns::start().await;
+    let certs = tempfile::tempdir().expect("certs");
+    let ca = certificate(certs.path(), "www.mairie-exemple.test");
+    let ca_other = certificate(certs.path(), "www.autre.test");
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        args: vec![
+            "--web-tls-dir".into(),
+            certs.path().display().to_string(),
+            "--dns-server".into(),
+            dns.addr.to_string(),
+        ],
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    assert!(app.web.starts_with("https://"), "{}", app.web);
+    let t = app.tenant("Mairie").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("mairie")
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object()
+        .bucket("mairie")
+        .key("index.html")
+        .content_type("text/html")
+        .body(ByteStream::from_static(b"<h1>Mairie</h1>"))
+        .send()
+        .await
+        .expect("put");
+    let domains = format!("/orgs/{}/websites/mairie/domains", t.org);
+
+    // Only a published website takes domains of its own, and only its
+    // organisation's managers claim them.
+    let (_, owner) = app.create_user(&t.org, "maire@mairie.test", "owner").await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &domains,
+            &owner,
+            Some(serde_json::json!({"domain": "www.mairie-exemple.test"})),
+        )
+        .await;
+    assert_eq!(status, 404, "no website yet");
+    s3.put_bucket_website()
+        .bucket("mairie")
+        .website_configuration(
+            WebsiteConfiguration::builder()
+                .index_document(
+                    IndexDocument::builder()
+                        .suffix("index.html")
+                        .build()
+                        .expect("index"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("website");
+    let (_, member) = app.create_user(&t.org, "agent@mairie.test", "member").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &domains,
+            &member,
+            Some(serde_json::json!({"domain": "www.mairie-exemple.test"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+
+    // Bad names are refused as problems, and nothing is claimed.
+    for bad in [
+        "localhost",
+        "mairie.sites.localhost",
+        "10.0.0.1",
+        "www.mairie..test",
+        "../etc/passwd",
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &domains,
+                &owner,
+                Some(serde_json::json!({"domain": bad})),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["detail"].as_str().is_some(), "{body}");
+    }
+
+    let (status, claim) = app
+        .call(
+            Method::POST,
+            &domains,
+            &owner,
+            Some(serde_json::json!({"domain": "WWW.Mairie-Exemple.test."})),
+        )
+        .await;
+    assert_eq!(status, 201, "{claim}");
+    assert_eq!(claim["domain"], "www.mairie-exemple.test");
+    assert_eq!(
+        claim["record_name"],
+        "_nuage-challenge.www.mairie-exemple.test"
+    );
+    assert!(claim["verified_at"].is_null());
+    let value = claim["record_value"].as_str().expect("value").to_owned();
+    assert!(value.starts_with("nuage-site-verification="), "{value}");
+
+    // Claimed but not proven: served nowhere, the same answer as for a name
+    // nobody claimed.
+    let unknown = curl_tls(&app, "www.autre.test", &ca_other);
+    assert!(unknown.starts_with("2 404 "), "{unknown}");
+    let before = curl_tls(&app, "www.mairie-exemple.test", &ca);
+    assert_eq!(before, unknown);
+    let verify = format!("{domains}/www.mairie-exemple.test/verify");
+    let (status, body) = app.call(Method::POST, &verify, &owner, None).await;
+    assert_eq!(status, 409, "no record yet: {body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("_nuage-challenge.www.mairie-exemple.test"),
+        "{body}"
+    );
+
+    // Another tenant may claim the same name, but its proof is its own
+    // token: the first tenant's record proves nothing for it.
+    let other = app.tenant("Usurpateur").await;
+    let s3_other = app.s3_client(&other);
+    s3_other
+        .create_bucket()
+        .bucket("usurpateur")
+        .send()
+        .await
+        .expect("bucket");
+    s3_other
+        .put_bucket_website()
+        .bucket("usurpateur")
+        .website_configuration(
+            WebsiteConfiguration::builder()
+                .index_document(
+                    IndexDocument::builder()
+                        .suffix("index.html")
+                        .build()
+                        .expect("index"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("website");
+    let other_domains = format!("/orgs/{}/websites/usurpateur/domains", other.org);
+    let (status, _) = app
+        .root(
+            Method::POST,
+            &other_domains,
+            Some(serde_json::json!({"domain": "www.mairie-exemple.test"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // Nor can it reach the first tenant's bucket through its own organisation.
+    let (status, _) = app
+        .root(
+            Method::POST,
+            &format!(
+                "/orgs/{}/websites/mairie/domains/www.mairie-exemple.test/verify",
+                other.org
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // The owner publishes the record: verified, and served over TLS with
+    // the domain's own certificate, over HTTP/2.
+    dns.publish("_nuage-challenge.www.mairie-exemple.test", "v=other-record");
+    dns.publish("_nuage-challenge.www.mairie-exemple.test", &value);
+    let (status, _) = app
+        .root(
+            Method::POST,
+            &format!("{other_domains}/www.mairie-exemple.test/verify"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "the first tenant's token proves nothing for another"
+    );
+    let (status, proven) = app.call(Method::POST, &verify, &owner, None).await;
+    assert_eq!(status, 200, "{proven}");
+    assert!(proven["verified_at"].as_i64().is_some());
+    assert_eq!(
+        curl_tls(&app, "www.mairie-exemple.test", &ca),
+        "2 200 <h1>Mairie</h1>"
+    );
+    assert_eq!(
+        curl_tls_as(&app, "www.mairie-exemple.test", &ca, "--http1.1"),
+        "1.1 200 <h1>Mairie</h1>"
+    );
+    let (status, list) = app.call(Method::GET, &domains, &owner, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+
+    // Released, it is served no more, at once.
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("{domains}/www.mairie-exemple.test"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(curl_tls(&app, "www.mairie-exemple.test", &ca), before);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("{domains}/www.mairie-exemple.test"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}

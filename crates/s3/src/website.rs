@@ -84,6 +84,8 @@ struct Page {
 #[derive(Default)]
 struct Cache {
     sites: HashMap<String, Kept<Option<(OrgId, WebsiteConfig)>>>,
+    /// Proven domains of their own: the bucket each serves.
+    domains: HashMap<String, Kept<Option<String>>>,
     pages: HashMap<(String, String), Kept<Arc<Page>>>,
     bytes: usize,
 }
@@ -177,6 +179,30 @@ impl Sites {
             cache.sites.insert(bucket.to_owned(), kept);
         }
         Ok(site)
+    }
+
+    /// The bucket a domain of its owner's serves, once proven; read at
+    /// most every [`FRESH`] seconds.
+    async fn bucket_of_domain(&self, domain: &str) -> Result<Option<String>, StorageError> {
+        let changes = self.storage.changes();
+        if let Ok(cache) = self.cache.lock()
+            && let Some(bucket) = cache.domains.get(domain).and_then(|k| k.current(changes))
+        {
+            return Ok(bucket.clone());
+        }
+        let bucket = self.storage.bucket_of_domain(domain).await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.domains.len() > 10_000 {
+                cache.domains.retain(|_, k| k.current(changes).is_some());
+            }
+            let kept = Kept {
+                at: Instant::now(),
+                changes,
+                value: bucket.clone(),
+            };
+            cache.domains.insert(domain.to_owned(), kept);
+        }
+        Ok(bucket)
     }
 }
 
@@ -564,9 +590,12 @@ async fn serve(
         }
     };
     let headers = request.headers();
+    // HTTP/1.1 names the site in Host; HTTP/2 in the `:authority` of the
+    // request's URI.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
         .unwrap_or_default()
         .to_ascii_lowercase();
     let name = host.rsplit_once(':').map_or(host.as_str(), |(n, port)| {
@@ -577,10 +606,20 @@ async fn serve(
         }
     });
     // A host that names no published website gets the same answer whether
-    // or not a bucket of that name exists.
-    let Some(bucket) = bucket_of(name, &sites.domain) else {
-        return plain(StatusCode::NOT_FOUND, "No website at this address");
+    // or not a bucket of that name exists, or a domain is claimed but not
+    // proven.
+    let bucket = match bucket_of(name, &sites.domain) {
+        Some(bucket) => bucket.to_owned(),
+        None => match sites.bucket_of_domain(name).await {
+            Ok(Some(bucket)) => bucket,
+            Ok(None) => return plain(StatusCode::NOT_FOUND, "No website at this address"),
+            Err(e) => {
+                tracing::error!(error = %e, "a website's domain could not be read");
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, "Server error");
+            }
+        },
     };
+    let bucket = bucket.as_str();
     let site = match sites.site(bucket).await {
         Ok(Some(site)) => site,
         Ok(None) => return plain(StatusCode::NOT_FOUND, "No website at this address"),

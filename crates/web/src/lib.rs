@@ -263,6 +263,7 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
         )
         .route("/websites", get(pages::websites::websites))
         .route("/websites/{bucket}", post(pages::websites::save))
+        .route("/websites/{bucket}/domains", post(pages::websites::domains))
         .route("/lang/{code}", get(switch_language))
         .route("/static/nuage.css", get(stylesheet))
         .route("/static/tenders.js", get(|| script(TENDERS_JS)))

@@ -7,6 +7,7 @@ pub mod orgs;
 pub mod platform;
 pub mod storage;
 pub mod tenders;
+pub mod websites;
 
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, TokenId, UserId};

@@ -13,3 +13,4 @@ pub mod sessions;
 pub mod settings;
 pub mod storage;
 pub mod tenders;
+pub mod websites;

@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod crypto;
+pub mod domains;
 pub mod drive;
 pub mod files;
 pub mod grants;
@@ -73,6 +74,11 @@ pub struct StorageSettings {
     pub flush_interval: Duration,
     /// Blobs being written are collected only after this long.
     pub orphan_grace: Duration,
+    /// Websites are `<bucket>.<web_domain>`; no one claims names under it.
+    pub web_domain: String,
+    /// The DNS server that proves websites' domains (`IP:port`); the
+    /// system's resolver when unset.
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 /// Who is calling: an organisation, through one of its S3 keys.
@@ -217,6 +223,7 @@ struct Inner {
     backends: HashMap<String, Backend>,
     org_keys: RwLock<HashMap<String, Arc<WrappingKey>>>,
     recorder: Recorder,
+    dns: domains::TxtLookup,
     /// Counts this process's committed changes to what buckets show: a
     /// cache of what was read is good while the count has not moved.
     changes: AtomicU64,
@@ -247,6 +254,7 @@ impl Storage {
             backends.insert(region.name.clone(), blobs);
         }
         let recorder = Recorder::start(platform.db().clone(), settings.flush_interval);
+        let dns = domains::TxtLookup::new(settings.dns_server);
         Ok(Self {
             inner: Arc::new(Inner {
                 platform,
@@ -254,6 +262,7 @@ impl Storage {
                 backends,
                 org_keys: RwLock::new(HashMap::new()),
                 recorder,
+                dns,
                 changes: AtomicU64::new(0),
             }),
         })
@@ -454,6 +463,7 @@ impl Storage {
             return Err(StorageError::BucketNotEmpty);
         }
         repo::delete_bucket(&mut tx, name).await?;
+        nuage_db::repo::websites::delete_site_domains_of(&mut tx, name).await?;
         let (who, meta) = Self::principal(caller);
         self.platform()
             .commit_audited(

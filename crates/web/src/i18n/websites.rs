@@ -17,6 +17,16 @@ pub struct WebsiteTexts {
     pub publish: &'static str,
     pub unpublish: &'static str,
     pub needs_admin: &'static str,
+    pub domains: &'static str,
+    pub domains_help: &'static str,
+    pub domain: &'static str,
+    pub add_domain: &'static str,
+    pub proven: &'static str,
+    pub pending: &'static str,
+    pub record_name: &'static str,
+    pub record_value: &'static str,
+    pub verify: &'static str,
+    pub release: &'static str,
 }
 
 pub static WEBSITES_FR: WebsiteTexts = WebsiteTexts {
@@ -36,6 +46,16 @@ pub static WEBSITES_FR: WebsiteTexts = WebsiteTexts {
     publish: "Publier",
     unpublish: "Retirer le site",
     needs_admin: "Seuls les propriétaires et administrateurs de l'organisation publient ses sites.",
+    domains: "Vos propres domaines",
+    domains_help: "Pour servir ce site à votre domaine, ajoutez-le, publiez chez votre hébergeur DNS l'enregistrement TXT indiqué, puis vérifiez. Faites ensuite pointer le domaine (CNAME) vers l'adresse du site.",
+    domain: "Domaine",
+    add_domain: "Ajouter le domaine",
+    proven: "Vérifié : servi",
+    pending: "En attente de l'enregistrement TXT",
+    record_name: "Nom de l'enregistrement TXT",
+    record_value: "Valeur",
+    verify: "Vérifier",
+    release: "Retirer",
 };
 
 pub static WEBSITES_EN: WebsiteTexts = WebsiteTexts {
@@ -55,4 +75,14 @@ pub static WEBSITES_EN: WebsiteTexts = WebsiteTexts {
     publish: "Publish",
     unpublish: "Take the site down",
     needs_admin: "Only the organisation's owners and admins publish its websites.",
+    domains: "Domains of your own",
+    domains_help: "To serve this site at your own domain, add it, publish the TXT record shown at your DNS provider, then verify. Then point the domain (CNAME) at the site's address.",
+    domain: "Domain",
+    add_domain: "Add the domain",
+    proven: "Verified: served",
+    pending: "Waiting for the TXT record",
+    record_name: "TXT record name",
+    record_value: "Value",
+    verify: "Verify",
+    release: "Remove",
 };

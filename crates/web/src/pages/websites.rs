@@ -12,6 +12,7 @@ use axum::{Extension, Form};
 use nuage_domain::DomainError;
 use nuage_domain::website::WebsiteConfig;
 use nuage_service::ServiceError;
+use nuage_service::storage::domains::DomainClaim;
 use nuage_service::storage::{Storage, StorageError};
 
 use super::{Pairs, current_org, field, read_form, storage_caller as caller, storage_error};
@@ -48,6 +49,7 @@ pub struct SiteRow {
     pub url: Option<String>,
     pub index: String,
     pub error: String,
+    pub domains: Vec<DomainClaim>,
 }
 
 #[derive(Template)]
@@ -98,7 +100,13 @@ async fn page(
                 Err(StorageError::NoSuchWebsiteConfiguration) => None,
                 Err(e) => return Err(service_error(e).into()),
             };
+            let domains = if config.is_some() {
+                storage.domains(&caller, &b.name).await?
+            } else {
+                Vec::new()
+            };
             view.rows.push(SiteRow {
+                domains,
                 url: config.as_ref().and(base).map(|base| base.url(&b.name)),
                 published: config.is_some(),
                 index: config
@@ -156,6 +164,50 @@ pub async fn save(
             .set_website(&caller(&ctx, session, org), &bucket, config)
             .await
             .map_err(service_error)
+    };
+    match outcome {
+        Ok(()) => Ok(Redirect::to("/websites?notice=setting_saved").into_response()),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            page(&ctx, &storage, base.as_ref().map(|b| &b.0), error.into()).await
+        }
+    }
+}
+
+/// Claims a domain for a published bucket (`claim`), looks for its proof
+/// (`verify`), or drops it (`release`).
+pub async fn domains(
+    ctx: Ctx,
+    Extension(storage): Extension<Storage>,
+    base: Option<Extension<WebsiteBase>>,
+    Path(bucket): Path<String>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Result<Response, PageError> {
+    let f = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&field(&f, "csrf"))?;
+    let Some((org, membership)) = current_org(session)? else {
+        return Err(PageError::NotFound);
+    };
+    let caller = caller(&ctx, session, org);
+    let domain = field(&f, "domain");
+    let outcome = if !membership.role.manages_org() {
+        Err(ServiceError::Forbidden(
+            "an owner or admin of the organisation manages its websites' domains".into(),
+        ))
+    } else {
+        match field(&f, "action").as_str() {
+            "claim" => storage
+                .claim_domain(&caller, &bucket, &domain)
+                .await
+                .map(drop),
+            "verify" => storage
+                .verify_domain(&caller, &bucket, &domain)
+                .await
+                .map(drop),
+            "release" => storage.release_domain(&caller, &bucket, &domain).await,
+            _ => Err(DomainError::invalid("action", "claim, verify or release").into()),
+        }
     };
     match outcome {
         Ok(()) => Ok(Redirect::to("/websites?notice=setting_saved").into_response()),
