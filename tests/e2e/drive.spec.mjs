@@ -3,7 +3,9 @@
 // it, previews a text file from its page, moves a file to the trash and restores it, is
 // told readably why a bad folder name is refused, makes an app password,
 // then publishes the drive's bucket as a website and loads the page in the
-// browser (on the website listener, `<bucket>.sites.localhost`).
+// browser (on the website listener, `<bucket>.sites.localhost`). A large
+// file goes in parts: a cut connection stops it, and choosing the file
+// again sends only the part that was missing.
 //
 // Run against a running server started with --web-listen:
 //   NUAGE_CONSOLE_URL=http://127.0.0.1:PORT NUAGE_E2E_ROOT_TOKEN=… node --test tests/e2e/drive.spec.mjs
@@ -36,6 +38,7 @@ const RUNS = [
     linkCreated: 'Lien créé.', locked: 'protégé par un mot de passe', visitorPassword: 'Mot de passe',
     open: 'Ouvrir', wrongPassword: 'Mot de passe incorrect.', zip: 'Tout télécharger (ZIP)',
     revoke: 'Révoquer le lien', gone: 'Ce lien a expiré ou a été révoqué.',
+    resume: 'choisissez de nouveau le fichier',
     foreignWords: ['Upload a folder', 'Move to trash', 'Drive'],
   },
   {
@@ -50,6 +53,7 @@ const RUNS = [
     linkCreated: 'Link created.', locked: 'protected by a password', visitorPassword: 'Password',
     open: 'Open', wrongPassword: 'Wrong password.', zip: 'Download everything (ZIP)',
     revoke: 'Revoke the link', gone: 'This link has expired or was revoked.',
+    resume: 'choose the file again',
     foreignWords: ['Déposer un dossier', 'Mettre à la corbeille', 'Espace de fichiers'],
   },
 ];
@@ -195,6 +199,40 @@ for (const run of RUNS) {
       });
       assert.equal(listing.status, 207);
       assert.ok((await listing.text()).includes('Voyage'));
+    });
+
+    test('sends a large file in parts and resumes it after a cut connection', async () => {
+      const size = 9 * 1024 * 1024 + 1000;
+      const big = join(files, 'film.bin');
+      writeFileSync(big, Buffer.alloc(size, 7));
+      await page.goto('/drive');
+      // Every try of the second part is cut: the upload stops, saying how to resume.
+      const secondPart = (url) => /\/drive\/uploads\/[^/]+\/2$/.test(url.pathname);
+      let cuts = 0;
+      const cut = (route) => { cuts += 1; return route.abort('connectionreset'); };
+      await page.route(secondPart, cut);
+      await page.locator('#upload-files').setInputFiles(big);
+      await page.locator('#upload-progress .upload-failed').waitFor({ timeout: 30_000 });
+      assert.equal(cuts, 3, 'the part is tried three times');
+      assert.ok((await page.locator('#upload-progress').innerText()).includes(run.resume));
+      await page.unroute(secondPart, cut);
+
+      // Chosen again: only the missing part is sent, and the file shows whole.
+      const sent = [];
+      const watch = (request) => {
+        if (request.method() === 'PUT' && request.url().includes('/drive/uploads/')) {
+          sent.push(new URL(request.url()).pathname.split('/').pop());
+        }
+      };
+      page.on('request', watch);
+      await page.locator('#upload-files').setInputFiles([]);
+      await page.locator('#upload-files').setInputFiles(big);
+      await page.locator('#drive-files', { hasText: 'film.bin' }).waitFor({ timeout: 30_000 });
+      page.off('request', watch);
+      assert.deepEqual(sent, ['2']);
+      const download = await page.request.get('/drive/file?path=film.bin');
+      assert.equal(download.status(), 200);
+      assert.equal((await download.body()).length, size);
     });
 
     test('publishes the drive as a website and loads it', async () => {

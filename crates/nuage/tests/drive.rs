@@ -1345,3 +1345,197 @@ async fn a_folder_shared_with_a_person_shows_in_their_drive_with_the_access_give
     assert_eq!(bob.page(&format!("/drive/shared/{write_id}")).await.0, 404);
     assert!(!bob.page("/drive").await.1.contains("Owner Co"));
 }
+
+impl Console {
+    /// One call of the browser's upload in parts (`/drive/uploads…`).
+    async fn part_call(
+        &self,
+        method: Method,
+        path: &str,
+        file: &str,
+        body: Option<Vec<u8>>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .query(&[("path", file)])
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .header("accept-language", "en");
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_large_upload_in_parts_resumes_after_a_cut_and_shows_only_when_whole() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Resumable").await;
+    app.create_user(&tenant.org, "eve@resumable.example", "member")
+        .await;
+    let console = Console::open(&app, "eve@resumable.example").await;
+    let file = "Archives/film.bin";
+    let part = 8 * 1024 * 1024;
+    let content: Vec<u8> = (0..part + 1234).map(|i| (i % 251) as u8).collect();
+
+    let (status, begun) = console
+        .part_call(Method::POST, "/drive/uploads", file, None)
+        .await;
+    assert_eq!(status, 201, "{begun}");
+    assert_eq!(begun["part_bytes"], part);
+    let id = begun["upload"].as_str().expect("an upload id").to_owned();
+    let at = format!("/drive/uploads/{id}");
+
+    // The first part arrives; the connection is cut while the second is sent.
+    let (status, body) = console
+        .part_call(
+            Method::PUT,
+            &format!("{at}/1"),
+            file,
+            Some(content[..part].to_vec()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let address = app.console.trim_start_matches("http://").to_owned();
+    {
+        let mut socket = std::net::TcpStream::connect(&address).expect("connected");
+        let head = format!(
+            "PUT {at}/2?path=Archives%2Ffilm.bin HTTP/1.1\r\nHost: {address}\r\n\
+             Cookie: {}\r\nx-csrf-token: {}\r\nContent-Length: 1234\r\n\r\n",
+            console.cookie, console.csrf
+        );
+        socket.write_all(head.as_bytes()).expect("head");
+        socket
+            .write_all(&content[part..part + 100])
+            .expect("some of the part");
+        socket.flush().expect("flushed");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Nothing shows in the drive yet, and the upload knows what it holds:
+    // the first part only.
+    let (_, folder) = console.page("/drive?path=Archives").await;
+    assert!(!folder.contains("film.bin"), "{folder}");
+    assert!(
+        !keys(&app, &tenant)
+            .await
+            .iter()
+            .any(|k| k.contains("film.bin"))
+    );
+    let (status, received) = console.part_call(Method::GET, &at, file, None).await;
+    assert_eq!(status, 200, "{received}");
+    assert_eq!(
+        received["parts"],
+        serde_json::json!([{"part": 1, "size": part}])
+    );
+
+    // Someone else's upload id, or the same id for another name: not found.
+    let (status, _) = console
+        .part_call(Method::GET, &at, "Archives/autre.bin", None)
+        .await;
+    assert_eq!(status, 404);
+    let other = app.tenant("Other").await;
+    app.create_user(&other.org, "mallory@other.example", "owner")
+        .await;
+    let intruder = Console::open(&app, "mallory@other.example").await;
+    let (status, _) = intruder.part_call(Method::GET, &at, file, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = intruder
+        .part_call(Method::PUT, &format!("{at}/2"), file, Some(vec![0; 10]))
+        .await;
+    assert_eq!(status, 404);
+
+    // Resumed: only the missing part is sent, then the file is made whole.
+    let (status, body) = console
+        .part_call(
+            Method::PUT,
+            &format!("{at}/2"),
+            file,
+            Some(content[part..].to_vec()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, done) = console.part_call(Method::POST, &at, file, None).await;
+    assert_eq!(status, 201, "{done}");
+    assert_eq!(done["size"], content.len());
+    let download = console
+        .http
+        .get(format!("{}/drive/file", console.base))
+        .query(&[("path", file)])
+        .header("cookie", &console.cookie)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(download.status(), 200);
+    assert_eq!(
+        download.bytes().await.expect("bytes").as_ref(),
+        content.as_slice()
+    );
+    // Finished, the upload is gone.
+    let (status, _) = console.part_call(Method::GET, &at, file, None).await;
+    assert_eq!(status, 404);
+
+    // A name taken by a folder is refused at the start; a cancelled upload
+    // leaves nothing.
+    let (status, body) = console
+        .part_call(Method::POST, "/drive/uploads", "Archives", None)
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, begun) = console
+        .part_call(
+            Method::POST,
+            "/drive/uploads",
+            "Archives/brouillon.bin",
+            None,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = begun["upload"].as_str().expect("id");
+    let (status, _) = console
+        .part_call(
+            Method::PUT,
+            &format!("/drive/uploads/{id}/1"),
+            "Archives/brouillon.bin",
+            Some(vec![1; 1000]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = console
+        .part_call(
+            Method::DELETE,
+            &format!("/drive/uploads/{id}"),
+            "Archives/brouillon.bin",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = console
+        .part_call(
+            Method::POST,
+            &format!("/drive/uploads/{id}"),
+            "Archives/brouillon.bin",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(
+        !keys(&app, &tenant)
+            .await
+            .iter()
+            .any(|k| k.contains("brouillon"))
+    );
+    // Bad names are refused before anything is begun.
+    let (status, body) = console
+        .part_call(Method::POST, "/drive/uploads", "Archives/../x.bin", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+}

@@ -223,6 +223,17 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             "/drive/content",
             axum::routing::put(pages::drive::upload).layer(DefaultBodyLimit::disable()),
         )
+        .route("/drive/uploads", post(pages::drive::upload_begin))
+        .route(
+            "/drive/uploads/{id}",
+            get(pages::drive::upload_received)
+                .post(pages::drive::upload_finish)
+                .delete(pages::drive::upload_cancel),
+        )
+        .route(
+            "/drive/uploads/{id}/{part}",
+            axum::routing::put(pages::drive::upload_part).layer(DefaultBodyLimit::disable()),
+        )
         .route("/drive/file", get(pages::drive::file))
         .route("/drive/item", get(pages::drive::item))
         .route(

@@ -12,6 +12,7 @@ use nuage_domain::drive::{self, DrivePath, TRASH};
 use nuage_domain::storage::{Versioning, prefix_successor};
 use uuid::Uuid;
 
+use super::multipart::{CompletedPart, NewUpload, PartInfo, UploadPart};
 use super::objects::{ChecksumInput, ObjectHeaders};
 use super::recorder::{AccessRecord, RequestClass};
 use super::{
@@ -604,6 +605,141 @@ impl Drive {
                     body: up.body,
                 },
             )
+            .await
+    }
+
+    /// Begins a large file's upload in parts, which survives a cut
+    /// connection: the parts received are kept (and listed by
+    /// [`Drive::received`]) until the upload is finished or cancelled, and the
+    /// file shows only once finished. A name already taken is refused now.
+    pub async fn begin_upload(
+        &self,
+        path: &DrivePath,
+        content_type: Option<String>,
+        create_parents: bool,
+    ) -> StorageResult<String> {
+        let parent = path.parent().ok_or_else(|| exists(path))?;
+        // In a folder still to be made, nothing can clash yet: the name is
+        // checked when the upload finishes.
+        let parent_missing = !parent.is_root() && self.stat(&parent).await?.is_none();
+        if parent_missing && !create_parents {
+            return Err(not_found());
+        }
+        if !parent_missing {
+            self.check_new(path, true).await?;
+        }
+        let upload = self
+            .storage
+            .create_multipart_upload(
+                &self.caller,
+                NewUpload {
+                    bucket: self.bucket.clone(),
+                    key: path.file_key(),
+                    headers: ObjectHeaders {
+                        content_type,
+                        ..ObjectHeaders::default()
+                    },
+                    tags: Vec::new(),
+                    checksum_algorithm: None,
+                    customer_key_md5: None,
+                },
+            )
+            .await?;
+        Ok(upload.upload_id)
+    }
+
+    /// Stores one part of an upload begun by [`Drive::begin_upload`]; sent
+    /// again, a part replaces the earlier copy.
+    pub async fn upload_chunk(
+        &self,
+        path: &DrivePath,
+        upload_id: &str,
+        part_number: u32,
+        content_length: Option<u64>,
+        body: BodyStream,
+    ) -> StorageResult<PartInfo> {
+        self.storage
+            .upload_part(
+                &self.caller,
+                UploadPart {
+                    bucket: self.bucket.clone(),
+                    key: path.file_key(),
+                    upload_id: upload_id.to_owned(),
+                    part_number,
+                    content_length,
+                    content_md5: None,
+                    checksum: ChecksumInput::default(),
+                    customer_key: None,
+                    body,
+                },
+            )
+            .await
+    }
+
+    /// The parts of an upload received so far, in order.
+    pub async fn received(
+        &self,
+        path: &DrivePath,
+        upload_id: &str,
+    ) -> StorageResult<Vec<PartInfo>> {
+        let mut parts = Vec::new();
+        loop {
+            let after = parts.last().map_or(0, |p: &PartInfo| p.part_number);
+            let (_, page, truncated) = self
+                .storage
+                .list_parts(
+                    &self.caller,
+                    &self.bucket,
+                    &path.file_key(),
+                    upload_id,
+                    after,
+                    1000,
+                )
+                .await?;
+            parts.extend(page);
+            if !truncated {
+                return Ok(parts);
+            }
+        }
+    }
+
+    /// Makes the file of an upload's parts, in one commit: the whole file
+    /// shows, or nothing. Its name is checked again: taken meanwhile, the
+    /// finish is refused and the parts stay until cancelled or expired.
+    pub async fn finish_upload(
+        &self,
+        path: &DrivePath,
+        upload_id: &str,
+        create_parents: bool,
+    ) -> StorageResult<PutOutcome> {
+        let parts = self.received(path, upload_id).await?;
+        let parent = path.parent().ok_or_else(|| exists(path))?;
+        if create_parents {
+            self.create_folders(&parent).await?;
+        }
+        self.check_new(path, true).await?;
+        self.storage
+            .complete_multipart_upload(
+                &self.caller,
+                &self.bucket,
+                &path.file_key(),
+                upload_id,
+                parts
+                    .into_iter()
+                    .map(|p| CompletedPart {
+                        part_number: p.part_number,
+                        etag: p.etag,
+                    })
+                    .collect(),
+                &WriteCondition::default(),
+            )
+            .await
+    }
+
+    /// Drops an unfinished upload and the parts it received.
+    pub async fn cancel_upload(&self, path: &DrivePath, upload_id: &str) -> StorageResult<()> {
+        self.storage
+            .abort_multipart_upload(&self.caller, &self.bucket, &path.file_key(), upload_id)
             .await
     }
 

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query};
+use axum::extract::{Form, Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::TryStreamExt;
@@ -115,6 +115,13 @@ pub struct FolderPage {
     /// At the root: what people of other organisations shared with the user.
     pub received: Vec<Received>,
     pub error: FormAlert,
+}
+
+impl FolderPage {
+    /// The size of the parts a large upload is sent in.
+    pub fn part_bytes(&self) -> u64 {
+        PART_BYTES
+    }
 }
 
 pub struct Received {
@@ -455,6 +462,198 @@ pub async fn upload(
     }
     .await;
     super::tender_desk::script_answer(&ctx, outcome)
+}
+
+/// What `static/drive.js` does with a large file's upload in parts.
+pub enum Resumable {
+    /// `POST /drive/uploads?path=…`: begins; answers the upload's id and the
+    /// size of a part.
+    Begin,
+    /// `GET /drive/uploads/{id}?path=…`: the parts received so far.
+    Received(String),
+    /// `PUT /drive/uploads/{id}/{part}?path=…`: one part's bytes.
+    Part(String, u32),
+    /// `POST /drive/uploads/{id}?path=…`: the file made of its parts.
+    Finish(String),
+    /// `DELETE /drive/uploads/{id}?path=…`: given up.
+    Cancel(String),
+}
+
+/// The size of a part the browser sends (the last one may be shorter).
+pub const PART_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A large file sent in parts by the browser: a cut connection loses at
+/// most the part in flight, and choosing the file again later resumes
+/// from what was received. The file shows only once finished.
+pub async fn resumable(
+    ctx: &Ctx,
+    storage: &Storage,
+    query: Result<Query<DriveQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    body: Body,
+    step: Resumable,
+) -> Response {
+    let session = match super::tender_desk::script_session(ctx, headers) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let q = read_query(query);
+    let mut status = StatusCode::OK;
+    let outcome: Result<serde_json::Value, ServiceError> = async {
+        let Some((_, drive)) = open_drive(ctx, storage, session)
+            .await
+            .map_err(|_| ServiceError::NotFound("organisation"))?
+        else {
+            return Err(ServiceError::NotFound("organisation"));
+        };
+        let path = parse_path(&q.path)?;
+        if path.is_root() {
+            return Err(DomainError::invalid("path", "a file needs a name").into());
+        }
+        match step {
+            Resumable::Begin => {
+                let content_type = headers
+                    .get("x-file-type")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned);
+                let id = drive
+                    .begin_upload(&path, content_type, true)
+                    .await
+                    .map_err(storage_error)?;
+                status = StatusCode::CREATED;
+                Ok(serde_json::json!({"upload": id, "part_bytes": PART_BYTES}))
+            }
+            Resumable::Received(id) => {
+                let parts = drive.received(&path, &id).await.map_err(storage_error)?;
+                let parts: Vec<_> = parts
+                    .iter()
+                    .map(|p| serde_json::json!({"part": p.part_number, "size": p.size}))
+                    .collect();
+                Ok(serde_json::json!({"upload": id, "parts": parts}))
+            }
+            Resumable::Part(id, number) => {
+                let length = headers
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
+                let stream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
+                let part = drive
+                    .upload_chunk(&path, &id, number, length, stream)
+                    .await
+                    .map_err(storage_error)?;
+                Ok(serde_json::json!({"part": part.part_number, "size": part.size}))
+            }
+            Resumable::Finish(id) => {
+                let out = drive
+                    .finish_upload(&path, &id, true)
+                    .await
+                    .map_err(storage_error)?;
+                drive.record("DrivePut", path.as_str(), 201, out.size);
+                status = StatusCode::CREATED;
+                Ok(serde_json::json!({"path": path.as_str(), "size": out.size}))
+            }
+            Resumable::Cancel(id) => {
+                drive
+                    .cancel_upload(&path, &id)
+                    .await
+                    .map_err(storage_error)?;
+                Ok(serde_json::json!({"upload": id, "cancelled": true}))
+            }
+        }
+    }
+    .await;
+    super::tender_desk::script_reply(ctx, status, outcome)
+}
+
+pub async fn upload_begin(
+    ctx: Ctx,
+    Extension(storage): Extension<Storage>,
+    query: Result<Query<DriveQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    resumable(
+        &ctx,
+        &storage,
+        query,
+        &headers,
+        Body::empty(),
+        Resumable::Begin,
+    )
+    .await
+}
+
+pub async fn upload_received(
+    ctx: Ctx,
+    Extension(storage): Extension<Storage>,
+    Path(id): Path<String>,
+    query: Result<Query<DriveQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    resumable(
+        &ctx,
+        &storage,
+        query,
+        &headers,
+        Body::empty(),
+        Resumable::Received(id),
+    )
+    .await
+}
+
+pub async fn upload_finish(
+    ctx: Ctx,
+    Extension(storage): Extension<Storage>,
+    Path(id): Path<String>,
+    query: Result<Query<DriveQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    resumable(
+        &ctx,
+        &storage,
+        query,
+        &headers,
+        Body::empty(),
+        Resumable::Finish(id),
+    )
+    .await
+}
+
+pub async fn upload_cancel(
+    ctx: Ctx,
+    Extension(storage): Extension<Storage>,
+    Path(id): Path<String>,
+    query: Result<Query<DriveQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    resumable(
+        &ctx,
+        &storage,
+        query,
+        &headers,
+        Body::empty(),
+        Resumable::Cancel(id),
+    )
+    .await
+}
+
+pub async fn upload_part(
+    ctx: Ctx,
+    Extension(storage): Extension<Storage>,
+    Path((id, part)): Path<(String, u32)>,
+    query: Result<Query<DriveQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    resumable(
+        &ctx,
+        &storage,
+        query,
+        &headers,
+        body,
+        Resumable::Part(id, part),
+    )
+    .await
 }
 
 /// A file as a request brings it: its bytes streamed (never held whole),

@@ -152,6 +152,11 @@ pub fn storage_error(e: nuage_service::storage::StorageError) -> nuage_service::
         E::Service(e) => e,
         E::NoSuchBucket => ServiceError::NotFound("bucket"),
         E::NoSuchKey | E::NoSuchVersion | E::MethodNotAllowed => ServiceError::NotFound("file"),
+        E::NoSuchUpload => ServiceError::NotFound("upload"),
+        E::InvalidPart(m) => DomainError::invalid("part", m).into(),
+        E::InvalidPartOrder | E::EntityTooSmall => {
+            DomainError::invalid("part", e.to_string()).into()
+        }
         E::AccessDenied => ServiceError::Forbidden("not this organisation's storage".into()),
         E::Conflict(m) => ServiceError::Conflict(m),
         E::QuotaExceeded => ServiceError::Conflict(e.to_string()),

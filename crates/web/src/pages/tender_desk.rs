@@ -833,9 +833,18 @@ pub(crate) fn script_session<'a>(
 
 /// A script's upload answered: 201 with the JSON, or a problem.
 pub(crate) fn script_answer<T: Serialize>(ctx: &Ctx, outcome: Result<T, ServiceError>) -> Response {
+    script_reply(ctx, StatusCode::CREATED, outcome)
+}
+
+/// A script's call answered: `status` with the JSON, or a problem.
+pub(crate) fn script_reply<T: Serialize>(
+    ctx: &Ctx,
+    status: StatusCode,
+    outcome: Result<T, ServiceError>,
+) -> Response {
     match outcome {
         Ok(value) => (
-            StatusCode::CREATED,
+            status,
             [(header::CONTENT_TYPE, "application/json")],
             serde_json::to_string(&value).unwrap_or_default(),
         )
