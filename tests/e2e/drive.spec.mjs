@@ -5,7 +5,8 @@
 // then publishes the drive's bucket as a website and loads the page in the
 // browser (on the website listener, `<bucket>.sites.localhost`). A large
 // file goes in parts: a cut connection stops it, and choosing the file
-// again sends only the part that was missing.
+// again sends only the part that was missing. On the Websites page, a
+// domain of the owner's is claimed (its TXT record shown) and removed.
 //
 // Run against a running server started with --web-listen:
 //   NUAGE_CONSOLE_URL=http://127.0.0.1:PORT NUAGE_E2E_ROOT_TOKEN=… node --test tests/e2e/drive.spec.mjs
@@ -39,6 +40,7 @@ const RUNS = [
     open: 'Ouvrir', wrongPassword: 'Mot de passe incorrect.', zip: 'Tout télécharger (ZIP)',
     revoke: 'Révoquer le lien', gone: 'Ce lien a expiré ou a été révoqué.',
     resume: 'choisissez de nouveau le fichier',
+    domain: 'Domaine', addDomain: 'Ajouter le domaine', pending: "En attente de l'enregistrement TXT", removeDomain: 'Retirer',
     foreignWords: ['Upload a folder', 'Move to trash', 'Drive'],
   },
   {
@@ -54,6 +56,7 @@ const RUNS = [
     open: 'Open', wrongPassword: 'Wrong password.', zip: 'Download everything (ZIP)',
     revoke: 'Revoke the link', gone: 'This link has expired or was revoked.',
     resume: 'choose the file again',
+    domain: 'Domain', addDomain: 'Add the domain', pending: 'Waiting for the TXT record', removeDomain: 'Remove',
     foreignWords: ['Déposer un dossier', 'Mettre à la corbeille', 'Espace de fichiers'],
   },
 ];
@@ -248,6 +251,25 @@ for (const run of RUNS) {
       await site.goto(address);
       assert.equal(await site.getByRole('heading', { level: 1 }).innerText(), `Bonjour ${unique}`);
       await site.close();
+
+      // A domain of the owner's: claimed, it shows the TXT record that will
+      // prove it; then removed.
+      const domains = page.locator('section[id^="domains-drive-"]');
+      await domains.getByLabel(run.domain).fill(`WWW.${unique}.Example.`);
+      await domains.getByRole('button', { name: run.addDomain }).click();
+      await page.waitForURL(/notice=setting_saved/);
+      const claim = await domains.locator('table').innerText();
+      assert.ok(claim.includes(`www.${unique}.example`), claim);
+      assert.ok(claim.includes(`_nuage-challenge.www.${unique}.example`), claim);
+      assert.ok(claim.includes('nuage-site-verification='), claim);
+      assert.ok(claim.includes(run.pending), claim);
+      await domains.getByLabel(run.domain).fill('localhost');
+      await domains.getByRole('button', { name: run.addDomain }).click();
+      assert.ok((await page.getByRole('alert').first().innerText()).includes(run.invalid));
+      await domains.locator('table').getByRole('button', { name: run.removeDomain }).click();
+      await page.waitForURL(/notice=setting_saved/);
+      assert.equal(await domains.locator('table').count(), 0);
+
       await page.locator('form[id^="site-drive-"]').getByRole('button', { name: run.unpublish }).click();
       await page.waitForURL(/notice=setting_saved/);
     });
