@@ -1019,6 +1019,40 @@ async fn share_links_open_a_folder_to_visitors_with_a_password_until_revoked() {
         "{listing}"
     );
 
+    // Links follow what they share when the owner renames it, or a folder
+    // above it: one on the folder itself, one on a folder inside.
+    let (status, ..) = console
+        .post("/drive/shares", &[("path", "Public/sub"), ("mode", "read")])
+        .await;
+    assert_eq!(status, 303);
+    let inner = newest_link(&console).await;
+    let (status, ..) = console
+        .post(
+            "/drive",
+            &[
+                ("action", "rename"),
+                ("folder", ""),
+                ("path", "Public"),
+                ("name", "Publié"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, page) = visit(&client, &url(""), cookie).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("notes.txt") && page.contains("sub"), "{page}");
+    let (status, _, page) = visit(&client, &inner, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("deep.txt") && !page.contains("notes.txt"),
+        "{page}"
+    );
+    let (_, links) = console.page("/drive/shares").await;
+    assert!(
+        links.contains("Publié/sub") && !links.contains("Public/"),
+        "{links}"
+    );
+
     // Every access through the link is in the owner's access log.
     let logged = in_access_log(&app, &tenant, "DriveGet", "share:").await;
     assert!(logged, "the visitor's download is in the access log");

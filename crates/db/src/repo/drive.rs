@@ -395,3 +395,32 @@ pub async fn revoke_grant(
     .rows_affected()
         == 1)
 }
+
+/// Links and grants follow a file or folder that moves: those naming `from`
+/// or a path under it name the same item at `to` (in the move's
+/// transaction).
+pub async fn follow_move(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), DbError> {
+    let skip = from.chars().count() as i64 + 1;
+    let under = format!("{from}/");
+    let under_len = under.chars().count() as i64;
+    for table in ["share_links", "drive_grants"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET path = $3 || substr(path, CAST($4 AS INTEGER)) \
+             WHERE org_id = $1 AND (path = $2 OR substr(path, 1, CAST($6 AS INTEGER)) = $5)"
+        ))
+        .bind(org_id)
+        .bind(from)
+        .bind(to)
+        .bind(skip)
+        .bind(&under)
+        .bind(under_len)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

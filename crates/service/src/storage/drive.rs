@@ -804,6 +804,18 @@ impl Drive {
         if moved == 0 {
             return Err(not_found());
         }
+        // Links and grants follow a rename or a move (not a trip to the
+        // trash: a trashed item's links answer nothing until it is restored).
+        let trash = format!("{TRASH}/");
+        if !from.starts_with(&trash) && !to.starts_with(&trash) {
+            nuage_db::repo::drive::follow_move(
+                &mut tx,
+                &self.caller.org.to_string(),
+                from.trim_end_matches('/'),
+                to.trim_end_matches('/'),
+            )
+            .await?;
+        }
         #[cfg(feature = "test-hooks")]
         crate::test_hooks::crash_point("drive.move");
         tx.commit().await.map_err(nuage_db::DbError::from)?;
