@@ -42,6 +42,60 @@ pub(crate) fn drive_path(path: &DavPath) -> FsResult<DrivePath> {
     DrivePath::parse(raw).map_err(|_| FsError::Forbidden)
 }
 
+/// Where a WebDAV tree is mounted: its URL prefix, and the folder of the
+/// drive it shows (the drive's root, or the folder of a share with a
+/// person). Requests' paths are parsed below `root` and never leave it.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub prefix: String,
+    pub root: DrivePath,
+}
+
+impl Mount {
+    /// The whole drive, at `/dav/`.
+    pub fn drive() -> Self {
+        Self {
+            prefix: crate::PREFIX.to_owned(),
+            root: DrivePath::root(),
+        }
+    }
+
+    /// A folder shared with the user, at `/dav-shared/<grant>/`.
+    pub fn shared(grant: &str, root: DrivePath) -> Self {
+        Self {
+            prefix: format!("{}/{grant}", crate::SHARED),
+            root,
+        }
+    }
+
+    /// The drive path a request's path names.
+    pub fn path(&self, path: &DavPath) -> FsResult<DrivePath> {
+        let relative = drive_path(path)?;
+        self.root
+            .descend(relative.as_str())
+            .map_err(|_| FsError::Forbidden)
+    }
+
+    /// A drive path as this mount shows it; `None` outside the mount.
+    pub fn dav(&self, path: &DrivePath) -> Option<DavPath> {
+        if !self.root.contains(path) {
+            return None;
+        }
+        let encoded: String = path
+            .relative_to(&self.root)
+            .split('/')
+            .map(|s| {
+                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut dav = DavPath::new(&format!("{}/{encoded}", self.prefix)).ok()?;
+        dav.set_prefix(&self.prefix).ok()?;
+        Some(dav)
+    }
+}
+
 fn time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
@@ -80,15 +134,35 @@ impl DavDirEntry for Entry {
     }
 }
 
-/// One organisation's drive over WebDAV.
+/// One organisation's drive over WebDAV, or the folder of it that a share
+/// with a person opens (read-only unless the share gives write access).
 #[derive(Clone)]
 pub struct DriveFs {
     drive: Drive,
+    mount: Mount,
+    writable: bool,
 }
 
 impl DriveFs {
-    pub fn new(drive: Drive) -> Self {
-        Self { drive }
+    pub fn new(drive: Drive, mount: Mount, writable: bool) -> Self {
+        Self {
+            drive,
+            mount,
+            writable,
+        }
+    }
+
+    fn path(&self, path: &DavPath) -> FsResult<DrivePath> {
+        self.mount.path(path)
+    }
+
+    /// A path this mount may change: not its root, and only when writable.
+    fn changeable(&self, path: &DavPath) -> FsResult<DrivePath> {
+        let path = self.path(path)?;
+        if !self.writable || path == self.mount.root {
+            return Err(FsError::Forbidden);
+        }
+        Ok(path)
     }
 }
 
@@ -99,7 +173,11 @@ impl DavFileSystem for DriveFs {
         options: OpenOptions,
     ) -> FsFuture<'a, Box<dyn DavFile>> {
         async move {
-            let path = drive_path(path)?;
+            let path = if options.write {
+                self.changeable(path)?
+            } else {
+                self.path(path)?
+            };
             let current = self.drive.stat(&path).await.map_err(fs_error)?;
             if current.as_ref().is_some_and(|e| e.folder) {
                 return Err(FsError::Forbidden);
@@ -156,7 +234,7 @@ impl DavFileSystem for DriveFs {
         _meta: ReadDirMeta,
     ) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
         async move {
-            let path = drive_path(path)?;
+            let path = self.path(path)?;
             let entries = self.drive.list(&path).await.map_err(fs_error)?;
             let stream: FsStream<Box<dyn DavDirEntry>> = Box::pin(futures::stream::iter(
                 entries
@@ -170,7 +248,7 @@ impl DavFileSystem for DriveFs {
 
     fn metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
         async move {
-            let path = drive_path(path)?;
+            let path = self.path(path)?;
             let entry = self
                 .drive
                 .stat(&path)
@@ -184,7 +262,7 @@ impl DavFileSystem for DriveFs {
 
     fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            let path = drive_path(path)?;
+            let path = self.changeable(path)?;
             match self.drive.create_folder(&path).await {
                 Ok(_) => Ok(()),
                 Err(StorageError::NoSuchKey) => Err(FsError::NotFound),
@@ -200,7 +278,7 @@ impl DavFileSystem for DriveFs {
 
     fn remove_file<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            let path = drive_path(path)?;
+            let path = self.changeable(path)?;
             self.drive.trash(&path).await.map_err(fs_error)?;
             Ok(())
         }
@@ -209,7 +287,7 @@ impl DavFileSystem for DriveFs {
 
     fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            let (from, to) = (drive_path(from)?, drive_path(to)?);
+            let (from, to) = (self.changeable(from)?, self.changeable(to)?);
             self.drive.rename(&from, &to).await.map_err(fs_error)
         }
         .boxed()
@@ -217,7 +295,7 @@ impl DavFileSystem for DriveFs {
 
     fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            let (from, to) = (drive_path(from)?, drive_path(to)?);
+            let (from, to) = (self.path(from)?, self.changeable(to)?);
             self.drive.copy(&from, &to).await.map_err(fs_error)?;
             Ok(())
         }

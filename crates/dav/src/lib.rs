@@ -20,14 +20,19 @@ use base64::Engine;
 use dav_server::DavHandler;
 use dav_server::davpath::DavPath;
 use nuage_domain::drive::LockQuery;
+use nuage_domain::ids::OrgId;
 use nuage_domain::storage::KeyPurpose;
 use nuage_service::ServiceError;
 use nuage_service::drive_access::DriveUser;
 use nuage_service::storage::drive::Drive;
+use nuage_service::storage::grants::Access;
 use nuage_service::storage::{S3Caller, Storage};
 
 /// Where WebDAV is served on the main listener.
 pub const PREFIX: &str = "/dav";
+/// Folders shared with the user by people of other organisations, each at
+/// `/dav-shared/<grant id>/`.
+pub const SHARED: &str = "/dav-shared";
 
 /// The WebDAV routes; the main router provides the `Storage` extension.
 pub fn router() -> Router {
@@ -35,6 +40,7 @@ pub fn router() -> Router {
         .route_service(PREFIX, axum::routing::any(serve))
         .route_service(&format!("{PREFIX}/"), axum::routing::any(serve))
         .route_service(&format!("{PREFIX}/{{*path}}"), axum::routing::any(serve))
+        .route_service(&format!("{SHARED}/{{*path}}"), axum::routing::any(serve))
 }
 
 fn unauthorized() -> Response {
@@ -124,12 +130,45 @@ async fn serve(req: Request) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
-    let drive = storage.drive(S3Caller {
-        org: user.org,
-        access_key_id: format!("dav:{}", user.app_password),
-        source,
-        purpose: KeyPurpose::Access,
-    });
+    // The user's own drive, or a folder shared with them (a grant): the
+    // owner's drive, shown from that folder, written only with write access.
+    let (drive, mount, writable, locks_of) = match shared_grant(req.uri().path()) {
+        None => (
+            storage.drive(S3Caller {
+                org: user.org,
+                access_key_id: format!("dav:{}", user.app_password),
+                source,
+                purpose: KeyPurpose::Access,
+            }),
+            fs::Mount::drive(),
+            true,
+            user.org,
+        ),
+        Some(id) => {
+            let who = nuage_service::Principal::User {
+                id: user.user,
+                is_operator: false,
+            };
+            match storage.open_grant(&who, id, &source).await {
+                Ok(open) if open.grant.folder => {
+                    let Ok(owner) = OrgId::parse(&open.grant.org_id) else {
+                        return StatusCode::NOT_FOUND.into_response();
+                    };
+                    let writable = open.grant.access == Access::Write;
+                    let mount = fs::Mount::shared(id, open.grant.path.clone());
+                    (open.drive, mount, writable, owner)
+                }
+                // A shared file is reached in the console; WebDAV mounts folders.
+                Ok(_) | Err(ServiceError::NotFound(_)) => {
+                    return StatusCode::NOT_FOUND.into_response();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a share could not be opened");
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+            }
+        }
+    };
     if let Err(e) = drive.open().await {
         tracing::error!(error = %e, "the drive could not be opened");
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -139,18 +178,25 @@ async fn serve(req: Request) -> Response {
     let sent = content_length(req.headers());
     let deleting = (method == Method::DELETE).then(|| (req.uri().clone(), req.headers().clone()));
     let folder_deleted = match deleting {
-        Some((uri, headers)) => delete_folder(&storage, &drive, &user, &uri, &headers).await,
-        None => None,
+        Some((uri, headers)) if writable => {
+            delete_folder(&storage, &drive, &user, &mount, locks_of, &uri, &headers).await
+        }
+        _ => None,
     };
     let response = match folder_deleted {
         Some(response) => response,
         None => {
             let handler = DavHandler::builder()
-                .strip_prefix(PREFIX)
-                .filesystem(Box::new(fs::DriveFs::new(drive.clone())))
+                .strip_prefix(mount.prefix.clone())
+                .filesystem(Box::new(fs::DriveFs::new(
+                    drive.clone(),
+                    mount.clone(),
+                    writable,
+                )))
                 .locksystem(Box::new(locks::DbLocks::new(
                     storage.platform().clone(),
-                    user.org,
+                    locks_of,
+                    mount.clone(),
                 )))
                 .principal(user.email.clone())
                 .build_handler();
@@ -170,18 +216,27 @@ async fn serve(req: Request) -> Response {
 /// `DELETE` of a folder: the whole folder goes to the trash in one move
 /// (dav-server would delete it file by file). `None` when the request is
 /// something else.
+/// The grant a `/dav-shared/<grant>/…` path names.
+fn shared_grant(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix(SHARED)?.strip_prefix('/')?;
+    let id = rest.split('/').next().unwrap_or_default();
+    (!id.is_empty()).then_some(id)
+}
+
 async fn delete_folder(
     storage: &Storage,
     drive: &Drive,
     user: &DriveUser,
+    mount: &fs::Mount,
+    org: OrgId,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
 ) -> Option<Response> {
     let mut dav = DavPath::from_uri(uri).ok()?;
-    dav.set_prefix(PREFIX).ok()?;
-    let path = fs::drive_path(&dav).ok()?;
+    dav.set_prefix(&mount.prefix).ok()?;
+    let path = mount.path(&dav).ok()?;
     let entry = drive.stat(&path).await.ok()??;
-    if !entry.folder || path.is_root() {
+    if !entry.folder || path.is_root() || path == mount.root {
         return None;
     }
     let tokens = submitted_tokens(headers);
@@ -191,7 +246,7 @@ async fn delete_folder(
         tokens: &tokens,
     };
     let platform = storage.platform();
-    match platform.dav_check(&user.org, &path, query, true).await {
+    match platform.dav_check(&org, &path, query, true).await {
         Ok(None) => {}
         Ok(Some(_)) => return Some(StatusCode::LOCKED.into_response()),
         Err(e) => {
@@ -201,7 +256,7 @@ async fn delete_folder(
     }
     Some(match drive.trash(&path).await {
         Ok(_) => {
-            let _ = platform.dav_forget(&user.org, &path).await;
+            let _ = platform.dav_forget(&org, &path).await;
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {

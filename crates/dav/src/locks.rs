@@ -14,7 +14,7 @@ use nuage_service::drive_access::{self, NewLock};
 use tokio::sync::OnceCell;
 use xmltree::Element;
 
-use crate::PREFIX;
+use crate::fs::Mount;
 
 /// The locks of one request: checks and changes go to the database every
 /// time; `discover`, asked for every entry of a listing, reads the
@@ -23,6 +23,7 @@ use crate::PREFIX;
 pub struct DbLocks {
     platform: Platform,
     org: OrgId,
+    mount: Mount,
     known: Arc<OnceCell<Vec<drive_access::DavLock>>>,
 }
 
@@ -33,10 +34,11 @@ impl std::fmt::Debug for DbLocks {
 }
 
 impl DbLocks {
-    pub fn new(platform: Platform, org: OrgId) -> Self {
+    pub fn new(platform: Platform, org: OrgId, mount: Mount) -> Self {
         Self {
             platform,
             org,
+            mount,
             known: Arc::new(OnceCell::new()),
         }
     }
@@ -48,43 +50,37 @@ fn owner_xml(owner: Option<&Element>) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn dav_path(path: &DrivePath) -> DavPath {
-    let encoded: String = path
-        .as_str()
-        .split('/')
-        .map(|s| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("/");
-    let mut p = DavPath::new(&format!("{PREFIX}/{encoded}"))
-        .unwrap_or_else(|_| DavPath::new("/").expect("the root parses"));
-    let _ = p.set_prefix(PREFIX);
-    p
-}
-
-fn to_dav(lock: drive_access::DavLock) -> DavLock {
-    DavLock {
-        path: Box::new(dav_path(&lock.path)),
-        token: lock.token,
-        principal: lock.principal,
-        owner: lock
-            .owner
-            .and_then(|x| Element::parse(x.as_bytes()).ok())
-            .map(Box::new),
-        timeout_at: lock
-            .expires_at
-            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)),
-        timeout: lock
-            .timeout_ms
-            .map(|ms| Duration::from_millis(ms.max(0) as u64)),
-        shared: lock.shared,
-        deep: lock.deep,
+impl DbLocks {
+    /// A stored lock as the mount shows it: a lock held above the mount's
+    /// folder shows on that folder.
+    fn to_dav(&self, lock: drive_access::DavLock) -> DavLock {
+        let path = self
+            .mount
+            .dav(&lock.path)
+            .or_else(|| self.mount.dav(&self.mount.root))
+            .unwrap_or_else(|| DavPath::new("/").expect("the root parses"));
+        DavLock {
+            path: Box::new(path),
+            token: lock.token,
+            principal: lock.principal,
+            owner: lock
+                .owner
+                .and_then(|x| Element::parse(x.as_bytes()).ok())
+                .map(Box::new),
+            timeout_at: lock
+                .expires_at
+                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)),
+            timeout: lock
+                .timeout_ms
+                .map(|ms| Duration::from_millis(ms.max(0) as u64)),
+            shared: lock.shared,
+            deep: lock.deep,
+        }
     }
-}
 
-fn parse(path: &DavPath) -> Option<DrivePath> {
-    crate::fs::drive_path(path).ok()
+    fn parse(&self, path: &DavPath) -> Option<DrivePath> {
+        self.mount.path(path).ok()
+    }
 }
 
 /// A stand-in returned when the database cannot be reached: the request is
@@ -113,7 +109,7 @@ impl DavLockSystem for DbLocks {
         deep: bool,
     ) -> LsFuture<'_, Result<DavLock, DavLock>> {
         let dav = path.clone();
-        let new = parse(path).map(|path| NewLock {
+        let new = self.parse(path).map(|path| NewLock {
             path,
             principal: principal.map(str::to_owned),
             owner: owner_xml(owner),
@@ -126,8 +122,8 @@ impl DavLockSystem for DbLocks {
                 return Err(unavailable(&dav));
             };
             match self.platform.dav_lock(&self.org, new).await {
-                Ok(Ok(lock)) => Ok(to_dav(lock)),
-                Ok(Err(conflict)) => Err(to_dav(conflict)),
+                Ok(Ok(lock)) => Ok(self.to_dav(lock)),
+                Ok(Err(conflict)) => Err(self.to_dav(conflict)),
                 Err(e) => {
                     tracing::error!(error = %e, "a WebDAV lock could not be taken");
                     Err(unavailable(&dav))
@@ -138,7 +134,7 @@ impl DavLockSystem for DbLocks {
     }
 
     fn unlock(&self, path: &DavPath, token: &str) -> LsFuture<'_, Result<(), ()>> {
-        let (path, token) = (parse(path), token.to_owned());
+        let (path, token) = (self.parse(path), token.to_owned());
         async move {
             let path = path.ok_or(())?;
             match self.platform.dav_unlock(&self.org, &path, &token).await {
@@ -155,7 +151,7 @@ impl DavLockSystem for DbLocks {
         token: &str,
         timeout: Option<Duration>,
     ) -> LsFuture<'_, Result<DavLock, ()>> {
-        let (path, token) = (parse(path), token.to_owned());
+        let (path, token) = (self.parse(path), token.to_owned());
         let timeout = timeout.map(|d| d.as_millis().min(i64::MAX as u128) as i64);
         async move {
             let path = path.ok_or(())?;
@@ -164,7 +160,7 @@ impl DavLockSystem for DbLocks {
                 .dav_refresh(&self.org, &path, &token, timeout)
                 .await
             {
-                Ok(Some(lock)) => Ok(to_dav(lock)),
+                Ok(Some(lock)) => Ok(self.to_dav(lock)),
                 _ => Err(()),
             }
         }
@@ -180,7 +176,7 @@ impl DavLockSystem for DbLocks {
         submitted_tokens: &[String],
     ) -> LsFuture<'_, Result<(), DavLock>> {
         let dav = path.clone();
-        let path = parse(path);
+        let path = self.parse(path);
         let principal = principal.map(str::to_owned);
         let tokens = submitted_tokens.to_vec();
         async move {
@@ -196,7 +192,7 @@ impl DavLockSystem for DbLocks {
             };
             match self.platform.dav_check(&self.org, &path, query, deep).await {
                 Ok(None) => Ok(()),
-                Ok(Some(lock)) => Err(to_dav(lock)),
+                Ok(Some(lock)) => Err(self.to_dav(lock)),
                 Err(e) => {
                     tracing::error!(error = %e, "WebDAV locks could not be read");
                     Err(unavailable(&dav))
@@ -207,7 +203,7 @@ impl DavLockSystem for DbLocks {
     }
 
     fn discover(&self, path: &DavPath) -> LsFuture<'_, Vec<DavLock>> {
-        let path = parse(path);
+        let path = self.parse(path);
         async move {
             let Some(path) = path else {
                 return Vec::new();
@@ -221,7 +217,7 @@ impl DavLockSystem for DbLocks {
                     .iter()
                     .filter(|l| l.covers(&path))
                     .cloned()
-                    .map(to_dav)
+                    .map(|l| self.to_dav(l))
                     .collect(),
                 Err(e) => {
                     tracing::error!(error = %e, "WebDAV locks could not be read");
@@ -233,7 +229,7 @@ impl DavLockSystem for DbLocks {
     }
 
     fn delete(&self, path: &DavPath) -> LsFuture<'_, Result<(), ()>> {
-        let path = parse(path);
+        let path = self.parse(path);
         async move {
             let path = path.ok_or(())?;
             self.platform

@@ -20,6 +20,8 @@ fn method(name: &str) -> Method {
 struct Dav {
     http: reqwest::Client,
     base: String,
+    /// `/dav`, or `/dav-shared/<grant>` for a folder shared with the user.
+    root: String,
     email: String,
     password: String,
 }
@@ -34,7 +36,7 @@ impl Dav {
     ) -> (u16, String) {
         let mut request = self
             .http
-            .request(method(verb), format!("{}/dav{path}", self.base))
+            .request(method(verb), format!("{}{}{path}", self.base, self.root))
             .basic_auth(&self.email, Some(&self.password));
         for (k, v) in headers {
             request = request.header(*k, *v);
@@ -66,7 +68,7 @@ impl Dav {
     }
 
     async fn move_to(&self, from: &str, to: &str, overwrite: bool) -> (u16, String) {
-        let destination = format!("{}/dav{to}", self.base);
+        let destination = format!("{}{}{to}", self.base, self.root);
         let overwrite = if overwrite { "T" } else { "F" };
         self.send(
             "MOVE",
@@ -80,7 +82,13 @@ impl Dav {
 
 /// A member of the tenant's organisation with an app password.
 async fn dav_user(app: &TestApp, tenant: &Tenant, email: &str) -> Dav {
-    let (_, token) = app.create_user(&tenant.org, email, "member").await;
+    app.create_user(&tenant.org, email, "member").await;
+    dav_login(app, tenant, email).await
+}
+
+/// An app password for a user already made.
+async fn dav_login(app: &TestApp, tenant: &Tenant, email: &str) -> Dav {
+    let token = app.token_for(email, None).await;
     let (status, body) = app
         .call(
             Method::POST,
@@ -93,6 +101,7 @@ async fn dav_user(app: &TestApp, tenant: &Tenant, email: &str) -> Dav {
     Dav {
         http: reqwest::Client::new(),
         base: app.console.clone(),
+        root: "/dav".to_owned(),
         email: email.to_owned(),
         password: body["secret"].as_str().expect("secret").to_owned(),
     }
@@ -173,6 +182,7 @@ async fn the_drive_is_served_over_webdav_with_app_passwords_and_reached_over_s3(
             password: password.to_owned(),
             http: reqwest::Client::new(),
             base: app.console.clone(),
+            root: "/dav".into(),
         };
         assert_eq!(wrong.send("PROPFIND", "/", &[], None).await.0, 401);
     }
@@ -851,6 +861,7 @@ async fn the_console_manages_files_folders_versions_and_the_trash() {
     let dav = Dav {
         http: reqwest::Client::new(),
         base: app.console.clone(),
+        root: "/dav".into(),
         email: "ann@console.example".into(),
         password: secret.clone(),
     };
@@ -1309,7 +1320,39 @@ async fn a_folder_shared_with_a_person_shows_in_their_drive_with_the_access_give
         .await
         .expect("sent");
     assert_eq!(refused.status(), 403);
+    // Over WebDAV, the folder is mounted at /dav-shared/<grant>/: read,
+    // never written with read access, nothing outside it.
+    let bob_dav = dav_login(&app, &guest_org, "bob@guest.example").await;
+    let shared = Dav {
+        root: format!("/dav-shared/{id}"),
+        ..bob_dav
+    };
+    let listed = shared.list("/").await;
+    assert!(
+        listed.iter().any(|h| h.ends_with("/plan.txt")),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|h| h.starts_with(&format!("/dav-shared/{id}"))),
+        "{listed:?}"
+    );
+    assert_eq!(shared.get("/plan.txt").await, (200, "the plan".into()));
+    assert_eq!(shared.put("/new.txt", b"bob's").await, 403);
+    assert_eq!(shared.send("MKCOL", "/sub", &[], None).await.0, 403);
+    assert_eq!(shared.send("DELETE", "/plan.txt", &[], None).await.0, 403);
+    for escape in ["/../Private/pay.txt", "/%2e%2e/Private/pay.txt"] {
+        let (status, body) = shared.get(escape).await;
+        assert!(!body.contains("salaries"), "{escape}: {status}");
+    }
     // Eve, of the same organisation as Bob, was given nothing.
+    let eve_dav = dav_login(&app, &guest_org, "eve@guest.example").await;
+    let stranger = Dav {
+        root: format!("/dav-shared/{id}"),
+        ..eve_dav
+    };
+    assert_eq!(stranger.get("/plan.txt").await.0, 404);
     assert_eq!(eve.page(&format!("/drive/shared/{id}")).await.0, 404);
     assert!(!eve.page("/drive").await.1.contains("Owner Co"));
 
@@ -1365,6 +1408,21 @@ async fn a_folder_shared_with_a_person_shows_in_their_drive_with_the_access_give
         )
         .await;
     assert_eq!(status, 403, "the shared folder itself stays");
+    // Write access over WebDAV too: a file in, a folder made; the shared
+    // folder itself cannot be deleted or moved away.
+    let writer = Dav {
+        root: format!("/dav-shared/{write_id}"),
+        ..dav_login(&app, &guest_org, "bob@guest.example").await
+    };
+    assert_eq!(writer.put("/from-webdav.txt", b"over webdav").await, 201);
+    assert_eq!(
+        ann.page("/drive/file?path=Team/from-webdav.txt").await,
+        (200, "over webdav".into())
+    );
+    assert_eq!(writer.send("MKCOL", "/made", &[], None).await.0, 201);
+    assert_eq!(writer.send("DELETE", "/", &[], None).await.0, 403);
+    assert!(!writer.list("/").await.is_empty());
+    assert!(in_access_log(&app, &owner_org, "DrivePut", "grant:").await);
 
     // Removed: gone from Bob's drive at once.
     let (_, shares) = ann.page("/drive/shares").await;
