@@ -5,6 +5,12 @@ use nuage::cli::{Cli, Command};
 use nuage::config::Config;
 use nuage::server::{Application, announce};
 
+/// mimalloc: the server allocates many small, short-lived buffers (rows,
+/// XML and HTML of listings) from several threads, where glibc's allocator
+/// spends a large share of the time (docs/PERFORMANCE.md, the drive).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -65,6 +65,11 @@ pub struct ObjectRow {
 const OBJECT_COLUMNS: &str = "id, bucket, key, version_id, is_latest, delete_marker, size, etag, \
      created_at, headers, tags, checksum, segments, sse_c";
 
+/// What a listing reads of each object: its tags and segments (which only
+/// a read of the object itself needs) are left out, as empty lists.
+const LISTED_COLUMNS: &str = "id, bucket, key, version_id, is_latest, delete_marker, size, etag, \
+     created_at, headers, '[]' AS tags, checksum, '[]' AS segments, sse_c";
+
 #[derive(Debug, Clone, FromRow)]
 pub struct UploadRow {
     pub id: String,
@@ -463,7 +468,8 @@ pub async fn set_object_tags(
 }
 
 /// Latest versions (delete markers included) with keys after `after` and at
-/// or after `from`, in key order.
+/// or after `from`, in key order; without tags or segments
+/// ([`LISTED_COLUMNS`]).
 pub async fn list_latest(
     conn: &mut AnyConnection,
     bucket: &str,
@@ -472,9 +478,42 @@ pub async fn list_latest(
     limit: i64,
 ) -> Result<Vec<ObjectRow>, DbError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND is_latest = 1 \
+        "SELECT {LISTED_COLUMNS} FROM objects WHERE bucket = $1 AND is_latest = 1 \
          AND key >= $2 AND ($3 IS NULL OR key > $3) ORDER BY key LIMIT $4"
     ))
+    .bind(bucket)
+    .bind(from)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// What a folder's listing needs of an object: no more, so that listing
+/// thousands of files reads and converts as little as possible.
+#[derive(Debug, Clone, FromRow)]
+pub struct BriefRow {
+    pub key: String,
+    pub delete_marker: i64,
+    pub size: i64,
+    pub etag: String,
+    pub created_at: i64,
+    pub headers: String,
+}
+
+/// [`list_latest`], brief.
+pub async fn list_latest_brief(
+    conn: &mut AnyConnection,
+    bucket: &str,
+    from: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<BriefRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT key, delete_marker, size, etag, created_at, headers FROM objects \
+         WHERE bucket = $1 AND is_latest = 1 AND key >= $2 AND ($3 IS NULL OR key > $3) \
+         ORDER BY key LIMIT $4",
+    )
     .bind(bucket)
     .bind(from)
     .bind(after)

@@ -78,6 +78,18 @@ pub struct Upload {
     pub create_parents: bool,
 }
 
+/// The content type in an object's stored headers, without reading the rest.
+fn content_type_of(headers: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Brief {
+        #[serde(default)]
+        content_type: Option<String>,
+    }
+    serde_json::from_str::<Brief>(headers)
+        .ok()
+        .and_then(|b| b.content_type)
+}
+
 /// One organisation's drive, as one caller acts on it.
 #[derive(Clone)]
 pub struct Drive {
@@ -256,40 +268,74 @@ impl Drive {
         }
     }
 
-    /// A folder's entries: folders first, then files, each by name.
+    /// A folder's entries: folders first, then files, each by name. Read
+    /// in one scan of the folder's keys, each subfolder skipped in one step,
+    /// with only what a listing shows of each file.
     pub async fn list(&self, folder: &DrivePath) -> StorageResult<Vec<DriveEntry>> {
         if !folder.is_root() {
             self.folder(folder).await?;
         }
+        const BATCH: i64 = 1000;
         let prefix = folder.folder_key();
+        let trash = format!("{TRASH}/");
         let mut folders = Vec::new();
         let mut files = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.page(&prefix, true, after.take(), 5000).await?;
-            for p in &page.prefixes {
-                if folder.is_root() && p == &format!("{TRASH}/") {
+        let mut conn = self.storage.platform().db().acquire().await?;
+        self.storage
+            .owned_bucket(&mut conn, &self.caller, &self.bucket)
+            .await?;
+        let mut from = prefix.clone();
+        let mut after: Option<String> = None;
+        'scan: loop {
+            let rows =
+                repo::list_latest_brief(&mut conn, &self.bucket, &from, after.as_deref(), BATCH)
+                    .await?;
+            let fetched = rows.len() as i64;
+            for row in rows {
+                let Some(rest) = row.key.strip_prefix(&prefix) else {
+                    break 'scan;
+                };
+                after = Some(row.key.clone());
+                // A deleted key shows nowhere, not even as its folder.
+                if row.delete_marker == 1 || rest.is_empty() {
                     continue;
                 }
-                if let Some(path) = DrivePath::from_key(p) {
-                    folders.push(DriveEntry::folder(path, 0));
+                if let Some(slash) = rest.find('/') {
+                    let sub = &row.key[..prefix.len() + slash + 1];
+                    if !(folder.is_root() && sub == trash)
+                        && let Some(path) = DrivePath::from_key(sub)
+                    {
+                        folders.push(DriveEntry::folder(path, 0));
+                    }
+                    // Every other key of this subfolder, skipped at once.
+                    match prefix_successor(sub) {
+                        Some(next) => {
+                            from = next;
+                            after = None;
+                            continue 'scan;
+                        }
+                        None => break 'scan,
+                    }
+                }
+                if let Some(path) = DrivePath::from_key(&row.key) {
+                    files.push(DriveEntry {
+                        path,
+                        folder: false,
+                        size: row.size.max(0) as u64,
+                        modified: row.created_at,
+                        content_type: content_type_of(&row.headers),
+                        etag: row.etag,
+                    });
                 }
             }
-            for o in &page.objects {
-                if o.key == prefix {
-                    continue;
-                }
-                if let Some(path) = DrivePath::from_key(&o.key) {
-                    files.push(DriveEntry::file(path, o));
-                }
-            }
-            if !page.truncated {
+            if fetched < BATCH {
                 break;
             }
-            after = page.next;
         }
-        folders.sort_by_key(|e| drive::fold_name(e.path.name()));
-        files.sort_by_key(|e| drive::fold_name(e.path.name()));
+        drop(conn);
+        // Each name is folded once, not at every comparison.
+        folders.sort_by_cached_key(|e| drive::fold_name(e.path.name()));
+        files.sort_by_cached_key(|e| drive::fold_name(e.path.name()));
         folders.extend(files);
         Ok(folders)
     }

@@ -362,7 +362,10 @@ pub struct ObjectInfo {
     pub last_modified: i64,
     pub headers: ObjectHeaders,
     pub checksum: Option<StoredChecksum>,
+    /// Read with the object itself; 0 in listings.
     pub tag_count: usize,
+    /// Read with the object itself (1 for an object of one part); 0 for a
+    /// multipart object in listings.
     pub parts: usize,
     /// Base64 MD5 of the customer key it was stored with (SSE-C).
     pub customer_key_md5: Option<String>,
@@ -370,8 +373,23 @@ pub struct ObjectInfo {
 
 impl ObjectInfo {
     fn from_row(row: &repo::ObjectRow) -> Self {
-        let segments: Vec<Segment> = serde_json::from_str(&row.segments).unwrap_or_default();
-        let tags: Tags = serde_json::from_str(&row.tags).unwrap_or_default();
+        // Listings describe thousands of rows: what is only counted is
+        // parsed only when there is something to count.
+        let multipart = row.etag.contains('-');
+        let parts = if multipart {
+            serde_json::from_str::<Vec<Segment>>(&row.segments)
+                .map(|s| s.len())
+                .unwrap_or_default()
+        } else {
+            1
+        };
+        let tag_count = if row.tags == "[]" {
+            0
+        } else {
+            serde_json::from_str::<Tags>(&row.tags)
+                .map(|t| t.0.len())
+                .unwrap_or_default()
+        };
         Self {
             key: row.key.clone(),
             version_id: row.version_id.clone(),
@@ -385,12 +403,8 @@ impl ObjectInfo {
                 .checksum
                 .as_deref()
                 .and_then(|c| serde_json::from_str(c).ok()),
-            tag_count: tags.0.len(),
-            parts: if row.etag.contains('-') {
-                segments.len()
-            } else {
-                1
-            },
+            tag_count,
+            parts,
             customer_key_md5: row.sse_c.clone(),
         }
     }
