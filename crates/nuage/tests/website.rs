@@ -495,6 +495,24 @@ fn curl_tls_as(app: &TestApp, host: &str, ca: &std::path::Path, version: &str) -
     }
 }
 
+/// Publishes a bucket with `index.html` as its index document.
+async fn publish(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let index = IndexDocument::builder()
+        .suffix("index.html")
+        .build()
+        .expect("index");
+    s3.put_bucket_website()
+        .bucket(bucket)
+        .website_configuration(
+            WebsiteConfiguration::builder()
+                .index_document(index)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("website");
+}
+
 #[tokio::test]
 async fn a_website_is_served_at_its_own_domain_once_proven() {
     let dns = Dns::start().await;
@@ -541,21 +559,7 @@ async fn a_website_is_served_at_its_own_domain_once_proven() {
         )
         .await;
     assert_eq!(status, 404, "no website yet");
-    s3.put_bucket_website()
-        .bucket("mairie")
-        .website_configuration(
-            WebsiteConfiguration::builder()
-                .index_document(
-                    IndexDocument::builder()
-                        .suffix("index.html")
-                        .build()
-                        .expect("index"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("website");
+    publish(&s3, "mairie").await;
     let (_, member) = app.create_user(&t.org, "agent@mairie.test", "member").await;
     let (status, body) = app
         .call(
@@ -632,22 +636,7 @@ async fn a_website_is_served_at_its_own_domain_once_proven() {
         .send()
         .await
         .expect("bucket");
-    s3_other
-        .put_bucket_website()
-        .bucket("usurpateur")
-        .website_configuration(
-            WebsiteConfiguration::builder()
-                .index_document(
-                    IndexDocument::builder()
-                        .suffix("index.html")
-                        .build()
-                        .expect("index"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("website");
+    publish(&s3_other, "usurpateur").await;
     let other_domains = format!("/orgs/{}/websites/usurpateur/domains", other.org);
     let (status, _) = app
         .root(

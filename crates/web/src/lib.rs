@@ -226,9 +226,9 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
         .route("/drive/uploads", post(pages::drive::upload_begin))
         .route(
             "/drive/uploads/{id}",
-            get(pages::drive::upload_received)
-                .post(pages::drive::upload_finish)
-                .delete(pages::drive::upload_cancel),
+            get(pages::drive::upload_at)
+                .post(pages::drive::upload_at)
+                .delete(pages::drive::upload_at),
         )
         .route(
             "/drive/uploads/{id}/{part}",

@@ -140,6 +140,25 @@ impl Storage {
         })
     }
 
+    /// Commits a change of a bucket's domains with its audit entry.
+    async fn commit_domain(
+        &self,
+        tx: nuage_db::Transaction<'static, nuage_db::Any>,
+        caller: &S3Caller,
+        action: &'static str,
+        bucket: &str,
+        domain: &SiteDomain,
+    ) -> ServiceResult<()> {
+        let (who, meta) = Self::principal(caller);
+        let event = AuditEvent::new(action, format!("bucket:{bucket}"))
+            .org(caller.org)
+            .details(serde_json::json!({ "domain": domain.as_str() }));
+        self.platform()
+            .commit_audited(tx, &who, &meta, event)
+            .await?;
+        Ok(())
+    }
+
     fn site_domain(&self, raw: &str) -> ServiceResult<SiteDomain> {
         Ok(SiteDomain::parse(raw, &self.inner.settings.web_domain)?)
     }
@@ -181,16 +200,7 @@ impl Storage {
             verified_at: None,
         };
         repo::insert_site_domain(&mut tx, &row).await?;
-        let (who, meta) = Self::principal(caller);
-        self.platform()
-            .commit_audited(
-                tx,
-                &who,
-                &meta,
-                AuditEvent::new("website.domain.claim", format!("bucket:{bucket}"))
-                    .org(caller.org)
-                    .details(serde_json::json!({ "domain": domain.as_str() })),
-            )
+        self.commit_domain(tx, caller, "website.domain.claim", bucket, &domain)
             .await?;
         Ok(DomainClaim::of(row))
     }
@@ -253,16 +263,7 @@ impl Storage {
             .await
             .map_err(refused)?;
         repo::prove_site_domain(&mut tx, bucket, domain.as_str(), at).await?;
-        let (who, meta) = Self::principal(caller);
-        self.platform()
-            .commit_audited(
-                tx,
-                &who,
-                &meta,
-                AuditEvent::new("website.domain.prove", format!("bucket:{bucket}"))
-                    .org(caller.org)
-                    .details(serde_json::json!({ "domain": domain.as_str() })),
-            )
+        self.commit_domain(tx, caller, "website.domain.prove", bucket, &domain)
             .await?;
         self.changed();
         Ok(DomainClaim::of(SiteDomainRow {
@@ -289,16 +290,7 @@ impl Storage {
         if !owned || !repo::delete_site_domain(&mut tx, bucket, domain.as_str()).await? {
             return Err(ServiceError::NotFound("domain"));
         }
-        let (who, meta) = Self::principal(caller);
-        self.platform()
-            .commit_audited(
-                tx,
-                &who,
-                &meta,
-                AuditEvent::new("website.domain.release", format!("bucket:{bucket}"))
-                    .org(caller.org)
-                    .details(serde_json::json!({ "domain": domain.as_str() })),
-            )
+        self.commit_domain(tx, caller, "website.domain.release", bucket, &domain)
             .await?;
         self.changed();
         Ok(())

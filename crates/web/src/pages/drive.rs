@@ -566,6 +566,7 @@ pub async fn resumable(
     super::tender_desk::script_reply(ctx, status, outcome)
 }
 
+/// `POST /drive/uploads`: begins an upload in parts.
 pub async fn upload_begin(
     ctx: Ctx,
     Extension(storage): Extension<Storage>,
@@ -583,60 +584,25 @@ pub async fn upload_begin(
     .await
 }
 
-pub async fn upload_received(
+/// `/drive/uploads/{id}`: what was received (GET), the file made (POST),
+/// or the upload given up (DELETE).
+pub async fn upload_at(
     ctx: Ctx,
     Extension(storage): Extension<Storage>,
+    method: axum::http::Method,
     Path(id): Path<String>,
     query: Result<Query<DriveQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    resumable(
-        &ctx,
-        &storage,
-        query,
-        &headers,
-        Body::empty(),
-        Resumable::Received(id),
-    )
-    .await
+    let step = match method {
+        axum::http::Method::POST => Resumable::Finish(id),
+        axum::http::Method::DELETE => Resumable::Cancel(id),
+        _ => Resumable::Received(id),
+    };
+    resumable(&ctx, &storage, query, &headers, Body::empty(), step).await
 }
 
-pub async fn upload_finish(
-    ctx: Ctx,
-    Extension(storage): Extension<Storage>,
-    Path(id): Path<String>,
-    query: Result<Query<DriveQuery>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    resumable(
-        &ctx,
-        &storage,
-        query,
-        &headers,
-        Body::empty(),
-        Resumable::Finish(id),
-    )
-    .await
-}
-
-pub async fn upload_cancel(
-    ctx: Ctx,
-    Extension(storage): Extension<Storage>,
-    Path(id): Path<String>,
-    query: Result<Query<DriveQuery>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    resumable(
-        &ctx,
-        &storage,
-        query,
-        &headers,
-        Body::empty(),
-        Resumable::Cancel(id),
-    )
-    .await
-}
-
+/// `PUT /drive/uploads/{id}/{part}`: one part's bytes.
 pub async fn upload_part(
     ctx: Ctx,
     Extension(storage): Extension<Storage>,
@@ -645,15 +611,8 @@ pub async fn upload_part(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    resumable(
-        &ctx,
-        &storage,
-        query,
-        &headers,
-        body,
-        Resumable::Part(id, part),
-    )
-    .await
+    let step = Resumable::Part(id, part);
+    resumable(&ctx, &storage, query, &headers, body, step).await
 }
 
 /// A file as a request brings it: its bytes streamed (never held whole),

@@ -165,13 +165,7 @@ pub async fn save(
             .await
             .map_err(service_error)
     };
-    match outcome {
-        Ok(()) => Ok(Redirect::to("/websites?notice=setting_saved").into_response()),
-        Err(e) => {
-            let error = FormError::from_service(ctx.t, e)?;
-            page(&ctx, &storage, base.as_ref().map(|b| &b.0), error.into()).await
-        }
-    }
+    answer(&ctx, &storage, base.as_ref().map(|b| &b.0), outcome).await
 }
 
 /// Claims a domain for a published bucket (`claim`), looks for its proof
@@ -209,11 +203,21 @@ pub async fn domains(
             _ => Err(DomainError::invalid("action", "claim, verify or release").into()),
         }
     };
+    answer(&ctx, &storage, base.as_ref().map(|b| &b.0), outcome).await
+}
+
+/// Back to the page with a notice, or the page again with the refusal.
+async fn answer(
+    ctx: &Ctx,
+    storage: &Storage,
+    base: Option<&WebsiteBase>,
+    outcome: Result<(), ServiceError>,
+) -> Result<Response, PageError> {
     match outcome {
         Ok(()) => Ok(Redirect::to("/websites?notice=setting_saved").into_response()),
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
-            page(&ctx, &storage, base.as_ref().map(|b| &b.0), error.into()).await
+            page(ctx, storage, base, error.into()).await
         }
     }
 }
