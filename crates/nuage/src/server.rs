@@ -504,60 +504,91 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
         config.storage.max_concurrent_requests,
     ));
     let cors = nuage_s3::Cors::new(storage.clone(), config.storage.root_domain.clone());
-    let handler =
-        move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
-              mut request: axum::extract::Request| {
-            let service = service.clone();
-            let permits = permits.clone();
-            let cors = cors.clone();
-            async move {
-                let Ok(_permit) = permits.try_acquire_owned() else {
-                    return (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        [
-                            (header::CONTENT_TYPE, "application/xml"),
-                            (header::RETRY_AFTER, "1"),
-                        ],
-                        nuage_s3::error_xml("SlowDown", "Please reduce your request rate."),
-                    )
-                        .into_response();
-                };
-                let path = request.uri().path().to_owned();
-                if request.method() == axum::http::Method::OPTIONS {
-                    return cors
-                        .preflight(&path, request.headers())
-                        .await
-                        .into_response();
-                }
-                let cors_headers = cors
-                    .response_headers(request.method(), &path, request.headers())
-                    .await;
-                request.extensions_mut().insert(nuage_s3::ClientAddr(peer));
-                match tower::ServiceExt::oneshot(service, request).await {
-                    Ok(response) => {
-                        let mut response = response.map(axum::body::Body::new);
-                        response.headers_mut().extend(cors_headers);
-                        response
-                    }
-                    Err(e) => {
-                        tracing::error!(error = ?e, "S3 request failed");
-                        (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            [(header::CONTENT_TYPE, "application/xml")],
-                            nuage_s3::error_xml(
-                                "InternalError",
-                                "We encountered an internal error. Please try again.",
-                            ),
-                        )
-                            .into_response()
-                    }
-                }
+    let handler = move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
+        SocketAddr,
+    >,
+                        request: axum::extract::Request| {
+        let service = service.clone();
+        let permits = permits.clone();
+        let cors = cors.clone();
+        async move {
+            // An error answered to a request with a body may leave some
+            // of it unread: the connection then closes, so that no byte
+            // of it is ever read as the start of the client's next
+            // request.
+            let carries_body = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0")
+                || request.headers().contains_key(header::TRANSFER_ENCODING);
+            let http1 = request.version() <= axum::http::Version::HTTP_11;
+            let mut response = s3_answer(&service, &permits, &cors, peer, request).await;
+            let failed = response.status().is_client_error() || response.status().is_server_error();
+            if carries_body && http1 && failed {
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
             }
-        };
+            response
+        }
+    };
     Ok(Router::new().fallback(handler).layer(
         TraceLayer::new_for_http()
             .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
     ))
+}
+
+/// One S3 request: its place among those in flight, CORS, then the `s3s`
+/// service.
+async fn s3_answer(
+    service: &nuage_s3::S3Service,
+    permits: &std::sync::Arc<tokio::sync::Semaphore>,
+    cors: &nuage_s3::Cors,
+    peer: SocketAddr,
+    mut request: axum::extract::Request,
+) -> axum::response::Response {
+    let Ok(_permit) = permits.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "application/xml"),
+                (header::RETRY_AFTER, "1"),
+            ],
+            nuage_s3::error_xml("SlowDown", "Please reduce your request rate."),
+        )
+            .into_response();
+    };
+    let path = request.uri().path().to_owned();
+    if request.method() == axum::http::Method::OPTIONS {
+        return cors
+            .preflight(&path, request.headers())
+            .await
+            .into_response();
+    }
+    let cors_headers = cors
+        .response_headers(request.method(), &path, request.headers())
+        .await;
+    request.extensions_mut().insert(nuage_s3::ClientAddr(peer));
+    match tower::ServiceExt::oneshot(service.clone(), request).await {
+        Ok(response) => {
+            let mut response = response.map(axum::body::Body::new);
+            response.headers_mut().extend(cors_headers);
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "S3 request failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "application/xml")],
+                nuage_s3::error_xml(
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                ),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Writes the addresses file and prints the one JSON line.

@@ -1007,3 +1007,83 @@ async fn a_revoked_key_stops_at_once() {
         "InvalidAccessKeyId"
     );
 }
+
+/// Reads one HTTP/1.1 response (head and a Content-Length body) from a
+/// socket; `None` once the server closed it.
+fn read_response(socket: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while !data.ends_with(b"\r\n\r\n") {
+        match socket.read(&mut byte) {
+            Ok(1) => data.push(byte[0]),
+            _ => return (!data.is_empty()).then(|| String::from_utf8_lossy(&data).into_owned()),
+        }
+    }
+    let head = String::from_utf8_lossy(&data).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    socket.read_exact(&mut body).ok()?;
+    Some(format!("{head}{}", String::from_utf8_lossy(&body)))
+}
+
+#[tokio::test]
+async fn a_refused_upload_closes_its_connection_so_its_unread_body_never_starts_another_request() {
+    let app = spawn_app().await;
+    let a = app.tenant("Alpha").await;
+    let b = app.tenant("Beta").await;
+    app.s3_client(&a)
+        .create_bucket()
+        .bucket("alpha-data")
+        .send()
+        .await
+        .expect("bucket");
+    let address = app.s3.trim_start_matches("http://").to_owned();
+    let url = format!("{}/alpha-data/planted", app.s3);
+    // B's upload into A's bucket: refused on its head alone, before its
+    // one-byte body is sent.
+    let signed = crate::helpers::sign_request(&b, "PUT", &url, &[], b"x").expect("signed");
+    let mut head = format!("PUT /alpha-data/planted HTTP/1.1\r\nHost: {address}\r\n");
+    for (k, v) in &signed {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Content-Length: 1\r\n\r\n");
+    let mut socket = std::net::TcpStream::connect(&address).expect("connected");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    std::io::Write::write_all(&mut socket, head.as_bytes()).expect("sent");
+    let refused = read_response(&mut socket).expect("a response");
+    assert!(refused.starts_with("http/1.1 403"), "{refused}");
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    // The client sends the byte late, with a request right behind it on the
+    // same connection. The refusal closed the connection, so no byte of a
+    // refused body can be taken for the start of a request (a method
+    // "xGET", whose signature cannot match); a server that kept it open
+    // must at least read the byte as the body and answer the request.
+    let list = format!("{}/alpha-data", app.s3);
+    let signed = crate::helpers::sign_request(&a, "GET", &list, &[], b"").expect("signed");
+    let mut next = format!("GET /alpha-data HTTP/1.1\r\nHost: {address}\r\n");
+    for (k, v) in &signed {
+        next.push_str(&format!("{k}: {v}\r\n"));
+    }
+    next.push_str("\r\n");
+    let _ = std::io::Write::write_all(&mut socket, format!("x{next}").as_bytes());
+    match read_response(&mut socket) {
+        None => {}
+        Some(answer) => assert!(answer.starts_with("http/1.1 200"), "{answer}"),
+    }
+    assert!(refused.contains("connection: close"), "{refused}");
+    let err = app
+        .s3_client(&a)
+        .head_object()
+        .bucket("alpha-data")
+        .key("planted")
+        .send()
+        .await;
+    assert_eq!(s3_code(err), "NotFound", "nothing was stored");
+}

@@ -16,7 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use nuage_service::storage::Storage;
-use s3s::service::{S3Service, S3ServiceBuilder};
+pub use s3s::service::S3Service;
+use s3s::service::S3ServiceBuilder;
 
 pub use auth::KeyDirectory;
 pub use cors::Cors;
