@@ -25,7 +25,11 @@ pub(crate) fn fs_error(e: StorageError) -> FsError {
         StorageError::NoSuchKey | StorageError::NoSuchVersion | StorageError::NoSuchBucket => {
             FsError::NotFound
         }
-        StorageError::Conflict(_) | StorageError::PreconditionFailed => FsError::Exists,
+        // A name taken, or taken at the same moment by another client (the
+        // database's unique constraint).
+        StorageError::Conflict(_)
+        | StorageError::PreconditionFailed
+        | StorageError::Service(nuage_service::ServiceError::Conflict(_)) => FsError::Exists,
         StorageError::InvalidArgument(_) | StorageError::AccessDenied => FsError::Forbidden,
         StorageError::QuotaExceeded => FsError::InsufficientStorage,
         StorageError::EntityTooLarge => FsError::TooLarge,

@@ -2949,3 +2949,53 @@ async fn browsers_get_cors_answers_from_the_buckets_rules() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn writers_of_one_key_at_once_all_succeed_and_the_last_version_is_whole() {
+    let app = spawn_app().await;
+    let t = app.tenant("Concurrent").await;
+    let s3 = app.s3_client(&t);
+    s3.create_bucket()
+        .bucket("together")
+        .send()
+        .await
+        .expect("bucket");
+    // Eight writers of a new key, then eight of the existing key, at once:
+    // on PostgreSQL their transactions run side by side.
+    for round in 0..2 {
+        let bodies: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i + 10 * round; 64 * 1024]).collect();
+        let mut writers = tokio::task::JoinSet::new();
+        for body in &bodies {
+            let (s3, body) = (s3.clone(), body.clone());
+            writers.spawn(async move {
+                s3.put_object()
+                    .bucket("together")
+                    .key("same.bin")
+                    .body(ByteStream::from(body))
+                    .send()
+                    .await
+            });
+        }
+        while let Some(outcome) = writers.join_next().await {
+            outcome
+                .expect("joined")
+                .expect("every writer's PUT succeeds");
+        }
+        let got = s3
+            .get_object()
+            .bucket("together")
+            .key("same.bin")
+            .send()
+            .await
+            .expect("get")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert!(
+            bodies.iter().any(|b| b.as_slice() == got.as_ref()),
+            "the object is one writer's body, whole"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::blobs::Backend;
 use super::crypto::{self, BlobContext, CHUNK, DataKey, TAG, WrappingKey};
 use super::{BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json};
-use crate::now_ms;
+use crate::{ServiceError, now_ms};
 
 /// The headers stored with an object and returned with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -716,6 +716,31 @@ impl Storage {
     /// stored, and the parts left out are released. Returns the version id
     /// to show.
     pub(super) async fn commit_version(
+        &self,
+        caller: &S3Caller,
+        row: repo::ObjectRow,
+        new_blobs: &[String],
+        completes: Option<&str>,
+        condition: &WriteCondition,
+    ) -> StorageResult<Option<String>> {
+        // Two writers of one key at once: PostgreSQL runs their
+        // transactions side by side, and the second's new latest version
+        // meets the first's (a unique violation, the whole transaction
+        // undone). It is committed again on top of the first: the last to
+        // commit wins, as in S3, and its conditions are checked again.
+        let mut tries = 0;
+        loop {
+            let outcome = self
+                .commit_version_once(caller, row.clone(), new_blobs, completes, condition)
+                .await;
+            match outcome {
+                Err(StorageError::Service(ServiceError::Conflict(_))) if tries < 16 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn commit_version_once(
         &self,
         caller: &S3Caller,
         mut row: repo::ObjectRow,
