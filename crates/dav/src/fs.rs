@@ -219,14 +219,27 @@ impl DavFileSystem for DriveFs {
                 Err(StorageError::Conflict(_)) => return Err(FsError::Exists),
                 Err(e) => return Err(fs_error(e)),
             }
-            if options.append || !options.truncate {
-                // A ranged PUT or PATCH: the drive stores whole files, so a
-                // write in place is refused with 501, the status HTTP gives
-                // to what a server does not support (tested; docs/drive.md).
-                return Err(FsError::NotImplemented);
-            }
-            let file: Box<dyn DavFile> =
-                Box::new(WriteFile::start(self.drive.clone(), path, options.size));
+            // A ranged PUT (Content-Range) or SabreDAV's PATCH writes part of
+            // the file: the new version is the old one's bytes around the
+            // client's, streamed, never held whole.
+            let patch = (options.append || !options.truncate).then(|| {
+                let original = current
+                    .map(|e| (e.size, e.content_type))
+                    .unwrap_or_default();
+                Patch {
+                    // Appending writes after the end; a range is placed by
+                    // `seek`.
+                    offset: if options.append { original.0 } else { 0 },
+                    original,
+                    append: options.append,
+                }
+            });
+            let file: Box<dyn DavFile> = Box::new(WriteFile::new(
+                self.drive.clone(),
+                path,
+                options.size,
+                patch,
+            ));
             Ok(file)
         }
         .boxed()
@@ -410,15 +423,31 @@ impl DavFile for ReadFile {
 
 type Chunk = Result<Bytes, std::io::Error>;
 
+/// A write of part of an existing file: the client's bytes go at `offset`
+/// (the end, when appending) of the file as it was.
+#[derive(Debug, Clone, Default)]
+struct Patch {
+    /// The file's size and content type before the write.
+    original: (u64, Option<String>),
+    offset: u64,
+    /// Appending: the bytes go after the end, wherever `seek` points (as
+    /// with a file opened `O_APPEND`; dav-server seeks to 0 first).
+    append: bool,
+}
+
 /// A file being written: its bytes flow into one upload, which commits only
 /// once the client's body is complete (flushed, with the announced length).
 /// A client that goes away leaves nothing behind.
 struct WriteFile {
+    drive: Drive,
     path: DrivePath,
     size: Option<u64>,
     written: u64,
+    patch: Option<Patch>,
     sender: Option<mpsc::Sender<Chunk>>,
     complete: Arc<AtomicBool>,
+    /// What the client wrote in all, read by a patch's tail once known.
+    end: Arc<std::sync::atomic::AtomicU64>,
     upload: Option<JoinHandle<StorageResult<PutOutcome>>>,
 }
 
@@ -431,13 +460,56 @@ impl std::fmt::Debug for WriteFile {
     }
 }
 
+/// Bytes `from..to` (`to` excluded; the end when `None`) of a file as it
+/// is now, as a stream; nothing when the range is empty.
+fn original_bytes(drive: Drive, path: DrivePath, from: u64, to: Option<u64>) -> BodyStream {
+    if to.is_some_and(|to| to <= from) {
+        return Box::pin(futures::stream::empty());
+    }
+    let read = async move {
+        let range = ByteRange::FromTo(from, to.map(|to| to - 1));
+        match drive.download(&path, None, Some(range)).await {
+            Ok(read) => read.body,
+            Err(StorageError::InvalidRange) => Box::pin(futures::stream::empty()),
+            Err(e) => Box::pin(futures::stream::once(async move {
+                Err(std::io::Error::other(e.to_string()))
+            })),
+        }
+    };
+    Box::pin(futures::stream::once(read).flatten())
+}
+
 impl WriteFile {
-    fn start(drive: Drive, path: DrivePath, size: Option<u64>) -> Self {
+    fn new(drive: Drive, path: DrivePath, size: Option<u64>, patch: Option<Patch>) -> Self {
+        let mut file = Self {
+            drive,
+            path,
+            size,
+            written: 0,
+            patch,
+            sender: None,
+            complete: Arc::new(AtomicBool::new(false)),
+            end: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            upload: None,
+        };
+        // A whole file starts at once; a patch once its offset is known
+        // (the first write, after `seek`).
+        if file.patch.is_none() {
+            file.begin();
+        }
+        file
+    }
+
+    /// Starts the upload: the client's bytes, between the original's
+    /// bytes before and after them for a patch.
+    fn begin(&mut self) {
+        if self.upload.is_some() {
+            return;
+        }
         let (sender, receiver) = mpsc::channel::<Chunk>(4);
-        let complete = Arc::new(AtomicBool::new(false));
-        let done = complete.clone();
+        let done = self.complete.clone();
         // The body ends cleanly only when the file was flushed whole.
-        let body: BodyStream = Box::pin(futures::stream::unfold(Some(receiver), move |state| {
+        let written: BodyStream = Box::pin(futures::stream::unfold(Some(receiver), move |state| {
             let done = done.clone();
             async move {
                 let mut receiver = state?;
@@ -454,29 +526,47 @@ impl WriteFile {
                 }
             }
         }));
-        let upload_path = path.clone();
-        let upload = tokio::spawn(async move {
+        let (body, content_type, content_length) = match &self.patch {
+            None => (written, None, self.size),
+            Some(patch) => {
+                let (original, content_type) = patch.original.clone();
+                let offset = patch.offset;
+                let before = original_bytes(
+                    self.drive.clone(),
+                    self.path.clone(),
+                    0,
+                    Some(offset.min(original)),
+                );
+                // After the client's bytes: the original's, from where they
+                // end (known once the client is done).
+                let (drive, path, end) = (self.drive.clone(), self.path.clone(), self.end.clone());
+                let after = futures::stream::once(async move {
+                    let from = offset + end.load(Ordering::Acquire);
+                    original_bytes(drive, path, from, Some(original))
+                })
+                .flatten();
+                let total = self.size.map(|n| original.max(offset + n));
+                let body: BodyStream = Box::pin(before.chain(written).chain(after));
+                (body, content_type, total)
+            }
+        };
+        let (drive, upload_path) = (self.drive.clone(), self.path.clone());
+        self.upload = Some(tokio::spawn(async move {
             drive
                 .upload(Upload {
                     path: upload_path,
-                    content_type: None,
-                    content_length: size,
+                    content_type,
+                    content_length,
                     body,
                     create_parents: false,
                 })
                 .await
-        });
-        Self {
-            path,
-            size,
-            written: 0,
-            sender: Some(sender),
-            complete,
-            upload: Some(upload),
-        }
+        }));
+        self.sender = Some(sender);
     }
 
     async fn send(&mut self, bytes: Bytes) -> FsResult<()> {
+        self.begin();
         self.written += bytes.len() as u64;
         if self.size.is_some_and(|s| self.written > s) {
             return Err(FsError::GeneralFailure);
@@ -532,16 +622,31 @@ impl DavFile for WriteFile {
     }
 
     fn seek(&mut self, pos: SeekFrom) -> FsFuture<'_, u64> {
-        // Only where the file already is: the drive writes files whole, and
-        // `open` already refused the ranged writes that would seek (501).
-        let ok = matches!(pos, SeekFrom::Start(p) if p == self.written)
-            || matches!(pos, SeekFrom::Current(0));
-        futures::future::ready(if ok {
-            Ok(self.written)
-        } else {
-            Err(FsError::NotImplemented)
-        })
-        .boxed()
+        // A patch places its bytes anywhere in the file as it was, before
+        // the first of them is written; otherwise the file is written in
+        // order, and the only place to seek is where it already is.
+        let at = match (&mut self.patch, self.upload.is_some(), pos) {
+            (Some(patch), false, SeekFrom::Start(p)) if p <= patch.original.0 => {
+                if !patch.append {
+                    patch.offset = p;
+                }
+                Ok(p)
+            }
+            (Some(patch), false, SeekFrom::End(0)) => {
+                patch.offset = patch.original.0;
+                Ok(patch.offset)
+            }
+            (patch, _, SeekFrom::Start(p))
+                if p == self.written + patch.as_ref().map_or(0, |p| p.offset) =>
+            {
+                Ok(p)
+            }
+            (patch, _, SeekFrom::Current(0)) => {
+                Ok(self.written + patch.as_ref().map_or(0, |p| p.offset))
+            }
+            _ => Err(FsError::Forbidden),
+        };
+        futures::future::ready(at).boxed()
     }
 
     fn flush(&mut self) -> FsFuture<'_, ()> {
@@ -557,6 +662,7 @@ impl DavFile for WriteFile {
                 }
                 return Err(FsError::GeneralFailure);
             }
+            self.end.store(self.written, Ordering::Release);
             self.complete.store(true, Ordering::Release);
             self.finish().await
         }

@@ -465,23 +465,49 @@ async fn a_client_that_stops_mid_file_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(300));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // A write of part of a file (Content-Range) is refused as not supported
-    // by this server (501): the drive stores whole files, and nothing changes.
-    let (status, _) = dav
-        .send(
-            "PUT",
-            "/kept.txt",
-            &[("Content-Range", "bytes 0-1/4")],
-            Some(b"XX".to_vec()),
-        )
-        .await;
-    assert_eq!(status, 501);
     assert_eq!(dav.get("/kept.txt").await, (200, "kept".into()));
     assert_eq!(keys(&app, &tenant).await, vec!["kept.txt"]);
     let (_, usage) = app
         .root(Method::GET, &format!("/orgs/{}/storage", tenant.org), None)
         .await;
     assert_eq!(usage["bytes"], 4, "{usage}");
+
+    // A write of part of the file (Content-Range) makes a new version of
+    // the old bytes around the new ones; SabreDAV's PATCH appends.
+    let (status, _) = dav
+        .send(
+            "PUT",
+            "/kept.txt",
+            &[("Content-Range", "bytes 1-2/4")],
+            Some(b"XX".to_vec()),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(dav.get("/kept.txt").await, (200, "kXXt".into()));
+    let (status, _) = dav
+        .send(
+            "PATCH",
+            "/kept.txt",
+            &[
+                ("Content-Type", "application/x-sabredav-partialupdate"),
+                ("X-Update-Range", "append"),
+            ],
+            Some(b"!!".to_vec()),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(dav.get("/kept.txt").await, (200, "kXXt!!".into()));
+    // A range that starts past the end changes nothing.
+    let (status, _) = dav
+        .send(
+            "PUT",
+            "/kept.txt",
+            &[("Content-Range", "bytes 10-11/12")],
+            Some(b"YY".to_vec()),
+        )
+        .await;
+    assert_eq!(status, 416);
+    assert_eq!(dav.get("/kept.txt").await, (200, "kXXt!!".into()));
 }
 
 fn base64_basic(user: &str, password: &str) -> String {
