@@ -32,7 +32,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         account::begin_totp, account::confirm_totp, account::disable_totp,
         account::request_password_reset, account::confirm_password_reset,
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org, orgs::set_tax,
-        orgs::add_member, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
+        orgs::add_member, orgs::invitations, orgs::accept_invitation, orgs::decline_invitation, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
         orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
         storage::set_quota, storage::usage, storage::daily_usage, storage::access_log, storage::maintain,
         websites::claim, websites::list, websites::verify, websites::release,
@@ -114,6 +114,15 @@ pub fn router(platform: Platform) -> Router {
         .route(
             "/orgs/{org_id}/members/{user_id}",
             delete(orgs::remove_member),
+        )
+        .route("/invitations", get(orgs::invitations))
+        .route(
+            "/invitations/{invitation_id}/accept",
+            post(orgs::accept_invitation),
+        )
+        .route(
+            "/invitations/{invitation_id}/decline",
+            post(orgs::decline_invitation),
         )
         .route(
             "/orgs/{org_id}/s3-keys",

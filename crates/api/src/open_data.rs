@@ -4,6 +4,19 @@
 use nuage_service::catalogue::OpenData;
 
 /// The CSV of one table: `organisations`, `services` or `offers`.
+/// Writes a record of names and statements that anyone can publish: cells a
+/// spreadsheet would run as formulas are kept as text.
+fn write_safe<const N: usize>(
+    w: &mut csv::Writer<Vec<u8>>,
+    cells: [String; N],
+) -> Result<(), csv::Error> {
+    w.write_record(
+        cells
+            .iter()
+            .map(|c| nuage_domain::export::spreadsheet_safe(c).into_owned()),
+    )
+}
+
 pub fn to_csv(data: &OpenData, table: &str) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let join = |items: Vec<String>| items.join(";");
@@ -27,32 +40,35 @@ pub fn to_csv(data: &OpenData, table: &str) -> Result<String, csv::Error> {
             ])?;
             for o in &data.organisations {
                 let p = &o.profile;
-                w.write_record([
-                    o.id.clone(),
-                    o.name.clone(),
-                    p.legal_name.clone(),
-                    p.siren.clone().unwrap_or_default(),
-                    p.headquarters_country.clone(),
-                    o.is_provider.to_string(),
-                    o.is_publisher.to_string(),
-                    p.capital.eu_share_percent.to_string(),
-                    p.capital.controlled_by.clone(),
-                    p.extra_eu_exposure.exposed.to_string(),
-                    p.extra_eu_exposure.statement.clone(),
-                    join(
-                        p.certifications
-                            .iter()
-                            .map(|c| {
-                                format!(
-                                    "{} ({}, {} to {})",
-                                    c.scheme, c.issuer, c.valid_from, c.valid_until
-                                )
-                            })
-                            .collect(),
-                    ),
-                    p.contact_email.clone(),
-                    p.website.clone().unwrap_or_default(),
-                ])?;
+                write_safe(
+                    &mut w,
+                    [
+                        o.id.clone(),
+                        o.name.clone(),
+                        p.legal_name.clone(),
+                        p.siren.clone().unwrap_or_default(),
+                        p.headquarters_country.clone(),
+                        o.is_provider.to_string(),
+                        o.is_publisher.to_string(),
+                        p.capital.eu_share_percent.to_string(),
+                        p.capital.controlled_by.clone(),
+                        p.extra_eu_exposure.exposed.to_string(),
+                        p.extra_eu_exposure.statement.clone(),
+                        join(
+                            p.certifications
+                                .iter()
+                                .map(|c| {
+                                    format!(
+                                        "{} ({}, {} to {})",
+                                        c.scheme, c.issuer, c.valid_from, c.valid_until
+                                    )
+                                })
+                                .collect(),
+                        ),
+                        p.contact_email.clone(),
+                        p.website.clone().unwrap_or_default(),
+                    ],
+                )?;
             }
         }
         "services" => {
@@ -71,20 +87,23 @@ pub fn to_csv(data: &OpenData, table: &str) -> Result<String, csv::Error> {
                 "website",
             ])?;
             for s in &data.services {
-                w.write_record([
-                    s.id.clone(),
-                    s.sheet.name.clone(),
-                    s.publisher.id.clone(),
-                    s.publisher.name.clone(),
-                    s.sheet.category.to_string(),
-                    s.sheet.licence.clone(),
-                    s.free_software.to_string(),
-                    join(s.sheet.deployments.iter().map(|d| d.to_string()).collect()),
-                    join(s.sheet.data_locations.clone()),
-                    join(s.used_by.iter().map(|o| o.name.clone()).collect()),
-                    join(s.supported_by.iter().map(|o| o.name.clone()).collect()),
-                    s.sheet.website.clone().unwrap_or_default(),
-                ])?;
+                write_safe(
+                    &mut w,
+                    [
+                        s.id.clone(),
+                        s.sheet.name.clone(),
+                        s.publisher.id.clone(),
+                        s.publisher.name.clone(),
+                        s.sheet.category.to_string(),
+                        s.sheet.licence.clone(),
+                        s.free_software.to_string(),
+                        join(s.sheet.deployments.iter().map(|d| d.to_string()).collect()),
+                        join(s.sheet.data_locations.clone()),
+                        join(s.used_by.iter().map(|o| o.name.clone()).collect()),
+                        join(s.supported_by.iter().map(|o| o.name.clone()).collect()),
+                        s.sheet.website.clone().unwrap_or_default(),
+                    ],
+                )?;
             }
         }
         _ => {
@@ -113,33 +132,36 @@ pub fn to_csv(data: &OpenData, table: &str) -> Result<String, csv::Error> {
             for o in &data.offers {
                 let s = &o.sheet;
                 let p = &s.price;
-                w.write_record([
-                    o.id.clone(),
-                    s.name.clone(),
-                    o.provider.id.clone(),
-                    o.provider.name.clone(),
-                    s.category.to_string(),
-                    join(
-                        o.regions
-                            .iter()
-                            .map(|r| format!("{} ({})", r.name, r.location))
-                            .collect(),
-                    ),
-                    join(o.regions.iter().map(|r| r.jurisdiction.clone()).collect()),
-                    join(o.certifications.iter().map(|c| c.scheme.clone()).collect()),
-                    s.capacity_gb.map(|c| c.to_string()).unwrap_or_default(),
-                    s.sla.availability_percent.to_string(),
-                    p.monthly_fee.to_string(),
-                    p.included_gb.to_string(),
-                    p.per_gb_month.to_string(),
-                    p.per_1k_class_a.to_string(),
-                    p.per_1k_class_b.to_string(),
-                    p.per_gb_egress.to_string(),
-                    p.commitment_months.to_string(),
-                    o.reference_monthly_price.to_string(),
-                    join(s.reversibility.export_formats.clone()),
-                    s.reversibility.notice_days.to_string(),
-                ])?;
+                write_safe(
+                    &mut w,
+                    [
+                        o.id.clone(),
+                        s.name.clone(),
+                        o.provider.id.clone(),
+                        o.provider.name.clone(),
+                        s.category.to_string(),
+                        join(
+                            o.regions
+                                .iter()
+                                .map(|r| format!("{} ({})", r.name, r.location))
+                                .collect(),
+                        ),
+                        join(o.regions.iter().map(|r| r.jurisdiction.clone()).collect()),
+                        join(o.certifications.iter().map(|c| c.scheme.clone()).collect()),
+                        s.capacity_gb.map(|c| c.to_string()).unwrap_or_default(),
+                        s.sla.availability_percent.to_string(),
+                        p.monthly_fee.to_string(),
+                        p.included_gb.to_string(),
+                        p.per_gb_month.to_string(),
+                        p.per_1k_class_a.to_string(),
+                        p.per_1k_class_b.to_string(),
+                        p.per_gb_egress.to_string(),
+                        p.commitment_months.to_string(),
+                        o.reference_monthly_price.to_string(),
+                        join(s.reversibility.export_formats.clone()),
+                        s.reversibility.notice_days.to_string(),
+                    ],
+                )?;
             }
         }
     }

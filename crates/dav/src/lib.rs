@@ -113,23 +113,34 @@ async fn serve(req: Request) -> Response {
     let Some((email, password)) = basic_credentials(req.headers()) else {
         return unauthorized();
     };
-    let user = match storage
-        .platform()
-        .authenticate_app_password(&email, &password)
-        .await
-    {
-        Ok(user) => user,
-        Err(ServiceError::Unauthenticated(_)) => return unauthorized(),
-        Err(e) => {
-            tracing::error!(error = %e, "app password check failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
     let source = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
+    let meta = nuage_service::RequestMeta {
+        source: source.clone(),
+    };
+    let user = match storage
+        .platform()
+        .authenticate_app_password(&meta, &email, &password)
+        .await
+    {
+        Ok(user) => user,
+        Err(ServiceError::Unauthenticated(_)) => return unauthorized(),
+        Err(ServiceError::RateLimited) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "60")],
+                "Too many failed attempts: try again later.\n",
+            )
+                .into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "app password check failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     // The user's own drive, or a folder shared with them (a grant): the
     // owner's drive, shown from that folder, written only with write access.
     let (drive, mount, writable, locks_of) = match shared_grant(req.uri().path()) {
@@ -232,7 +243,9 @@ async fn delete_folder(
     uri: &axum::http::Uri,
     headers: &HeaderMap,
 ) -> Option<Response> {
-    let mut dav = DavPath::from_uri(uri).ok()?;
+    // `DavPath::new` decodes the path (`%20` is a space), as dav-server does
+    // for every other method; `from_uri` would keep it encoded.
+    let mut dav = DavPath::new(uri.path()).ok()?;
     dav.set_prefix(&mount.prefix).ok()?;
     let path = mount.path(&dav).ok()?;
     let entry = drive.stat(&path).await.ok()??;

@@ -33,6 +33,14 @@ pub fn bucket_of(org: &OrgId) -> String {
     format!("drive-{}", org.as_uuid().simple())
 }
 
+/// Whether a bucket name is one the platform keeps for an organisation's
+/// drive (`drive-` and 32 hexadecimal digits): no tenant creates one, so
+/// nobody can take another organisation's drive before it is first used.
+pub fn is_drive_bucket(name: &str) -> bool {
+    name.strip_prefix("drive-")
+        .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// A path in the drive: normalised (NFC), relative to the root, without
 /// empty, `.` or `..` segments. The root is the empty path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -318,6 +326,19 @@ pub fn lock_conflict<'l>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drive_buckets_are_told_from_tenants_names() {
+        let org = OrgId::parse("0192f5a4-1c2b-7def-8123-456789abcdef").expect("id");
+        assert!(is_drive_bucket(&bucket_of(&org)));
+        for name in [
+            "drive-backups",
+            "drive-0192f5a41c2b7def8123456789abcde",
+            "mydrive-0192f5a41c2b7def8123456789abcdef",
+        ] {
+            assert!(!is_drive_bucket(name), "{name}");
+        }
+    }
 
     #[test]
     fn paths_are_normalised_and_checked() {

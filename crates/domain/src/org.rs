@@ -52,28 +52,86 @@ impl fmt::Display for OrgKind {
 pub struct OrgName(String);
 
 impl OrgName {
+    /// A name as shown: runs of white space become one space, and characters
+    /// that render as nothing (controls, zero-width and other format
+    /// characters) are refused, so that two names that look the same are
+    /// the same text.
     pub fn parse(value: &str) -> Result<Self, DomainError> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
+        let collapsed = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        if collapsed.is_empty() {
             return Err(DomainError::invalid("name", "the name must not be empty"));
         }
-        if trimmed.chars().count() > 200 {
+        if collapsed.chars().count() > 200 {
             return Err(DomainError::invalid(
                 "name",
                 "the name is longer than 200 characters",
             ));
         }
-        if trimmed.chars().any(char::is_control) {
+        if collapsed.chars().any(|c| c.is_control() || invisible(c)) {
             return Err(DomainError::invalid(
                 "name",
-                "the name contains control characters",
+                "the name contains control or invisible characters",
             ));
         }
-        Ok(Self(trimmed.to_owned()))
+        Ok(Self(collapsed))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What two names must not share: the name in Unicode compatibility
+    /// form (NFKC: full-width letters, ligatures and the like become plain
+    /// ones), case folded, white space collapsed. Letters of other scripts
+    /// that look alike (a Cyrillic « а » for a Latin « a ») stay distinct.
+    pub fn key(&self) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        let folded: String = self.0.nfkc().flat_map(char::to_lowercase).collect();
+        folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// Characters that take no room: zero-width spaces and joiners, direction
+/// marks and overrides, the word joiner, the byte-order mark, soft hyphen.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_that_look_the_same_have_the_same_key() {
+        let key = |s: &str| OrgName::parse(s).expect(s).key();
+        assert_eq!(
+            OrgName::parse("  Mairie   de  Lyon ").expect("ok").as_str(),
+            "Mairie de Lyon"
+        );
+        assert_eq!(key("Mairie de Lyon"), key("MAIRIE  DE LYON"));
+        assert_eq!(key("Mairie de Lyon"), key("Ｍａｉｒｉｅ de Lyon"));
+        assert_eq!(key("ﬁnances"), key("finances"));
+        assert_ne!(key("Mairie de Lyon"), key("Mairie de Lyons"));
+        for hidden in [
+            "Mairie\u{200B} de Lyon",
+            "Mairie\u{202E} de Lyon",
+            "\u{FEFF}Mairie",
+            "Mai\u{00AD}rie",
+        ] {
+            assert!(OrgName::parse(hidden).is_err(), "{hidden:?}");
+        }
     }
 }
 

@@ -562,6 +562,10 @@ pub struct Bid {
 /// The most a sealed bid weighs.
 pub const MAX_BID_BYTES: usize = 8 * 1024 * 1024;
 
+/// How many envelopes a bidder may send for one call in an hour: enough to
+/// correct a bid, not to fill the platform's storage.
+pub const MAX_ENVELOPES_PER_HOUR: i64 = 10;
+
 /// The largest document of a call, and how many a call has at most.
 pub const MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
 pub const MAX_DOCUMENTS: usize = 20;

@@ -49,10 +49,54 @@ pub struct Config {
     pub mail: Option<MailConfig>,
     /// How long a console session lasts, in hours.
     pub session_hours: u64,
+    pub server: ServerConfig,
     pub storage: StorageConfig,
     pub catalogue: CatalogueConfig,
     pub billing: BillingConfig,
     pub tenders: TendersConfig,
+}
+
+/// Connections on every listener (console and API, S3, websites), and the
+/// proxies in front of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Networks (`10.0.0.0/8`) or addresses of load balancers whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client; nobody
+    /// else's are believed. They are not held to the per-source cap.
+    pub trusted_proxies: Vec<String>,
+    /// Connections one source address may hold open at once on each
+    /// listener; more are closed at once (0: no cap).
+    pub max_connections_per_source: usize,
+    /// A connection that has not sent a request's headers within this many
+    /// seconds (a new connection, or an idle keep-alive one) is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A request body (console, API, WebDAV) that sends nothing for this
+    /// long is cut.
+    pub body_idle_timeout_seconds: u64,
+    /// E-mails sent on anyone's request (invitations, password resets) to
+    /// one address in an hour; past it, nothing more is sent.
+    pub mail_per_recipient_per_hour: i64,
+    /// Invitations one organisation sends in a day.
+    pub invitations_per_org_per_day: i64,
+    /// Who hears of vulnerabilities (`mailto:` or `https:`), published in
+    /// `/.well-known/security.txt`; `mailto:security@<the console's host>`
+    /// when unset.
+    pub security_contact: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            max_connections_per_source: 256,
+            header_read_timeout_seconds: 10,
+            body_idle_timeout_seconds: 60,
+            mail_per_recipient_per_hour: 5,
+            invitations_per_org_per_day: 100,
+            security_contact: None,
+        }
+    }
 }
 
 /// Calls for tender.
@@ -196,6 +240,13 @@ pub struct StorageConfig {
     pub body_idle_timeout_seconds: u64,
     /// Requests served at once; more get `503 SlowDown`.
     pub max_concurrent_requests: usize,
+    /// The largest object a browser form (`POST` Object) uploads: its file
+    /// is held in memory until the form's policy is checked, so it stays
+    /// small; larger objects go up with `PUT` or multipart uploads.
+    pub post_object_max_bytes: u64,
+    /// Browser-form uploads read at once; more get `503 SlowDown`. With
+    /// `post_object_max_bytes`, bounds the memory they can take.
+    pub max_concurrent_post_objects: usize,
     /// The length of a day in lifecycle rules (86400; shorter only for tests).
     pub lifecycle_day_seconds: u64,
     /// How often released blobs, orphans, expired uploads and lifecycle
@@ -222,6 +273,8 @@ impl Default for StorageConfig {
             upload_expiry_hours: 7 * 24,
             body_idle_timeout_seconds: 60,
             max_concurrent_requests: 512,
+            post_object_max_bytes: 32 * 1024 * 1024,
+            max_concurrent_post_objects: 4,
             lifecycle_day_seconds: 86_400,
             maintenance_interval_seconds: 300,
             flush_interval_ms: 1000,
@@ -373,6 +426,7 @@ impl Default for Config {
             },
             mail: None,
             session_hours: 12,
+            server: ServerConfig::default(),
             storage: StorageConfig::default(),
             catalogue: CatalogueConfig::default(),
             billing: BillingConfig::default(),
@@ -384,7 +438,7 @@ impl Default for Config {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 19] = [
+const ENV_KEYS: [&str; 20] = [
     "data_dir",
     "listen",
     "s3_listen",
@@ -400,6 +454,7 @@ const ENV_KEYS: [&str; 19] = [
     "log",
     "mail",
     "session_hours",
+    "server",
     "storage",
     "catalogue",
     "billing",
@@ -407,7 +462,7 @@ const ENV_KEYS: [&str; 19] = [
 ];
 
 /// `NUAGE_` variables that are not server configuration.
-const OTHER_NUAGE_VARIABLES: [&str; 7] = [
+const OTHER_NUAGE_VARIABLES: [&str; 8] = [
     "cli_server",
     "cli_token",
     "cli_ca_cert",
@@ -415,6 +470,7 @@ const OTHER_NUAGE_VARIABLES: [&str; 7] = [
     "config",
     "test_database_url",
     "test_crash_after_invoices",
+    "test_clock_ms",
 ];
 
 /// Says which `NUAGE_` variables will be ignored: a typo such as

@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod listener;
+pub mod proxies;
 pub mod server;
 pub mod telemetry;
 pub mod tender_cli;

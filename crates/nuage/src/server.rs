@@ -26,6 +26,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
+use crate::listener::{ConnectionCounts, LimitAcceptor};
+use crate::proxies::TrustedProxies;
 use crate::telemetry;
 
 /// Where the platform listens, as printed on stdout and written to
@@ -54,6 +56,8 @@ pub struct Application {
     s3: (TcpListener, Router),
     web: Option<(TcpListener, Router, Option<RustlsConfig>)>,
     tls: Option<RustlsConfig>,
+    server: crate::config::ServerConfig,
+    trusted: TrustedProxies,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -63,6 +67,8 @@ impl Application {
         // One TLS implementation for the whole process (serving, and the
         // clients of remote blob stores): ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        #[cfg(feature = "test-hooks")]
+        nuage_service::test_hooks::pin_clock_from_env();
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -81,6 +87,7 @@ impl Application {
             }
         }
 
+        let trusted = TrustedProxies::parse(&config.server.trusted_proxies)?;
         let url = config.database_url();
         let db = Db::connect(&url, config.database.max_connections)
             .await
@@ -148,6 +155,10 @@ impl Application {
                 .trim_end_matches('/')
                 .to_owned(),
             session_ttl: Duration::from_secs(config.session_hours * 3600),
+            mail_limits: nuage_service::MailLimits {
+                per_recipient_per_hour: config.server.mail_per_recipient_per_hour,
+                invitations_per_org_per_day: config.server.invitations_per_org_per_day,
+            },
         };
         let (platform, report) =
             Platform::start(db, key, mailer, settings, root_token.as_deref()).await?;
@@ -190,7 +201,21 @@ impl Application {
                 ),
             }
         }
-        let mut main = main_router(&platform, secure_cookies)
+        let contact = config.server.security_contact.clone().unwrap_or_else(|| {
+            let host = url::Url::parse(&platform.settings().public_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "localhost".into());
+            format!("mailto:security@{host}")
+        });
+        let mut main = main_router(&platform, secure_cookies, tls.is_some())
+            .route(
+                "/.well-known/security.txt",
+                get(move || security_txt(contact.clone())),
+            )
+            .layer(crate::listener::body_idle_timeout(Duration::from_secs(
+                config.server.body_idle_timeout_seconds.max(1),
+            )))
             .layer(axum::Extension(storage.clone()))
             .layer(axum::Extension(catalogue.clone()));
         if let Some(listener) = &web_listener {
@@ -200,11 +225,12 @@ impl Application {
                 port: listener.local_addr()?.port(),
             }));
         }
-        let s3 = s3_router(&storage, &config)?;
+        let main = with_client_address(main, &trusted);
+        let s3 = with_client_address(s3_router(&storage, &config)?, &trusted);
         let web = web_listener.map(|listener| {
             let router =
                 nuage_s3::website::router(storage.clone(), &config.web_domain, web_tls.is_some());
-            (listener, router, web_tls)
+            (listener, with_client_address(router, &trusted), web_tls)
         });
         Ok(Self {
             platform,
@@ -222,6 +248,8 @@ impl Application {
             s3: (s3_listener, s3),
             web,
             tls,
+            server: config.server.clone(),
+            trusted,
         })
     }
 
@@ -242,17 +270,42 @@ impl Application {
         let handle = Handle::new();
         let (main_listener, main) = self.main;
         let (s3_listener, s3) = self.s3;
-        let main_server = serve(main_listener, main, self.tls.clone(), handle.clone());
+        // Each listener caps its own connections per source, so that a
+        // flood of one cannot starve the others.
+        let limits = || {
+            LimitAcceptor::new(
+                ConnectionCounts::default(),
+                &self.server,
+                self.trusted.clone(),
+            )
+        };
+        let main_server = crate::listener::serve(
+            main_listener,
+            main,
+            self.tls.clone(),
+            handle.clone(),
+            limits(),
+            &self.server,
+        );
         let web_server = {
-            let (web, handle) = (self.web, handle.clone());
+            let (web, handle, limits, server) = (self.web, handle.clone(), limits(), &self.server);
             async move {
                 match web {
-                    Some((listener, router, tls)) => serve(listener, router, tls, handle).await,
+                    Some((listener, router, tls)) => {
+                        crate::listener::serve(listener, router, tls, handle, limits, server).await
+                    }
                     None => Ok(()),
                 }
             }
         };
-        let s3_server = serve(s3_listener, s3, self.tls, handle.clone());
+        let s3_server = crate::listener::serve(
+            s3_listener,
+            s3,
+            self.tls,
+            handle.clone(),
+            limits(),
+            &self.server,
+        );
         let platform = self.platform.clone();
         self.storage
             .start_maintenance(Duration::from_secs(self.maintenance_interval));
@@ -308,30 +361,6 @@ fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-async fn serve(
-    listener: TcpListener,
-    router: Router,
-    tls: Option<RustlsConfig>,
-    handle: Handle,
-) -> anyhow::Result<()> {
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        Some(tls) => {
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(service)
-                .await?
-        }
-        None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await?
-        }
-    }
-    Ok(())
-}
-
 async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -373,7 +402,7 @@ async fn set_test_clock(
 }
 
 /// The console, the API and the operations endpoints on the main listener.
-fn main_router(platform: &Platform, secure_cookies: bool) -> Router {
+fn main_router(platform: &Platform, secure_cookies: bool, tls: bool) -> Router {
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -397,6 +426,9 @@ fn main_router(platform: &Platform, secure_cookies: bool) -> Router {
         .merge(nuage_web::router(platform.clone(), nuage_web::ConsoleConfig { secure_cookies }))
         .merge(nuage_dav::router())
         .merge(ops)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            security_headers(request, next, tls)
+        }))
         .layer(axum::middleware::from_fn(telemetry::record_request))
         .layer(CatchPanicLayer::new())
         .layer(
@@ -410,6 +442,62 @@ fn main_router(platform: &Platform, secure_cookies: bool) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// RFC 9116: where to report a vulnerability; valid for a year from now.
+async fn security_txt(contact: String) -> impl IntoResponse {
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let expires = expires
+        .replace_nanosecond(0)
+        .unwrap_or(expires)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("Contact: {contact}\nExpires: {expires}\nPreferred-Languages: fr, en\n"),
+    )
+}
+
+/// Headers every answer of the main listener carries unless it set its own
+/// (the console sets a policy for its pages): nothing served here — API
+/// JSON, WebDAV files — runs as active content on the console's origin or is
+/// framed, and with TLS, browsers keep to HTTPS.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+    tls: bool,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; sandbox",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(header::HeaderValue::from_static(value));
+    }
+    if tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+/// The client's address, as trusted proxies tell it, in place of the
+/// peer's for everything the router runs.
+fn with_client_address(router: Router, trusted: &TrustedProxies) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        trusted.clone(),
+        crate::proxies::client_address,
+    ))
 }
 
 /// The path as it may be logged: secrets carried in a path (password-reset
@@ -497,13 +585,20 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
         storage.clone(),
         &nuage_s3::S3Settings {
             root_domain: config.storage.root_domain.clone(),
+            post_object_max_bytes: config.storage.post_object_max_bytes,
         },
     )
     .map_err(anyhow::Error::msg)?;
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(
-        config.storage.max_concurrent_requests,
-    ));
+    let permits = Permits {
+        requests: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            config.storage.max_concurrent_requests,
+        )),
+        forms: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            config.storage.max_concurrent_post_objects.max(1),
+        )),
+    };
     let cors = nuage_s3::Cors::new(storage.clone(), config.storage.root_domain.clone());
+    let throttle = nuage_s3::throttle::SignatureThrottle::new(storage.platform().clone());
     let handler = move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
         SocketAddr,
     >,
@@ -511,7 +606,17 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
         let service = service.clone();
         let permits = permits.clone();
         let cors = cors.clone();
+        let throttle = throttle.clone();
         async move {
+            // A source that keeps failing its signatures waits, like a
+            // sign-in: checked in memory, counted in the database.
+            let source = peer.ip().to_string();
+            let signed_by = nuage_s3::throttle::signing_key(request.headers(), request.uri());
+            if let Some(key) = &signed_by
+                && throttle.must_wait(&source, key)
+            {
+                return slow_down();
+            }
             // An error answered to a request with a body may leave some
             // of it unread: the connection then closes, so that no byte
             // of it is ever read as the start of the client's next
@@ -523,6 +628,11 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
                 || request.headers().contains_key(header::TRANSFER_ENCODING);
             let http1 = request.version() <= axum::http::Version::HTTP_11;
             let mut response = s3_answer(&service, &permits, &cors, peer, request).await;
+            if let Some(key) = &signed_by
+                && response.status() == StatusCode::FORBIDDEN
+            {
+                response = count_signature_failure(response, &throttle, &source, key).await;
+            }
             let failed = response.status().is_client_error() || response.status().is_server_error();
             if carries_body && http1 && failed {
                 response.headers_mut().insert(
@@ -539,25 +649,46 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
     ))
 }
 
+/// The S3 listener's places: requests in flight, and among them browser
+/// forms (`POST` Object), whose file `s3s` reads into memory before it can
+/// check the form's signature.
+#[derive(Clone)]
+struct Permits {
+    requests: std::sync::Arc<tokio::sync::Semaphore>,
+    forms: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+fn slow_down() -> axum::response::Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "application/xml"),
+            (header::RETRY_AFTER, "1"),
+        ],
+        nuage_s3::error_xml("SlowDown", "Please reduce your request rate."),
+    )
+        .into_response()
+}
+
 /// One S3 request: its place among those in flight, CORS, then the `s3s`
 /// service.
 async fn s3_answer(
     service: &nuage_s3::S3Service,
-    permits: &std::sync::Arc<tokio::sync::Semaphore>,
+    permits: &Permits,
     cors: &nuage_s3::Cors,
     peer: SocketAddr,
     mut request: axum::extract::Request,
 ) -> axum::response::Response {
-    let Ok(_permit) = permits.clone().try_acquire_owned() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [
-                (header::CONTENT_TYPE, "application/xml"),
-                (header::RETRY_AFTER, "1"),
-            ],
-            nuage_s3::error_xml("SlowDown", "Please reduce your request rate."),
-        )
-            .into_response();
+    let Ok(_permit) = permits.requests.clone().try_acquire_owned() else {
+        return slow_down();
+    };
+    let _form_permit = if is_browser_form(&request) {
+        match permits.forms.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => return slow_down(),
+        }
+    } else {
+        None
     };
     let path = request.uri().path().to_owned();
     if request.method() == axum::http::Method::OPTIONS {
@@ -589,6 +720,38 @@ async fn s3_answer(
                 .into_response()
         }
     }
+}
+
+/// Counts a `403` whose error says the signature or key was wrong; the
+/// response (a small XML error) is passed on as it was.
+async fn count_signature_failure(
+    response: axum::response::Response,
+    throttle: &nuage_s3::throttle::SignatureThrottle,
+    source: &str,
+    key: &str,
+) -> axum::response::Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    };
+    if nuage_s3::throttle::is_signature_failure(&bytes) {
+        throttle.failed(source, key).await;
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// A `POST` with a `multipart/form-data` body: a browser form upload.
+fn is_browser_form(request: &axum::extract::Request) -> bool {
+    request.method() == axum::http::Method::POST
+        && request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .get(..19)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("multipart/form-data"))
+            })
 }
 
 /// Writes the addresses file and prints the one JSON line.

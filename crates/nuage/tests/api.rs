@@ -423,28 +423,69 @@ async fn roles_limit_what_members_do() {
         )
         .await;
     assert_eq!(s, 409, "{b}");
-    // Adding an existing user by address, and inviting an unknown one.
+    // Inviting an existing user and an unknown address answers the same:
+    // nobody learns who has an account, and nobody is made a member of an
+    // organisation they did not choose.
     let other = app.create_org("Other").await;
-    app.create_user(&other, "guest@other.fr", "owner").await;
-    let (s, added) = app
+    let (_, guest) = app.create_user(&other, "guest@other.fr", "owner").await;
+    let members = format!("/orgs/{org}/members");
+    let invite = |email: &'static str, role: &'static str| {
+        app.call(
+            Method::POST,
+            &members,
+            &owner,
+            Some(json!({"email": email, "role": role})),
+        )
+    };
+    let (s, known) = invite("guest@other.fr", "buyer").await;
+    assert_eq!(s, 202, "{known}");
+    let (s, unknown) = invite("new@elsewhere.fr", "member").await;
+    assert_eq!(s, 202, "{unknown}");
+    let shape = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        keys.sort();
+        (keys, v["invited"].clone())
+    };
+    assert_eq!(shape(&known), shape(&unknown));
+    let (_, me) = app.call(Method::GET, "/me", &guest, None).await;
+    assert_eq!(
+        me["memberships"].as_array().map(Vec::len),
+        Some(1),
+        "nothing changes until the invitation is accepted: {me}"
+    );
+    // Someone else cannot accept it; its invitee can, once.
+    let (_, waiting) = app.call(Method::GET, "/invitations", &guest, None).await;
+    let id = waiting[0]["id"].as_str().expect("an invitation").to_owned();
+    assert_eq!(waiting[0]["role"], "buyer");
+    let (s, _) = app
         .call(
             Method::POST,
-            &format!("/orgs/{org}/members"),
+            &format!("/invitations/{id}/accept"),
             &owner,
-            Some(json!({"email": "guest@other.fr", "role": "buyer"})),
+            None,
         )
         .await;
-    assert_eq!(s, 201, "{added}");
-    assert_eq!(added["membership"]["role"], "buyer");
-    let (s, invited) = app
+    assert_eq!(s, 404);
+    let (s, membership) = app
         .call(
             Method::POST,
-            &format!("/orgs/{org}/members"),
-            &owner,
-            Some(json!({"email": "new@elsewhere.fr", "role": "member"})),
+            &format!("/invitations/{id}/accept"),
+            &guest,
+            None,
         )
         .await;
-    assert_eq!((s, invited["invited"].as_bool()), (201, Some(true)));
+    assert_eq!(s, 200, "{membership}");
+    assert_eq!(membership["role"], "buyer");
+    assert_eq!(membership["org_id"], org.as_str());
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/invitations/{id}/accept"),
+            &guest,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "an invitation is answered once");
 }
 
 #[tokio::test]
@@ -548,7 +589,7 @@ async fn idempotency_key_makes_retries_safe() {
             .json(&json!({"email": "someone@nowhere.fr", "role": "member"}))
             .send()
     };
-    assert_eq!(add(a).await.expect("sent").status(), 201);
+    assert_eq!(add(a).await.expect("sent").status(), 202);
     assert_eq!(add(b).await.expect("sent").status(), 422);
 
     // A reservation left by a request that never finished is taken over.
@@ -714,7 +755,7 @@ async fn organisations_can_require_a_second_factor() {
 }
 
 #[tokio::test]
-async fn password_guessing_is_throttled_per_address() {
+async fn password_guessing_is_throttled_per_address_and_source() {
     let app = spawn_app().await;
     let org = app.create_org("Guarded").await;
     app.create_user(&org, "target@guarded.fr", "owner").await;
@@ -724,12 +765,19 @@ async fn password_guessing_is_throttled_per_address() {
             .json(&json!({"email": "target@guarded.fr", "password": password, "name": "x"}))
             .send()
     };
+    // Five mistakes cost nothing; then each failure doubles the wait.
+    let mut statuses = Vec::new();
     for _ in 0..10 {
-        assert_eq!(
-            attempt("a wrong guess!!").await.expect("sent").status(),
-            401
+        statuses.push(
+            attempt("a wrong guess!!")
+                .await
+                .expect("sent")
+                .status()
+                .as_u16(),
         );
     }
+    assert_eq!(statuses[..5], [401; 5], "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
     let r = attempt(PASSWORD).await.expect("sent");
     assert_eq!(
         r.status(),
@@ -742,7 +790,7 @@ async fn password_guessing_is_throttled_per_address() {
     app.create_user(&org, "other@guarded.fr", "member").await;
 }
 
-fn data_encoding_decode(b32: &str) -> Vec<u8> {
+pub fn data_encoding_decode(b32: &str) -> Vec<u8> {
     // RFC 4648 base32 without padding.
     let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut bits = 0u64;

@@ -62,6 +62,10 @@ pub struct Spawn {
     pub root_token: Option<String>,
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
+    /// The platform's clock, frozen at this instant (ms since the epoch)
+    /// from before the server starts: for tests that play a history at known
+    /// times, so that nothing acts on the real date first.
+    pub clock: Option<i64>,
 }
 
 impl Default for Spawn {
@@ -73,6 +77,7 @@ impl Default for Spawn {
             root_token: Some(random_root_token()),
             env: vec![],
             args: vec![],
+            clock: None,
         }
     }
 }
@@ -83,6 +88,16 @@ pub fn random_root_token() -> String {
 
 pub async fn spawn_app() -> TestApp {
     spawn(Spawn::default()).await
+}
+
+/// A server whose clock is frozen at `at` (ms since the epoch) from before it
+/// starts: what a test that plays a history at known times uses.
+pub async fn spawn_at(at: i64) -> TestApp {
+    spawn(Spawn {
+        clock: Some(at),
+        ..Spawn::default()
+    })
+    .await
 }
 
 /// Starts a server and waits for its addresses line.
@@ -129,6 +144,10 @@ pub async fn spawn(options: Spawn) -> TestApp {
     if let Some(key) = &options.master_key_file {
         command.arg("--master-key-file").arg(key);
     }
+    match options.clock {
+        Some(at) => command.env("NUAGE_TEST_CLOCK_MS", at.to_string()),
+        None => command.env_remove("NUAGE_TEST_CLOCK_MS"),
+    };
     for (k, v) in &options.env {
         command.env(k, v);
     }

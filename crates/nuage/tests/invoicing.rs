@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Spawn, TestApp, s3_client, spawn, spawn_app};
+use crate::helpers::{Spawn, TestApp, s3_client, spawn, spawn_at};
 
 const DAY: i64 = 86_400_000;
 /// 2026-10-01T00:00:00Z.
@@ -202,6 +202,7 @@ fn line(
 #[tokio::test]
 async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_cent() {
     let app = spawn(Spawn {
+        clock: Some(OCTOBER),
         env: vec![
             (
                 "NUAGE_BILLING__PAY_AS_YOU_GO__CURRENCY".into(),
@@ -568,7 +569,7 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
 /// no charge (nor are its requests billed), and it stops after 30 days.
 #[tokio::test]
 async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
-    let app = spawn_app().await;
+    let app = spawn_at(OCTOBER).await;
     let (house, region) = house(&app).await;
     let offer = house_offer(
         &app,
@@ -799,7 +800,9 @@ async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
 
 #[tokio::test]
 async fn bad_usage_records_and_runs_are_refused_and_change_nothing() {
-    let app = spawn_app().await;
+    // 2 December 2026, 10:00: November is over, 2099 is not.
+    let now = DECEMBER + DAY + 10 * 3_600_000;
+    let app = spawn_at(now).await;
     let t = app.tenant("Mesures").await;
     let s3 = app.s3_client(&t);
     s3.create_bucket()
@@ -807,10 +810,6 @@ async fn bad_usage_records_and_runs_are_refused_and_change_nothing() {
         .send()
         .await
         .expect("create");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
     let hour = now / 3_600_000 * 3_600_000 - 3_600_000;
     let good =
         json!({"id": "m-1", "org_id": t.org, "bucket": "mesures", "hour_ms": hour, "class_b": 5});
@@ -936,6 +935,7 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
     // right after the batch holding its 60th invoice is committed: the
     // second batch of ISSUE_BATCH (50).
     let app = spawn(Spawn {
+        clock: Some(OCTOBER),
         data_dir: Some(data_dir.clone()),
         env: vec![("NUAGE_TEST_CRASH_AFTER_INVOICES".into(), "60".into())],
         ..Spawn::default()
@@ -968,6 +968,7 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
 
     // Restarted, the same command finishes the run from its cut.
     let app = spawn(Spawn {
+        clock: Some(NOVEMBER + DAY),
         data_dir: Some(data_dir.clone()),
         database_url: Some(database_url.clone()),
         root_token: Some(root_token.clone()),
@@ -1002,7 +1003,7 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
 
 #[tokio::test]
 async fn runs_of_the_same_period_side_by_side_issue_each_invoice_once() {
-    let app = spawn_app().await;
+    let app = spawn_at(OCTOBER).await;
     let personal = personal_bundle(&app).await;
     set_clock(&app, OCTOBER).await;
     let customers = customers_of(&app, &personal, "Voisin", 30).await;
@@ -1035,7 +1036,7 @@ async fn runs_of_the_same_period_side_by_side_issue_each_invoice_once() {
 
 #[tokio::test]
 async fn invoices_are_factur_x_for_each_vat_treatment() {
-    let app = spawn_app().await;
+    let app = spawn_at(OCTOBER).await;
     let (house, _) = house(&app).await;
     let personal = personal_bundle(&app).await;
     set_clock(&app, OCTOBER).await;
@@ -1163,6 +1164,7 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
 #[tokio::test]
 async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
     let app = spawn(Spawn {
+        clock: Some(NOVEMBER),
         env: vec![
             ("NUAGE_BILLING__AUTOMATIC".into(), "true".into()),
             ("NUAGE_BILLING__SCHEDULE_CHECK_SECONDS".into(), "1".into()),
@@ -1205,7 +1207,6 @@ async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
             .fetch_all(&mut db)
             .await
             .expect("audit");
-    // (October may have been billed too, at the start, by the real clock.)
     assert!(
         !actors.is_empty() && actors.iter().all(|a| a == "system"),
         "{actors:?}"
@@ -1215,6 +1216,7 @@ async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
 #[tokio::test]
 async fn the_month_is_forecast_and_quota_alerts_are_told_once_per_crossing() {
     let app = spawn(Spawn {
+        clock: Some(NOVEMBER),
         env: vec![
             ("NUAGE_BILLING__ALERT_CHECK_SECONDS".into(), "1".into()),
             (
@@ -1492,7 +1494,7 @@ async fn records_replayed_reordered_or_split_across_deliveries_bill_the_same() {
     use proptest::strategy::{Strategy, ValueTree};
     use proptest::test_runner::{Config, TestRunner};
 
-    let app = spawn_app().await;
+    let app = spawn_at(OCTOBER).await;
     let found: Value = app
         .http
         .get(app.url("/directory/search?kind=offer&q=usage"))

@@ -113,6 +113,28 @@ async fn password_reset_through_an_smtp_relay() {
     .await;
     let org = app.create_org("Reset").await;
     let (_, old_token) = app.create_user(&org, "forgetful@reset.fr", "owner").await;
+    // An app password made before the reset, in use over WebDAV.
+    let (status, made) = app
+        .call(
+            Method::POST,
+            "/app-passwords",
+            &old_token,
+            Some(json!({"name": "laptop", "org_id": org})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let app_password = made["secret"].as_str().expect("secret").to_owned();
+    let webdav = || {
+        app.http
+            .request(
+                Method::from_bytes(b"PROPFIND").expect("method"),
+                format!("{}/dav/", app.console),
+            )
+            .header("Depth", "0")
+            .basic_auth("forgetful@reset.fr", Some(&app_password))
+            .send()
+    };
+    assert_eq!(webdav().await.expect("sent").status(), 207);
 
     // Unknown addresses get the same answer and no mail.
     let r = app
@@ -219,6 +241,11 @@ async fn password_reset_through_an_smtp_relay() {
         status, 401,
         "a password reset revokes the API tokens made before it"
     );
+    assert_eq!(
+        webdav().await.expect("sent").status(),
+        401,
+        "a password reset revokes the app passwords made before it"
+    );
 }
 
 #[tokio::test]
@@ -234,7 +261,7 @@ async fn without_a_relay_mail_lands_in_the_outbox() {
             Some(json!({"email": "invitee@elsewhere.fr", "role": "member"})),
         )
         .await;
-    assert_eq!(s, 201);
+    assert_eq!(s, 202);
     let mut db = app.database().await;
     let rows: Vec<(String, String, Option<i64>)> =
         sqlx::query_as("SELECT recipient, body, sent_at FROM outbox")

@@ -3,6 +3,7 @@
 //! database when `NUAGE_TEST_DATABASE_URL` names a server, and drives it over
 //! HTTP, through the real command line, and with aws-sdk-s3 on the S3 listener.
 
+mod abuse;
 mod api;
 mod audit;
 mod billing;

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::catalogue::{offer, published_offer, published_org};
-use crate::helpers::{CliOutput, TestApp, run_cli, spawn_app};
+use crate::helpers::{CliOutput, TestApp, run_cli, spawn_at};
 use crate::invoicing::{house, house_offer, set_clock};
 
 const DAY: i64 = 86_400_000;
@@ -196,7 +196,7 @@ async fn everything_stored(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
-    let app = spawn_app().await;
+    let app = spawn_at(START).await;
     set_clock(&app, START).await;
     let dir = tempfile::tempdir().expect("dir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
@@ -472,6 +472,41 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         ],
     );
     assert_eq!(out.code, 1, "another envelope: {}", out.stdout);
+    // The replaced envelope is dropped from the platform; its digest and
+    // receipt stay, and the receipt still proves it with the bidder's copy.
+    let mut db = app.database().await;
+    let fr_bids: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT ciphertext, sha256, replaced_by FROM bids WHERE bidder_org_id = $1 ORDER BY submitted_at, id",
+    )
+    .bind(&fr)
+    .fetch_all(&mut db)
+    .await
+    .expect("bids");
+    assert_eq!(fr_bids.len(), 2);
+    assert!(
+        fr_bids[0].0.is_empty() && fr_bids[0].2.is_some(),
+        "{fr_bids:?}"
+    );
+    assert_eq!(fr_bids[0].1.len(), 64);
+    assert!(!fr_bids[1].0.is_empty() && fr_bids[1].2.is_none());
+    let out = cli(
+        &app,
+        "unused",
+        &[
+            "tender",
+            "receipt",
+            "verify",
+            "--file",
+            &path("fr-1.receipt.json"),
+            "--envelope",
+            &path("fr-1.age"),
+        ],
+    );
+    assert_eq!(
+        out.code, 0,
+        "the dropped bid's receipt: {}{}",
+        out.stdout, out.stderr
+    );
 
     // Sealed to another key: accepted (age does not name its recipient),
     // reported at opening. Not an age file at all: refused at once.
@@ -482,15 +517,19 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     )
     .expect("seal");
     let bids_path = |org: &str| app.url(&format!("/tenders/{id}/bids?org_id={org}"));
-    let response = app
-        .http
-        .post(bids_path(&other))
-        .bearer_auth(&other_token)
-        .body(sealed)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(response.status(), 201);
+    let resend = || {
+        app.http
+            .post(bids_path(&other))
+            .bearer_auth(&other_token)
+            .body(sealed.clone())
+            .send()
+    };
+    // A bidder corrects its bid a few times an hour, but cannot flood the
+    // call: past ten envelopes in an hour, it waits.
+    for _ in 0..10 {
+        assert_eq!(resend().await.expect("post").status(), 201);
+    }
+    assert_eq!(resend().await.expect("post").status(), 429);
     let response = app
         .http
         .post(bids_path(&other))
@@ -956,7 +995,7 @@ fn the_published_bid_schema_says_what_the_opening_reads() {
 /// not published data, and the cancellation is an OCDS release.
 #[tokio::test]
 async fn a_call_declared_without_follow_up_is_published_as_such() {
-    let app = spawn_app().await;
+    let app = spawn_at(START).await;
     set_clock(&app, START).await;
     let (token, id) = buyer_with_draft(
         &app,
@@ -1038,7 +1077,7 @@ async fn a_call_declared_without_follow_up_is_published_as_such() {
 /// not, and the same share twice counts once.
 #[tokio::test]
 async fn a_committee_opens_with_enough_shares_and_no_fewer() {
-    let app = spawn_app().await;
+    let app = spawn_at(START).await;
     set_clock(&app, START).await;
     let dir = tempfile::tempdir().expect("dir");
     let base = dir.path().join("committee").to_string_lossy().into_owned();
@@ -1132,7 +1171,7 @@ async fn a_committee_opens_with_enough_shares_and_no_fewer() {
 /// deadline only, tell the bidders, and are OCDS releases.
 #[tokio::test]
 async fn questions_are_answered_to_all_and_amendments_are_versioned() {
-    let app = spawn_app().await;
+    let app = spawn_at(START).await;
     set_clock(&app, START).await;
     let dir = tempfile::tempdir().expect("dir");
     let mut call = spec(START + 40 * DAY);
@@ -1335,7 +1374,7 @@ async fn questions_are_answered_to_all_and_amendments_are_versioned() {
 /// its OCDS release; bad names, duplicates and late changes refused.
 #[tokio::test]
 async fn a_calls_documents_are_sealed_and_published_with_it() {
-    let app = spawn_app().await;
+    let app = spawn_at(START).await;
     set_clock(&app, START).await;
     let (token, id) = buyer_with_draft(
         &app,
@@ -1534,7 +1573,7 @@ async fn a_calls_documents_are_sealed_and_published_with_it() {
 async fn the_console_signs_a_contract_once_the_standstill_is_over() {
     use age::secrecy::ExposeSecret;
 
-    let app = spawn_app().await;
+    let app = spawn_at(START).await;
     set_clock(&app, START).await;
     let (token, id) = buyer_with_draft(
         &app,

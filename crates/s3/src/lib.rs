@@ -10,6 +10,7 @@ mod convert;
 mod cors;
 mod error;
 mod ops;
+pub mod throttle;
 pub mod website;
 
 use std::net::SocketAddr;
@@ -31,6 +32,9 @@ pub struct ClientAddr(pub SocketAddr);
 pub struct S3Settings {
     /// With a root domain, `<bucket>.<root domain>` addresses a bucket too.
     pub root_domain: Option<String>,
+    /// The largest file a browser form (`POST` Object) uploads: `s3s`
+    /// holds it in memory until the form's policy is checked.
+    pub post_object_max_bytes: u64,
 }
 
 /// The S3 service over the storage use cases.
@@ -53,6 +57,9 @@ pub fn service(storage: Storage, settings: &S3Settings) -> Result<S3Service, Str
     let mut config = s3s::config::S3Config::default();
     // XML bodies (delete lists, tag sets, CORS and lifecycle rules) are small.
     config.xml_max_body_size = 2 * 1024 * 1024;
+    if settings.post_object_max_bytes > 0 {
+        config.post_object_max_file_size = settings.post_object_max_bytes;
+    }
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         config,
     ))));

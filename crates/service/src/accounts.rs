@@ -100,6 +100,40 @@ impl TryFrom<MembershipRow> for Membership {
     }
 }
 
+/// How long an invitation waits for its answer.
+pub const INVITATION_TTL_MS: i64 = 14 * 86_400_000;
+
+/// An invitation to join an organisation, as its invitee (or the inviter)
+/// sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Invitation {
+    pub id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub email: String,
+    pub role: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Always true: an address is invited, never added, whether or not it
+    /// has an account.
+    pub invited: bool,
+}
+
+impl From<repo::InvitationRow> for Invitation {
+    fn from(r: repo::InvitationRow) -> Self {
+        Self {
+            id: r.id,
+            org_id: r.org_id,
+            org_name: r.org_name,
+            email: r.email,
+            role: r.role,
+            created_at_ms: r.created_at,
+            expires_at_ms: r.expires_at,
+            invited: true,
+        }
+    }
+}
+
 /// Input to create an organisation, as received.
 #[derive(Debug, Clone)]
 pub struct NewOrg {
@@ -336,6 +370,15 @@ impl Platform {
         conn: &mut AnyConnection,
         parsed: ParsedOrg,
     ) -> ServiceResult<OrgRow> {
+        // One organisation per name, as people read names: see `OrgName::key`.
+        let key = parsed.name.key();
+        for existing in repo::org_names(conn).await? {
+            if OrgName::parse(&existing).is_ok_and(|n| n.key() == key) {
+                return Err(ServiceError::Conflict(format!(
+                    "an organisation named « {existing} » exists already: choose a name that cannot be taken for it"
+                )));
+            }
+        }
         let row = OrgRow {
             id: OrgId::new().to_string(),
             name: parsed.name.as_str().to_owned(),
@@ -556,8 +599,10 @@ impl Platform {
         Org::try_from(row)
     }
 
-    /// Adds an existing user to an organisation, or invites an address that has
-    /// no account yet by e-mail.
+    /// Invites an address to the organisation. The answer is the same
+    /// whether or not the address has an account, and nothing changes for
+    /// its user until they accept ([`Platform::accept_invitation`]): nobody
+    /// is made a member of an organisation they did not choose.
     pub async fn add_member(
         &self,
         who: &Principal,
@@ -565,55 +610,138 @@ impl Platform {
         org: OrgId,
         email: &str,
         role: Role,
-    ) -> ServiceResult<Option<Membership>> {
+    ) -> ServiceResult<Invitation> {
         let email = Email::parse(email)?;
+        let now = now_ms();
+        let limits = self.settings().mail_limits;
         let mut tx = self.db().begin_write().await?;
         let org_row = self
             .authorize_org(&mut tx, who, org, |r| {
                 r.manages_org() && (r == Role::Owner || role != Role::Owner)
             })
             .await?;
-        let Some(user) = repo::get_user_by_email(&mut tx, email.as_str()).await? else {
-            self.commit_audited(
-                tx,
-                who,
-                meta,
-                AuditEvent::new("member.invite", format!("email:{email}"))
-                    .org(org)
-                    .details(serde_json::json!({"role": role})),
-            )
-            .await?;
-            let link = format!("{}/signup", self.settings().public_url);
+        let (_, by_org) = repo::invitations_sent_since(
+            &mut tx,
+            email.as_str(),
+            &org.to_string(),
+            now - 3_600_000,
+            now - 86_400_000,
+        )
+        .await?;
+        if by_org >= limits.invitations_per_org_per_day {
+            return Err(ServiceError::RateLimited);
+        }
+        let row = repo::InvitationRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: org.to_string(),
+            org_name: org_row.name.clone(),
+            email: email.as_str().to_owned(),
+            role: role.as_str().to_owned(),
+            invited_by: who.actor(),
+            created_at: now,
+            expires_at: now + INVITATION_TTL_MS,
+        };
+        repo::upsert_invitation(&mut tx, &row).await?;
+        // Sent at most a few times an hour to one address, whoever asks.
+        let recent = nuage_db::repo::mail::count_to_recipient_since(
+            &mut tx,
+            email.as_str(),
+            now - 3_600_000,
+        )
+        .await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("member.invite", format!("email:{email}"))
+                .org(org)
+                .details(serde_json::json!({"role": role})),
+        )
+        .await?;
+        if recent < limits.per_recipient_per_hour {
+            let link = format!("{}/invitations", self.settings().public_url);
             let body = format!(
-                "Bonjour,\n\nVous êtes invité·e à rejoindre « {name} » sur Nuage. Créez votre compte : {link}\npuis demandez à la personne qui vous a invité·e de vous ajouter.\n\n---\n\nHello,\n\nYou are invited to join \"{name}\" on Nuage. Create your account at {link}\nthen ask the person who invited you to add you.\n",
+                "Bonjour,\n\nVous êtes invité·e à rejoindre « {name} » sur Nuage. Connectez-vous (ou créez votre compte avec cette adresse) puis acceptez l'invitation : {link}\nSans réponse de votre part, rien ne change.\n\n---\n\nHello,\n\nYou are invited to join \"{name}\" on Nuage. Sign in (or create your account with this address), then accept the invitation: {link}\nIf you do nothing, nothing changes.\n",
                 name = org_row.name
             );
             self.mailer()
                 .send(self.db(), email.as_str(), "Invitation Nuage", &body, None)
                 .await?;
-            return Ok(None);
-        };
-        repo::insert_membership(&mut tx, &org.to_string(), &user.id, role.as_str(), now_ms())
-            .await
-            .map_err(|e| match ServiceError::from(e) {
-                ServiceError::Conflict(_) => {
-                    ServiceError::Conflict("this user is already a member".into())
-                }
-                other => other,
-            })?;
-        let membership = repo::get_membership(&mut tx, &org.to_string(), &user.id)
+        }
+        Ok(Invitation::from(row))
+    }
+
+    /// The invitations waiting for the caller.
+    pub async fn invitations(&self, who: &Principal) -> ServiceResult<Vec<Invitation>> {
+        let (user, _) = self.me(who).await?;
+        let rows =
+            repo::pending_invitations(&mut *self.db().acquire().await?, &user.email, now_ms())
+                .await?;
+        Ok(rows.into_iter().map(Invitation::from).collect())
+    }
+
+    /// Accepts an invitation sent to the caller's address: they become a
+    /// member with its role.
+    pub async fn accept_invitation(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        id: &str,
+    ) -> ServiceResult<Membership> {
+        let (user, _) = self.me(who).await?;
+        let mut tx = self.db().begin_write().await?;
+        let invitation = repo::close_invitation(&mut tx, id, &user.email, now_ms(), true)
+            .await?
+            .ok_or(ServiceError::NotFound("invitation"))?;
+        let user_id = user.id.to_string();
+        if repo::get_membership(&mut tx, &invitation.org_id, &user_id)
+            .await?
+            .is_none()
+        {
+            repo::insert_membership(
+                &mut tx,
+                &invitation.org_id,
+                &user_id,
+                &invitation.role,
+                now_ms(),
+            )
+            .await?;
+        }
+        let membership = repo::get_membership(&mut tx, &invitation.org_id, &user_id)
             .await?
             .ok_or(ServiceError::NotFound("membership"))?;
         self.commit_audited(
             tx,
             who,
             meta,
-            AuditEvent::new("member.add", format!("user:{}", user.id))
-                .org(org)
-                .details(serde_json::json!({"role": role})),
+            AuditEvent::new("member.add", format!("user:{user_id}"))
+                .org(OrgId::parse(&invitation.org_id)?)
+                .details(serde_json::json!({"role": invitation.role, "invitation": id})),
         )
         .await?;
-        Ok(Some(Membership::try_from(membership)?))
+        Membership::try_from(membership)
+    }
+
+    /// Declines an invitation sent to the caller's address.
+    pub async fn decline_invitation(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        id: &str,
+    ) -> ServiceResult<()> {
+        let (user, _) = self.me(who).await?;
+        let mut tx = self.db().begin_write().await?;
+        let invitation = repo::close_invitation(&mut tx, id, &user.email, now_ms(), false)
+            .await?
+            .ok_or(ServiceError::NotFound("invitation"))?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("member.decline", format!("user:{}", user.id))
+                .org(OrgId::parse(&invitation.org_id)?),
+        )
+        .await
     }
 
     pub async fn list_members(

@@ -10,6 +10,7 @@ use nuage_domain::user::{Email, check_new_password};
 use crate::accounts::{Membership, User, decoy_hash, hash_password, password_matches};
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::secret;
+use crate::throttle::Attempt;
 use crate::{AuditEvent, Platform, Principal, RequestMeta, now_ms, totp};
 
 /// A console session, as the console needs it on every page.
@@ -79,11 +80,9 @@ impl Platform {
         let user = self.check_password(meta, email, password).await?;
         let token = secret::random_token(32);
         let now = now_ms();
-        let first_org = users::list_memberships_of_user(&mut *self.db().acquire().await?, &user.id)
-            .await?
-            .into_iter()
-            .next()
-            .map(|m| m.org_id);
+        // The organisation the user last chose, else their oldest: never
+        // one picked by its name, which anyone can make look like another.
+        let first_org = users::opening_org(&mut *self.db().acquire().await?, &user.id).await?;
         let row = SessionRow {
             id_hash: secret::sha256_hex(&token),
             user_id: user.id.clone(),
@@ -142,8 +141,9 @@ impl Platform {
         .await
     }
 
-    /// Checks a password, throttling guesses per address on every node. Takes
-    /// as long for an unknown address as for a known one.
+    /// Checks a password, throttling guesses per address and source on every
+    /// node (see [`crate::throttle`]). Takes as long for an unknown address
+    /// as for a known one.
     async fn check_password(
         &self,
         meta: &RequestMeta,
@@ -154,15 +154,14 @@ impl Platform {
             password_matches(password, decoy_hash()).await?;
             return Err(wrong_credentials());
         };
-        let now = now_ms();
-        let since = now - LOGIN_FAILURE_WINDOW_MS;
+        let attempt = Attempt {
+            kind: "sign-in",
+            account: email.as_str(),
+            source: &meta.source,
+        };
         let user = {
             let mut conn = self.db().acquire().await?;
-            if users::count_login_failures(&mut conn, email.as_str(), since).await?
-                >= MAX_LOGIN_FAILURES
-            {
-                return Err(ServiceError::RateLimited);
-            }
+            attempt.check(&mut conn).await?;
             users::get_user_by_email(&mut conn, email.as_str()).await?
         };
         // No connection is held while the hash is computed.
@@ -176,11 +175,11 @@ impl Platform {
         let mut conn = self.db().acquire().await?;
         match user {
             Some(user) if matched => {
-                users::clear_login_failures(&mut conn, email.as_str(), since).await?;
+                attempt.succeeded(&mut conn).await?;
                 Ok(user)
             }
             _ => {
-                users::record_login_failure(&mut conn, email.as_str(), now).await?;
+                attempt.failed(&mut conn).await?;
                 tracing::info!(source = %meta.source, "failed sign-in");
                 metrics::counter!("nuage_login_failures_total").increment(1);
                 Err(wrong_credentials())
@@ -210,7 +209,12 @@ impl Platform {
             .current_org
             .as_ref()
             .and_then(|id| memberships.iter().find(|m| &m.org_id == id).cloned())
-            .or_else(|| memberships.first().cloned());
+            .or_else(|| {
+                memberships
+                    .iter()
+                    .min_by_key(|m| (m.created_at_ms, m.org_id.clone()))
+                    .cloned()
+            });
         Ok(Some(Session {
             user: User::try_from(&user)?,
             memberships,
@@ -300,6 +304,7 @@ impl Platform {
         self.authorize_org(&mut conn, &session.principal(), org, |_| true)
             .await?;
         repo::set_session_org(&mut conn, &secret::sha256_hex(token), &org.to_string()).await?;
+        users::set_last_org(&mut conn, &session.user.id.to_string(), &org.to_string()).await?;
         Ok(())
     }
 
@@ -461,8 +466,8 @@ impl Platform {
     }
 
     /// Sets a new password with a reset link's token. Ends every session,
-    /// revokes every API token and every other reset link of the user: whoever
-    /// knew the old password loses what they made with it.
+    /// revokes every API token, app password and other reset link of the
+    /// user: whoever knew the old password loses what they made with it.
     pub async fn reset_password(
         &self,
         meta: &RequestMeta,
@@ -484,6 +489,7 @@ impl Platform {
         repo::delete_sessions_of_user(&mut tx, &user_id).await?;
         repo::cancel_password_resets_of_user(&mut tx, &user_id, now_ms()).await?;
         nuage_db::repo::keys::revoke_tokens_of_user(&mut tx, &user_id, now_ms()).await?;
+        nuage_db::repo::drive::revoke_app_passwords_of_user(&mut tx, &user_id, now_ms()).await?;
         let user = users::get_user(&mut tx, &user_id)
             .await?
             .ok_or(ServiceError::NotFound("user"))?;

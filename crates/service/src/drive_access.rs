@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::secret;
+use crate::throttle::Attempt;
 use crate::{AuditEvent, Platform, Principal, RequestMeta, now_ms};
 
 /// An app password as listed (never its secret).
@@ -145,14 +146,13 @@ impl Platform {
             .into());
         }
         let mut tx = self.db().begin_write().await?;
-        if identity::get_membership(&mut tx, &org.to_string(), &user.to_string())
-            .await?
-            .is_none()
-        {
-            return Err(ServiceError::Forbidden(
-                "you are not a member of this organisation".into(),
-            ));
-        }
+        // The organisation's policy (a second factor required) holds here
+        // as everywhere: no app password gets round it.
+        let member = Principal::User {
+            id: user,
+            is_operator: false,
+        };
+        self.authorize_org(&mut tx, &member, org, |_| true).await?;
         let secret = new_app_password();
         let row = AppPasswordRow {
             id: Uuid::now_v7().to_string(),
@@ -212,48 +212,83 @@ impl Platform {
         .await
     }
 
-    /// Checks an e-mail address and app password (HTTP Basic). Unknown,
-    /// revoked, another user's, and passwords of a membership since ended
-    /// are refused alike.
+    /// Checks an e-mail address and app password (HTTP Basic), throttled
+    /// per address and source like a sign-in. Unknown, revoked, another
+    /// user's, passwords of a membership since ended, and those of a member
+    /// whom the organisation's policy now refuses (a second factor required
+    /// and not enabled) are refused alike.
     pub async fn authenticate_app_password(
         &self,
+        meta: &RequestMeta,
         email: &str,
         password: &str,
     ) -> ServiceResult<DriveUser> {
         let refused =
             || ServiceError::Unauthenticated("the e-mail address or app password is wrong".into());
-        if password.is_empty() || password.len() > 200 {
-            return Err(refused());
-        }
+        let email = email.trim().to_lowercase();
+        let attempt = Attempt {
+            kind: "dav",
+            account: &email,
+            source: &meta.source,
+        };
         let mut conn = self.db().acquire().await?;
-        let row = repo::find_app_password(&mut conn, &secret::sha256_hex(password.trim()))
-            .await?
-            .ok_or_else(refused)?;
+        attempt.check(&mut conn).await?;
+        match self.app_password_user(&mut conn, &email, password).await? {
+            Some(user) => {
+                attempt.succeeded(&mut conn).await?;
+                Ok(user)
+            }
+            None => {
+                attempt.failed(&mut conn).await?;
+                Err(refused())
+            }
+        }
+    }
+
+    async fn app_password_user(
+        &self,
+        conn: &mut nuage_db::AnyConnection,
+        email: &str,
+        password: &str,
+    ) -> ServiceResult<Option<DriveUser>> {
+        if password.is_empty() || password.len() > 200 {
+            return Ok(None);
+        }
+        let Some(row) = repo::find_app_password(conn, &secret::sha256_hex(password.trim())).await?
+        else {
+            return Ok(None);
+        };
         if row.revoked_at.is_some() {
-            return Err(refused());
+            return Ok(None);
         }
-        let user = identity::get_user(&mut conn, &row.user_id)
-            .await?
-            .ok_or_else(refused)?;
-        if !user.email.eq_ignore_ascii_case(email.trim()) {
-            return Err(refused());
+        let Some(user) = identity::get_user(conn, &row.user_id).await? else {
+            return Ok(None);
+        };
+        if !user.email.eq_ignore_ascii_case(email) {
+            return Ok(None);
         }
-        if identity::get_membership(&mut conn, &row.org_id, &row.user_id)
-            .await?
-            .is_none()
+        let who = Principal::User {
+            id: UserId::parse(&user.id)?,
+            is_operator: false,
+        };
+        match self
+            .authorize_org(conn, &who, OrgId::parse(&row.org_id)?, |_| true)
+            .await
         {
-            return Err(refused());
+            Ok(_) => {}
+            Err(ServiceError::NotFound(_) | ServiceError::Forbidden(_)) => return Ok(None),
+            Err(e) => return Err(e),
         }
         let now = now_ms();
         if row.last_used_at.is_none_or(|t| t < now - 60_000) {
-            repo::touch_app_password(&mut conn, &row.id, now).await?;
+            repo::touch_app_password(conn, &row.id, now).await?;
         }
-        Ok(DriveUser {
+        Ok(Some(DriveUser {
             user: UserId::parse(&user.id)?,
             email: user.email,
             org: OrgId::parse(&row.org_id)?,
             app_password: row.id,
-        })
+        }))
     }
 
     // --- WebDAV locks --------------------------------------------------------

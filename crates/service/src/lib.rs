@@ -13,6 +13,7 @@ pub mod error;
 pub mod keys;
 pub mod mail;
 pub mod storage;
+pub mod throttle;
 pub mod tokens;
 pub mod totp;
 
@@ -56,6 +57,19 @@ pub mod test_hooks {
     /// Freezes `now_ms` at `at`, or lets it run again with `None`.
     pub fn set_clock(at: Option<i64>) {
         FROZEN.store(at.unwrap_or(i64::MIN), Ordering::SeqCst);
+    }
+
+    /// Freezes the clock at `NUAGE_TEST_CLOCK_MS`, when set, before the
+    /// server starts anything that acts on time (the billing schedule, the
+    /// tenders' deadlines): a test that plays a history then never races the
+    /// real date.
+    pub fn pin_clock_from_env() {
+        if let Some(at) = std::env::var("NUAGE_TEST_CLOCK_MS")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            set_clock(Some(at));
+        }
     }
 
     /// Called for each invoice a run has committed: the process aborts, as
@@ -224,6 +238,27 @@ pub struct PlatformSettings {
     /// The console's public address, for links in e-mails.
     pub public_url: String,
     pub session_ttl: Duration,
+    pub mail_limits: MailLimits,
+}
+
+/// Limits on the e-mails anyone can make the platform send (invitations,
+/// password resets), so that it is nobody's tool to flood an inbox.
+#[derive(Debug, Clone, Copy)]
+pub struct MailLimits {
+    /// Messages to one address in an hour; past it, nothing more is sent
+    /// (the request is answered the same).
+    pub per_recipient_per_hour: i64,
+    /// Invitations one organisation sends in a day.
+    pub invitations_per_org_per_day: i64,
+}
+
+impl Default for MailLimits {
+    fn default() -> Self {
+        Self {
+            per_recipient_per_hour: 5,
+            invitations_per_org_per_day: 100,
+        }
+    }
 }
 
 struct Inner {

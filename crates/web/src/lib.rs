@@ -93,6 +93,10 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             get(pages::org::members).post(pages::org::add_member),
         )
         .route("/members/{user_id}/remove", post(pages::org::remove_member))
+        .route(
+            "/invitations/{id}/{answer}",
+            post(pages::org::answer_invitation),
+        )
         .route("/audit", get(pages::org::audit))
         .route(
             "/tokens",

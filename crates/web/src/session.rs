@@ -45,14 +45,28 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         })
 }
 
+/// A console cookie's name. Over TLS it carries the `__Host-` prefix: a
+/// browser then keeps it only when this very host set it over HTTPS for the
+/// whole site, so that a website on a sibling domain cannot toss a cookie of
+/// its own into the console.
+pub fn cookie_name(name: &str, config: ConsoleConfig) -> String {
+    if config.secure_cookies {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
 /// A `Set-Cookie` value for the console: HttpOnly, SameSite=Lax, whole site,
-/// and Secure when the console is served over TLS. `max_age` of zero deletes.
+/// and Secure (with the `__Host-` prefix) when the console is served over
+/// TLS. `max_age` of zero deletes.
 pub fn set_cookie(
     name: &str,
     value: &str,
     max_age_secs: Option<u64>,
     config: ConsoleConfig,
 ) -> HeaderValue {
+    let name = cookie_name(name, config);
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(age) = max_age_secs {
         cookie.push_str(&format!("; Max-Age={age}"));
@@ -126,16 +140,19 @@ impl Ctx {
         peer: Option<SocketAddr>,
     ) -> Result<Self, ServiceError> {
         let lang = Lang::negotiate(
-            cookie(headers, LANG_COOKIE),
+            cookie(headers, &cookie_name(LANG_COOKIE, state.config)),
             headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
         );
-        let secret = cookie(headers, SESSION_COOKIE).filter(|v| plausible_token(v));
+        let secret = cookie(headers, &cookie_name(SESSION_COOKIE, state.config))
+            .filter(|v| plausible_token(v));
         let session = match secret {
             Some(secret) => state.platform.session(secret).await?,
             None => None,
         };
         let (anon_csrf, anon_csrf_is_new) =
-            match cookie(headers, CSRF_COOKIE).filter(|v| plausible_token(v)) {
+            match cookie(headers, &cookie_name(CSRF_COOKIE, state.config))
+                .filter(|v| plausible_token(v))
+            {
                 Some(token) => (token.to_owned(), false),
                 None => (secret::random_token(20), true),
             };
@@ -289,7 +306,7 @@ mod tests {
         );
         assert_eq!(
             tls.to_str().ok(),
-            Some("nuage_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure")
+            Some("__Host-nuage_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure")
         );
     }
 

@@ -28,6 +28,7 @@ async fn console() -> Console {
         data_dir: dir.path().to_owned(),
         public_url: "http://console.test".into(),
         session_ttl: std::time::Duration::from_secs(3600),
+        mail_limits: Default::default(),
     };
     let (platform, _) = Platform::start(
         db,
@@ -190,7 +191,7 @@ async fn pages_carry_the_security_headers_and_the_negotiated_language() {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     assert!(
-        cookie.starts_with("nuage_csrf=")
+        cookie.starts_with("__Host-nuage_csrf=")
             && cookie.contains("HttpOnly")
             && cookie.contains("SameSite=Lax")
             && cookie.contains("Secure"),
@@ -233,7 +234,7 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
     let anonymous = alice
         .0
         .iter()
-        .find(|(n, _)| n == "nuage_csrf")
+        .find(|(n, _)| n == "__Host-nuage_csrf")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let (status, _, _) = console

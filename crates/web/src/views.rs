@@ -126,6 +126,7 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
     Some(match key {
         "member_added" => t.notice_member_added,
         "member_invited" => t.notice_member_invited,
+        "invitation_accepted" => t.notice_invitation_accepted,
         "member_removed" => t.notice_member_removed,
         "token_revoked" => t.notice_token_revoked,
         "s3_key_revoked" => t.notice_s3_key_revoked,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_domain::org::{OrgKind, Role};
 use nuage_domain::storage::KeyPurpose;
-use nuage_service::accounts::{Membership, NewOrg, NewUser, Org, User};
+use nuage_service::accounts::{Invitation, Membership, NewOrg, NewUser, Org, User};
 use nuage_service::tokens::S3Key;
 use nuage_service::{AuditEntry, Page, Platform};
 use serde::{Deserialize, Serialize};
@@ -139,8 +139,7 @@ pub async fn set_tax(
     ))
 }
 
-/// A member to add, by e-mail address. An address without an account is
-/// sent an invitation instead.
+/// A member to invite, by e-mail address.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
@@ -148,16 +147,11 @@ pub struct AddMember {
     pub role: Role,
 }
 
-/// The outcome of adding a member.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AddMemberOutcome {
-    /// The new membership, or none when an invitation was sent.
-    pub membership: Option<Membership>,
-    pub invited: bool,
-}
-
+/// Invites an address: the answer is the same whether or not it has an
+/// account, and it becomes a member only once its user accepts
+/// (`POST /api/v1/invitations/{id}/accept`).
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/members", tag = "organisations", params(("org_id" = String, Path)), request_body = AddMember,
-    responses((status = 201, body = AddMemberOutcome), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+    responses((status = 202, body = Invitation, description = "Invited"), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn add_member(
     State(platform): State<Platform>,
     Caller(who): Caller,
@@ -167,16 +161,48 @@ pub async fn add_member(
     body: JsonBody<AddMember>,
 ) -> Result<Response, ApiError> {
     let org = org_id(&id)?;
-    create_once(&platform, &who, idempotency, &body.digest, async {
-        let membership = platform
+    let mut response = create_once(&platform, &who, idempotency, &body.digest, async {
+        Ok(platform
             .add_member(&who, &meta, org, &body.value.email, body.value.role)
-            .await?;
-        Ok(AddMemberOutcome {
-            invited: membership.is_none(),
-            membership,
-        })
+            .await?)
     })
-    .await
+    .await?;
+    if response.status() == StatusCode::CREATED {
+        *response.status_mut() = StatusCode::ACCEPTED;
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "organisations",
+    responses((status = 200, body = Vec<Invitation>, description = "The invitations waiting for the caller"), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn invitations(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+) -> Result<Json<Vec<Invitation>>, ApiError> {
+    Ok(Json(platform.invitations(&who).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/invitations/{invitation_id}/accept", tag = "organisations", params(("invitation_id" = String, Path)),
+    responses((status = 200, body = Membership, description = "The caller is now a member"), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn accept_invitation(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Membership>, ApiError> {
+    Ok(Json(platform.accept_invitation(&who, &meta, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/invitations/{invitation_id}/decline", tag = "organisations", params(("invitation_id" = String, Path)),
+    responses((status = 204, description = "Declined"), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn decline_invitation(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    platform.decline_invitation(&who, &meta, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/members", tag = "organisations", params(("org_id" = String, Path), PageParams),

@@ -67,6 +67,22 @@ pub async fn app_passwords_of_user(
 }
 
 /// Revokes one of the user's app passwords; false when there is none live.
+/// Revokes every live app password of a user (a password reset).
+pub async fn revoke_app_passwords_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    at: i64,
+) -> Result<u64, DbError> {
+    Ok(sqlx::query(
+        "UPDATE app_passwords SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(at)
+    .bind(user_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 pub async fn revoke_app_password(
     conn: &mut AnyConnection,
     id: &str,

@@ -58,6 +58,14 @@ const USER_COLUMNS: &str = "id, email, display_name, password_hash, totp_secret,
 const MEMBERSHIP_SELECT: &str = "SELECT m.org_id, o.name AS org_name, m.user_id, u.email, u.display_name, m.role, m.created_at \
      FROM memberships m JOIN organisations o ON o.id = m.org_id JOIN users u ON u.id = m.user_id";
 
+/// Every organisation's name (to refuse one that reads like another).
+pub async fn org_names(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT name FROM organisations")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
 pub async fn insert_org(conn: &mut AnyConnection, org: &OrgRow) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO organisations (id, name, kind, siret, vat_number, country, require_totp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -359,6 +367,22 @@ pub async fn count_login_failures(
     Ok(n)
 }
 
+/// Failed attempts of a throttling key since a time: how many, and when the
+/// last one was.
+pub async fn failures_since(
+    conn: &mut AnyConnection,
+    key: &str,
+    since: i64,
+) -> Result<(i64, Option<i64>), DbError> {
+    Ok(
+        sqlx::query_as("SELECT COUNT(*), MAX(at) FROM login_failures WHERE email = $1 AND at > $2")
+            .bind(key)
+            .bind(since)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 /// Forgets an address's failures (after a successful sign-in), and old ones.
 pub async fn clear_login_failures(
     conn: &mut AnyConnection,
@@ -387,4 +411,186 @@ pub async fn count_orgs(conn: &mut AnyConnection) -> Result<i64, DbError> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM organisations")
         .fetch_one(conn)
         .await?)
+}
+
+// --- invitations -------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct InvitationRow {
+    pub id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub email: String,
+    pub role: String,
+    pub invited_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+const INVITATION_SELECT: &str = "SELECT i.id, i.org_id, o.name AS org_name, i.email, i.role, \
+     i.invited_by, i.created_at, i.expires_at FROM invitations i JOIN organisations o ON o.id = i.org_id";
+
+/// Records an invitation, or renews the pending one of the same
+/// organisation and address (its role and expiry); a lapsed one is closed
+/// first.
+pub async fn upsert_invitation(
+    conn: &mut AnyConnection,
+    inv: &InvitationRow,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE invitations SET declined_at = $1 WHERE org_id = $2 AND email = $3 \
+         AND accepted_at IS NULL AND declined_at IS NULL AND expires_at <= $1",
+    )
+    .bind(inv.created_at)
+    .bind(&inv.org_id)
+    .bind(&inv.email)
+    .execute(&mut *conn)
+    .await?;
+    let renewed = sqlx::query(
+        "UPDATE invitations SET role = $1, invited_by = $2, expires_at = $3 WHERE org_id = $4 \
+         AND email = $5 AND accepted_at IS NULL AND declined_at IS NULL",
+    )
+    .bind(&inv.role)
+    .bind(&inv.invited_by)
+    .bind(inv.expires_at)
+    .bind(&inv.org_id)
+    .bind(&inv.email)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if renewed == 0 {
+        sqlx::query(
+            "INSERT INTO invitations (id, org_id, email, role, invited_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&inv.id)
+        .bind(&inv.org_id)
+        .bind(&inv.email)
+        .bind(&inv.role)
+        .bind(&inv.invited_by)
+        .bind(inv.created_at)
+        .bind(inv.expires_at)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The live invitations sent to an address, newest first.
+pub async fn pending_invitations(
+    conn: &mut AnyConnection,
+    email: &str,
+    now: i64,
+) -> Result<Vec<InvitationRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "{INVITATION_SELECT} WHERE i.email = $1 AND i.accepted_at IS NULL \
+         AND i.declined_at IS NULL AND i.expires_at > $2 ORDER BY i.created_at DESC, i.id"
+    ))
+    .bind(email)
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Closes a live invitation sent to `email`: accepted, or declined. Returns
+/// it, or none when there is no such live invitation.
+pub async fn close_invitation(
+    conn: &mut AnyConnection,
+    id: &str,
+    email: &str,
+    now: i64,
+    accepted: bool,
+) -> Result<Option<InvitationRow>, DbError> {
+    let row: Option<InvitationRow> = sqlx::query_as(&format!(
+        "{INVITATION_SELECT} WHERE i.id = $1 AND i.email = $2 AND i.accepted_at IS NULL \
+         AND i.declined_at IS NULL AND i.expires_at > $3"
+    ))
+    .bind(id)
+    .bind(email)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if row.is_none() {
+        return Ok(None);
+    }
+    let column = if accepted {
+        "accepted_at"
+    } else {
+        "declined_at"
+    };
+    let done = sqlx::query(&format!(
+        "UPDATE invitations SET {column} = $1 WHERE id = $2 AND accepted_at IS NULL AND declined_at IS NULL"
+    ))
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(row.filter(|_| done.rows_affected() == 1))
+}
+
+/// Invitations sent to an address, and by an organisation, since a time
+/// (the limits on e-mails sent on anyone's request).
+pub async fn invitations_sent_since(
+    conn: &mut AnyConnection,
+    email: &str,
+    org_id: &str,
+    since_email: i64,
+    since_org: i64,
+) -> Result<(i64, i64), DbError> {
+    let (to_address,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM invitations WHERE email = $1 AND created_at > $2")
+            .bind(email)
+            .bind(since_email)
+            .fetch_one(&mut *conn)
+            .await?;
+    let (by_org,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM invitations WHERE org_id = $1 AND created_at > $2")
+            .bind(org_id)
+            .bind(since_org)
+            .fetch_one(conn)
+            .await?;
+    Ok((to_address, by_org))
+}
+
+// --- the organisation a user works in ----------------------------------------
+
+pub async fn set_last_org(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    org_id: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO last_orgs (user_id, org_id) VALUES ($1, $2) \
+         ON CONFLICT (user_id) DO UPDATE SET org_id = excluded.org_id",
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The organisation the console opens at sign-in: the one the user last
+/// chose while still a member of it, else their oldest membership.
+pub async fn opening_org(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Option<String>, DbError> {
+    let chosen: Option<(String,)> = sqlx::query_as(
+        "SELECT l.org_id FROM last_orgs l JOIN memberships m \
+         ON m.org_id = l.org_id AND m.user_id = l.user_id WHERE l.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((org,)) = chosen {
+        return Ok(Some(org));
+    }
+    let oldest: Option<(String,)> = sqlx::query_as(
+        "SELECT org_id FROM memberships WHERE user_id = $1 ORDER BY created_at, org_id LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(oldest.map(|o| o.0))
 }

@@ -63,3 +63,18 @@ pub async fn list_recent(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Out
         .fetch_all(conn)
         .await?)
 }
+
+/// Messages written to a recipient since a time.
+pub async fn count_to_recipient_since(
+    conn: &mut AnyConnection,
+    recipient: &str,
+    since: i64,
+) -> Result<i64, DbError> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND created_at > $2")
+            .bind(recipient)
+            .bind(since)
+            .fetch_one(conn)
+            .await?;
+    Ok(n)
+}

@@ -356,10 +356,12 @@ const BID_COLUMNS: &str = "id, tender_id, bidder_org_id, ciphertext, sha256, siz
 
 /// Stores an envelope; the bidder's envelope before it, if any, is marked
 /// replaced by this one.
+/// Stores a new envelope. The bidder's envelope it replaces keeps its
+/// digest and receipt, not its ciphertext: it will never be opened.
 pub async fn insert_bid(conn: &mut AnyConnection, b: &BidRow) -> Result<(), DbError> {
     sqlx::query(
-        "UPDATE bids SET replaced_by = $1 WHERE tender_id = $2 AND bidder_org_id = $3 \
-         AND replaced_by IS NULL AND withdrawn_at IS NULL",
+        "UPDATE bids SET replaced_by = $1, ciphertext = '' WHERE tender_id = $2 \
+         AND bidder_org_id = $3 AND replaced_by IS NULL AND withdrawn_at IS NULL",
     )
     .bind(&b.id)
     .bind(&b.tender_id)
@@ -388,6 +390,24 @@ pub async fn insert_bid(conn: &mut AnyConnection, b: &BidRow) -> Result<(), DbEr
     Ok(())
 }
 
+/// How many envelopes a bidder sent for a call since a time.
+pub async fn count_bids_since(
+    conn: &mut AnyConnection,
+    tender_id: &str,
+    bidder: &str,
+    since: i64,
+) -> Result<i64, DbError> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM bids WHERE tender_id = $1 AND bidder_org_id = $2 AND submitted_at > $3",
+    )
+    .bind(tender_id)
+    .bind(bidder)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
 /// Withdraws a bidder's live envelope; false when it has none.
 pub async fn withdraw_bid(
     conn: &mut AnyConnection,
@@ -396,8 +416,8 @@ pub async fn withdraw_bid(
     at: i64,
 ) -> Result<bool, DbError> {
     Ok(sqlx::query(
-        "UPDATE bids SET withdrawn_at = $1 WHERE tender_id = $2 AND bidder_org_id = $3 \
-         AND replaced_by IS NULL AND withdrawn_at IS NULL",
+        "UPDATE bids SET withdrawn_at = $1, ciphertext = '' WHERE tender_id = $2 \
+         AND bidder_org_id = $3 AND replaced_by IS NULL AND withdrawn_at IS NULL",
     )
     .bind(at)
     .bind(tender_id)

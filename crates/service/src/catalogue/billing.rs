@@ -1394,6 +1394,7 @@ impl Catalogue {
 /// Revenue rows as CSV: `month, provider_id, provider_name, offer, net_eur,
 /// invoices`.
 pub fn revenue_csv(rows: &[RevenueRow]) -> ServiceResult<String> {
+    use nuage_domain::export::spreadsheet_safe;
     let mut w = csv::Writer::from_writer(Vec::new());
     let written: Result<(), csv::Error> = (|| {
         w.write_record([
@@ -1405,11 +1406,12 @@ pub fn revenue_csv(rows: &[RevenueRow]) -> ServiceResult<String> {
             "invoices",
         ])?;
         for r in rows {
+            // Provider and offer names are anyone's text: no formulas.
             w.write_record([
                 r.month.as_str(),
                 &r.provider_id,
-                &r.provider_name,
-                &r.offer,
+                &spreadsheet_safe(&r.provider_name),
+                &spreadsheet_safe(&r.offer),
                 &r.net.to_string(),
                 &r.invoices.to_string(),
             ])?;

@@ -26,8 +26,9 @@ use nuage_domain::catalogue::OfferSheet;
 use nuage_domain::ids::OrgId;
 use nuage_domain::org::{OrgKind, Role};
 use nuage_domain::tender::{
-    Bid, Candidate, MAX_BID_BYTES, OfferFacts, Receipt, RuleOutcome, Scored, SharesPolicy,
-    SignedReceipt, TenderSpec, Warning, eligibility, marks_complete, rank, standstill_end,
+    Bid, Candidate, MAX_BID_BYTES, MAX_ENVELOPES_PER_HOUR, OfferFacts, Receipt, RuleOutcome,
+    Scored, SharesPolicy, SignedReceipt, TenderSpec, Warning, eligibility, marks_complete, rank,
+    standstill_end,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -695,6 +696,11 @@ impl Catalogue {
                 "bids closed at {} (ms since the epoch); this one ended its upload at {received}",
                 tender.deadline_at
             )));
+        }
+        let recent =
+            repo::count_bids_since(&mut tx, id, &bidder.to_string(), received - 3_600_000).await?;
+        if recent >= MAX_ENVELOPES_PER_HOUR {
+            return Err(ServiceError::RateLimited);
         }
         let receipt = Receipt {
             tender_id: id.to_owned(),

@@ -125,15 +125,32 @@ impl Storage {
         meta: &RequestMeta,
         org: nuage_domain::ids::OrgId,
     ) -> ServiceResult<S3Caller> {
+        self.member_caller(who, meta, org, |role| role.manages_org(), "api")
+            .await
+    }
+
+    /// The one way a user (console, API) acts on an organisation's storage
+    /// — its buckets, drive, shares and websites: through
+    /// [`Platform::authorize_org`](crate::Platform), so that the
+    /// organisation's policy (its members' roles, a second factor required)
+    /// holds on every surface. `via` names the surface in the access log.
+    pub async fn member_caller(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: nuage_domain::ids::OrgId,
+        allowed: impl Fn(nuage_domain::org::Role) -> bool,
+        via: &str,
+    ) -> ServiceResult<S3Caller> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, |role| role.manages_org())
+            .authorize_org(&mut conn, who, org, allowed)
             .await?;
         Ok(S3Caller {
             org,
             access_key_id: match who.user_id() {
-                Some(user) => format!("api:{user}"),
-                None => "api:operator".to_owned(),
+                Some(user) => format!("{via}:{user}"),
+                None => format!("{via}:operator"),
             },
             source: meta.source.clone(),
             purpose: nuage_domain::storage::KeyPurpose::Access,

@@ -137,7 +137,7 @@ impl Drive {
         }
         match self
             .storage
-            .create_bucket(&self.caller, &self.bucket, None)
+            .create_bucket_unchecked(&self.caller, &self.bucket, None)
             .await
         {
             Ok(_) | Err(StorageError::BucketAlreadyOwnedByYou) => {}

@@ -377,7 +377,24 @@ impl Storage {
 
     // --- buckets -------------------------------------------------------------
 
+    /// Creates a tenant's bucket. The names the platform keeps for the
+    /// organisations' drives are refused: see [`Drive::open`](drive::Drive::open).
     pub async fn create_bucket(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        region: Option<&str>,
+    ) -> StorageResult<BucketInfo> {
+        if nuage_domain::drive::is_drive_bucket(name) {
+            return Err(StorageError::InvalidBucketName(
+                "names drive-<32 hexadecimal digits> are kept for the organisations' drives".into(),
+            ));
+        }
+        self.create_bucket_unchecked(caller, name, region).await
+    }
+
+    /// Creates a bucket of any valid name, the platform's own included.
+    pub(crate) async fn create_bucket_unchecked(
         &self,
         caller: &S3Caller,
         name: &str,

@@ -197,7 +197,11 @@ pub const EN: Texts = Texts {
     mail_show: "Show the message",
 
     notice_member_added: "The member was added.",
-    notice_member_invited: "This address has no account yet: an invitation was sent to it.",
+    notice_member_invited: "An invitation was sent to this address: its owner becomes a member by accepting it.",
+    notice_invitation_accepted: "Invitation accepted: you are a member of the organisation.",
+    dash_invitations: "Invitations",
+    dash_invitation_accept: "Accept",
+    dash_invitation_decline: "Decline",
     notice_member_removed: "The member was removed.",
     notice_token_revoked: "The token was revoked.",
     notice_s3_key_revoked: "The key was revoked.",

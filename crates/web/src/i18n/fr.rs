@@ -197,7 +197,11 @@ pub const FR: Texts = Texts {
     mail_show: "Afficher le message",
 
     notice_member_added: "Le membre a été ajouté.",
-    notice_member_invited: "Cette adresse n'a pas encore de compte : une invitation lui a été envoyée.",
+    notice_member_invited: "Une invitation a été envoyée à cette adresse : la personne deviendra membre en l'acceptant.",
+    notice_invitation_accepted: "Invitation acceptée : vous êtes membre de l'organisation.",
+    dash_invitations: "Invitations",
+    dash_invitation_accept: "Accepter",
+    dash_invitation_decline: "Refuser",
     notice_member_removed: "Le membre a été retiré.",
     notice_token_revoked: "Le jeton a été révoqué.",
     notice_s3_key_revoked: "La clé a été révoquée.",

@@ -298,6 +298,10 @@ pub struct Texts {
 
     pub notice_member_added: &'static str,
     pub notice_member_invited: &'static str,
+    pub notice_invitation_accepted: &'static str,
+    pub dash_invitations: &'static str,
+    pub dash_invitation_accept: &'static str,
+    pub dash_invitation_decline: &'static str,
     pub notice_member_removed: &'static str,
     pub notice_token_revoked: &'static str,
     pub notice_s3_key_revoked: &'static str,

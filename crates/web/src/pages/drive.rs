@@ -59,10 +59,19 @@ pub fn human_size(bytes: u64) -> String {
 
 /// Whether a browser may show the file itself (in a sandbox).
 fn previewable(content_type: Option<&str>) -> bool {
-    let t = content_type.unwrap_or_default();
-    (t.starts_with("image/") && t != "image/svg+xml")
-        || t == "application/pdf"
-        || t.starts_with("text/plain")
+    let t = media_type(content_type.unwrap_or_default());
+    (t.starts_with("image/") && t != "image/svg+xml") || t == "application/pdf" || t == "text/plain"
+}
+
+/// A content type's essence as browsers read it: lower case, without its
+/// parameters (`Image/SVG+XML; charset=x` is `image/svg+xml`).
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 pub struct Row {
@@ -247,7 +256,7 @@ async fn open_drive(
     let Some((org, _)) = current_org(session)? else {
         return Ok(None);
     };
-    let drive = storage.drive(storage_caller(ctx, session, org));
+    let drive = storage.drive(storage_caller(ctx, storage, session, org).await?);
     drive.open().await.map_err(storage_error)?;
     Ok(Some((org, drive)))
 }
@@ -676,9 +685,9 @@ pub(crate) async fn send_file(
 fn file_response(read: nuage_service::storage::ObjectRead, name: &str, inline: bool) -> Response {
     let stored_type = read.info.headers.content_type.clone();
     let inline = inline && previewable(stored_type.as_deref());
-    let content_type = match stored_type.as_deref() {
-        Some(t) if inline && t.starts_with("text/") => "text/plain; charset=utf-8".to_owned(),
-        Some(t) if inline => t.to_owned(),
+    let content_type = match stored_type.as_deref().map(media_type) {
+        Some(t) if inline && t == "text/plain" => "text/plain; charset=utf-8".to_owned(),
+        Some(t) if inline => t,
         _ => "application/octet-stream".to_owned(),
     };
     let disposition = format!(
@@ -930,20 +939,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_passive_types_are_previewed_whatever_their_spelling() {
+        for t in [
+            "image/png",
+            "IMAGE/PNG",
+            "application/pdf",
+            "text/plain; charset=utf-8",
+        ] {
+            assert!(previewable(Some(t)), "{t}");
+        }
+        for t in [
+            "image/svg+xml",
+            "Image/SVG+XML",
+            "image/svg+xml; charset=utf-8",
+            "text/html",
+            "TEXT/HTML",
+            "text/plain-but-html",
+            "application/xhtml+xml",
+        ] {
+            assert!(!previewable(Some(t)), "{t}");
+        }
+        assert!(!previewable(None));
+    }
+
+    #[test]
     fn sizes_read_as_people_say_them() {
         assert_eq!(human_size(0), "0 B");
         assert_eq!(human_size(999), "999 B");
         assert_eq!(human_size(1500), "1.5 KB");
         assert_eq!(human_size(3_145_728), "3.1 MB");
-    }
-
-    #[test]
-    fn only_safe_types_are_previewed() {
-        assert!(previewable(Some("image/png")));
-        assert!(previewable(Some("application/pdf")));
-        assert!(previewable(Some("text/plain; charset=utf-8")));
-        assert!(!previewable(Some("text/html")));
-        assert!(!previewable(Some("image/svg+xml")));
-        assert!(!previewable(None));
     }
 }

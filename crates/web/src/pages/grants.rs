@@ -39,7 +39,7 @@ pub async fn act(
     let revoke = field(&f, "revoke");
     let outcome = if revoke.is_empty() {
         async {
-            let drive = storage.drive(storage_caller(&ctx, session, org));
+            let drive = storage.drive(storage_caller(&ctx, &storage, session, org).await?);
             drive.open().await.map_err(storage_error)?;
             let path = DrivePath::parse(&field(&f, "path"))?;
             let access = Access::parse(&field(&f, "access"))?;

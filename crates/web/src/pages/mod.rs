@@ -168,16 +168,16 @@ pub fn storage_error(e: nuage_service::storage::StorageError) -> nuage_service::
     }
 }
 
-/// The member acting on its organisation's storage, as the storage sees it.
-pub fn storage_caller(
+/// The member acting on its organisation's storage, as the storage sees it:
+/// authorised by the service (its role, the organisation's policy) on each
+/// request, never taken from the session alone.
+pub async fn storage_caller(
     ctx: &Ctx,
+    storage: &nuage_service::storage::Storage,
     session: &Session,
     org: OrgId,
-) -> nuage_service::storage::S3Caller {
-    nuage_service::storage::S3Caller {
-        org,
-        access_key_id: format!("console:{}", session.user.id),
-        source: ctx.meta.source.clone(),
-        purpose: nuage_domain::storage::KeyPurpose::Access,
-    }
+) -> Result<nuage_service::storage::S3Caller, nuage_service::ServiceError> {
+    storage
+        .member_caller(&session.principal(), &ctx.meta, org, |_| true, "console")
+        .await
 }

@@ -50,6 +50,16 @@ pub struct DashboardPage {
     /// The organisation refuses the user until they enable a second factor.
     pub totp_required: bool,
     pub can_manage: bool,
+    pub csrf: String,
+    /// Invitations waiting for the user's answer: nothing changes for them
+    /// until they accept one.
+    pub invitations: Vec<InvitationRow>,
+}
+
+pub struct InvitationRow {
+    pub id: String,
+    pub org_name: String,
+    pub role: String,
 }
 
 pub async fn home(ctx: Ctx) -> Result<Response, PageError> {
@@ -91,8 +101,21 @@ pub async fn home(ctx: Ctx) -> Result<Response, PageError> {
             )
         }
     };
+    let invitations = ctx
+        .platform
+        .invitations(&session.principal())
+        .await?
+        .into_iter()
+        .map(|i| InvitationRow {
+            id: i.id,
+            org_name: i.org_name,
+            role: Role::parse(&i.role).map_or(i.role, |r| ctx.t.role(r).to_owned()),
+        })
+        .collect();
     let page = DashboardPage {
         c: ctx.chrome("home"),
+        csrf: session.csrf_token.clone(),
+        invitations,
         display_name: session.user.display_name.clone(),
         can_manage: session
             .current_org
@@ -128,6 +151,35 @@ pub async fn switch(
     let next = safe_next(Some(&form.next));
     let path = next.split('?').next().unwrap_or("/");
     Ok(Redirect::to(path).into_response())
+}
+
+/// Accepts (`/invitations/{id}/accept`) or declines an invitation, then
+/// back to the dashboard; an accepted organisation becomes the current one.
+pub async fn answer_invitation(
+    ctx: Ctx,
+    Path((id, answer)): Path<(String, String)>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    let session = ctx.user()?;
+    ctx.check_csrf(&form.csrf)?;
+    let who = session.principal();
+    match answer.as_str() {
+        "accept" => {
+            let membership = ctx.platform.accept_invitation(&who, &ctx.meta, &id).await?;
+            let org = OrgId::parse(&membership.org_id).map_err(|_| PageError::NotFound)?;
+            let secret = ctx.session_secret.as_deref().unwrap_or_default();
+            ctx.platform.switch_org(secret, org).await?;
+            Ok(Redirect::to("/?notice=invitation_accepted").into_response())
+        }
+        "decline" => {
+            ctx.platform
+                .decline_invitation(&who, &ctx.meta, &id)
+                .await?;
+            Ok(Redirect::to("/").into_response())
+        }
+        _ => Err(PageError::NotFound),
+    }
 }
 
 pub struct MemberRow {
@@ -248,8 +300,7 @@ pub async fn add_member(
         Err(e) => Err(e.into()),
     };
     match outcome {
-        Ok(Some(_)) => Ok(Redirect::to("/members?notice=member_added").into_response()),
-        Ok(None) => Ok(Redirect::to("/members?notice=member_invited").into_response()),
+        Ok(_) => Ok(Redirect::to("/members?notice=member_invited").into_response()),
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
             members_page(&ctx, session, &ListQuery::default(), form, error.into()).await

@@ -146,7 +146,7 @@ pub async fn links_act(
     let revoke = field(&f, "revoke");
     let outcome = if revoke.is_empty() {
         async {
-            let drive = storage.drive(storage_caller(&ctx, session, org));
+            let drive = storage.drive(storage_caller(&ctx, &storage, session, org).await?);
             drive.open().await.map_err(storage_error)?;
             let expires = field(&f, "expires");
             let new = NewShare {

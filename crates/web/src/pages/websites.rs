@@ -92,7 +92,7 @@ async fn page(
     if let Some((org, membership)) = current_org(session)? {
         view.org_name = Some(membership.org_name.clone());
         view.manages = membership.role.manages_org();
-        let caller = caller(ctx, session, org);
+        let caller = caller(ctx, storage, session, org).await?;
         let buckets = storage.list_buckets(&caller).await.map_err(service_error)?;
         for b in buckets {
             let config = match storage.website(&caller, &b.name).await {
@@ -161,7 +161,11 @@ pub async fn save(
             ..WebsiteConfig::default()
         });
         storage
-            .set_website(&caller(&ctx, session, org), &bucket, config)
+            .set_website(
+                &caller(&ctx, &storage, session, org).await?,
+                &bucket,
+                config,
+            )
             .await
             .map_err(service_error)
     };
@@ -183,7 +187,7 @@ pub async fn domains(
     let Some((org, membership)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };
-    let caller = caller(&ctx, session, org);
+    let caller = caller(&ctx, &storage, session, org).await?;
     let domain = field(&f, "domain");
     let outcome = if !membership.role.manages_org() {
         Err(ServiceError::Forbidden(
