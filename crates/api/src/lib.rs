@@ -27,7 +27,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     info(title = "Nuage API", description = "The REST API of Nuage, a sovereign cloud platform. Errors are RFC 9457 problem details; lists are paginated with `cursor` and `limit`; creating POSTs honour `Idempotency-Key`."),
     paths(
         platform::info, platform::verify_audit,
-        account::sign_up, account::password_grant, account::me, account::create_token, account::list_tokens, account::revoke_token,
+        account::sign_up, account::password_grant, account::me, account::sessions, account::end_sessions, account::create_token, account::list_tokens, account::revoke_token,
         account::create_app_password, account::list_app_passwords, account::revoke_app_password,
         account::begin_totp, account::confirm_totp, account::disable_totp,
         account::request_password_reset, account::confirm_password_reset,
@@ -86,6 +86,10 @@ pub fn router(platform: Platform) -> Router {
         .route("/signup", post(account::sign_up))
         .route("/auth/token", post(account::password_grant))
         .route("/me", get(account::me))
+        .route(
+            "/me/sessions",
+            get(account::sessions).delete(account::end_sessions),
+        )
         .route("/me/totp", post(account::begin_totp))
         .route("/me/totp/confirm", post(account::confirm_totp))
         .route("/me/totp/disable", post(account::disable_totp))

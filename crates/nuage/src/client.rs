@@ -27,6 +27,38 @@ pub struct Client {
     token: String,
 }
 
+/// The client's TLS: aws-lc-rs, preferring the hybrid post-quantum key
+/// exchange (X25519MLKEM768), trusting the web's roots and `ca_cert`.
+fn tls_config(ca_cert: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
+        let not_pem = |e: String| {
+            ClientError::Usage(format!("{} is not a PEM certificate: {e}", path.display()))
+        };
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            roots
+                .add(cert.map_err(|e| not_pem(e.to_string()))?)
+                .map_err(|e| not_pem(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(not_pem("no certificate in it".into()));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Usage(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl Client {
     pub fn new(
         server: Option<&str>,
@@ -39,17 +71,9 @@ impl Client {
         let token = token.ok_or_else(|| {
             ClientError::Usage("give a token with --token or NUAGE_CLI_TOKEN".into())
         })?;
-        let mut builder =
-            reqwest::Client::builder().user_agent(concat!("nuage-cli/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = ca_cert {
-            let pem = std::fs::read(path)
-                .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                ClientError::Usage(format!("{} is not a PEM certificate: {e}", path.display()))
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("nuage-cli/", env!("CARGO_PKG_VERSION")))
+            .use_preconfigured_tls(tls_config(ca_cert)?)
             .build()
             .map_err(|e| ClientError::Usage(e.to_string()))?;
         let base = format!(

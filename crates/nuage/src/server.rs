@@ -65,8 +65,11 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 impl Application {
     pub async fn build(config: Config, root_token: Option<String>) -> anyhow::Result<Self> {
         // One TLS implementation for the whole process (serving, and the
-        // clients of remote blob stores): ring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // clients of remote blob stores): aws-lc-rs, whose key exchange
+        // prefers the hybrid X25519MLKEM768, so that what is recorded today
+        // cannot be decrypted by a quantum computer tomorrow; classical
+        // clients still get X25519.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         #[cfg(feature = "test-hooks")]
         nuage_service::test_hooks::pin_clock_from_env();
         std::fs::create_dir_all(&config.data_dir).with_context(|| {

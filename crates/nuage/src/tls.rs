@@ -32,7 +32,7 @@ pub fn load_pair(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("cannot read the private key {}", key.display()))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
         .context("the private key is of no supported type")?;
     Ok(CertifiedKey::new(chain, signing))
 }

@@ -246,6 +246,15 @@ async fn password_reset_through_an_smtp_relay() {
         401,
         "a password reset revokes the app passwords made before it"
     );
+    // What is left to review: the new token, no session, no app password.
+    let new_token: serde_json::Value = new.json().await.expect("json");
+    let new_token = new_token["secret"].as_str().expect("secret");
+    let (_, sessions) = app.call(Method::GET, "/me/sessions", new_token, None).await;
+    assert_eq!(sessions, json!([]));
+    let (_, passwords) = app
+        .call(Method::GET, "/app-passwords", new_token, None)
+        .await;
+    assert_eq!(passwords, json!([]), "the live app passwords listed");
 }
 
 #[tokio::test]

@@ -229,3 +229,85 @@ async fn sigterm_stops_the_server_gracefully() {
     assert!(exit.success(), "a clean exit: {exit:?}\n{}", app.log());
     assert!(app.log().contains("stopped"));
 }
+
+/// A TLS handshake with the console, with a client of the given provider;
+/// the key exchange group it negotiated.
+fn negotiated_group(
+    console: &str,
+    cert_pem: &str,
+    provider: rustls::crypto::CryptoProvider,
+) -> Option<rustls::NamedGroup> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let address = console.trim_start_matches("https://");
+    let mut tcp = std::net::TcpStream::connect(address).expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp).expect("handshake");
+    }
+    tls.negotiated_key_exchange_group().map(|g| g.name())
+}
+
+#[tokio::test]
+async fn tls_prefers_a_post_quantum_key_exchange_and_still_speaks_to_classical_clients() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
+    let app = spawn(Spawn {
+        args: vec![
+            "--tls-cert".into(),
+            cert_path.display().to_string(),
+            "--tls-key".into(),
+            key_path.display().to_string(),
+        ],
+        ..Spawn::default()
+    })
+    .await;
+    let pem = cert.cert.pem();
+    let console = app.console.clone();
+    let (hybrid, classical) = tokio::task::spawn_blocking(move || {
+        (
+            negotiated_group(
+                &console,
+                &pem,
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ),
+            negotiated_group(&console, &pem, rustls::crypto::ring::default_provider()),
+        )
+    })
+    .await
+    .expect("handshakes");
+    assert_eq!(hybrid, Some(rustls::NamedGroup::X25519MLKEM768));
+    assert_eq!(classical, Some(rustls::NamedGroup::X25519));
+    // Over TLS the console's cookies are __Host- ones, and HSTS is sent.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("pem"),
+        )
+        .build()
+        .expect("client");
+    let r = client
+        .get(format!(
+            "{}/login",
+            app.console.replace("127.0.0.1", "localhost")
+        ))
+        .send()
+        .await
+        .expect("login page");
+    assert!(r.headers().contains_key("strict-transport-security"));
+    let cookie = r.headers()["set-cookie"].to_str().expect("cookie");
+    assert!(cookie.starts_with("__Host-nuage_csrf="), "{cookie}");
+}

@@ -24,6 +24,13 @@ pub struct Session {
     pub second_factor_pending: bool,
 }
 
+/// A console session as its user reviews it (never its secret).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionSummary {
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -502,6 +509,42 @@ impl Platform {
             &who,
             meta,
             AuditEvent::new("password_reset.complete", format!("user:{user_id}")),
+        )
+        .await
+    }
+
+    /// The caller's live console sessions, for them to review.
+    pub async fn sessions_of(&self, who: &Principal) -> ServiceResult<Vec<SessionSummary>> {
+        let Some(user) = who.user_id() else {
+            return Err(ServiceError::Forbidden("sessions belong to users".into()));
+        };
+        let rows = repo::sessions_of_user(
+            &mut *self.db().acquire().await?,
+            &user.to_string(),
+            now_ms(),
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(created, expires)| SessionSummary {
+                created_at_ms: created,
+                expires_at_ms: expires,
+            })
+            .collect())
+    }
+
+    /// Ends every console session of the caller (signed out everywhere).
+    pub async fn end_sessions(&self, who: &Principal, meta: &RequestMeta) -> ServiceResult<()> {
+        let Some(user) = who.user_id() else {
+            return Err(ServiceError::Forbidden("sessions belong to users".into()));
+        };
+        let mut tx = self.db().begin_write().await?;
+        repo::delete_sessions_of_user(&mut tx, &user.to_string()).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("user.sessions.end", format!("user:{user}")),
         )
         .await
     }

@@ -89,6 +89,27 @@ pub async fn me(
     Ok(Json(Me { user, memberships }))
 }
 
+/// The caller's console sessions, to review alongside its API tokens
+/// (`/tokens`) and app passwords (`/app-passwords`).
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "account", responses((status = 200, body = Vec<nuage_service::auth::SessionSummary>), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn sessions(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+) -> Result<Json<Vec<nuage_service::auth::SessionSummary>>, ApiError> {
+    Ok(Json(platform.sessions_of(&who).await?))
+}
+
+/// Signs the caller out of every console session.
+#[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "account", responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn end_sessions(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+) -> Result<StatusCode, ApiError> {
+    platform.end_sessions(&who, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// A new API token.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

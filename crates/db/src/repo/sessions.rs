@@ -103,6 +103,22 @@ pub async fn delete_sessions_of_user(
     Ok(())
 }
 
+/// A user's live sessions, newest first: (created_at, expires_at).
+pub async fn sessions_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<(i64, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT created_at, expires_at FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+         ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn delete_expired_sessions(conn: &mut AnyConnection, now: i64) -> Result<u64, DbError> {
     Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now)
