@@ -282,3 +282,27 @@ async fn without_a_relay_mail_lands_in_the_outbox() {
     assert!(rows[0].1.contains("Outbox"), "{}", rows[0].1);
     assert!(rows[0].2.is_none(), "not delivered: no relay");
 }
+
+#[tokio::test]
+async fn nobody_floods_an_inbox_through_the_platform() {
+    let app = spawn_app().await;
+    let org = app.create_org("Boîte").await;
+    app.create_user(&org, "victim@boite.fr", "owner").await;
+    for _ in 0..8 {
+        let r = app
+            .http
+            .post(app.url("/password-reset"))
+            .json(&json!({"email": "victim@boite.fr"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 202, "answered the same every time");
+    }
+    let mut db = app.database().await;
+    let (sent,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE recipient = 'victim@boite.fr'")
+            .fetch_one(&mut db)
+            .await
+            .expect("count");
+    assert_eq!(sent, 5, "five messages an hour to one address, no more");
+}

@@ -438,8 +438,20 @@ impl Platform {
             tracing::info!(source = %meta.source, "password reset asked for an unknown address");
             return Ok(());
         };
-        let token = secret::random_token(32);
         let now = now_ms();
+        // Anyone can ask: a few messages an hour to one address, no more,
+        // answered the same.
+        let recent = nuage_db::repo::mail::count_to_recipient_since(
+            &mut *self.db().acquire().await?,
+            &user.email,
+            now - 3_600_000,
+        )
+        .await?;
+        if recent >= self.settings().mail_limits.per_recipient_per_hour {
+            tracing::info!(source = %meta.source, "password reset not sent: this address had enough mail this hour");
+            return Ok(());
+        }
+        let token = secret::random_token(32);
         let who = Principal::Anonymous;
         let mut tx = self.db().begin_write().await?;
         repo::insert_password_reset(

@@ -565,6 +565,11 @@ fn document_response(view: &DocumentView, bytes: Vec<u8>) -> Response {
         [
             (header::CONTENT_TYPE, view.media_type.clone()),
             (header::CONTENT_DISPOSITION, view.content_disposition()),
+            // A buyer's upload, on the console's origin: never active.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_owned(),
+            ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
             (header::CACHE_CONTROL, "private, no-cache".to_owned()),
         ],

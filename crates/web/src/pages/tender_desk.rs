@@ -947,6 +947,11 @@ pub async fn document(
         [
             (header::CONTENT_TYPE, view.media_type.clone()),
             (header::CONTENT_DISPOSITION, view.content_disposition()),
+            // A buyer's upload, on the console's origin: never active.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_owned(),
+            ),
             (header::CACHE_CONTROL, "private, no-cache".to_owned()),
         ],
         bytes,
