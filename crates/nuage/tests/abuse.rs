@@ -24,6 +24,20 @@ fn client_from(source: &str) -> reqwest::Client {
         .expect("client")
 }
 
+/// An app password for the token's user, opening `org`'s drive.
+async fn app_password(app: &TestApp, token: &str, org: &str) -> String {
+    let (status, made) = app
+        .call(
+            Method::POST,
+            "/app-passwords",
+            token,
+            Some(json!({"name": "laptop", "org_id": org})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    made["secret"].as_str().expect("secret").to_owned()
+}
+
 /// The server's peak resident memory so far (`VmHWM`), in bytes.
 fn peak_memory(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -224,16 +238,7 @@ async fn nobody_locks_an_owner_out_by_failing_to_sign_in_on_purpose() {
     );
     // The same over WebDAV Basic.
     let token = app.token_for("owner@verrou.fr", None).await;
-    let (status, made) = app
-        .call(
-            Method::POST,
-            "/app-passwords",
-            &token,
-            Some(json!({"name": "laptop", "org_id": org})),
-        )
-        .await;
-    assert_eq!(status, 201, "{made}");
-    let secret = made["secret"].as_str().expect("secret").to_owned();
+    let secret = app_password(&app, &token, &org).await;
     let propfind = |client: reqwest::Client, password: String| {
         let url = format!("{}/dav/", app.console);
         async move {
@@ -284,19 +289,11 @@ async fn nobody_squats_another_organisations_drive() {
     app.create_user(&victim.org, "user@victime.fr", "member")
         .await;
     let token = app.token_for("user@victime.fr", None).await;
-    let (status, made) = app
-        .call(
-            Method::POST,
-            "/app-passwords",
-            &token,
-            Some(json!({"name": "laptop", "org_id": victim.org})),
-        )
-        .await;
-    assert_eq!(status, 201, "{made}");
+    let password = app_password(&app, &token, &victim.org).await;
     let r = app
         .http
         .put(format!("{}/dav/note.txt", app.console))
-        .basic_auth("user@victime.fr", made["secret"].as_str())
+        .basic_auth("user@victime.fr", Some(password))
         .body("hello")
         .send()
         .await
@@ -328,16 +325,7 @@ async fn a_required_second_factor_holds_on_the_drive_and_webdav() {
     let (_, owner) = app.create_user(&org, "owner@exigeante.fr", "owner").await;
     let (_, member) = app.create_user(&org, "member@exigeante.fr", "member").await;
     // An app password made before the policy.
-    let (status, made) = app
-        .call(
-            Method::POST,
-            "/app-passwords",
-            &member,
-            Some(json!({"name": "laptop", "org_id": org})),
-        )
-        .await;
-    assert_eq!(status, 201, "{made}");
-    let old_password = made["secret"].as_str().expect("secret").to_owned();
+    let old_password = app_password(&app, &member, &org).await;
     let console_session = app.console_session("member@exigeante.fr").await;
     enable_totp(&app, &owner).await;
     let (s, b) = app
@@ -390,15 +378,7 @@ async fn a_webdav_delete_names_the_decoded_folder() {
     let app = spawn_app().await;
     let org = app.create_org("Encodage").await;
     let (_, token) = app.create_user(&org, "user@encodage.fr", "member").await;
-    let (_, made) = app
-        .call(
-            Method::POST,
-            "/app-passwords",
-            &token,
-            Some(json!({"name": "laptop", "org_id": org})),
-        )
-        .await;
-    let password = made["secret"].as_str().expect("secret").to_owned();
+    let password = app_password(&app, &token, &org).await;
     let dav = |verb: &str, path: &str| {
         app.http
             .request(
@@ -532,15 +512,7 @@ async fn user_content_is_never_active_on_the_consoles_origin() {
     let app = spawn_app().await;
     let org = app.create_org("Contenus").await;
     let (_, token) = app.create_user(&org, "user@contenus.fr", "member").await;
-    let (_, made) = app
-        .call(
-            Method::POST,
-            "/app-passwords",
-            &token,
-            Some(json!({"name": "laptop", "org_id": org})),
-        )
-        .await;
-    let password = made["secret"].as_str().expect("secret").to_owned();
+    let password = app_password(&app, &token, &org).await;
     let page = "<html><script>alert(document.cookie)</script></html>";
     let r = app
         .http

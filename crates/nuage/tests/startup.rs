@@ -126,9 +126,15 @@ async fn exposed_plain_http_and_bad_configuration_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn serves_over_tls_with_the_operators_certificate() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A server with a self-signed certificate for `localhost` and 127.0.0.1,
+/// written in `dir`: (the certificate, its file, the server).
+async fn spawn_with_tls(
+    dir: &tempfile::TempDir,
+) -> (
+    rcgen::CertifiedKey,
+    std::path::PathBuf,
+    crate::helpers::TestApp,
+) {
     let cert =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .expect("certificate");
@@ -146,6 +152,13 @@ async fn serves_over_tls_with_the_operators_certificate() {
         ..Spawn::default()
     })
     .await;
+    (cert, cert_path, app)
+}
+
+#[tokio::test]
+async fn serves_over_tls_with_the_operators_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, cert_path, app) = spawn_with_tls(&dir).await;
     assert!(app.console.starts_with("https://"), "{}", app.console);
     let client = reqwest::Client::builder()
         .add_root_certificate(
@@ -261,21 +274,7 @@ fn negotiated_group(
 #[tokio::test]
 async fn tls_prefers_a_post_quantum_key_exchange_and_still_speaks_to_classical_clients() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
-    let app = spawn(Spawn {
-        args: vec![
-            "--tls-cert".into(),
-            cert_path.display().to_string(),
-            "--tls-key".into(),
-            key_path.display().to_string(),
-        ],
-        ..Spawn::default()
-    })
-    .await;
+    let (cert, _, app) = spawn_with_tls(&dir).await;
     let pem = cert.cert.pem();
     let console = app.console.clone();
     let (hybrid, classical) = tokio::task::spawn_blocking(move || {
