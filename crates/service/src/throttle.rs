@@ -72,10 +72,14 @@ impl Attempt<'_> {
     }
 
     /// Forgets the account's failures from this source (a success), and
-    /// failures older than the window.
+    /// failures older than the window. Only a read when there were none, so
+    /// that a WebDAV client's every request does not write.
     pub async fn succeeded(&self, conn: &mut AnyConnection) -> ServiceResult<()> {
         let [(key, _), _] = self.keys();
-        repo::clear_login_failures(conn, &key, now_ms() - WINDOW_MS).await?;
+        let since = now_ms() - WINDOW_MS;
+        if repo::failures_since(conn, &key, since).await?.0 > 0 {
+            repo::clear_login_failures(conn, &key, since).await?;
+        }
         Ok(())
     }
 }
