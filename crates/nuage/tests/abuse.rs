@@ -626,3 +626,93 @@ async fn guessing_s3_secrets_is_throttled_per_source() {
         .await
         .expect("the owner lists");
 }
+
+/// The organisation the console shows on its home page for a session.
+async fn console_org(app: &TestApp, session: &str) -> String {
+    let page = app
+        .http
+        .get(format!("{}/", app.console))
+        .header("cookie", format!("nuage_session={session}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("page");
+    page.split("Your organisation · ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_sign_in_opens_the_organisation_the_user_chose_not_one_named_to_sort_first() {
+    let app = spawn_app().await;
+    let mine = app.create_org("Zéphyr Conseil").await;
+    let (_, user) = app.create_user(&mine, "user@zephyr.fr", "owner").await;
+    // Another organisation, named to sort first, invites the user; until
+    // they accept, nothing changes.
+    let other = app.create_org("Aaa Zéphyr").await;
+    let (_, admin) = app.create_user(&other, "admin@aaa.fr", "owner").await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{other}/members"),
+            &admin,
+            Some(json!({"email": "user@zephyr.fr", "role": "member"})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let session = app.console_session("user@zephyr.fr").await;
+    assert_eq!(console_org(&app, &session).await, "Zéphyr Conseil");
+    // Accepted: a member of both, the sign-in still opens the oldest...
+    let (_, waiting) = app.call(Method::GET, "/invitations", &user, None).await;
+    let id = waiting[0]["id"].as_str().expect("invitation");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/invitations/{id}/accept"),
+            &user,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let session = app.console_session("user@zephyr.fr").await;
+    assert_eq!(console_org(&app, &session).await, "Zéphyr Conseil");
+    // ...until the user chooses the other one, which the next sign-in restores.
+    let login = app
+        .http
+        .get(format!("{}/", app.console))
+        .header("cookie", format!("nuage_session={session}"))
+        .send()
+        .await
+        .expect("home");
+    let csrf = login
+        .text()
+        .await
+        .expect("page")
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_owned();
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}/org/switch", app.console))
+        .header("cookie", format!("nuage_session={session}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("org", other.as_str()),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .expect("switch");
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let session = app.console_session("user@zephyr.fr").await;
+    assert_eq!(console_org(&app, &session).await, "Aaa Zéphyr");
+}
