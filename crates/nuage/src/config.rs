@@ -90,7 +90,7 @@ impl Default for ServerConfig {
         Self {
             trusted_proxies: Vec::new(),
             max_connections_per_source: 256,
-            header_read_timeout_seconds: 10,
+            header_read_timeout_seconds: 20,
             body_idle_timeout_seconds: 60,
             mail_per_recipient_per_hour: 5,
             invitations_per_org_per_day: 100,
