@@ -281,6 +281,15 @@ async fn without_a_relay_mail_lands_in_the_outbox() {
     assert_eq!(rows[0].0, "invitee@elsewhere.fr");
     assert!(rows[0].1.contains("Outbox"), "{}", rows[0].1);
     assert!(rows[0].2.is_none(), "not delivered: no relay");
+    // Its link leads to the console, where the invitation is answered.
+    let link = rows[0]
+        .1
+        .split("accept the invitation: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a link in the invitation");
+    let page = app.http.get(link).send().await.expect("link");
+    assert_eq!(page.status(), 200, "{link}");
 }
 
 #[tokio::test]

@@ -659,7 +659,8 @@ impl Platform {
         )
         .await?;
         if recent < limits.per_recipient_per_hour {
-            let link = format!("{}/invitations", self.settings().public_url);
+            // The console lists the invitations waiting for a user on its home page.
+            let link = format!("{}/", self.settings().public_url);
             let body = format!(
                 "Bonjour,\n\nVous êtes invité·e à rejoindre « {name} » sur Nuage. Connectez-vous (ou créez votre compte avec cette adresse) puis acceptez l'invitation : {link}\nSans réponse de votre part, rien ne change.\n\n---\n\nHello,\n\nYou are invited to join \"{name}\" on Nuage. Sign in (or create your account with this address), then accept the invitation: {link}\nIf you do nothing, nothing changes.\n",
                 name = org_row.name
