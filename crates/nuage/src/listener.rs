@@ -88,9 +88,9 @@ impl LimitAcceptor {
 }
 
 impl<S: Send + 'static> Accept<TcpStream, S> for LimitAcceptor {
-    type Stream = Limited;
+    type Stream = Guarded<TcpStream>;
     type Service = S;
-    type Future = std::future::Ready<io::Result<(Limited, S)>>;
+    type Future = std::future::Ready<io::Result<(Guarded<TcpStream>, S)>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let place = match stream.peer_addr() {
@@ -110,58 +110,13 @@ impl<S: Send + 'static> Accept<TcpStream, S> for LimitAcceptor {
             Err(e) => return std::future::ready(Err(e)),
         };
         std::future::ready(Ok((
-            Limited {
-                stream,
+            Guarded {
+                inner: stream,
                 _place: place,
+                first_byte: None,
             },
             service,
         )))
-    }
-}
-
-/// A connection holding its source's place.
-pub struct Limited {
-    stream: TcpStream,
-    _place: Option<Place>,
-}
-
-impl AsyncRead for Limited {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Limited {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
     }
 }
 
@@ -182,7 +137,7 @@ where
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
 {
-    type Stream = Deadline<A::Stream>;
+    type Stream = Guarded<A::Stream>;
     type Service = A::Service;
     type Future = Pin<
         Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
@@ -194,8 +149,9 @@ where
         Box::pin(async move {
             let (stream, service) = accepted.await?;
             Ok((
-                Deadline {
+                Guarded {
                     inner: stream,
+                    _place: None,
                     first_byte: Some(Box::pin(tokio::time::sleep(deadline))),
                 },
                 service,
@@ -204,13 +160,15 @@ where
     }
 }
 
-/// A connection that must send its first byte before its deadline.
-pub struct Deadline<S> {
+/// A connection as the listener holds it: its source's place (given back
+/// when it closes), and the deadline of its first byte, if still due.
+pub struct Guarded<S> {
     inner: S,
+    _place: Option<Place>,
     first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -235,7 +193,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Deadline<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -29,10 +29,15 @@ impl SignatureThrottle {
 
     /// Whether a request signed with `access_key` from `source` must wait.
     pub fn must_wait(&self, source: &str, access_key: &str) -> bool {
+        // Two look-ups on the hot path; expired entries are swept by `failed`.
         let now = Instant::now();
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        waiting.retain(|_, until| *until > now);
-        waiting.contains_key(source) || waiting.contains_key(&keyed(source, access_key))
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.is_empty() {
+            return false;
+        }
+        [source.to_owned(), keyed(source, access_key)]
+            .iter()
+            .any(|k| waiting.get(k).is_some_and(|until| *until > now))
     }
 
     /// Counts a request refused for its signature or unknown key.
@@ -51,6 +56,8 @@ impl SignatureThrottle {
             Ok(Some(wait)) => {
                 let until = Instant::now() + wait.min(Duration::from_secs(15 * 60));
                 let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                waiting.retain(|_, until| *until > now);
                 waiting.insert(keyed(source, access_key), until);
             }
             Ok(None) => {}

@@ -70,8 +70,8 @@ fn wrong_credentials() -> ServiceError {
     ServiceError::Unauthenticated("wrong e-mail address or password".into())
 }
 
-/// Failed sign-ins allowed per address (and wrong TOTP codes per user) within
-/// the window before further attempts are refused for the rest of the window.
+/// Wrong TOTP codes allowed per user within the window before further codes
+/// are refused for the rest of it (passwords: see `crate::throttle`).
 pub const MAX_LOGIN_FAILURES: i64 = 10;
 const LOGIN_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
@@ -166,10 +166,13 @@ impl Platform {
             account: email.as_str(),
             source: &meta.source,
         };
-        let user = {
+        let (user, checked) = {
             let mut conn = self.db().acquire().await?;
-            attempt.check(&mut conn).await?;
-            users::get_user_by_email(&mut conn, email.as_str()).await?
+            let checked = attempt.check(&mut conn).await?;
+            (
+                users::get_user_by_email(&mut conn, email.as_str()).await?,
+                checked,
+            )
         };
         // No connection is held while the hash is computed.
         let matched = match &user {
@@ -182,7 +185,7 @@ impl Platform {
         let mut conn = self.db().acquire().await?;
         match user {
             Some(user) if matched => {
-                attempt.succeeded(&mut conn).await?;
+                attempt.succeeded(&mut conn, checked).await?;
                 Ok(user)
             }
             _ => {

@@ -232,10 +232,10 @@ impl Platform {
             source: &meta.source,
         };
         let mut conn = self.db().acquire().await?;
-        attempt.check(&mut conn).await?;
+        let checked = attempt.check(&mut conn).await?;
         match self.app_password_user(&mut conn, &email, password).await? {
             Some(user) => {
-                attempt.succeeded(&mut conn).await?;
+                attempt.succeeded(&mut conn, checked).await?;
                 Ok(user)
             }
             None => {

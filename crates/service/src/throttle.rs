@@ -28,6 +28,12 @@ pub struct Attempt<'a> {
     pub source: &'a str,
 }
 
+/// What [`Attempt::check`] found, for [`Attempt::succeeded`].
+#[derive(Debug, Clone, Copy)]
+pub struct Checked {
+    account_failures: i64,
+}
+
 impl Attempt<'_> {
     fn keys(&self) -> [(String, ThrottlePolicy); 2] {
         [
@@ -39,26 +45,37 @@ impl Attempt<'_> {
         ]
     }
 
-    /// Refuses the attempt (`RateLimited`) while one of its keys waits.
-    pub async fn check(&self, conn: &mut AnyConnection) -> ServiceResult<()> {
-        match self.wait(conn).await? {
+    /// Refuses the attempt (`RateLimited`) while one of its keys waits;
+    /// otherwise says whether the account has failures to forget on success.
+    pub async fn check(&self, conn: &mut AnyConnection) -> ServiceResult<Checked> {
+        let (wait, account_failures) = self.read(conn).await?;
+        match wait {
             Some(_) => Err(ServiceError::RateLimited),
-            None => Ok(()),
+            None => Ok(Checked { account_failures }),
         }
     }
 
     /// How much longer the attempt must wait, if at all.
     pub async fn wait(&self, conn: &mut AnyConnection) -> ServiceResult<Option<Duration>> {
+        Ok(self.read(conn).await?.0)
+    }
+
+    /// The longest wait of the keys, and the account's failures.
+    async fn read(&self, conn: &mut AnyConnection) -> ServiceResult<(Option<Duration>, i64)> {
         let now = now_ms();
         let mut longest: Option<Duration> = None;
-        for (key, policy) in self.keys() {
+        let mut account_failures = 0;
+        for (i, (key, policy)) in self.keys().into_iter().enumerate() {
             let (failures, last) = repo::failures_since(conn, &key, now - WINDOW_MS).await?;
+            if i == 0 {
+                account_failures = failures;
+            }
             let failures = u32::try_from(failures).unwrap_or(u32::MAX);
             if let Some(wait) = last.and_then(|last| policy.remaining(failures, last, now)) {
                 longest = Some(longest.map_or(wait, |l| l.max(wait)));
             }
         }
-        Ok(longest)
+        Ok((longest, account_failures))
     }
 
     /// Counts a failure against both keys.
@@ -72,13 +89,12 @@ impl Attempt<'_> {
     }
 
     /// Forgets the account's failures from this source (a success), and
-    /// failures older than the window. Only a read when there were none, so
-    /// that a WebDAV client's every request does not write.
-    pub async fn succeeded(&self, conn: &mut AnyConnection) -> ServiceResult<()> {
-        let [(key, _), _] = self.keys();
-        let since = now_ms() - WINDOW_MS;
-        if repo::failures_since(conn, &key, since).await?.0 > 0 {
-            repo::clear_login_failures(conn, &key, since).await?;
+    /// failures older than the window; writes nothing when there were none,
+    /// so that a WebDAV client's every request stays a read.
+    pub async fn succeeded(&self, conn: &mut AnyConnection, checked: Checked) -> ServiceResult<()> {
+        if checked.account_failures > 0 {
+            let [(key, _), _] = self.keys();
+            repo::clear_login_failures(conn, &key, now_ms() - WINDOW_MS).await?;
         }
         Ok(())
     }
