@@ -7,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use nuage_db::repo::idempotency::Reservation;
+use nuage_service::idempotency::Reservation;
 use nuage_service::{Platform, Principal};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -26,7 +26,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[openapi(
     info(title = "Nuage API", description = "The REST API of Nuage, a sovereign cloud platform. Errors are RFC 9457 problem details; lists are paginated with `cursor` and `limit`; creating POSTs honour `Idempotency-Key`."),
     paths(
-        platform::info, platform::verify_audit,
+        platform::info, platform::verify_audit, platform::list_jobs, platform::run_job,
         account::sign_up, account::password_grant, account::me, account::sessions, account::end_sessions, account::create_token, account::list_tokens, account::revoke_token,
         account::create_app_password, account::list_app_passwords, account::revoke_app_password,
         account::begin_totp, account::confirm_totp, account::disable_totp,
@@ -83,6 +83,8 @@ pub fn router(platform: Platform) -> Router {
         )
         .route("/platform", get(platform::info))
         .route("/audit/verify", get(platform::verify_audit))
+        .route("/jobs", get(platform::list_jobs))
+        .route("/jobs/{name}/run", post(platform::run_job))
         .route("/signup", post(account::sign_up))
         .route("/auth/token", post(account::password_grant))
         .route("/me", get(account::me))

@@ -594,6 +594,81 @@ pub fn totals(lines: &[Line], vat: Vat) -> Totals {
     }
 }
 
+// The invoice as issued: what its documents (the PDF, the Factur-X XML,
+// the API) state, whole.
+
+/// A party to an invoice, as it was when the invoice was issued.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Party {
+    pub id: String,
+    pub name: String,
+    pub country: String,
+    pub siret: Option<String>,
+    pub vat_number: Option<String>,
+}
+
+/// A line of an invoice.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceLine {
+    /// What it is for, in French (the invoice's language).
+    pub description: String,
+    pub kind: LineKind,
+    /// The offer's name, or the operator's pay-as-you-go.
+    pub offer: String,
+    /// The subscription it bills; none for pay-as-you-go usage.
+    pub subscription_id: Option<String>,
+    /// For storage: the band's first GB.
+    pub from_gb: Option<u64>,
+    #[schema(value_type = String)]
+    pub quantity: Decimal,
+    pub unit: String,
+    #[schema(value_type = String)]
+    pub unit_price: Decimal,
+    /// `quantity × unit_price`, rounded once to the cent.
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    /// Usage of earlier periods that reached the metering after they were
+    /// billed.
+    pub adjustment: bool,
+}
+
+/// What an invoice or credit note says, whole.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceDocument {
+    pub issuer: Party,
+    pub customer: Party,
+    pub vat: Vat,
+    pub lines: Vec<InvoiceLine>,
+    /// A credit note's reason.
+    pub note: Option<String>,
+}
+
+/// An issued invoice or credit note.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Invoice {
+    pub id: String,
+    /// The issuer's number, e.g. `F-000042` (`A-` for a credit note).
+    pub number: String,
+    /// `invoice` or `credit_note`.
+    pub kind: String,
+    /// A credit note's invoice.
+    pub corrects_id: Option<String>,
+    /// The period billed, `YYYY-MM`.
+    pub period: String,
+    pub period_start_ms: i64,
+    pub period_end_ms: i64,
+    pub currency: String,
+    #[schema(value_type = String)]
+    pub net: Decimal,
+    #[schema(value_type = String)]
+    pub vat_amount: Decimal,
+    #[schema(value_type = String)]
+    pub gross: Decimal,
+    pub issued_at_ms: i64,
+    #[serde(flatten)]
+    pub document: InvoiceDocument,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,12 +186,90 @@ impl Role {
 
     /// Owners and admins manage the organisation: members, keys, settings, audit.
     pub fn manages_org(self) -> bool {
-        matches!(self, Self::Owner | Self::Admin)
+        self.may(Permission::Manage)
     }
+
+    /// Whether this role holds `permission`: the one table of who may do
+    /// what in an organisation, which every surface reaches through the
+    /// platform's authorisation (`Platform::authorize_org`).
+    pub fn may(self, permission: Permission) -> bool {
+        use Role::*;
+        match permission {
+            Permission::Use => true,
+            Permission::Manage => matches!(self, Owner | Admin),
+            Permission::Own => self == Owner,
+            // Only an owner makes another owner.
+            Permission::Grant(role) => {
+                matches!(self, Owner | Admin) && (self == Owner || role != Owner)
+            }
+            Permission::RunCalls => matches!(self, Owner | Buyer),
+            Permission::Order => matches!(self, Owner | Admin | Buyer),
+            Permission::SeeInvoices => matches!(self, Owner | Admin | Billing),
+        }
+    }
+}
+
+/// What a member may be allowed to do in its organisation (see
+/// [`Role::may`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// See the organisation and use its services (storage, drive, websites).
+    Use,
+    /// Manage members, keys, settings, offers, and read the audit.
+    Manage,
+    /// What only an owner does: the organisation's security policy.
+    Own,
+    /// Give a member this role.
+    Grant(Role),
+    /// Publish, open and award calls for tender.
+    RunCalls,
+    /// Order offers from the catalogue.
+    Order,
+    /// See usage, invoices and quota alerts.
+    SeeInvoices,
 }
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod permission_tests {
+    use super::{Permission, Role};
+
+    /// The whole table, written out: a change to who may do what shows here.
+    #[test]
+    fn each_role_holds_exactly_its_permissions() {
+        use Permission::*;
+        use Role::*;
+        let table: [(Permission, [Role; 5]); 7] = [
+            (Use, [Owner, Admin, Buyer, Billing, Member]),
+            (Manage, [Owner, Admin, Admin, Admin, Admin]),
+            (Own, [Owner; 5]),
+            (Grant(Owner), [Owner; 5]),
+            (RunCalls, [Owner, Buyer, Buyer, Buyer, Buyer]),
+            (Order, [Owner, Admin, Buyer, Buyer, Buyer]),
+            (SeeInvoices, [Owner, Admin, Billing, Billing, Billing]),
+        ];
+        for (permission, holders) in table {
+            for role in Role::ALL {
+                assert_eq!(
+                    role.may(permission),
+                    holders.contains(&role),
+                    "{role} and {permission:?}"
+                );
+            }
+        }
+        for granted in [Admin, Buyer, Billing, Member] {
+            for role in Role::ALL {
+                assert_eq!(
+                    role.may(Grant(granted)),
+                    role.manages_org(),
+                    "{role} grants {granted}"
+                );
+            }
+        }
     }
 }

@@ -2,11 +2,10 @@
 //! line. `main` only parses the command line and calls in here.
 
 pub mod cli;
-pub mod client;
 pub mod config;
+pub mod jobs;
 pub mod listener;
 pub mod proxies;
 pub mod server;
 pub mod telemetry;
-pub mod tender_cli;
 pub mod tls;

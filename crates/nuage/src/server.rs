@@ -16,6 +16,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use nuage_db::Db;
 use nuage_service::catalogue::{Catalogue, CatalogueSettings};
+use nuage_service::jobs::Jobs;
 use nuage_service::keys::{KeyOrigin, write_private};
 use nuage_service::storage::blobs::BackendSettings;
 use nuage_service::storage::{Region, Storage, StorageSettings};
@@ -46,11 +47,7 @@ pub struct Application {
     platform: Platform,
     storage: Storage,
     catalogue: Catalogue,
-    maintenance_interval: u64,
-    webhook_retry: Duration,
-    /// How often the schedule looks for a month to bill; none when off.
-    billing_schedule: Option<Duration>,
-    alert_check: Duration,
+    jobs: Jobs,
     addresses: Addresses,
     main: (TcpListener, Router),
     s3: (TcpListener, Router),
@@ -72,6 +69,8 @@ impl Application {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         #[cfg(feature = "test-hooks")]
         nuage_service::test_hooks::pin_clock_from_env();
+        #[cfg(not(feature = "test-hooks"))]
+        refuse_test_hooks()?;
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -211,6 +210,23 @@ impl Application {
                 .unwrap_or_else(|| "localhost".into());
             format!("mailto:security@{host}")
         });
+        let jobs = crate::jobs::jobs(
+            &platform,
+            &storage,
+            &catalogue,
+            &crate::jobs::Schedule {
+                webhook_retry: Duration::from_secs(config.catalogue.webhook_retry_seconds),
+                billing: config
+                    .billing
+                    .automatic
+                    .then(|| Duration::from_secs(config.billing.schedule_check_seconds)),
+                quota_alerts: Duration::from_secs(config.billing.alert_check_seconds),
+                storage_upkeep: Duration::from_secs(
+                    config.storage.maintenance_interval_seconds.max(1),
+                ),
+                housekeeping: Duration::from_secs(300),
+            },
+        );
         let mut main = main_router(&platform, secure_cookies, tls.is_some())
             .route(
                 "/.well-known/security.txt",
@@ -220,7 +236,8 @@ impl Application {
                 config.server.body_idle_timeout_seconds.max(1),
             )))
             .layer(axum::Extension(storage.clone()))
-            .layer(axum::Extension(catalogue.clone()));
+            .layer(axum::Extension(catalogue.clone()))
+            .layer(axum::Extension(jobs.clone()));
         if let Some(listener) = &web_listener {
             main = main.layer(axum::Extension(nuage_web::WebsiteBase {
                 scheme: web_scheme.to_owned(),
@@ -239,13 +256,7 @@ impl Application {
             platform,
             storage,
             catalogue,
-            webhook_retry: Duration::from_secs(config.catalogue.webhook_retry_seconds),
-            billing_schedule: config
-                .billing
-                .automatic
-                .then(|| Duration::from_secs(config.billing.schedule_check_seconds)),
-            alert_check: Duration::from_secs(config.billing.alert_check_seconds),
-            maintenance_interval: config.storage.maintenance_interval_seconds.max(1),
+            jobs,
             addresses,
             main: (main_listener, main),
             s3: (s3_listener, s3),
@@ -309,33 +320,17 @@ impl Application {
             limits(),
             &self.server,
         );
-        let platform = self.platform.clone();
-        self.storage
-            .start_maintenance(Duration::from_secs(self.maintenance_interval));
-        let deliveries = self.catalogue.start_deliveries(self.webhook_retry);
-        let billing = self
-            .billing_schedule
-            .map(|every| self.catalogue.start_billing(every));
-        let alerts = self.catalogue.start_quota_alerts(self.alert_check);
-        let catalogue = self.catalogue.clone();
-        let housekeeping = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(300));
+        // Every background job runs under a lease (one node at a time);
+        // what is queued for delivery on this node wakes the webhooks job.
+        let mut background = self.jobs.start();
+        background.push(self.storage.follow_other_nodes(Duration::from_secs(1)));
+        let (jobs, catalogue) = (self.jobs.clone(), self.catalogue.clone());
+        background.push(tokio::spawn(async move {
             loop {
-                tick.tick().await;
-                if let Ok(mut conn) = platform.db().acquire().await {
-                    let _ = nuage_db::repo::sessions::delete_expired_sessions(
-                        &mut conn,
-                        nuage_service::now_ms(),
-                    )
-                    .await;
-                }
-                match catalogue.tidy_index().await {
-                    Ok(true) => tracing::info!("search index merged"),
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "search index upkeep failed"),
-                }
+                catalogue.deliveries_queued().await;
+                jobs.wake("webhooks");
             }
-        });
+        }));
         let signal_handle = handle.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -343,12 +338,9 @@ impl Application {
             signal_handle.graceful_shutdown(Some(Duration::from_secs(30)));
         });
         let outcome = tokio::try_join!(main_server, s3_server, web_server);
-        housekeeping.abort();
-        deliveries.abort();
-        if let Some(billing) = billing {
-            billing.abort();
+        for task in background {
+            task.abort();
         }
-        alerts.abort();
         if let Err(e) = self.storage.recorder().flush().await {
             tracing::error!(error = %e, "the last access log and metering records could not be written");
         }
@@ -380,6 +372,24 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = interrupt => {}, _ = terminate => {} }
+}
+
+/// The settings only the test suite's builds read. A shipped binary that
+/// finds one set refuses to start rather than ignore it: whoever set it
+/// expects a behaviour (a frozen clock, a crash) that will not happen.
+#[cfg(not(feature = "test-hooks"))]
+fn refuse_test_hooks() -> anyhow::Result<()> {
+    const HOOKS: [&str; 3] = [
+        "NUAGE_TEST_CLOCK_MS",
+        "NUAGE_TEST_CRASH_AT",
+        "NUAGE_TEST_CRASH_AFTER_INVOICES",
+    ];
+    match HOOKS.iter().find(|name| std::env::var_os(name).is_some()) {
+        Some(name) => anyhow::bail!(
+            "{name} is a test hook, and this build has none (only the test suite's builds do): unset it"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Freezes the platform's clock (`{"now_ms": 1790000000000}`) or lets it run

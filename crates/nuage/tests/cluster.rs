@@ -106,3 +106,97 @@ async fn nodes_starting_together_migrate_once() {
         verdict.stdout
     );
 }
+
+/// Jobs spaced an hour apart: within a test, each runs once in all.
+fn hourly_jobs() -> Vec<(String, String)> {
+    [
+        "NUAGE_CATALOGUE__WEBHOOK_RETRY_SECONDS",
+        "NUAGE_BILLING__ALERT_CHECK_SECONDS",
+        "NUAGE_STORAGE__MAINTENANCE_INTERVAL_SECONDS",
+    ]
+    .map(|k| (k.to_owned(), "3600".to_owned()))
+    .to_vec()
+}
+
+#[tokio::test]
+async fn background_jobs_run_under_one_lease_shared_by_the_nodes() {
+    let a = spawn(Spawn {
+        env: hourly_jobs(),
+        ..Spawn::default()
+    })
+    .await;
+    let b = spawn(Spawn {
+        database_url: Some(a.database_url.clone()),
+        master_key_file: Some(a.data_dir.join("master.key")),
+        root_token: Some(a.root_token.clone()),
+        env: hourly_jobs(),
+        ..Spawn::default()
+    })
+    .await;
+
+    // Every job of the platform is known to both nodes, and has run once
+    // (at start-up, on whichever node took it first), not once per node;
+    // the search index's upkeep runs at each node's start.
+    let names = [
+        "quota-alerts",
+        "search-index",
+        "sessions",
+        "storage-upkeep",
+        "webhooks",
+    ];
+    let expected = [1, 2, 1, 1, 1];
+    let jobs = loop {
+        let (status, jobs) = b.root(Method::GET, "/jobs", None).await;
+        assert_eq!(status, 200, "{jobs}");
+        let runs: Vec<i64> = jobs
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|j| j["runs"].as_i64().unwrap_or_default())
+            .collect();
+        if runs.len() == names.len() && runs.iter().zip(expected).all(|(&r, e)| r >= e) {
+            assert_eq!(runs, expected, "{jobs}");
+            break jobs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let listed: Vec<&str> = jobs
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|j| j["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(listed, names, "{jobs}");
+
+    // The operator runs one now, on node B; node A sees B ran it.
+    let (status, run) = b.root(Method::POST, "/jobs/storage-upkeep/run", None).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["ran"], true, "{run}");
+    let (_, jobs) = a.root(Method::GET, "/jobs", None).await;
+    let upkeep = jobs
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|j| j["name"] == "storage-upkeep")
+        .expect("listed");
+    assert_eq!(upkeep["runs"], 2, "{upkeep}");
+    assert!(
+        upkeep["last_outcome"]
+            .as_str()
+            .expect("an outcome")
+            .contains("released blobs")
+    );
+    let (status, _) = a.root(Method::POST, "/jobs/no-such-job/run", None).await;
+    assert_eq!(status, 404);
+
+    // Only operators see or run jobs.
+    let org = a.create_org("Not the operator").await;
+    let (_, token) = a.create_user(&org, "owner@jobs.fr", "owner").await;
+    assert_eq!(a.call(Method::GET, "/jobs", &token, None).await.0, 403);
+    assert_eq!(
+        a.call(Method::POST, "/jobs/billing/run", &token, None)
+            .await
+            .0,
+        403
+    );
+}

@@ -33,10 +33,32 @@ pub async fn fresh_database(dir: &Path) -> String {
             let (base, _) = admin
                 .rsplit_once('/')
                 .expect("the admin URL names a database");
+            drop_when_this_process_ends(&admin, &name);
             format!("{base}/{name}")
         }
         None => format!("sqlite://{}?mode=rwc", dir.join("shared.db").display()),
     }
+}
+
+/// Drops the database `name` once this test's process has ended (nextest
+/// runs each test in a process of its own), whatever the test did with it:
+/// a watcher process waits for this one, then drops it with `psql`. A
+/// suite's thousands of databases would otherwise fill the disk.
+fn drop_when_this_process_ends(admin: &str, name: &str) {
+    let watcher = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+         psql \"$1\" -qc 'DROP DATABASE IF EXISTS {name} WITH (FORCE)'",
+        pid = std::process::id()
+    );
+    // The watcher outlives this process on purpose; init reaps it.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .args(["-c", &watcher, "sh", admin])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the test database's watcher");
 }
 
 /// A running `nuage serve`, stopped when dropped.

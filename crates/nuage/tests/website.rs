@@ -710,3 +710,67 @@ async fn a_website_is_served_at_its_own_domain_once_proven() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// Sites' configurations are kept for minutes in each node's memory; a
+/// change made through another node still shows within seconds, because
+/// every node follows the shared version of buckets' settings.
+#[tokio::test]
+async fn a_site_unpublished_through_one_node_stops_on_the_others() {
+    let a = spawn_app().await;
+    let b = crate::helpers::spawn(crate::helpers::Spawn {
+        database_url: Some(a.database_url.clone()),
+        master_key_file: Some(a.data_dir.join("master.key")),
+        root_token: Some(a.root_token.clone()),
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let t = a.tenant("Deux noeuds").await;
+    let s3 = a.s3_client(&t);
+    s3.create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .expect("bucket");
+    // A site that redirects every request: its answer needs no object,
+    // whose blobs are on node A's disk.
+    s3.put_bucket_website()
+        .bucket("shared")
+        .website_configuration(
+            WebsiteConfiguration::builder()
+                .redirect_all_requests_to(
+                    aws_sdk_s3::types::RedirectAllRequestsTo::builder()
+                        .host_name("example.org")
+                        .build()
+                        .expect("redirect"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("website");
+    let host = "shared.sites.localhost";
+    let on_b = web_client(&b, &[host]);
+    let url = format!("http://{host}:{}/", port(&b));
+    // Node B reads the configuration and keeps it.
+    assert_eq!(on_b.get(&url).send().await.expect("get").status(), 301);
+    assert_eq!(on_b.get(&url).send().await.expect("get").status(), 301);
+
+    s3.delete_bucket_website()
+        .bucket("shared")
+        .send()
+        .await
+        .expect("unpublished through node A");
+    // B keeps configurations for 300 s; it must drop this one long before.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = on_b.get(&url).send().await.expect("get").status();
+        if status == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node B still serves the unpublished site ({status})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -40,6 +40,10 @@ pub struct Sites {
 /// unpublished site) drops them at once; one made through another node
 /// shows within this time, as behind a CDN.
 const FRESH: Duration = Duration::from_secs(2);
+/// Sites' configurations and domains are kept longer: a change made through
+/// any node bumps a shared version that every node follows
+/// (`Storage::follow_other_nodes`), which drops them.
+const SETTINGS_FRESH: Duration = Duration::from_secs(300);
 /// Pages up to this size are kept, up to this much in all.
 const CACHED_PAGE_BYTES: u64 = 256 * 1024;
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -100,7 +104,11 @@ struct Kept<T> {
 
 impl<T> Kept<T> {
     fn current(&self, changes: u64) -> Option<&T> {
-        (self.changes == changes && self.at.elapsed() < FRESH).then_some(&self.value)
+        self.current_for(changes, FRESH)
+    }
+
+    fn current_for(&self, changes: u64, fresh: Duration) -> Option<&T> {
+        (self.changes == changes && self.at.elapsed() < fresh).then_some(&self.value)
     }
 }
 
@@ -158,18 +166,23 @@ pub fn router(storage: Storage, domain: &str, tls: bool) -> Router {
 
 impl Sites {
     /// A bucket's owner and website configuration, read at most every
-    /// [`FRESH`] seconds.
+    /// [`SETTINGS_FRESH`] seconds and again after any node changes it.
     async fn site(&self, bucket: &str) -> Result<Option<(OrgId, WebsiteConfig)>, StorageError> {
         let changes = self.storage.changes();
         if let Ok(cache) = self.cache.lock()
-            && let Some(site) = cache.sites.get(bucket).and_then(|k| k.current(changes))
+            && let Some(site) = cache
+                .sites
+                .get(bucket)
+                .and_then(|k| k.current_for(changes, SETTINGS_FRESH))
         {
             return Ok(site.clone());
         }
         let site = self.storage.site(bucket).await?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.sites.len() > 10_000 {
-                cache.sites.retain(|_, k| k.current(changes).is_some());
+                cache
+                    .sites
+                    .retain(|_, k| k.current_for(changes, SETTINGS_FRESH).is_some());
             }
             let kept = Kept {
                 at: Instant::now(),
@@ -182,18 +195,24 @@ impl Sites {
     }
 
     /// The bucket a domain of its owner's serves, once proven; read at
-    /// most every [`FRESH`] seconds.
+    /// most every [`SETTINGS_FRESH`] seconds and again after any node
+    /// changes it.
     async fn bucket_of_domain(&self, domain: &str) -> Result<Option<String>, StorageError> {
         let changes = self.storage.changes();
         if let Ok(cache) = self.cache.lock()
-            && let Some(bucket) = cache.domains.get(domain).and_then(|k| k.current(changes))
+            && let Some(bucket) = cache
+                .domains
+                .get(domain)
+                .and_then(|k| k.current_for(changes, SETTINGS_FRESH))
         {
             return Ok(bucket.clone());
         }
         let bucket = self.storage.bucket_of_domain(domain).await?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.domains.len() > 10_000 {
-                cache.domains.retain(|_, k| k.current(changes).is_some());
+                cache
+                    .domains
+                    .retain(|_, k| k.current_for(changes, SETTINGS_FRESH).is_some());
             }
             let kept = Kept {
                 at: Instant::now(),

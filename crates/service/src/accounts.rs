@@ -7,6 +7,7 @@ use nuage_db::repo::identity::{self as repo, MembershipRow, OrgRow, UserRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, UserId};
 use nuage_domain::legal::{Siret, VatNumber, parse_country};
+use nuage_domain::org::Permission;
 use nuage_domain::org::{OrgKind, OrgName, Role};
 use nuage_domain::user::{Email, check_new_password};
 use rand::rngs::OsRng;
@@ -297,7 +298,7 @@ impl Platform {
         conn: &mut AnyConnection,
         who: &Principal,
         org: OrgId,
-        allowed: impl Fn(Role) -> bool,
+        permission: Permission,
     ) -> ServiceResult<OrgRow> {
         let row = repo::get_org(conn, &org.to_string()).await?;
         if who.is_operator() {
@@ -311,7 +312,7 @@ impl Platform {
         let (Some(row), Some(membership)) = (row, membership) else {
             return Err(ServiceError::NotFound("organisation"));
         };
-        if !allowed(Role::parse(&membership.role)?) {
+        if !Role::parse(&membership.role)?.may(permission) {
             return Err(ServiceError::Forbidden(format!(
                 "your role ({}) does not allow this",
                 membership.role
@@ -443,10 +444,8 @@ impl Platform {
     ) -> ServiceResult<User> {
         let row = user.into_row(false).await?;
         let mut tx = self.db().begin_write().await?;
-        self.authorize_org(&mut tx, who, org, |r| {
-            r.manages_org() && (r == Role::Owner || role != Role::Owner)
-        })
-        .await?;
+        self.authorize_org(&mut tx, who, org, Permission::Grant(role))
+            .await?;
         repo::insert_user(&mut tx, &row)
             .await
             .map_err(|e| duplicate_email(e.into()))?;
@@ -501,7 +500,10 @@ impl Platform {
 
     pub async fn get_org(&self, who: &Principal, org: OrgId) -> ServiceResult<Org> {
         let mut conn = self.db().acquire().await?;
-        Org::try_from(self.authorize_org(&mut conn, who, org, |_| true).await?)
+        Org::try_from(
+            self.authorize_org(&mut conn, who, org, Permission::Use)
+                .await?,
+        )
     }
 
     /// The organisations `who` belongs to (all of them for the operator).
@@ -531,7 +533,7 @@ impl Platform {
         require: bool,
     ) -> ServiceResult<Org> {
         let mut tx = self.db().begin_write().await?;
-        self.authorize_org(&mut tx, who, org, |r| r == Role::Owner)
+        self.authorize_org(&mut tx, who, org, Permission::Own)
             .await?;
         if require && let Some(user) = who.user_id() {
             let me = repo::get_user(&mut tx, &user.to_string())
@@ -581,7 +583,7 @@ impl Platform {
         };
         let vat_number = vat_number.map(|v| v.to_string());
         let mut tx = self.db().begin_write().await?;
-        self.authorize_org(&mut tx, who, org, Role::manages_org)
+        self.authorize_org(&mut tx, who, org, Permission::Manage)
             .await?;
         repo::set_org_tax(&mut tx, &org.to_string(), vat_number.as_deref(), &country).await?;
         let row = repo::get_org(&mut tx, &org.to_string())
@@ -616,9 +618,7 @@ impl Platform {
         let limits = self.settings().mail_limits;
         let mut tx = self.db().begin_write().await?;
         let org_row = self
-            .authorize_org(&mut tx, who, org, |r| {
-                r.manages_org() && (r == Role::Owner || role != Role::Owner)
-            })
+            .authorize_org(&mut tx, who, org, Permission::Grant(role))
             .await?;
         let (_, by_org) = repo::invitations_sent_since(
             &mut tx,
@@ -753,7 +753,8 @@ impl Platform {
     ) -> ServiceResult<Page<Membership>> {
         let (limit, after) = (page.limit()?, page.after()?);
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, |_| true).await?;
+        self.authorize_org(&mut conn, who, org, Permission::Use)
+            .await?;
         let rows = repo::list_members(&mut conn, &org.to_string(), &after, limit).await?;
         let page = Page::from_rows(rows, limit, |r| r.user_id.clone(), Membership::try_from);
         Ok(Page {
@@ -772,7 +773,7 @@ impl Platform {
     ) -> ServiceResult<()> {
         let mut tx = self.db().begin_write().await?;
         repo::lock_org(&mut tx, &org.to_string()).await?;
-        self.authorize_org(&mut tx, who, org, |r| r.manages_org())
+        self.authorize_org(&mut tx, who, org, Permission::Manage)
             .await?;
         let target = repo::get_membership(&mut tx, &org.to_string(), &user.to_string())
             .await?
@@ -841,7 +842,7 @@ impl Platform {
             })?,
         };
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, |r| r.manages_org())
+        self.authorize_org(&mut conn, who, org, Permission::Manage)
             .await?;
         let rows =
             nuage_db::repo::audit::page_of_org(&mut conn, &org.to_string(), before, limit).await?;

@@ -5,6 +5,7 @@ use nuage_db::repo::identity::UserRow;
 use nuage_db::repo::sessions::{self as repo, SessionRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, UserId};
+use nuage_domain::org::Permission;
 use nuage_domain::user::{Email, check_new_password};
 
 use crate::accounts::{Membership, User, decoy_hash, hash_password, password_matches};
@@ -76,6 +77,12 @@ pub const MAX_LOGIN_FAILURES: i64 = 10;
 const LOGIN_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 impl Platform {
+    /// Deletes the sessions that have expired (a housekeeping job); how
+    /// many went.
+    pub async fn forget_expired_sessions(&self) -> ServiceResult<u64> {
+        Ok(repo::delete_expired_sessions(&mut *self.db().acquire().await?, now_ms()).await?)
+    }
+
     /// Checks an e-mail address and password and opens a session. Returns the
     /// session's secret (for the cookie) and whether a TOTP code is still due.
     pub async fn login(
@@ -311,7 +318,7 @@ impl Platform {
             .await?
             .ok_or_else(|| ServiceError::Unauthenticated("sign in first".into()))?;
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, &session.principal(), org, |_| true)
+        self.authorize_org(&mut conn, &session.principal(), org, Permission::Use)
             .await?;
         repo::set_session_org(&mut conn, &secret::sha256_hex(token), &org.to_string()).await?;
         users::set_last_org(&mut conn, &session.user.id.to_string(), &org.to_string()).await?;

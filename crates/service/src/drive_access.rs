@@ -8,6 +8,7 @@ use nuage_db::repo::identity;
 use nuage_domain::DomainError;
 use nuage_domain::drive::{DrivePath, Lock, LockQuery, lock_conflict};
 use nuage_domain::ids::{OrgId, UserId};
+use nuage_domain::org::Permission;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -152,7 +153,8 @@ impl Platform {
             id: user,
             is_operator: false,
         };
-        self.authorize_org(&mut tx, &member, org, |_| true).await?;
+        self.authorize_org(&mut tx, &member, org, Permission::Use)
+            .await?;
         let secret = new_app_password();
         let row = AppPasswordRow {
             id: Uuid::now_v7().to_string(),
@@ -272,7 +274,7 @@ impl Platform {
             is_operator: false,
         };
         match self
-            .authorize_org(conn, &who, OrgId::parse(&row.org_id)?, |_| true)
+            .authorize_org(conn, &who, OrgId::parse(&row.org_id)?, Permission::Use)
             .await
         {
             Ok(_) => {}

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod catalogue;
 pub mod drive_access;
 pub mod error;
+pub mod jobs;
+pub mod key_provider;
 pub mod keys;
 pub mod mail;
 pub mod storage;
@@ -28,6 +30,7 @@ use serde::Serialize;
 
 pub use audit::{AuditEntry, AuditEvent, AuditTrail, ChainReport};
 pub use error::{ServiceError, ServiceResult};
+pub use key_provider::{FileKeyProvider, KeyProvider};
 pub use keys::MasterKey;
 pub use mail::{Mailer, SmtpSettings};
 
@@ -264,6 +267,7 @@ impl Default for MailLimits {
 struct Inner {
     db: Db,
     key: Arc<MasterKey>,
+    key_provider: Arc<dyn KeyProvider>,
     audit: AuditTrail,
     mailer: Mailer,
     settings: PlatformSettings,
@@ -312,6 +316,7 @@ impl Platform {
         let platform = Self {
             inner: Arc::new(Inner {
                 db,
+                key_provider: Arc::new(FileKeyProvider::new(key.clone())),
                 key,
                 audit,
                 mailer,
@@ -406,6 +411,11 @@ impl Platform {
         &self.inner.key
     }
 
+    /// What wraps organisations' keys.
+    pub fn key_provider(&self) -> &dyn KeyProvider {
+        self.inner.key_provider.as_ref()
+    }
+
     pub fn mailer(&self) -> &Mailer {
         &self.inner.mailer
     }
@@ -443,7 +453,8 @@ impl Platform {
 /// Idempotency keys for creating requests: the first request with a key does
 /// the work; a retry with the same key and body gets the same response.
 pub mod idempotency {
-    use nuage_db::repo::idempotency::{self as repo, Reservation};
+    use nuage_db::repo::idempotency as repo;
+    pub use nuage_db::repo::idempotency::Reservation;
 
     use crate::{Platform, Principal, ServiceResult, now_ms};
 

@@ -4,7 +4,7 @@
 use nuage_db::repo::keys::{self as repo, S3KeyRow, TokenRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, TokenId};
-use nuage_domain::org::Role;
+use nuage_domain::org::Permission;
 use nuage_domain::storage::{EXPORT_KEY_DAYS, KeyPurpose};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -224,7 +224,7 @@ impl Platform {
         purpose: KeyPurpose,
     ) -> ServiceResult<(S3Key, String)> {
         let mut tx = self.db().begin_write().await?;
-        self.authorize_org(&mut tx, who, org, Role::manages_org)
+        self.authorize_org(&mut tx, who, org, Permission::Manage)
             .await?;
         if purpose == KeyPurpose::Export {
             repo::retire_expired_export_keys(&mut tx, &org.to_string(), now_ms()).await?;
@@ -289,7 +289,7 @@ impl Platform {
     ) -> ServiceResult<Page<S3Key>> {
         let (limit, after) = (page.limit()?, page.after()?);
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, Role::manages_org)
+        self.authorize_org(&mut conn, who, org, Permission::Manage)
             .await?;
         let rows = repo::list_s3_keys(&mut conn, &org.to_string(), &after, limit).await?;
         Ok(Page::from_rows(
@@ -319,7 +319,7 @@ impl Platform {
             .await?
             .ok_or(ServiceError::NotFound("S3 key"))?;
         let org = OrgId::parse(&key.org_id)?;
-        self.authorize_org(&mut tx, who, org, Role::manages_org)
+        self.authorize_org(&mut tx, who, org, Permission::Manage)
             .await
             .map_err(|e| match e {
                 ServiceError::Forbidden(m) => ServiceError::Forbidden(m),

@@ -10,6 +10,7 @@
 mod error;
 pub mod i18n;
 mod pages;
+mod script;
 mod session;
 #[cfg(test)]
 mod tests;

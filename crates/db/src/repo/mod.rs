@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod drive;
 pub mod idempotency;
 pub mod identity;
+pub mod jobs;
 pub mod keys;
 pub mod mail;
 pub mod sessions;

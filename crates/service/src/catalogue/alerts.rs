@@ -6,7 +6,7 @@
 use nuage_db::repo::billing::{self as repo, AlertEventRow, QuotaAlertRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::OrgId;
-use nuage_domain::org::Role;
+use nuage_domain::org::Permission;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -60,10 +60,6 @@ fn percent(used: i64, max: Option<i64>) -> Option<i64> {
         .map(|m| (i128::from(used) * 100 / i128::from(m)) as i64)
 }
 
-fn sees_alerts(role: Role) -> bool {
-    role.manages_org() || role == Role::Billing
-}
-
 impl Catalogue {
     /// Sets an organisation's thresholds (percentages, 1 to 100, at most
     /// five; none turns alerts off): its owners, admins and billing members.
@@ -86,7 +82,7 @@ impl Catalogue {
         }
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, org, sees_alerts)
+            .authorize_org(&mut tx, who, org, Permission::SeeInvoices)
             .await?;
         let storage = nuage_db::repo::storage::org_storage(&mut tx, &org.to_string()).await?;
         // Thresholds already passed are not told again for the use of now.
@@ -122,7 +118,7 @@ impl Catalogue {
     pub async fn quota_alerts(&self, who: &Principal, org: OrgId) -> ServiceResult<QuotaAlerts> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, sees_alerts)
+            .authorize_org(&mut conn, who, org, Permission::SeeInvoices)
             .await?;
         let id = org.to_string();
         let thresholds = repo::get_quota_alert(&mut conn, &id)
@@ -192,19 +188,6 @@ impl Catalogue {
             self.inner.wake.notify_one();
         }
         Ok(told)
-    }
-
-    /// Runs `check_quota_alerts` every `interval`.
-    pub fn start_quota_alerts(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        let catalogue = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(e) = catalogue.check_quota_alerts().await {
-                    tracing::error!(error = %e, "quota alerts could not be checked");
-                }
-                tokio::time::sleep(interval).await;
-            }
-        })
     }
 }
 

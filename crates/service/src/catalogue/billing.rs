@@ -32,13 +32,15 @@ use nuage_db::repo::billing::{self as repo, InvoiceRow, NewInvoice, RunRow, Usag
 use nuage_db::repo::identity;
 use nuage_domain::DomainError;
 use nuage_domain::billing::{
-    InForce, Line, LineKind, Period, Totals, Usage, Vat, commitment_end, commitment_line,
+    InForce, Line, Period, Totals, Usage, Vat, commitment_end, commitment_line,
     commitment_remainder, fee_share, gb_months, rate, storage_byte_ms, totals, vat_treatment,
 };
+pub use nuage_domain::billing::{Invoice, InvoiceDocument, InvoiceLine, Party};
 use nuage_domain::catalogue::{BYTES_PER_GB, OfferSheet, PriceModel, SubscriptionState};
 use nuage_domain::ids::OrgId;
 use nuage_domain::legal::VatNumber;
-use nuage_domain::org::{OrgKind, Role};
+use nuage_domain::org::OrgKind;
+use nuage_domain::org::Permission;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -74,78 +76,6 @@ impl Default for BillingSettings {
 /// How long after a month's end it is billed on schedule: the last hour's
 /// records are written by then (later ones are adjustments of the next).
 pub const SCHEDULE_GRACE_MS: i64 = 3_600_000;
-
-/// A party to an invoice, as it was when the invoice was issued.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Party {
-    pub id: String,
-    pub name: String,
-    pub country: String,
-    pub siret: Option<String>,
-    pub vat_number: Option<String>,
-}
-
-/// A line of an invoice.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct InvoiceLine {
-    /// What it is for, in French (the invoice's language).
-    pub description: String,
-    pub kind: LineKind,
-    /// The offer's name, or the operator's pay-as-you-go.
-    pub offer: String,
-    /// The subscription it bills; none for pay-as-you-go usage.
-    pub subscription_id: Option<String>,
-    /// For storage: the band's first GB.
-    pub from_gb: Option<u64>,
-    #[schema(value_type = String)]
-    pub quantity: Decimal,
-    pub unit: String,
-    #[schema(value_type = String)]
-    pub unit_price: Decimal,
-    /// `quantity × unit_price`, rounded once to the cent.
-    #[schema(value_type = String)]
-    pub amount: Decimal,
-    /// Usage of earlier periods that reached the metering after they were
-    /// billed.
-    pub adjustment: bool,
-}
-
-/// What an invoice or credit note says, whole.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct InvoiceDocument {
-    pub issuer: Party,
-    pub customer: Party,
-    pub vat: Vat,
-    pub lines: Vec<InvoiceLine>,
-    /// A credit note's reason.
-    pub note: Option<String>,
-}
-
-/// An issued invoice or credit note.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Invoice {
-    pub id: String,
-    /// The issuer's number, e.g. `F-000042` (`A-` for a credit note).
-    pub number: String,
-    /// `invoice` or `credit_note`.
-    pub kind: String,
-    /// A credit note's invoice.
-    pub corrects_id: Option<String>,
-    /// The period billed, `YYYY-MM`.
-    pub period: String,
-    pub period_start_ms: i64,
-    pub period_end_ms: i64,
-    pub currency: String,
-    #[schema(value_type = String)]
-    pub net: Decimal,
-    #[schema(value_type = String)]
-    pub vat_amount: Decimal,
-    #[schema(value_type = String)]
-    pub gross: Decimal,
-    pub issued_at_ms: i64,
-    #[serde(flatten)]
-    pub document: InvoiceDocument,
-}
 
 /// What a billing run did.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -555,7 +485,7 @@ impl Catalogue {
     pub async fn forecast(&self, who: &Principal, org: OrgId) -> ServiceResult<Forecast> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, sees_invoices)
+            .authorize_org(&mut conn, who, org, Permission::SeeInvoices)
             .await?;
         drop(conn);
         let now = now_ms();
@@ -597,24 +527,6 @@ impl Catalogue {
             net: invoices.iter().map(|i| i.net).sum(),
             gross: invoices.iter().map(|i| i.gross).sum(),
             invoices,
-        })
-    }
-
-    /// Runs `bill_due` every `interval`, logging what it did.
-    pub fn start_billing(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        let catalogue = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match catalogue.bill_due().await {
-                    Ok(Some(run)) => tracing::info!(
-                        period = %run.period, invoices = run.invoices, issued_now = run.issued_now,
-                        "billing run complete"
-                    ),
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, "the scheduled billing run failed"),
-                }
-                tokio::time::sleep(interval).await;
-            }
         })
     }
 
@@ -1031,7 +943,7 @@ impl Catalogue {
     pub async fn invoices(&self, who: &Principal, org: OrgId) -> ServiceResult<Vec<Invoice>> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, sees_invoices)
+            .authorize_org(&mut conn, who, org, Permission::SeeInvoices)
             .await?;
         repo::invoices_of_org(&mut conn, &org.to_string())
             .await?
@@ -1053,7 +965,7 @@ impl Catalogue {
                 let org = OrgId::parse(org)?;
                 if self
                     .platform()
-                    .authorize_org(&mut conn, who, org, sees_invoices)
+                    .authorize_org(&mut conn, who, org, Permission::SeeInvoices)
                     .await
                     .is_ok()
                 {
@@ -1087,10 +999,11 @@ impl Catalogue {
             }
             None => None,
         };
-        let bytes = super::facturx::pdf(&super::facturx::Rendering {
+        let bytes = nuage_facturx::pdf(&nuage_facturx::Rendering {
             invoice: &invoice,
             corrects_number: corrects.as_deref(),
-        })?;
+        })
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok((format!("{}.pdf", invoice.number), bytes))
     }
 
@@ -1118,7 +1031,7 @@ impl Catalogue {
             .ok_or(ServiceError::NotFound("invoice"))?;
         let issuer = OrgId::parse(&original.invoice.issuer_id)?;
         self.platform()
-            .authorize_org(&mut tx, who, issuer, Role::manages_org)
+            .authorize_org(&mut tx, who, issuer, Permission::Manage)
             .await
             .map_err(|e| match e {
                 ServiceError::NotFound(_) => ServiceError::NotFound("invoice"),
@@ -1422,10 +1335,6 @@ pub fn revenue_csv(rows: &[RevenueRow]) -> ServiceResult<String> {
         .and_then(|()| w.into_inner().map_err(|e| e.into_error().into()))
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| ServiceError::Internal(e.to_string()))
-}
-
-fn sees_invoices(role: Role) -> bool {
-    role.manages_org() || role == Role::Billing
 }
 
 fn document_totals(document: &InvoiceDocument) -> Totals {

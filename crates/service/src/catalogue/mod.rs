@@ -12,7 +12,6 @@
 pub mod alerts;
 pub mod billing;
 pub mod demo;
-pub mod facturx;
 mod index;
 pub mod orders;
 pub mod tender_changes;
@@ -32,7 +31,7 @@ use nuage_domain::catalogue::{
     short_text, to_cents,
 };
 use nuage_domain::ids::OrgId;
-use nuage_domain::org::Role;
+use nuage_domain::org::Permission;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -458,7 +457,7 @@ impl Catalogue {
     ) -> ServiceResult<Owned<T>> {
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, owner, Role::manages_org)
+            .authorize_org(&mut tx, who, owner, Permission::Manage)
             .await?;
         let roles = repo::roles(&mut tx, &owner.to_string()).await?;
         match sheet {
@@ -542,7 +541,7 @@ impl Catalogue {
             .ok_or(ServiceError::NotFound(kind_of(sheet)))?;
         let owner = OrgId::parse(&row.owner_id)?;
         self.platform()
-            .authorize_org(conn, who, owner, Role::manages_org)
+            .authorize_org(conn, who, owner, Permission::Manage)
             .await
             .map_err(|e| match e {
                 ServiceError::NotFound(_) => ServiceError::NotFound(kind_of(sheet)),
@@ -742,7 +741,7 @@ impl Catalogue {
     ) -> ServiceResult<Vec<Owned<T>>> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, owner, |_| true)
+            .authorize_org(&mut conn, who, owner, Permission::Use)
             .await?;
         let rows = repo::sheets_of(&mut conn, sheet, &owner.to_string()).await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -877,7 +876,7 @@ impl Catalogue {
     ) -> ServiceResult<()> {
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, org, Role::manages_org)
+            .authorize_org(&mut tx, who, org, Permission::Manage)
             .await?;
         let row = repo::get_sheet(&mut tx, Sheet::Service, service)
             .await?

@@ -14,7 +14,7 @@ use nuage_db::repo::storage as storage_repo;
 use nuage_domain::DomainError;
 use nuage_domain::catalogue::{BYTES_PER_GB, Category, OfferSheet, SubscriptionState, check_url};
 use nuage_domain::ids::OrgId;
-use nuage_domain::org::Role;
+use nuage_domain::org::Permission;
 use nuage_domain::storage::KeyPurpose;
 use nuage_domain::tender::BidPrices;
 use serde::{Deserialize, Serialize};
@@ -339,7 +339,7 @@ impl Catalogue {
     ) -> ServiceResult<OrderOutcome> {
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, buyer, |r| r.manages_org() || r == Role::Buyer)
+            .authorize_org(&mut tx, who, buyer, Permission::Order)
             .await?;
         let offer_row = repo::get_sheet(&mut tx, repo::Sheet::Offer, offer_id)
             .await?
@@ -553,7 +553,7 @@ impl Catalogue {
         let provider = OrgId::parse(&row.provider_id)?;
         if self
             .platform()
-            .authorize_org(conn, who, provider, Role::manages_org)
+            .authorize_org(conn, who, provider, Permission::Manage)
             .await
             .is_ok()
         {
@@ -563,7 +563,7 @@ impl Catalogue {
             let buyer = OrgId::parse(&row.buyer_id)?;
             if self
                 .platform()
-                .authorize_org(conn, who, buyer, |_| true)
+                .authorize_org(conn, who, buyer, Permission::Use)
                 .await
                 .is_ok()
             {
@@ -582,7 +582,7 @@ impl Catalogue {
     ) -> ServiceResult<Vec<Subscription>> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, |_| true)
+            .authorize_org(&mut conn, who, org, Permission::Use)
             .await?;
         let rows = repo::subscriptions_of(&mut conn, side, &org.to_string()).await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -669,7 +669,7 @@ impl Catalogue {
             .ok_or(ServiceError::NotFound("subscription"))?;
         let buyer = OrgId::parse(&row.buyer_id)?;
         self.platform()
-            .authorize_org(conn, who, buyer, |r| r.manages_org() || r == Role::Buyer)
+            .authorize_org(conn, who, buyer, Permission::Order)
             .await
             .map_err(|e| match e {
                 ServiceError::NotFound(_) => ServiceError::NotFound("subscription"),
@@ -835,7 +835,7 @@ impl Catalogue {
         }
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, org, Role::manages_org)
+            .authorize_org(&mut tx, who, org, Permission::Manage)
             .await?;
         let signing = format!("whsec_{}", secret::random_token(24));
         repo::upsert_webhook(
@@ -867,7 +867,7 @@ impl Catalogue {
     pub async fn deliveries(&self, who: &Principal, org: OrgId) -> ServiceResult<Vec<Delivery>> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, Role::manages_org)
+            .authorize_org(&mut conn, who, org, Permission::Manage)
             .await?;
         Ok(repo::deliveries_of(&mut conn, &org.to_string(), 100)
             .await?
@@ -1002,21 +1002,10 @@ impl Catalogue {
         Ok(sent)
     }
 
-    /// Delivers webhooks in the background: at once after an order, and
-    /// every `interval` for retries.
-    pub fn start_deliveries(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        let catalogue = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(e) = catalogue.deliver_due().await {
-                    tracing::error!(error = %e, "webhook deliveries failed");
-                }
-                tokio::select! {
-                    _ = catalogue.inner.wake.notified() => {}
-                    _ = tokio::time::sleep(interval) => {}
-                }
-            }
-        })
+    /// Waits until something was queued for delivery on this node (an
+    /// order, an alert, a call's change): the webhooks job then runs at once.
+    pub async fn deliveries_queued(&self) {
+        self.inner.wake.notified().await;
     }
 }
 

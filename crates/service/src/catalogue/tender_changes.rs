@@ -6,7 +6,7 @@ use nuage_db::repo::tenders::{self as repo, QuestionRow, VersionRow};
 use nuage_domain::DomainError;
 use nuage_domain::catalogue::short_text;
 use nuage_domain::ids::OrgId;
-use nuage_domain::org::Role;
+use nuage_domain::org::Permission;
 use nuage_domain::tender::{TenderSpec, Warning};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -72,7 +72,7 @@ impl Catalogue {
         let now = now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, asker, Role::manages_org)
+            .authorize_org(&mut tx, who, asker, Permission::Manage)
             .await?;
         let tender = self.published_tender(&mut tx, id).await?;
         if tender.buyer_org_id == asker.to_string() {
@@ -183,9 +183,12 @@ impl Catalogue {
         let is_buyer = match who {
             Some(w) => self
                 .platform()
-                .authorize_org(&mut conn, w, OrgId::parse(&tender.buyer_org_id)?, |r| {
-                    matches!(r, Role::Buyer | Role::Owner)
-                })
+                .authorize_org(
+                    &mut conn,
+                    w,
+                    OrgId::parse(&tender.buyer_org_id)?,
+                    Permission::RunCalls,
+                )
                 .await
                 .is_ok(),
             None => false,
@@ -193,7 +196,7 @@ impl Catalogue {
         let own = match (who, asker) {
             (Some(w), Some(org)) => {
                 self.platform()
-                    .authorize_org(&mut conn, w, org, |_| true)
+                    .authorize_org(&mut conn, w, org, Permission::Use)
                     .await?;
                 Some(org.to_string())
             }

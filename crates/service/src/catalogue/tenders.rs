@@ -24,7 +24,8 @@ use nuage_db::repo::tenders::{self as repo, AwardRow, BidLotRow, BidRow, TenderR
 use nuage_domain::DomainError;
 use nuage_domain::catalogue::OfferSheet;
 use nuage_domain::ids::OrgId;
-use nuage_domain::org::{OrgKind, Role};
+use nuage_domain::org::OrgKind;
+use nuage_domain::org::Permission;
 use nuage_domain::tender::{
     Bid, Candidate, MAX_BID_BYTES, MAX_ENVELOPES_PER_HOUR, OfferFacts, Receipt, RuleOutcome,
     Scored, SharesPolicy, SignedReceipt, TenderSpec, Warning, eligibility, marks_complete, rank,
@@ -39,11 +40,6 @@ use super::{Catalogue, parse_doc, to_json};
 use crate::{
     AuditEvent, Page, PageRequest, Principal, RequestMeta, ServiceError, ServiceResult, now_ms,
 };
-
-/// Whether a role may run a call for tender.
-fn buys(role: Role) -> bool {
-    matches!(role, Role::Buyer | Role::Owner)
-}
 
 /// A call for tender as shown.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -360,7 +356,12 @@ impl Catalogue {
             .await?
             .ok_or(ServiceError::NotFound("call for tender"))?;
         self.platform()
-            .authorize_org(conn, who, OrgId::parse(&row.buyer_org_id)?, buys)
+            .authorize_org(
+                conn,
+                who,
+                OrgId::parse(&row.buyer_org_id)?,
+                Permission::RunCalls,
+            )
             .await
             .map_err(|e| match e {
                 ServiceError::Forbidden(m) => ServiceError::Forbidden(m),
@@ -382,7 +383,7 @@ impl Catalogue {
         let mut tx = self.platform().db().begin_write().await?;
         let buyer = self
             .platform()
-            .authorize_org(&mut tx, who, org, buys)
+            .authorize_org(&mut tx, who, org, Permission::RunCalls)
             .await?;
         if OrgKind::parse(&buyer.kind)? != OrgKind::Public {
             return Err(ServiceError::Forbidden(
@@ -582,7 +583,7 @@ impl Catalogue {
         let now = now_ms();
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, |_| true)
+            .authorize_org(&mut conn, who, org, Permission::Use)
             .await?;
         let jurisdictions = self.jurisdictions(&mut conn).await?;
         let mut offers = Vec::new();
@@ -652,7 +653,7 @@ impl Catalogue {
         if let Some(org) = buyer {
             let who = who.ok_or_else(|| ServiceError::Unauthenticated("sign in first".into()))?;
             self.platform()
-                .authorize_org(&mut conn, who, org, |_| true)
+                .authorize_org(&mut conn, who, org, Permission::Use)
                 .await?;
         }
         let buyer = buyer.map(|b| b.to_string());
@@ -683,7 +684,7 @@ impl Catalogue {
         check_envelope(envelope)?;
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, bidder, Role::manages_org)
+            .authorize_org(&mut tx, who, bidder, Permission::Manage)
             .await?;
         let tender = self.published_tender(&mut tx, id).await?;
         if tender.buyer_org_id == bidder.to_string() {
@@ -767,7 +768,7 @@ impl Catalogue {
         let now = now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, bidder, Role::manages_org)
+            .authorize_org(&mut tx, who, bidder, Permission::Manage)
             .await?;
         let tender = self.published_tender(&mut tx, id).await?;
         if tender.state != "published" || now >= tender.deadline_at {
@@ -797,7 +798,7 @@ impl Catalogue {
     ) -> ServiceResult<Vec<EnvelopeView>> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, bidder, Role::manages_org)
+            .authorize_org(&mut conn, who, bidder, Permission::Manage)
             .await?;
         repo::bids_of(&mut conn, id, &bidder.to_string())
             .await?
@@ -822,7 +823,7 @@ impl Catalogue {
     ) -> ServiceResult<Vec<LotResult>> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, bidder, |_| true)
+            .authorize_org(&mut conn, who, bidder, Permission::Use)
             .await?;
         self.published_tender(&mut conn, id).await?;
         let live = repo::bids_of(&mut conn, id, &bidder.to_string())

@@ -125,7 +125,7 @@ impl Storage {
         meta: &RequestMeta,
         org: nuage_domain::ids::OrgId,
     ) -> ServiceResult<S3Caller> {
-        self.member_caller(who, meta, org, |role| role.manages_org(), "api")
+        self.member_caller(who, meta, org, nuage_domain::org::Permission::Manage, "api")
             .await
     }
 
@@ -139,12 +139,12 @@ impl Storage {
         who: &Principal,
         meta: &RequestMeta,
         org: nuage_domain::ids::OrgId,
-        allowed: impl Fn(nuage_domain::org::Role) -> bool,
+        permission: nuage_domain::org::Permission,
         via: &str,
     ) -> ServiceResult<S3Caller> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, allowed)
+            .authorize_org(&mut conn, who, org, permission)
             .await?;
         Ok(S3Caller {
             org,
@@ -166,6 +166,8 @@ impl Storage {
         bucket: &str,
         domain: &SiteDomain,
     ) -> ServiceResult<()> {
+        let mut tx = tx;
+        self.settings_changed(&mut tx).await?;
         let (who, meta) = Self::principal(caller);
         let event = AuditEvent::new(action, format!("bucket:{bucket}"))
             .org(caller.org)

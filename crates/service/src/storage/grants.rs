@@ -9,6 +9,7 @@ use nuage_db::repo::identity;
 use nuage_domain::DomainError;
 use nuage_domain::drive::DrivePath;
 use nuage_domain::ids::OrgId;
+use nuage_domain::org::Permission;
 use nuage_domain::storage::KeyPurpose;
 use nuage_domain::user::Email;
 use uuid::Uuid;
@@ -129,7 +130,7 @@ impl Storage {
         let email = Email::parse(email)?;
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, org, |_| true)
+            .authorize_org(&mut tx, who, org, Permission::Use)
             .await?;
         let user = identity::get_user_by_email(&mut tx, email.as_str())
             .await?
@@ -172,7 +173,7 @@ impl Storage {
     pub async fn grants_made(&self, who: &Principal, org: OrgId) -> ServiceResult<Vec<Grant>> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, |_| true)
+            .authorize_org(&mut conn, who, org, Permission::Use)
             .await?;
         repo::grants_of_org(&mut conn, &org.to_string())
             .await?
@@ -203,7 +204,7 @@ impl Storage {
     ) -> ServiceResult<()> {
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, org, |_| true)
+            .authorize_org(&mut tx, who, org, Permission::Use)
             .await?;
         if !repo::revoke_grant(&mut tx, id, &org.to_string(), now_ms()).await? {
             return Err(ServiceError::NotFound("grant"));

@@ -2,7 +2,7 @@
 //! (blobs a crash left behind before their metadata committed), aborting
 //! expired multipart uploads, and applying buckets' lifecycle rules.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use nuage_db::repo::storage as repo;
 use nuage_domain::ids::OrgId;
@@ -24,22 +24,6 @@ pub struct MaintenanceReport {
 const BATCH: i64 = 500;
 
 impl Storage {
-    /// Runs upkeep every `every` until the process ends.
-    pub fn start_maintenance(&self, every: Duration) {
-        let storage = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                match storage.maintain().await {
-                    Ok(r) => tracing::debug!(?r, "storage upkeep"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "storage upkeep failed; it runs again later")
-                    }
-                }
-            }
-        });
-    }
-
     /// One round of upkeep.
     pub async fn maintain(&self) -> StorageResult<MaintenanceReport> {
         let mut report = MaintenanceReport::default();

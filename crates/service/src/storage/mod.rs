@@ -28,6 +28,7 @@ use futures::Stream;
 use nuage_db::repo::storage as repo;
 use nuage_domain::billing::{DayUsage, HourUsage, Period, daily_usage};
 use nuage_domain::ids::OrgId;
+use nuage_domain::org::Permission;
 use nuage_domain::storage::{BucketName, CorsRule, KeyPurpose, LifecycleRule, Tags, Versioning};
 use nuage_domain::website::WebsiteConfig;
 use serde::{Deserialize, Serialize};
@@ -235,6 +236,9 @@ pub struct Storage {
     inner: Arc<Inner>,
 }
 
+/// The name of the shared version of buckets' settings.
+const SETTINGS_VERSION: &str = "bucket-settings";
+
 impl Storage {
     /// Opens every region's backend and starts the access log and metering writer.
     pub fn open(platform: Platform, settings: StorageSettings) -> Result<Self, ServiceError> {
@@ -289,6 +293,42 @@ impl Storage {
         self.inner.changes.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Tells every node, in the transaction `tx` that changes them, that
+    /// buckets' settings (websites, domains, rules) changed: each node's
+    /// caches of them are dropped once it sees the new version
+    /// ([`Storage::follow_other_nodes`]).
+    async fn settings_changed(
+        &self,
+        tx: &mut nuage_db::AnyConnection,
+    ) -> Result<(), nuage_db::DbError> {
+        nuage_db::repo::jobs::bump_cache_version(tx, SETTINGS_VERSION).await
+    }
+
+    /// Follows the changes other nodes make to buckets' settings, checking
+    /// every `every`: when the shared version moves, this node's caches are
+    /// dropped as after a change of its own. Runs until aborted.
+    pub fn follow_other_nodes(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let storage = self.clone();
+        tokio::spawn(async move {
+            let mut seen = None;
+            loop {
+                let version = match storage.platform().db().acquire().await {
+                    Ok(mut conn) => {
+                        nuage_db::repo::jobs::cache_version(&mut conn, SETTINGS_VERSION)
+                            .await
+                            .ok()
+                    }
+                    Err(_) => None,
+                };
+                if version.is_some() && seen.is_some() && version != seen {
+                    storage.changed();
+                }
+                seen = version.or(seen);
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
     pub fn recorder(&self) -> &Recorder {
         &self.inner.recorder
     }
@@ -309,7 +349,8 @@ impl Storage {
         })
     }
 
-    /// The organisation's key, created on first use.
+    /// The organisation's key, created on first use, wrapped by the
+    /// platform's [`KeyProvider`](crate::KeyProvider).
     async fn org_key(&self, org: &OrgId) -> StorageResult<Arc<WrappingKey>> {
         let id = org.to_string();
         if let Some(k) = self.inner.org_keys.read().expect("lock").get(&id) {
@@ -319,7 +360,11 @@ impl Storage {
         let sealed = match repo::org_key(&mut *db.acquire().await?, &id).await? {
             Some(s) => s,
             None => {
-                let fresh = self.platform().key().seal(&WrappingKey::random_bytes());
+                let fresh = self
+                    .platform()
+                    .key_provider()
+                    .wrap_org_key(org, &WrappingKey::random_bytes())
+                    .await?;
                 let mut tx = db.begin_write().await?;
                 repo::insert_org_key_if_absent(&mut tx, &id, &fresh, now_ms()).await?;
                 let stored = repo::org_key(&mut tx, &id).await?;
@@ -327,12 +372,11 @@ impl Storage {
                 stored.ok_or_else(|| ServiceError::Internal("organisation key vanished".into()))?
             }
         };
-        let bytes: [u8; 32] = self
+        let bytes = self
             .platform()
-            .key()
-            .open(&sealed)?
-            .try_into()
-            .map_err(|_| ServiceError::Internal("an organisation key is not 32 bytes".into()))?;
+            .key_provider()
+            .unwrap_org_key(org, &sealed)
+            .await?;
         let key = Arc::new(WrappingKey::from_bytes(&bytes));
         self.inner
             .org_keys
@@ -481,6 +525,7 @@ impl Storage {
         }
         repo::delete_bucket(&mut tx, name).await?;
         nuage_db::repo::websites::delete_site_domains_of(&mut tx, name).await?;
+        self.settings_changed(&mut tx).await?;
         let (who, meta) = Self::principal(caller);
         self.platform()
             .commit_audited(
@@ -506,6 +551,7 @@ impl Storage {
         let mut tx = self.platform().db().begin_write().await?;
         self.owned_bucket(&mut tx, caller, name).await?;
         repo::set_bucket_setting(&mut tx, name, setting, value.as_deref()).await?;
+        self.settings_changed(&mut tx).await?;
         let (who, meta) = Self::principal(caller);
         self.platform()
             .commit_audited(
@@ -756,7 +802,8 @@ impl Platform {
         org: OrgId,
     ) -> Result<StorageUsage, ServiceError> {
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, |_| true).await?;
+        self.authorize_org(&mut conn, who, org, Permission::Use)
+            .await?;
         let row = repo::org_storage(&mut conn, &org.to_string()).await?;
         Ok(StorageUsage {
             bytes: row.bytes,
@@ -801,7 +848,8 @@ impl Platform {
             return Ok(Vec::new());
         };
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, |_| true).await?;
+        self.authorize_org(&mut conn, who, org, Permission::Use)
+            .await?;
         let org = org.to_string();
         let before: std::collections::BTreeMap<String, i64> =
             repo::bytes_at(&mut conn, &org, days.start_ms())
@@ -835,7 +883,7 @@ impl Platform {
         limit: i64,
     ) -> Result<Vec<recorder::AccessEntry>, ServiceError> {
         let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, |role| role.manages_org())
+        self.authorize_org(&mut conn, who, org, Permission::Manage)
             .await?;
         let rows =
             repo::access_log(&mut conn, &org.to_string(), before, limit.clamp(1, 1000)).await?;

@@ -9,6 +9,7 @@ use nuage_db::repo::identity;
 use nuage_domain::DomainError;
 use nuage_domain::drive::DrivePath;
 use nuage_domain::ids::OrgId;
+use nuage_domain::org::Permission;
 use nuage_domain::storage::KeyPurpose;
 use uuid::Uuid;
 
@@ -258,7 +259,7 @@ impl Storage {
     pub async fn shares(&self, who: &Principal, org: OrgId) -> ServiceResult<Vec<ShareLink>> {
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
-            .authorize_org(&mut conn, who, org, |_| true)
+            .authorize_org(&mut conn, who, org, Permission::Use)
             .await?;
         repo::shares_of_org(&mut conn, &org.to_string())
             .await?
@@ -277,7 +278,7 @@ impl Storage {
     ) -> ServiceResult<()> {
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
-            .authorize_org(&mut tx, who, org, |_| true)
+            .authorize_org(&mut tx, who, org, Permission::Use)
             .await?;
         if !repo::revoke_share(&mut tx, id, &org.to_string(), now_ms()).await? {
             return Err(ServiceError::NotFound("link"));

@@ -446,7 +446,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let session = match super::tender_desk::script_session(&ctx, &headers) {
+    let session = match crate::script::session(&ctx, &headers) {
         Ok(s) => s,
         Err(response) => return *response,
     };
@@ -470,7 +470,7 @@ pub async fn upload(
         Ok(serde_json::json!({"path": path.as_str(), "size": out.size}))
     }
     .await;
-    super::tender_desk::script_answer(&ctx, outcome)
+    crate::script::answer(&ctx, outcome)
 }
 
 /// What `static/drive.js` does with a large file's upload in parts.
@@ -502,7 +502,7 @@ pub async fn resumable(
     body: Body,
     step: Resumable,
 ) -> Response {
-    let session = match super::tender_desk::script_session(ctx, headers) {
+    let session = match crate::script::session(ctx, headers) {
         Ok(s) => s,
         Err(response) => return *response,
     };
@@ -572,7 +572,7 @@ pub async fn resumable(
         }
     }
     .await;
-    super::tender_desk::script_reply(ctx, status, outcome)
+    crate::script::reply(ctx, status, outcome)
 }
 
 /// `POST /drive/uploads`: begins an upload in parts.

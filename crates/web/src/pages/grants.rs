@@ -218,7 +218,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let session = match super::tender_desk::script_session(&ctx, &headers) {
+    let session = match crate::script::session(&ctx, &headers) {
         Ok(s) => s,
         Err(response) => return *response,
     };
@@ -241,5 +241,5 @@ pub async fn upload(
         Ok(serde_json::json!({"path": path.as_str(), "size": out.size}))
     }
     .await;
-    super::tender_desk::script_answer(&ctx, outcome)
+    crate::script::answer(&ctx, outcome)
 }

@@ -178,6 +178,12 @@ pub async fn storage_caller(
     org: OrgId,
 ) -> Result<nuage_service::storage::S3Caller, nuage_service::ServiceError> {
     storage
-        .member_caller(&session.principal(), &ctx.meta, org, |_| true, "console")
+        .member_caller(
+            &session.principal(),
+            &ctx.meta,
+            org,
+            nuage_domain::org::Permission::Use,
+            "console",
+        )
         .await
 }

@@ -436,16 +436,6 @@ pub async fn visitor_zip(
     Ok(response)
 }
 
-fn answer(status: StatusCode, title: &str, detail: Option<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        serde_json::json!({ "status": status.as_u16(), "title": title, "detail": detail })
-            .to_string(),
-    )
-        .into_response()
-}
-
 /// A file dropped through an upload link: `PUT /s/{token}/upload?name=…`.
 /// The `x-nuage-share` header makes a cross-site request need a preflight,
 /// which nothing answers: only the link's own page can drop files. A name
@@ -459,12 +449,12 @@ pub async fn visitor_upload(
     body: Body,
 ) -> Response {
     if !headers.contains_key("x-nuage-share") {
-        return answer(StatusCode::FORBIDDEN, ctx.t.err_forbidden, None);
+        return crate::script::problem(StatusCode::FORBIDDEN, ctx.t.err_forbidden, None);
     }
     let access = match visit(&ctx, &storage, &token, &headers).await {
         Ok(a) => a,
         Err(_) => {
-            return answer(
+            return crate::script::problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ctx.t.server_error_text,
                 None,
@@ -473,8 +463,10 @@ pub async fn visitor_upload(
     };
     let share = match access {
         ShareAccess::Open(s) if !s.locked && s.mode == ShareMode::Upload => s,
-        ShareAccess::Gone => return answer(StatusCode::GONE, ctx.t.dr.link_gone, None),
-        _ => return answer(StatusCode::NOT_FOUND, ctx.t.dr.link_unknown, None),
+        ShareAccess::Gone => {
+            return crate::script::problem(StatusCode::GONE, ctx.t.dr.link_gone, None);
+        }
+        _ => return crate::script::problem(StatusCode::NOT_FOUND, ctx.t.dr.link_unknown, None),
     };
     let name = read_query(query).path;
     let outcome = async {
@@ -511,17 +503,7 @@ pub async fn visitor_upload(
         }
         Err(e) => {
             share.drive.record("DrivePut", share.path.as_str(), 400, 0);
-            match FormError::from_service(ctx.t, storage_error(e)) {
-                Ok(error) => answer(error.status, error.message, error.detail),
-                Err(fault) => {
-                    crate::error::log_fault(&fault);
-                    answer(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        ctx.t.server_error_text,
-                        None,
-                    )
-                }
-            }
+            crate::script::failure(&ctx, storage_error(e))
         }
     }
 }

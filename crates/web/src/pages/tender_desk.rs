@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
 use nuage_domain::catalogue::{Category, UsageProfile};
 use nuage_domain::ids::OrgId;
-use nuage_domain::org::Role;
 use nuage_domain::tender::{
     Criterion, CriterionKind, Lot, Place, Requirement, SharesPolicy, TenderSpec,
 };
@@ -38,11 +37,6 @@ use crate::views::{Chrome, When};
 /// out).
 const LOT_ROWS: usize = 3;
 const CRITERION_ROWS: usize = 5;
-
-/// Whether a membership may run its organisation's calls.
-pub fn runs_calls(role: Role) -> bool {
-    matches!(role, Role::Buyer | Role::Owner)
-}
 
 fn tender_id(id: &str) -> Result<String, PageError> {
     uuid::Uuid::parse_str(id)
@@ -793,76 +787,6 @@ pub async fn cancel(
     act(&ctx, &catalogue, &id, "tender_cancelled", outcome).await
 }
 
-/// A problem as the sealing script reads it.
-fn problem(status: StatusCode, title: &str, detail: Option<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        serde_json::json!({ "status": status.as_u16(), "title": title, "detail": detail })
-            .to_string(),
-    )
-        .into_response()
-}
-
-/// The signed-in session of a script's upload, its CSRF token (the
-/// `x-csrf-token` header) checked; or the problem to answer.
-pub(crate) fn script_session<'a>(
-    ctx: &'a Ctx,
-    headers: &HeaderMap,
-) -> Result<&'a Session, Box<Response>> {
-    let Some(session) = ctx.session.as_ref().filter(|s| !s.second_factor_pending) else {
-        return Err(Box::new(problem(
-            StatusCode::UNAUTHORIZED,
-            ctx.t.err_unauthenticated,
-            None,
-        )));
-    };
-    let token = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if ctx.check_csrf(token).is_err() {
-        return Err(Box::new(problem(
-            StatusCode::FORBIDDEN,
-            ctx.t.td.err_session,
-            None,
-        )));
-    }
-    Ok(session)
-}
-
-/// A script's upload answered: 201 with the JSON, or a problem.
-pub(crate) fn script_answer<T: Serialize>(ctx: &Ctx, outcome: Result<T, ServiceError>) -> Response {
-    script_reply(ctx, StatusCode::CREATED, outcome)
-}
-
-/// A script's call answered: `status` with the JSON, or a problem.
-pub(crate) fn script_reply<T: Serialize>(
-    ctx: &Ctx,
-    status: StatusCode,
-    outcome: Result<T, ServiceError>,
-) -> Response {
-    match outcome {
-        Ok(value) => (
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::to_string(&value).unwrap_or_default(),
-        )
-            .into_response(),
-        Err(e) => match FormError::from_service(ctx.t, e) {
-            Ok(error) => problem(error.status, error.message, error.detail),
-            Err(fault) => {
-                crate::error::log_fault(&fault);
-                problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ctx.t.server_error_text,
-                    None,
-                )
-            }
-        },
-    }
-}
-
 /// Receives an envelope sealed in the browser (`static/tenders.js`) and
 /// answers its signed receipt.
 pub async fn submit_bid(
@@ -873,20 +797,20 @@ pub async fn submit_bid(
     body: Bytes,
 ) -> Response {
     let Ok(id) = tender_id(&id) else {
-        return problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
+        return crate::script::problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
     };
-    let session = match script_session(&ctx, &headers) {
+    let session = match crate::script::session(&ctx, &headers) {
         Ok(s) => s,
         Err(response) => return *response,
     };
     let org = match current_org(session) {
         Ok(Some((org, _))) => org,
-        _ => return problem(StatusCode::CONFLICT, ctx.t.td.err_no_org, None),
+        _ => return crate::script::problem(StatusCode::CONFLICT, ctx.t.td.err_no_org, None),
     };
     let outcome = catalogue
         .submit_bid(&session.principal(), &ctx.meta, &id, org, &body)
         .await;
-    script_answer(&ctx, outcome)
+    crate::script::answer(&ctx, outcome)
 }
 
 /// The name of a document the buyer's script uploads.
@@ -906,9 +830,9 @@ pub async fn add_document(
     body: Bytes,
 ) -> Response {
     let Ok(id) = tender_id(&id) else {
-        return problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
+        return crate::script::problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
     };
-    let session = match script_session(&ctx, &headers) {
+    let session = match crate::script::session(&ctx, &headers) {
         Ok(s) => s,
         Err(response) => return *response,
     };
@@ -926,7 +850,7 @@ pub async fn add_document(
             &body,
         )
         .await;
-    script_answer(&ctx, outcome)
+    crate::script::answer(&ctx, outcome)
 }
 
 /// A call's document, for whoever may read the call.

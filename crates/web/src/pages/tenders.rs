@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_domain::catalogue::OfferSheet;
 use nuage_domain::ids::OrgId;
+use nuage_domain::org::Permission;
 use nuage_domain::tender::{CriterionKind, Procedure, Requirement, SharesPolicy};
 use nuage_service::Principal;
 use nuage_service::auth::Session;
@@ -17,7 +18,7 @@ use nuage_service::catalogue::tender_changes::{QuestionView, VersionView};
 use nuage_service::catalogue::tenders::TenderView;
 use nuage_service::catalogue::{Catalogue, Sheet};
 
-use super::{ListQuery, current_org, next_page_href, read_query, tender_desk};
+use super::{ListQuery, current_org, next_page_href, read_query};
 use crate::error::{FormAlert, PageError};
 use crate::i18n::{TenderTexts, Texts};
 use crate::session::Ctx;
@@ -76,7 +77,7 @@ pub async fn list(
     let mut can_draft = false;
     if let Some(session) = ctx.session.as_ref().filter(|s| !s.second_factor_pending)
         && let Some((org, m)) = current_org(session)?
-        && tender_desk::runs_calls(m.role)
+        && m.role.may(Permission::RunCalls)
     {
         can_draft = true;
         let first = nuage_service::PageRequest {
@@ -252,7 +253,7 @@ fn viewer(ctx: &Ctx, v: &TenderView) -> Result<Viewer, PageError> {
     let who = session.principal();
     Ok(match current_org(session)? {
         Some((_, m)) if m.org_id == v.buyer_id => {
-            if tender_desk::runs_calls(m.role) {
+            if m.role.may(Permission::RunCalls) {
                 Viewer::Buyer(who)
             } else {
                 Viewer::Visitor

@@ -10,8 +10,13 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::client::{Client, ClientError};
+pub mod client;
+mod output;
+pub mod tender;
+
 use crate::config::LogFormat;
+use client::{Client, ClientError};
+use output::{date_of_ms, fail, print, urlencode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,7 +76,7 @@ pub enum Command {
     /// evaluation, award and signature.
     Tender {
         #[command(subcommand)]
-        command: crate::tender_cli::TenderCommand,
+        command: tender::TenderCommand,
     },
 }
 
@@ -324,7 +329,7 @@ pub enum AuditCommand {
 /// (or tampering found), 2 could not ask (usage, network, authentication).
 pub async fn run_client(cli: &Cli) -> ExitCode {
     if let Command::Tender { command } = &cli.command
-        && let Some(code) = crate::tender_cli::run_offline(command, cli.server.as_deref()).await
+        && let Some(code) = tender::run_offline(command, cli.server.as_deref()).await
     {
         return code;
     }
@@ -342,7 +347,7 @@ pub async fn run_client(cli: &Cli) -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { json },
         } => return verify_audit(&client, *json).await,
-        Command::Tender { command } => crate::tender_cli::run(&client, command).await,
+        Command::Tender { command } => tender::run(&client, command).await,
         Command::Usage {
             org,
             from,
@@ -642,26 +647,6 @@ async fn verify_audit(client: &Client, json: bool) -> ExitCode {
     }
 }
 
-pub(crate) fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{}", text(value));
-    }
-}
-
-pub(crate) fn fail(e: &ClientError) -> ExitCode {
-    eprintln!("nuage: {e}");
-    match e {
-        ClientError::Refused { .. } | ClientError::Invalid(_) => ExitCode::from(1),
-        _ => ExitCode::from(2),
-    }
-}
-
-pub(crate) fn urlencode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
-}
-
 fn quota_line(u: &Value) -> String {
     let limit = |v: &Value| {
         v.as_i64()
@@ -674,15 +659,4 @@ fn quota_line(u: &Value) -> String {
         u["objects"],
         limit(&u["max_objects"])
     )
-}
-
-/// An instant in milliseconds since the Unix epoch, as an RFC 3339 UTC time.
-pub(crate) fn date_of_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
 }

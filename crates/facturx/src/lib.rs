@@ -25,14 +25,17 @@ use krilla::page::PageSettings;
 use krilla::paint::Stroke;
 use krilla::surface::Surface;
 use krilla::text::{Font, TextDirection};
-use nuage_domain::billing::{LineKind, Vat};
+use nuage_domain::billing::{Invoice, InvoiceLine, LineKind, Party, Vat};
 use rust_decimal::Decimal;
 
-use super::billing::{Invoice, InvoiceLine, Party};
-use crate::{ServiceError, ServiceResult};
+/// Why a PDF could not be written (krilla refused it: a bug, never the
+/// invoice's content).
+#[derive(Debug, thiserror::Error)]
+#[error("Factur-X: {0}")]
+pub struct RenderError(String);
 
-static SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-static MONO: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
+static SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static MONO: &[u8] = include_bytes!("../assets/fonts/DejaVuSansMono.ttf");
 
 const DAY_MS: i64 = 86_400_000;
 /// Days from issue to payment.
@@ -366,11 +369,11 @@ impl Pages<'_> {
         }
     }
 
-    fn finish(self) -> ServiceResult<()> {
+    fn finish(self) -> Result<(), RenderError> {
         let count = self.lines.len();
         for (n, page_lines) in self.lines.into_iter().enumerate() {
-            let settings = PageSettings::from_wh(A4.0, A4.1)
-                .ok_or_else(|| ServiceError::Internal("page size".into()))?;
+            let settings =
+                PageSettings::from_wh(A4.0, A4.1).ok_or_else(|| RenderError("page size".into()))?;
             let mut page = self.document.start_page_with(settings);
             let mut surface = page.surface();
             let mut y = TOP;
@@ -453,9 +456,9 @@ fn krilla_date(ms: i64) -> DateTime {
 }
 
 /// The invoice as a Factur-X PDF/A-3 (EN 16931 profile).
-pub fn pdf(r: &Rendering<'_>) -> ServiceResult<Vec<u8>> {
+pub fn pdf(r: &Rendering<'_>) -> Result<Vec<u8>, RenderError> {
     let inv = r.invoice;
-    let internal = |what: &str| ServiceError::Internal(format!("Factur-X: {what}"));
+    let internal = |what: &str| RenderError(what.to_owned());
     let configuration = ConfigurationBuilder::new()
         .with_archival_validator(Archival::A3_B)
         .with_version(PdfVersion::Pdf17)
@@ -720,7 +723,7 @@ fn add_facturx_xmp(pdf: Vec<u8>) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::billing::{InvoiceDocument, Party};
+    use nuage_domain::billing::{InvoiceDocument, Party};
 
     fn invoice(kind: &str) -> Invoice {
         let party = |name: &str, vat: Option<&str>| Party {

@@ -14,8 +14,8 @@ use nuage_domain::tender::{Bid, SignedReceipt, TenderSpec};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::cli::{fail, print, urlencode};
-use crate::client::{Client, ClientError};
+use super::client::{Client, ClientError};
+use super::output::{date_of_ms, fail, print, urlencode};
 
 #[derive(Debug, Subcommand)]
 pub enum TenderCommand {
@@ -478,7 +478,7 @@ fn tender_line(t: &Value) -> String {
         t["id"].as_str().unwrap_or_default(),
         t["state"].as_str().unwrap_or_default(),
         t["buyer_name"].as_str().unwrap_or_default(),
-        crate::cli::date_of_ms(t["spec"]["deadline_ms"].as_i64().unwrap_or_default()),
+        date_of_ms(t["spec"]["deadline_ms"].as_i64().unwrap_or_default()),
         t["spec"]["title"].as_str().unwrap_or_default()
     )
 }
@@ -647,7 +647,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     a["supplier_id"].as_str().unwrap_or_default(),
                     a["offer_id"].as_str().unwrap_or_default(),
                     a["monthly_price"].as_str().unwrap_or_default(),
-                    crate::cli::date_of_ms(a["standstill_until_ms"].as_i64().unwrap_or_default()),
+                    date_of_ms(a["standstill_until_ms"].as_i64().unwrap_or_default()),
                     a["subscription_id"]
                         .as_str()
                         .map(|s| format!(" · signed, subscription {s}"))
@@ -772,7 +772,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                         format!(
                             "v{}\t{}\t{}",
                             v["version"],
-                            crate::cli::date_of_ms(v["at_ms"].as_i64().unwrap_or_default()),
+                            date_of_ms(v["at_ms"].as_i64().unwrap_or_default()),
                             v["summary"].as_str().unwrap_or_default()
                         )
                     })
@@ -888,9 +888,7 @@ async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientErro
                 format!(
                     "submitted bid {} at {} (sha256 {})\nsealed envelope: {}\nsigned receipt: {}",
                     r["receipt"]["bid_id"].as_str().unwrap_or_default(),
-                    crate::cli::date_of_ms(
-                        r["receipt"]["received_at_ms"].as_i64().unwrap_or_default()
-                    ),
+                    date_of_ms(r["receipt"]["received_at_ms"].as_i64().unwrap_or_default()),
                     r["receipt"]["sha256"].as_str().unwrap_or_default(),
                     envelope.display(),
                     receipt_path.display()
@@ -926,9 +924,7 @@ async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientErro
                             "{}\t{}\t{}",
                             e["receipt"]["bid_id"].as_str().unwrap_or_default(),
                             e["status"].as_str().unwrap_or_default(),
-                            crate::cli::date_of_ms(
-                                e["receipt"]["received_at_ms"].as_i64().unwrap_or_default()
-                            )
+                            date_of_ms(e["receipt"]["received_at_ms"].as_i64().unwrap_or_default())
                         )
                     })
                     .collect::<Vec<_>>()
@@ -1008,7 +1004,7 @@ async fn verify_receipt(
             signed.receipt.bid_id,
             signed.receipt.tender_id,
             signed.receipt.bidder_org_id,
-            crate::cli::date_of_ms(signed.receipt.received_at_ms),
+            date_of_ms(signed.receipt.received_at_ms),
             if envelope.is_some() {
                 ", for this envelope"
             } else {

@@ -1,0 +1,136 @@
+//! The platform's background jobs, composed: what each does and how often.
+//! Leases, schedules and the record of runs are `nuage_service::jobs`'.
+
+use std::time::Duration;
+
+use nuage_service::catalogue::Catalogue;
+use nuage_service::jobs::{Job, Jobs};
+use nuage_service::storage::Storage;
+use nuage_service::{Platform, ServiceError, ServiceResult};
+
+/// How often each job runs.
+pub struct Schedule {
+    pub webhook_retry: Duration,
+    /// `None` when invoices are issued by hand only.
+    pub billing: Option<Duration>,
+    pub quota_alerts: Duration,
+    pub storage_upkeep: Duration,
+    pub housekeeping: Duration,
+}
+
+/// A name for this node, unique among the nodes sharing the database.
+pub fn node_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+pub fn jobs(
+    platform: &Platform,
+    storage: &Storage,
+    catalogue: &Catalogue,
+    schedule: &Schedule,
+) -> Jobs {
+    let mut jobs = vec![
+        Job::with(
+            "webhooks",
+            schedule.webhook_retry,
+            catalogue.clone(),
+            deliver,
+        ),
+        Job::with(
+            "quota-alerts",
+            schedule.quota_alerts,
+            catalogue.clone(),
+            alert,
+        ),
+        Job::with(
+            "storage-upkeep",
+            schedule.storage_upkeep,
+            storage.clone(),
+            upkeep,
+        ),
+        Job::with(
+            "sessions",
+            schedule.housekeeping,
+            platform.clone(),
+            forget_sessions,
+        ),
+        // At each start: a start may have rebuilt the index.
+        Job::with(
+            "search-index",
+            schedule.housekeeping,
+            catalogue.clone(),
+            merge_index,
+        )
+        .at_start(),
+    ];
+    if let Some(every) = schedule.billing {
+        jobs.push(Job::with("billing", every, catalogue.clone(), bill));
+    }
+    Jobs::new(platform.db().clone(), node_name(), wall_clock_ms, jobs)
+}
+
+/// Leases and intervals count real time: a test's frozen platform clock
+/// (which bills a month at a chosen instant) must not stop them.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn deliver(catalogue: Catalogue) -> ServiceResult<String> {
+    Ok(format!("{} delivered", catalogue.deliver_due().await?))
+}
+
+async fn alert(catalogue: Catalogue) -> ServiceResult<String> {
+    Ok(format!("{} alerts", catalogue.check_quota_alerts().await?))
+}
+
+async fn upkeep(storage: Storage) -> ServiceResult<String> {
+    let r = storage
+        .maintain()
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(format!(
+        "{} released blobs and {} orphans deleted, {} uploads aborted, {} versions expired",
+        r.released_blobs_deleted, r.orphans_deleted, r.uploads_aborted, r.versions_expired
+    ))
+}
+
+async fn forget_sessions(platform: Platform) -> ServiceResult<String> {
+    let gone = platform.forget_expired_sessions().await?;
+    Ok(format!("{gone} expired sessions deleted"))
+}
+
+async fn merge_index(catalogue: Catalogue) -> ServiceResult<String> {
+    Ok(if catalogue.tidy_index().await? {
+        tracing::info!("search index merged");
+        "merged".into()
+    } else {
+        "nothing to merge".into()
+    })
+}
+
+async fn bill(catalogue: Catalogue) -> ServiceResult<String> {
+    Ok(match catalogue.bill_due().await? {
+        Some(run) => {
+            tracing::info!(
+                period = %run.period, invoices = run.invoices, issued_now = run.issued_now,
+                "billing run complete"
+            );
+            format!(
+                "{}: {} invoices, {} issued now",
+                run.period, run.invoices, run.issued_now
+            )
+        }
+        None => "nothing due".into(),
+    })
+}
