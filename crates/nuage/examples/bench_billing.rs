@@ -6,7 +6,7 @@
 //! It builds the real server in-process (`Application::build` on port 0:
 //! migrations, master key, the house provider and its three published
 //! offers), then, with the test build's clock frozen on 2026-09-30 at noon
-//! (`nuage_service::test_hooks`; examples are built with the package's
+//! (`Application::hooks`; examples are built with the package's
 //! dev-dependencies, which turn the `test-hooks` feature on), creates 10,000
 //! customer organisations (`Platform::create_org`) and orders one house
 //! offer for each (`Catalogue::order`, the three offers in turn): the real
@@ -156,6 +156,7 @@ struct Customer {
 /// Creates the customers and orders one house offer for each, with the
 /// clock frozen at `at`: `tasks` at once.
 async fn order_all(
+    app: &Application,
     catalogue: &Catalogue,
     platform: &Platform,
     engine: &str,
@@ -183,7 +184,7 @@ async fn order_all(
         );
     }
     let offers: Vec<String> = offers.into_iter().map(|(id, _)| id).collect();
-    nuage_service::test_hooks::set_clock(Some(at));
+    app.hooks().settable_clock().set(Some(at));
     let tasks = tasks.clamp(1, count.max(1));
     let mut handles = Vec::new();
     for t in 0..tasks {
@@ -237,7 +238,7 @@ async fn order_all(
     for h in handles {
         all.extend(h.await??);
     }
-    nuage_service::test_hooks::set_clock(None);
+    app.hooks().settable_clock().set(None);
     all.sort_by_key(|(i, _)| *i);
     Ok(all.into_iter().map(|(_, c)| c).collect())
 }
@@ -560,6 +561,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let t = Instant::now();
     let customers = order_all(
+        &app,
         &catalogue,
         &platform,
         engine,

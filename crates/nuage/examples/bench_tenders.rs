@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         token: TokenId::new(),
     };
     let meta = RequestMeta::local();
-    nuage_service::test_hooks::set_clock(Some(START));
+    app.hooks().settable_clock().set(Some(START));
 
     // 1. The call.
     let buyer = platform
@@ -196,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
     let setup_bids = secs(t.elapsed());
 
     // 4. The measured figure: opening, then the lot's evaluation.
-    nuage_service::test_hooks::set_clock(Some(START + 36 * DAY));
+    app.hooks().settable_clock().set(Some(START + 36 * DAY));
     let key = {
         use age::secrecy::ExposeSecret;
         identity.to_string().expose_secret().to_owned()

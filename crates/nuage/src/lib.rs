@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod hooks;
 pub mod jobs;
 pub mod listener;
 pub mod proxies;

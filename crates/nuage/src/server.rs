@@ -48,6 +48,7 @@ pub struct Application {
     storage: Storage,
     catalogue: Catalogue,
     jobs: Jobs,
+    hooks: crate::hooks::Hooks,
     addresses: Addresses,
     main: (TcpListener, Router),
     s3: (TcpListener, Router),
@@ -67,10 +68,7 @@ impl Application {
         // cannot be decrypted by a quantum computer tomorrow; classical
         // clients still get X25519.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        #[cfg(feature = "test-hooks")]
-        nuage_service::test_hooks::pin_clock_from_env();
-        #[cfg(not(feature = "test-hooks"))]
-        refuse_test_hooks()?;
+        let hooks = crate::hooks::Hooks::from_env()?;
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -161,9 +159,11 @@ impl Application {
                 per_recipient_per_hour: config.server.mail_per_recipient_per_hour,
                 invitations_per_org_per_day: config.server.invitations_per_org_per_day,
             },
+            clock: hooks.clock(),
         };
         let (platform, report) =
             Platform::start(db, key, mailer, settings, root_token.as_deref()).await?;
+        hooks.install(&platform);
         if let Some(token) = report.generated_root_token {
             let path = config.data_dir.join("root-token");
             write_private(&path, format!("{token}\n").as_bytes())?;
@@ -228,6 +228,7 @@ impl Application {
             },
         );
         let mut main = main_router(&platform, secure_cookies, tls.is_some())
+            .merge(hooks.routes(&platform))
             .route(
                 "/.well-known/security.txt",
                 get(move || security_txt(contact.clone())),
@@ -257,6 +258,7 @@ impl Application {
             storage,
             catalogue,
             jobs,
+            hooks,
             addresses,
             main: (main_listener, main),
             s3: (s3_listener, s3),
@@ -277,6 +279,11 @@ impl Application {
 
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
+    }
+
+    /// The test suite's hooks (a settable clock in test builds).
+    pub fn hooks(&self) -> &crate::hooks::Hooks {
+        &self.hooks
     }
 
     /// Serves until a shutdown signal, then drains for up to 30 seconds.
@@ -374,46 +381,6 @@ async fn shutdown_signal() {
     tokio::select! { _ = interrupt => {}, _ = terminate => {} }
 }
 
-/// The settings only the test suite's builds read. A shipped binary that
-/// finds one set refuses to start rather than ignore it: whoever set it
-/// expects a behaviour (a frozen clock, a crash) that will not happen.
-#[cfg(not(feature = "test-hooks"))]
-fn refuse_test_hooks() -> anyhow::Result<()> {
-    const HOOKS: [&str; 3] = [
-        "NUAGE_TEST_CLOCK_MS",
-        "NUAGE_TEST_CRASH_AT",
-        "NUAGE_TEST_CRASH_AFTER_INVOICES",
-    ];
-    match HOOKS.iter().find(|name| std::env::var_os(name).is_some()) {
-        Some(name) => anyhow::bail!(
-            "{name} is a test hook, and this build has none (only the test suite's builds do): unset it"
-        ),
-        None => Ok(()),
-    }
-}
-
-/// Freezes the platform's clock (`{"now_ms": 1790000000000}`) or lets it run
-/// (`{"now_ms": null}`); root only, and only in test builds.
-#[cfg(feature = "test-hooks")]
-async fn set_test_clock(
-    axum::extract::State(platform): axum::extract::State<Platform>,
-    headers: axum::http::HeaderMap,
-    axum::Json(body): axum::Json<serde_json::Value>,
-) -> StatusCode {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    match platform.authenticate_token(token).await {
-        Ok(nuage_service::Principal::Root { .. }) => {
-            nuage_service::test_hooks::set_clock(body["now_ms"].as_i64());
-            StatusCode::NO_CONTENT
-        }
-        _ => StatusCode::FORBIDDEN,
-    }
-}
-
 /// The console, the API and the operations endpoints on the main listener.
 fn main_router(platform: &Platform, secure_cookies: bool, tls: bool) -> Router {
     let ops = Router::new()
@@ -429,11 +396,6 @@ fn main_router(platform: &Platform, secure_cookies: bool, tls: bool) -> Router {
             }),
         )
         .with_state(platform.clone());
-    #[cfg(feature = "test-hooks")]
-    let ops = ops.route(
-        "/api/v1/test-clock",
-        axum::routing::put(set_test_clock).with_state(platform.clone()),
-    );
     Router::new()
         .merge(nuage_api::router(platform.clone()))
         .merge(nuage_web::router(platform.clone(), nuage_web::ConsoleConfig { secure_cookies }))

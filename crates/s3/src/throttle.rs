@@ -46,6 +46,7 @@ impl SignatureThrottle {
             kind: "s3",
             account: access_key,
             source,
+            now_ms: self.platform.now_ms(),
         };
         let wait = async {
             let mut conn = self.platform.db().acquire().await?;

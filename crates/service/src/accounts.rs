@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ServiceError, ServiceResult};
-use crate::{AuditEvent, Page, PageRequest, Platform, Principal, RequestMeta, now_ms};
+use crate::{AuditEvent, Page, PageRequest, Platform, Principal, RequestMeta};
 
 /// An organisation as clients see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -251,7 +251,7 @@ pub(crate) fn decoy_hash() -> &'static str {
 }
 
 impl NewUser {
-    async fn into_row(self, is_operator: bool) -> ServiceResult<UserRow> {
+    async fn into_row(self, is_operator: bool, now_ms: i64) -> ServiceResult<UserRow> {
         let email = Email::parse(&self.email)?;
         check_new_password(&self.password)?;
         let display_name = self
@@ -275,7 +275,7 @@ impl NewUser {
             totp_enabled: 0,
             totp_last_step: 0,
             is_operator: i64::from(is_operator),
-            created_at: now_ms(),
+            created_at: now_ms,
         })
     }
 }
@@ -388,7 +388,7 @@ impl Platform {
             vat_number: parsed.vat_number.map(|v| v.to_string()),
             country: parsed.country,
             require_totp: 0,
-            created_at: now_ms(),
+            created_at: self.now_ms(),
         };
         repo::insert_org(conn, &row).await?;
         Ok(row)
@@ -402,7 +402,7 @@ impl Platform {
         user: NewUser,
     ) -> ServiceResult<(User, Org)> {
         let parsed = org.parse()?;
-        let user_row = user.into_row(false).await?;
+        let user_row = user.into_row(false, self.now_ms()).await?;
         let mut tx = self.db().begin_write().await?;
         repo::insert_user(&mut tx, &user_row)
             .await
@@ -442,7 +442,7 @@ impl Platform {
         user: NewUser,
         role: Role,
     ) -> ServiceResult<User> {
-        let row = user.into_row(false).await?;
+        let row = user.into_row(false, self.now_ms()).await?;
         let mut tx = self.db().begin_write().await?;
         self.authorize_org(&mut tx, who, org, Permission::Grant(role))
             .await?;
@@ -482,7 +482,7 @@ impl Platform {
                 "only the operator can create operators".into(),
             ));
         }
-        let row = user.into_row(true).await?;
+        let row = user.into_row(true, self.now_ms()).await?;
         let mut tx = self.db().begin_write().await?;
         repo::insert_user(&mut tx, &row)
             .await
@@ -614,7 +614,7 @@ impl Platform {
         role: Role,
     ) -> ServiceResult<Invitation> {
         let email = Email::parse(email)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let limits = self.settings().mail_limits;
         let mut tx = self.db().begin_write().await?;
         let org_row = self
@@ -666,7 +666,14 @@ impl Platform {
                 name = org_row.name
             );
             self.mailer()
-                .send(self.db(), email.as_str(), "Invitation Nuage", &body, None)
+                .send(
+                    self.db(),
+                    self.clock().as_ref(),
+                    email.as_str(),
+                    "Invitation Nuage",
+                    &body,
+                    None,
+                )
                 .await?;
         }
         Ok(Invitation::from(row))
@@ -676,7 +683,7 @@ impl Platform {
     pub async fn invitations(&self, who: &Principal) -> ServiceResult<Vec<Invitation>> {
         let (user, _) = self.me(who).await?;
         let rows =
-            repo::pending_invitations(&mut *self.db().acquire().await?, &user.email, now_ms())
+            repo::pending_invitations(&mut *self.db().acquire().await?, &user.email, self.now_ms())
                 .await?;
         Ok(rows.into_iter().map(Invitation::from).collect())
     }
@@ -691,7 +698,7 @@ impl Platform {
     ) -> ServiceResult<Membership> {
         let (user, _) = self.me(who).await?;
         let mut tx = self.db().begin_write().await?;
-        let invitation = repo::close_invitation(&mut tx, id, &user.email, now_ms(), true)
+        let invitation = repo::close_invitation(&mut tx, id, &user.email, self.now_ms(), true)
             .await?
             .ok_or(ServiceError::NotFound("invitation"))?;
         let user_id = user.id.to_string();
@@ -704,7 +711,7 @@ impl Platform {
                 &invitation.org_id,
                 &user_id,
                 &invitation.role,
-                now_ms(),
+                self.now_ms(),
             )
             .await?;
         }
@@ -732,7 +739,7 @@ impl Platform {
     ) -> ServiceResult<()> {
         let (user, _) = self.me(who).await?;
         let mut tx = self.db().begin_write().await?;
-        let invitation = repo::close_invitation(&mut tx, id, &user.email, now_ms(), false)
+        let invitation = repo::close_invitation(&mut tx, id, &user.email, self.now_ms(), false)
             .await?
             .ok_or(ServiceError::NotFound("invitation"))?;
         self.commit_audited(

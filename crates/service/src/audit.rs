@@ -13,11 +13,13 @@ use nuage_db::AnyConnection;
 use nuage_db::repo::audit::{self as repo, AuditRow};
 use nuage_domain::audit::{AuditRecord, ChainVerifier, Checkpoint};
 use serde::{Deserialize, Serialize};
+
+use crate::Clock;
 use tokio::sync::Mutex;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::{MasterKey, write_private};
-use crate::{Principal, RequestMeta, now_ms};
+use crate::{Principal, RequestMeta};
 
 /// One state-changing action to record.
 pub struct AuditEvent {
@@ -113,14 +115,16 @@ fn checkpoint_message(head: &Checkpoint) -> Vec<u8> {
 pub struct AuditTrail {
     key: Arc<MasterKey>,
     checkpoint_path: PathBuf,
+    clock: Arc<dyn Clock>,
     checkpoint_lock: Arc<Mutex<()>>,
     intact: Arc<AtomicBool>,
 }
 
 impl AuditTrail {
-    pub fn new(key: Arc<MasterKey>, checkpoint_path: PathBuf) -> Self {
+    pub fn new(key: Arc<MasterKey>, checkpoint_path: PathBuf, clock: Arc<dyn Clock>) -> Self {
         Self {
             key,
+            clock,
             checkpoint_path,
             checkpoint_lock: Arc::new(Mutex::new(())),
             intact: Arc::new(AtomicBool::new(true)),
@@ -143,7 +147,7 @@ impl AuditTrail {
         })?;
         let record = AuditRecord {
             seq,
-            at_ms: now_ms(),
+            at_ms: self.clock.now_ms(),
             actor: who.actor(),
             org_id: event.org_id,
             action: event.action.to_owned(),

@@ -12,7 +12,7 @@ use crate::accounts::{Membership, User, decoy_hash, hash_password, password_matc
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::secret;
 use crate::throttle::Attempt;
-use crate::{AuditEvent, Platform, Principal, RequestMeta, now_ms, totp};
+use crate::{AuditEvent, Platform, Principal, RequestMeta, totp};
 
 /// A console session, as the console needs it on every page.
 #[derive(Clone)]
@@ -80,7 +80,7 @@ impl Platform {
     /// Deletes the sessions that have expired (a housekeeping job); how
     /// many went.
     pub async fn forget_expired_sessions(&self) -> ServiceResult<u64> {
-        Ok(repo::delete_expired_sessions(&mut *self.db().acquire().await?, now_ms()).await?)
+        Ok(repo::delete_expired_sessions(&mut *self.db().acquire().await?, self.now_ms()).await?)
     }
 
     /// Checks an e-mail address and password and opens a session. Returns the
@@ -93,7 +93,7 @@ impl Platform {
     ) -> ServiceResult<(String, bool)> {
         let user = self.check_password(meta, email, password).await?;
         let token = secret::random_token(32);
-        let now = now_ms();
+        let now = self.now_ms();
         // The organisation the user last chose, else their oldest: never
         // one picked by its name, which anyone can make look like another.
         let first_org = users::opening_org(&mut *self.db().acquire().await?, &user.id).await?;
@@ -172,6 +172,7 @@ impl Platform {
             kind: "sign-in",
             account: email.as_str(),
             source: &meta.source,
+            now_ms: self.now_ms(),
         };
         let (user, checked) = {
             let mut conn = self.db().acquire().await?;
@@ -210,7 +211,8 @@ impl Platform {
             return Ok(None);
         }
         let mut conn = self.db().acquire().await?;
-        let Some(row) = repo::get_session(&mut conn, &secret::sha256_hex(token), now_ms()).await?
+        let Some(row) =
+            repo::get_session(&mut conn, &secret::sha256_hex(token), self.now_ms()).await?
         else {
             return Ok(None);
         };
@@ -275,7 +277,7 @@ impl Platform {
         let secret = self.key().open(&sealed)?;
         // Codes are throttled like passwords, per user, on every node.
         let throttle_key = format!("totp:{}", row.id);
-        let now = now_ms();
+        let now = self.now_ms();
         let since = now - LOGIN_FAILURE_WINDOW_MS;
         if users::count_login_failures(&mut conn, &throttle_key, since).await? >= MAX_LOGIN_FAILURES
         {
@@ -385,7 +387,7 @@ impl Platform {
         if let Some(step) = totp::matching_step(
             &self.key().open(sealed.as_deref().unwrap_or_default())?,
             code,
-            now_ms(),
+            self.now_ms(),
         ) {
             users::advance_totp_step(&mut tx, &user.id.to_string(), step).await?;
         }
@@ -448,7 +450,7 @@ impl Platform {
             tracing::info!(source = %meta.source, "password reset asked for an unknown address");
             return Ok(());
         };
-        let now = now_ms();
+        let now = self.now_ms();
         // Anyone can ask: a few messages an hour to one address, no more,
         // answered the same.
         let recent = nuage_db::repo::mail::count_to_recipient_since(
@@ -486,6 +488,7 @@ impl Platform {
         self.mailer()
             .send(
                 self.db(),
+                self.clock().as_ref(),
                 &user.email,
                 "Nuage : nouveau mot de passe / new password",
                 &body,
@@ -506,7 +509,7 @@ impl Platform {
         check_new_password(new_password)?;
         let hash = hash_password(new_password).await?;
         let mut tx = self.db().begin_write().await?;
-        let user_id = repo::take_password_reset(&mut tx, &secret::sha256_hex(token), now_ms())
+        let user_id = repo::take_password_reset(&mut tx, &secret::sha256_hex(token), self.now_ms())
             .await?
             .ok_or_else(|| {
                 DomainError::invalid(
@@ -516,9 +519,10 @@ impl Platform {
             })?;
         users::set_password_hash(&mut tx, &user_id, &hash).await?;
         repo::delete_sessions_of_user(&mut tx, &user_id).await?;
-        repo::cancel_password_resets_of_user(&mut tx, &user_id, now_ms()).await?;
-        nuage_db::repo::keys::revoke_tokens_of_user(&mut tx, &user_id, now_ms()).await?;
-        nuage_db::repo::drive::revoke_app_passwords_of_user(&mut tx, &user_id, now_ms()).await?;
+        repo::cancel_password_resets_of_user(&mut tx, &user_id, self.now_ms()).await?;
+        nuage_db::repo::keys::revoke_tokens_of_user(&mut tx, &user_id, self.now_ms()).await?;
+        nuage_db::repo::drive::revoke_app_passwords_of_user(&mut tx, &user_id, self.now_ms())
+            .await?;
         let user = users::get_user(&mut tx, &user_id)
             .await?
             .ok_or(ServiceError::NotFound("user"))?;
@@ -543,7 +547,7 @@ impl Platform {
         let rows = repo::sessions_of_user(
             &mut *self.db().acquire().await?,
             &user.to_string(),
-            now_ms(),
+            self.now_ms(),
         )
         .await?;
         Ok(rows

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::secret;
 use crate::throttle::Attempt;
-use crate::{AuditEvent, Platform, Principal, RequestMeta, now_ms};
+use crate::{AuditEvent, Platform, Principal, RequestMeta};
 
 /// An app password as listed (never its secret).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -162,7 +162,7 @@ impl Platform {
             name: name.to_owned(),
             user_id: user.to_string(),
             org_id: org.to_string(),
-            created_at: now_ms(),
+            created_at: self.now_ms(),
             last_used_at: None,
             revoked_at: None,
         };
@@ -202,7 +202,7 @@ impl Platform {
             ));
         };
         let mut tx = self.db().begin_write().await?;
-        if !repo::revoke_app_password(&mut tx, id, &user.to_string(), now_ms()).await? {
+        if !repo::revoke_app_password(&mut tx, id, &user.to_string(), self.now_ms()).await? {
             return Err(ServiceError::NotFound("app password"));
         }
         self.commit_audited(
@@ -232,6 +232,7 @@ impl Platform {
             kind: "dav",
             account: &email,
             source: &meta.source,
+            now_ms: self.now_ms(),
         };
         let mut conn = self.db().acquire().await?;
         let checked = attempt.check(&mut conn).await?;
@@ -281,7 +282,7 @@ impl Platform {
             Err(ServiceError::NotFound(_) | ServiceError::Forbidden(_)) => return Ok(None),
             Err(e) => return Err(e),
         }
-        let now = now_ms();
+        let now = self.now_ms();
         if row.last_used_at.is_none_or(|t| t < now - 60_000) {
             repo::touch_app_password(conn, &row.id, now).await?;
         }
@@ -298,8 +299,9 @@ impl Platform {
     async fn locks_in(
         conn: &mut nuage_db::AnyConnection,
         org: &OrgId,
+        now_ms: i64,
     ) -> ServiceResult<Vec<DavLock>> {
-        Ok(repo::live_locks(conn, &org.to_string(), now_ms())
+        Ok(repo::live_locks(conn, &org.to_string(), now_ms)
             .await?
             .into_iter()
             .filter_map(DavLock::from_row)
@@ -313,9 +315,9 @@ impl Platform {
         new: NewLock,
     ) -> ServiceResult<Result<DavLock, DavLock>> {
         let mut tx = self.db().begin_write().await?;
-        let now = now_ms();
+        let now = self.now_ms();
         repo::delete_expired_locks(&mut tx, &org.to_string(), now).await?;
-        let locks = Self::locks_in(&mut tx, org).await?;
+        let locks = Self::locks_in(&mut tx, org, self.now_ms()).await?;
         let rules: Vec<Lock> = locks.iter().map(DavLock::rule).collect();
         let query = LockQuery {
             principal: None,
@@ -365,8 +367,9 @@ impl Platform {
         org: &OrgId,
         path: &DrivePath,
         token: &str,
+        now_ms: i64,
     ) -> ServiceResult<Option<DavLock>> {
-        Ok(Self::locks_in(conn, org)
+        Ok(Self::locks_in(conn, org, now_ms)
             .await?
             .into_iter()
             .find(|l| l.token == token && l.path.contains(path)))
@@ -380,7 +383,8 @@ impl Platform {
         token: &str,
     ) -> ServiceResult<bool> {
         let mut tx = self.db().begin_write().await?;
-        let Some(lock) = Self::covering_lock(&mut tx, org, path, token).await? else {
+        let Some(lock) = Self::covering_lock(&mut tx, org, path, token, self.now_ms()).await?
+        else {
             return Ok(false);
         };
         repo::delete_lock(&mut tx, &lock.token).await?;
@@ -397,12 +401,13 @@ impl Platform {
         timeout_ms: Option<i64>,
     ) -> ServiceResult<Option<DavLock>> {
         let mut tx = self.db().begin_write().await?;
-        let Some(mut lock) = Self::covering_lock(&mut tx, org, path, token).await? else {
+        let Some(mut lock) = Self::covering_lock(&mut tx, org, path, token, self.now_ms()).await?
+        else {
             return Ok(None);
         };
         let timeout = bounded(timeout_ms);
         lock.timeout_ms = Some(timeout);
-        lock.expires_at = Some(now_ms() + timeout);
+        lock.expires_at = Some(self.now_ms() + timeout);
         repo::set_lock_expiry(&mut tx, &lock.token, lock.timeout_ms, lock.expires_at).await?;
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         Ok(Some(lock))
@@ -416,7 +421,7 @@ impl Platform {
         query: LockQuery<'_>,
         deep: bool,
     ) -> ServiceResult<Option<DavLock>> {
-        let locks = Self::locks_in(&mut *self.db().acquire().await?, org).await?;
+        let locks = Self::locks_in(&mut *self.db().acquire().await?, org, self.now_ms()).await?;
         let rules: Vec<Lock> = locks.iter().map(DavLock::rule).collect();
         let token = lock_conflict(&rules, path, query, deep, false).map(|l| l.token.clone());
         Ok(token.and_then(|t| locks.into_iter().find(|l| l.token == t)))
@@ -425,13 +430,13 @@ impl Platform {
     /// Every live lock of the organisation's drive (a listing asks once,
     /// then tells each entry its own with [`DavLock::covers`]).
     pub async fn dav_locks(&self, org: &OrgId) -> ServiceResult<Vec<DavLock>> {
-        Self::locks_in(&mut *self.db().acquire().await?, org).await
+        Self::locks_in(&mut *self.db().acquire().await?, org, self.now_ms()).await
     }
 
     /// Drops every lock on `path` and below (after a move or a delete).
     pub async fn dav_forget(&self, org: &OrgId, path: &DrivePath) -> ServiceResult<()> {
         let mut tx = self.db().begin_write().await?;
-        for lock in Self::locks_in(&mut tx, org).await? {
+        for lock in Self::locks_in(&mut tx, org, self.now_ms()).await? {
             if path.contains(&lock.path) {
                 repo::delete_lock(&mut tx, &lock.token).await?;
             }

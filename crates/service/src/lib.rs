@@ -34,73 +34,63 @@ pub use key_provider::{FileKeyProvider, KeyProvider};
 pub use keys::MasterKey;
 pub use mail::{Mailer, SmtpSettings};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    #[cfg(feature = "test-hooks")]
-    if let Some(frozen) = test_hooks::frozen() {
-        return frozen;
-    }
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// What time it is for the use cases, in milliseconds since the Unix
+/// epoch: the system's clock ([`SystemClock`]) in a running platform; one
+/// the test suite sets ([`SettableClock`]) to play a history at known times.
+/// Each platform holds its own, so that servers in one process keep
+/// their own time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now_ms(&self) -> i64;
 }
 
-/// What the tests set: a clock, to play a history at known times, and a
-/// crash point, to kill a billing run or a drive move at a known place. Only in builds with
-/// the `test-hooks` feature, which the test suite turns on and the shipped
-/// binary never has.
-#[cfg(feature = "test-hooks")]
-pub mod test_hooks {
-    use std::sync::atomic::{AtomicI64, Ordering};
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
 
-    static FROZEN: AtomicI64 = AtomicI64::new(i64::MIN);
-    static INVOICES: AtomicI64 = AtomicI64::new(0);
-
-    /// Freezes `now_ms` at `at`, or lets it run again with `None`.
-    pub fn set_clock(at: Option<i64>) {
-        FROZEN.store(at.unwrap_or(i64::MIN), Ordering::SeqCst);
-    }
-
-    /// Freezes the clock at `NUAGE_TEST_CLOCK_MS`, when set, before the
-    /// server starts anything that acts on time (the billing schedule, the
-    /// tenders' deadlines): a test that plays a history then never races the
-    /// real date.
-    pub fn pin_clock_from_env() {
-        if let Some(at) = std::env::var("NUAGE_TEST_CLOCK_MS")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
-        {
-            set_clock(Some(at));
-        }
-    }
-
-    /// Called for each invoice a run has committed: the process aborts, as
-    /// in a crash, once `NUAGE_TEST_CRASH_AFTER_INVOICES` of them are (that
-    /// is, after the batch that holds that invoice).
-    pub(crate) fn invoice_issued() {
-        let issued = INVOICES.fetch_add(1, Ordering::SeqCst) + 1;
-        let limit = std::env::var("NUAGE_TEST_CRASH_AFTER_INVOICES")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok());
-        if limit == Some(issued) {
-            std::process::abort();
-        }
-    }
-
-    /// Aborts the process, as in a crash, when `NUAGE_TEST_CRASH_AT` names
-    /// this point.
-    pub(crate) fn crash_point(name: &str) {
-        if std::env::var("NUAGE_TEST_CRASH_AT").is_ok_and(|v| v == name) {
-            std::process::abort();
-        }
-    }
-
-    pub(crate) fn frozen() -> Option<i64> {
-        let at = FROZEN.load(Ordering::SeqCst);
-        (at != i64::MIN).then_some(at)
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
     }
 }
+
+/// The system's clock, unless it is frozen at an instant.
+#[derive(Debug)]
+pub struct SettableClock {
+    frozen: std::sync::atomic::AtomicI64,
+}
+
+impl SettableClock {
+    /// A running clock, or one frozen at `at`.
+    pub fn new(at: Option<i64>) -> Self {
+        let clock = Self {
+            frozen: std::sync::atomic::AtomicI64::new(i64::MIN),
+        };
+        clock.set(at);
+        clock
+    }
+
+    /// Freezes the clock at `at`, or lets it run again with `None`.
+    pub fn set(&self, at: Option<i64>) {
+        self.frozen
+            .store(at.unwrap_or(i64::MIN), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for SettableClock {
+    fn now_ms(&self) -> i64 {
+        match self.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            i64::MIN => SystemClock.now_ms(),
+            at => at,
+        }
+    }
+}
+
+/// Where a test build may stop the process on purpose, to prove that what
+/// was committed before survives (a billing run's invoices, a drive move).
+/// A running platform has none.
+pub type Probe = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +232,8 @@ pub struct PlatformSettings {
     pub public_url: String,
     pub session_ttl: Duration,
     pub mail_limits: MailLimits,
+    /// What time it is ([`SystemClock`] unless a test sets one).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Limits on the e-mails anyone can make the platform send (invitations,
@@ -271,6 +263,7 @@ struct Inner {
     audit: AuditTrail,
     mailer: Mailer,
     settings: PlatformSettings,
+    probe: std::sync::OnceLock<Probe>,
 }
 
 /// The platform: every use case, over shared state that lives in the database.
@@ -312,7 +305,11 @@ impl Platform {
             )));
         }
         drop(conn);
-        let audit = AuditTrail::new(key.clone(), settings.data_dir.join("audit-checkpoint.json"));
+        let audit = AuditTrail::new(
+            key.clone(),
+            settings.data_dir.join("audit-checkpoint.json"),
+            settings.clock.clone(),
+        );
         let platform = Self {
             inner: Arc::new(Inner {
                 db,
@@ -321,6 +318,7 @@ impl Platform {
                 audit,
                 mailer,
                 settings,
+                probe: std::sync::OnceLock::new(),
             }),
         };
         let generated_root_token = platform.ensure_root_token(root_token).await?;
@@ -382,7 +380,7 @@ impl Platform {
                 name: "root".into(),
                 user_id: None,
                 is_root: 1,
-                created_at: now_ms(),
+                created_at: self.now_ms(),
                 expires_at: None,
                 last_used_at: None,
                 revoked_at: None,
@@ -424,6 +422,27 @@ impl Platform {
         &self.inner.settings
     }
 
+    /// Milliseconds since the Unix epoch, by the platform's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.settings.clock.now_ms()
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.settings.clock
+    }
+
+    /// Installs the test build's probe (once; later calls change nothing).
+    pub fn set_probe(&self, probe: Probe) {
+        let _ = self.inner.probe.set(probe);
+    }
+
+    /// Tells the probe, if any, that `point` is reached.
+    pub(crate) fn probe(&self, point: &str) {
+        if let Some(probe) = self.inner.probe.get() {
+            probe(point);
+        }
+    }
+
     /// Appends the audit record of the change made in `tx`, commits both
     /// together, and checkpoints the new head: how every change ends.
     pub(crate) async fn commit_audited(
@@ -456,7 +475,7 @@ pub mod idempotency {
     use nuage_db::repo::idempotency as repo;
     pub use nuage_db::repo::idempotency::Reservation;
 
-    use crate::{Platform, Principal, ServiceResult, now_ms};
+    use crate::{Platform, Principal, ServiceResult};
 
     /// How long a key is remembered.
     pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
@@ -469,8 +488,8 @@ pub mod idempotency {
             request_hash: &str,
         ) -> ServiceResult<Reservation> {
             let mut conn = self.db().acquire().await?;
-            repo::purge_before(&mut conn, now_ms() - RETENTION_MS).await?;
-            match repo::reserve(&mut conn, &who.actor(), key, request_hash, now_ms()).await? {
+            repo::purge_before(&mut conn, self.now_ms() - RETENTION_MS).await?;
+            match repo::reserve(&mut conn, &who.actor(), key, request_hash, self.now_ms()).await? {
                 Reservation::Seen {
                     request_hash,
                     status,

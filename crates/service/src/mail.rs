@@ -9,8 +9,8 @@ use nuage_db::repo::mail::{self as repo, OutboxRow};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use crate::Clock;
 use crate::error::ServiceResult;
-use crate::now_ms;
 
 /// How to reach the SMTP relay.
 #[derive(Debug, Clone)]
@@ -63,6 +63,7 @@ impl Mailer {
     pub async fn send(
         &self,
         db: &Db,
+        clock: &dyn Clock,
         to: &str,
         subject: &str,
         body: &str,
@@ -77,7 +78,7 @@ impl Mailer {
                 recipient: to.into(),
                 subject: subject.into(),
                 body: body.into(),
-                created_at: now_ms(),
+                created_at: clock.now_ms(),
                 sent_at: None,
                 last_error: None,
             },
@@ -110,7 +111,7 @@ impl Mailer {
                     }
                     _ => body.to_owned(),
                 };
-                repo::mark_sent(&mut conn, &id, now_ms(), &kept).await?
+                repo::mark_sent(&mut conn, &id, clock.now_ms(), &kept).await?
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not deliver an e-mail; it stays in the outbox");

@@ -11,7 +11,7 @@ use nuage_db::AnyConnection;
 use nuage_db::repo::identity as repo;
 use nuage_domain::throttle::ThrottlePolicy;
 
-use crate::{ServiceError, ServiceResult, now_ms};
+use crate::{ServiceError, ServiceResult};
 
 /// How far back failures count.
 pub const WINDOW_MS: i64 = 60 * 60 * 1000;
@@ -26,6 +26,8 @@ pub struct Attempt<'a> {
     pub account: &'a str,
     /// The client's address.
     pub source: &'a str,
+    /// When it is tried, in ms since the epoch (the platform's clock).
+    pub now_ms: i64,
 }
 
 /// What [`Attempt::check`] found, for [`Attempt::succeeded`].
@@ -62,7 +64,7 @@ impl Attempt<'_> {
 
     /// The longest wait of the keys, and the account's failures.
     async fn read(&self, conn: &mut AnyConnection) -> ServiceResult<(Option<Duration>, i64)> {
-        let now = now_ms();
+        let now = self.now_ms;
         let mut longest: Option<Duration> = None;
         let mut account_failures = 0;
         for (i, (key, policy)) in self.keys().into_iter().enumerate() {
@@ -80,7 +82,7 @@ impl Attempt<'_> {
 
     /// Counts a failure against both keys.
     pub async fn failed(&self, conn: &mut AnyConnection) -> ServiceResult<()> {
-        let now = now_ms();
+        let now = self.now_ms;
         for (key, _) in self.keys() {
             repo::record_login_failure(conn, &key, now).await?;
         }
@@ -94,7 +96,7 @@ impl Attempt<'_> {
     pub async fn succeeded(&self, conn: &mut AnyConnection, checked: Checked) -> ServiceResult<()> {
         if checked.account_failures > 0 {
             let [(key, _), _] = self.keys();
-            repo::clear_login_failures(conn, &key, now_ms() - WINDOW_MS).await?;
+            repo::clear_login_failures(conn, &key, self.now_ms - WINDOW_MS).await?;
         }
         Ok(())
     }

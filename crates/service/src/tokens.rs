@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::secret;
-use crate::{AuditEvent, Page, PageRequest, Platform, Principal, RequestMeta, now_ms};
+use crate::{AuditEvent, Page, PageRequest, Platform, Principal, RequestMeta};
 
 /// Every API token starts with this, so that secret scanners recognise it.
 pub const TOKEN_PREFIX: &str = "nuage_";
@@ -87,7 +87,7 @@ impl Platform {
         let row = repo::find_token_by_hash(&mut conn, &secret::sha256_hex(token))
             .await?
             .ok_or_else(refused)?;
-        let now = now_ms();
+        let now = self.now_ms();
         if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
             return Err(refused());
         }
@@ -142,7 +142,7 @@ impl Platform {
             .into());
         }
         let token = new_token_secret();
-        let now = now_ms();
+        let now = self.now_ms();
         let row = TokenRow {
             id: TokenId::new().to_string(),
             token_hash: secret::sha256_hex(&token),
@@ -201,7 +201,7 @@ impl Platform {
             return Err(ServiceError::Forbidden("API tokens belong to users".into()));
         };
         let mut tx = self.db().begin_write().await?;
-        if !repo::revoke_token(&mut tx, &id.to_string(), &user.to_string(), now_ms()).await? {
+        if !repo::revoke_token(&mut tx, &id.to_string(), &user.to_string(), self.now_ms()).await? {
             return Err(ServiceError::NotFound("API token"));
         }
         self.commit_audited(
@@ -227,7 +227,7 @@ impl Platform {
         self.authorize_org(&mut tx, who, org, Permission::Manage)
             .await?;
         if purpose == KeyPurpose::Export {
-            repo::retire_expired_export_keys(&mut tx, &org.to_string(), now_ms()).await?;
+            repo::retire_expired_export_keys(&mut tx, &org.to_string(), self.now_ms()).await?;
         }
         let (row, secret_access_key) = self
             .insert_s3_key(&mut tx, who, org, purpose)
@@ -265,7 +265,7 @@ impl Platform {
         let access_key_id =
             format!("NK{}", secret::random_token(15).to_ascii_uppercase())[..20].to_owned();
         let secret_access_key = secret::random_token(25);
-        let created_at = now_ms();
+        let created_at = self.now_ms();
         let row = S3KeyRow {
             access_key_id,
             org_id: org.to_string(),
@@ -325,7 +325,7 @@ impl Platform {
                 ServiceError::Forbidden(m) => ServiceError::Forbidden(m),
                 _ => ServiceError::NotFound("S3 key"),
             })?;
-        if !repo::revoke_s3_key(&mut tx, access_key_id, now_ms()).await? {
+        if !repo::revoke_s3_key(&mut tx, access_key_id, self.now_ms()).await? {
             return Err(ServiceError::Conflict("this key is already revoked".into()));
         }
         self.commit_audited(
@@ -351,7 +351,7 @@ impl Platform {
         else {
             return Ok(None);
         };
-        if row.revoked_at.is_some() || row.expires_at.is_some_and(|at| at <= now_ms()) {
+        if row.revoked_at.is_some() || row.expires_at.is_some_and(|at| at <= self.now_ms()) {
             return Ok(None);
         }
         let secret = String::from_utf8(self.key().open(&row.secret_sealed)?)

@@ -29,6 +29,7 @@ async fn console() -> Console {
         public_url: "http://console.test".into(),
         session_ttl: std::time::Duration::from_secs(3600),
         mail_limits: Default::default(),
+        clock: std::sync::Arc::new(nuage_service::SystemClock),
     };
     let (platform, _) = Platform::start(
         db,
@@ -305,7 +306,7 @@ async fn a_pending_second_factor_reaches_only_its_own_page_and_logout() {
                 .as_bytes(),
         )
         .expect("base32");
-    let step = nuage_service::now_ms() / 1000 / 30;
+    let step = nuage_service::Clock::now_ms(&nuage_service::SystemClock) / 1000 / 30;
     let code = nuage_service::totp::code_at(&secret, step);
     let (status, response, _) = console
         .post(

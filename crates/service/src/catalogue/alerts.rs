@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Catalogue;
-use crate::{AuditEvent, Principal, RequestMeta, ServiceResult, now_ms};
+use crate::{AuditEvent, Principal, RequestMeta, ServiceResult};
 
 /// The most thresholds an organisation sets.
 pub const MAX_THRESHOLDS: usize = 5;
@@ -97,7 +97,7 @@ impl Catalogue {
                     .collect::<Vec<_>>()
                     .join(","),
                 notified_percent: reached,
-                updated_at: now_ms(),
+                updated_at: self.now_ms(),
             },
         )
         .await?;
@@ -160,7 +160,7 @@ impl Catalogue {
                 let event = AlertEventRow {
                     id: uuid::Uuid::now_v7().to_string(),
                     org_id: org.clone(),
-                    at: now_ms(),
+                    at: self.now_ms(),
                     percent: now_level,
                     used_bytes: used,
                     max_bytes,

@@ -47,7 +47,7 @@ use utoipa::ToSchema;
 
 use super::orders::Resources;
 use super::{Catalogue, parse_doc, to_json};
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult, now_ms};
+use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -356,7 +356,7 @@ impl Catalogue {
         if !who.is_operator() {
             return Err(ServiceError::Forbidden("billing is the operator's".into()));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         if period.end_ms() > now {
             return Err(DomainError::invalid(
                 "period",
@@ -389,12 +389,10 @@ impl Catalogue {
                 .peekable();
             while pending.peek().is_some() {
                 let batch: Vec<_> = pending.by_ref().take(ISSUE_BATCH).collect();
-                #[cfg(feature = "test-hooks")]
                 let n = batch.len();
                 issued_now += self.issue_batch(&run, period, batch).await?;
-                #[cfg(feature = "test-hooks")]
                 for _ in 0..n {
-                    crate::test_hooks::invoice_issued();
+                    self.platform().probe("billing.invoice");
                 }
             }
         }
@@ -413,7 +411,7 @@ impl Catalogue {
                 at
             }
             None => {
-                let at = now_ms();
+                let at = self.now_ms();
                 repo::complete_run(&mut tx, &run.id, at).await?;
                 self.platform()
                     .commit_audited(
@@ -448,7 +446,7 @@ impl Catalogue {
     /// month) once it has been over for `SCHEDULE_GRACE_MS`. One month per
     /// call; nodes running it at once share the work (see `run_billing`).
     pub async fn bill_due(&self) -> ServiceResult<Option<RunSummary>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut conn = self.platform().db().acquire().await?;
         let last = repo::last_run(&mut conn).await?;
         drop(conn);
@@ -488,7 +486,7 @@ impl Catalogue {
             .authorize_org(&mut conn, who, org, Permission::SeeInvoices)
             .await?;
         drop(conn);
-        let now = now_ms();
+        let now = self.now_ms();
         let period = month_containing(now)
             .ok_or_else(|| ServiceError::Internal("no current month".into()))?;
         let elapsed = (now - period.start_ms()).max(HOUR_MS);
@@ -867,7 +865,7 @@ impl Catalogue {
             vat: t.vat.to_string(),
             gross: t.gross.to_string(),
             document: to_json(&document)?,
-            issued_at: now_ms(),
+            issued_at: self.now_ms(),
             run_id: Some(run.id.clone()),
         })
     }
@@ -1073,7 +1071,7 @@ impl Catalogue {
                 vat: t.vat.to_string(),
                 gross: t.gross.to_string(),
                 document: to_json(&document)?,
-                issued_at: now_ms(),
+                issued_at: self.now_ms(),
                 run_id: None,
             },
         )
@@ -1206,7 +1204,7 @@ impl Catalogue {
                 format!("a delivery holds 1 to {MAX_RECORDS_PER_DELIVERY} records"),
             ));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         let (mut accepted, mut duplicates) = (0, 0);
         let mut seen: HashMap<&str, &UsageRecordInput> = HashMap::new();

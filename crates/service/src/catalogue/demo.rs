@@ -18,7 +18,7 @@ use super::{Catalogue, Decision, Grant, HOUSE_SETTING, Verdict, index, to_json};
 use crate::accounts::{NewOrg, NewUser};
 use crate::keys::secret;
 use crate::storage::Storage;
-use crate::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult, now_ms};
+use crate::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
 
 fn sheet<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ServiceResult<T> {
     serde_json::from_value(value).map_err(|e| ServiceError::Internal(format!("demo data: {e}")))
@@ -71,7 +71,7 @@ pub(super) async fn ensure_house(
     if claimed != org.to_string() {
         return Ok(OrgId::parse(&claimed)?);
     }
-    let now = now_ms();
+    let now = platform.now_ms();
     let country = storage
         .regions()
         .next()
@@ -129,14 +129,14 @@ pub(super) async fn ensure_house(
     )
     .await?;
     let dialect = platform.db().dialect();
-    index::index(&mut tx, dialect, Sheet::Profile, &row).await?;
+    index::index(&mut tx, dialect, Sheet::Profile, &row, now).await?;
     let regions: Vec<String> = storage.regions().map(|r| r.name.clone()).collect();
     for offer in house_offers(&regions) {
         let offer: OfferSheet = sheet(offer)?;
         let offer = offer.validated(&regions)?;
         let row = published(uuid::Uuid::now_v7().to_string(), to_json(&offer)?);
         repo::insert_sheet(&mut tx, Sheet::Offer, &row).await?;
-        index::index(&mut tx, dialect, Sheet::Offer, &row).await?;
+        index::index(&mut tx, dialect, Sheet::Offer, &row, now).await?;
     }
     platform
         .commit_audited(
@@ -711,7 +711,7 @@ impl Catalogue {
         bidders: &[(OrgId, &String)],
     ) -> ServiceResult<Vec<(String, String)>> {
         use age::secrecy::ExposeSecret;
-        let now = now_ms();
+        let now = self.now_ms();
         let call = |title: &str, deadline: i64| -> ServiceResult<TenderSpec> {
             sheet(json!({
                 "title": title,

@@ -37,7 +37,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Card, parse_doc, today};
-use crate::{Platform, ServiceError, ServiceResult, now_ms};
+use crate::{Platform, ServiceError, ServiceResult};
 
 /// The facets a search filters and counts on. Values are stored in lower case.
 pub const FACETS: &[&str] = &[
@@ -143,6 +143,7 @@ pub(super) async fn offer_certifications(
     conn: &mut AnyConnection,
     provider: &str,
     sheet: &OfferSheet,
+    now_ms: i64,
 ) -> ServiceResult<Vec<Certification>> {
     let Some(profile) = repo::get_sheet(conn, Sheet::Profile, provider)
         .await?
@@ -150,13 +151,17 @@ pub(super) async fn offer_certifications(
     else {
         return Ok(Vec::new());
     };
-    Ok(claimed_certifications(&parse_doc(&profile)?, sheet))
+    Ok(claimed_certifications(&parse_doc(&profile)?, sheet, now_ms))
 }
 
 /// Of a profile's certifications, those valid today that the offer claims.
-pub(super) fn claimed_certifications(profile: &Profile, sheet: &OfferSheet) -> Vec<Certification> {
+pub(super) fn claimed_certifications(
+    profile: &Profile,
+    sheet: &OfferSheet,
+    now_ms: i64,
+) -> Vec<Certification> {
     let claimed: Vec<String> = sheet.certifications.iter().map(|c| facet_key(c)).collect();
-    let day = today();
+    let day = today(now_ms);
     profile
         .certifications
         .iter()
@@ -172,6 +177,7 @@ pub(super) async fn index(
     dialect: Dialect,
     sheet: Sheet,
     row: &SheetRow,
+    now_ms: i64,
 ) -> ServiceResult<()> {
     let Some(published) = &row.published else {
         repo::unindex_listing(conn, dialect, &row.id).await?;
@@ -201,7 +207,7 @@ pub(super) async fn index(
                 facets.push(("role", "publisher".into()));
             }
             facets.push(("jurisdiction", p.headquarters_country.to_lowercase()));
-            let day = today();
+            let day = today(now_ms);
             for c in p.certifications.iter().filter(|c| c.valid_on(&day)) {
                 facets.push(("certification", c.key()));
                 words.push(c.scheme.clone());
@@ -234,7 +240,7 @@ pub(super) async fn index(
                 facets.push(("jurisdiction", r.jurisdiction.to_lowercase()));
                 words.extend([r.name.clone(), r.location.clone()]);
             }
-            for c in offer_certifications(conn, &row.owner_id, &o).await? {
+            for c in offer_certifications(conn, &row.owner_id, &o, now_ms).await? {
                 facets.push(("certification", c.key()));
                 words.push(c.scheme);
             }
@@ -268,7 +274,7 @@ pub(super) async fn index(
         summary: summary(&description),
         search_text: fold(&words.join(" ")),
         reference_price_micros: price,
-        updated_at: now_ms(),
+        updated_at: now_ms,
     };
     repo::index_listing(conn, dialect, &listing, &facets).await?;
     Ok(())
@@ -282,11 +288,12 @@ pub(super) async fn reindex_owned(
     dialect: Dialect,
     owner: &str,
     owner_published: bool,
+    now_ms: i64,
 ) -> ServiceResult<()> {
     for sheet in [Sheet::Service, Sheet::Offer] {
         for row in repo::sheets_of(conn, sheet, owner).await? {
             if owner_published && row.published.is_some() {
-                index(conn, dialect, sheet, &row).await?;
+                index(conn, dialect, sheet, &row, now_ms).await?;
             } else {
                 repo::unindex_listing(conn, dialect, &row.id).await?;
             }
@@ -300,6 +307,7 @@ pub(super) async fn reindex_owned(
 pub(super) async fn rebuild_if_empty(
     conn: &mut AnyConnection,
     dialect: Dialect,
+    now_ms: i64,
 ) -> ServiceResult<usize> {
     if repo::has_listings(conn).await? {
         return Ok(0);
@@ -307,7 +315,7 @@ pub(super) async fn rebuild_if_empty(
     let mut n = 0;
     for sheet in [Sheet::Profile, Sheet::Service, Sheet::Offer] {
         for row in repo::published_sheets(conn, sheet).await? {
-            index(conn, dialect, sheet, &row).await?;
+            index(conn, dialect, sheet, &row, now_ms).await?;
             n += 1;
         }
     }

@@ -38,7 +38,7 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use crate::storage::Storage;
-use crate::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult, now_ms};
+use crate::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
 
 pub use index::{FACETS, SearchQuery, SearchResults};
 pub use nuage_db::repo::catalogue::{Relation, Sheet, Side};
@@ -277,8 +277,8 @@ fn to_json<T: Serialize>(value: &T) -> ServiceResult<String> {
 }
 
 /// Today, `YYYY-MM-DD`, for certification validity.
-pub(crate) fn today() -> String {
-    let now = time::OffsetDateTime::from_unix_timestamp(now_ms() / 1000)
+pub(crate) fn today(now_ms: i64) -> String {
+    let now = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let d = now.date();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
@@ -298,7 +298,7 @@ impl Catalogue {
                     location: region.location.clone(),
                     jurisdiction: parse_jurisdiction(&region.jurisdiction, "jurisdiction")?,
                     house: 1,
-                    created_at: now_ms(),
+                    created_at: platform.now_ms(),
                 },
             )
             .await?;
@@ -306,7 +306,8 @@ impl Catalogue {
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         let house = demo::ensure_house(&platform, &storage, &settings.house_name).await?;
         let mut tx = platform.db().begin_write().await?;
-        let rebuilt = index::rebuild_if_empty(&mut tx, platform.db().dialect()).await?;
+        let rebuilt =
+            index::rebuild_if_empty(&mut tx, platform.db().dialect(), platform.now_ms()).await?;
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         if rebuilt > 0 {
             tracing::info!(listings = rebuilt, "search index rebuilt");
@@ -330,6 +331,11 @@ impl Catalogue {
 
     pub fn platform(&self) -> &Platform {
         self.inner.storage.platform()
+    }
+
+    /// The platform's clock, in ms since the epoch.
+    fn now_ms(&self) -> i64 {
+        self.platform().now_ms()
     }
 
     pub fn storage(&self) -> &Storage {
@@ -401,7 +407,7 @@ impl Catalogue {
             location: location.trim().to_owned(),
             jurisdiction,
             house: 0,
-            created_at: now_ms(),
+            created_at: self.now_ms(),
         };
         repo::upsert_region(&mut tx, &row).await?;
         self.platform()
@@ -473,7 +479,7 @@ impl Catalogue {
             }
             _ => {}
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let existing = match &id {
             Some(id) => repo::get_sheet(&mut tx, sheet, id).await?,
             None => None,
@@ -626,16 +632,23 @@ impl Catalogue {
             _ => {}
         }
         row.state = to.as_str().into();
-        row.updated_at = now_ms();
+        row.updated_at = self.now_ms();
         repo::update_sheet(&mut tx, sheet, &row).await?;
         match &row.published {
-            Some(_) => index::index(&mut tx, dialect, sheet, &row).await?,
+            Some(_) => index::index(&mut tx, dialect, sheet, &row, self.now_ms()).await?,
             None => repo::unindex_listing(&mut tx, dialect, &row.id).await?,
         }
         // A profile carries its organisation's offers and services: their
         // listings show its name and certifications.
         if sheet == Sheet::Profile {
-            index::reindex_owned(&mut tx, dialect, &row.owner_id, row.published.is_some()).await?;
+            index::reindex_owned(
+                &mut tx,
+                dialect,
+                &row.owner_id,
+                row.published.is_some(),
+                self.now_ms(),
+            )
+            .await?;
         }
         let action = match (to, as_reviewer) {
             (Publication::Published, _) => "directory.publish",
@@ -890,7 +903,7 @@ impl Catalogue {
             ));
         }
         if on {
-            repo::declare(&mut tx, relation, &row.id, &org.to_string(), now_ms()).await?;
+            repo::declare(&mut tx, relation, &row.id, &org.to_string(), self.now_ms()).await?;
         } else if !repo::undeclare(&mut tx, relation, &row.id, &org.to_string()).await? {
             return Err(ServiceError::NotFound("declaration"));
         }
@@ -1008,7 +1021,7 @@ impl Catalogue {
             .map(RegionView::from)
             .collect();
         let certifications = profile
-            .map(|p| index::claimed_certifications(p, &sheet))
+            .map(|p| index::claimed_certifications(p, &sheet, self.now_ms()))
             .unwrap_or_default();
         Ok(OfferPage {
             provider,
@@ -1131,7 +1144,7 @@ impl Catalogue {
                         .validated(&names)?,
                 )?,
             };
-            let now = now_ms();
+            let now = self.now_ms();
             let row = SheetRow {
                 id: match sheet {
                     Sheet::Profile => owner.to_string(),
@@ -1157,7 +1170,7 @@ impl Catalogue {
                 )
                 .await?;
             }
-            index::index(&mut tx, dialect, sheet, &row).await?;
+            index::index(&mut tx, dialect, sheet, &row, self.now_ms()).await?;
             ids.push(row.id);
         }
         tx.commit().await.map_err(nuage_db::DbError::from)?;
@@ -1313,7 +1326,7 @@ impl Catalogue {
         Ok(OpenData {
             licence: OPEN_DATA_LICENCE,
             licence_url: OPEN_DATA_LICENCE_URL,
-            generated_at_ms: now_ms(),
+            generated_at_ms: self.now_ms(),
             regions: regions.into_iter().map(RegionView::from).collect(),
             organisations: organisation_pages,
             services: service_pages,

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use super::{Catalogue, parse_doc, to_json};
 use crate::keys::secret;
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult, now_ms};
+use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// What the house provisioned for a subscription (never a secret).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -246,11 +246,12 @@ fn event_row(
     who: &Principal,
     event: &str,
     note: Option<&str>,
+    at: i64,
 ) -> SubscriptionEventRow {
     SubscriptionEventRow {
         id: uuid::Uuid::now_v7().to_string(),
         subscription_id: sub.id.clone(),
-        at: now_ms(),
+        at,
         actor: who.actor(),
         event: event.into(),
         state: sub.state.clone(),
@@ -383,7 +384,7 @@ impl Catalogue {
                 "a provider does not order its own offer".into(),
             ));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let house = offer_row.owner_id == self.house().to_string();
         let mut row = SubscriptionRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -400,7 +401,11 @@ impl Catalogue {
             updated_at: now,
         };
         repo::insert_subscription(&mut tx, &row).await?;
-        repo::insert_subscription_event(&mut tx, &event_row(&row, who, "ordered", None)).await?;
+        repo::insert_subscription_event(
+            &mut tx,
+            &event_row(&row, who, "ordered", None, self.now_ms()),
+        )
+        .await?;
         let mut credentials = None;
         if house {
             let (resources, key) = self.provision(&mut tx, who, &row, &offer).await?;
@@ -408,8 +413,11 @@ impl Catalogue {
             row.state = SubscriptionState::Active.as_str().into();
             repo::update_subscription(&mut tx, &row).await?;
             self.apply_quota(&mut tx, buyer).await?;
-            repo::insert_subscription_event(&mut tx, &event_row(&row, who, "provisioned", None))
-                .await?;
+            repo::insert_subscription_event(
+                &mut tx,
+                &event_row(&row, who, "provisioned", None, self.now_ms()),
+            )
+            .await?;
             credentials = key;
         } else {
             self.enqueue_webhook(&mut tx, &row, "order.created").await?;
@@ -468,7 +476,7 @@ impl Catalogue {
                 name: bucket.clone(),
                 org_id: sub.buyer_id.clone(),
                 region: sub.region.clone(),
-                created_at: now_ms(),
+                created_at: self.now_ms(),
                 versioning: None,
                 tagging: None,
                 cors: None,
@@ -634,10 +642,13 @@ impl Catalogue {
         if note.is_some() {
             row.note = note.clone();
         }
-        row.updated_at = now_ms();
+        row.updated_at = self.now_ms();
         repo::update_subscription(&mut tx, &row).await?;
-        repo::insert_subscription_event(&mut tx, &event_row(&row, who, event, note.as_deref()))
-            .await?;
+        repo::insert_subscription_event(
+            &mut tx,
+            &event_row(&row, who, event, note.as_deref(), self.now_ms()),
+        )
+        .await?;
         self.apply_quota(&mut tx, OrgId::parse(&row.buyer_id)?)
             .await?;
         let view = self.subscription_view(&mut tx, row).await?;
@@ -695,13 +706,17 @@ impl Catalogue {
             )));
         }
         row.state = SubscriptionState::Cancelled.as_str().into();
-        row.updated_at = now_ms();
+        row.updated_at = self.now_ms();
         repo::update_subscription(&mut tx, &row).await?;
-        repo::insert_subscription_event(&mut tx, &event_row(&row, who, "cancelled", None)).await?;
+        repo::insert_subscription_event(
+            &mut tx,
+            &event_row(&row, who, "cancelled", None, self.now_ms()),
+        )
+        .await?;
         if let Some(r) = row.resources.as_deref() {
             let r: super::orders::Resources = parse_doc(r)?;
             if let Some(key) = &r.access_key_id {
-                nuage_db::repo::keys::revoke_s3_key(&mut tx, key, now_ms()).await?;
+                nuage_db::repo::keys::revoke_s3_key(&mut tx, key, self.now_ms()).await?;
             }
         }
         self.apply_quota(&mut tx, buyer).await?;
@@ -777,7 +792,7 @@ impl Catalogue {
             None => Resources::default(),
         };
         resources.quota_bytes = quota_of(&offer);
-        let now = now_ms();
+        let now = self.now_ms();
         let new = SubscriptionRow {
             id: uuid::Uuid::now_v7().to_string(),
             offer_id: offer_row.id.clone(),
@@ -796,12 +811,18 @@ impl Catalogue {
         old.updated_at = now;
         repo::update_subscription(&mut tx, &old).await?;
         let to = format!("to subscription {}", new.id);
-        repo::insert_subscription_event(&mut tx, &event_row(&old, who, "changed", Some(&to)))
-            .await?;
+        repo::insert_subscription_event(
+            &mut tx,
+            &event_row(&old, who, "changed", Some(&to), self.now_ms()),
+        )
+        .await?;
         repo::insert_subscription(&mut tx, &new).await?;
         let from = format!("changed from subscription {}", old.id);
-        repo::insert_subscription_event(&mut tx, &event_row(&new, who, "provisioned", Some(&from)))
-            .await?;
+        repo::insert_subscription_event(
+            &mut tx,
+            &event_row(&new, who, "provisioned", Some(&from), self.now_ms()),
+        )
+        .await?;
         self.apply_quota(&mut tx, buyer).await?;
         let view = self.subscription_view(&mut tx, new).await?;
         self.platform()
@@ -844,7 +865,7 @@ impl Catalogue {
                 org_id: org.to_string(),
                 url: url.trim().to_owned(),
                 secret_sealed: self.platform().key().seal(signing.as_bytes()),
-                updated_at: now_ms(),
+                updated_at: self.now_ms(),
             },
         )
         .await?;
@@ -915,7 +936,7 @@ impl Catalogue {
             "id": id,
             "event": event,
             key: body,
-            "at_ms": now_ms(),
+            "at_ms": self.now_ms(),
         });
         repo::insert_delivery(
             conn,
@@ -925,10 +946,10 @@ impl Catalogue {
                 event: event.into(),
                 payload: payload.to_string(),
                 attempts: 0,
-                next_attempt_at: now_ms(),
+                next_attempt_at: self.now_ms(),
                 delivered_at: None,
                 last_error: None,
-                created_at: now_ms(),
+                created_at: self.now_ms(),
             },
         )
         .await?;
@@ -938,16 +959,18 @@ impl Catalogue {
     /// Sends the deliveries that are due; returns how many succeeded.
     pub async fn deliver_due(&self) -> ServiceResult<usize> {
         let db = self.platform().db();
-        let due = repo::due_deliveries(&mut *db.acquire().await?, now_ms(), 50).await?;
+        let due = repo::due_deliveries(&mut *db.acquire().await?, self.now_ms(), 50).await?;
         let mut sent = 0;
         for d in due {
             let backoff = 10_000i64 << d.attempts.clamp(0, 8);
             let retry_at = if d.attempts + 1 >= MAX_ATTEMPTS {
                 i64::MAX
             } else {
-                now_ms() + backoff
+                self.now_ms() + backoff
             };
-            if !repo::claim_delivery(&mut *db.acquire().await?, &d.id, now_ms(), retry_at).await? {
+            if !repo::claim_delivery(&mut *db.acquire().await?, &d.id, self.now_ms(), retry_at)
+                .await?
+            {
                 continue;
             }
             let Some(hook) = repo::get_webhook(&mut *db.acquire().await?, &d.org_id).await? else {
@@ -966,7 +989,7 @@ impl Catalogue {
                     .await?;
                 continue;
             }
-            let timestamp = now_ms() / 1000;
+            let timestamp = self.now_ms() / 1000;
             let outcome = self
                 .inner
                 .http
@@ -982,7 +1005,7 @@ impl Catalogue {
                 .send()
                 .await;
             let (delivered, error) = match outcome {
-                Ok(r) if r.status().is_success() => (Some(now_ms()), None),
+                Ok(r) if r.status().is_success() => (Some(self.now_ms()), None),
                 Ok(r) => (None, Some(format!("the endpoint answered {}", r.status()))),
                 Err(e) => (None, Some(format!("could not reach the endpoint: {e}"))),
             };

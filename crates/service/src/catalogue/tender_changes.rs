@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Catalogue, parse_doc, to_json};
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult, now_ms};
+use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// A question as its reader may see it: the public sees answered ones
 /// without the asker; the asker its own; the buyer all, with the asker.
@@ -69,7 +69,7 @@ impl Catalogue {
     ) -> ServiceResult<QuestionView> {
         let question = question.trim();
         short_text(question, "question", 5000, true)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
             .authorize_org(&mut tx, who, asker, Permission::Manage)
@@ -123,7 +123,7 @@ impl Catalogue {
     ) -> ServiceResult<QuestionView> {
         let answer = answer.trim();
         short_text(answer, "answer", 10_000, true)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;
         if tender.state != "published" || now >= tender.deadline_at {
@@ -223,7 +223,7 @@ impl Catalogue {
     ) -> ServiceResult<AmendmentView> {
         let summary = summary.trim();
         short_text(summary, "summary", 2000, true)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let spec = spec.validated(now)?;
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;

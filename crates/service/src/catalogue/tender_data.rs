@@ -10,7 +10,7 @@ use nuage_domain::tender::TenderSpec;
 use serde_json::{Value, json};
 
 use super::{Catalogue, parse_doc};
-use crate::{ServiceError, ServiceResult, now_ms};
+use crate::{ServiceError, ServiceResult};
 
 /// The prefix of this platform's Open Contracting IDs.
 pub const OCID_PREFIX: &str = "ocds-nuage";
@@ -208,7 +208,7 @@ impl Catalogue {
         Ok(json!({
             "uri": uri,
             "version": "1.1",
-            "publishedDate": rfc3339(now_ms()),
+            "publishedDate": rfc3339(self.now_ms()),
             "publisher": {"name": house.name, "uri": public_url},
             "license": LICENCE,
             "publicationPolicy": format!("{public_url}/api/v1/open-data/ocds.json"),

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::Catalogue;
 use crate::storage::files::SealedFile;
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult, now_ms};
+use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// A document of a call, as listed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -112,7 +112,7 @@ impl Catalogue {
             blob_id: sealed.blob_id,
             wrapped_key: sealed.wrapped_key,
             uploaded_by: who.actor(),
-            uploaded_at: now_ms(),
+            uploaded_at: self.now_ms(),
         };
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;
@@ -168,7 +168,7 @@ impl Catalogue {
             ));
         }
         repo::delete_document(&mut tx, &row.id).await?;
-        storage_repo::trash_blob(&mut tx, &row.blob_id, &row.region, now_ms()).await?;
+        storage_repo::trash_blob(&mut tx, &row.blob_id, &row.region, self.now_ms()).await?;
         self.platform()
             .commit_audited(
                 tx,

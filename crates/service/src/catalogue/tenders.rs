@@ -37,9 +37,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{Catalogue, parse_doc, to_json};
-use crate::{
-    AuditEvent, Page, PageRequest, Principal, RequestMeta, ServiceError, ServiceResult, now_ms,
-};
+use crate::{AuditEvent, Page, PageRequest, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// A call for tender as shown.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -278,14 +276,14 @@ impl Catalogue {
         let spec: TenderSpec = parse_doc(&row.spec)?;
         let warnings = match row.published_at {
             Some(at) => spec.warnings(at),
-            None => spec.warnings(now_ms()),
+            None => spec.warnings(self.now_ms()),
         };
         Ok(TenderView {
             id: row.id,
             buyer_id: row.buyer_org_id,
             buyer_name,
             state: row.state,
-            closed: now_ms() >= row.deadline_at,
+            closed: self.now_ms() >= row.deadline_at,
             version: row.version,
             spec,
             recipient: row.recipient,
@@ -378,7 +376,7 @@ impl Catalogue {
         org: OrgId,
         spec: TenderSpec,
     ) -> ServiceResult<TenderView> {
-        let now = now_ms();
+        let now = self.now_ms();
         let spec = spec.validated(now)?;
         let mut tx = self.platform().db().begin_write().await?;
         let buyer = self
@@ -438,7 +436,7 @@ impl Catalogue {
         id: &str,
         spec: TenderSpec,
     ) -> ServiceResult<TenderView> {
-        let spec = spec.validated(now_ms())?;
+        let spec = spec.validated(self.now_ms())?;
         let mut tx = self.platform().db().begin_write().await?;
         let row = self.own_tender(&mut tx, who, id).await?;
         if !repo::update_draft(&mut tx, id, &to_json(&spec)?, spec.deadline_ms).await? {
@@ -478,7 +476,7 @@ impl Catalogue {
             )
             .into());
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         let mut row = self.own_tender(&mut tx, who, id).await?;
         if row.state != "draft" {
@@ -580,7 +578,7 @@ impl Catalogue {
         who: &Principal,
         org: OrgId,
     ) -> ServiceResult<Vec<TenderView>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut conn = self.platform().db().acquire().await?;
         self.platform()
             .authorize_org(&mut conn, who, org, Permission::Use)
@@ -680,7 +678,7 @@ impl Catalogue {
         envelope: &[u8],
     ) -> ServiceResult<SignedReceipt> {
         // The upload is over: this is the time that counts.
-        let received = now_ms();
+        let received = self.now_ms();
         check_envelope(envelope)?;
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
@@ -765,7 +763,7 @@ impl Catalogue {
         id: &str,
         bidder: OrgId,
     ) -> ServiceResult<()> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         self.platform()
             .authorize_org(&mut tx, who, bidder, Permission::Manage)
@@ -869,7 +867,7 @@ impl Catalogue {
         id: &str,
         secret: &OpeningSecret,
     ) -> ServiceResult<OpeningReport> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;
         match tender.state.as_str() {
@@ -1132,7 +1130,7 @@ impl Catalogue {
         id: &str,
         lot: i64,
     ) -> ServiceResult<AwardView> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;
         require_opened(&tender, "a lot is awarded")?;
@@ -1214,7 +1212,7 @@ impl Catalogue {
         id: &str,
         lot: i64,
     ) -> ServiceResult<AwardView> {
-        let now = now_ms();
+        let now = self.now_ms();
         let (tender, award, prices) = {
             let mut conn = self.platform().db().acquire().await?;
             let tender = self.own_tender(&mut conn, who, id).await?;
@@ -1312,7 +1310,7 @@ impl Catalogue {
     ) -> ServiceResult<TenderView> {
         let reason = reason.trim();
         nuage_domain::catalogue::short_text(reason, "reason", 2000, true)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         let tender = self.own_tender(&mut tx, who, id).await?;
         if repo::awards(&mut tx, id)

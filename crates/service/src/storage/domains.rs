@@ -20,7 +20,7 @@ use rand::RngCore;
 
 use super::{S3Caller, Storage, StorageError};
 use crate::error::ServiceResult;
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, now_ms};
+use crate::{AuditEvent, Principal, RequestMeta, ServiceError};
 
 /// How many domains one bucket may claim.
 const MAX_DOMAINS: usize = 20;
@@ -215,7 +215,7 @@ impl Storage {
             bucket: bucket.to_owned(),
             org_id: org,
             token: hex::encode(token),
-            created_at: now_ms(),
+            created_at: self.now_ms(),
             verified_at: None,
         };
         repo::insert_site_domain(&mut tx, &row).await?;
@@ -276,7 +276,7 @@ impl Storage {
                 SiteDomain::challenge_value(&claim.token)
             )));
         }
-        let at = now_ms();
+        let at = self.now_ms();
         let mut tx = self.platform().db().begin_write().await?;
         self.owned_bucket(&mut tx, caller, bucket)
             .await

@@ -19,7 +19,6 @@ use super::{
     BodyStream, ByteRange, CopyObject, GetObject, ListQuery, ObjectInfo, ObjectList, ObjectRead,
     PutObject, PutOutcome, S3Caller, Storage, StorageError, StorageResult, WriteCondition,
 };
-use crate::now_ms;
 
 /// A file or folder of the drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +95,12 @@ pub struct Drive {
     storage: Storage,
     caller: S3Caller,
     bucket: String,
+}
+
+impl Drive {
+    fn now_ms(&self) -> i64 {
+        self.storage.now_ms()
+    }
 }
 
 impl std::fmt::Debug for Drive {
@@ -862,8 +867,7 @@ impl Drive {
             )
             .await?;
         }
-        #[cfg(feature = "test-hooks")]
-        crate::test_hooks::crash_point("drive.move");
+        storage.platform().probe("drive.move");
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         storage.changed();
         Ok(())
@@ -931,7 +935,7 @@ impl Drive {
         let source = self.stat(path).await?.ok_or_else(not_found)?;
         let entry = format!(
             "{:013}-{}",
-            now_ms(),
+            self.now_ms(),
             &Uuid::new_v4().simple().to_string()[..8]
         );
         let to = drive::trash_key(&entry, path);
@@ -1057,7 +1061,7 @@ impl Drive {
             &Uuid::now_v7().to_string(),
             &b.org_id,
             &self.bucket,
-            now_ms(),
+            self.now_ms(),
             -bytes,
             -objects,
         )

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::drive::Drive;
 use super::{S3Caller, Storage, StorageError};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{AuditEvent, Principal, RequestMeta, now_ms};
+use crate::{AuditEvent, Principal, RequestMeta};
 
 /// What a grant lets its user do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +146,7 @@ impl Storage {
             user_id: user.id.clone(),
             access: access.as_str().to_owned(),
             created_by: me.to_string(),
-            created_at: now_ms(),
+            created_at: self.now_ms(),
             revoked_at: None,
         };
         repo::insert_grant(&mut tx, &row).await?;
@@ -206,7 +206,7 @@ impl Storage {
         self.platform()
             .authorize_org(&mut tx, who, org, Permission::Use)
             .await?;
-        if !repo::revoke_grant(&mut tx, id, &org.to_string(), now_ms()).await? {
+        if !repo::revoke_grant(&mut tx, id, &org.to_string(), self.now_ms()).await? {
             return Err(ServiceError::NotFound("grant"));
         }
         self.platform()

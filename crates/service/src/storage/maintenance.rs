@@ -10,7 +10,6 @@ use nuage_domain::storage::{KeyPurpose, LifecycleRule, Tags};
 use serde::Serialize;
 
 use super::{S3Caller, Storage, StorageResult};
-use crate::now_ms;
 
 /// What one round of upkeep did.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -93,7 +92,7 @@ impl Storage {
     }
 
     async fn expire_uploads(&self, report: &mut MaintenanceReport) -> StorageResult<()> {
-        let before = now_ms() - self.settings().upload_expiry.as_millis() as i64;
+        let before = self.now_ms() - self.settings().upload_expiry.as_millis() as i64;
         let expired = repo::uploads_started_before(
             &mut *self.platform().db().acquire().await?,
             before,
@@ -114,7 +113,7 @@ impl Storage {
 
     async fn apply_lifecycle(&self, report: &mut MaintenanceReport) -> StorageResult<()> {
         let day = self.settings().lifecycle_day.as_millis() as i64;
-        let now = now_ms();
+        let now = self.now_ms();
         let buckets =
             repo::buckets_with_lifecycle(&mut *self.platform().db().acquire().await?).await?;
         for bucket in buckets {

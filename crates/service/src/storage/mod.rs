@@ -34,7 +34,7 @@ use nuage_domain::website::WebsiteConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
-use crate::{Platform, Principal, RequestMeta, ServiceError, now_ms};
+use crate::{Platform, Principal, RequestMeta, ServiceError};
 
 use blobs::{Backend, BackendSettings};
 use crypto::WrappingKey;
@@ -257,7 +257,11 @@ impl Storage {
             })?;
             backends.insert(region.name.clone(), blobs);
         }
-        let recorder = Recorder::start(platform.db().clone(), settings.flush_interval);
+        let recorder = Recorder::start(
+            platform.db().clone(),
+            settings.flush_interval,
+            platform.clock().clone(),
+        );
         let dns = domains::TxtLookup::new(settings.dns_server);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -274,6 +278,11 @@ impl Storage {
 
     pub fn platform(&self) -> &Platform {
         &self.inner.platform
+    }
+
+    /// The platform's clock, in ms since the epoch.
+    fn now_ms(&self) -> i64 {
+        self.inner.platform.now_ms()
     }
 
     pub fn settings(&self) -> &StorageSettings {
@@ -366,7 +375,7 @@ impl Storage {
                     .wrap_org_key(org, &WrappingKey::random_bytes())
                     .await?;
                 let mut tx = db.begin_write().await?;
-                repo::insert_org_key_if_absent(&mut tx, &id, &fresh, now_ms()).await?;
+                repo::insert_org_key_if_absent(&mut tx, &id, &fresh, self.now_ms()).await?;
                 let stored = repo::org_key(&mut tx, &id).await?;
                 tx.commit().await.map_err(nuage_db::DbError::from)?;
                 stored.ok_or_else(|| ServiceError::Internal("organisation key vanished".into()))?
@@ -466,7 +475,7 @@ impl Storage {
             name: name.to_string(),
             org_id: caller.org.to_string(),
             region: region.name.clone(),
-            created_at: now_ms(),
+            created_at: self.now_ms(),
             versioning: None,
             tagging: None,
             cors: None,
@@ -844,7 +853,7 @@ impl Platform {
         let ms =
             |d: time::Date| (d.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         // Today stops at the present: what has accrued so far.
-        let Ok(days) = Period::new(ms(from), (ms(to) + 86_400_000).min(now_ms())) else {
+        let Ok(days) = Period::new(ms(from), (ms(to) + 86_400_000).min(self.now_ms())) else {
             return Ok(Vec::new());
         };
         let mut conn = self.db().acquire().await?;

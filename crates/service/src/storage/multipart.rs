@@ -14,7 +14,6 @@ use super::objects::{
     StoredChecksum, WriteCondition, b64,
 };
 use super::{BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json};
-use crate::now_ms;
 
 #[derive(Debug, Clone)]
 pub struct MultipartUpload {
@@ -135,7 +134,7 @@ impl Storage {
             id: Uuid::now_v7().to_string(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            created_at: now_ms(),
+            created_at: self.now_ms(),
             headers: json(&headers),
             tags: json(&tags),
             checksum_algorithm: checksum_algorithm.map(|a| a.name().to_owned()),
@@ -231,7 +230,7 @@ impl Storage {
             size: written.size as i64,
             etag: hex::encode(written.md5),
             checksum,
-            created_at: now_ms(),
+            created_at: self.now_ms(),
         };
         let stored: StorageResult<Vec<String>> = async {
             let mut tx = self.platform().db().begin_write().await?;
@@ -244,7 +243,7 @@ impl Storage {
             let mut released = Vec::new();
             let mut delta = part.size;
             if let Some(old) = replaced {
-                repo::trash_blob(&mut tx, &old.blob_id, &bucket.region, now_ms()).await?;
+                repo::trash_blob(&mut tx, &old.blob_id, &bucket.region, self.now_ms()).await?;
                 delta -= old.size;
                 released.push(old.blob_id);
             }
@@ -411,7 +410,7 @@ impl Storage {
             delete_marker: 0,
             size: size as i64,
             etag: etag.clone(),
-            created_at: now_ms(),
+            created_at: self.now_ms(),
             headers: upload.headers,
             tags: upload.tags,
             checksum: checksum.as_ref().map(json),
@@ -453,7 +452,7 @@ impl Storage {
         let mut released = Vec::new();
         let mut bytes = 0;
         for p in parts {
-            repo::trash_blob(&mut tx, &p.blob_id, &bucket.region, now_ms()).await?;
+            repo::trash_blob(&mut tx, &p.blob_id, &bucket.region, self.now_ms()).await?;
             bytes += p.size;
             released.push(p.blob_id);
         }
@@ -463,7 +462,7 @@ impl Storage {
             &Uuid::now_v7().to_string(),
             &bucket.org_id,
             &bucket.name,
-            now_ms(),
+            self.now_ms(),
             -bytes,
             0,
         )

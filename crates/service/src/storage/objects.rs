@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::blobs::Backend;
 use super::crypto::{self, BlobContext, CHUNK, DataKey, TAG, WrappingKey};
 use super::{BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json};
-use crate::{ServiceError, now_ms};
+use crate::ServiceError;
 
 /// The headers stored with an object and returned with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -652,7 +652,7 @@ impl Storage {
             delete_marker: 0,
             size: written.size as i64,
             etag: etag.clone(),
-            created_at: now_ms(),
+            created_at: self.now_ms(),
             headers: json(&req.headers),
             tags: json(&tags),
             checksum: checksum.as_ref().map(json),
@@ -785,7 +785,7 @@ impl Storage {
             for part in parts {
                 delta_bytes -= part.size;
                 if !used.contains(&part.blob_id) {
-                    repo::trash_blob(&mut tx, &part.blob_id, &bucket.region, now_ms()).await?;
+                    repo::trash_blob(&mut tx, &part.blob_id, &bucket.region, self.now_ms()).await?;
                     released.push(part.blob_id);
                 }
             }
@@ -845,7 +845,7 @@ impl Storage {
         repo::delete_object_row(&mut *conn, &row.id).await?;
         let segments: Vec<Segment> = serde_json::from_str(&row.segments).unwrap_or_default();
         for s in segments {
-            repo::trash_blob(&mut *conn, &s.blob, region, now_ms()).await?;
+            repo::trash_blob(&mut *conn, &s.blob, region, self.now_ms()).await?;
             released.push(s.blob);
         }
         Ok((row.size, i64::from(row.delete_marker == 0)))
@@ -1084,7 +1084,7 @@ impl Storage {
                         delete_marker: 1,
                         size: 0,
                         etag: String::new(),
-                        created_at: now_ms(),
+                        created_at: self.now_ms(),
                         headers: "{}".into(),
                         tags: json(&Tags::default()),
                         checksum: None,
@@ -1104,7 +1104,7 @@ impl Storage {
             &Uuid::now_v7().to_string(),
             &b.org_id,
             bucket,
-            now_ms(),
+            self.now_ms(),
             -bytes,
             -objects,
         )

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::now_ms;
+use crate::Clock;
 
 /// How a request is billed: class A (PUT, COPY, POST, LIST), class B (GET, HEAD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,7 @@ struct Queue {
 
 struct Shared {
     db: Db,
+    clock: Arc<dyn Clock>,
     queue: Mutex<Queue>,
     wake: Notify,
 }
@@ -101,9 +102,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn start(db: Db, interval: Duration) -> Self {
+    pub fn start(db: Db, interval: Duration, clock: Arc<dyn Clock>) -> Self {
         let shared = Arc::new(Shared {
             db,
+            clock,
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
         });
@@ -123,7 +125,7 @@ impl Recorder {
     }
 
     pub fn record(&self, r: AccessRecord) {
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         let hour = now - now.rem_euclid(HOUR_MS);
         let mut q = self.shared.queue.lock().expect("lock");
         if r.class != RequestClass::Free || r.egress > 0 {

@@ -18,7 +18,7 @@ use super::{S3Caller, Storage, StorageError};
 use crate::accounts::{hash_password, password_matches};
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::secret;
-use crate::{AuditEvent, Principal, RequestMeta, now_ms};
+use crate::{AuditEvent, Principal, RequestMeta};
 
 /// What a link lets its visitors do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +193,7 @@ impl Storage {
         if new.mode == ShareMode::Upload && !entry.folder {
             return Err(DomainError::invalid("mode", "only a folder takes uploads").into());
         }
-        let now = now_ms();
+        let now = self.now_ms();
         if let Some(at) = new.expires_at
             && (at <= now || at > now + MAX_SHARE_DAYS * 86_400_000)
         {
@@ -280,7 +280,7 @@ impl Storage {
         self.platform()
             .authorize_org(&mut tx, who, org, Permission::Use)
             .await?;
-        if !repo::revoke_share(&mut tx, id, &org.to_string(), now_ms()).await? {
+        if !repo::revoke_share(&mut tx, id, &org.to_string(), self.now_ms()).await? {
             return Err(ServiceError::NotFound("link"));
         }
         self.platform()
@@ -307,7 +307,7 @@ impl Storage {
         let Some(row) = repo::find_share(&mut conn, &secret::sha256_hex(token)).await? else {
             return Ok(ShareAccess::Unknown);
         };
-        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now_ms()) {
+        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= self.now_ms()) {
             return Ok(ShareAccess::Gone);
         }
         let expected = proof_of(&row);
@@ -350,7 +350,7 @@ impl Storage {
             return Ok(proof_of(&row));
         };
         let key = format!("share:{}:{source}", row.id);
-        let now = now_ms();
+        let now = self.now_ms();
         let since = now - WRONG_PASSWORD_WINDOW_MS;
         if identity::count_login_failures(&mut conn, &key, since).await? >= MAX_WRONG_PASSWORDS {
             return Err(ServiceError::RateLimited);

@@ -295,7 +295,7 @@ pub async fn show_page(
         }
         (Viewer::Visitor, _) => catalogue.questions(None, id, None).await?,
     };
-    let now = nuage_service::now_ms();
+    let now = catalogue.platform().now_ms();
     match &viewer {
         Viewer::Buyer(_) => {
             let all_signed = !v.awards.is_empty()
