@@ -250,7 +250,7 @@ impl Application {
         let s3 = with_client_address(s3_router(&storage, &config)?, &trusted);
         let web = web_listener.map(|listener| {
             let router =
-                nuage_s3::website::router(storage.clone(), &config.web_domain, web_tls.is_some());
+                nuage_website::router(storage.clone(), &config.web_domain, web_tls.is_some());
             (listener, with_client_address(router, &trusted), web_tls)
         });
         Ok(Self {

@@ -11,7 +11,6 @@ mod cors;
 mod error;
 mod ops;
 pub mod throttle;
-pub mod website;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
