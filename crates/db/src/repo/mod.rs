@@ -10,6 +10,7 @@ pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod mail;
+pub mod search;
 pub mod sessions;
 pub mod settings;
 pub mod storage;
