@@ -1,52 +1,6 @@
-//! Running a call for tender in the console. The buyer drafts, publishes
-//! with an opening key made in its own browser, answers questions, amends,
-//! opens the bids, marks them, awards each lot and signs; a supplier asks
-//! questions, seals its bid in its browser (static/tenders.js with the
-//! bundled age-encryption) and withdraws it. The call's page
-//! (pages/tenders.rs) shows each of them their part.
+//! The drafting form: a call's draft typed, checked and saved; its page.
 
-use askama::Template;
-use axum::Extension;
-use axum::Form;
-use axum::body::Bytes;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use nuage_domain::DomainError;
-use nuage_domain::catalogue::{Category, UsageProfile};
-use nuage_domain::ids::OrgId;
-use nuage_domain::tender::{
-    Criterion, CriterionKind, Lot, Place, Requirement, SharesPolicy, TenderSpec,
-};
-use nuage_service::ServiceError;
-use nuage_service::auth::Session;
-use nuage_service::catalogue::Catalogue;
-use nuage_service::catalogue::tenders::{LotEvaluation, Marking, OpeningSecret, TenderView};
-use rust_decimal::Decimal;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use super::{Choice, Pairs, Pick, current_org, decimal, field, list, number, read_form};
-use crate::error::{FormAlert, FormError, PageError};
-use crate::i18n::{DeskTexts, Texts};
-use crate::session::Ctx;
-use crate::views::{Chrome, When};
-
-/// How many lots and criteria the drafting form offers (empty rows are left
-/// out).
-const LOT_ROWS: usize = 3;
-const CRITERION_ROWS: usize = 5;
-
-fn tender_id(id: &str) -> Result<String, PageError> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.to_string())
-        .map_err(|_| PageError::NotFound)
-}
-
-fn back_to(id: &str, notice: &str) -> Response {
-    Redirect::to(&format!("/tenders/{id}?notice={notice}")).into_response()
-}
+use super::*;
 
 // --- the drafting form --------------------------------------------------------------------
 
@@ -105,7 +59,7 @@ pub struct DraftValues {
 }
 
 /// A serde enum's wire name.
-fn wire<T: Serialize>(value: &T) -> String {
+pub(super) fn wire<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -113,13 +67,16 @@ fn wire<T: Serialize>(value: &T) -> String {
 }
 
 /// A serde enum from its wire name.
-fn from_wire<T: DeserializeOwned>(value: &str, field: &'static str) -> Result<T, DomainError> {
+pub(super) fn from_wire<T: DeserializeOwned>(
+    value: &str,
+    field: &'static str,
+) -> Result<T, DomainError> {
     serde_json::from_value(serde_json::Value::String(value.to_owned()))
         .map_err(|_| DomainError::invalid(field, format!("{value:?} is not one of the choices")))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, in UTC.
-fn local_input(ms: i64) -> String {
+pub(super) fn local_input(ms: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
@@ -129,7 +86,11 @@ fn local_input(ms: i64) -> String {
 
 /// An instant from the form: the browser's `…_ms` when it sent one, else
 /// the typed date read as UTC.
-fn instant(text: &str, ms: &str, field: &'static str) -> Result<Option<i64>, DomainError> {
+pub(super) fn instant(
+    text: &str,
+    ms: &str,
+    field: &'static str,
+) -> Result<Option<i64>, DomainError> {
     if !ms.is_empty() {
         return number(ms, field).map(Some);
     }
@@ -145,7 +106,7 @@ fn instant(text: &str, ms: &str, field: &'static str) -> Result<Option<i64>, Dom
         .map_err(|_| DomainError::invalid(field, "a date and time, as 2027-01-31T12:00"))
 }
 
-fn optional<T>(
+pub(super) fn optional<T>(
     value: &str,
     read: impl FnOnce(&str) -> Result<T, DomainError>,
 ) -> Result<Option<T>, DomainError> {
@@ -435,7 +396,10 @@ pub struct FormPage {
     pub error: FormAlert,
 }
 
-fn choices(options: &'static [(&'static str, &'static str)], current: &str) -> Vec<Choice> {
+pub(super) fn choices(
+    options: &'static [(&'static str, &'static str)],
+    current: &str,
+) -> Vec<Choice> {
     options
         .iter()
         .map(|(value, label)| Choice {
@@ -446,7 +410,7 @@ fn choices(options: &'static [(&'static str, &'static str)], current: &str) -> V
         .collect()
 }
 
-fn form_page(
+pub(super) fn form_page(
     ctx: &Ctx,
     session: &Session,
     action: String,
@@ -510,7 +474,7 @@ fn form_page(
 }
 
 /// The organisation the member acts for (the one chosen in the console).
-fn session_org(session: &Session) -> Result<OrgId, PageError> {
+pub(super) fn session_org(session: &Session) -> Result<OrgId, PageError> {
     match current_org(session)? {
         Some((org, _)) => Ok(org),
         None => Err(PageError::NotFound),
@@ -621,561 +585,4 @@ pub async fn save(
             )
         }
     }
-}
-
-// --- actions from the call's page ---------------------------------------------------------
-
-/// Runs one action posted from the call's page: back to it with a notice,
-/// or the page again with the error above the forms.
-async fn act<T>(
-    ctx: &Ctx,
-    catalogue: &Catalogue,
-    id: &str,
-    notice: &str,
-    outcome: Result<T, ServiceError>,
-) -> Result<Response, PageError> {
-    match outcome {
-        Ok(_) => Ok(back_to(id, notice)),
-        Err(e) => {
-            let error = FormError::from_service(ctx.t, e)?;
-            super::tenders::show_page(ctx, catalogue, id, error.into()).await
-        }
-    }
-}
-
-/// The form of an action on the call's page, its CSRF token checked.
-fn posted(
-    ctx: &Ctx,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<(&Session, Pairs), PageError> {
-    let f = read_form(form)?;
-    let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
-    Ok((session, f))
-}
-
-pub async fn publish(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
-    let shares = match (field(&f, "threshold"), field(&f, "total")) {
-        (k, n) if k.is_empty() && n.is_empty() => Ok(None),
-        (k, n) => number::<u8>(&k, "shares")
-            .and_then(|threshold| Ok((threshold, number::<u8>(&n, "shares")?)))
-            .map(|(threshold, total)| Some(SharesPolicy { threshold, total })),
-    };
-    let outcome = match shares {
-        Ok(shares) => {
-            catalogue
-                .publish_tender(
-                    &session.principal(),
-                    &ctx.meta,
-                    &id,
-                    &field(&f, "recipient"),
-                    shares,
-                )
-                .await
-        }
-        Err(e) => Err(e.into()),
-    };
-    act(&ctx, &catalogue, &id, "tender_published", outcome).await
-}
-
-pub async fn ask(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
-    let org = session_org(session)?;
-    let outcome = catalogue
-        .ask_question(
-            &session.principal(),
-            &ctx.meta,
-            &id,
-            org,
-            &field(&f, "question"),
-        )
-        .await;
-    act(&ctx, &catalogue, &id, "question_sent", outcome).await
-}
-
-pub async fn answer(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path((id, question)): Path<(String, String)>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
-    let outcome = catalogue
-        .answer_question(
-            &session.principal(),
-            &ctx.meta,
-            &id,
-            &question,
-            &field(&f, "answer"),
-        )
-        .await;
-    act(&ctx, &catalogue, &id, "answer_published", outcome).await
-}
-
-pub async fn withdraw(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, _) = posted(&ctx, form)?;
-    let org = session_org(session)?;
-    let outcome = catalogue
-        .withdraw_bid(&session.principal(), &ctx.meta, &id, org)
-        .await;
-    act(&ctx, &catalogue, &id, "bid_withdrawn", outcome).await
-}
-
-pub async fn open(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
-    let shares: Vec<String> = field(&f, "shares")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    let secret = if shares.is_empty() {
-        // A key file as written: its comment lines are left out.
-        let identity = field(&f, "identity")
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-            .unwrap_or_default()
-            .to_owned();
-        OpeningSecret::Identity(identity)
-    } else {
-        OpeningSecret::Shares(shares)
-    };
-    let outcome = catalogue
-        .open_tender(&session.principal(), &ctx.meta, &id, &secret)
-        .await;
-    act(&ctx, &catalogue, &id, "bids_opened", outcome).await
-}
-
-pub async fn cancel(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
-    let outcome = catalogue
-        .cancel_tender(&session.principal(), &ctx.meta, &id, &field(&f, "reason"))
-        .await;
-    act(&ctx, &catalogue, &id, "tender_cancelled", outcome).await
-}
-
-/// Receives an envelope sealed in the browser (`static/tenders.js`) and
-/// answers its signed receipt.
-pub async fn submit_bid(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Ok(id) = tender_id(&id) else {
-        return crate::script::problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
-    };
-    let session = match crate::script::session(&ctx, &headers) {
-        Ok(s) => s,
-        Err(response) => return *response,
-    };
-    let org = match current_org(session) {
-        Ok(Some((org, _))) => org,
-        _ => return crate::script::problem(StatusCode::CONFLICT, ctx.t.td.err_no_org, None),
-    };
-    let outcome = catalogue
-        .submit_bid(&session.principal(), &ctx.meta, &id, org, &body)
-        .await;
-    crate::script::answer(&ctx, outcome)
-}
-
-/// The name of a document the buyer's script uploads.
-#[derive(Default, serde::Deserialize)]
-pub struct DocumentName {
-    #[serde(default)]
-    pub name: String,
-}
-
-/// Receives a document of a draft from the buyer's script.
-pub async fn add_document(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path(id): Path<String>,
-    query: Result<Query<DocumentName>, QueryRejection>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Ok(id) = tender_id(&id) else {
-        return crate::script::problem(StatusCode::NOT_FOUND, ctx.t.err_not_found, None);
-    };
-    let session = match crate::script::session(&ctx, &headers) {
-        Ok(s) => s,
-        Err(response) => return *response,
-    };
-    let name = super::read_query(query).name;
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let outcome = catalogue
-        .add_document(
-            &session.principal(),
-            &ctx.meta,
-            &id,
-            &name,
-            media_type,
-            &body,
-        )
-        .await;
-    crate::script::answer(&ctx, outcome)
-}
-
-/// A call's document, for whoever may read the call.
-pub async fn document(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path((id, document)): Path<(String, String)>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let document = tender_id(&document)?;
-    let who = ctx
-        .session
-        .as_ref()
-        .filter(|s| !s.second_factor_pending)
-        .map(Session::principal);
-    let (view, bytes) = catalogue.document(who.as_ref(), &id, &document).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, view.media_type.clone()),
-            (header::CONTENT_DISPOSITION, view.content_disposition()),
-            // A buyer's upload, on the console's origin: never active.
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; sandbox".to_owned(),
-            ),
-            (header::CACHE_CONTROL, "private, no-cache".to_owned()),
-        ],
-        bytes,
-    )
-        .into_response())
-}
-
-pub async fn remove_document(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path((id, document)): Path<(String, String)>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let document = tender_id(&document)?;
-    let (session, _) = posted(&ctx, form)?;
-    let outcome = catalogue
-        .remove_document(&session.principal(), &ctx.meta, &id, &document)
-        .await;
-    act(&ctx, &catalogue, &id, "document_removed", outcome).await
-}
-
-// --- a lot's evaluation -------------------------------------------------------------------
-
-pub struct TechnicalCriterion {
-    pub index: usize,
-    pub name: String,
-    pub scale: u32,
-}
-
-pub struct MarkInput {
-    pub index: usize,
-    pub name: String,
-    pub scale: u32,
-    pub value: String,
-}
-
-pub struct CandidateRow {
-    pub bid_id: String,
-    pub bidder: String,
-    pub offer_id: String,
-    pub monthly_price: String,
-    pub eligible: bool,
-    pub rules: Vec<(bool, String, String)>,
-    pub excluded: Option<String>,
-    pub answers: Vec<(String, String)>,
-    pub marks: Vec<MarkInput>,
-}
-
-pub struct RankRow {
-    pub rank: u32,
-    pub bidder: String,
-    pub price: String,
-    pub points: String,
-    pub total: String,
-}
-
-#[derive(Template)]
-#[template(path = "tenders/lot.html")]
-pub struct LotPage {
-    pub c: Chrome,
-    pub csrf: String,
-    pub tender_id: String,
-    pub tender_title: String,
-    pub lot: i64,
-    pub lot_title: String,
-    pub candidates: Vec<CandidateRow>,
-    pub incomplete: Option<String>,
-    pub ranking: Vec<RankRow>,
-    pub awarded: Option<AwardState>,
-    /// Marks can still change (the lot is not awarded).
-    pub open_for_marks: bool,
-    pub error: FormAlert,
-}
-
-pub struct AwardState {
-    pub amount: String,
-    pub standstill_until: When,
-    pub signed: Option<When>,
-    pub subscription_id: Option<String>,
-}
-
-fn lot_view(
-    ctx: &Ctx,
-    session: &Session,
-    v: &TenderView,
-    lot: i64,
-    eval: LotEvaluation,
-    error: FormAlert,
-) -> Result<Response, PageError> {
-    let Some(spec_lot) = usize::try_from(lot - 1)
-        .ok()
-        .and_then(|i| v.spec.lots.get(i))
-    else {
-        return Err(PageError::NotFound);
-    };
-    let technical: Vec<TechnicalCriterion> = v
-        .spec
-        .criteria
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.kind == CriterionKind::Technical)
-        .map(|(index, c)| TechnicalCriterion {
-            index,
-            name: c.name.clone(),
-            scale: c.scale(),
-        })
-        .collect();
-    let names: std::collections::BTreeMap<&str, &str> = eval
-        .candidates
-        .iter()
-        .map(|c| (c.bid_id.as_str(), c.bidder_name.as_str()))
-        .collect();
-    let award = v.awards.iter().find(|a| a.lot == lot);
-    let page = LotPage {
-        c: ctx.chrome("tenders"),
-        csrf: session.csrf_token.clone(),
-        tender_id: v.id.clone(),
-        tender_title: v.spec.title.clone(),
-        lot,
-        lot_title: spec_lot.title.clone(),
-        ranking: eval
-            .ranking
-            .iter()
-            .map(|s| RankRow {
-                rank: s.rank,
-                bidder: names.get(s.bid_id.as_str()).copied().unwrap_or("").into(),
-                price: s.price.round_dp(2).to_string(),
-                points: s
-                    .points
-                    .iter()
-                    .map(|(k, p)| format!("{k} {}", p.round_dp(2)))
-                    .collect::<Vec<_>>()
-                    .join(" · "),
-                total: s.total.round_dp(2).to_string(),
-            })
-            .collect(),
-        candidates: eval
-            .candidates
-            .into_iter()
-            .map(|c| CandidateRow {
-                marks: technical
-                    .iter()
-                    .map(|t| MarkInput {
-                        index: t.index,
-                        name: t.name.clone(),
-                        scale: t.scale,
-                        value: c
-                            .marks
-                            .get(&t.name)
-                            .map(Decimal::to_string)
-                            .unwrap_or_default(),
-                    })
-                    .collect(),
-                rules: c
-                    .eligibility
-                    .into_iter()
-                    .map(|r| (r.passed, r.rule, r.explanation))
-                    .collect(),
-                answers: c.answers.into_iter().collect(),
-                bid_id: c.bid_id,
-                bidder: c.bidder_name,
-                offer_id: c.offer_id,
-                monthly_price: c.monthly_price,
-                eligible: c.eligible,
-                excluded: c.excluded_reason,
-            })
-            .collect(),
-        incomplete: eval.incomplete,
-        open_for_marks: award.is_none(),
-        awarded: award.map(|a| AwardState {
-            amount: a.amount.clone(),
-            standstill_until: When::at(a.standstill_until_ms),
-            signed: a.signed_at_ms.map(When::at),
-            subscription_id: a.subscription_id.clone(),
-        }),
-        error,
-    };
-    let status = page.error.status_or(StatusCode::OK);
-    ctx.page(status, &page)
-}
-
-async fn lot_page(
-    ctx: &Ctx,
-    catalogue: &Catalogue,
-    id: &str,
-    lot: i64,
-    error: FormAlert,
-) -> Result<Response, PageError> {
-    let session = ctx.user()?;
-    let who = session.principal();
-    let v = catalogue.tender(Some(&who), id).await?;
-    let eval = catalogue.evaluation(&who, id, lot).await?;
-    lot_view(ctx, session, &v, lot, eval, error)
-}
-
-pub async fn lot(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path((id, lot)): Path<(String, i64)>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    lot_page(&ctx, &catalogue, &id, lot, FormAlert::none()).await
-}
-
-/// Runs one action posted from a lot's page.
-async fn act_on_lot<T>(
-    ctx: &Ctx,
-    catalogue: &Catalogue,
-    id: &str,
-    lot: i64,
-    notice: &str,
-    outcome: Result<T, ServiceError>,
-) -> Result<Response, PageError> {
-    match outcome {
-        Ok(_) => {
-            Ok(Redirect::to(&format!("/tenders/{id}/lots/{lot}?notice={notice}")).into_response())
-        }
-        Err(e) => {
-            let error = FormError::from_service(ctx.t, e)?;
-            lot_page(ctx, catalogue, id, lot, error.into()).await
-        }
-    }
-}
-
-pub async fn mark(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path((id, lot, bid)): Path<(String, i64, String)>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
-    let who = session.principal();
-    let v = catalogue.tender(Some(&who), &id).await?;
-    let mut marks = std::collections::BTreeMap::new();
-    let mut outcome = Ok(());
-    for (index, c) in v.spec.criteria.iter().enumerate() {
-        let value = field(&f, &format!("mark{index}"));
-        if c.kind != CriterionKind::Technical || value.is_empty() {
-            continue;
-        }
-        match decimal(&value, "marks") {
-            Ok(m) => {
-                marks.insert(c.name.clone(), m);
-            }
-            Err(e) => outcome = Err(ServiceError::from(e)),
-        }
-    }
-    let exclude = Some(field(&f, "exclude")).filter(|r| !r.is_empty());
-    let outcome = match outcome {
-        Ok(()) => catalogue
-            .mark_bid(&who, &ctx.meta, &id, lot, &bid, Marking { marks, exclude })
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
-    act_on_lot(&ctx, &catalogue, &id, lot, "marks_saved", outcome).await
-}
-
-pub async fn award(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path((id, lot)): Path<(String, i64)>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    decide(&ctx, &catalogue, &id, lot, form, false).await
-}
-
-pub async fn sign(
-    ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
-    Path((id, lot)): Path<(String, i64)>,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<Response, PageError> {
-    decide(&ctx, &catalogue, &id, lot, form, true).await
-}
-
-/// Awards a lot to the first of its ranking, or signs its contract.
-async fn decide(
-    ctx: &Ctx,
-    catalogue: &Catalogue,
-    id: &str,
-    lot: i64,
-    form: Result<Form<Pairs>, FormRejection>,
-    sign: bool,
-) -> Result<Response, PageError> {
-    let id = tender_id(id)?;
-    let (session, _) = posted(ctx, form)?;
-    let who = session.principal();
-    let (outcome, notice) = if sign {
-        (
-            catalogue.sign_contract(&who, &ctx.meta, &id, lot).await,
-            "contract_signed",
-        )
-    } else {
-        (
-            catalogue.award_lot(&who, &ctx.meta, &id, lot).await,
-            "lot_awarded",
-        )
-    };
-    act_on_lot(ctx, catalogue, &id, lot, notice, outcome).await
 }
