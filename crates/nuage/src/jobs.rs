@@ -51,12 +51,15 @@ pub fn jobs(
             catalogue.clone(),
             alert,
         ),
+        // Not at start: an upload begun as the node starts is not expired
+        // under its client.
         Job::with(
             "storage-upkeep",
             schedule.storage_upkeep,
             storage.clone(),
             upkeep,
-        ),
+        )
+        .after_one_interval(),
         Job::with(
             "sessions",
             schedule.housekeeping,

@@ -41,6 +41,9 @@ pub struct Job {
     /// Run when a node starts, even if another ran it moments ago (for
     /// upkeep of what a start changes, such as a rebuilt search index).
     pub at_start: bool,
+    /// Wait one interval after a node starts before the first attempt
+    /// (upkeep that must not act on what a start-up is still doing).
+    pub after_one_interval: bool,
 }
 
 impl Job {
@@ -54,6 +57,15 @@ impl Job {
             every,
             work: Arc::new(move || Box::pin(work())),
             at_start: false,
+            after_one_interval: false,
+        }
+    }
+
+    /// The same job, first tried one interval after a node starts.
+    pub fn after_one_interval(self) -> Self {
+        Self {
+            after_one_interval: true,
+            ..self
         }
     }
 
@@ -139,6 +151,9 @@ impl Jobs {
                 let jobs = self.clone();
                 let (job, wake) = (job.clone(), wake.clone());
                 tokio::spawn(async move {
+                    if job.after_one_interval {
+                        tokio::time::sleep(job.every).await;
+                    }
                     let mut when_due = !job.at_start;
                     loop {
                         let attempt = jobs.attempt(&job, when_due).await;
