@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nuage_service::catalogue::Catalogue;
-use nuage_service::jobs::{Job, Jobs};
+use nuage_service::jobs::{FirstRun, Job, Jobs};
 use nuage_service::storage::Storage;
 use nuage_service::{Platform, ServiceError, ServiceResult};
 
@@ -59,7 +59,7 @@ pub fn jobs(
             storage.clone(),
             upkeep,
         )
-        .after_one_interval(),
+        .first(FirstRun::AfterOneInterval),
         Job::with(
             "sessions",
             schedule.housekeeping,
@@ -73,7 +73,7 @@ pub fn jobs(
             catalogue.clone(),
             merge_index,
         )
-        .at_start(),
+        .first(FirstRun::AtStart),
     ];
     if let Some(every) = schedule.billing {
         jobs.push(Job::with("billing", every, catalogue.clone(), bill));

@@ -38,12 +38,20 @@ pub struct Job {
     pub name: &'static str,
     pub every: Duration,
     pub work: Work,
-    /// Run when a node starts, even if another ran it moments ago (for
-    /// upkeep of what a start changes, such as a rebuilt search index).
-    pub at_start: bool,
-    /// Wait one interval after a node starts before the first attempt
-    /// (upkeep that must not act on what a start-up is still doing).
-    pub after_one_interval: bool,
+    pub first: FirstRun,
+}
+
+/// When a node first tries a job after it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstRun {
+    /// At once, if the job is due (no node ran it this interval).
+    WhenDue,
+    /// At once, even if another node ran it moments ago (upkeep of what a
+    /// start changes, such as a rebuilt search index).
+    AtStart,
+    /// One interval later (upkeep that must not act on what a start-up is
+    /// still doing).
+    AfterOneInterval,
 }
 
 impl Job {
@@ -56,25 +64,13 @@ impl Job {
             name,
             every,
             work: Arc::new(move || Box::pin(work())),
-            at_start: false,
-            after_one_interval: false,
+            first: FirstRun::WhenDue,
         }
     }
 
-    /// The same job, first tried one interval after a node starts.
-    pub fn after_one_interval(self) -> Self {
-        Self {
-            after_one_interval: true,
-            ..self
-        }
-    }
-
-    /// The same job, run at each node's start as well.
-    pub fn at_start(self) -> Self {
-        Self {
-            at_start: true,
-            ..self
-        }
+    /// The same job, first tried at a node's start as `first` says.
+    pub fn first(self, first: FirstRun) -> Self {
+        Self { first, ..self }
     }
 
     /// A job whose work is `work(state)`, with a copy of `state` each run.
@@ -139,10 +135,6 @@ impl Jobs {
         }
     }
 
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
     /// Starts one loop per job; they end when the handles are aborted.
     pub fn start(&self) -> Vec<JoinHandle<()>> {
         self.jobs
@@ -151,10 +143,10 @@ impl Jobs {
                 let jobs = self.clone();
                 let (job, wake) = (job.clone(), wake.clone());
                 tokio::spawn(async move {
-                    if job.after_one_interval {
+                    if job.first == FirstRun::AfterOneInterval {
                         tokio::time::sleep(job.every).await;
                     }
-                    let mut when_due = !job.at_start;
+                    let mut when_due = job.first != FirstRun::AtStart;
                     loop {
                         let attempt = jobs.attempt(&job, when_due).await;
                         when_due = true;
