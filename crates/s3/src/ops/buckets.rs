@@ -1,0 +1,115 @@
+//! Buckets: create, look up, delete, list, locate.
+
+use nuage_service::storage::recorder::RequestClass;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::NuageS3;
+use crate::convert::{self, storage as err};
+
+pub(super) async fn create_bucket(
+    s3: &NuageS3,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let call = s3.call(
+        &req,
+        "CreateBucket",
+        RequestClass::A,
+        &req.input.bucket,
+        None,
+    )?;
+    let i = req.input;
+    let region = i
+        .create_bucket_configuration
+        .and_then(|c| c.location_constraint)
+        .map(|l| l.as_str().to_owned());
+    call.done(
+        s3.storage
+            .create_bucket(&call.caller, &i.bucket, region.as_deref())
+            .await,
+    )?;
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{}", i.bucket)),
+    }))
+}
+
+pub(super) async fn head_bucket(
+    s3: &NuageS3,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    let call = s3.call(&req, "HeadBucket", RequestClass::B, &req.input.bucket, None)?;
+    let b = call.done(
+        s3.storage
+            .head_bucket(&call.caller, &req.input.bucket)
+            .await,
+    )?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(b.region),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn delete_bucket(
+    s3: &NuageS3,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let call = s3.call(
+        &req,
+        "DeleteBucket",
+        RequestClass::Free,
+        &req.input.bucket,
+        None,
+    )?;
+    call.done(
+        s3.storage
+            .delete_bucket(&call.caller, &req.input.bucket)
+            .await,
+    )?;
+    Ok(S3Response::new(DeleteBucketOutput {}))
+}
+
+pub(super) async fn list_buckets(
+    s3: &NuageS3,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let caller = s3.caller(&req)?;
+    let buckets = s3.storage.list_buckets(&caller).await.map_err(err)?;
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(
+            buckets
+                .into_iter()
+                .map(|b| Bucket {
+                    name: Some(b.name),
+                    creation_date: Some(convert::timestamp(b.created_at)),
+                    bucket_region: Some(b.region),
+                })
+                .collect(),
+        ),
+        owner: Some(Owner {
+            id: Some(caller.org.to_string()),
+            display_name: None,
+        }),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn get_bucket_location(
+    s3: &NuageS3,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let call = s3.call(
+        &req,
+        "GetBucketLocation",
+        RequestClass::B,
+        &req.input.bucket,
+        None,
+    )?;
+    let region = call.done(
+        s3.storage
+            .bucket_region(&call.caller, &req.input.bucket)
+            .await,
+    )?;
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint: Some(BucketLocationConstraint::from(region.name)),
+    }))
+}

@@ -1,0 +1,257 @@
+//! The S3 operations, each a thin mapping onto a storage use case, in one
+//! file by family: buckets, their settings, objects, listings, multipart
+//! uploads. The `impl S3` below is only the table from operation to function;
+//! every function starts with [`NuageS3::call`] (who calls, and what the access
+//! log will say) and ends its storage call with [`Call::done`] or
+//! [`Call::moved`], which record the request and map the error once.
+
+mod bucket_settings;
+mod buckets;
+mod listing;
+mod multipart;
+mod objects;
+
+use nuage_domain::storage::KeyPurpose;
+use nuage_service::storage::recorder::{AccessRecord, RequestClass};
+use nuage_service::storage::{S3Caller, Storage, StorageError};
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::ClientAddr;
+use crate::auth::KeyDirectory;
+use crate::convert::storage as err;
+
+pub struct NuageS3 {
+    pub storage: Storage,
+    pub keys: KeyDirectory,
+}
+
+const SSE: &str = "AES256";
+
+fn sse() -> Option<ServerSideEncryption> {
+    Some(ServerSideEncryption::from(SSE.to_owned()))
+}
+
+/// One request as the organisation's access log and metering record it.
+struct Call<'a> {
+    s3: &'a NuageS3,
+    caller: S3Caller,
+    op: &'static str,
+    class: RequestClass,
+    bucket: String,
+    key: Option<String>,
+}
+
+impl NuageS3 {
+    /// Who calls: the organisation behind the request's access key.
+    fn caller<T>(&self, req: &S3Request<T>) -> S3Result<S3Caller> {
+        let creds = req
+            .credentials
+            .as_ref()
+            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        let (org, purpose) = self
+            .keys
+            .org_of(&creds.access_key)
+            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        let source = req
+            .extensions
+            .get::<ClientAddr>()
+            .map_or_else(|| "unknown".to_owned(), |a| a.0.ip().to_string());
+        Ok(S3Caller {
+            org,
+            access_key_id: creds.access_key.clone(),
+            source,
+            purpose,
+        })
+    }
+
+    /// The caller of operation `op` (billed as `class`) on `bucket` and `key`.
+    fn call<T>(
+        &self,
+        req: &S3Request<T>,
+        op: &'static str,
+        class: RequestClass,
+        bucket: &str,
+        key: Option<&str>,
+    ) -> S3Result<Call<'_>> {
+        Ok(Call {
+            s3: self,
+            caller: self.caller(req)?,
+            op,
+            class,
+            bucket: bucket.to_owned(),
+            key: key.map(str::to_owned),
+        })
+    }
+}
+
+impl Call<'_> {
+    /// The same request on another key (each key of a `DeleteObjects`).
+    fn for_key(&self, key: &str) -> Call<'_> {
+        Call {
+            s3: self.s3,
+            caller: self.caller.clone(),
+            op: self.op,
+            class: self.class,
+            bucket: self.bucket.clone(),
+            key: Some(key.to_owned()),
+        }
+    }
+
+    /// [`Call::moved`] for an operation that moves no body.
+    fn done<T>(&self, result: Result<T, StorageError>) -> S3Result<T> {
+        self.moved(0, result.map(|v| (v, 0)))
+    }
+
+    /// Records the request, `bytes_in` received and the bytes sent (on
+    /// success, beside the value), in the organisation's access log and
+    /// metering, and passes its result on as S3 sees it.
+    fn moved<T>(&self, bytes_in: u64, result: Result<(T, u64), StorageError>) -> S3Result<T> {
+        let denied = matches!(result, Err(StorageError::AccessDenied));
+        let (status, bytes_out, out) = match result {
+            Ok((v, n)) => (200u16, n, Ok(v)),
+            Err(error) => {
+                let s3 = err(error);
+                (s3.status_code().map_or(500, |s| s.as_u16()), 0, Err(s3))
+            }
+        };
+        // Refused requests are logged but not billed, nor are those of an
+        // organisation taking its data out.
+        let exit = self.caller.purpose == KeyPurpose::Export;
+        let class = if status >= 400 || exit {
+            RequestClass::Free
+        } else {
+            self.class
+        };
+        let record = AccessRecord {
+            org_id: self.caller.org.to_string(),
+            operation: self.op,
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            access_key_id: Some(self.caller.access_key_id.clone()),
+            source: self.caller.source.clone(),
+            status,
+            bytes: bytes_in + bytes_out,
+            class,
+            egress: bytes_out,
+            exit,
+        };
+        let storage = &self.s3.storage;
+        if denied {
+            // An attempt on another organisation's bucket belongs in the
+            // owner's access log: that is whose data it was aimed at.
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                if let Some(owner) = storage.bucket_owner(&record.bucket).await {
+                    storage.recorder().record(AccessRecord {
+                        org_id: owner,
+                        ..record
+                    });
+                }
+            });
+        } else {
+            storage.recorder().record(record);
+        }
+        out
+    }
+}
+
+fn tags_out(tags: nuage_domain::storage::Tags) -> TagSet {
+    tags.0
+        .into_iter()
+        .map(|(k, v)| Tag {
+            key: Some(k),
+            value: Some(v),
+        })
+        .collect()
+}
+
+fn tags_in(set: TagSet) -> Vec<(String, String)> {
+    set.into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect()
+}
+
+fn copy_source(src: &CopySource) -> S3Result<(String, String, Option<String>)> {
+    match src {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_ref().map(|v| v.to_string()),
+        )),
+        _ => Err(s3_error!(
+            InvalidArgument,
+            "Nuage has no access points: name the copy source as bucket/key"
+        )),
+    }
+}
+
+fn max_keys(v: Option<i32>) -> S3Result<usize> {
+    match v {
+        None => Ok(1000),
+        Some(n) if n < 0 => Err(s3_error!(
+            InvalidArgument,
+            "max-keys must be a non-negative integer"
+        )),
+        Some(n) => Ok((n as usize).min(1000)),
+    }
+}
+
+/// `impl S3` from a table: each operation's input, output and function.
+macro_rules! operations {
+    ($($op:ident($input:ident) -> $output:ident = $f:path;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for NuageS3 {
+            $(
+                async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    $f(self, req).await
+                }
+            )*
+        }
+    };
+}
+
+operations! {
+    create_bucket(CreateBucketInput) -> CreateBucketOutput = buckets::create_bucket;
+    head_bucket(HeadBucketInput) -> HeadBucketOutput = buckets::head_bucket;
+    delete_bucket(DeleteBucketInput) -> DeleteBucketOutput = buckets::delete_bucket;
+    list_buckets(ListBucketsInput) -> ListBucketsOutput = buckets::list_buckets;
+    get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput = buckets::get_bucket_location;
+    get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput = bucket_settings::get_bucket_versioning;
+    put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput = bucket_settings::put_bucket_versioning;
+    get_bucket_tagging(GetBucketTaggingInput) -> GetBucketTaggingOutput = bucket_settings::get_bucket_tagging;
+    put_bucket_tagging(PutBucketTaggingInput) -> PutBucketTaggingOutput = bucket_settings::put_bucket_tagging;
+    delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput = bucket_settings::delete_bucket_tagging;
+    get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput = bucket_settings::get_bucket_cors;
+    put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput = bucket_settings::put_bucket_cors;
+    delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput = bucket_settings::delete_bucket_cors;
+    get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput = bucket_settings::get_bucket_website;
+    put_bucket_website(PutBucketWebsiteInput) -> PutBucketWebsiteOutput = bucket_settings::put_bucket_website;
+    delete_bucket_website(DeleteBucketWebsiteInput) -> DeleteBucketWebsiteOutput = bucket_settings::delete_bucket_website;
+    get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput = bucket_settings::get_bucket_lifecycle_configuration;
+    put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput = bucket_settings::put_bucket_lifecycle_configuration;
+    delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput = bucket_settings::delete_bucket_lifecycle;
+    put_object(PutObjectInput) -> PutObjectOutput = objects::put_object;
+    get_object(GetObjectInput) -> GetObjectOutput = objects::get_object;
+    head_object(HeadObjectInput) -> HeadObjectOutput = objects::head_object;
+    delete_object(DeleteObjectInput) -> DeleteObjectOutput = objects::delete_object;
+    delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput = objects::delete_objects;
+    copy_object(CopyObjectInput) -> CopyObjectOutput = objects::copy_object;
+    get_object_tagging(GetObjectTaggingInput) -> GetObjectTaggingOutput = objects::get_object_tagging;
+    put_object_tagging(PutObjectTaggingInput) -> PutObjectTaggingOutput = objects::put_object_tagging;
+    delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput = objects::delete_object_tagging;
+    list_objects(ListObjectsInput) -> ListObjectsOutput = listing::list_objects;
+    list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output = listing::list_objects_v2;
+    list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput = listing::list_object_versions;
+    create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput = multipart::create_multipart_upload;
+    upload_part(UploadPartInput) -> UploadPartOutput = multipart::upload_part;
+    upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput = multipart::upload_part_copy;
+    complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput = multipart::complete_multipart_upload;
+    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput = multipart::abort_multipart_upload;
+    list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput = multipart::list_multipart_uploads;
+    list_parts(ListPartsInput) -> ListPartsOutput = multipart::list_parts;
+}
