@@ -8,6 +8,7 @@
 //! holds every string in both languages, and `pages/*` are the handlers.
 
 mod error;
+mod form;
 pub mod i18n;
 mod pages;
 mod script;

@@ -1,9 +1,8 @@
 //! Signing up, logging in (with the second factor's step) and out.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::Query;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,8 +11,9 @@ use nuage_service::ServiceError;
 use nuage_service::accounts::{NewOrg, NewUser};
 use serde::Deserialize;
 
-use super::{Choice, CsrfForm, read_form, read_query};
+use super::{Choice, NoFields, read_query};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::{Anyone, Posted};
 use crate::session::{Ctx, safe_next, url_encode};
 use crate::views::Chrome;
 
@@ -82,11 +82,8 @@ pub async fn signup_form(ctx: Ctx) -> Result<Response, PageError> {
 }
 
 pub async fn signup(
-    ctx: Ctx,
-    form: Result<Form<SignupForm>, FormRejection>,
+    Posted { ctx, mut form, .. }: Posted<SignupForm, Anyone>,
 ) -> Result<Response, PageError> {
-    let mut form = read_form(form)?;
-    ctx.check_anon_csrf(&form.csrf)?;
     let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     let org = NewOrg {
         name: form.name.clone(),
@@ -176,11 +173,8 @@ pub async fn login_form(
 }
 
 pub async fn login(
-    ctx: Ctx,
-    form: Result<Form<LoginForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<LoginForm, Anyone>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
-    ctx.check_anon_csrf(&form.csrf)?;
     let next = safe_next(Some(&form.next));
     match ctx
         .platform
@@ -257,15 +251,10 @@ pub async fn totp_form(
     ctx.page(StatusCode::OK, &page)
 }
 
-pub async fn totp(
-    ctx: Ctx,
-    form: Result<Form<TotpForm>, FormRejection>,
-) -> Result<Response, PageError> {
-    let form = read_form(form)?;
+pub async fn totp(Posted { ctx, form, .. }: Posted<TotpForm>) -> Result<Response, PageError> {
     let (Some(session), Some(secret)) = (&ctx.session, &ctx.session_secret) else {
         return Ok(Redirect::to("/login").into_response());
     };
-    ctx.check_csrf(&form.csrf)?;
     let next = safe_next(Some(&form.next));
     if !session.second_factor_pending {
         return Ok(Redirect::to(&next).into_response());
@@ -295,15 +284,10 @@ pub async fn totp(
     }
 }
 
-pub async fn logout(
-    ctx: Ctx,
-    form: Result<Form<CsrfForm>, FormRejection>,
-) -> Result<Response, PageError> {
-    let form = read_form(form)?;
+pub async fn logout(Posted { ctx, form: _, .. }: Posted<NoFields>) -> Result<Response, PageError> {
     let Some(secret) = &ctx.session_secret else {
         return Ok(Redirect::to("/").into_response());
     };
-    ctx.check_csrf(&form.csrf)?;
     ctx.platform.logout(&ctx.meta, secret).await?;
     let location = HeaderValue::from_static("/login?notice=logged_out");
     Ok((

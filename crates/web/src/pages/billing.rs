@@ -3,11 +3,10 @@
 //! Factur-X PDFs.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::Path;
-use axum::extract::rejection::FormRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use nuage_domain::billing::DayUsage;
 use nuage_service::ServiceError;
 use nuage_service::auth::Session;
@@ -17,8 +16,9 @@ use nuage_service::catalogue::billing::{Forecast, Invoice};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{current_org, read_form};
+use super::current_org;
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::session::Ctx;
 use crate::views::{Chrome, When};
 
@@ -228,13 +228,10 @@ pub struct AlertsForm {
 }
 
 pub async fn save_alerts(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
-    form: Result<Form<AlertsForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<AlertsForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };

@@ -6,8 +6,8 @@
 use askama::Template;
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::TryStreamExt;
@@ -21,8 +21,9 @@ use nuage_service::storage::drive::{Drive, DriveEntry, TrashItem, Upload};
 use nuage_service::storage::{ObjectInfo, Storage, StorageUsage};
 use serde::Deserialize;
 
-use super::{Pairs, current_org, field, read_form, read_query, storage_caller, storage_error};
+use super::{Pairs, current_org, field, read_query, storage_caller, storage_error};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::session::Ctx;
 use crate::views::{Chrome, When};
 
@@ -379,13 +380,10 @@ fn url_encode(s: &str) -> String {
 /// The folder page's forms: `mkdir` (`folder`, `name`), `rename` (`path`,
 /// `name`), `move` (`path`, `to`), `trash` (`path`).
 pub async fn act(
-    ctx: Ctx,
     Extension(storage): Extension<Storage>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let Some((_, drive)) = open_drive(&ctx, &storage, session).await? else {
         return Err(PageError::NotFound);
     };
@@ -752,13 +750,10 @@ pub async fn trash(
 
 /// The trash's forms: `restore` and `purge` (`entry`), `empty`.
 pub async fn trash_act(
-    ctx: Ctx,
     Extension(storage): Extension<Storage>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let Some((_, drive)) = open_drive(&ctx, &storage, session).await? else {
         return Err(PageError::NotFound);
     };
@@ -824,13 +819,10 @@ pub async fn versions(
 
 /// Makes an older version current again (`path`, `version`).
 pub async fn restore_version(
-    ctx: Ctx,
     Extension(storage): Extension<Storage>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let Some((_, drive)) = open_drive(&ctx, &storage, session).await? else {
         return Err(PageError::NotFound);
     };
@@ -895,12 +887,9 @@ pub async fn connect(ctx: Ctx) -> Result<Response, PageError> {
 
 /// Creates (`name`) or revokes (`revoke` = id) an app password.
 pub async fn connect_act(
-    ctx: Ctx,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };

@@ -6,8 +6,8 @@
 use askama::Template;
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
@@ -17,21 +17,19 @@ use nuage_service::storage::Storage;
 use nuage_service::storage::grants::{Access, OpenGrant};
 
 use super::drive::{DriveQuery, Row, send_file, upload_of};
-use super::{Pairs, current_org, field, read_form, read_query, storage_caller, storage_error};
+use super::{Pairs, current_org, field, read_query, storage_caller, storage_error};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::session::Ctx;
 use crate::views::Chrome;
 
 /// Gives a person access (`path`, `email`, `access`) or removes it
 /// (`revoke` = id).
 pub async fn act(
-    ctx: Ctx,
     Extension(storage): Extension<Storage>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };
@@ -160,14 +158,11 @@ pub async fn file(
 
 /// With write access: `mkdir` (`folder`, `name`) and `trash` (`path`).
 pub async fn change(
-    ctx: Ctx,
     Extension(storage): Extension<Storage>,
     Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let grant = open(&ctx, &storage, &id).await?;
     let here = field(&f, "folder");
     let outcome = async {

@@ -3,8 +3,7 @@
 //! creating form, never stored for a later page), revoked at once.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,8 +13,9 @@ use nuage_domain::storage::KeyPurpose;
 use nuage_service::auth::Session;
 use serde::Deserialize;
 
-use super::{CsrfForm, ListQuery, current_org, next_page_href, read_form, read_query};
+use super::{ListQuery, NoFields, current_org, next_page_href, read_query};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::session::Ctx;
 use crate::views::{Chrome, When};
 
@@ -121,12 +121,9 @@ fn parse_days(days: &str) -> Result<Option<u32>, DomainError> {
 }
 
 pub async fn create_token(
-    ctx: Ctx,
-    form: Result<Form<TokenForm>, FormRejection>,
+    Posted { ctx, mut form, .. }: Posted<TokenForm>,
 ) -> Result<Response, PageError> {
-    let mut form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let outcome = match parse_days(&form.expires_in_days) {
         Ok(days) => {
             ctx.platform
@@ -168,13 +165,10 @@ pub async fn create_token(
 }
 
 pub async fn revoke_token(
-    ctx: Ctx,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    Posted { ctx, form: _, .. }: Posted<NoFields>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let id = TokenId::parse(&id).map_err(|_| PageError::NotFound)?;
     ctx.platform
         .revoke_api_token(&session.principal(), &ctx.meta, id)
@@ -194,8 +188,6 @@ pub struct S3KeyRow {
 /// The form that creates a key: an export key when `purpose` says so.
 #[derive(Deserialize)]
 pub struct CreateS3KeyForm {
-    #[serde(default)]
-    pub csrf: String,
     #[serde(default)]
     pub purpose: Option<String>,
 }
@@ -268,12 +260,9 @@ async fn s3_keys_page(
 }
 
 pub async fn create_s3_key(
-    ctx: Ctx,
-    form: Result<Form<CreateS3KeyForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<CreateS3KeyForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };
@@ -298,13 +287,10 @@ pub async fn create_s3_key(
 }
 
 pub async fn revoke_s3_key(
-    ctx: Ctx,
     Path(access_key_id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    Posted { ctx, form: _, .. }: Posted<NoFields>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     ctx.platform
         .revoke_s3_key(&session.principal(), &ctx.meta, &access_key_id)
         .await?;

@@ -4,8 +4,7 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{Redirect, Response};
@@ -17,8 +16,9 @@ use nuage_service::catalogue::{
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{CsrfForm, current_org, read_form};
+use super::{NoFields, current_org};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::i18n::Texts;
 use crate::session::{Ctx, url_encode};
 use crate::views::{Chrome, When};
@@ -363,14 +363,11 @@ pub struct DeclareForm {
 /// The signed-in organisation declares it uses (or supports) a service,
 /// or takes that back.
 pub async fn declare(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<DeclareForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<DeclareForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::Redirect("/".into()));
     };
@@ -593,14 +590,11 @@ pub struct OrderedPage {
 }
 
 pub async fn order(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<OrderForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<OrderForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::Redirect("/".into()));
     };
@@ -731,14 +725,11 @@ pub async fn subscriptions(
 }
 
 pub async fn cancel(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    Posted { ctx, form: _, .. }: Posted<NoFields>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     catalogue
         .cancel(&session.principal(), &ctx.meta, &parse_id(&id)?)
         .await?;

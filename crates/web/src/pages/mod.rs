@@ -56,12 +56,10 @@ pub struct Choice {
     pub selected: bool,
 }
 
-/// A form that carries only its CSRF token.
+/// A form with no field but its CSRF token (which [`Posted`](crate::form::Posted)
+/// checks).
 #[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
+pub struct NoFields {}
 
 /// The session's current organisation, if it has one.
 pub fn current_org(

@@ -2,8 +2,7 @@
 //! organisation switcher, the members and the audit log.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -13,8 +12,9 @@ use nuage_service::ServiceError;
 use nuage_service::auth::Session;
 use serde::Deserialize;
 
-use super::{Choice, CsrfForm, ListQuery, current_org, next_page_href, read_form, read_query};
+use super::{Choice, ListQuery, NoFields, current_org, next_page_href, read_query};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::session::{Ctx, safe_next};
 use crate::views::{Chrome, When};
 
@@ -136,13 +136,8 @@ pub struct SwitchForm {
     pub next: String,
 }
 
-pub async fn switch(
-    ctx: Ctx,
-    form: Result<Form<SwitchForm>, FormRejection>,
-) -> Result<Response, PageError> {
-    let form = read_form(form)?;
+pub async fn switch(Posted { ctx, form, .. }: Posted<SwitchForm>) -> Result<Response, PageError> {
     ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let org = OrgId::parse(&form.org).map_err(|_| PageError::NotFound)?;
     let secret = ctx.session_secret.as_deref().unwrap_or_default();
     ctx.platform.switch_org(secret, org).await?;
@@ -156,13 +151,10 @@ pub async fn switch(
 /// Accepts (`/invitations/{id}/accept`) or declines an invitation, then
 /// back to the dashboard; an accepted organisation becomes the current one.
 pub async fn answer_invitation(
-    ctx: Ctx,
     Path((id, answer)): Path<(String, String)>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    Posted { ctx, form: _, .. }: Posted<NoFields>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let who = session.principal();
     match answer.as_str() {
         "accept" => {
@@ -282,12 +274,9 @@ async fn members_page(
 }
 
 pub async fn add_member(
-    ctx: Ctx,
-    form: Result<Form<AddMemberForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<AddMemberForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };
@@ -309,13 +298,10 @@ pub async fn add_member(
 }
 
 pub async fn remove_member(
-    ctx: Ctx,
     Path(user_id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    Posted { ctx, form: _, .. }: Posted<NoFields>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let user = UserId::parse(&user_id).map_err(|_| PageError::NotFound)?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);

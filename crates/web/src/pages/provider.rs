@@ -4,9 +4,7 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::Form;
 use axum::extract::Path;
-use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
@@ -24,8 +22,9 @@ use nuage_service::catalogue::{
 use serde::Deserialize;
 
 use super::market::{SubscriptionView, subscription_view};
-use super::{Pairs, Pick, all, current_org, decimal, field, list, number, read_form};
+use super::{Pairs, Pick, all, current_org, decimal, field, list, number};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::i18n::Texts;
 use crate::session::Ctx;
 use crate::views::{Chrome, When};
@@ -259,13 +258,12 @@ pub async fn provider(
 }
 
 pub async fn save_profile(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted {
+        ctx, form: pairs, ..
+    }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let pairs = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&pairs, "csrf"))?;
     let (org, _) = managed_org(session)?;
     let typed = ProfileFields::from_pairs(&pairs);
     let outcome = match typed.profile() {
@@ -294,14 +292,11 @@ pub struct MoveForm {
 
 /// Submit, take back or withdraw one of the organisation's sheets.
 pub async fn move_sheet(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path((kind, id)): Path<(String, String)>,
-    form: Result<Form<MoveForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<MoveForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let sheet = sheet_kind(&kind)?;
     let to = Publication::parse(&form.state).map_err(|_| PageError::BadForm)?;
     match catalogue
@@ -333,13 +328,10 @@ pub struct WebhookForm {
 }
 
 pub async fn set_webhook(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
-    form: Result<Form<WebhookForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<WebhookForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let (org, _) = managed_org(session)?;
     match catalogue
         .set_webhook(&session.principal(), &ctx.meta, org, &form.url)
@@ -363,14 +355,11 @@ pub struct SaleForm {
 
 /// The provider accepts, rejects or delivers an order.
 pub async fn fulfil(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<SaleForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<SaleForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let action = match form.action.as_str() {
         "accept" => Fulfilment::Accept,
         "reject" => Fulfilment::Reject,
@@ -607,14 +596,11 @@ pub async fn edit_offer(
 }
 
 pub async fn save_offer(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     id: Option<Path<String>>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let (org, _) = managed_org(session)?;
     let id = id.map(|Path(id)| id);
     let outcome = match offer_from(&f) {
@@ -766,14 +752,11 @@ pub async fn edit_service(
 }
 
 pub async fn save_service(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     id: Option<Path<String>>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let (org, _) = managed_org(session)?;
     let id = id.map(|Path(id)| id);
     let outcome = match service_from(&f) {
@@ -862,14 +845,11 @@ pub struct ReviewForm {
 }
 
 pub async fn review(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path((kind, id)): Path<(String, String)>,
-    form: Result<Form<ReviewForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<ReviewForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let sheet = sheet_kind(&kind)?;
     let decision = match form.decision.as_str() {
         "publish" => Decision::Publish,

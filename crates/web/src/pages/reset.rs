@@ -3,16 +3,14 @@
 //! has an account.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::Path;
-use axum::extract::rejection::FormRejection;
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::read_form;
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::{Anyone, Posted};
 use crate::session::Ctx;
 use crate::views::Chrome;
 
@@ -46,11 +44,8 @@ pub async fn request_form(ctx: Ctx) -> Result<Response, PageError> {
 }
 
 pub async fn request(
-    ctx: Ctx,
-    form: Result<Form<RequestForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<RequestForm, Anyone>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
-    ctx.check_anon_csrf(&form.csrf)?;
     let (sent, error) = match ctx
         .platform
         .request_password_reset(&ctx.meta, &form.email)
@@ -108,13 +103,10 @@ pub async fn reset_form(ctx: Ctx, Path(token): Path<String>) -> Result<Response,
 }
 
 pub async fn reset(
-    ctx: Ctx,
     Path(token): Path<String>,
-    form: Result<Form<ResetForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<ResetForm, Anyone>,
 ) -> Result<Response, PageError> {
     let action = reset_action(&token)?;
-    let form = read_form(form)?;
-    ctx.check_anon_csrf(&form.csrf)?;
     match ctx
         .platform
         .reset_password(&ctx.meta, &token, &form.password)

@@ -2,16 +2,15 @@
 //! factor, and for an organisation's owners, requiring it of every member.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::org::Role;
 use nuage_service::auth::{Session, TotpEnrolment};
 use serde::Deserialize;
 
-use super::{CsrfForm, current_org, read_form};
+use super::{NoFields, current_org};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::session::Ctx;
 use crate::views::Chrome;
 
@@ -105,12 +104,9 @@ fn code_error(ctx: &Ctx, e: nuage_service::ServiceError) -> Result<FormAlert, Pa
 }
 
 pub async fn begin_totp(
-    ctx: Ctx,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    Posted { ctx, form: _, .. }: Posted<NoFields>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     match ctx
         .platform
         .begin_totp(&session.principal(), &ctx.meta)
@@ -134,12 +130,9 @@ pub async fn begin_totp(
 }
 
 pub async fn confirm_totp(
-    ctx: Ctx,
-    form: Result<Form<CodeForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<CodeForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     match ctx
         .platform
         .confirm_totp(&session.principal(), &ctx.meta, &form.code)
@@ -161,12 +154,9 @@ pub async fn confirm_totp(
 }
 
 pub async fn disable_totp(
-    ctx: Ctx,
-    form: Result<Form<CodeForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<CodeForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     match ctx
         .platform
         .disable_totp(&session.principal(), &ctx.meta, &form.code)
@@ -186,12 +176,9 @@ pub struct RequireForm {
 }
 
 pub async fn require_totp(
-    ctx: Ctx,
-    form: Result<Form<RequireForm>, FormRejection>,
+    Posted { ctx, form, .. }: Posted<RequireForm>,
 ) -> Result<Response, PageError> {
-    let form = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&form.csrf)?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };

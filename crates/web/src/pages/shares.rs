@@ -19,6 +19,7 @@ use nuage_service::storage::{Storage, StorageError};
 use super::drive::{DriveQuery, Row, human_size, send_file, upload_of};
 use super::{Pairs, current_org, field, read_form, read_query, storage_caller, storage_error};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::session::Ctx;
 use crate::views::{Chrome, When};
 
@@ -132,13 +133,10 @@ fn end_of_day(date: &str) -> Result<i64, ServiceError> {
 /// Makes a link (`path`, `mode`, `password`, `expires`) or revokes one
 /// (`revoke` = id).
 pub async fn links_act(
-    ctx: Ctx,
     Extension(storage): Extension<Storage>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let Some((org, _)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };

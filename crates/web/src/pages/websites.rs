@@ -4,19 +4,19 @@
 //! S3 client.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::Path;
-use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use nuage_domain::DomainError;
 use nuage_domain::website::WebsiteConfig;
 use nuage_service::ServiceError;
 use nuage_service::storage::domains::DomainClaim;
 use nuage_service::storage::{Storage, StorageError};
 
-use super::{Pairs, current_org, field, read_form, storage_caller as caller, storage_error};
+use super::{Pairs, current_org, field, storage_caller as caller, storage_error};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::session::Ctx;
 use crate::views::Chrome;
 
@@ -138,15 +138,12 @@ pub async fn websites(
 
 /// Publishes a bucket (`index`, `error`), or takes it down (`unpublish`).
 pub async fn save(
-    ctx: Ctx,
     Extension(storage): Extension<Storage>,
     base: Option<Extension<WebsiteBase>>,
     Path(bucket): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let Some((org, membership)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };
@@ -175,15 +172,12 @@ pub async fn save(
 /// Claims a domain for a published bucket (`claim`), looks for its proof
 /// (`verify`), or drops it (`release`).
 pub async fn domains(
-    ctx: Ctx,
     Extension(storage): Extension<Storage>,
     base: Option<Extension<WebsiteBase>>,
     Path(bucket): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let Some((org, membership)) = current_org(session)? else {
         return Err(PageError::NotFound);
     };

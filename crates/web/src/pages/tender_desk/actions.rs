@@ -22,25 +22,13 @@ pub(super) async fn act<T>(
     }
 }
 
-/// The form of an action on the call's page, its CSRF token checked.
-pub(super) fn posted(
-    ctx: &Ctx,
-    form: Result<Form<Pairs>, FormRejection>,
-) -> Result<(&Session, Pairs), PageError> {
-    let f = read_form(form)?;
-    let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
-    Ok((session, f))
-}
-
 pub async fn publish(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
+    let session = ctx.user()?;
     let shares = match (field(&f, "threshold"), field(&f, "total")) {
         (k, n) if k.is_empty() && n.is_empty() => Ok(None),
         (k, n) => number::<u8>(&k, "shares")
@@ -65,13 +53,12 @@ pub async fn publish(
 }
 
 pub async fn ask(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
+    let session = ctx.user()?;
     let org = session_org(session)?;
     let outcome = catalogue
         .ask_question(
@@ -86,13 +73,12 @@ pub async fn ask(
 }
 
 pub async fn answer(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path((id, question)): Path<(String, String)>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
+    let session = ctx.user()?;
     let outcome = catalogue
         .answer_question(
             &session.principal(),
@@ -106,13 +92,12 @@ pub async fn answer(
 }
 
 pub async fn withdraw(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: _, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    let (session, _) = posted(&ctx, form)?;
+    let session = ctx.user()?;
     let org = session_org(session)?;
     let outcome = catalogue
         .withdraw_bid(&session.principal(), &ctx.meta, &id, org)
@@ -121,13 +106,12 @@ pub async fn withdraw(
 }
 
 pub async fn open(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
+    let session = ctx.user()?;
     let shares: Vec<String> = field(&f, "shares")
         .lines()
         .map(str::trim)
@@ -153,13 +137,12 @@ pub async fn open(
 }
 
 pub async fn cancel(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
+    let session = ctx.user()?;
     let outcome = catalogue
         .cancel_tender(&session.principal(), &ctx.meta, &id, &field(&f, "reason"))
         .await;

@@ -73,14 +73,13 @@ pub async fn document(
 }
 
 pub async fn remove_document(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path((id, document)): Path<(String, String)>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: _, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let document = tender_id(&document)?;
-    let (session, _) = posted(&ctx, form)?;
+    let session = ctx.user()?;
     let outcome = catalogue
         .remove_document(&session.principal(), &ctx.meta, &id, &document)
         .await;

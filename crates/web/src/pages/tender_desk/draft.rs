@@ -495,13 +495,10 @@ pub async fn new_form(ctx: Ctx) -> Result<Response, PageError> {
 }
 
 pub async fn create(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let org = session_org(session)?;
     let values = DraftValues::from_fields(&f);
     let outcome = match values.to_spec() {
@@ -548,15 +545,12 @@ pub async fn edit_form(
 
 /// Saves a draft, or amends a published call.
 pub async fn save(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path(id): Path<String>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    let f = read_form(form)?;
     let session = ctx.user()?;
-    ctx.check_csrf(&field(&f, "csrf"))?;
     let who = session.principal();
     let amending = catalogue.tender(Some(&who), &id).await?.state != "draft";
     let values = DraftValues::from_fields(&f);

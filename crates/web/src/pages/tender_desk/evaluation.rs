@@ -206,13 +206,12 @@ pub(super) async fn act_on_lot<T>(
 }
 
 pub async fn mark(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path((id, lot, bid)): Path<(String, i64, String)>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    let (session, f) = posted(&ctx, form)?;
+    let session = ctx.user()?;
     let who = session.principal();
     let v = catalogue.tender(Some(&who), &id).await?;
     let mut marks = std::collections::BTreeMap::new();
@@ -241,21 +240,19 @@ pub async fn mark(
 }
 
 pub async fn award(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path((id, lot)): Path<(String, i64)>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    decide(&ctx, &catalogue, &id, lot, form, false).await
+    decide(&ctx, &catalogue, &id, lot, false).await
 }
 
 pub async fn sign(
-    ctx: Ctx,
     Extension(catalogue): Extension<Catalogue>,
     Path((id, lot)): Path<(String, i64)>,
-    form: Result<Form<Pairs>, FormRejection>,
+    Posted { ctx, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    decide(&ctx, &catalogue, &id, lot, form, true).await
+    decide(&ctx, &catalogue, &id, lot, true).await
 }
 
 /// Awards a lot to the first of its ranking, or signs its contract.
@@ -264,11 +261,10 @@ pub(super) async fn decide(
     catalogue: &Catalogue,
     id: &str,
     lot: i64,
-    form: Result<Form<Pairs>, FormRejection>,
     sign: bool,
 ) -> Result<Response, PageError> {
     let id = tender_id(id)?;
-    let (session, _) = posted(ctx, form)?;
+    let session = ctx.user()?;
     let who = session.principal();
     let (outcome, notice) = if sign {
         (

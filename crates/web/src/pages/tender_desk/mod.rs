@@ -7,9 +7,8 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::Form;
 use axum::body::Bytes;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -27,8 +26,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Choice, Pairs, Pick, current_org, decimal, field, list, number, read_form};
+use super::{Choice, Pairs, Pick, current_org, decimal, field, list, number};
 use crate::error::{FormAlert, FormError, PageError};
+use crate::form::Posted;
 use crate::i18n::{DeskTexts, Texts};
 use crate::session::Ctx;
 use crate::views::{Chrome, When};
@@ -38,7 +38,7 @@ mod documents;
 mod draft;
 mod evaluation;
 
-use actions::{act, posted};
+use actions::act;
 pub use actions::{answer, ask, cancel, open, publish, submit_bid, withdraw};
 pub use documents::{add_document, document, remove_document};
 use draft::session_org;
