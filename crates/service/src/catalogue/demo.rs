@@ -3,6 +3,7 @@
 //! several regions with their certifications and prices, publishers with
 //! their applications, organisations that use them. Every name is invented.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use nuage_db::repo::catalogue::{self as repo, Relation, RolesRow, Sheet, SheetRow};
@@ -12,6 +13,7 @@ use nuage_domain::catalogue::{OfferSheet, Profile, Publication, ServiceSheet};
 use nuage_domain::ids::{OrgId, TokenId};
 use nuage_domain::org::Role;
 use nuage_domain::tender::{DAY_MS, TenderSpec};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{Catalogue, Decision, Grant, HOUSE_SETTING, Verdict, index, to_json};
@@ -153,79 +155,84 @@ pub(super) async fn ensure_house(
     Ok(org)
 }
 
-fn publish(grant: Grant) -> Verdict {
-    Verdict {
-        decision: Decision::Publish,
-        note: None,
-        grant,
-    }
+/// The demo ecosystem, read from `demo.json`: organisations are named there
+/// by their owner's e-mail, offers by their name.
+#[derive(Deserialize)]
+struct Ecosystem {
+    regions: Vec<DemoRegion>,
+    organisations: Vec<DemoOrg>,
+    offers: Vec<DemoOffer>,
+    services: Vec<DemoService>,
+    calls_for_tender: DemoCalls,
 }
 
+#[derive(Deserialize)]
+struct DemoRegion {
+    name: String,
+    location: String,
+    jurisdiction: String,
+}
+
+#[derive(Deserialize)]
 struct DemoOrg {
-    name: &'static str,
-    kind: &'static str,
-    email: &'static str,
-    profile: Option<serde_json::Value>,
+    name: String,
+    kind: String,
+    email: String,
+    /// Public bodies need one to run calls for tender.
+    siret: Option<String>,
     grant: Grant,
+    profile: Option<Profile>,
 }
 
-fn cert(scheme: &str, issuer: &str, scope: &str) -> serde_json::Value {
-    json!({"scheme": scheme, "issuer": issuer, "scope": scope, "valid_from": "2025-01-15", "valid_until": "2028-01-14"})
+#[derive(Deserialize)]
+struct DemoOffer {
+    provider: String,
+    sheet: OfferSheet,
 }
 
-fn profile(
-    legal_name: &str,
-    siren: Option<&str>,
-    country: &str,
-    description: &str,
-    eu_share: &str,
-    certifications: Vec<serde_json::Value>,
-    email: &str,
-) -> serde_json::Value {
-    json!({
-        "legal_name": legal_name, "siren": siren, "headquarters_country": country,
-        "description": description,
-        "capital": {"eu_share_percent": eu_share, "controlled_by": "Fondateurs et salariés (fictif)"},
-        "extra_eu_exposure": {"exposed": eu_share != "100", "statement": if eu_share == "100" {
-            "Aucune entité hors UE ne contrôle la société ; aucune loi extra-européenne ne s'applique aux données."
-        } else {
-            "Un actionnaire minoritaire hors UE ; les données restent dans l'UE."
-        }},
-        "certifications": certifications,
-        "contact_email": email,
-        "website": null,
-    })
+#[derive(Deserialize)]
+struct DemoService {
+    publisher: String,
+    sheet: ServiceSheet,
+    used_by: Vec<String>,
+    supported_by: Vec<String>,
 }
 
-fn offer(
-    (name, description): (&str, &str),
-    category: &str,
-    regions: &[&str],
-    certifications: &[&str],
-    capacity_gb: Option<u64>,
-    availability: &str,
-    price: serde_json::Value,
-) -> serde_json::Value {
-    json!({
-        "name": name, "description": description, "category": category,
-        "regions": regions, "certifications": certifications, "capacity_gb": capacity_gb,
-        "sla": {"availability_percent": availability, "support_hours": "24/7", "rto_hours": 4, "rpo_hours": 1},
-        "reversibility": {"export_formats": ["S3", "tar"], "notice_days": 30},
-        "price": price,
-    })
+/// One call open (a week ahead), one closed and ready to open with its bids,
+/// both on the same terms (`spec`, without title and deadline).
+#[derive(Deserialize)]
+struct DemoCalls {
+    spec: serde_json::Value,
+    open: DemoCall,
+    closed: DemoCall,
 }
 
-fn service(
-    name: &str,
-    description: &str,
-    category: &str,
-    licence: &str,
-    deployments: &[&str],
-) -> serde_json::Value {
-    json!({
-        "name": name, "description": description, "category": category, "licence": licence,
-        "deployments": deployments, "data_locations": ["FR"], "website": null,
-    })
+#[derive(Deserialize)]
+struct DemoCall {
+    title: String,
+    buyer: String,
+    #[serde(default)]
+    bids: Vec<DemoBid>,
+}
+
+#[derive(Deserialize)]
+struct DemoBid {
+    supplier: String,
+    offer: String,
+    prices: serde_json::Value,
+    answers: serde_json::Value,
+}
+
+fn ecosystem() -> ServiceResult<Ecosystem> {
+    serde_json::from_str(include_str!("demo.json"))
+        .map_err(|e| ServiceError::Internal(format!("demo data: {e}")))
+}
+
+/// The id of the demo organisation whose owner has this e-mail.
+fn org_of(ids: &HashMap<String, OrgId>, email: &str) -> ServiceResult<OrgId> {
+    ids.get(email)
+        .copied()
+        .ok_or_else(|| ServiceError::Internal(format!("demo data: no organisation {email}")))
 }
 
 impl Catalogue {
@@ -238,174 +245,30 @@ impl Catalogue {
         if identity::count_orgs(&mut *platform.db().acquire().await?).await? > 1 {
             return Ok(None);
         }
+        let demo = ecosystem()?;
         let root = Principal::Root {
             token: TokenId::new(),
         };
         let meta = RequestMeta {
             source: "demo".into(),
         };
-        for (name, location, jurisdiction) in [
-            ("fr-lyon", "Lyon, France", "FR"),
-            ("fr-lille", "Lille, France", "FR"),
-            ("de-fra", "Francfort, Allemagne", "DE"),
-            ("nl-ams", "Amsterdam, Pays-Bas", "NL"),
-        ] {
-            self.declare_region(&root, &meta, name, location, jurisdiction)
+        for r in &demo.regions {
+            self.declare_region(&root, &meta, &r.name, &r.location, &r.jurisdiction)
                 .await?;
         }
-        let provider = Grant {
-            provider: true,
-            publisher: false,
-        };
-        let publisher = Grant {
-            provider: false,
-            publisher: true,
-        };
-        let orgs = [
-            DemoOrg {
-                name: "Cumulus Hébergement",
-                kind: "company",
-                email: "admin@cumulus.example",
-                profile: Some(profile(
-                    "Cumulus Hébergement SAS",
-                    Some("901000018"),
-                    "FR",
-                    "Hébergeur lyonnais : machines virtuelles, stockage objet et sauvegarde dans deux centres de données en Auvergne-Rhône-Alpes.",
-                    "100",
-                    vec![
-                        cert(
-                            "SecNumCloud",
-                            "ANSSI",
-                            "IaaS et stockage objet, région fr-lyon",
-                        ),
-                        cert(
-                            "ISO 27001",
-                            "Bureau de certification fictif",
-                            "Exploitation des centres de données",
-                        ),
-                    ],
-                    "contact@cumulus.example",
-                )),
-                grant: provider,
-            },
-            DemoOrg {
-                name: "Stratus Données",
-                kind: "company",
-                email: "admin@stratus.example",
-                profile: Some(profile(
-                    "Stratus Données SA",
-                    Some("902000025"),
-                    "FR",
-                    "Hébergeur de données de santé à Lille : stockage, sauvegarde et hébergement d'applications métier.",
-                    "100",
-                    vec![
-                        cert(
-                            "HDS",
-                            "Organisme certificateur fictif",
-                            "Hébergement de données de santé",
-                        ),
-                        cert(
-                            "ISO 27001",
-                            "Organisme certificateur fictif",
-                            "Hébergement et infogérance",
-                        ),
-                    ],
-                    "contact@stratus.example",
-                )),
-                grant: provider,
-            },
-            DemoOrg {
-                name: "Altocloud",
-                kind: "company",
-                email: "admin@altocloud.example",
-                profile: Some(profile(
-                    "Altocloud GmbH",
-                    None,
-                    "DE",
-                    "Cloud provider in Frankfurt and Amsterdam: object storage and compute at low prices.",
-                    "80",
-                    vec![cert(
-                        "ISO 27001",
-                        "Fictional certification body",
-                        "Cloud infrastructure",
-                    )],
-                    "contact@altocloud.example",
-                )),
-                grant: provider,
-            },
-            DemoOrg {
-                name: "Coopérative Logiciels Libres",
-                kind: "company",
-                email: "admin@cooplibre.example",
-                profile: Some(profile(
-                    "Coopérative Logiciels Libres SCOP",
-                    Some("903000032"),
-                    "FR",
-                    "Éditeur coopératif de logiciels libres de gestion : paie, comptabilité, messagerie.",
-                    "100",
-                    vec![],
-                    "contact@cooplibre.example",
-                )),
-                grant: Grant {
-                    provider: true,
-                    publisher: true,
-                },
-            },
-            DemoOrg {
-                name: "Éditions Numériques de l'Ouest",
-                kind: "company",
-                email: "admin@eno.example",
-                profile: Some(profile(
-                    "Éditions Numériques de l'Ouest SAS",
-                    Some("904000049"),
-                    "FR",
-                    "Éditeur d'applications pour l'éducation et la santé.",
-                    "100",
-                    vec![],
-                    "contact@eno.example",
-                )),
-                grant: publisher,
-            },
-            DemoOrg {
-                name: "Commune de Belleville-sur-Loire (fictive)",
-                kind: "public",
-                email: "dsi@belleville.example",
-                profile: None,
-                grant: Grant::default(),
-            },
-            DemoOrg {
-                name: "Centre hospitalier de Valmont (fictif)",
-                kind: "public",
-                email: "dsi@ch-valmont.example",
-                profile: None,
-                grant: Grant::default(),
-            },
-            DemoOrg {
-                name: "Atelier Exemple SARL",
-                kind: "company",
-                email: "gerance@atelier.example",
-                profile: None,
-                grant: Grant::default(),
-            },
-        ];
-        let mut ids = Vec::new();
+        let mut ids = HashMap::new();
         let mut credentials = String::from(
             "# Demo accounts of this Nuage platform (fictional organisations).\n# e-mail\tpassword\torganisation\n",
         );
-        for o in &orgs {
+        for o in demo.organisations {
             let org = platform
                 .create_org(
                     &root,
                     &meta,
                     NewOrg {
-                        name: o.name.into(),
-                        kind: o.kind.into(),
-                        // Public bodies need one to run calls for tender.
-                        siret: match o.email {
-                            "dsi@belleville.example" => Some("21450001900010".into()),
-                            "dsi@ch-valmont.example" => Some("26590001900018".into()),
-                            _ => None,
-                        },
+                        name: o.name.clone(),
+                        kind: o.kind,
+                        siret: o.siret,
                         vat_number: None,
                         country: None,
                     },
@@ -418,7 +281,7 @@ impl Catalogue {
                     &meta,
                     org.id,
                     NewUser {
-                        email: o.email.into(),
+                        email: o.email.clone(),
                         password: password.clone(),
                         display_name: None,
                     },
@@ -426,266 +289,52 @@ impl Catalogue {
                 )
                 .await?;
             credentials.push_str(&format!("{}\t{password}\t{}\n", o.email, o.name));
-            if let Some(p) = &o.profile {
-                self.save_profile(&root, &meta, org.id, sheet(p.clone())?)
+            if let Some(profile) = o.profile {
+                self.save_profile(&root, &meta, org.id, profile).await?;
+                self.publish_demo_sheet(&root, &meta, Sheet::Profile, &org.id.to_string(), o.grant)
                     .await?;
-                self.move_own_sheet(
-                    &root,
-                    &meta,
-                    Sheet::Profile,
-                    &org.id.to_string(),
-                    Publication::InReview,
-                )
-                .await?;
-                self.review(
-                    &root,
-                    &meta,
-                    Sheet::Profile,
-                    &org.id.to_string(),
-                    publish(o.grant),
-                )
-                .await?;
             }
-            ids.push(org.id);
+            ids.insert(o.email, org.id);
         }
-        let offers: [(usize, serde_json::Value); 8] = [
-            (
-                0,
-                offer(
-                    (
-                        "Stockage objet souverain",
-                        "Stockage objet S3 qualifié SecNumCloud, répliqué sur deux sites lyonnais.",
-                    ),
-                    "storage",
-                    &["fr-lyon"],
-                    &["SecNumCloud", "ISO 27001"],
-                    None,
-                    "99.95",
-                    json!({"per_gb_month": "0.012", "per_1k_class_a": "0.005", "per_1k_class_b": "0.0004", "per_gb_egress": "0"}),
-                ),
-            ),
-            (
-                0,
-                offer(
-                    (
-                        "Hébergement web mutualisé",
-                        "Hébergement de sites web statiques et PHP, certificat TLS inclus.",
-                    ),
-                    "hosting",
-                    &["fr-lyon"],
-                    &["SecNumCloud"],
-                    Some(50),
-                    "99.9",
-                    json!({"monthly_fee": "7.5", "included_gb": 50}),
-                ),
-            ),
-            (
-                0,
-                offer(
-                    (
-                        "Machines virtuelles qualifiées",
-                        "Machines virtuelles sur une infrastructure qualifiée SecNumCloud.",
-                    ),
-                    "compute",
-                    &["fr-lyon"],
-                    &["SecNumCloud"],
-                    None,
-                    "99.95",
-                    json!({"monthly_fee": "39", "commitment_months": 12}),
-                ),
-            ),
-            (
-                1,
-                offer(
-                    (
-                        "Stockage de données de santé",
-                        "Stockage objet certifié HDS pour les établissements de santé.",
-                    ),
-                    "storage",
-                    &["fr-lille"],
-                    &["HDS", "ISO 27001"],
-                    Some(5000),
-                    "99.9",
-                    json!({"monthly_fee": "25", "included_gb": 500, "per_gb_month": "0.02", "tiers": [{"from_gb": 2000, "per_gb_month": "0.015"}]}),
-                ),
-            ),
-            (
-                1,
-                offer(
-                    (
-                        "Sauvegarde externalisée",
-                        "Sauvegarde chiffrée et rétention de 30 jours.",
-                    ),
-                    "storage",
-                    &["fr-lille"],
-                    &["ISO 27001"],
-                    Some(2000),
-                    "99.5",
-                    json!({"monthly_fee": "12", "included_gb": 200, "per_gb_month": "0.009"}),
-                ),
-            ),
-            (
-                2,
-                offer(
-                    (
-                        "Object Storage Standard",
-                        "S3 object storage in Frankfurt or Amsterdam, billed per use.",
-                    ),
-                    "storage",
-                    &["de-fra", "nl-ams"],
-                    &["ISO 27001"],
-                    None,
-                    "99.9",
-                    json!({"per_gb_month": "0.0049", "per_1k_class_a": "0.0045", "per_1k_class_b": "0.00036", "per_gb_egress": "0.008"}),
-                ),
-            ),
-            (
-                2,
-                offer(
-                    ("Compute Small", "2 vCPU, 4 GB RAM virtual machines."),
-                    "compute",
-                    &["de-fra"],
-                    &["ISO 27001"],
-                    None,
-                    "99.9",
-                    json!({"monthly_fee": "9.9"}),
-                ),
-            ),
-            (
-                3,
-                offer(
-                    (
-                        "Paie Libre hébergée",
-                        "Le logiciel de paie Paie Libre hébergé et maintenu par ses auteurs.",
-                    ),
-                    "payroll",
-                    &["fr-lyon"],
-                    &[],
-                    None,
-                    "99.5",
-                    json!({"monthly_fee": "49", "commitment_months": 12}),
-                ),
-            ),
-        ];
-        let mut offer_ids = Vec::new();
-        for (owner, o) in offers {
+        let mut offers = HashMap::new();
+        for o in demo.offers {
+            let provider = org_of(&ids, &o.provider)?;
+            let name = o.sheet.name.clone();
             let saved = self
-                .save_offer(&root, &meta, ids[owner], None, sheet(o)?)
+                .save_offer(&root, &meta, provider, None, o.sheet)
                 .await?;
-            offer_ids.push(saved.id.clone());
-            self.move_own_sheet(&root, &meta, Sheet::Offer, &saved.id, Publication::InReview)
+            self.publish_demo_sheet(&root, &meta, Sheet::Offer, &saved.id, Grant::default())
                 .await?;
-            self.review(
-                &root,
-                &meta,
-                Sheet::Offer,
-                &saved.id,
-                publish(Grant::default()),
-            )
-            .await?;
+            offers.insert(name, saved.id);
         }
-        let services: [(usize, serde_json::Value, &[usize], &[usize]); 5] = [
-            (
-                3,
-                service(
-                    "Paie Libre",
-                    "Logiciel libre de paie conforme à la DSN, pour les collectivités et les PME.",
-                    "payroll",
-                    "AGPL-3.0-or-later",
-                    &["nuage", "provider_cloud", "on_premises"],
-                ),
-                &[5, 7],
-                &[0, 3],
-            ),
-            (
-                3,
-                service(
-                    "Compta Ouverte",
-                    "Progiciel de gestion intégré libre : comptabilité, facturation, achats.",
-                    "erp",
-                    "AGPL-3.0-or-later",
-                    &["provider_cloud", "on_premises"],
-                ),
-                &[7],
-                &[3],
-            ),
-            (
-                3,
-                service(
-                    "Messagerie Azur",
-                    "Messagerie et agenda partagés, webmail et synchronisation mobile.",
-                    "mail",
-                    "GPL-3.0-or-later",
-                    &["provider_cloud", "on_premises"],
-                ),
-                &[5],
-                &[0, 1],
-            ),
-            (
-                4,
-                service(
-                    "Classe Ouverte",
-                    "Espace numérique de travail pour les collèges et lycées.",
-                    "education",
-                    "EUPL-1.2",
-                    &["provider_cloud"],
-                ),
-                &[5],
-                &[0],
-            ),
-            (
-                4,
-                service(
-                    "Dossier Patient Valmont",
-                    "Dossier patient informatisé pour les établissements de santé.",
-                    "health",
-                    "proprietary",
-                    &["provider_cloud", "on_premises"],
-                ),
-                &[6],
-                &[1],
-            ),
-        ];
-        for (owner, s, users, supporters) in services {
+        for s in demo.services {
+            let publisher = org_of(&ids, &s.publisher)?;
             let saved = self
-                .save_service(&root, &meta, ids[owner], None, sheet::<ServiceSheet>(s)?)
+                .save_service(&root, &meta, publisher, None, s.sheet)
                 .await?;
-            self.move_own_sheet(
-                &root,
-                &meta,
-                Sheet::Service,
-                &saved.id,
-                Publication::InReview,
-            )
-            .await?;
-            self.review(
-                &root,
-                &meta,
-                Sheet::Service,
-                &saved.id,
-                publish(Grant::default()),
-            )
-            .await?;
-            for u in users {
-                self.declare(&root, &meta, Relation::Uses, &saved.id, ids[*u], true)
+            self.publish_demo_sheet(&root, &meta, Sheet::Service, &saved.id, Grant::default())
+                .await?;
+            for (relation, orgs) in [
+                (Relation::Uses, s.used_by),
+                (Relation::Supports, s.supported_by),
+            ] {
+                for email in orgs {
+                    self.declare(
+                        &root,
+                        &meta,
+                        relation,
+                        &saved.id,
+                        org_of(&ids, &email)?,
+                        true,
+                    )
                     .await?;
-            }
-            for p in supporters {
-                self.declare(&root, &meta, Relation::Supports, &saved.id, ids[*p], true)
-                    .await?;
+                }
             }
         }
-        // Calls for tender: one open (a week ahead), one closed and ready to
-        // open, with bids of two providers; their opening keys go to the
-        // credentials file (in real life they stay on the buyer's machine).
+        // Their opening keys go to the credentials file (in real life they
+        // stay on the buyer's machine).
         let keys = self
-            .seed_demo_tenders(
-                &root,
-                &meta,
-                ids[5],
-                ids[6],
-                &[(ids[0], &offer_ids[0]), (ids[1], &offer_ids[4])],
-            )
+            .seed_demo_tenders(&root, &meta, demo.calls_for_tender, &ids, &offers)
             .await?;
         credentials.push_str(
             "\n# Opening keys of the demo's calls for tender (nuage tender open --key-file FILE,\n# with the key's line saved in FILE)\n",
@@ -698,78 +347,85 @@ impl Catalogue {
             .map_err(|e| ServiceError::Internal(format!("{}: {e}", path.display())))?;
         Ok(Some(path))
     }
-}
 
-impl Catalogue {
+    /// Sends a demo sheet to review and publishes it, granting `grant`.
+    async fn publish_demo_sheet(
+        &self,
+        root: &Principal,
+        meta: &RequestMeta,
+        kind: Sheet,
+        id: &str,
+        grant: Grant,
+    ) -> ServiceResult<()> {
+        self.move_own_sheet(root, meta, kind, id, Publication::InReview)
+            .await?;
+        let verdict = Verdict {
+            decision: Decision::Publish,
+            note: None,
+            grant,
+        };
+        self.review(root, meta, kind, id, verdict).await?;
+        Ok(())
+    }
+
     /// The demo's calls for tender; returns (title, opening key) of each.
     async fn seed_demo_tenders(
         &self,
         root: &Principal,
         meta: &RequestMeta,
-        open_buyer: OrgId,
-        closed_buyer: OrgId,
-        bidders: &[(OrgId, &String)],
+        calls: DemoCalls,
+        ids: &HashMap<String, OrgId>,
+        offers: &HashMap<String, String>,
     ) -> ServiceResult<Vec<(String, String)>> {
         use age::secrecy::ExposeSecret;
         let now = self.now_ms();
-        let call = |title: &str, deadline: i64| -> ServiceResult<TenderSpec> {
-            sheet(json!({
-                "title": title,
-                "description": "Appel d'offres fictif de la démonstration : stockage objet compatible S3 des données de l'établissement, chiffré, en France.",
-                "cpv": "72317000-0",
-                "estimated_value": "48000",
-                "place": {"code": "FR", "kind": "country"},
-                "duration_months": 36,
-                "price_form": "unit",
-                "ccag": "information_technology",
-                "procedure": "adapted",
-                "deadline_ms": deadline,
-                "lots": [{
-                    "title": "Stockage objet",
-                    "category": "storage",
-                    "usage_profile": {"stored_gb": "2000", "class_a_requests": 200000, "class_b_requests": 2000000, "egress_gb": "100"},
-                    "requirements": [
-                        {"rule": "jurisdiction", "allowed": ["FR"]},
-                        {"rule": "reversibility_formats", "required": ["S3"]},
-                        {"rule": "max_price", "monthly_eur": "200"},
-                    ],
-                }],
-                "criteria": [
-                    {"name": "prix", "kind": "price", "weight": 60},
-                    {"name": "sécurité", "kind": "technical", "weight": 40, "scale_max": 20},
-                ],
-            }))
+        let spec = |title: &str, deadline: i64| -> ServiceResult<TenderSpec> {
+            let mut spec = calls.spec.clone();
+            spec["title"] = title.into();
+            spec["deadline_ms"] = deadline.into();
+            sheet(spec)
         };
         let mut keys = Vec::new();
-        let open_title = "Hébergement des archives municipales (démonstration)";
+        let open = &calls.open;
         let t = self
-            .create_tender(root, meta, open_buyer, call(open_title, now + 7 * DAY_MS)?)
+            .create_tender(
+                root,
+                meta,
+                org_of(ids, &open.buyer)?,
+                spec(&open.title, now + 7 * DAY_MS)?,
+            )
             .await?;
         let key = age::x25519::Identity::generate();
         self.publish_tender(root, meta, &t.id, &key.to_public().to_string(), None)
             .await?;
         keys.push((
-            format!("{open_title}: {}", t.id),
+            format!("{}: {}", open.title, t.id),
             key.to_string().expose_secret().to_owned(),
         ));
 
-        let closed_title = "Stockage des sauvegardes hospitalières (démonstration)";
+        let closed = &calls.closed;
         let t = self
-            .create_tender(root, meta, closed_buyer, call(closed_title, now + DAY_MS)?)
+            .create_tender(
+                root,
+                meta,
+                org_of(ids, &closed.buyer)?,
+                spec(&closed.title, now + DAY_MS)?,
+            )
             .await?;
         let key = age::x25519::Identity::generate();
         let recipient = key.to_public();
         self.publish_tender(root, meta, &t.id, &recipient.to_string(), None)
             .await?;
-        for (i, (bidder, offer)) in bidders.iter().enumerate() {
-            let (fee, per_gb) = [("20", "0.012"), ("12", "0.009")][i % 2];
+        for b in &closed.bids {
+            let offer = offers.get(&b.offer).ok_or_else(|| {
+                ServiceError::Internal(format!("demo data: no offer {}", b.offer))
+            })?;
             let bid = json!({"tender_id": t.id, "lots": [{"lot": 1, "offer_id": offer,
-                "prices": {"monthly_fee": fee, "per_gb_month": per_gb,
-                           "per_1k_class_a": "0.005", "per_1k_class_b": "0.0004", "per_gb_egress": "0"},
-                "answers": {"sécurité": "Chiffrement au repos par locataire, clés hors de portée de l'exploitant."}}]});
+                "prices": b.prices, "answers": b.answers}]});
             let sealed = age::encrypt(&recipient, bid.to_string().as_bytes())
                 .map_err(|e| ServiceError::Internal(format!("sealing a demo bid: {e}")))?;
-            self.submit_bid(root, meta, &t.id, *bidder, &sealed).await?;
+            self.submit_bid(root, meta, &t.id, org_of(ids, &b.supplier)?, &sealed)
+                .await?;
         }
         // As if a day had passed: the deadline is behind, the bids wait.
         let mut spec = t.spec.clone();
@@ -782,7 +438,7 @@ impl Catalogue {
         )
         .await?;
         keys.push((
-            format!("{closed_title}: {}", t.id),
+            format!("{}: {}", closed.title, t.id),
             key.to_string().expose_secret().to_owned(),
         ));
         Ok(keys)
@@ -801,4 +457,57 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(contents)?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `demo.json` reads, and every organisation and offer it names exists
+    /// in it: a mistake there fails here, not at `serve --demo`.
+    #[test]
+    fn the_demo_data_reads_and_names_only_what_it_defines() {
+        let demo = ecosystem().expect("demo.json reads");
+        let ids: HashMap<String, OrgId> = demo
+            .organisations
+            .iter()
+            .map(|o| (o.email.clone(), OrgId::new()))
+            .collect();
+        assert_eq!(
+            ids.len(),
+            demo.organisations.len(),
+            "one owner per organisation"
+        );
+        let offers: Vec<&str> = demo.offers.iter().map(|o| o.sheet.name.as_str()).collect();
+        let mut named: Vec<&str> = demo.offers.iter().map(|o| o.provider.as_str()).collect();
+        for s in &demo.services {
+            named.push(&s.publisher);
+            named.extend(s.used_by.iter().chain(&s.supported_by).map(String::as_str));
+        }
+        let calls = &demo.calls_for_tender;
+        named.extend([calls.open.buyer.as_str(), calls.closed.buyer.as_str()]);
+        for b in &calls.closed.bids {
+            named.push(&b.supplier);
+            assert!(offers.contains(&b.offer.as_str()), "no offer {}", b.offer);
+        }
+        for email in named {
+            org_of(&ids, email).expect("a demo organisation");
+        }
+        let regions: Vec<String> = demo.regions.iter().map(|r| r.name.clone()).collect();
+        for o in demo.offers {
+            o.sheet.validated(&regions).expect("a valid offer");
+        }
+        for o in demo.organisations {
+            if let Some(p) = o.profile {
+                p.validated().expect("a valid profile");
+            }
+        }
+        for s in demo.services {
+            s.sheet.validated().expect("a valid service");
+        }
+        let mut spec = calls.spec.clone();
+        spec["title"] = "t".into();
+        spec["deadline_ms"] = 0.into();
+        sheet::<TenderSpec>(spec).expect("a call's terms");
+    }
 }

@@ -206,7 +206,7 @@ struct Move {
 }
 
 /// Roles granted when a profile is published.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
 pub struct Grant {
     pub provider: bool,
     pub publisher: bool,
