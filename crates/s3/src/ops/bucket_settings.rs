@@ -1,24 +1,17 @@
 //! A bucket's settings: versioning, tags, CORS, website, lifecycle.
 
 use nuage_domain::storage::{CorsRule, LifecycleRule};
-use nuage_service::storage::recorder::RequestClass;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::{NuageS3, tags_in, tags_out};
+use super::{Call, NuageS3, tags_in, tags_out};
 use crate::convert;
 
 pub(super) async fn get_bucket_versioning(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    let call = s3.call(
-        &req,
-        "GetBucketVersioning",
-        RequestClass::B,
-        &req.input.bucket,
-        None,
-    )?;
     let v = call.done(s3.storage.versioning(&call.caller, &req.input.bucket).await)?;
     Ok(S3Response::new(GetBucketVersioningOutput {
         status: v
@@ -30,15 +23,9 @@ pub(super) async fn get_bucket_versioning(
 
 pub(super) async fn put_bucket_versioning(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<PutBucketVersioningInput>,
 ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
-    let call = s3.call(
-        &req,
-        "PutBucketVersioning",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let status = req
         .input
         .versioning_configuration
@@ -64,15 +51,9 @@ pub(super) async fn put_bucket_versioning(
 
 pub(super) async fn get_bucket_tagging(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<GetBucketTaggingInput>,
 ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
-    let call = s3.call(
-        &req,
-        "GetBucketTagging",
-        RequestClass::B,
-        &req.input.bucket,
-        None,
-    )?;
     let tags = call.done(
         s3.storage
             .bucket_tags(&call.caller, &req.input.bucket)
@@ -85,15 +66,9 @@ pub(super) async fn get_bucket_tagging(
 
 pub(super) async fn put_bucket_tagging(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<PutBucketTaggingInput>,
 ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
-    let call = s3.call(
-        &req,
-        "PutBucketTagging",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let tags = tags_in(req.input.tagging.tag_set);
     call.done(
         s3.storage
@@ -105,15 +80,9 @@ pub(super) async fn put_bucket_tagging(
 
 pub(super) async fn delete_bucket_tagging(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<DeleteBucketTaggingInput>,
 ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
-    let call = s3.call(
-        &req,
-        "DeleteBucketTagging",
-        RequestClass::Free,
-        &req.input.bucket,
-        None,
-    )?;
     call.done(
         s3.storage
             .set_bucket_tags(&call.caller, &req.input.bucket, None)
@@ -124,15 +93,9 @@ pub(super) async fn delete_bucket_tagging(
 
 pub(super) async fn get_bucket_cors(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<GetBucketCorsInput>,
 ) -> S3Result<S3Response<GetBucketCorsOutput>> {
-    let call = s3.call(
-        &req,
-        "GetBucketCors",
-        RequestClass::B,
-        &req.input.bucket,
-        None,
-    )?;
     let rules = call.done(s3.storage.cors(&call.caller, &req.input.bucket).await)?;
     Ok(S3Response::new(GetBucketCorsOutput {
         cors_rules: Some(
@@ -153,15 +116,9 @@ pub(super) async fn get_bucket_cors(
 
 pub(super) async fn put_bucket_cors(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<PutBucketCorsInput>,
 ) -> S3Result<S3Response<PutBucketCorsOutput>> {
-    let call = s3.call(
-        &req,
-        "PutBucketCors",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let rules = req
         .input
         .cors_configuration
@@ -186,15 +143,9 @@ pub(super) async fn put_bucket_cors(
 
 pub(super) async fn delete_bucket_cors(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<DeleteBucketCorsInput>,
 ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
-    let call = s3.call(
-        &req,
-        "DeleteBucketCors",
-        RequestClass::Free,
-        &req.input.bucket,
-        None,
-    )?;
     call.done(
         s3.storage
             .set_cors(&call.caller, &req.input.bucket, None)
@@ -205,30 +156,18 @@ pub(super) async fn delete_bucket_cors(
 
 pub(super) async fn get_bucket_website(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<GetBucketWebsiteInput>,
 ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
-    let call = s3.call(
-        &req,
-        "GetBucketWebsite",
-        RequestClass::B,
-        &req.input.bucket,
-        None,
-    )?;
     let config = call.done(s3.storage.website(&call.caller, &req.input.bucket).await)?;
     Ok(S3Response::new(convert::website_out(config)))
 }
 
 pub(super) async fn put_bucket_website(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<PutBucketWebsiteInput>,
 ) -> S3Result<S3Response<PutBucketWebsiteOutput>> {
-    let call = s3.call(
-        &req,
-        "PutBucketWebsite",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let config = convert::website_in(req.input.website_configuration)?;
     call.done(
         s3.storage
@@ -240,15 +179,9 @@ pub(super) async fn put_bucket_website(
 
 pub(super) async fn delete_bucket_website(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<DeleteBucketWebsiteInput>,
 ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
-    let call = s3.call(
-        &req,
-        "DeleteBucketWebsite",
-        RequestClass::Free,
-        &req.input.bucket,
-        None,
-    )?;
     call.done(
         s3.storage
             .set_website(&call.caller, &req.input.bucket, None)
@@ -259,15 +192,9 @@ pub(super) async fn delete_bucket_website(
 
 pub(super) async fn get_bucket_lifecycle_configuration(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<GetBucketLifecycleConfigurationInput>,
 ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-    let call = s3.call(
-        &req,
-        "GetBucketLifecycleConfiguration",
-        RequestClass::B,
-        &req.input.bucket,
-        None,
-    )?;
     let rules = call.done(s3.storage.lifecycle(&call.caller, &req.input.bucket).await)?;
     Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
         rules: Some(lifecycle_out(rules)),
@@ -277,15 +204,9 @@ pub(super) async fn get_bucket_lifecycle_configuration(
 
 pub(super) async fn put_bucket_lifecycle_configuration(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<PutBucketLifecycleConfigurationInput>,
 ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
-    let call = s3.call(
-        &req,
-        "PutBucketLifecycleConfiguration",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let rules = lifecycle_in(
         req.input
             .lifecycle_configuration
@@ -304,15 +225,9 @@ pub(super) async fn put_bucket_lifecycle_configuration(
 
 pub(super) async fn delete_bucket_lifecycle(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<DeleteBucketLifecycleInput>,
 ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-    let call = s3.call(
-        &req,
-        "DeleteBucketLifecycle",
-        RequestClass::Free,
-        &req.input.bucket,
-        None,
-    )?;
     call.done(
         s3.storage
             .set_lifecycle(&call.caller, &req.input.bucket, None)

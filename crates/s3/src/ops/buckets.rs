@@ -1,23 +1,16 @@
 //! Buckets: create, look up, delete, list, locate.
 
-use nuage_service::storage::recorder::RequestClass;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
-use super::NuageS3;
+use super::{Call, NuageS3};
 use crate::convert::{self, storage as err};
 
 pub(super) async fn create_bucket(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
-    let call = s3.call(
-        &req,
-        "CreateBucket",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let i = req.input;
     let region = i
         .create_bucket_configuration
@@ -35,9 +28,9 @@ pub(super) async fn create_bucket(
 
 pub(super) async fn head_bucket(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<HeadBucketInput>,
 ) -> S3Result<S3Response<HeadBucketOutput>> {
-    let call = s3.call(&req, "HeadBucket", RequestClass::B, &req.input.bucket, None)?;
     let b = call.done(
         s3.storage
             .head_bucket(&call.caller, &req.input.bucket)
@@ -51,15 +44,9 @@ pub(super) async fn head_bucket(
 
 pub(super) async fn delete_bucket(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
-    let call = s3.call(
-        &req,
-        "DeleteBucket",
-        RequestClass::Free,
-        &req.input.bucket,
-        None,
-    )?;
     call.done(
         s3.storage
             .delete_bucket(&call.caller, &req.input.bucket)
@@ -95,15 +82,9 @@ pub(super) async fn list_buckets(
 
 pub(super) async fn get_bucket_location(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-    let call = s3.call(
-        &req,
-        "GetBucketLocation",
-        RequestClass::B,
-        &req.input.bucket,
-        None,
-    )?;
     let region = call.done(
         s3.storage
             .bucket_region(&call.caller, &req.input.bucket)

@@ -1,24 +1,17 @@
 //! Listings of a bucket's objects and versions.
 
 use nuage_service::storage::ListQuery;
-use nuage_service::storage::recorder::RequestClass;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::{NuageS3, max_keys};
+use super::{Call, NuageS3, max_keys};
 use crate::convert;
 
 pub(super) async fn list_objects(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
-    let call = s3.call(
-        &req,
-        "ListObjects",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let i = req.input;
     let url = i
         .encoding_type
@@ -54,15 +47,9 @@ pub(super) async fn list_objects(
 
 pub(super) async fn list_objects_v2(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
-    let call = s3.call(
-        &req,
-        "ListObjectsV2",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let i = req.input;
     let url = i
         .encoding_type
@@ -101,15 +88,9 @@ pub(super) async fn list_objects_v2(
 
 pub(super) async fn list_object_versions(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-    let call = s3.call(
-        &req,
-        "ListObjectVersions",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let i = req.input;
     let url = i
         .encoding_type

@@ -201,57 +201,86 @@ fn max_keys(v: Option<i32>) -> S3Result<usize> {
     }
 }
 
-/// `impl S3` from a table: each operation's input, output and function.
+/// `impl S3` from a table, by family (the module that serves them): each
+/// operation's input and output and, for those the access log records, the
+/// operation's name there, its billing class (A, B or Free) and what it
+/// addresses (a bucket, or an object in it); the function of the same name
+/// then receives the request's [`Call`].
 macro_rules! operations {
-    ($($op:ident($input:ident) -> $output:ident = $f:path;)*) => {
+    ($($family:ident { $($op:ident($input:ident) -> $output:ident $(: $name:literal, $class:ident, $target:ident)?;)* })*) => {
         #[async_trait::async_trait]
         impl S3 for NuageS3 {
-            $(
+            $($(
                 async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
-                    $f(self, req).await
+                    operation!(self, req, $family::$op $(, $name, $class, $target)?)
                 }
-            )*
+            )*)*
         }
     };
 }
 
+macro_rules! operation {
+    ($s3:ident, $req:ident, $f:path) => {
+        $f($s3, $req).await
+    };
+    ($s3:ident, $req:ident, $f:path, $name:literal, $class:ident, bucket) => {{
+        let call = $s3.call(&$req, $name, RequestClass::$class, &$req.input.bucket, None)?;
+        $f($s3, call, $req).await
+    }};
+    ($s3:ident, $req:ident, $f:path, $name:literal, $class:ident, object) => {{
+        let key = Some($req.input.key.as_str());
+        let call = $s3.call(&$req, $name, RequestClass::$class, &$req.input.bucket, key)?;
+        $f($s3, call, $req).await
+    }};
+}
+
 operations! {
-    create_bucket(CreateBucketInput) -> CreateBucketOutput = buckets::create_bucket;
-    head_bucket(HeadBucketInput) -> HeadBucketOutput = buckets::head_bucket;
-    delete_bucket(DeleteBucketInput) -> DeleteBucketOutput = buckets::delete_bucket;
-    list_buckets(ListBucketsInput) -> ListBucketsOutput = buckets::list_buckets;
-    get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput = buckets::get_bucket_location;
-    get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput = bucket_settings::get_bucket_versioning;
-    put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput = bucket_settings::put_bucket_versioning;
-    get_bucket_tagging(GetBucketTaggingInput) -> GetBucketTaggingOutput = bucket_settings::get_bucket_tagging;
-    put_bucket_tagging(PutBucketTaggingInput) -> PutBucketTaggingOutput = bucket_settings::put_bucket_tagging;
-    delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput = bucket_settings::delete_bucket_tagging;
-    get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput = bucket_settings::get_bucket_cors;
-    put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput = bucket_settings::put_bucket_cors;
-    delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput = bucket_settings::delete_bucket_cors;
-    get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput = bucket_settings::get_bucket_website;
-    put_bucket_website(PutBucketWebsiteInput) -> PutBucketWebsiteOutput = bucket_settings::put_bucket_website;
-    delete_bucket_website(DeleteBucketWebsiteInput) -> DeleteBucketWebsiteOutput = bucket_settings::delete_bucket_website;
-    get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput = bucket_settings::get_bucket_lifecycle_configuration;
-    put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput = bucket_settings::put_bucket_lifecycle_configuration;
-    delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput = bucket_settings::delete_bucket_lifecycle;
-    put_object(PutObjectInput) -> PutObjectOutput = objects::put_object;
-    get_object(GetObjectInput) -> GetObjectOutput = objects::get_object;
-    head_object(HeadObjectInput) -> HeadObjectOutput = objects::head_object;
-    delete_object(DeleteObjectInput) -> DeleteObjectOutput = objects::delete_object;
-    delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput = objects::delete_objects;
-    copy_object(CopyObjectInput) -> CopyObjectOutput = objects::copy_object;
-    get_object_tagging(GetObjectTaggingInput) -> GetObjectTaggingOutput = objects::get_object_tagging;
-    put_object_tagging(PutObjectTaggingInput) -> PutObjectTaggingOutput = objects::put_object_tagging;
-    delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput = objects::delete_object_tagging;
-    list_objects(ListObjectsInput) -> ListObjectsOutput = listing::list_objects;
-    list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output = listing::list_objects_v2;
-    list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput = listing::list_object_versions;
-    create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput = multipart::create_multipart_upload;
-    upload_part(UploadPartInput) -> UploadPartOutput = multipart::upload_part;
-    upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput = multipart::upload_part_copy;
-    complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput = multipart::complete_multipart_upload;
-    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput = multipart::abort_multipart_upload;
-    list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput = multipart::list_multipart_uploads;
-    list_parts(ListPartsInput) -> ListPartsOutput = multipart::list_parts;
+    buckets {
+        create_bucket(CreateBucketInput) -> CreateBucketOutput: "CreateBucket", A, bucket;
+        head_bucket(HeadBucketInput) -> HeadBucketOutput: "HeadBucket", B, bucket;
+        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput: "DeleteBucket", Free, bucket;
+        list_buckets(ListBucketsInput) -> ListBucketsOutput;
+        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput: "GetBucketLocation", B, bucket;
+    }
+    bucket_settings {
+        get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput: "GetBucketVersioning", B, bucket;
+        put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput: "PutBucketVersioning", A, bucket;
+        get_bucket_tagging(GetBucketTaggingInput) -> GetBucketTaggingOutput: "GetBucketTagging", B, bucket;
+        put_bucket_tagging(PutBucketTaggingInput) -> PutBucketTaggingOutput: "PutBucketTagging", A, bucket;
+        delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput: "DeleteBucketTagging", Free, bucket;
+        get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput: "GetBucketCors", B, bucket;
+        put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput: "PutBucketCors", A, bucket;
+        delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput: "DeleteBucketCors", Free, bucket;
+        get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput: "GetBucketWebsite", B, bucket;
+        put_bucket_website(PutBucketWebsiteInput) -> PutBucketWebsiteOutput: "PutBucketWebsite", A, bucket;
+        delete_bucket_website(DeleteBucketWebsiteInput) -> DeleteBucketWebsiteOutput: "DeleteBucketWebsite", Free, bucket;
+        get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput: "GetBucketLifecycleConfiguration", B, bucket;
+        put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput: "PutBucketLifecycleConfiguration", A, bucket;
+        delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput: "DeleteBucketLifecycle", Free, bucket;
+    }
+    objects {
+        put_object(PutObjectInput) -> PutObjectOutput: "PutObject", A, object;
+        get_object(GetObjectInput) -> GetObjectOutput: "GetObject", B, object;
+        head_object(HeadObjectInput) -> HeadObjectOutput: "HeadObject", B, object;
+        delete_object(DeleteObjectInput) -> DeleteObjectOutput: "DeleteObject", Free, object;
+        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput: "DeleteObject", Free, bucket;
+        copy_object(CopyObjectInput) -> CopyObjectOutput: "CopyObject", A, object;
+        get_object_tagging(GetObjectTaggingInput) -> GetObjectTaggingOutput: "GetObjectTagging", B, object;
+        put_object_tagging(PutObjectTaggingInput) -> PutObjectTaggingOutput: "PutObjectTagging", A, object;
+        delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput: "DeleteObjectTagging", Free, object;
+    }
+    listing {
+        list_objects(ListObjectsInput) -> ListObjectsOutput: "ListObjects", A, bucket;
+        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output: "ListObjectsV2", A, bucket;
+        list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput: "ListObjectVersions", A, bucket;
+    }
+    multipart {
+        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput: "CreateMultipartUpload", A, object;
+        upload_part(UploadPartInput) -> UploadPartOutput: "UploadPart", A, object;
+        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput: "UploadPartCopy", A, object;
+        complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput: "CompleteMultipartUpload", A, object;
+        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput: "AbortMultipartUpload", Free, object;
+        list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput: "ListMultipartUploads", A, bucket;
+        list_parts(ListPartsInput) -> ListPartsOutput: "ListParts", A, object;
+    }
 }

@@ -1,24 +1,17 @@
 //! Multipart uploads: start, parts, complete, abort, list.
 
-use nuage_service::storage::recorder::RequestClass;
 use nuage_service::storage::{CompletedPart, GetObject};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::{NuageS3, SSE, copy_source, max_keys, sse};
+use super::{Call, NuageS3, SSE, copy_source, max_keys, sse};
 use crate::convert;
 
 pub(super) async fn create_multipart_upload(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-    let call = s3.call(
-        &req,
-        "CreateMultipartUpload",
-        RequestClass::A,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let customer_key = convert::customer_key(
         i.sse_customer_algorithm.as_deref(),
@@ -71,15 +64,9 @@ pub(super) async fn create_multipart_upload(
 
 pub(super) async fn upload_part(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
-    let call = s3.call(
-        &req,
-        "UploadPart",
-        RequestClass::A,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let checksum = convert::checksum_input(
         &req.headers,
         req.trailing_headers.clone(),
@@ -140,15 +127,9 @@ pub(super) async fn upload_part(
 
 pub(super) async fn upload_part_copy(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-    let call = s3.call(
-        &req,
-        "UploadPartCopy",
-        RequestClass::A,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let (src_bucket, src_key, src_version) = copy_source(&i.copy_source)?;
     let range = match i.copy_source_range.as_deref() {
@@ -222,15 +203,9 @@ pub(super) async fn upload_part_copy(
 
 pub(super) async fn complete_multipart_upload(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    let call = s3.call(
-        &req,
-        "CompleteMultipartUpload",
-        RequestClass::A,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let parts = i
         .multipart_upload
@@ -283,15 +258,9 @@ pub(super) async fn complete_multipart_upload(
 
 pub(super) async fn abort_multipart_upload(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-    let call = s3.call(
-        &req,
-        "AbortMultipartUpload",
-        RequestClass::Free,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     call.done(
         s3.storage
@@ -303,15 +272,9 @@ pub(super) async fn abort_multipart_upload(
 
 pub(super) async fn list_multipart_uploads(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-    let call = s3.call(
-        &req,
-        "ListMultipartUploads",
-        RequestClass::A,
-        &req.input.bucket,
-        None,
-    )?;
     let i = req.input;
     let max = max_keys(i.max_uploads)?;
     let prefix = i.prefix.clone().unwrap_or_default();
@@ -357,15 +320,9 @@ pub(super) async fn list_multipart_uploads(
 
 pub(super) async fn list_parts(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
-    let call = s3.call(
-        &req,
-        "ListParts",
-        RequestClass::A,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let max = max_keys(i.max_parts)?;
     let after = i.part_number_marker.unwrap_or(0).max(0) as u32;

@@ -1,24 +1,17 @@
 //! Objects: write, read, look up, delete, copy, tags.
 
-use nuage_service::storage::recorder::RequestClass;
 use nuage_service::storage::{CopyObject, GetObject};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::{NuageS3, SSE, copy_source, sse, tags_in, tags_out};
+use super::{Call, NuageS3, SSE, copy_source, sse, tags_in, tags_out};
 use crate::convert;
 
 pub(super) async fn put_object(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
-    let call = s3.call(
-        &req,
-        "PutObject",
-        RequestClass::A,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let checksum = convert::checksum_input(
         &req.headers,
         req.trailing_headers.clone(),
@@ -87,15 +80,9 @@ pub(super) async fn put_object(
 
 pub(super) async fn get_object(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
-    let call = s3.call(
-        &req,
-        "GetObject",
-        RequestClass::B,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let customer_key = convert::customer_key(
         i.sse_customer_algorithm.as_deref(),
@@ -162,15 +149,9 @@ pub(super) async fn get_object(
 
 pub(super) async fn head_object(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
-    let call = s3.call(
-        &req,
-        "HeadObject",
-        RequestClass::B,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let customer_key = convert::customer_key(
         i.sse_customer_algorithm.as_deref(),
@@ -223,15 +204,9 @@ pub(super) async fn head_object(
 
 pub(super) async fn delete_object(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    let call = s3.call(
-        &req,
-        "DeleteObject",
-        RequestClass::Free,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let o = call.done(
         s3.storage
@@ -247,15 +222,9 @@ pub(super) async fn delete_object(
 
 pub(super) async fn delete_objects(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let call = s3.call(
-        &req,
-        "DeleteObject",
-        RequestClass::Free,
-        &req.input.bucket,
-        None,
-    )?;
     let i = req.input;
     if i.delete.objects.len() > 1000 {
         return Err(s3_error!(
@@ -304,15 +273,9 @@ pub(super) async fn delete_objects(
 
 pub(super) async fn copy_object(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
-    let call = s3.call(
-        &req,
-        "CopyObject",
-        RequestClass::A,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let (src_bucket, src_key, src_version) = copy_source(&i.copy_source)?;
     let replace = i
@@ -393,15 +356,9 @@ pub(super) async fn copy_object(
 
 pub(super) async fn get_object_tagging(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-    let call = s3.call(
-        &req,
-        "GetObjectTagging",
-        RequestClass::B,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let (version, tags) = call.done(
         s3.storage
@@ -416,15 +373,9 @@ pub(super) async fn get_object_tagging(
 
 pub(super) async fn put_object_tagging(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-    let call = s3.call(
-        &req,
-        "PutObjectTagging",
-        RequestClass::A,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let version = call.done(
         s3.storage
@@ -444,15 +395,9 @@ pub(super) async fn put_object_tagging(
 
 pub(super) async fn delete_object_tagging(
     s3: &NuageS3,
+    call: Call<'_>,
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-    let call = s3.call(
-        &req,
-        "DeleteObjectTagging",
-        RequestClass::Free,
-        &req.input.bucket,
-        Some(&req.input.key),
-    )?;
     let i = req.input;
     let version = call.done(
         s3.storage
