@@ -11,10 +11,12 @@ mod routes;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{any, get};
 use nuage_service::Platform;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub use problem::Problem;
 use routes::{account, billing, catalogue, orgs, platform, storage, tenders, websites};
@@ -25,33 +27,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Nuage API", description = "The REST API of Nuage, a sovereign cloud platform. Errors are RFC 9457 problem details; lists are paginated with `cursor` and `limit`; creating POSTs honour `Idempotency-Key`."),
-    paths(
-        platform::info, platform::verify_audit, platform::list_jobs, platform::run_job,
-        account::sign_up, account::password_grant, account::me, account::sessions, account::end_sessions, account::create_token, account::list_tokens, account::revoke_token,
-        account::create_app_password, account::list_app_passwords, account::revoke_app_password,
-        account::begin_totp, account::confirm_totp, account::disable_totp,
-        account::request_password_reset, account::confirm_password_reset,
-        orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org, orgs::set_tax,
-        orgs::add_member, orgs::invitations, orgs::accept_invitation, orgs::decline_invitation, orgs::list_members, orgs::remove_member, orgs::create_user, orgs::create_operator,
-        orgs::create_s3_key, orgs::list_s3_keys, orgs::revoke_s3_key, orgs::org_audit,
-        storage::set_quota, storage::usage, storage::daily_usage, storage::access_log, storage::maintain,
-        websites::claim, websites::list, websites::verify, websites::release,
-        catalogue::search, catalogue::organisation, catalogue::service, catalogue::offer, catalogue::self_description,
-        catalogue::compare, catalogue::regions, catalogue::open_data_json, catalogue::open_data_csv, catalogue::declare_region,
-        catalogue::get_profile, catalogue::put_profile, catalogue::list_services, catalogue::create_service,
-        catalogue::list_offers, catalogue::create_offer, catalogue::put_service, catalogue::put_offer, catalogue::move_sheet,
-        catalogue::review_queue, catalogue::review, catalogue::declare, catalogue::undeclare,
-        catalogue::order, catalogue::subscriptions, catalogue::sales, catalogue::subscription, catalogue::fulfil,
-        catalogue::cancel, catalogue::change_offer, catalogue::set_webhook, catalogue::deliveries,
-        billing::run, billing::ingest, billing::invoices, billing::invoice, billing::facturx, billing::credit, billing::forecast, billing::quota_alerts, billing::set_quota_alerts, billing::revenue,
-        tenders::create, tenders::of_buyer, tenders::list, tenders::get, tenders::update, tenders::publish,
-        tenders::submit, tenders::envelopes, tenders::withdraw, tenders::open, tenders::evaluation,
-        tenders::mark, tenders::award, tenders::sign, tenders::cancel,
-        tenders::ocds_all, tenders::ocds_one, tenders::decp,
-        tenders::questions, tenders::ask, tenders::answer, tenders::amend, tenders::versions,
-        tenders::matching, tenders::add_document, tenders::documents, tenders::document,
-        tenders::remove_document, tenders::results,
-    ),
+    // Every other path comes from the router (`routes!` in `router`).
+    paths(catalogue::open_data_csv),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -68,249 +45,145 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The API's routes, to be merged at the root of the main listener.
+/// The API's routes, to be merged at the root of the main listener. Each
+/// handler's `#[utoipa::path]` gives both its route and its entry in the
+/// OpenAPI document: the two cannot differ.
 pub fn router(platform: Platform) -> Router {
-    let document = ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into());
-    let api = Router::new()
-        .route(
-            "/openapi.json",
-            get(move || async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    document,
-                )
-            }),
-        )
-        .route("/platform", get(platform::info))
-        .route("/audit/verify", get(platform::verify_audit))
-        .route("/jobs", get(platform::list_jobs))
-        .route("/jobs/{name}/run", post(platform::run_job))
-        .route("/signup", post(account::sign_up))
-        .route("/auth/token", post(account::password_grant))
-        .route("/me", get(account::me))
-        .route(
-            "/me/sessions",
-            get(account::sessions).delete(account::end_sessions),
-        )
-        .route("/me/totp", post(account::begin_totp))
-        .route("/me/totp/confirm", post(account::confirm_totp))
-        .route("/me/totp/disable", post(account::disable_totp))
-        .route("/password-reset", post(account::request_password_reset))
-        .route(
-            "/password-reset/confirm",
-            post(account::confirm_password_reset),
-        )
-        .route(
-            "/tokens",
-            post(account::create_token).get(account::list_tokens),
-        )
-        .route("/tokens/{token_id}", delete(account::revoke_token))
-        .route(
-            "/app-passwords",
-            post(account::create_app_password).get(account::list_app_passwords),
-        )
-        .route("/app-passwords/{id}", delete(account::revoke_app_password))
-        .route("/orgs", post(orgs::create_org).get(orgs::list_orgs))
-        .route("/orgs/{org_id}", get(orgs::get_org).patch(orgs::update_org))
-        .route("/orgs/{org_id}/tax", put(orgs::set_tax))
-        .route(
-            "/orgs/{org_id}/members",
-            post(orgs::add_member).get(orgs::list_members),
-        )
-        .route(
-            "/orgs/{org_id}/members/{user_id}",
-            delete(orgs::remove_member),
-        )
-        .route("/invitations", get(orgs::invitations))
-        .route(
-            "/invitations/{invitation_id}/accept",
-            post(orgs::accept_invitation),
-        )
-        .route(
-            "/invitations/{invitation_id}/decline",
-            post(orgs::decline_invitation),
-        )
-        .route(
-            "/orgs/{org_id}/s3-keys",
-            post(orgs::create_s3_key).get(orgs::list_s3_keys),
-        )
-        .route("/orgs/{org_id}/audit", get(orgs::org_audit))
-        .route("/s3-keys/{access_key_id}", delete(orgs::revoke_s3_key))
-        .route(
-            "/orgs/{org_id}/quota",
-            axum::routing::put(storage::set_quota),
-        )
-        .route("/orgs/{org_id}/storage", get(storage::usage))
-        .route("/orgs/{org_id}/usage", get(storage::daily_usage))
-        .route("/orgs/{org_id}/access-log", get(storage::access_log))
-        .route("/storage/maintenance", post(storage::maintain))
-        .route(
-            "/orgs/{org_id}/websites/{bucket}/domains",
-            post(websites::claim).get(websites::list),
-        )
-        .route(
-            "/orgs/{org_id}/websites/{bucket}/domains/{domain}",
-            delete(websites::release),
-        )
-        .route(
-            "/orgs/{org_id}/websites/{bucket}/domains/{domain}/verify",
-            post(websites::verify),
-        )
-        .route("/directory/search", get(catalogue::search))
-        .route(
-            "/directory/organisations/{org_id}",
-            get(catalogue::organisation),
-        )
-        .route("/directory/services/{service_id}", get(catalogue::service))
-        .route("/catalogue/offers/{offer_id}", get(catalogue::offer))
-        .route(
-            "/catalogue/offers/{offer_id}/self-description",
-            get(catalogue::self_description),
-        )
-        .route("/catalogue/compare", post(catalogue::compare))
-        .route("/regions", get(catalogue::regions))
-        .route("/regions/{name}", put(catalogue::declare_region))
-        .route("/open-data/catalogue.json", get(catalogue::open_data_json))
-        .route("/open-data/{table}", get(catalogue::open_data_csv))
-        .route(
-            "/orgs/{org_id}/profile",
-            get(catalogue::get_profile).put(catalogue::put_profile),
-        )
-        .route(
-            "/orgs/{org_id}/services",
-            get(catalogue::list_services).post(catalogue::create_service),
-        )
-        .route(
-            "/orgs/{org_id}/offers",
-            get(catalogue::list_offers).post(catalogue::create_offer),
-        )
-        .route("/services/{service_id}", put(catalogue::put_service))
-        .route("/offers/{offer_id}", put(catalogue::put_offer))
-        .route("/sheets/{kind}/{id}/state", post(catalogue::move_sheet))
-        .route("/review", get(catalogue::review_queue))
-        .route("/review/{kind}/{id}", post(catalogue::review))
-        .route("/services/{service_id}/{relation}", put(catalogue::declare))
-        .route(
-            "/services/{service_id}/{relation}/{org_id}",
-            delete(catalogue::undeclare),
-        )
-        .route("/orgs/{org_id}/orders", post(catalogue::order))
-        .route(
-            "/orgs/{org_id}/subscriptions",
-            get(catalogue::subscriptions),
-        )
-        .route("/orgs/{org_id}/sales", get(catalogue::sales))
-        .route(
-            "/subscriptions/{subscription_id}",
-            get(catalogue::subscription),
-        )
-        .route(
-            "/subscriptions/{subscription_id}/fulfilment",
-            post(catalogue::fulfil),
-        )
-        .route(
-            "/subscriptions/{subscription_id}/cancel",
-            post(catalogue::cancel),
-        )
-        .route(
-            "/subscriptions/{subscription_id}/change",
-            post(catalogue::change_offer),
-        )
-        .route("/billing/runs", post(billing::run))
-        .route("/billing/revenue", get(billing::revenue))
-        .route("/usage-records", post(billing::ingest))
-        .route("/orgs/{org_id}/invoices", get(billing::invoices))
-        .route("/orgs/{org_id}/forecast", get(billing::forecast))
-        .route(
-            "/orgs/{org_id}/quota-alerts",
-            get(billing::quota_alerts).put(billing::set_quota_alerts),
-        )
-        .route("/invoices/{invoice_id}", get(billing::invoice))
-        .route("/invoices/{invoice_id}/facturx", get(billing::facturx))
-        .route("/invoices/{invoice_id}/credit-notes", post(billing::credit))
-        .route("/orgs/{org_id}/webhook", put(catalogue::set_webhook))
-        .route(
-            "/orgs/{org_id}/webhook/deliveries",
-            get(catalogue::deliveries),
-        )
-        .route(
-            "/orgs/{org_id}/tenders",
-            post(tenders::create).get(tenders::of_buyer),
-        )
-        .route("/orgs/{org_id}/matching-tenders", get(tenders::matching))
-        .route("/tenders", get(tenders::list))
-        .route(
-            "/tenders/{tender_id}",
-            get(tenders::get).put(tenders::update),
-        )
-        .route("/tenders/{tender_id}/publish", post(tenders::publish))
-        .route(
-            "/tenders/{tender_id}/bids",
-            post(tenders::submit)
-                .get(tenders::envelopes)
-                .delete(tenders::withdraw)
-                // An envelope may carry documents: larger than a JSON body.
-                .layer(DefaultBodyLimit::max(
-                    nuage_domain::tender::MAX_BID_BYTES + 1024,
-                )),
-        )
-        .route(
-            "/tenders/{tender_id}/documents",
-            post(tenders::add_document)
-                .get(tenders::documents)
-                .layer(DefaultBodyLimit::max(
-                    nuage_domain::tender::MAX_DOCUMENT_BYTES + 1024,
-                )),
-        )
-        .route(
-            "/tenders/{tender_id}/documents/{document_id}",
-            get(tenders::document).delete(tenders::remove_document),
-        )
-        .route("/tenders/{tender_id}/results", get(tenders::results))
-        .route("/tenders/{tender_id}/open", post(tenders::open))
-        .route(
-            "/tenders/{tender_id}/lots/{lot}/evaluation",
-            get(tenders::evaluation),
-        )
-        .route(
-            "/tenders/{tender_id}/lots/{lot}/bids/{bid_id}/marks",
-            put(tenders::mark),
-        )
-        .route(
-            "/tenders/{tender_id}/lots/{lot}/award",
-            post(tenders::award),
-        )
-        .route("/tenders/{tender_id}/lots/{lot}/sign", post(tenders::sign))
-        .route("/tenders/{tender_id}/cancel", post(tenders::cancel))
-        .route(
-            "/tenders/{tender_id}/questions",
-            get(tenders::questions).post(tenders::ask),
-        )
-        .route(
-            "/tenders/{tender_id}/questions/{question_id}/answer",
-            post(tenders::answer),
-        )
-        .route("/tenders/{tender_id}/amendments", post(tenders::amend))
-        .route("/tenders/{tender_id}/versions", get(tenders::versions))
-        .route("/open-data/ocds.json", get(tenders::ocds_all))
-        .route("/open-data/decp.json", get(tenders::decp))
-        .route(
-            "/open-data/tenders/{tender_id}/ocds.json",
-            get(tenders::ocds_one),
-        )
-        .route("/users", post(orgs::create_user))
-        .route("/operators", post(orgs::create_operator))
-        .fallback(|| async {
-            Problem::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "not-found",
-                "no such resource in the API",
+    let (api, document) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .routes(routes!(platform::info))
+            .routes(routes!(platform::verify_audit))
+            .routes(routes!(platform::list_jobs))
+            .routes(routes!(platform::run_job))
+            .routes(routes!(account::sign_up))
+            .routes(routes!(account::password_grant))
+            .routes(routes!(account::me))
+            .routes(routes!(account::sessions, account::end_sessions))
+            .routes(routes!(account::begin_totp))
+            .routes(routes!(account::confirm_totp))
+            .routes(routes!(account::disable_totp))
+            .routes(routes!(account::request_password_reset))
+            .routes(routes!(account::confirm_password_reset))
+            .routes(routes!(account::create_token, account::list_tokens))
+            .routes(routes!(account::revoke_token))
+            .routes(routes!(
+                account::create_app_password,
+                account::list_app_passwords
+            ))
+            .routes(routes!(account::revoke_app_password))
+            .routes(routes!(orgs::create_org, orgs::list_orgs))
+            .routes(routes!(orgs::get_org, orgs::update_org))
+            .routes(routes!(orgs::set_tax))
+            .routes(routes!(orgs::add_member, orgs::list_members))
+            .routes(routes!(orgs::remove_member))
+            .routes(routes!(orgs::invitations))
+            .routes(routes!(orgs::accept_invitation))
+            .routes(routes!(orgs::decline_invitation))
+            .routes(routes!(orgs::create_s3_key, orgs::list_s3_keys))
+            .routes(routes!(orgs::org_audit))
+            .routes(routes!(orgs::revoke_s3_key))
+            .routes(routes!(storage::set_quota))
+            .routes(routes!(storage::usage))
+            .routes(routes!(storage::daily_usage))
+            .routes(routes!(storage::access_log))
+            .routes(routes!(storage::maintain))
+            .routes(routes!(websites::claim, websites::list))
+            .routes(routes!(websites::release))
+            .routes(routes!(websites::verify))
+            .routes(routes!(catalogue::search))
+            .routes(routes!(catalogue::organisation))
+            .routes(routes!(catalogue::service))
+            .routes(routes!(catalogue::offer))
+            .routes(routes!(catalogue::self_description))
+            .routes(routes!(catalogue::compare))
+            .routes(routes!(catalogue::regions))
+            .routes(routes!(catalogue::declare_region))
+            .routes(routes!(catalogue::open_data_json))
+            // Documented as `{table}.csv` (in `ApiDoc`), a path axum cannot
+            // route as such: the handler takes the whole segment.
+            .route("/api/v1/open-data/{table}", get(catalogue::open_data_csv))
+            .routes(routes!(catalogue::get_profile, catalogue::put_profile))
+            .routes(routes!(catalogue::list_services, catalogue::create_service))
+            .routes(routes!(catalogue::list_offers, catalogue::create_offer))
+            .routes(routes!(catalogue::put_service))
+            .routes(routes!(catalogue::put_offer))
+            .routes(routes!(catalogue::move_sheet))
+            .routes(routes!(catalogue::review_queue))
+            .routes(routes!(catalogue::review))
+            .routes(routes!(catalogue::declare))
+            .routes(routes!(catalogue::undeclare))
+            .routes(routes!(catalogue::order))
+            .routes(routes!(catalogue::subscriptions))
+            .routes(routes!(catalogue::sales))
+            .routes(routes!(catalogue::subscription))
+            .routes(routes!(catalogue::fulfil))
+            .routes(routes!(catalogue::cancel))
+            .routes(routes!(catalogue::change_offer))
+            .routes(routes!(billing::run))
+            .routes(routes!(billing::revenue))
+            .routes(routes!(billing::ingest))
+            .routes(routes!(billing::invoices))
+            .routes(routes!(billing::forecast))
+            .routes(routes!(billing::quota_alerts, billing::set_quota_alerts))
+            .routes(routes!(billing::invoice))
+            .routes(routes!(billing::facturx))
+            .routes(routes!(billing::credit))
+            .routes(routes!(catalogue::set_webhook))
+            .routes(routes!(catalogue::deliveries))
+            .routes(routes!(tenders::create, tenders::of_buyer))
+            .routes(routes!(tenders::matching))
+            .routes(routes!(tenders::list))
+            .routes(routes!(tenders::get, tenders::update))
+            .routes(routes!(tenders::publish))
+            // An envelope may carry documents: larger than a JSON body.
+            .routes(
+                routes!(tenders::submit, tenders::envelopes, tenders::withdraw).layer(
+                    DefaultBodyLimit::max(nuage_domain::tender::MAX_BID_BYTES + 1024),
+                ),
             )
-        })
-        .layer(axum::middleware::map_response(
-            problem::problem_for_bare_errors,
-        ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(platform);
-    Router::new().nest("/api/v1", api)
+            .routes(routes!(tenders::add_document, tenders::documents).layer(
+                DefaultBodyLimit::max(nuage_domain::tender::MAX_DOCUMENT_BYTES + 1024),
+            ))
+            .routes(routes!(tenders::document, tenders::remove_document))
+            .routes(routes!(tenders::results))
+            .routes(routes!(tenders::open))
+            .routes(routes!(tenders::evaluation))
+            .routes(routes!(tenders::mark))
+            .routes(routes!(tenders::award))
+            .routes(routes!(tenders::sign))
+            .routes(routes!(tenders::cancel))
+            .routes(routes!(tenders::questions, tenders::ask))
+            .routes(routes!(tenders::answer))
+            .routes(routes!(tenders::amend))
+            .routes(routes!(tenders::versions))
+            .routes(routes!(tenders::ocds_all))
+            .routes(routes!(tenders::decp))
+            .routes(routes!(tenders::ocds_one))
+            .routes(routes!(orgs::create_user))
+            .routes(routes!(orgs::create_operator))
+            .split_for_parts();
+    let document = document.to_json().unwrap_or_else(|_| "{}".into());
+    let not_found = || async {
+        Problem::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not-found",
+            "no such resource in the API",
+        )
+    };
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                document,
+            )
+        }),
+    )
+    .route("/api/v1", any(not_found))
+    .route("/api/v1/{*rest}", any(not_found))
+    .layer(axum::middleware::map_response(
+        problem::problem_for_bare_errors,
+    ))
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .with_state(platform)
 }
