@@ -8,7 +8,7 @@
 // again sends only the part that was missing. On the Websites page, a
 // domain of the owner's is claimed (its TXT record shown) and removed.
 //
-// Run against a running server started with --web-listen:
+// Run against a running server started with --website-listen:
 //   NUAGE_CONSOLE_URL=http://127.0.0.1:PORT NUAGE_E2E_ROOT_TOKEN=… node --test tests/e2e/drive.spec.mjs
 
 import { after, before, describe, test } from 'node:test';

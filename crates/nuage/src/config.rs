@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
 use nuage_domain::catalogue::{Price, PriceModel};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -25,13 +26,13 @@ pub struct Config {
     pub s3_listen: SocketAddr,
     /// The website listener, where buckets published as websites are
     /// served (none by default).
-    pub web_listen: Option<SocketAddr>,
-    /// Websites are `<bucket>.<web_domain>` on the website listener.
-    pub web_domain: String,
+    pub website_listen: Option<SocketAddr>,
+    /// Websites are `<bucket>.<website_domain>` on the website listener.
+    pub website_domain: String,
     /// Certificates of websites' own domains, one folder per domain as
     /// certbot keeps them: `DIR/<domain>/fullchain.pem` and `privkey.pem`.
     /// With it the website listener speaks TLS, choosing by SNI.
-    pub web_tls_dir: Option<PathBuf>,
+    pub website_tls_dir: Option<PathBuf>,
     /// The DNS server asked for the TXT records that prove websites'
     /// domains (`IP:port`); the system's resolver when unset.
     pub dns_server: Option<SocketAddr>,
@@ -408,9 +409,9 @@ impl Default for Config {
             data_dir: PathBuf::from("nuage-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             s3_listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
-            web_listen: None,
-            web_domain: "sites.localhost".into(),
-            web_tls_dir: None,
+            website_listen: None,
+            website_domain: "sites.localhost".into(),
+            website_tls_dir: None,
             dns_server: None,
             public_url: None,
             insecure_http: false,
@@ -435,13 +436,47 @@ impl Default for Config {
     }
 }
 
+/// Settings renamed since a release: a deployed configuration (file or
+/// `NUAGE_` variable) that still gives the old name starts as before; the
+/// new name wins where both are given.
+const RENAMED: [(&str, &str); 3] = [
+    ("web_listen", "website_listen"),
+    ("web_domain", "website_domain"),
+    ("web_tls_dir", "website_tls_dir"),
+];
+
+/// A configuration source whose renamed settings ([`RENAMED`]) are read
+/// under their current names.
+struct Aliased<P>(P);
+
+impl<P: Provider> Provider for Aliased<P> {
+    fn metadata(&self) -> Metadata {
+        self.0.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut data = self.0.data()?;
+        for dict in data.values_mut() {
+            for (old, new) in RENAMED {
+                if let Some(value) = dict.remove(old) {
+                    dict.entry(new.to_owned()).or_insert(value);
+                }
+            }
+        }
+        Ok(data)
+    }
+}
+
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 23] = [
     "data_dir",
     "listen",
     "s3_listen",
+    "website_listen",
+    "website_domain",
+    "website_tls_dir",
     "web_listen",
     "web_domain",
     "web_tls_dir",
@@ -505,10 +540,10 @@ impl Config {
                 if !path.exists() {
                     bail!("the configuration file {} does not exist", path.display());
                 }
-                figment = figment.merge(Toml::file_exact(path));
+                figment = figment.merge(Aliased(Toml::file_exact(path)));
             }
             None if Path::new("nuage.toml").exists() => {
-                figment = figment.merge(Toml::file_exact("nuage.toml"))
+                figment = figment.merge(Aliased(Toml::file_exact("nuage.toml")))
             }
             None => {}
         }
@@ -525,7 +560,7 @@ impl Config {
             .split("__");
         warn_unknown_environment();
         let config: Config = figment
-            .merge(env)
+            .merge(Aliased(env))
             .merge(Serialized::defaults(flags))
             .extract()
             .context("invalid configuration")?;
@@ -534,7 +569,10 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        let web_plain = self.web_tls_dir.is_none().then_some(self.web_listen);
+        let web_plain = self
+            .website_tls_dir
+            .is_none()
+            .then_some(self.website_listen);
         let exposed = [Some(self.listen), Some(self.s3_listen), web_plain.flatten()]
             .into_iter()
             .flatten()
@@ -699,6 +737,34 @@ mod tests {
             assert_eq!(config.database.url.as_deref(), Some("postgres://env/db"));
             assert_eq!(config.database.max_connections, 4);
             assert_eq!(config.session_hours, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_website_settings_old_names_still_start_a_deployed_configuration() {
+        figment::Jail::expect_with(|jail| {
+            // Where a source gives both names, the current one wins.
+            jail.create_file(
+                "both.toml",
+                "web_domain = \"old.example.org\"\nwebsite_domain = \"new.example.org\"\n",
+            )?;
+            let config = Config::load(Some(Path::new("both.toml")), &NoFlags {}).expect("loads");
+            assert_eq!(config.website_domain, "new.example.org");
+            jail.create_file(
+                "old.toml",
+                "web_listen = \"127.0.0.1:8081\"\nweb_tls_dir = \"/certs\"\n",
+            )?;
+            jail.set_env("NUAGE_WEB_DOMAIN", "sites.example.org");
+            let config = Config::load(Some(Path::new("old.toml")), &NoFlags {}).expect("loads");
+            let listen = |port| Some(SocketAddr::from(([127, 0, 0, 1], port)));
+            assert_eq!(config.website_listen, listen(8081));
+            assert_eq!(config.website_tls_dir, Some(PathBuf::from("/certs")));
+            assert_eq!(config.website_domain, "sites.example.org");
+            // A later source overrides an earlier one under either name.
+            jail.set_env("NUAGE_WEBSITE_LISTEN", "127.0.0.1:8082");
+            let config = Config::load(Some(Path::new("old.toml")), &NoFlags {}).expect("loads");
+            assert_eq!(config.website_listen, listen(8082));
             Ok(())
         });
     }

@@ -110,8 +110,8 @@ impl Application {
         };
         let main_listener = bind(config.listen)?;
         let s3_listener = bind(config.s3_listen)?;
-        let web_listener = config.web_listen.map(bind).transpose()?;
-        let web_tls = match &config.web_tls_dir {
+        let web_listener = config.website_listen.map(bind).transpose()?;
+        let web_tls = match &config.website_tls_dir {
             Some(dir) => Some(crate::tls::site_tls(
                 dir,
                 config
@@ -240,9 +240,9 @@ impl Application {
             .layer(axum::Extension(catalogue.clone()))
             .layer(axum::Extension(jobs.clone()));
         if let Some(listener) = &web_listener {
-            main = main.layer(axum::Extension(nuage_web::WebsiteBase {
+            main = main.layer(axum::Extension(nuage_console::WebsiteBase {
                 scheme: web_scheme.to_owned(),
-                domain: config.web_domain.clone(),
+                domain: config.website_domain.clone(),
                 port: listener.local_addr()?.port(),
             }));
         }
@@ -250,7 +250,7 @@ impl Application {
         let s3 = with_client_address(s3_router(&storage, &config)?, &trusted);
         let web = web_listener.map(|listener| {
             let router =
-                nuage_website::router(storage.clone(), &config.web_domain, web_tls.is_some());
+                nuage_website::router(storage.clone(), &config.website_domain, web_tls.is_some());
             (listener, with_client_address(router, &trusted), web_tls)
         });
         Ok(Self {
@@ -398,7 +398,7 @@ fn main_router(platform: &Platform, secure_cookies: bool, tls: bool) -> Router {
         .with_state(platform.clone());
     Router::new()
         .merge(nuage_api::router(platform.clone()))
-        .merge(nuage_web::router(platform.clone(), nuage_web::ConsoleConfig { secure_cookies }))
+        .merge(nuage_console::router(platform.clone(), nuage_console::ConsoleConfig { secure_cookies }))
         .merge(nuage_dav::router())
         .merge(ops)
         .layer(axum::middleware::from_fn(move |request, next| {
@@ -547,7 +547,7 @@ fn open_storage(platform: &Platform, config: &Config) -> anyhow::Result<Storage>
         lifecycle_day: Duration::from_secs(c.lifecycle_day_seconds),
         flush_interval: Duration::from_millis(c.flush_interval_ms.max(10)),
         orphan_grace: Duration::from_secs(c.orphan_grace_seconds),
-        web_domain: config.web_domain.clone(),
+        website_domain: config.website_domain.clone(),
         dns_server: config.dns_server,
     };
     Ok(Storage::open(platform.clone(), settings)?)

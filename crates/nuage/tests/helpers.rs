@@ -145,7 +145,7 @@ pub async fn spawn(options: Spawn) -> TestApp {
             "127.0.0.1:0",
             "--s3-listen",
             "127.0.0.1:0",
-            "--web-listen",
+            "--website-listen",
             "127.0.0.1:0",
             "--data-dir",
         ])

@@ -456,7 +456,7 @@ impl Dns {
     }
 }
 
-/// A self-signed certificate for `domain`, where `--web-tls-dir` looks.
+/// A self-signed certificate for `domain`, where `--website-tls-dir` looks.
 fn certificate(dir: &std::path::Path, domain: &str) -> std::path::PathBuf {
     let cert = rcgen::generate_simple_self_signed(vec![domain.to_owned()]).expect("certificate");
     let folder = dir.join(domain);
@@ -521,7 +521,7 @@ async fn a_website_is_served_at_its_own_domain_once_proven() {
     let ca_other = certificate(certs.path(), "www.autre.test");
     let app = crate::helpers::spawn(crate::helpers::Spawn {
         args: vec![
-            "--web-tls-dir".into(),
+            "--website-tls-dir".into(),
             certs.path().display().to_string(),
             "--dns-server".into(),
             dns.addr.to_string(),

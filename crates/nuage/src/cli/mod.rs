@@ -100,15 +100,15 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_listen: Option<SocketAddr>,
     /// The website listener's address (none by default; port 0 picks one):
-    /// buckets published as websites, as <bucket>.<web_domain>.
-    #[arg(long)]
+    /// buckets published as websites, as <bucket>.<website_domain>.
+    #[arg(long, alias = "web-listen")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub web_listen: Option<SocketAddr>,
+    pub website_listen: Option<SocketAddr>,
     /// Certificates of websites' own domains: DIR/<domain>/fullchain.pem and
     /// privkey.pem (certbot's layout); the website listener then speaks TLS.
-    #[arg(long)]
+    #[arg(long, alias = "web-tls-dir")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub web_tls_dir: Option<PathBuf>,
+    pub website_tls_dir: Option<PathBuf>,
     /// The DNS server (IP:port) asked for websites' domain proofs (default:
     /// the system's resolver).
     #[arg(long)]
@@ -659,4 +659,30 @@ fn quota_line(u: &Value) -> String {
         u["objects"],
         limit(&u["max_objects"])
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn the_website_flags_old_names_are_still_accepted() {
+        for (listen, tls) in [
+            ("--website-listen", "--website-tls-dir"),
+            ("--web-listen", "--web-tls-dir"),
+        ] {
+            let cli = Cli::try_parse_from(["nuage", "serve", listen, "127.0.0.1:0", tls, "/certs"])
+                .expect("parses");
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve");
+            };
+            assert_eq!(
+                args.website_listen,
+                Some(SocketAddr::from(([127, 0, 0, 1], 0)))
+            );
+            assert_eq!(args.website_tls_dir, Some(PathBuf::from("/certs")));
+        }
+    }
 }

@@ -179,7 +179,7 @@ impl Storage {
     }
 
     fn site_domain(&self, raw: &str) -> ServiceResult<SiteDomain> {
-        Ok(SiteDomain::parse(raw, &self.inner.settings.web_domain)?)
+        Ok(SiteDomain::parse(raw, &self.inner.settings.website_domain)?)
     }
 
     /// Claims a domain for a bucket of the caller's. The claim serves

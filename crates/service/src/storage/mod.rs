@@ -75,8 +75,8 @@ pub struct StorageSettings {
     pub flush_interval: Duration,
     /// Blobs being written are collected only after this long.
     pub orphan_grace: Duration,
-    /// Websites are `<bucket>.<web_domain>`; no one claims names under it.
-    pub web_domain: String,
+    /// Websites are `<bucket>.<website_domain>`; no one claims names under it.
+    pub website_domain: String,
     /// The DNS server that proves websites' domains (`IP:port`); the
     /// system's resolver when unset.
     pub dns_server: Option<std::net::SocketAddr>,
