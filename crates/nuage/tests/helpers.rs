@@ -104,6 +104,15 @@ impl Default for Spawn {
     }
 }
 
+/// The real time, in ms since the epoch: where a test freezes a server's
+/// clock before moving it on.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
 pub fn random_root_token() -> String {
     format!("nuage_root{}", uuid::Uuid::new_v4().simple())
 }
@@ -513,6 +522,24 @@ impl TestApp {
     /// An aws-sdk-s3 client for the tenant, path style, region us-east-1.
     pub fn s3_client(&self, tenant: &Tenant) -> aws_sdk_s3::Client {
         s3_client(&self.s3, &tenant.access_key_id, &tenant.secret)
+    }
+
+    /// Runs a background job now, as an operator does (`POST
+    /// /jobs/{name}/run`), after any run this node's own loop has under way;
+    /// returns its outcome. Tests run a job instead of sleeping through its
+    /// interval: the job has then run, whatever the machine's speed.
+    pub async fn run_job(&self, name: &str) -> String {
+        for _ in 0..200 {
+            let (status, run) = self
+                .root(reqwest::Method::POST, &format!("/jobs/{name}/run"), None)
+                .await;
+            assert_eq!(status, 200, "{run}");
+            if run["ran"] == true {
+                return run["outcome"].as_str().expect("outcome").to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the job {name} was never free to run");
     }
 
     /// Runs storage upkeep now (released blobs, orphans, uploads, lifecycle).

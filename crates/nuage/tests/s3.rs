@@ -1306,8 +1306,11 @@ async fn presigned_urls_and_browser_posts_work_and_expire() {
 
 #[tokio::test]
 async fn quotas_lifecycle_and_the_access_log() {
+    // Lifecycle days of a second, on a clock the test moves on.
+    let start = crate::helpers::wall_clock_ms();
     let app = crate::helpers::spawn(crate::helpers::Spawn {
         env: vec![("NUAGE_STORAGE__LIFECYCLE_DAY_SECONDS".into(), "1".into())],
+        clock: Some(start),
         ..Default::default()
     })
     .await;
@@ -1440,7 +1443,7 @@ async fn quotas_lifecycle_and_the_access_log() {
         .await
         .expect("get lifecycle");
     assert_eq!(read_back.rules()[0].id(), Some("expire-logs"));
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    crate::invoicing::set_clock(&app, start + 1500).await;
     let report = app.maintain().await;
     assert_eq!(report["versions_expired"], 1, "{report}");
     assert_eq!(
@@ -2165,8 +2168,11 @@ async fn put_lifecycle(
 
 #[tokio::test]
 async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_uploads() {
+    // Lifecycle days of a second, on a clock the test moves on.
+    let start = crate::helpers::wall_clock_ms();
     let app = crate::helpers::spawn(crate::helpers::Spawn {
         env: vec![("NUAGE_STORAGE__LIFECYCLE_DAY_SECONDS".into(), "1".into())],
+        clock: Some(start),
         ..Default::default()
     })
     .await;
@@ -2329,7 +2335,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
     // Nothing is old enough yet.
     let report = app.maintain().await;
     assert_eq!(report["versions_expired"], 0, "{report}");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    crate::invoicing::set_clock(&app, start + 1500).await;
     let report = app.maintain().await;
     assert_eq!(
         report["versions_expired"], 3,
@@ -2503,7 +2509,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         .send()
         .await
         .expect("the data version goes; the marker stays alone");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    crate::invoicing::set_clock(&app, start + 3000).await;
     let report = app.maintain().await;
     assert_eq!(
         report["versions_expired"], 3,
