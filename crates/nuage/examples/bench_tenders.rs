@@ -9,7 +9,7 @@
 //!
 //! 1. creates a public buyer and a call of one storage lot with three
 //!    requirements (jurisdiction, reversibility, a price ceiling) and one
-//!    price criterion, published with a fresh age key (`Catalogue` use
+//!    price criterion, published with a fresh age key (`Procurement` use
 //!    cases);
 //! 2. creates `NUAGE_BENCH_BIDS` (10,000) bidder organisations
 //!    (`Platform::create_org`) and one published storage offer for each,
@@ -17,11 +17,11 @@
 //!    measured); one in ten is in a region outside the call's jurisdiction,
 //!    one in ten above the price ceiling;
 //! 3. seals one bid per bidder with age and submits it through
-//!    `Catalogue::submit_bid` (the receipts are signed as in production);
+//!    `Procurement::submit_bid` (the receipts are signed as in production);
 //! 4. moves the clock past the deadline and times, through the use cases,
-//!    `Catalogue::open_tender` (decrypt every envelope, check it against its
+//!    `Procurement::open_tender` (decrypt every envelope, check it against its
 //!    receipt, read it, check eligibility rule by rule, write the results)
-//!    and `Catalogue::evaluation` of the lot (read every bid, score and rank
+//!    and `Procurement::evaluation` of the lot (read every bid, score and rank
 //!    the eligible ones) — the measured figure is their sum;
 //! 5. measures the machine's limits in the same run: decrypting the same
 //!    envelopes with age alone, in memory, and writing as many bare rows as
@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         "postgres"
     };
     let app = Application::build(config, None).await?;
-    let catalogue = app.catalogue().clone();
+    let procurement = app.procurement().clone();
     let platform = app.platform().clone();
     let pool = platform.db().pool().clone();
     let root = Principal::Root {
@@ -130,12 +130,12 @@ async fn main() -> anyhow::Result<()> {
         "criteria": [{"name": "prix", "kind": "price", "weight": 100}],
     }))?;
     let buyer_id = buyer.id;
-    let tender = catalogue
+    let tender = procurement
         .create_tender(&root, &meta, buyer_id, spec)
         .await?;
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public();
-    catalogue
+    procurement
         .publish_tender(&root, &meta, &tender.id, &recipient.to_string(), None)
         .await?;
 
@@ -188,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
             "prices": {"monthly_fee": format!("{}", 10 + i % 50), "per_gb_month": per_gb,
                        "per_1k_class_a": "0.005", "per_1k_class_b": "0.0004", "per_gb_egress": "0.01"}}]});
         let sealed = age::encrypt(&recipient, bid.to_string().as_bytes())?;
-        catalogue
+        procurement
             .submit_bid(&root, &meta, &tender.id, *org, &sealed)
             .await?;
         envelopes.push(sealed);
@@ -202,17 +202,17 @@ async fn main() -> anyhow::Result<()> {
         identity.to_string().expose_secret().to_owned()
     };
     let t = Instant::now();
-    let report = catalogue
+    let report = procurement
         .open_tender(
             &root,
             &meta,
             &tender.id,
-            &nuage_service::catalogue::tenders::OpeningSecret::Identity(key),
+            &nuage_procurement::tenders::OpeningSecret::Identity(key),
         )
         .await?;
     let open = secs(t.elapsed());
     let t = Instant::now();
-    let evaluation = catalogue.evaluation(&root, &tender.id, 1).await?;
+    let evaluation = procurement.evaluation(&root, &tender.id, 1).await?;
     let evaluate = secs(t.elapsed());
     let eligible = evaluation.candidates.iter().filter(|c| c.eligible).count();
     anyhow::ensure!(report.opened == bids, "opened {} of {bids}", report.opened);

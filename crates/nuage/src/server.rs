@@ -15,6 +15,7 @@ use axum::routing::get;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use nuage_db::Db;
+use nuage_procurement::{Procurement, ProcurementSettings};
 use nuage_service::catalogue::{Catalogue, CatalogueSettings};
 use nuage_service::jobs::Jobs;
 use nuage_service::keys::{KeyOrigin, write_private};
@@ -47,6 +48,7 @@ pub struct Application {
     platform: Platform,
     storage: Storage,
     catalogue: Catalogue,
+    procurement: Procurement,
     jobs: Jobs,
     hooks: crate::hooks::Hooks,
     addresses: Addresses,
@@ -184,7 +186,6 @@ impl Application {
                 house_name: config.catalogue.house_name.clone(),
                 allow_private_webhooks: config.catalogue.webhook_allow_private_addresses,
                 search_sample: config.catalogue.search_sample,
-                standstill_days: config.tenders.standstill_days,
                 billing: nuage_service::catalogue::billing::BillingSettings {
                     vat_rate: config.billing.vat_rate,
                     pay_as_you_go: config.billing.pay_as_you_go_prices(),
@@ -192,8 +193,14 @@ impl Application {
             },
         )
         .await?;
+        let procurement = Procurement::new(
+            catalogue.clone(),
+            ProcurementSettings {
+                standstill_days: config.tenders.standstill_days,
+            },
+        );
         if config.catalogue.demo {
-            match catalogue.seed_demo(&config.data_dir).await? {
+            match procurement.seed_demo(&config.data_dir).await? {
                 Some(path) => tracing::warn!(
                     path = %path.display(),
                     "demo mode: filled the platform with a fictional ecosystem; the demo accounts' logins are in this file (mode 0600)"
@@ -238,6 +245,7 @@ impl Application {
             )))
             .layer(axum::Extension(storage.clone()))
             .layer(axum::Extension(catalogue.clone()))
+            .layer(axum::Extension(procurement.clone()))
             .layer(axum::Extension(jobs.clone()));
         if let Some(listener) = &web_listener {
             main = main.layer(axum::Extension(nuage_console::WebsiteBase {
@@ -257,6 +265,7 @@ impl Application {
             platform,
             storage,
             catalogue,
+            procurement,
             jobs,
             hooks,
             addresses,
@@ -279,6 +288,10 @@ impl Application {
 
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
+    }
+
+    pub fn procurement(&self) -> &Procurement {
+        &self.procurement
     }
 
     /// The test suite's hooks (a settable clock in test builds).

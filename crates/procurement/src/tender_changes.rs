@@ -11,8 +11,10 @@ use nuage_domain::tender::{TenderSpec, Warning};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Catalogue, parse_doc, to_json};
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
+use nuage_service::catalogue::{parse_doc, to_json};
+
+use crate::Procurement;
+use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// A question as its reader may see it: the public sees answered ones
 /// without the asker; the asker its own; the buyer all, with the asker.
@@ -57,7 +59,7 @@ fn version_view(v: VersionRow) -> ServiceResult<VersionView> {
     })
 }
 
-impl Catalogue {
+impl Procurement {
     /// A supplier's private question, before the questions close.
     pub async fn ask_question(
         &self,
@@ -148,14 +150,15 @@ impl Catalogue {
             .into_iter()
             .find(|q| q.id == question_id)
             .ok_or(ServiceError::NotFound("question"))?;
-        self.enqueue_event(
-            &mut tx,
-            &row.asker_org_id,
-            "tender.answered",
-            "question",
-            serde_json::json!({"tender_id": id, "question_id": row.id, "answer": answer}),
-        )
-        .await?;
+        self.catalogue()
+            .enqueue_event(
+                &mut tx,
+                &row.asker_org_id,
+                "tender.answered",
+                "question",
+                serde_json::json!({"tender_id": id, "question_id": row.id, "answer": answer}),
+            )
+            .await?;
         self.platform()
             .commit_audited(
                 tx,
@@ -166,7 +169,7 @@ impl Catalogue {
                     .details(serde_json::json!({ "question": row.id })),
             )
             .await?;
-        self.inner.wake.notify_one();
+        self.catalogue().wake_deliveries();
         Ok(view(row, true))
     }
 
@@ -277,18 +280,19 @@ impl Catalogue {
             .map(|b| b.bidder_org_id)
             .collect();
         for bidder in &bidders {
-            self.enqueue_event(
-                &mut tx,
-                bidder,
-                "tender.amended",
-                "amendment",
-                serde_json::json!({
-                    "tender_id": id, "version": version, "changes": changes,
-                    "summary": summary, "deadline_ms": spec.deadline_ms,
-                    "substantial": TenderSpec::substantial(&changes),
-                }),
-            )
-            .await?;
+            self.catalogue()
+                .enqueue_event(
+                    &mut tx,
+                    bidder,
+                    "tender.amended",
+                    "amendment",
+                    serde_json::json!({
+                        "tender_id": id, "version": version, "changes": changes,
+                        "summary": summary, "deadline_ms": spec.deadline_ms,
+                        "substantial": TenderSpec::substantial(&changes),
+                    }),
+                )
+                .await?;
         }
         self.platform()
             .commit_audited(
@@ -303,7 +307,7 @@ impl Catalogue {
             )
             .await?;
         if !bidders.is_empty() {
-            self.inner.wake.notify_one();
+            self.catalogue().wake_deliveries();
         }
         Ok(AmendmentView {
             version: version_view(row)?,

@@ -9,8 +9,10 @@ use nuage_db::repo::tenders::{self as repo, AwardRow, TenderRow};
 use nuage_domain::tender::TenderSpec;
 use serde_json::{Value, json};
 
-use super::{Catalogue, parse_doc};
-use crate::{ServiceError, ServiceResult};
+use nuage_service::catalogue::parse_doc;
+
+use crate::Procurement;
+use nuage_service::{ServiceError, ServiceResult};
 
 /// The prefix of this platform's Open Contracting IDs.
 pub const OCID_PREFIX: &str = "ocds-nuage";
@@ -45,7 +47,7 @@ fn amount(text: &str) -> Value {
     text.parse::<f64>().map(Value::from).unwrap_or(Value::Null)
 }
 
-impl Catalogue {
+impl Procurement {
     async fn org_row(&self, conn: &mut AnyConnection, id: &str) -> ServiceResult<OrgRow> {
         identity::get_org(conn, id)
             .await?

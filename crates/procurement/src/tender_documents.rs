@@ -12,9 +12,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::Catalogue;
-use crate::storage::files::SealedFile;
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
+use crate::Procurement;
+use nuage_service::storage::files::SealedFile;
+use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// A document of a call, as listed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -64,7 +64,7 @@ fn context(tender_id: &str, document_id: &str) -> String {
     format!("tender:{tender_id}/document:{document_id}")
 }
 
-impl Catalogue {
+impl Procurement {
     /// Attaches a document to a draft call.
     pub async fn add_document(
         &self,

@@ -36,8 +36,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{Catalogue, parse_doc, to_json};
-use crate::{AuditEvent, Page, PageRequest, Principal, RequestMeta, ServiceError, ServiceResult};
+use nuage_service::catalogue::{parse_doc, to_json};
+
+use crate::Procurement;
+use nuage_service::{
+    AuditEvent, Page, PageRequest, Principal, RequestMeta, ServiceError, ServiceResult,
+};
 
 /// A call for tender as shown.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -266,7 +270,7 @@ pub struct Marking {
     pub exclude: Option<String>,
 }
 
-impl Catalogue {
+impl Procurement {
     fn tender_view(
         &self,
         row: TenderRow,
@@ -518,17 +522,18 @@ impl Catalogue {
         let spec: TenderSpec = parse_doc(&row.spec)?;
         let matched = self.matching_providers(&mut tx, &spec).await?;
         for provider in &matched {
-            self.enqueue_event(
-                &mut tx,
-                provider,
-                "tender.published",
-                "tender",
-                serde_json::json!({
-                    "id": id, "title": spec.title, "deadline_ms": spec.deadline_ms,
-                    "cpv": spec.cpv, "buyer_id": row.buyer_org_id,
-                }),
-            )
-            .await?;
+            self.catalogue()
+                .enqueue_event(
+                    &mut tx,
+                    provider,
+                    "tender.published",
+                    "tender",
+                    serde_json::json!({
+                        "id": id, "title": spec.title, "deadline_ms": spec.deadline_ms,
+                        "cpv": spec.cpv, "buyer_id": row.buyer_org_id,
+                    }),
+                )
+                .await?;
         }
         let view = self.load_view(&mut tx, row).await?;
         self.platform()
@@ -546,7 +551,7 @@ impl Catalogue {
             )
             .await?;
         if !matched.is_empty() {
-            self.inner.wake.notify_one();
+            self.catalogue().wake_deliveries();
         }
         Ok(view)
     }
@@ -1171,20 +1176,21 @@ impl Catalogue {
         repo::insert_award(&mut tx, &award).await?;
         for c in &evaluation.candidates {
             let own = evaluation.ranking.iter().find(|s| s.bid_id == c.bid_id);
-            self.enqueue_event(
-                &mut tx,
-                &c.bidder_id,
-                "tender.result",
-                "result",
-                serde_json::json!({
-                    "tender_id": id, "lot": lot, "won": c.bid_id == best.bid_id,
-                    "your_score": own.map(|s| s.total), "your_rank": own.map(|s| s.rank),
-                    "eligible": c.eligible, "excluded_reason": c.excluded_reason,
-                    "winner_score": best.total, "winner_id": winner.bidder_id,
-                    "standstill_until_ms": award.standstill_until,
-                }),
-            )
-            .await?;
+            self.catalogue()
+                .enqueue_event(
+                    &mut tx,
+                    &c.bidder_id,
+                    "tender.result",
+                    "result",
+                    serde_json::json!({
+                        "tender_id": id, "lot": lot, "won": c.bid_id == best.bid_id,
+                        "your_score": own.map(|s| s.total), "your_rank": own.map(|s| s.rank),
+                        "eligible": c.eligible, "excluded_reason": c.excluded_reason,
+                        "winner_score": best.total, "winner_id": winner.bidder_id,
+                        "standstill_until_ms": award.standstill_until,
+                    }),
+                )
+                .await?;
         }
         self.platform()
             .commit_audited(
@@ -1199,7 +1205,7 @@ impl Catalogue {
                     })),
             )
             .await?;
-        self.inner.wake.notify_one();
+        self.catalogue().wake_deliveries();
         Ok(AwardView::from(award))
     }
 
@@ -1261,6 +1267,7 @@ impl Catalogue {
         };
         let buyer = OrgId::parse(&tender.buyer_org_id)?;
         let order = self
+            .catalogue()
             .order_contract(who, meta, buyer, &award.offer_id, &prices)
             .await?;
         let mut tx = self.platform().db().begin_write().await?;

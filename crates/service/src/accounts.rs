@@ -293,7 +293,7 @@ impl Platform {
     /// The role `who` holds in `org`, if it may act there with at least the
     /// given right. The operator may act everywhere. An organisation that
     /// requires a second factor refuses members who have not enabled one.
-    pub(crate) async fn authorize_org(
+    pub async fn authorize_org(
         &self,
         conn: &mut AnyConnection,
         who: &Principal,

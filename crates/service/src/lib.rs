@@ -166,7 +166,7 @@ impl PageRequest {
     pub const DEFAULT_LIMIT: u32 = 50;
     pub const MAX_LIMIT: u32 = 500;
 
-    pub(crate) fn limit(&self) -> ServiceResult<i64> {
+    pub fn limit(&self) -> ServiceResult<i64> {
         match self.limit {
             None => Ok(i64::from(Self::DEFAULT_LIMIT)),
             Some(n) if (1..=Self::MAX_LIMIT).contains(&n) => Ok(i64::from(n)),
@@ -179,7 +179,7 @@ impl PageRequest {
     }
 
     /// The cursor, which is the sort key of the last item seen.
-    pub(crate) fn after(&self) -> ServiceResult<String> {
+    pub fn after(&self) -> ServiceResult<String> {
         match &self.cursor {
             None => Ok(String::new()),
             Some(c)
@@ -206,7 +206,7 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from `limit` rows; a full page has a next cursor.
-    pub(crate) fn from_rows<R>(
+    pub fn from_rows<R>(
         rows: Vec<R>,
         limit: i64,
         cursor_of: impl Fn(&R) -> String,
@@ -437,7 +437,7 @@ impl Platform {
     }
 
     /// Tells the probe, if any, that `point` is reached.
-    pub(crate) fn probe(&self, point: &str) {
+    pub fn probe(&self, point: &str) {
         if let Some(probe) = self.inner.probe.get() {
             probe(point);
         }
@@ -445,7 +445,7 @@ impl Platform {
 
     /// Appends the audit record of the change made in `tx`, commits both
     /// together, and checkpoints the new head: how every change ends.
-    pub(crate) async fn commit_audited(
+    pub async fn commit_audited(
         &self,
         mut tx: nuage_db::Transaction<'static, nuage_db::Any>,
         who: &Principal,

@@ -7,14 +7,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nuage_domain::tender::{SharesPolicy, SignedReceipt, TenderSpec};
-use nuage_service::Page;
-use nuage_service::catalogue::Catalogue;
-use nuage_service::catalogue::tender_changes::{AmendmentView, QuestionView, VersionView};
-use nuage_service::catalogue::tender_documents::DocumentView;
-use nuage_service::catalogue::tenders::{
+use nuage_procurement::Procurement;
+use nuage_procurement::tender_changes::{AmendmentView, QuestionView, VersionView};
+use nuage_procurement::tender_documents::DocumentView;
+use nuage_procurement::tenders::{
     AwardView, EnvelopeView, LotEvaluation, LotResult, Marking, OpeningReport, OpeningSecret,
     TenderView,
 };
+use nuage_service::Page;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,20 +23,20 @@ use super::org_id;
 use crate::extract::{Caller, JsonBody, Meta, PageParams, Params, PathParam};
 use crate::problem::{ApiError, Problem};
 
-type Cat = Extension<Catalogue>;
+type Cat = Extension<Procurement>;
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/tenders", tag = "tenders", params(("org_id" = String, Path)),
     request_body = TenderSpec,
     responses((status = 201, body = TenderView, description = "The draft"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn create(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     body: JsonBody<TenderSpec>,
 ) -> Result<Response, ApiError> {
-    let view = catalogue
+    let view = procurement
         .create_tender(&who, &meta, org_id(&id)?, body.value)
         .await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
@@ -46,13 +46,13 @@ pub async fn create(
     responses((status = 200, body = Page<TenderView>, description = "The organisation's calls, drafts included"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn of_buyer(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
     Params(page): Params<PageParams>,
 ) -> Result<Json<Page<TenderView>>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .tenders(Some(&who), Some(org_id(&id)?), &page.into_request())
             .await?,
     ))
@@ -61,24 +61,26 @@ pub async fn of_buyer(
 #[utoipa::path(get, path = "/api/v1/tenders", tag = "tenders", params(PageParams),
     responses((status = 200, body = Page<TenderView>, description = "Published calls, no account needed"), (status = "4XX", body = Problem)))]
 pub async fn list(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Params(page): Params<PageParams>,
 ) -> Result<Json<Page<TenderView>>, ApiError> {
     Ok(Json(
-        catalogue.tenders(None, None, &page.into_request()).await?,
+        procurement
+            .tenders(None, None, &page.into_request())
+            .await?,
     ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenders/{tender_id}", tag = "tenders", params(("tender_id" = String, Path)),
     responses((status = 200, body = TenderView, description = "A published call (no account needed), or a draft for its buyer"), (status = "4XX", body = Problem)))]
 pub async fn get(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     who: Option<Caller>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<TenderView>, ApiError> {
     let who = who.map(|Caller(p)| p);
     Ok(Json(
-        catalogue.tender(who.as_ref(), &uuid_param(&id)?).await?,
+        procurement.tender(who.as_ref(), &uuid_param(&id)?).await?,
     ))
 }
 
@@ -87,14 +89,14 @@ pub async fn get(
     responses((status = 200, body = TenderView, description = "The draft, changed"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn update(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     body: JsonBody<TenderSpec>,
 ) -> Result<Json<TenderView>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .update_tender(&who, &meta, &uuid_param(&id)?, body.value)
             .await?,
     ))
@@ -117,14 +119,14 @@ pub struct Publish {
     responses((status = 200, body = TenderView, description = "Published; `warnings` says if the deadline is shorter than the procedure's rule"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn publish(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     body: JsonBody<Publish>,
 ) -> Result<Json<TenderView>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .publish_tender(
                 &who,
                 &meta,
@@ -149,14 +151,14 @@ pub struct Bidder {
     responses((status = 201, body = SignedReceipt, description = "The receipt, signed by the platform"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn submit(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     Params(bidder): Params<Bidder>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let receipt = catalogue
+    let receipt = procurement
         .submit_bid(
             &who,
             &meta,
@@ -172,13 +174,13 @@ pub async fn submit(
     responses((status = 200, body = Vec<EnvelopeView>, description = "The bidder's own envelopes, latest first"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn envelopes(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
     Params(bidder): Params<Bidder>,
 ) -> Result<Json<Vec<EnvelopeView>>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .envelopes(&who, &uuid_param(&id)?, org_id(&bidder.org_id)?)
             .await?,
     ))
@@ -188,13 +190,13 @@ pub async fn envelopes(
     responses((status = 200, body = Vec<LotResult>, description = "The bidder's result for each awarded lot it bid for: its score and rank, the winner's score"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn results(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
     Params(bidder): Params<Bidder>,
 ) -> Result<Json<Vec<LotResult>>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .bid_results(&who, &uuid_param(&id)?, org_id(&bidder.org_id)?)
             .await?,
     ))
@@ -204,13 +206,13 @@ pub async fn results(
     responses((status = 204, description = "Withdrawn"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn withdraw(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     Params(bidder): Params<Bidder>,
 ) -> Result<StatusCode, ApiError> {
-    catalogue
+    procurement
         .withdraw_bid(&who, &meta, &uuid_param(&id)?, org_id(&bidder.org_id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -226,14 +228,14 @@ pub type Open = OpeningSecret;
     responses((status = 200, body = OpeningReport), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn open(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     body: JsonBody<Open>,
 ) -> Result<Json<OpeningReport>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .open_tender(&who, &meta, &uuid_param(&id)?, &body.value)
             .await?,
     ))
@@ -244,12 +246,12 @@ pub async fn open(
     responses((status = 200, body = LotEvaluation), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn evaluation(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     PathParam((id, lot)): PathParam<(String, i64)>,
 ) -> Result<Json<LotEvaluation>, ApiError> {
     Ok(Json(
-        catalogue.evaluation(&who, &uuid_param(&id)?, lot).await?,
+        procurement.evaluation(&who, &uuid_param(&id)?, lot).await?,
     ))
 }
 
@@ -259,14 +261,14 @@ pub async fn evaluation(
     responses((status = 200, body = LotEvaluation), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn mark(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam((id, lot, bid)): PathParam<(String, i64, String)>,
     body: JsonBody<Marking>,
 ) -> Result<Json<LotEvaluation>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .mark_bid(
                 &who,
                 &meta,
@@ -284,13 +286,13 @@ pub async fn mark(
     responses((status = 200, body = AwardView), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn award(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam((id, lot)): PathParam<(String, i64)>,
 ) -> Result<Json<AwardView>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .award_lot(&who, &meta, &uuid_param(&id)?, lot)
             .await?,
     ))
@@ -301,13 +303,13 @@ pub async fn award(
     responses((status = 200, body = AwardView, description = "Signed; the winning offer is ordered"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn sign(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam((id, lot)): PathParam<(String, i64)>,
 ) -> Result<Json<AwardView>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .sign_contract(&who, &meta, &uuid_param(&id)?, lot)
             .await?,
     ))
@@ -325,14 +327,14 @@ pub struct Cancel {
     responses((status = 200, body = TenderView, description = "Declared without follow-up"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn cancel(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     body: JsonBody<Cancel>,
 ) -> Result<Json<TenderView>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .cancel_tender(&who, &meta, &uuid_param(&id)?, &body.value.reason)
             .await?,
     ))
@@ -340,23 +342,25 @@ pub async fn cancel(
 
 #[utoipa::path(get, path = "/api/v1/open-data/ocds.json", tag = "tenders",
     responses((status = 200, body = Object, description = "Every published call as an OCDS 1.1.5 release package (Licence Ouverte 2.0), no account needed")))]
-pub async fn ocds_all(Extension(catalogue): Cat) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(catalogue.ocds_package(None).await?))
+pub async fn ocds_all(Extension(procurement): Cat) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(procurement.ocds_package(None).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/open-data/tenders/{tender_id}/ocds.json", tag = "tenders", params(("tender_id" = String, Path)),
     responses((status = 200, body = Object, description = "One call's OCDS 1.1.5 release package"), (status = "4XX", body = Problem)))]
 pub async fn ocds_one(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(catalogue.ocds_package(Some(&uuid_param(&id)?)).await?))
+    Ok(Json(
+        procurement.ocds_package(Some(&uuid_param(&id)?)).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/open-data/decp.json", tag = "tenders",
     responses((status = 200, body = Object, description = "Every signed contract as DECP 2.0.3 (`marches.marche`), no account needed")))]
-pub async fn decp(Extension(catalogue): Cat) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(catalogue.decp().await?))
+pub async fn decp(Extension(procurement): Cat) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(procurement.decp().await?))
 }
 
 /// Whose questions, besides the answered ones.
@@ -370,7 +374,7 @@ pub struct Asker {
 #[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/questions", tag = "tenders", params(("tender_id" = String, Path), Asker),
     responses((status = 200, body = Vec<QuestionView>, description = "Answered questions for everyone (never the asker); with `org_id`, that organisation's own too; all of them for the buyer"), (status = "4XX", body = Problem)))]
 pub async fn questions(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     who: Option<Caller>,
     PathParam(id): PathParam<String>,
     Params(asker): Params<Asker>,
@@ -378,7 +382,7 @@ pub async fn questions(
     let who = who.map(|Caller(p)| p);
     let asker = asker.org_id.as_deref().map(org_id).transpose()?;
     Ok(Json(
-        catalogue
+        procurement
             .questions(who.as_ref(), &uuid_param(&id)?, asker)
             .await?,
     ))
@@ -396,14 +400,14 @@ pub struct Ask {
     responses((status = 201, body = QuestionView, description = "Asked privately: only the buyer reads it until it is answered"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn ask(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     Params(asker): Params<Bidder>,
     body: JsonBody<Ask>,
 ) -> Result<Response, ApiError> {
-    let q = catalogue
+    let q = procurement
         .ask_question(
             &who,
             &meta,
@@ -428,14 +432,14 @@ pub struct Answer {
     responses((status = 200, body = QuestionView, description = "Answered, for everyone to read"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn answer(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam((id, question)): PathParam<(String, String)>,
     body: JsonBody<Answer>,
 ) -> Result<Json<QuestionView>, ApiError> {
     Ok(Json(
-        catalogue
+        procurement
             .answer_question(
                 &who,
                 &meta,
@@ -460,14 +464,14 @@ pub struct Amend {
     responses((status = 201, body = AmendmentView), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn amend(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     body: JsonBody<Amend>,
 ) -> Result<Response, ApiError> {
     let Amend { spec, summary } = body.value;
-    let a = catalogue
+    let a = procurement
         .amend_tender(&who, &meta, &uuid_param(&id)?, spec, &summary)
         .await?;
     Ok((StatusCode::CREATED, Json(a)).into_response())
@@ -476,21 +480,23 @@ pub async fn amend(
 #[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/versions", tag = "tenders", params(("tender_id" = String, Path)),
     responses((status = 200, body = Vec<VersionView>, description = "Publication and every amendment, with what each changed"), (status = "4XX", body = Problem)))]
 pub async fn versions(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
-    Ok(Json(catalogue.tender_versions(&uuid_param(&id)?).await?))
+    Ok(Json(procurement.tender_versions(&uuid_param(&id)?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/matching-tenders", tag = "tenders", params(("org_id" = String, Path)),
     responses((status = 200, body = Vec<TenderView>, description = "Calls open for bids whose lots one of the organisation's published offers meets (the price apart)"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn matching(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<TenderView>>, ApiError> {
-    Ok(Json(catalogue.matching_tenders(&who, org_id(&id)?).await?))
+    Ok(Json(
+        procurement.matching_tenders(&who, org_id(&id)?).await?,
+    ))
 }
 
 /// The name of a document being attached.
@@ -507,7 +513,7 @@ pub struct DocumentName {
     responses((status = 201, body = DocumentView, description = "Attached to the draft, sealed in the platform's storage"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn add_document(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
@@ -518,7 +524,7 @@ pub async fn add_document(
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let view = catalogue
+    let view = procurement
         .add_document(
             &who,
             &meta,
@@ -534,13 +540,15 @@ pub async fn add_document(
 #[utoipa::path(get, path = "/api/v1/tenders/{tender_id}/documents", tag = "tenders", params(("tender_id" = String, Path)),
     responses((status = 200, body = Vec<DocumentView>, description = "A published call's documents (no account needed), or a draft's for its buyer"), (status = "4XX", body = Problem)))]
 pub async fn documents(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     who: Option<Caller>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<DocumentView>>, ApiError> {
     let who = who.map(|Caller(p)| p);
     Ok(Json(
-        catalogue.documents(who.as_ref(), &uuid_param(&id)?).await?,
+        procurement
+            .documents(who.as_ref(), &uuid_param(&id)?)
+            .await?,
     ))
 }
 
@@ -548,12 +556,12 @@ pub async fn documents(
     params(("tender_id" = String, Path), ("document_id" = String, Path)),
     responses((status = 200, content_type = "application/octet-stream", description = "The file, as attached"), (status = "4XX", body = Problem)))]
 pub async fn document(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     who: Option<Caller>,
     PathParam((id, document)): PathParam<(String, String)>,
 ) -> Result<Response, ApiError> {
     let who = who.map(|Caller(p)| p);
-    let (view, bytes) = catalogue
+    let (view, bytes) = procurement
         .document(who.as_ref(), &uuid_param(&id)?, &uuid_param(&document)?)
         .await?;
     Ok(document_response(&view, bytes))
@@ -583,12 +591,12 @@ fn document_response(view: &DocumentView, bytes: Vec<u8>) -> Response {
     responses((status = 204, description = "Removed from the draft"), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn remove_document(
-    Extension(catalogue): Cat,
+    Extension(procurement): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam((id, document)): PathParam<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    catalogue
+    procurement
         .remove_document(&who, &meta, &uuid_param(&id)?, &uuid_param(&document)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)

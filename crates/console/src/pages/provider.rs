@@ -13,6 +13,7 @@ use nuage_domain::catalogue::{
     Profile, Publication, Reversibility, ServiceSheet, Sla, Tier,
 };
 use nuage_domain::ids::OrgId;
+use nuage_procurement::Procurement;
 use nuage_service::ServiceError;
 use nuage_service::auth::Session;
 use nuage_service::catalogue::orders::Fulfilment;
@@ -196,7 +197,7 @@ pub struct ProviderPage {
 
 async fn provider_page(
     ctx: &Ctx,
-    catalogue: &Catalogue,
+    procurement: &Procurement,
     typed: Option<ProfileFields>,
     webhook_secret: Option<String>,
     error: FormAlert,
@@ -205,15 +206,24 @@ async fn provider_page(
     let (org, org_name) = managed_org(session)?;
     let who = session.principal();
     let t = ctx.t;
-    let profile = match catalogue.profile(&who, org).await {
+    let profile = match procurement.catalogue().profile(&who, org).await {
         Ok(p) => Some(p),
         Err(ServiceError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    let offers: Vec<Owned<OfferSheet>> = catalogue.sheets_of(&who, Sheet::Offer, org).await?;
-    let services: Vec<Owned<ServiceSheet>> = catalogue.sheets_of(&who, Sheet::Service, org).await?;
-    let sales = catalogue.subscriptions(&who, org, Side::Provider).await?;
-    let calls = catalogue.matching_tenders(&who, org).await?;
+    let offers: Vec<Owned<OfferSheet>> = procurement
+        .catalogue()
+        .sheets_of(&who, Sheet::Offer, org)
+        .await?;
+    let services: Vec<Owned<ServiceSheet>> = procurement
+        .catalogue()
+        .sheets_of(&who, Sheet::Service, org)
+        .await?;
+    let sales = procurement
+        .catalogue()
+        .subscriptions(&who, org, Side::Provider)
+        .await?;
+    let calls = procurement.matching_tenders(&who, org).await?;
     let page = ProviderPage {
         c: ctx.chrome("provider"),
         csrf: session.csrf_token.clone(),
@@ -252,17 +262,18 @@ async fn provider_page(
 
 pub async fn provider(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
 ) -> Result<Response, PageError> {
-    provider_page(&ctx, &catalogue, None, None, FormAlert::none()).await
+    provider_page(&ctx, &procurement, None, None, FormAlert::none()).await
 }
 
 pub async fn save_profile(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Posted {
         ctx, form: pairs, ..
     }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
+    let catalogue = procurement.catalogue();
     let session = ctx.user()?;
     let (org, _) = managed_org(session)?;
     let typed = ProfileFields::from_pairs(&pairs);
@@ -278,7 +289,7 @@ pub async fn save_profile(
         Ok(_) => Ok(Redirect::to("/provider?notice=sheet_saved").into_response()),
         Err(e) => {
             let error = FormAlert(Some(FormError::from_service(ctx.t, e)?));
-            provider_page(&ctx, &catalogue, Some(typed), None, error).await
+            provider_page(&ctx, &procurement, Some(typed), None, error).await
         }
     }
 }
@@ -292,10 +303,11 @@ pub struct MoveForm {
 
 /// Submit, take back or withdraw one of the organisation's sheets.
 pub async fn move_sheet(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path((kind, id)): Path<(String, String)>,
     Posted { ctx, form, .. }: Posted<MoveForm>,
 ) -> Result<Response, PageError> {
+    let catalogue = procurement.catalogue();
     let session = ctx.user()?;
     let sheet = sheet_kind(&kind)?;
     let to = Publication::parse(&form.state).map_err(|_| PageError::BadForm)?;
@@ -306,7 +318,7 @@ pub async fn move_sheet(
         Ok(()) => Ok(Redirect::to("/provider?notice=sheet_moved").into_response()),
         Err(e) => {
             let error = FormAlert(Some(FormError::from_service(ctx.t, e)?));
-            provider_page(&ctx, &catalogue, None, None, error).await
+            provider_page(&ctx, &procurement, None, None, error).await
         }
     }
 }
@@ -328,19 +340,20 @@ pub struct WebhookForm {
 }
 
 pub async fn set_webhook(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Posted { ctx, form, .. }: Posted<WebhookForm>,
 ) -> Result<Response, PageError> {
+    let catalogue = procurement.catalogue();
     let session = ctx.user()?;
     let (org, _) = managed_org(session)?;
     match catalogue
         .set_webhook(&session.principal(), &ctx.meta, org, &form.url)
         .await
     {
-        Ok(hook) => provider_page(&ctx, &catalogue, None, hook.secret, FormAlert::none()).await,
+        Ok(hook) => provider_page(&ctx, &procurement, None, hook.secret, FormAlert::none()).await,
         Err(e) => {
             let error = FormAlert(Some(FormError::from_service(ctx.t, e)?));
-            provider_page(&ctx, &catalogue, None, None, error).await
+            provider_page(&ctx, &procurement, None, None, error).await
         }
     }
 }
@@ -355,10 +368,11 @@ pub struct SaleForm {
 
 /// The provider accepts, rejects or delivers an order.
 pub async fn fulfil(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     Posted { ctx, form, .. }: Posted<SaleForm>,
 ) -> Result<Response, PageError> {
+    let catalogue = procurement.catalogue();
     let session = ctx.user()?;
     let action = match form.action.as_str() {
         "accept" => Fulfilment::Accept,
@@ -376,7 +390,7 @@ pub async fn fulfil(
         Ok(_) => Ok(Redirect::to("/provider?notice=order_updated").into_response()),
         Err(e) => {
             let error = FormAlert(Some(FormError::from_service(ctx.t, e)?));
-            provider_page(&ctx, &catalogue, None, None, error).await
+            provider_page(&ctx, &procurement, None, None, error).await
         }
     }
 }

@@ -12,11 +12,12 @@ use nuage_domain::catalogue::OfferSheet;
 use nuage_domain::ids::OrgId;
 use nuage_domain::org::Permission;
 use nuage_domain::tender::{CriterionKind, Procedure, Requirement, SharesPolicy};
+use nuage_procurement::Procurement;
+use nuage_procurement::tender_changes::{QuestionView, VersionView};
+use nuage_procurement::tenders::TenderView;
 use nuage_service::Principal;
 use nuage_service::auth::Session;
-use nuage_service::catalogue::tender_changes::{QuestionView, VersionView};
-use nuage_service::catalogue::tenders::TenderView;
-use nuage_service::catalogue::{Catalogue, Sheet};
+use nuage_service::catalogue::Sheet;
 
 use super::{ListQuery, current_org, next_page_href, read_query};
 use crate::error::{FormAlert, PageError};
@@ -67,11 +68,11 @@ pub fn row(t: &TenderTexts, v: &TenderView) -> TenderRow {
 
 pub async fn list(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let query = read_query(query);
-    let page = catalogue.tenders(None, None, &query.page()).await?;
+    let page = procurement.tenders(None, None, &query.page()).await?;
     let t = ctx.t.tn;
     let mut own = Vec::new();
     let mut can_draft = false;
@@ -84,7 +85,7 @@ pub async fn list(
             cursor: None,
             limit: Some(100),
         };
-        own = catalogue
+        own = procurement
             .tenders(Some(&session.principal()), Some(org), &first)
             .await?
             .items
@@ -229,13 +230,13 @@ fn requirement(t: &TenderTexts, r: &Requirement) -> (&'static str, String) {
 
 pub async fn show(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id = uuid::Uuid::parse_str(&id)
         .map(|u| u.to_string())
         .map_err(|_| PageError::NotFound)?;
-    show_page(&ctx, &catalogue, &id, FormAlert::none()).await
+    show_page(&ctx, &procurement, &id, FormAlert::none()).await
 }
 
 /// What the signed-in member sees of a call: its buyer's part, or a
@@ -268,7 +269,7 @@ fn viewer(ctx: &Ctx, v: &TenderView) -> Result<Viewer, PageError> {
 /// action, its error.
 pub async fn show_page(
     ctx: &Ctx,
-    catalogue: &Catalogue,
+    procurement: &Procurement,
     id: &str,
     error: FormAlert,
 ) -> Result<Response, PageError> {
@@ -277,7 +278,7 @@ pub async fn show_page(
         .as_ref()
         .filter(|s| !s.second_factor_pending)
         .map(Session::principal);
-    let v = catalogue.tender(principal.as_ref(), id).await?;
+    let v = procurement.tender(principal.as_ref(), id).await?;
     let viewer = viewer(ctx, &v)?;
     let draft = v.state == "draft";
     let csrf = ctx
@@ -289,13 +290,13 @@ pub async fn show_page(
     let mut supplier = None;
     let questions = match (&viewer, draft) {
         (_, true) => Vec::new(),
-        (Viewer::Buyer(who), _) => catalogue.questions(Some(who), id, None).await?,
+        (Viewer::Buyer(who), _) => procurement.questions(Some(who), id, None).await?,
         (Viewer::Supplier(who, org, ..), _) => {
-            catalogue.questions(Some(who), id, Some(*org)).await?
+            procurement.questions(Some(who), id, Some(*org)).await?
         }
-        (Viewer::Visitor, _) => catalogue.questions(None, id, None).await?,
+        (Viewer::Visitor, _) => procurement.questions(None, id, None).await?,
     };
-    let now = catalogue.platform().now_ms();
+    let now = procurement.platform().now_ms();
     match &viewer {
         Viewer::Buyer(_) => {
             let all_signed = !v.awards.is_empty()
@@ -313,14 +314,15 @@ pub async fn show_page(
         }
         Viewer::Supplier(who, org, org_name, manages) if !draft => {
             let envelopes = if *manages {
-                catalogue.envelopes(who, id, *org).await?
+                procurement.envelopes(who, id, *org).await?
             } else {
                 Vec::new()
             };
-            let results = catalogue.bid_results(who, id, *org).await?;
+            let results = procurement.bid_results(who, id, *org).await?;
             let published: Vec<(String, OfferSheet)> =
                 if *manages && v.state == "published" && !v.closed {
-                    catalogue
+                    procurement
+                        .catalogue()
                         .sheets_of::<OfferSheet>(who, Sheet::Offer, *org)
                         .await?
                         .into_iter()
@@ -387,7 +389,7 @@ pub async fn show_page(
         }
         _ => {}
     }
-    let documents = catalogue
+    let documents = procurement
         .documents(principal.as_ref(), id)
         .await?
         .into_iter()
@@ -402,7 +404,7 @@ pub async fn show_page(
     let versions: Vec<VersionView> = if draft {
         Vec::new()
     } else {
-        catalogue.tender_versions(id).await?
+        procurement.tender_versions(id).await?
     };
     let texts: &Texts = ctx.t;
     let t = texts.tn;

@@ -1,7 +1,8 @@
 //! The open directory and the single window: regions, public profiles,
 //! services and offers, their review and publication, search, open data,
-//! comparison (here); orders, subscriptions and webhooks (`orders`); the demo
-//! ecosystem (`demo`).
+//! comparison (here); orders, subscriptions and webhooks (`orders`); the
+//! house provider (`house`); billing (`billing`). Calls for tender, which
+//! order through it, are the `nuage-procurement` crate.
 //!
 //! A sheet (profile, service, offer) has the document its owner edits and,
 //! once an operator approved it, the version the public sees. Editing a
@@ -11,13 +12,9 @@
 
 pub mod alerts;
 pub mod billing;
-pub mod demo;
+mod house;
 mod index;
 pub mod orders;
-pub mod tender_changes;
-pub mod tender_data;
-pub mod tender_documents;
-pub mod tenders;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -236,8 +233,6 @@ pub struct CatalogueSettings {
     /// How many matches a search reads at most (see `index`).
     pub search_sample: u32,
     pub billing: billing::BillingSettings,
-    /// Days between an award and the earliest signature (11 by default).
-    pub standstill_days: u32,
 }
 
 struct Inner {
@@ -246,7 +241,6 @@ struct Inner {
     allow_private_webhooks: bool,
     search_sample: u32,
     billing: billing::BillingSettings,
-    standstill_days: u32,
     http: reqwest::Client,
     wake: tokio::sync::Notify,
     /// The index's fingerprint when `tidy_index` last merged it.
@@ -267,12 +261,14 @@ fn kind_of(sheet: Sheet) -> &'static str {
     }
 }
 
-fn parse_doc<T: DeserializeOwned>(json: &str) -> ServiceResult<T> {
+/// Reads a stored JSON document.
+pub fn parse_doc<T: DeserializeOwned>(json: &str) -> ServiceResult<T> {
     serde_json::from_str(json)
         .map_err(|e| ServiceError::Internal(format!("a stored sheet does not parse: {e}")))
 }
 
-fn to_json<T: Serialize>(value: &T) -> ServiceResult<String> {
+/// Writes a document to be stored as JSON.
+pub fn to_json<T: Serialize>(value: &T) -> ServiceResult<String> {
     serde_json::to_string(value).map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
@@ -304,7 +300,7 @@ impl Catalogue {
             .await?;
         }
         tx.commit().await.map_err(nuage_db::DbError::from)?;
-        let house = demo::ensure_house(&platform, &storage, &settings.house_name).await?;
+        let house = house::ensure_house(&platform, &storage, &settings.house_name).await?;
         let mut tx = platform.db().begin_write().await?;
         let rebuilt =
             index::rebuild_if_empty(&mut tx, platform.db().dialect(), platform.now_ms()).await?;
@@ -321,7 +317,6 @@ impl Catalogue {
                 allow_private_webhooks: settings.allow_private_webhooks,
                 search_sample: settings.search_sample,
                 billing: settings.billing,
-                standstill_days: settings.standstill_days,
                 http,
                 wake: tokio::sync::Notify::new(),
                 tidied: std::sync::Mutex::new(None),
@@ -334,7 +329,7 @@ impl Catalogue {
     }
 
     /// The platform's clock, in ms since the epoch.
-    fn now_ms(&self) -> i64 {
+    pub fn now_ms(&self) -> i64 {
         self.platform().now_ms()
     }
 
@@ -345,6 +340,11 @@ impl Catalogue {
     /// The organisation of the operator's own offers.
     pub fn house(&self) -> OrgId {
         self.inner.house
+    }
+
+    /// Wakes this node's webhook deliveries for events just queued.
+    pub fn wake_deliveries(&self) {
+        self.inner.wake.notify_one();
     }
 
     // --- regions -------------------------------------------------------------------

@@ -317,7 +317,7 @@ impl Catalogue {
 
     /// Orders an offer awarded by a call for tender, at the prices of the
     /// winning bid (which its subscription keeps, and billing applies).
-    pub(super) async fn order_contract(
+    pub async fn order_contract(
         &self,
         who: &Principal,
         meta: &RequestMeta,
@@ -920,7 +920,7 @@ impl Catalogue {
 
     /// Queues `event` for `org`'s webhook, if it has one, with `body` under
     /// `key` in the payload.
-    pub(super) async fn enqueue_event(
+    pub async fn enqueue_event(
         &self,
         conn: &mut AnyConnection,
         org: &str,

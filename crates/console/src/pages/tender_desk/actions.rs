@@ -8,7 +8,7 @@ use super::*;
 /// or the page again with the error above the forms.
 pub(super) async fn act<T>(
     ctx: &Ctx,
-    catalogue: &Catalogue,
+    procurement: &Procurement,
     id: &str,
     notice: &str,
     outcome: Result<T, ServiceError>,
@@ -17,13 +17,13 @@ pub(super) async fn act<T>(
         Ok(_) => Ok(back_to(id, notice)),
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
-            crate::pages::tenders::show_page(ctx, catalogue, id, error.into()).await
+            crate::pages::tenders::show_page(ctx, procurement, id, error.into()).await
         }
     }
 }
 
 pub async fn publish(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
@@ -37,7 +37,7 @@ pub async fn publish(
     };
     let outcome = match shares {
         Ok(shares) => {
-            catalogue
+            procurement
                 .publish_tender(
                     &session.principal(),
                     &ctx.meta,
@@ -49,18 +49,18 @@ pub async fn publish(
         }
         Err(e) => Err(e.into()),
     };
-    act(&ctx, &catalogue, &id, "tender_published", outcome).await
+    act(&ctx, &procurement, &id, "tender_published", outcome).await
 }
 
 pub async fn ask(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let session = ctx.user()?;
     let org = session_org(session)?;
-    let outcome = catalogue
+    let outcome = procurement
         .ask_question(
             &session.principal(),
             &ctx.meta,
@@ -69,17 +69,17 @@ pub async fn ask(
             &field(&f, "question"),
         )
         .await;
-    act(&ctx, &catalogue, &id, "question_sent", outcome).await
+    act(&ctx, &procurement, &id, "question_sent", outcome).await
 }
 
 pub async fn answer(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path((id, question)): Path<(String, String)>,
     Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let session = ctx.user()?;
-    let outcome = catalogue
+    let outcome = procurement
         .answer_question(
             &session.principal(),
             &ctx.meta,
@@ -88,25 +88,25 @@ pub async fn answer(
             &field(&f, "answer"),
         )
         .await;
-    act(&ctx, &catalogue, &id, "answer_published", outcome).await
+    act(&ctx, &procurement, &id, "answer_published", outcome).await
 }
 
 pub async fn withdraw(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     Posted { ctx, form: _, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let session = ctx.user()?;
     let org = session_org(session)?;
-    let outcome = catalogue
+    let outcome = procurement
         .withdraw_bid(&session.principal(), &ctx.meta, &id, org)
         .await;
-    act(&ctx, &catalogue, &id, "bid_withdrawn", outcome).await
+    act(&ctx, &procurement, &id, "bid_withdrawn", outcome).await
 }
 
 pub async fn open(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
@@ -130,30 +130,30 @@ pub async fn open(
     } else {
         OpeningSecret::Shares(shares)
     };
-    let outcome = catalogue
+    let outcome = procurement
         .open_tender(&session.principal(), &ctx.meta, &id, &secret)
         .await;
-    act(&ctx, &catalogue, &id, "bids_opened", outcome).await
+    act(&ctx, &procurement, &id, "bids_opened", outcome).await
 }
 
 pub async fn cancel(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let session = ctx.user()?;
-    let outcome = catalogue
+    let outcome = procurement
         .cancel_tender(&session.principal(), &ctx.meta, &id, &field(&f, "reason"))
         .await;
-    act(&ctx, &catalogue, &id, "tender_cancelled", outcome).await
+    act(&ctx, &procurement, &id, "tender_cancelled", outcome).await
 }
 
 /// Receives an envelope sealed in the browser (`static/tenders.js`) and
 /// answers its signed receipt.
 pub async fn submit_bid(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -169,7 +169,7 @@ pub async fn submit_bid(
         Ok(Some((org, _))) => org,
         _ => return crate::script::problem(StatusCode::CONFLICT, ctx.t.td.err_no_org, None),
     };
-    let outcome = catalogue
+    let outcome = procurement
         .submit_bid(&session.principal(), &ctx.meta, &id, org, &body)
         .await;
     crate::script::answer(&ctx, outcome)

@@ -12,7 +12,7 @@ pub struct DocumentName {
 /// Receives a document of a draft from the buyer's script.
 pub async fn add_document(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     query: Result<Query<DocumentName>, QueryRejection>,
     headers: HeaderMap,
@@ -29,7 +29,7 @@ pub async fn add_document(
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let outcome = catalogue
+    let outcome = procurement
         .add_document(
             &session.principal(),
             &ctx.meta,
@@ -45,7 +45,7 @@ pub async fn add_document(
 /// A call's document, for whoever may read the call.
 pub async fn document(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path((id, document)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
@@ -55,7 +55,7 @@ pub async fn document(
         .as_ref()
         .filter(|s| !s.second_factor_pending)
         .map(Session::principal);
-    let (view, bytes) = catalogue.document(who.as_ref(), &id, &document).await?;
+    let (view, bytes) = procurement.document(who.as_ref(), &id, &document).await?;
     Ok((
         [
             (header::CONTENT_TYPE, view.media_type.clone()),
@@ -73,15 +73,15 @@ pub async fn document(
 }
 
 pub async fn remove_document(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path((id, document)): Path<(String, String)>,
     Posted { ctx, form: _, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let document = tender_id(&document)?;
     let session = ctx.user()?;
-    let outcome = catalogue
+    let outcome = procurement
         .remove_document(&session.principal(), &ctx.meta, &id, &document)
         .await;
-    act(&ctx, &catalogue, &id, "document_removed", outcome).await
+    act(&ctx, &procurement, &id, "document_removed", outcome).await
 }

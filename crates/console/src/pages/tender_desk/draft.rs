@@ -495,7 +495,7 @@ pub async fn new_form(ctx: Ctx) -> Result<Response, PageError> {
 }
 
 pub async fn create(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
@@ -503,7 +503,7 @@ pub async fn create(
     let values = DraftValues::from_fields(&f);
     let outcome = match values.to_spec() {
         Ok(spec) => {
-            catalogue
+            procurement
                 .create_tender(&session.principal(), &ctx.meta, org, spec)
                 .await
         }
@@ -527,12 +527,12 @@ pub async fn create(
 
 pub async fn edit_form(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let session = ctx.user()?;
-    let v = catalogue.tender(Some(&session.principal()), &id).await?;
+    let v = procurement.tender(Some(&session.principal()), &id).await?;
     form_page(
         &ctx,
         session,
@@ -545,21 +545,21 @@ pub async fn edit_form(
 
 /// Saves a draft, or amends a published call.
 pub async fn save(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path(id): Path<String>,
     Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let session = ctx.user()?;
     let who = session.principal();
-    let amending = catalogue.tender(Some(&who), &id).await?.state != "draft";
+    let amending = procurement.tender(Some(&who), &id).await?.state != "draft";
     let values = DraftValues::from_fields(&f);
     let outcome = match values.to_spec() {
-        Ok(spec) if amending => catalogue
+        Ok(spec) if amending => procurement
             .amend_tender(&who, &ctx.meta, &id, spec, &values.summary)
             .await
             .map(|_| "tender_amended"),
-        Ok(spec) => catalogue
+        Ok(spec) => procurement
             .update_tender(&who, &ctx.meta, &id, spec)
             .await
             .map(|_| "tender_saved"),

@@ -164,31 +164,31 @@ pub(super) fn lot_view(
 
 pub(super) async fn lot_page(
     ctx: &Ctx,
-    catalogue: &Catalogue,
+    procurement: &Procurement,
     id: &str,
     lot: i64,
     error: FormAlert,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
     let who = session.principal();
-    let v = catalogue.tender(Some(&who), id).await?;
-    let eval = catalogue.evaluation(&who, id, lot).await?;
+    let v = procurement.tender(Some(&who), id).await?;
+    let eval = procurement.evaluation(&who, id, lot).await?;
     lot_view(ctx, session, &v, lot, eval, error)
 }
 
 pub async fn lot(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path((id, lot)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
-    lot_page(&ctx, &catalogue, &id, lot, FormAlert::none()).await
+    lot_page(&ctx, &procurement, &id, lot, FormAlert::none()).await
 }
 
 /// Runs one action posted from a lot's page.
 pub(super) async fn act_on_lot<T>(
     ctx: &Ctx,
-    catalogue: &Catalogue,
+    procurement: &Procurement,
     id: &str,
     lot: i64,
     notice: &str,
@@ -200,20 +200,20 @@ pub(super) async fn act_on_lot<T>(
         }
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
-            lot_page(ctx, catalogue, id, lot, error.into()).await
+            lot_page(ctx, procurement, id, lot, error.into()).await
         }
     }
 }
 
 pub async fn mark(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path((id, lot, bid)): Path<(String, i64, String)>,
     Posted { ctx, form: f, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
     let id = tender_id(&id)?;
     let session = ctx.user()?;
     let who = session.principal();
-    let v = catalogue.tender(Some(&who), &id).await?;
+    let v = procurement.tender(Some(&who), &id).await?;
     let mut marks = std::collections::BTreeMap::new();
     let mut outcome = Ok(());
     for (index, c) in v.spec.criteria.iter().enumerate() {
@@ -230,35 +230,35 @@ pub async fn mark(
     }
     let exclude = Some(field(&f, "exclude")).filter(|r| !r.is_empty());
     let outcome = match outcome {
-        Ok(()) => catalogue
+        Ok(()) => procurement
             .mark_bid(&who, &ctx.meta, &id, lot, &bid, Marking { marks, exclude })
             .await
             .map(|_| ()),
         Err(e) => Err(e),
     };
-    act_on_lot(&ctx, &catalogue, &id, lot, "marks_saved", outcome).await
+    act_on_lot(&ctx, &procurement, &id, lot, "marks_saved", outcome).await
 }
 
 pub async fn award(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path((id, lot)): Path<(String, i64)>,
     Posted { ctx, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    decide(&ctx, &catalogue, &id, lot, false).await
+    decide(&ctx, &procurement, &id, lot, false).await
 }
 
 pub async fn sign(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(procurement): Extension<Procurement>,
     Path((id, lot)): Path<(String, i64)>,
     Posted { ctx, .. }: Posted<Pairs>,
 ) -> Result<Response, PageError> {
-    decide(&ctx, &catalogue, &id, lot, true).await
+    decide(&ctx, &procurement, &id, lot, true).await
 }
 
 /// Awards a lot to the first of its ranking, or signs its contract.
 pub(super) async fn decide(
     ctx: &Ctx,
-    catalogue: &Catalogue,
+    procurement: &Procurement,
     id: &str,
     lot: i64,
     sign: bool,
@@ -268,14 +268,14 @@ pub(super) async fn decide(
     let who = session.principal();
     let (outcome, notice) = if sign {
         (
-            catalogue.sign_contract(&who, &ctx.meta, &id, lot).await,
+            procurement.sign_contract(&who, &ctx.meta, &id, lot).await,
             "contract_signed",
         )
     } else {
         (
-            catalogue.award_lot(&who, &ctx.meta, &id, lot).await,
+            procurement.award_lot(&who, &ctx.meta, &id, lot).await,
             "lot_awarded",
         )
     };
-    act_on_lot(ctx, catalogue, &id, lot, notice, outcome).await
+    act_on_lot(ctx, procurement, &id, lot, notice, outcome).await
 }

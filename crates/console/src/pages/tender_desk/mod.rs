@@ -18,10 +18,10 @@ use nuage_domain::ids::OrgId;
 use nuage_domain::tender::{
     Criterion, CriterionKind, Lot, Place, Requirement, SharesPolicy, TenderSpec,
 };
+use nuage_procurement::Procurement;
+use nuage_procurement::tenders::{LotEvaluation, Marking, OpeningSecret, TenderView};
 use nuage_service::ServiceError;
 use nuage_service::auth::Session;
-use nuage_service::catalogue::Catalogue;
-use nuage_service::catalogue::tenders::{LotEvaluation, Marking, OpeningSecret, TenderView};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
