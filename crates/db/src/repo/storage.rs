@@ -62,7 +62,8 @@ pub struct ObjectRow {
     pub sse_c: Option<String>,
 }
 
-const OBJECT_COLUMNS: &str = "id, bucket, key, version_id, is_latest, delete_marker, size, etag, \
+/// The columns an `ObjectRow` reads, in its order.
+pub const OBJECT_COLUMNS: &str = "id, bucket, key, version_id, is_latest, delete_marker, size, etag, \
      created_at, headers, tags, checksum, segments, sse_c";
 
 /// What a listing reads of each object: its tags and segments (which only
