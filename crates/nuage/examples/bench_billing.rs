@@ -32,7 +32,7 @@
 //! 1. the machine's limit for reading the data once: three full scans
 //!    `SELECT COUNT(*), SUM(class_a) FROM usage_records` (the median is the
 //!    baseline);
-//! 2. `Catalogue::run_billing(root, Period::month(2026, 10))`, end to end —
+//! 2. `Billing::run_billing(root, Period::month(2026, 10))`, end to end —
 //!    the measured figure: 10,000 invoices — and its phases, read from what
 //!    it wrote (the run's `started_at`, the first and last invoice's
 //!    `issued_at`, the end of the call);
@@ -84,7 +84,7 @@ const ROWS_PER_INSERT: usize = 1000;
 const INSERTS_PER_TRANSACTION: usize = 200;
 /// Rows per transaction in the batched write baseline: as many as a run
 /// issues invoices per transaction.
-const BATCH: usize = nuage_service::catalogue::billing::ISSUE_BATCH;
+const BATCH: usize = nuage_billing::ISSUE_BATCH;
 
 fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
     match std::env::var(name) {
@@ -705,7 +705,7 @@ async fn main() -> anyhow::Result<()> {
     let ticks = cpu_ticks();
     let call_ms = wall_ms();
     let t = Instant::now();
-    let summary = catalogue.run_billing(&root, &meta, month).await?;
+    let summary = app.billing().run_billing(&root, &meta, month).await?;
     let run_seconds = secs(t.elapsed());
     let end_ms = wall_ms();
     let busy_during = busy_percent(ticks, cpu_ticks());
@@ -899,7 +899,7 @@ async fn main() -> anyhow::Result<()> {
         Some(commits as i64),
     );
     row(
-        "**`Catalogue::run_billing` 2026-10, end to end**",
+        "**`Billing::run_billing` 2026-10, end to end**",
         run_seconds,
         Some(records as i64),
     );

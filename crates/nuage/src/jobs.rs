@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use nuage_billing::Billing;
 use nuage_service::catalogue::Catalogue;
 use nuage_service::jobs::{FirstRun, Job, Jobs};
 use nuage_service::storage::Storage;
@@ -36,6 +37,7 @@ pub fn jobs(
     platform: &Platform,
     storage: &Storage,
     catalogue: &Catalogue,
+    billing: &Billing,
     schedule: &Schedule,
 ) -> Jobs {
     let mut jobs = vec![
@@ -48,7 +50,7 @@ pub fn jobs(
         Job::with(
             "quota-alerts",
             schedule.quota_alerts,
-            catalogue.clone(),
+            billing.clone(),
             alert,
         ),
         // Not at start: an upload begun as the node starts is not expired
@@ -76,7 +78,7 @@ pub fn jobs(
         .first(FirstRun::AtStart),
     ];
     if let Some(every) = schedule.billing {
-        jobs.push(Job::with("billing", every, catalogue.clone(), bill));
+        jobs.push(Job::with("billing", every, billing.clone(), bill));
     }
     Jobs::new(platform.db().clone(), node_name(), wall_clock_ms, jobs)
 }
@@ -93,8 +95,8 @@ async fn deliver(catalogue: Catalogue) -> ServiceResult<String> {
     Ok(format!("{} delivered", catalogue.deliver_due().await?))
 }
 
-async fn alert(catalogue: Catalogue) -> ServiceResult<String> {
-    Ok(format!("{} alerts", catalogue.check_quota_alerts().await?))
+async fn alert(billing: Billing) -> ServiceResult<String> {
+    Ok(format!("{} alerts", billing.check_quota_alerts().await?))
 }
 
 async fn upkeep(storage: Storage) -> ServiceResult<String> {
@@ -122,8 +124,8 @@ async fn merge_index(catalogue: Catalogue) -> ServiceResult<String> {
     })
 }
 
-async fn bill(catalogue: Catalogue) -> ServiceResult<String> {
-    Ok(match catalogue.bill_due().await? {
+async fn bill(billing: Billing) -> ServiceResult<String> {
+    Ok(match billing.bill_due().await? {
         Some(run) => {
             tracing::info!(
                 period = %run.period, invoices = run.invoices, issued_now = run.issued_now,

@@ -14,6 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use nuage_billing::{Billing, BillingSettings};
 use nuage_db::Db;
 use nuage_procurement::{Procurement, ProcurementSettings};
 use nuage_service::catalogue::{Catalogue, CatalogueSettings};
@@ -48,6 +49,7 @@ pub struct Application {
     platform: Platform,
     storage: Storage,
     catalogue: Catalogue,
+    billing: Billing,
     procurement: Procurement,
     jobs: Jobs,
     hooks: crate::hooks::Hooks,
@@ -186,13 +188,16 @@ impl Application {
                 house_name: config.catalogue.house_name.clone(),
                 allow_private_webhooks: config.catalogue.webhook_allow_private_addresses,
                 search_sample: config.catalogue.search_sample,
-                billing: nuage_service::catalogue::billing::BillingSettings {
-                    vat_rate: config.billing.vat_rate,
-                    pay_as_you_go: config.billing.pay_as_you_go_prices(),
-                },
             },
         )
         .await?;
+        let billing = Billing::new(
+            catalogue.clone(),
+            BillingSettings {
+                vat_rate: config.billing.vat_rate,
+                pay_as_you_go: config.billing.pay_as_you_go_prices(),
+            },
+        );
         let procurement = Procurement::new(
             catalogue.clone(),
             ProcurementSettings {
@@ -221,6 +226,7 @@ impl Application {
             &platform,
             &storage,
             &catalogue,
+            &billing,
             &crate::jobs::Schedule {
                 webhook_retry: Duration::from_secs(config.catalogue.webhook_retry_seconds),
                 billing: config
@@ -245,6 +251,7 @@ impl Application {
             )))
             .layer(axum::Extension(storage.clone()))
             .layer(axum::Extension(catalogue.clone()))
+            .layer(axum::Extension(billing.clone()))
             .layer(axum::Extension(procurement.clone()))
             .layer(axum::Extension(jobs.clone()));
         if let Some(listener) = &web_listener {
@@ -265,6 +272,7 @@ impl Application {
             platform,
             storage,
             catalogue,
+            billing,
             procurement,
             jobs,
             hooks,
@@ -288,6 +296,10 @@ impl Application {
 
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
+    }
+
+    pub fn billing(&self) -> &Billing {
+        &self.billing
     }
 
     pub fn procurement(&self) -> &Procurement {

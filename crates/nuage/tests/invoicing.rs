@@ -960,7 +960,7 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
     drop(app);
     assert_eq!(
         before.len(),
-        2 * nuage_service::catalogue::billing::ISSUE_BATCH,
+        2 * nuage_billing::ISSUE_BATCH,
         "the crash fell after the second batch"
     );
     let numbers: Vec<i64> = before.iter().map(|i| i.0).collect();

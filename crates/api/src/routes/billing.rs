@@ -4,13 +4,13 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use nuage_service::ServiceError;
-use nuage_service::catalogue::Catalogue;
-use nuage_service::catalogue::alerts::QuotaAlerts;
-use nuage_service::catalogue::billing::{
+use nuage_billing::Billing;
+use nuage_billing::alerts::QuotaAlerts;
+use nuage_billing::{
     Forecast, IngestOutcome, Invoice, RevenueRow, RunSummary, UsageRecordInput, parse_period,
     revenue_csv,
 };
+use nuage_service::ServiceError;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,7 +19,7 @@ use super::org_id;
 use crate::extract::{Caller, JsonBody, Meta, Params, PathParam};
 use crate::problem::{ApiError, Problem};
 
-type Cat = Extension<Catalogue>;
+type Cat = Extension<Billing>;
 
 /// The period to bill.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -34,13 +34,13 @@ pub struct RunRequest {
     responses((status = 200, body = RunSummary, description = "The period's invoices are issued (an interrupted run is finished; a complete one is reported as it was)"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn run(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     body: JsonBody<RunRequest>,
 ) -> Result<Json<RunSummary>, ApiError> {
     let period = parse_period(&body.value.period).map_err(ServiceError::from)?;
-    Ok(Json(catalogue.run_billing(&who, &meta, period).await?))
+    Ok(Json(billing.run_billing(&who, &meta, period).await?))
 }
 
 /// Usage records from a meter.
@@ -54,45 +54,43 @@ pub struct UsageDelivery {
     responses((status = 200, body = IngestOutcome, description = "Stored; records delivered before with the same content count once"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn ingest(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     body: JsonBody<UsageDelivery>,
 ) -> Result<Json<IngestOutcome>, ApiError> {
-    Ok(Json(
-        catalogue.ingest_usage(&who, &body.value.records).await?,
-    ))
+    Ok(Json(billing.ingest_usage(&who, &body.value.records).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/invoices", tag = "billing", params(("org_id" = String, Path)),
     responses((status = 200, body = Vec<Invoice>, description = "Invoices and credit notes received and issued, newest first"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn invoices(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<Invoice>>, ApiError> {
-    Ok(Json(catalogue.invoices(&who, org_id(&id)?).await?))
+    Ok(Json(billing.invoices(&who, org_id(&id)?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{invoice_id}", tag = "billing", params(("invoice_id" = String, Path)),
     responses((status = 200, body = Invoice), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn invoice(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Invoice>, ApiError> {
-    Ok(Json(catalogue.invoice(&who, &uuid_param(&id)?).await?))
+    Ok(Json(billing.invoice(&who, &uuid_param(&id)?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{invoice_id}/facturx", tag = "billing", params(("invoice_id" = String, Path)),
     responses((status = 200, content_type = "application/pdf", body = Vec<u8>, description = "The invoice as Factur-X: a PDF/A-3 carrying its EN 16931 CII XML (factur-x.xml)"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn facturx(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
-    let (name, pdf) = catalogue.invoice_pdf(&who, &uuid_param(&id)?).await?;
+    let (name, pdf) = billing.invoice_pdf(&who, &uuid_param(&id)?).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
@@ -110,21 +108,21 @@ pub async fn facturx(
     responses((status = 200, body = Forecast, description = "The current month's bill as it is heading"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn forecast(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Forecast>, ApiError> {
-    Ok(Json(catalogue.forecast(&who, org_id(&id)?).await?))
+    Ok(Json(billing.forecast(&who, org_id(&id)?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/quota-alerts", tag = "billing", params(("org_id" = String, Path)),
     responses((status = 200, body = QuotaAlerts), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn quota_alerts(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<QuotaAlerts>, ApiError> {
-    Ok(Json(catalogue.quota_alerts(&who, org_id(&id)?).await?))
+    Ok(Json(billing.quota_alerts(&who, org_id(&id)?).await?))
 }
 
 /// Percentages of the storage quota to be told at.
@@ -139,14 +137,14 @@ pub struct SetQuotaAlerts {
     request_body = SetQuotaAlerts,
     responses((status = 200, body = QuotaAlerts), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn set_quota_alerts(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     body: JsonBody<SetQuotaAlerts>,
 ) -> Result<Json<QuotaAlerts>, ApiError> {
     Ok(Json(
-        catalogue
+        billing
             .set_quota_alerts(&who, &meta, org_id(&id)?, &body.value.thresholds)
             .await?,
     ))
@@ -164,13 +162,13 @@ pub struct CreditRequest {
     responses((status = 201, body = Invoice, description = "A credit note of the whole invoice, numbered in the issuer's sequence"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn credit(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
     body: JsonBody<CreditRequest>,
 ) -> Result<Response, ApiError> {
-    let note = catalogue
+    let note = billing
         .credit_note(&who, &meta, &uuid_param(&id)?, &body.value.reason)
         .await?;
     Ok((StatusCode::CREATED, Json(note)).into_response())
@@ -191,13 +189,13 @@ pub struct RevenueParams {
     responses((status = 200, body = Vec<RevenueRow>, description = "Net revenue (credit notes deducted, VAT excluded) per month, provider and offer; `format=csv` gives it as CSV"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn revenue(
-    Extension(catalogue): Cat,
+    Extension(billing): Cat,
     Caller(who): Caller,
     Params(p): Params<RevenueParams>,
 ) -> Result<Response, ApiError> {
     let from = parse_period(&p.from).map_err(ServiceError::from)?;
     let to = parse_period(p.to.as_deref().unwrap_or(&p.from)).map_err(ServiceError::from)?;
-    let rows = catalogue.revenue(&who, from, to).await?;
+    let rows = billing.revenue(&who, from, to).await?;
     match p.format.as_deref() {
         None | Some("json") => Ok(Json(rows).into_response()),
         Some("csv") => {

@@ -7,12 +7,12 @@ use axum::Extension;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use nuage_billing::Billing;
+use nuage_billing::alerts::QuotaAlerts;
+use nuage_billing::{Forecast, Invoice};
 use nuage_domain::billing::DayUsage;
 use nuage_service::ServiceError;
 use nuage_service::auth::Session;
-use nuage_service::catalogue::Catalogue;
-use nuage_service::catalogue::alerts::QuotaAlerts;
-use nuage_service::catalogue::billing::{Forecast, Invoice};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -151,7 +151,7 @@ fn allowed<T>(outcome: Result<T, ServiceError>) -> Result<Option<T>, PageError> 
 
 async fn billing_page(
     ctx: &Ctx,
-    catalogue: &Catalogue,
+    billing: &Billing,
     session: &Session,
     thresholds: Option<String>,
     error: FormAlert,
@@ -193,8 +193,8 @@ async fn billing_page(
                 egress_gb: d.3.round_dp(6).normalize().to_string(),
             })
             .collect();
-        page.forecast = allowed(catalogue.forecast(&who, org).await)?;
-        page.alerts = allowed(catalogue.quota_alerts(&who, org).await)?;
+        page.forecast = allowed(billing.forecast(&who, org).await)?;
+        page.alerts = allowed(billing.quota_alerts(&who, org).await)?;
         if thresholds.is_none()
             && let Some(a) = &page.alerts
         {
@@ -205,7 +205,7 @@ async fn billing_page(
                 .collect::<Vec<_>>()
                 .join(", ");
         }
-        page.invoices = allowed(catalogue.invoices(&who, org).await)?
+        page.invoices = allowed(billing.invoices(&who, org).await)?
             .map(|all| all.into_iter().map(invoice_view).collect());
     }
     let status = page.error.status_or(StatusCode::OK);
@@ -214,10 +214,10 @@ async fn billing_page(
 
 pub async fn billing(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(billing): Extension<Billing>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
-    billing_page(&ctx, &catalogue, session, None, FormAlert::none()).await
+    billing_page(&ctx, &billing, session, None, FormAlert::none()).await
 }
 
 #[derive(Default, Deserialize)]
@@ -228,7 +228,7 @@ pub struct AlertsForm {
 }
 
 pub async fn save_alerts(
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(billing): Extension<Billing>,
     Posted { ctx, form, .. }: Posted<AlertsForm>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
@@ -244,7 +244,7 @@ pub async fn save_alerts(
         .collect();
     let outcome = match parsed {
         Ok(list) => {
-            catalogue
+            billing
                 .set_quota_alerts(&session.principal(), &ctx.meta, org, &list)
                 .await
         }
@@ -256,28 +256,21 @@ pub async fn save_alerts(
         Ok(_) => Ok(Redirect::to("/billing?notice=setting_saved").into_response()),
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
-            billing_page(
-                &ctx,
-                &catalogue,
-                session,
-                Some(form.thresholds),
-                error.into(),
-            )
-            .await
+            billing_page(&ctx, &billing, session, Some(form.thresholds), error.into()).await
         }
     }
 }
 
 pub async fn invoice_pdf(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(billing): Extension<Billing>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| PageError::NotFound)?
         .to_string();
-    let (name, pdf) = catalogue.invoice_pdf(&session.principal(), &id).await?;
+    let (name, pdf) = billing.invoice_pdf(&session.principal(), &id).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),

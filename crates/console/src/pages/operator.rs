@@ -8,9 +8,8 @@ use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use nuage_billing::{Billing, RevenueRow, parse_period};
 use nuage_service::ServiceError;
-use nuage_service::catalogue::Catalogue;
-use nuage_service::catalogue::billing::{self, RevenueRow, parse_period};
 
 use crate::error::{FormAlert, FormError, PageError};
 use crate::session::Ctx;
@@ -117,24 +116,24 @@ fn months(q: &RevenueQuery) -> (String, String) {
 }
 
 async fn revenue_rows(
-    catalogue: &Catalogue,
+    billing: &Billing,
     who: &nuage_service::Principal,
     from: &str,
     to: &str,
 ) -> Result<Vec<RevenueRow>, ServiceError> {
-    catalogue
+    billing
         .revenue(who, parse_period(from)?, parse_period(to)?)
         .await
 }
 
 pub async fn revenue(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(billing): Extension<Billing>,
     query: Result<Query<RevenueQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let who = ctx.user()?.principal();
     let (from, to) = months(&super::read_query(query));
-    let (rows, error) = match revenue_rows(&catalogue, &who, &from, &to).await {
+    let (rows, error) = match revenue_rows(&billing, &who, &from, &to).await {
         Ok(rows) => (rows, FormAlert::none()),
         Err(e @ ServiceError::Invalid(_)) => {
             (Vec::new(), FormError::from_service(ctx.t, e)?.into())
@@ -165,13 +164,13 @@ pub async fn revenue(
 
 pub async fn revenue_csv(
     ctx: Ctx,
-    Extension(catalogue): Extension<Catalogue>,
+    Extension(billing): Extension<Billing>,
     query: Result<Query<RevenueQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let who = ctx.user()?.principal();
     let (from, to) = months(&super::read_query(query));
-    let rows = revenue_rows(&catalogue, &who, &from, &to).await?;
-    let csv = billing::revenue_csv(&rows)?;
+    let rows = revenue_rows(&billing, &who, &from, &to).await?;
+    let csv = nuage_billing::revenue_csv(&rows)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

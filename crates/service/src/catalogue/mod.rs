@@ -1,8 +1,9 @@
 //! The open directory and the single window: regions, public profiles,
 //! services and offers, their review and publication, search, open data,
 //! comparison (here); orders, subscriptions and webhooks (`orders`); the
-//! house provider (`house`); billing (`billing`). Calls for tender, which
-//! order through it, are the `nuage-procurement` crate.
+//! house provider (`house`). Billing, which rates its subscriptions, and
+//! calls for tender, which order through it, are crates above it
+//! (`nuage-billing`, `nuage-procurement`).
 //!
 //! A sheet (profile, service, offer) has the document its owner edits and,
 //! once an operator approved it, the version the public sees. Editing a
@@ -10,8 +11,6 @@
 //! draft is approved in turn. Only published versions are in the search
 //! index (`listings`).
 
-pub mod alerts;
-pub mod billing;
 mod house;
 mod index;
 pub mod orders;
@@ -232,7 +231,6 @@ pub struct CatalogueSettings {
     pub allow_private_webhooks: bool,
     /// How many matches a search reads at most (see `index`).
     pub search_sample: u32,
-    pub billing: billing::BillingSettings,
 }
 
 struct Inner {
@@ -240,7 +238,6 @@ struct Inner {
     house: OrgId,
     allow_private_webhooks: bool,
     search_sample: u32,
-    billing: billing::BillingSettings,
     http: reqwest::Client,
     wake: tokio::sync::Notify,
     /// The index's fingerprint when `tidy_index` last merged it.
@@ -316,7 +313,6 @@ impl Catalogue {
                 house,
                 allow_private_webhooks: settings.allow_private_webhooks,
                 search_sample: settings.search_sample,
-                billing: settings.billing,
                 http,
                 wake: tokio::sync::Notify::new(),
                 tidied: std::sync::Mutex::new(None),

@@ -23,7 +23,7 @@ pub struct RunSummary {
     pub completed_at_ms: i64,
 }
 
-impl Catalogue {
+impl Billing {
     /// Bills `period` (a month that is over), or resumes its run if it was
     /// interrupted; a period already billed returns what its run did.
     /// Operators only.
@@ -373,7 +373,7 @@ impl Catalogue {
         // payer with usage.
         let mut drafts: BTreeMap<(String, String), Draft> = BTreeMap::new();
         let house = self.house().to_string();
-        let payg = &self.inner.billing.pay_as_you_go;
+        let payg = &self.inner.settings.pay_as_you_go;
         let mut payers: Vec<(Payer, String)> =
             metered.keys().chain(adjusted.keys()).cloned().collect();
         for (i, s) in subs.iter().enumerate() {
@@ -562,7 +562,7 @@ impl Catalogue {
             &seller.country,
             &buyer.country,
             number.as_ref(),
-            self.inner.billing.vat_rate,
+            self.inner.settings.vat_rate,
         )
     }
 }

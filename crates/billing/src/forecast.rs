@@ -31,7 +31,7 @@ pub struct ForecastInvoice {
     pub gross: Decimal,
 }
 
-impl Catalogue {
+impl Billing {
     /// The current month's bill for `org`, forecast (see [`Forecast`]): its
     /// owners, admins and billing members, and operators.
     pub async fn forecast(&self, who: &Principal, org: OrgId) -> ServiceResult<Forecast> {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Catalogue {
+impl Billing {
     /// An organisation's invoices and credit notes, received and issued:
     /// its owners, admins and billing members, and operators.
     pub async fn invoices(&self, who: &Principal, org: OrgId) -> ServiceResult<Vec<Invoice>> {

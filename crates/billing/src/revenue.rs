@@ -17,7 +17,7 @@ pub struct RevenueRow {
     pub invoices: usize,
 }
 
-impl Catalogue {
+impl Billing {
     /// Revenue per month, provider and offer, from the invoices and credit
     /// notes of the periods in `[from, to)`: operators only.
     pub async fn revenue(

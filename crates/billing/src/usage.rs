@@ -37,7 +37,7 @@ pub struct IngestOutcome {
 /// The most records one delivery may carry.
 pub const MAX_RECORDS_PER_DELIVERY: usize = 1_000;
 
-impl Catalogue {
+impl Billing {
     /// Stores usage records from a meter: operators only. Every record is
     /// checked first; one bad record refuses the whole delivery, which
     /// changes nothing and is logged.

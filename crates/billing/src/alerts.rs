@@ -10,8 +10,9 @@ use nuage_domain::org::Permission;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Catalogue;
-use crate::{AuditEvent, Principal, RequestMeta, ServiceResult};
+use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceResult};
+
+use crate::Billing;
 
 /// The most thresholds an organisation sets.
 pub const MAX_THRESHOLDS: usize = 5;
@@ -60,7 +61,7 @@ fn percent(used: i64, max: Option<i64>) -> Option<i64> {
         .map(|m| (i128::from(used) * 100 / i128::from(m)) as i64)
 }
 
-impl Catalogue {
+impl Billing {
     /// Sets an organisation's thresholds (percentages, 1 to 100, at most
     /// five; none turns alerts off): its owners, admins and billing members.
     pub async fn set_quota_alerts(
@@ -166,17 +167,18 @@ impl Catalogue {
                     max_bytes,
                 };
                 repo::insert_alert_event(&mut tx, &event).await?;
-                self.enqueue_event(
-                    &mut tx,
-                    &org,
-                    "quota.threshold",
-                    "quota",
-                    serde_json::json!({
-                        "org_id": org, "threshold_percent": now_level,
-                        "used_bytes": used, "max_bytes": max_bytes,
-                    }),
-                )
-                .await?;
+                self.catalogue()
+                    .enqueue_event(
+                        &mut tx,
+                        &org,
+                        "quota.threshold",
+                        "quota",
+                        serde_json::json!({
+                            "org_id": org, "threshold_percent": now_level,
+                            "used_bytes": used, "max_bytes": max_bytes,
+                        }),
+                    )
+                    .await?;
                 told += 1;
             }
             if now_level != notified {
@@ -185,7 +187,7 @@ impl Catalogue {
         }
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         if told > 0 {
-            self.inner.wake.notify_one();
+            self.catalogue().wake_deliveries();
         }
         Ok(told)
     }

@@ -24,8 +24,13 @@
 //! at those instants; the requests and egress of an hour go to whoever
 //! covered the hour's last millisecond. Usage no subscription covers is
 //! billed by the operator (the house) at its pay-as-you-go prices.
+//!
+//! A crate of its own, above the catalogue whose subscriptions it rates
+//! and below nothing: Factur-X (`nuage-facturx`, a leaf) and the CSV of
+//! revenue land here only.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use nuage_db::AnyConnection;
 use nuage_db::repo::billing::{self as repo, InvoiceRow, NewInvoice, RunRow, UsageSum};
@@ -45,10 +50,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::orders::Resources;
-use super::{Catalogue, parse_doc, to_json};
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
+use nuage_service::catalogue::orders::Resources;
+use nuage_service::catalogue::{Catalogue, parse_doc, to_json};
+use nuage_service::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
 
+pub mod alerts;
 mod forecast;
 mod invoices;
 mod revenue;
@@ -81,6 +87,48 @@ impl Default for BillingSettings {
             vat_rate: Decimal::from(20),
             pay_as_you_go: PriceModel::default(),
         }
+    }
+}
+
+struct Inner {
+    catalogue: Catalogue,
+    settings: BillingSettings,
+}
+
+/// Pay-per-use over the single window: usage intake, billing runs,
+/// invoices and credit notes, revenue, forecasts and quota alerts.
+#[derive(Clone)]
+pub struct Billing {
+    inner: Arc<Inner>,
+}
+
+impl Billing {
+    pub fn new(catalogue: Catalogue, settings: BillingSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                catalogue,
+                settings,
+            }),
+        }
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.inner.catalogue
+    }
+
+    pub fn platform(&self) -> &Platform {
+        self.inner.catalogue.platform()
+    }
+
+    /// The organisation of the operator's own offers, which bills usage no
+    /// subscription covers.
+    pub fn house(&self) -> OrgId {
+        self.inner.catalogue.house()
+    }
+
+    /// The platform's clock, in ms since the epoch.
+    fn now_ms(&self) -> i64 {
+        self.platform().now_ms()
     }
 }
 
