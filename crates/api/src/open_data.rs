@@ -1,7 +1,7 @@
 //! The open data as CSV: one table per file, one row per published
 //! organisation, service or offer, lists joined with `;`.
 
-use nuage_service::catalogue::OpenData;
+use nuage_market::OpenData;
 
 /// The CSV of one table: `organisations`, `services` or `offers`.
 /// Writes a record of names and statements that anyone can publish: cells a

@@ -50,8 +50,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use nuage_service::catalogue::orders::Resources;
-use nuage_service::catalogue::{Catalogue, parse_doc, to_json};
+use nuage_market::orders::Resources;
+use nuage_market::{Catalogue, parse_doc, to_json};
 use nuage_service::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
 
 pub mod alerts;

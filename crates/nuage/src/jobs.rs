@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nuage_billing::Billing;
-use nuage_service::catalogue::Catalogue;
+use nuage_market::Catalogue;
 use nuage_service::jobs::{FirstRun, Job, Jobs};
 use nuage_service::storage::Storage;
 use nuage_service::{Platform, ServiceError, ServiceResult};

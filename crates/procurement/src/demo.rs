@@ -16,7 +16,7 @@ use nuage_domain::tender::{DAY_MS, TenderSpec};
 use serde::Deserialize;
 use serde_json::json;
 
-use nuage_service::catalogue::{Decision, Grant, Verdict, to_json};
+use nuage_market::{Decision, Grant, Verdict, to_json};
 
 use crate::Procurement;
 use nuage_service::accounts::{NewOrg, NewUser};

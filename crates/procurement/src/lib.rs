@@ -18,8 +18,8 @@ pub mod tenders;
 use std::sync::Arc;
 
 use nuage_domain::ids::OrgId;
+use nuage_market::Catalogue;
 use nuage_service::Platform;
-use nuage_service::catalogue::Catalogue;
 use nuage_service::storage::Storage;
 
 /// Settings of calls for tender.

@@ -11,7 +11,7 @@ use nuage_domain::tender::{TenderSpec, Warning};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use nuage_service::catalogue::{parse_doc, to_json};
+use nuage_market::{parse_doc, to_json};
 
 use crate::Procurement;
 use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};

@@ -9,7 +9,7 @@ use nuage_db::repo::tenders::{self as repo, AwardRow, TenderRow};
 use nuage_domain::tender::TenderSpec;
 use serde_json::{Value, json};
 
-use nuage_service::catalogue::parse_doc;
+use nuage_market::parse_doc;
 
 use crate::Procurement;
 use nuage_service::{ServiceError, ServiceResult};

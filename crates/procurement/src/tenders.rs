@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use nuage_service::catalogue::{parse_doc, to_json};
+use nuage_market::{parse_doc, to_json};
 
 use crate::Procurement;
 use nuage_service::{

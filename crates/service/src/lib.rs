@@ -7,7 +7,6 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
-pub mod catalogue;
 pub mod drive_access;
 pub mod error;
 pub mod jobs;

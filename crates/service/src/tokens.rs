@@ -254,7 +254,7 @@ impl Platform {
 
     /// Stores a fresh S3 key of `org` in the caller's transaction; returns
     /// it with its secret, which is never stored in clear.
-    pub(crate) async fn insert_s3_key(
+    pub async fn insert_s3_key(
         &self,
         conn: &mut nuage_db::AnyConnection,
         who: &Principal,

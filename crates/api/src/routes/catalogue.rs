@@ -9,12 +9,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nuage_domain::catalogue::{OfferSheet, Profile, Publication, ServiceSheet, UsageProfile};
-use nuage_service::catalogue::orders::{Delivery, Fulfilment, OrderOutcome, Subscription, Webhook};
-use nuage_service::catalogue::{
+use nuage_market::orders::{Delivery, Fulfilment, OrderOutcome, Subscription, Webhook};
+use nuage_market::{
     Catalogue, Comparison, Decision, FACETS, Grant, OfferPage, OpenData, OrganisationPage, Owned,
     RegionView, ReviewItem, SearchQuery, SearchResults, ServicePage, Verdict,
 };
-use nuage_service::catalogue::{Relation, Sheet, Side};
+use nuage_market::{Relation, Sheet, Side};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};

@@ -9,8 +9,8 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{Redirect, Response};
 use nuage_domain::catalogue::UsageProfile;
-use nuage_service::catalogue::orders::{IssuedKey, Subscription};
-use nuage_service::catalogue::{
+use nuage_market::orders::{IssuedKey, Subscription};
+use nuage_market::{
     Card, Catalogue, FACETS, OfferPage, OrganisationPage, Relation, SearchQuery, ServicePage,
 };
 use rust_decimal::Decimal;
@@ -711,11 +711,7 @@ pub async fn subscriptions(
     if let Some((org, m)) = current_org(session)? {
         page.org_name = Some(m.org_name.clone());
         page.rows = catalogue
-            .subscriptions(
-                &session.principal(),
-                org,
-                nuage_service::catalogue::Side::Buyer,
-            )
+            .subscriptions(&session.principal(), org, nuage_market::Side::Buyer)
             .await?
             .into_iter()
             .map(|s| subscription_view(ctx.t, s))

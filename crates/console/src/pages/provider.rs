@@ -13,13 +13,13 @@ use nuage_domain::catalogue::{
     Profile, Publication, Reversibility, ServiceSheet, Sla, Tier,
 };
 use nuage_domain::ids::OrgId;
+use nuage_market::orders::Fulfilment;
+use nuage_market::{
+    Catalogue, Decision, Grant, Owned, RegionView, ReviewItem, Sheet, Side, Verdict, form_price,
+};
 use nuage_procurement::Procurement;
 use nuage_service::ServiceError;
 use nuage_service::auth::Session;
-use nuage_service::catalogue::orders::Fulfilment;
-use nuage_service::catalogue::{
-    Catalogue, Decision, Grant, Owned, RegionView, ReviewItem, Sheet, Side, Verdict, form_price,
-};
 use serde::Deserialize;
 
 use super::market::{SubscriptionView, subscription_view};

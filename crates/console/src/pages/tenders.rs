@@ -12,12 +12,12 @@ use nuage_domain::catalogue::OfferSheet;
 use nuage_domain::ids::OrgId;
 use nuage_domain::org::Permission;
 use nuage_domain::tender::{CriterionKind, Procedure, Requirement, SharesPolicy};
+use nuage_market::Sheet;
 use nuage_procurement::Procurement;
 use nuage_procurement::tender_changes::{QuestionView, VersionView};
 use nuage_procurement::tenders::TenderView;
 use nuage_service::Principal;
 use nuage_service::auth::Session;
-use nuage_service::catalogue::Sheet;
 
 use super::{ListQuery, current_org, next_page_href, read_query};
 use crate::error::{FormAlert, PageError};

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
 
-use super::{Catalogue, parse_doc, to_json};
-use crate::keys::secret;
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
+use crate::{Catalogue, parse_doc, to_json};
+use nuage_service::keys::secret;
+use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// What the house provisioned for a subscription (never a secret).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -714,7 +714,7 @@ impl Catalogue {
         )
         .await?;
         if let Some(r) = row.resources.as_deref() {
-            let r: super::orders::Resources = parse_doc(r)?;
+            let r: crate::orders::Resources = parse_doc(r)?;
             if let Some(key) = &r.access_key_id {
                 nuage_db::repo::keys::revoke_s3_key(&mut tx, key, self.now_ms()).await?;
             }

@@ -36,8 +36,8 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Card, parse_doc, today};
-use crate::{Platform, ServiceError, ServiceResult};
+use crate::{Card, parse_doc, today};
+use nuage_service::{Platform, ServiceError, ServiceResult};
 
 /// The facets a search filters and counts on. Values are stored in lower case.
 pub const FACETS: &[&str] = &[
