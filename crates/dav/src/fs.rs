@@ -14,8 +14,8 @@ use dav_server::fs::{
 };
 use futures::{FutureExt, StreamExt};
 use nuage_domain::drive::DrivePath;
-use nuage_service::storage::drive::{Drive, DriveEntry, Upload};
-use nuage_service::storage::{BodyStream, ByteRange, PutOutcome, StorageError, StorageResult};
+use nuage_storage::drive::{Drive, DriveEntry, Upload};
+use nuage_storage::{BodyStream, ByteRange, PutOutcome, StorageError, StorageResult};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

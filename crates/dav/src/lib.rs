@@ -24,9 +24,9 @@ use nuage_domain::ids::OrgId;
 use nuage_domain::storage::KeyPurpose;
 use nuage_service::ServiceError;
 use nuage_service::drive_access::DriveUser;
-use nuage_service::storage::drive::Drive;
-use nuage_service::storage::grants::Access;
-use nuage_service::storage::{S3Caller, Storage};
+use nuage_storage::drive::Drive;
+use nuage_storage::grants::Access;
+use nuage_storage::{S3Caller, Storage};
 
 /// Where WebDAV is served on the main listener.
 pub const PREFIX: &str = "/dav";

@@ -7,8 +7,8 @@ use nuage_domain::ids::{OrgId, TokenId};
 use serde_json::json;
 
 use crate::{HOUSE_SETTING, index, to_json};
-use nuage_service::storage::Storage;
 use nuage_service::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
+use nuage_storage::Storage;
 
 fn sheet<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ServiceResult<T> {
     serde_json::from_value(value).map_err(|e| ServiceError::Internal(format!("demo data: {e}")))

@@ -33,8 +33,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
-use nuage_service::storage::Storage;
 use nuage_service::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
+use nuage_storage::Storage;
 
 pub use index::{FACETS, SearchQuery, SearchResults};
 pub use nuage_db::repo::catalogue::{Relation, Sheet, Side};

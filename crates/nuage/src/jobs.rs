@@ -6,8 +6,8 @@ use std::time::Duration;
 use nuage_billing::Billing;
 use nuage_market::Catalogue;
 use nuage_service::jobs::{FirstRun, Job, Jobs};
-use nuage_service::storage::Storage;
 use nuage_service::{Platform, ServiceError, ServiceResult};
+use nuage_storage::Storage;
 
 /// How often each job runs.
 pub struct Schedule {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use nuage_domain::ids::OrgId;
 use nuage_market::Catalogue;
 use nuage_service::Platform;
-use nuage_service::storage::Storage;
+use nuage_storage::Storage;
 
 /// Settings of calls for tender.
 #[derive(Debug, Clone)]

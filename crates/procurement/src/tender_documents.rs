@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::Procurement;
-use nuage_service::storage::files::SealedFile;
 use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
+use nuage_storage::files::SealedFile;
 
 /// A document of a call, as listed.
 #[derive(Debug, Clone, Serialize, ToSchema)]

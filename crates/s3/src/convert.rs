@@ -5,10 +5,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use futures::TryStreamExt;
 use nuage_domain::website;
-use nuage_service::storage::objects::{
-    ChecksumAlgorithm, ChecksumInput, ObjectHeaders, StoredChecksum,
-};
-use nuage_service::storage::{BodyStream, ByteRange, Conditions, CustomerKey, StorageError};
+use nuage_storage::objects::{ChecksumAlgorithm, ChecksumInput, ObjectHeaders, StoredChecksum};
+use nuage_storage::{BodyStream, ByteRange, Conditions, CustomerKey, StorageError};
 use s3s::dto::{
     Condition, ETag, ETagCondition, ErrorDocument, GetBucketWebsiteOutput, IndexDocument, Protocol,
     Range, Redirect, RedirectAllRequestsTo, RoutingRule, StreamingBlob, Timestamp,
@@ -35,8 +33,8 @@ pub fn etag(value: &str) -> ETag {
 pub fn write_condition(
     if_match: Option<ETagCondition>,
     if_none_match: Option<ETagCondition>,
-) -> s3s::S3Result<nuage_service::storage::WriteCondition> {
-    nuage_service::storage::WriteCondition::parse(
+) -> s3s::S3Result<nuage_storage::WriteCondition> {
+    nuage_storage::WriteCondition::parse(
         condition(if_match).as_deref(),
         condition(if_none_match).as_deref(),
     )

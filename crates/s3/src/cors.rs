@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use nuage_domain::storage::{CorsRule, cors_rule_for};
-use nuage_service::storage::Storage;
+use nuage_storage::Storage;
 
 /// CORS for the S3 listener.
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 //! The one mapping from storage errors to S3 errors.
 
-use nuage_service::storage::StorageError;
+use nuage_storage::StorageError;
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
 pub fn s3(e: StorageError) -> S3Error {

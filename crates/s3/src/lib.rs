@@ -15,7 +15,7 @@ pub mod throttle;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use nuage_service::storage::Storage;
+use nuage_storage::Storage;
 pub use s3s::service::S3Service;
 use s3s::service::S3ServiceBuilder;
 

@@ -215,13 +215,13 @@ async fn on_argon2_pool<T: Send + 'static>(
 }
 
 /// Hashes a new password with argon2id.
-pub(crate) async fn hash_password(password: &str) -> ServiceResult<String> {
+pub async fn hash_password(password: &str) -> ServiceResult<String> {
     let password = password.to_owned();
     on_argon2_pool(move || hash_password_now(&password)).await?
 }
 
 /// Checks a password against a stored argon2id hash.
-pub(crate) async fn password_matches(password: &str, hash: &str) -> ServiceResult<bool> {
+pub async fn password_matches(password: &str, hash: &str) -> ServiceResult<bool> {
     let (password, hash) = (password.to_owned(), hash.to_owned());
     on_argon2_pool(move || password_matches_now(&password, &hash)).await
 }

@@ -13,7 +13,6 @@ pub mod jobs;
 pub mod key_provider;
 pub mod keys;
 pub mod mail;
-pub mod storage;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;

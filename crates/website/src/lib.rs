@@ -19,9 +19,9 @@ use futures::TryStreamExt;
 use nuage_domain::ids::OrgId;
 use nuage_domain::storage::KeyPurpose;
 use nuage_domain::website::{Route, WebsiteConfig};
-use nuage_service::storage::objects::{ByteRange, Conditions, GetObject, ObjectInfo, ObjectRead};
-use nuage_service::storage::recorder::{AccessRecord, RequestClass};
-use nuage_service::storage::{S3Caller, Storage, StorageError};
+use nuage_storage::objects::{ByteRange, Conditions, GetObject, ObjectInfo, ObjectRead};
+use nuage_storage::recorder::{AccessRecord, RequestClass};
+use nuage_storage::{S3Caller, Storage, StorageError};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 

@@ -1,12 +1,10 @@
 //! Object storage as the API shows it: usage and quotas, the access log,
 //! and upkeep on demand for operators.
 
-use axum::extract::State;
 use axum::{Extension, Json};
 use nuage_domain::billing::DayUsage;
-use nuage_service::Platform;
-use nuage_service::storage::recorder::AccessEntry;
-use nuage_service::storage::{MaintenanceReport, Storage, StorageUsage};
+use nuage_storage::recorder::AccessEntry;
+use nuage_storage::{MaintenanceReport, Storage, StorageUsage};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -28,7 +26,7 @@ pub struct SetQuota {
     request_body = SetQuota,
     responses((status = 200, body = StorageUsage), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn set_quota(
-    State(platform): State<Platform>,
+    Extension(storage): Extension<Storage>,
     Caller(who): Caller,
     Meta(meta): Meta,
     PathParam(id): PathParam<String>,
@@ -36,7 +34,7 @@ pub async fn set_quota(
 ) -> Result<Json<StorageUsage>, ApiError> {
     let q = body.value;
     Ok(Json(
-        platform
+        storage
             .set_storage_quota(&who, &meta, org_id(&id)?, q.max_bytes, q.max_objects)
             .await?,
     ))
@@ -45,11 +43,11 @@ pub async fn set_quota(
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/storage", tag = "storage", params(("org_id" = String, Path)),
     responses((status = 200, body = StorageUsage), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn usage(
-    State(platform): State<Platform>,
+    Extension(storage): Extension<Storage>,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<StorageUsage>, ApiError> {
-    Ok(Json(platform.storage_usage(&who, org_id(&id)?).await?))
+    Ok(Json(storage.storage_usage(&who, org_id(&id)?).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -66,13 +64,13 @@ pub struct UsageParams {
     responses((status = 200, body = Vec<DayUsage>, description = "Usage per bucket and day: storage in GB-months of each day's month, requests by class, egress and exit egress in GB (10⁹ bytes)"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn daily_usage(
-    State(platform): State<Platform>,
+    Extension(storage): Extension<Storage>,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
     Params(p): Params<UsageParams>,
 ) -> Result<Json<Vec<DayUsage>>, ApiError> {
     Ok(Json(
-        platform
+        storage
             .daily_usage(&who, org_id(&id)?, p.from.as_deref(), p.to.as_deref())
             .await?,
     ))
@@ -93,13 +91,13 @@ pub struct AccessLogParams {
     responses((status = 200, body = Vec<AccessEntry>, description = "Reads and writes of the organisation's data, newest first"),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn access_log(
-    State(platform): State<Platform>,
+    Extension(storage): Extension<Storage>,
     Caller(who): Caller,
     PathParam(id): PathParam<String>,
     Params(p): Params<AccessLogParams>,
 ) -> Result<Json<Vec<AccessEntry>>, ApiError> {
     Ok(Json(
-        platform
+        storage
             .access_log(
                 &who,
                 org_id(&id)?,
@@ -129,7 +127,7 @@ pub async fn maintain(
         .await
         .map_err(nuage_service::ServiceError::from)?;
     storage.maintain().await.map(Json).map_err(|e| match e {
-        nuage_service::storage::StorageError::Service(s) => s.into(),
+        nuage_storage::StorageError::Service(s) => s.into(),
         other => nuage_service::ServiceError::Internal(other.to_string()).into(),
     })
 }

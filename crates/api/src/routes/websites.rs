@@ -4,8 +4,8 @@
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use nuage_service::ServiceError;
-use nuage_service::storage::Storage;
-use nuage_service::storage::domains::DomainClaim;
+use nuage_storage::Storage;
+use nuage_storage::domains::DomainClaim;
 use serde::Deserialize;
 use utoipa::ToSchema;
 

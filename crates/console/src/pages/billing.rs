@@ -171,7 +171,11 @@ async fn billing_page(
     if let Some((org, membership)) = current_org(session)? {
         let who = session.principal();
         page.org_name = Some(membership.org_name.clone());
-        let usage = ctx.platform.daily_usage(&who, org, None, None).await?;
+        let usage = billing
+            .catalogue()
+            .storage()
+            .daily_usage(&who, org, None, None)
+            .await?;
         let days = month_days(&usage);
         let series = |pick: fn(&(String, Decimal, i64, Decimal)) -> Decimal| {
             days.iter()

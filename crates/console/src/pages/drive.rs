@@ -17,8 +17,8 @@ use nuage_domain::ids::OrgId;
 use nuage_service::ServiceError;
 use nuage_service::auth::Session;
 use nuage_service::drive_access::AppPassword;
-use nuage_service::storage::drive::{Drive, DriveEntry, TrashItem, Upload};
-use nuage_service::storage::{ObjectInfo, Storage, StorageUsage};
+use nuage_storage::drive::{Drive, DriveEntry, TrashItem, Upload};
+use nuage_storage::{ObjectInfo, Storage, StorageUsage};
 use serde::Deserialize;
 
 use super::{Pairs, current_org, field, read_query, storage_caller, storage_error};
@@ -292,7 +292,7 @@ async fn folder_page(
                 name: g.path.name().to_owned(),
                 folder: g.folder,
                 owner: g.org_name,
-                write: g.access == nuage_service::storage::grants::Access::Write,
+                write: g.access == nuage_storage::grants::Access::Write,
                 id: g.id,
             })
             .collect();
@@ -680,7 +680,7 @@ pub(crate) async fn send_file(
 
 /// A file's bytes as a response: a download, or for the types a browser
 /// shows safely (`inline` asked), a preview in a sandbox.
-fn file_response(read: nuage_service::storage::ObjectRead, name: &str, inline: bool) -> Response {
+fn file_response(read: nuage_storage::ObjectRead, name: &str, inline: bool) -> Response {
     let stored_type = read.info.headers.content_type.clone();
     let inline = inline && previewable(stored_type.as_deref());
     let content_type = match stored_type.as_deref().map(media_type) {
@@ -771,7 +771,7 @@ pub async fn trash_act(
             .purge(None)
             .await
             .map(|_| Redirect::to("/drive/trash?notice=purged").into_response()),
-        _ => Err(nuage_service::storage::StorageError::InvalidArgument(
+        _ => Err(nuage_storage::StorageError::InvalidArgument(
             "unknown action".into(),
         )),
     };

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
 use nuage_domain::drive::DrivePath;
 use nuage_service::ServiceError;
-use nuage_service::storage::Storage;
-use nuage_service::storage::grants::{Access, OpenGrant};
+use nuage_storage::Storage;
+use nuage_storage::grants::{Access, OpenGrant};
 
 use super::drive::{DriveQuery, Row, send_file, upload_of};
 use super::{Pairs, current_org, field, read_query, storage_caller, storage_error};

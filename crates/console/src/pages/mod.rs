@@ -143,9 +143,9 @@ pub struct Pick {
 }
 
 /// The storage's refusals in the console's words.
-pub fn storage_error(e: nuage_service::storage::StorageError) -> nuage_service::ServiceError {
+pub fn storage_error(e: nuage_storage::StorageError) -> nuage_service::ServiceError {
     use nuage_service::ServiceError;
-    use nuage_service::storage::StorageError as E;
+    use nuage_storage::StorageError as E;
     match e {
         E::Service(e) => e,
         E::NoSuchBucket => ServiceError::NotFound("bucket"),
@@ -171,10 +171,10 @@ pub fn storage_error(e: nuage_service::storage::StorageError) -> nuage_service::
 /// request, never taken from the session alone.
 pub async fn storage_caller(
     ctx: &Ctx,
-    storage: &nuage_service::storage::Storage,
+    storage: &nuage_storage::Storage,
     session: &Session,
     org: OrgId,
-) -> Result<nuage_service::storage::S3Caller, nuage_service::ServiceError> {
+) -> Result<nuage_storage::S3Caller, nuage_service::ServiceError> {
     storage
         .member_caller(
             &session.principal(),

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
 use nuage_domain::drive::DrivePath;
 use nuage_service::ServiceError;
-use nuage_service::storage::shares::{NewShare, OpenShare, ShareAccess, ShareLink, ShareMode};
-use nuage_service::storage::{Storage, StorageError};
+use nuage_storage::shares::{NewShare, OpenShare, ShareAccess, ShareLink, ShareMode};
+use nuage_storage::{Storage, StorageError};
 
 use super::drive::{DriveQuery, Row, human_size, send_file, upload_of};
 use super::{Pairs, current_org, field, read_form, read_query, storage_caller, storage_error};
@@ -94,7 +94,7 @@ async fn links_page(ctx: &Ctx, storage: &Storage, error: FormAlert) -> Result<Re
             .map(|g| GrantRow {
                 item: g.path.to_string(),
                 folder: g.folder,
-                write: g.access == nuage_service::storage::grants::Access::Write,
+                write: g.access == nuage_storage::grants::Access::Write,
                 email: g.email,
                 id: g.id,
             })

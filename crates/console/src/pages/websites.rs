@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
 use nuage_domain::website::WebsiteConfig;
 use nuage_service::ServiceError;
-use nuage_service::storage::domains::DomainClaim;
-use nuage_service::storage::{Storage, StorageError};
+use nuage_storage::domains::DomainClaim;
+use nuage_storage::{Storage, StorageError};
 
 use super::{Pairs, current_org, field, storage_caller as caller, storage_error};
 use crate::error::{FormAlert, FormError, PageError};

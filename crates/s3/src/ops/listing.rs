@@ -1,6 +1,6 @@
 //! Listings of a bucket's objects and versions.
 
-use nuage_service::storage::ListQuery;
+use nuage_storage::ListQuery;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -148,7 +148,7 @@ pub(super) async fn list_object_versions(
 }
 
 /// An object as listings show it.
-fn listed(o: nuage_service::storage::ObjectInfo, enc: &impl Fn(String) -> String) -> Object {
+fn listed(o: nuage_storage::ObjectInfo, enc: &impl Fn(String) -> String) -> Object {
     Object {
         key: Some(enc(o.key)),
         size: Some(o.size as i64),

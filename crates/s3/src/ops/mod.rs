@@ -12,8 +12,8 @@ mod multipart;
 mod objects;
 
 use nuage_domain::storage::KeyPurpose;
-use nuage_service::storage::recorder::{AccessRecord, RequestClass};
-use nuage_service::storage::{S3Caller, Storage, StorageError};
+use nuage_storage::recorder::{AccessRecord, RequestClass};
+use nuage_storage::{S3Caller, Storage, StorageError};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 

@@ -1,6 +1,6 @@
 //! Multipart uploads: start, parts, complete, abort, list.
 
-use nuage_service::storage::{CompletedPart, GetObject};
+use nuage_storage::{CompletedPart, GetObject};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -29,7 +29,7 @@ pub(super) async fn create_multipart_upload(
     )?;
     let algorithm = match i.checksum_algorithm.as_ref() {
         Some(a) => Some(
-            nuage_service::storage::objects::ChecksumAlgorithm::parse(a.as_str())
+            nuage_storage::objects::ChecksumAlgorithm::parse(a.as_str())
                 .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm is not supported"))?,
         ),
         None => None,
@@ -39,7 +39,7 @@ pub(super) async fn create_multipart_upload(
         s3.storage
             .create_multipart_upload(
                 &call.caller,
-                nuage_service::storage::multipart::NewUpload {
+                nuage_storage::multipart::NewUpload {
                     bucket: i.bucket.clone(),
                     key: i.key.clone(),
                     headers,
@@ -89,7 +89,7 @@ pub(super) async fn upload_part(
         .storage
         .upload_part(
             &call.caller,
-            nuage_service::storage::multipart::UploadPart {
+            nuage_storage::multipart::UploadPart {
                 bucket: i.bucket.clone(),
                 key: i.key.clone(),
                 upload_id: i.upload_id,
@@ -105,7 +105,7 @@ pub(super) async fn upload_part(
         .map(|p| (p, 0));
     let p = call.moved(length.unwrap_or(0), r)?;
     let stored = match (algorithm, p.checksum) {
-        (Some(a), Some(v)) => Some(nuage_service::storage::objects::StoredChecksum {
+        (Some(a), Some(v)) => Some(nuage_storage::objects::StoredChecksum {
             algorithm: a,
             value: v,
             composite: false,
@@ -146,7 +146,7 @@ pub(super) async fn upload_part_copy(
                         "The x-amz-copy-source-range value must be of the form bytes=first-last"
                     )
                 })?;
-            Some(nuage_service::storage::ByteRange::FromTo(a, Some(b)))
+            Some(nuage_storage::ByteRange::FromTo(a, Some(b)))
         }
         None => None,
     };
@@ -178,7 +178,7 @@ pub(super) async fn upload_part_copy(
         s3.storage
             .upload_part_copy(
                 &call.caller,
-                nuage_service::storage::multipart::PartCopy {
+                nuage_storage::multipart::PartCopy {
                     bucket: i.bucket.clone(),
                     key: i.key.clone(),
                     upload_id: i.upload_id.clone(),
@@ -351,13 +351,11 @@ pub(super) async fn list_parts(
                 .into_iter()
                 .map(|p| {
                     let stored = match (u.checksum_algorithm, p.checksum) {
-                        (Some(a), Some(v)) => {
-                            Some(nuage_service::storage::objects::StoredChecksum {
-                                algorithm: a,
-                                value: v,
-                                composite: false,
-                            })
-                        }
+                        (Some(a), Some(v)) => Some(nuage_storage::objects::StoredChecksum {
+                            algorithm: a,
+                            value: v,
+                            composite: false,
+                        }),
                         _ => None,
                     };
                     let c = convert::checksum_fields(stored.as_ref());

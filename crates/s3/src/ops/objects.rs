@@ -1,6 +1,6 @@
 //! Objects: write, read, look up, delete, copy, tags.
 
-use nuage_service::storage::{CopyObject, GetObject};
+use nuage_storage::{CopyObject, GetObject};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -45,7 +45,7 @@ pub(super) async fn put_object(
         .storage
         .put_object(
             &call.caller,
-            nuage_service::storage::PutObject {
+            nuage_storage::PutObject {
                 bucket: i.bucket.clone(),
                 key: i.key.clone(),
                 headers,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::Storage;
 use super::crypto::{BlobContext, CHUNK, TAG, chunk_count, sealed_len};
-use crate::{ServiceError, ServiceResult};
+use nuage_service::{ServiceError, ServiceResult};
 
 /// Where a sealed file is and how to open it.
 #[derive(Debug, Clone)]

@@ -19,8 +19,8 @@ use nuage_domain::website::SiteDomain;
 use rand::RngCore;
 
 use super::{S3Caller, Storage, StorageError};
-use crate::error::ServiceResult;
-use crate::{AuditEvent, Principal, RequestMeta, ServiceError};
+use nuage_service::error::ServiceResult;
+use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError};
 
 /// How many domains one bucket may claim.
 const MAX_DOMAINS: usize = 20;
@@ -131,7 +131,7 @@ impl Storage {
 
     /// The one way a user (console, API) acts on an organisation's storage
     /// — its buckets, drive, shares and websites: through
-    /// [`Platform::authorize_org`](crate::Platform), so that the
+    /// [`Platform::authorize_org`](nuage_service::Platform), so that the
     /// organisation's policy (its members' roles, a second factor required)
     /// holds on every surface. `via` names the surface in the access log.
     pub async fn member_caller(

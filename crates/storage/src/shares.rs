@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use super::drive::Drive;
 use super::{S3Caller, Storage, StorageError};
-use crate::accounts::{hash_password, password_matches};
-use crate::error::{ServiceError, ServiceResult};
-use crate::keys::secret;
-use crate::{AuditEvent, Principal, RequestMeta};
+use nuage_service::accounts::{hash_password, password_matches};
+use nuage_service::error::{ServiceError, ServiceResult};
+use nuage_service::keys::secret;
+use nuage_service::{AuditEvent, Principal, RequestMeta};
 
 /// What a link lets its visitors do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::blobs::Backend;
 use super::crypto::{self, BlobContext, CHUNK, DataKey, TAG, WrappingKey};
 use super::{BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json};
-use crate::ServiceError;
+use nuage_service::ServiceError;
 
 /// The headers stored with an object and returned with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::Clock;
+use nuage_service::Clock;
 
 /// How a request is billed: class A (PUT, COPY, POST, LIST), class B (GET, HEAD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -367,7 +367,7 @@ impl Storage {
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| {
-                    StorageError::Service(crate::ServiceError::Internal(
+                    StorageError::Service(nuage_service::ServiceError::Internal(
                         "a part's ETag is not an MD5".into(),
                     ))
                 })?;

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::drive::Drive;
 use super::{S3Caller, Storage, StorageError};
-use crate::error::{ServiceError, ServiceResult};
-use crate::{AuditEvent, Principal, RequestMeta};
+use nuage_service::error::{ServiceError, ServiceResult};
+use nuage_service::{AuditEvent, Principal, RequestMeta};
 
 /// What a grant lets its user do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

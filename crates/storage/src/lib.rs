@@ -33,8 +33,8 @@ use nuage_domain::storage::{BucketName, CorsRule, KeyPurpose, LifecycleRule, Tag
 use nuage_domain::website::WebsiteConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditEvent;
-use crate::{Platform, Principal, RequestMeta, ServiceError};
+use nuage_service::audit::AuditEvent;
+use nuage_service::{Platform, Principal, RequestMeta, ServiceError};
 
 use blobs::{Backend, BackendSettings};
 use crypto::WrappingKey;
@@ -359,7 +359,7 @@ impl Storage {
     }
 
     /// The organisation's key, created on first use, wrapped by the
-    /// platform's [`KeyProvider`](crate::KeyProvider).
+    /// platform's [`KeyProvider`](nuage_service::KeyProvider).
     async fn org_key(&self, org: &OrgId) -> StorageResult<Arc<WrappingKey>> {
         let id = org.to_string();
         if let Some(k) = self.inner.org_keys.read().expect("lock").get(&id) {
@@ -774,7 +774,7 @@ impl Storage {
 
 // --- quotas and usage, for the API --------------------------------------------
 
-impl Platform {
+impl Storage {
     /// Sets an organisation's storage quota (operators only).
     pub async fn set_storage_quota(
         &self,
@@ -792,7 +792,7 @@ impl Platform {
                 nuage_domain::DomainError::invalid("quota", "a quota is not negative").into(),
             );
         }
-        let mut tx = self.db().begin_write().await?;
+        let mut tx = self.platform().db().begin_write().await?;
         nuage_db::repo::identity::get_org(&mut tx, &org.to_string())
             .await?
             .ok_or(ServiceError::NotFound("organisation"))?;
@@ -800,7 +800,7 @@ impl Platform {
         let event = AuditEvent::new("storage.quota.set", format!("org:{org}"))
             .org(org)
             .details(serde_json::json!({ "max_bytes": max_bytes, "max_objects": max_objects }));
-        self.commit_audited(tx, who, meta, event).await?;
+        self.platform().commit_audited(tx, who, meta, event).await?;
         self.storage_usage(who, org).await
     }
 
@@ -810,8 +810,9 @@ impl Platform {
         who: &Principal,
         org: OrgId,
     ) -> Result<StorageUsage, ServiceError> {
-        let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, Permission::Use)
+        let mut conn = self.platform().db().acquire().await?;
+        self.platform()
+            .authorize_org(&mut conn, who, org, Permission::Use)
             .await?;
         let row = repo::org_storage(&mut conn, &org.to_string()).await?;
         Ok(StorageUsage {
@@ -853,11 +854,15 @@ impl Platform {
         let ms =
             |d: time::Date| (d.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         // Today stops at the present: what has accrued so far.
-        let Ok(days) = Period::new(ms(from), (ms(to) + 86_400_000).min(self.now_ms())) else {
+        let Ok(days) = Period::new(
+            ms(from),
+            (ms(to) + 86_400_000).min(self.platform().now_ms()),
+        ) else {
             return Ok(Vec::new());
         };
-        let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, Permission::Use)
+        let mut conn = self.platform().db().acquire().await?;
+        self.platform()
+            .authorize_org(&mut conn, who, org, Permission::Use)
             .await?;
         let org = org.to_string();
         let before: std::collections::BTreeMap<String, i64> =
@@ -891,8 +896,9 @@ impl Platform {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<recorder::AccessEntry>, ServiceError> {
-        let mut conn = self.db().acquire().await?;
-        self.authorize_org(&mut conn, who, org, Permission::Manage)
+        let mut conn = self.platform().db().acquire().await?;
+        self.platform()
+            .authorize_org(&mut conn, who, org, Permission::Manage)
             .await?;
         let rows =
             repo::access_log(&mut conn, &org.to_string(), before, limit.clamp(1, 1000)).await?;
