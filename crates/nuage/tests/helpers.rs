@@ -524,6 +524,20 @@ impl TestApp {
         s3_client(&self.s3, &tenant.access_key_id, &tenant.secret)
     }
 
+    /// Sets the server's frozen clock (a server spawned with `clock`, as
+    /// `spawn_at` does) to `at`, in ms since the epoch.
+    pub async fn set_clock(&self, at: i64) {
+        let response = self
+            .http
+            .put(self.url("/test-clock"))
+            .bearer_auth(&self.root_token)
+            .json(&json!({ "now_ms": at }))
+            .send()
+            .await
+            .expect("clock set");
+        assert_eq!(response.status(), 204);
+    }
+
     /// Runs a background job now, as an operator does (`POST
     /// /jobs/{name}/run`), after any run this node's own loop has under way;
     /// returns its outcome. Tests run a job instead of sleeping through its

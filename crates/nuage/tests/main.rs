@@ -3,22 +3,9 @@
 //! database when `NUAGE_TEST_DATABASE_URL` names a server, and drives it over
 //! HTTP, through the real command line, and with aws-sdk-s3 on the S3 listener.
 
-mod abuse;
-mod api;
-mod audit;
 mod billing;
-mod catalogue;
-mod cli;
-mod cluster;
-mod drive;
-mod facturx;
 mod helpers;
-mod invoicing;
-mod mail;
-mod s3;
-mod s3_durability;
-mod s3_fuzz;
-mod s3_isolation;
-mod startup;
-mod tenders;
-mod website;
+mod market;
+mod platform;
+mod procurement;
+mod storage;

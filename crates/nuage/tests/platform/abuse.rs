@@ -10,8 +10,8 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::api::{current_code, data_encoding_decode};
 use crate::helpers::{PASSWORD, Spawn, TestApp, s3_code, spawn, spawn_app};
+use crate::platform::api::{current_code, data_encoding_decode};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -481,7 +481,7 @@ async fn an_organisation_cannot_be_named_like_another() {
 #[tokio::test]
 async fn open_data_csv_keeps_formulas_as_text() {
     let app = spawn_app().await;
-    crate::catalogue::published_org(
+    crate::market::catalogue::published_org(
         &app,
         "=HYPERLINK(\"http://x\";\"y\")",
         "a@formule.fr",

@@ -16,18 +16,6 @@ const OCTOBER: i64 = 1_790_812_800_000;
 const NOVEMBER: i64 = OCTOBER + 31 * DAY;
 const DECEMBER: i64 = NOVEMBER + 30 * DAY;
 
-pub(crate) async fn set_clock(app: &TestApp, at: i64) {
-    let response = app
-        .http
-        .put(app.url("/test-clock"))
-        .bearer_auth(&app.root_token)
-        .json(&json!({ "now_ms": at }))
-        .send()
-        .await
-        .expect("clock set");
-    assert_eq!(response.status(), 204);
-}
-
 /// A published house offer with these prices; returns its id.
 pub(crate) async fn house_offer(
     app: &TestApp,
@@ -245,7 +233,7 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
         .await;
 
     // Day 0, 00:00: the small offer is ordered; 3.1 MB are stored.
-    set_clock(&app, OCTOBER).await;
+    app.set_clock(OCTOBER).await;
     let (status, order) = app
         .call(
             Method::POST,
@@ -297,12 +285,12 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     put("a", 3_100_000).await;
     // Day 5: a is read once (3.1 MB out), b (1.55 MB) is stored.
     app.maintain().await;
-    set_clock(&app, OCTOBER + 5 * DAY).await;
+    app.set_clock(OCTOBER + 5 * DAY).await;
     get("a").await;
     put("b", 1_550_000).await;
     // Day 10: b is deleted (deletes are not billed).
     app.maintain().await;
-    set_clock(&app, OCTOBER + 10 * DAY).await;
+    app.set_clock(OCTOBER + 10 * DAY).await;
     s3.delete_object()
         .bucket(&bucket)
         .key("b")
@@ -311,7 +299,7 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
         .expect("delete");
     // Day 15, 00:00: the customer moves to the large offer.
     app.maintain().await;
-    set_clock(&app, OCTOBER + 15 * DAY).await;
+    app.set_clock(OCTOBER + 15 * DAY).await;
     let (status, changed) = app
         .call(
             Method::POST,
@@ -324,14 +312,14 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     let second = changed["id"].as_str().expect("id").to_owned();
     assert_eq!(changed["resources"]["buckets"][0], bucket.as_str());
     // Day 20: c (6.2 MB) is stored and read twice (12.4 MB out).
-    set_clock(&app, OCTOBER + 20 * DAY).await;
+    app.set_clock(OCTOBER + 20 * DAY).await;
     put("c", 6_200_000).await;
     get("c").await;
     get("c").await;
     // Day 25, 12:00: cancelled, eleven months and a half into a
     // twelve-month commitment... of which ten days and a half were used.
     app.maintain().await;
-    set_clock(&app, OCTOBER + 25 * DAY + DAY / 2).await;
+    app.set_clock(OCTOBER + 25 * DAY + DAY / 2).await;
     let (status, body) = app
         .call(
             Method::POST,
@@ -352,7 +340,7 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
         .await;
     assert_eq!(status, 200, "{body}");
     // October is billed on November 2nd.
-    set_clock(&app, NOVEMBER + DAY).await;
+    app.set_clock(NOVEMBER + DAY).await;
     let (status, summary) = run(&app, "2026-10").await;
     assert_eq!(status, 200, "{summary}");
     let all = invoices(&app, &customer).await;
@@ -416,7 +404,7 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     assert_eq!(summary["issued_now"], 1);
     // Its Factur-X: the XML taken back out of the PDF passes the XSD and
     // the EN 16931 rules, and says what the invoice says.
-    let xml = crate::facturx::check(&facturx(&app, &token, invoice).await, invoice);
+    let xml = crate::billing::facturx::check(&facturx(&app, &token, invoice).await, invoice);
     assert!(xml.contains("<ram:RateApplicablePercent>20</ram:RateApplicablePercent>"));
     assert!(xml.contains("<ram:ID schemeID=\"VA\">FR76411050487</ram:ID>"));
 
@@ -442,7 +430,7 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"accepted": 0, "duplicates": 1}));
 
-    set_clock(&app, DECEMBER + 3_600_000).await;
+    app.set_clock(DECEMBER + 3_600_000).await;
     let (status, body) = run(&app, "2026-11").await;
     assert_eq!(status, 200, "{body}");
     let all = invoices(&app, &customer).await;
@@ -484,7 +472,7 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     assert_eq!(note["number"], "A-000003");
     assert_eq!(note["kind"], "credit_note");
     assert_eq!(note["gross"], "-916.32");
-    let xml = crate::facturx::check(&facturx(&app, &token, &note).await, &note);
+    let xml = crate::billing::facturx::check(&facturx(&app, &token, &note).await, &note);
     assert!(
         xml.contains("<ram:IssuerAssignedID>F-000001</ram:IssuerAssignedID>"),
         "{xml}"
@@ -586,7 +574,7 @@ async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
     let (_, token) = app
         .create_user(&customer, "dsi@sortant.example", "owner")
         .await;
-    set_clock(&app, OCTOBER).await;
+    app.set_clock(OCTOBER).await;
     let (status, order) = app
         .call(
             Method::POST,
@@ -616,7 +604,7 @@ async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
         .expect("put");
 
     // Day 1: the customer announces its departure with an export key.
-    set_clock(&app, OCTOBER + DAY).await;
+    app.set_clock(OCTOBER + DAY).await;
     let path = format!("/orgs/{customer}/s3-keys");
     let (status, export) = app
         .call(
@@ -653,7 +641,7 @@ async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
     assert_eq!(status, 200, "{keys}");
     assert_eq!(keys["items"].as_array().map(Vec::len), Some(2), "{keys}");
     // The usage of a day is told up to the present: let an hour and a half pass.
-    set_clock(&app, OCTOBER + DAY + 90 * 60_000).await;
+    app.set_clock(OCTOBER + DAY + 90 * 60_000).await;
 
     let out = s3_client(
         &app.s3,
@@ -747,7 +735,7 @@ async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    set_clock(&app, NOVEMBER + DAY).await;
+    app.set_clock(NOVEMBER + DAY).await;
     let (status, summary) = run(&app, "2026-10").await;
     assert_eq!(status, 200, "{summary}");
     let all = invoices(&app, &customer).await;
@@ -765,7 +753,7 @@ async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
         all[0]
     );
     assert_eq!(all[0]["net"], "31.22");
-    let xml = crate::facturx::check(&facturx(&app, &token, &all[0]).await, &all[0]);
+    let xml = crate::billing::facturx::check(&facturx(&app, &token, &all[0]).await, &all[0]);
     assert!(xml.contains("0.004"), "{xml}");
 
     // Thirty days on, the export key no longer works, and another can be
@@ -944,9 +932,9 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
     let (database_url, root_token) = (app.database_url.clone(), app.root_token.clone());
     let personal = personal_bundle(&app).await;
     // 150 customers of the personal bundle (1.50 € a month) since October 1st.
-    set_clock(&app, OCTOBER).await;
+    app.set_clock(OCTOBER).await;
     let customers = customers_of(&app, &personal, "Client", 150).await;
-    set_clock(&app, NOVEMBER + DAY).await;
+    app.set_clock(NOVEMBER + DAY).await;
 
     let answer = app
         .http
@@ -1005,9 +993,9 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
 async fn runs_of_the_same_period_side_by_side_issue_each_invoice_once() {
     let app = spawn_at(OCTOBER).await;
     let personal = personal_bundle(&app).await;
-    set_clock(&app, OCTOBER).await;
+    app.set_clock(OCTOBER).await;
     let customers = customers_of(&app, &personal, "Voisin", 30).await;
-    set_clock(&app, NOVEMBER + DAY).await;
+    app.set_clock(NOVEMBER + DAY).await;
     let (a, b, c) = tokio::join!(
         run(&app, "2026-10"),
         run(&app, "2026-10"),
@@ -1039,7 +1027,7 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
     let app = spawn_at(OCTOBER).await;
     let (house, _) = house(&app).await;
     let personal = personal_bundle(&app).await;
-    set_clock(&app, OCTOBER).await;
+    app.set_clock(OCTOBER).await;
     // A French consumer, a German business, an American one.
     let mut customers = Vec::new();
     for (name, kind, vat, country) in [
@@ -1066,7 +1054,7 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
         assert_eq!(status, 201, "{body}");
         customers.push(org);
     }
-    set_clock(&app, NOVEMBER + DAY).await;
+    app.set_clock(NOVEMBER + DAY).await;
     let (status, body) = run(&app, "2026-10").await;
     assert_eq!(status, 200, "{body}");
     let mut by_treatment = Vec::new();
@@ -1103,7 +1091,7 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
             .contains("VAT number"),
         "{problem}"
     );
-    let outside = crate::facturx::check(
+    let outside = crate::billing::facturx::check(
         &facturx(&app, &app.root_token, &by_treatment[2]).await,
         &by_treatment[2],
     );
@@ -1138,13 +1126,15 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
     assert_eq!(status, 400, "{body}");
 
     // November, with the house's VAT number: standard and reverse charge.
-    set_clock(&app, DECEMBER + DAY).await;
+    app.set_clock(DECEMBER + DAY).await;
     let (status, body) = run(&app, "2026-11").await;
     assert_eq!(status, 200, "{body}");
     for (org, category) in customers.iter().zip(["S", "AE", "O"]) {
         let november = invoices(&app, org).await[0].clone();
-        let xml =
-            crate::facturx::check(&facturx(&app, &app.root_token, &november).await, &november);
+        let xml = crate::billing::facturx::check(
+            &facturx(&app, &app.root_token, &november).await,
+            &november,
+        );
         assert!(
             xml.contains(&format!("<ram:CategoryCode>{category}</ram:CategoryCode>")),
             "{xml}"
@@ -1173,7 +1163,7 @@ async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
     })
     .await;
     let personal = personal_bundle(&app).await;
-    set_clock(&app, NOVEMBER).await;
+    app.set_clock(NOVEMBER).await;
     let customer = app.create_org("Client Régulier").await;
     let (status, body) = app
         .root(
@@ -1184,11 +1174,11 @@ async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
         .await;
     assert_eq!(status, 201, "{body}");
     // Half an hour after November ends, it is not billed yet.
-    set_clock(&app, DECEMBER + 1_800_000).await;
+    app.set_clock(DECEMBER + 1_800_000).await;
     assert_eq!(app.run_job("billing").await, "nothing due");
     assert!(invoices(&app, &customer).await.is_empty());
     // Past the hour, the schedule bills it, as the platform itself.
-    set_clock(&app, DECEMBER + 2 * 3_600_000).await;
+    app.set_clock(DECEMBER + 2 * 3_600_000).await;
     let mut all = Vec::new();
     for _ in 0..100 {
         all = invoices(&app, &customer).await;
@@ -1259,7 +1249,7 @@ async fn the_month_is_forecast_and_quota_alerts_are_told_once_per_crossing() {
     let (_, member) = app
         .create_user(&customer, "membre@prevoyant.example", "member")
         .await;
-    set_clock(&app, NOVEMBER).await;
+    app.set_clock(NOVEMBER).await;
     let (status, order) = app
         .call(
             Method::POST,
@@ -1319,7 +1309,7 @@ async fn the_month_is_forecast_and_quota_alerts_are_told_once_per_crossing() {
         .await;
     assert_eq!(status, 200, "{alerts}");
     assert_eq!(alerts["thresholds"], json!([50, 90]));
-    let (url, seen) = crate::catalogue::webhook_receiver().await;
+    let (url, seen) = crate::market::catalogue::webhook_receiver().await;
     let (status, _) = app
         .call(
             Method::PUT,
@@ -1331,7 +1321,7 @@ async fn the_month_is_forecast_and_quota_alerts_are_told_once_per_crossing() {
     assert_eq!(status, 200);
 
     // November 10th: 9.3 MB stored, 93 % of the quota.
-    set_clock(&app, NOVEMBER + 9 * DAY).await;
+    app.set_clock(NOVEMBER + 9 * DAY).await;
     let put = || {
         s3.put_object()
             .bucket(&bucket)
@@ -1521,7 +1511,7 @@ async fn records_replayed_reordered_or_split_across_deliveries_bill_the_same() {
     let mut runner = TestRunner::new(Config::with_cases(8));
     let strategy = deliveries();
     let mut cases = Vec::new();
-    set_clock(&app, OCTOBER).await;
+    app.set_clock(OCTOBER).await;
     for i in 0..8 {
         let case = strategy.new_tree(&mut runner).expect("a case").current();
         let org = app.create_org(&format!("Mesuré {i}")).await;
@@ -1539,7 +1529,7 @@ async fn records_replayed_reordered_or_split_across_deliveries_bill_the_same() {
             .to_owned();
         cases.push((case, org, bucket));
     }
-    set_clock(&app, NOVEMBER).await;
+    app.set_clock(NOVEMBER).await;
     for (i, (case, org, bucket)) in cases.iter().enumerate() {
         let arrivals: Vec<Value> = case
             .order
@@ -1568,7 +1558,7 @@ async fn records_replayed_reordered_or_split_across_deliveries_bill_the_same() {
             }
         }
     }
-    set_clock(&app, NOVEMBER + DAY).await;
+    app.set_clock(NOVEMBER + DAY).await;
     let (status, body) = run(&app, "2026-10").await;
     assert_eq!(status, 200, "{body}");
     for (case, org, _) in &cases {

@@ -1443,7 +1443,7 @@ async fn quotas_lifecycle_and_the_access_log() {
         .await
         .expect("get lifecycle");
     assert_eq!(read_back.rules()[0].id(), Some("expire-logs"));
-    crate::invoicing::set_clock(&app, start + 1500).await;
+    app.set_clock(start + 1500).await;
     let report = app.maintain().await;
     assert_eq!(report["versions_expired"], 1, "{report}");
     assert_eq!(
@@ -2335,7 +2335,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
     // Nothing is old enough yet.
     let report = app.maintain().await;
     assert_eq!(report["versions_expired"], 0, "{report}");
-    crate::invoicing::set_clock(&app, start + 1500).await;
+    app.set_clock(start + 1500).await;
     let report = app.maintain().await;
     assert_eq!(
         report["versions_expired"], 3,
@@ -2509,7 +2509,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         .send()
         .await
         .expect("the data version goes; the marker stays alone");
-    crate::invoicing::set_clock(&app, start + 3000).await;
+    app.set_clock(start + 3000).await;
     let report = app.maintain().await;
     assert_eq!(
         report["versions_expired"], 3,

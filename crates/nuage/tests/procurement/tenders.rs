@@ -8,9 +8,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::catalogue::{offer, published_offer, published_org};
+use crate::billing::invoicing::{house, house_offer};
 use crate::helpers::{CliOutput, TestApp, run_cli, spawn_at};
-use crate::invoicing::{house, house_offer, set_clock};
+use crate::market::catalogue::{offer, published_offer, published_org};
 
 const DAY: i64 = 86_400_000;
 /// 2026-10-01T00:00:00Z.
@@ -197,7 +197,7 @@ async fn everything_stored(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     let app = spawn_at(START).await;
-    set_clock(&app, START).await;
+    app.set_clock(START).await;
     let dir = tempfile::tempdir().expect("dir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
 
@@ -617,7 +617,7 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     );
 
     // The deadline passes: bids and withdrawals are refused.
-    set_clock(&app, deadline).await;
+    app.set_clock(deadline).await;
     let late = submit(
         &fr_token,
         &fr,
@@ -848,7 +848,7 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
 
     // After it, signature orders the house offer at the bid's price, and it
     // is provisioned for the buyer at once.
-    set_clock(&app, deadline + 11 * DAY).await;
+    app.set_clock(deadline + 11 * DAY).await;
     let out = cli(
         &app,
         &buyer_token,
@@ -960,8 +960,9 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
 fn the_published_bid_schema_says_what_the_opening_reads() {
     use nuage_domain::tender::Bid;
 
-    let schema: Value = serde_json::from_str(include_str!("../../../docs/tender-bid.schema.json"))
-        .expect("the schema is JSON");
+    let schema: Value =
+        serde_json::from_str(include_str!("../../../../docs/tender-bid.schema.json"))
+            .expect("the schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
     let good = [
         json!({"tender_id": "t", "lots": [{"lot": 1, "offer_id": "o", "prices": {"monthly_fee": "30"}}]}),
@@ -996,7 +997,7 @@ fn the_published_bid_schema_says_what_the_opening_reads() {
 #[tokio::test]
 async fn a_call_declared_without_follow_up_is_published_as_such() {
     let app = spawn_at(START).await;
-    set_clock(&app, START).await;
+    app.set_clock(START).await;
     let (token, id) = buyer_with_draft(
         &app,
         "Département",
@@ -1078,7 +1079,7 @@ async fn a_call_declared_without_follow_up_is_published_as_such() {
 #[tokio::test]
 async fn a_committee_opens_with_enough_shares_and_no_fewer() {
     let app = spawn_at(START).await;
-    set_clock(&app, START).await;
+    app.set_clock(START).await;
     let dir = tempfile::tempdir().expect("dir");
     let base = dir.path().join("committee").to_string_lossy().into_owned();
     let (token, id) = buyer_with_draft(
@@ -1135,7 +1136,7 @@ async fn a_committee_opens_with_enough_shares_and_no_fewer() {
 
     house_bid(&app, &id, "Archives Comité").await;
 
-    set_clock(&app, START + 40 * DAY).await;
+    app.set_clock(START + 40 * DAY).await;
     let open = |shares: &[u8]| {
         let mut args = vec![
             "tender".to_owned(),
@@ -1172,7 +1173,7 @@ async fn a_committee_opens_with_enough_shares_and_no_fewer() {
 #[tokio::test]
 async fn questions_are_answered_to_all_and_amendments_are_versioned() {
     let app = spawn_at(START).await;
-    set_clock(&app, START).await;
+    app.set_clock(START).await;
     let dir = tempfile::tempdir().expect("dir");
     let mut call = spec(START + 40 * DAY);
     call["questions_until_ms"] = json!(START + 30 * DAY);
@@ -1357,7 +1358,7 @@ async fn questions_are_answered_to_all_and_amendments_are_versioned() {
     );
 
     // After the questions' cut-off, no more questions.
-    set_clock(&app, START + 30 * DAY).await;
+    app.set_clock(START + 30 * DAY).await;
     let (status, body) = app
         .call(
             Method::POST,
@@ -1375,7 +1376,7 @@ async fn questions_are_answered_to_all_and_amendments_are_versioned() {
 #[tokio::test]
 async fn a_calls_documents_are_sealed_and_published_with_it() {
     let app = spawn_at(START).await;
-    set_clock(&app, START).await;
+    app.set_clock(START).await;
     let (token, id) = buyer_with_draft(
         &app,
         "Métropole",
@@ -1574,7 +1575,7 @@ async fn the_console_signs_a_contract_once_the_standstill_is_over() {
     use age::secrecy::ExposeSecret;
 
     let app = spawn_at(START).await;
-    set_clock(&app, START).await;
+    app.set_clock(START).await;
     let (token, id) = buyer_with_draft(
         &app,
         "Agglomération",
@@ -1597,7 +1598,7 @@ async fn the_console_signs_a_contract_once_the_standstill_is_over() {
     let bid_id = receipt["receipt"]["bid_id"].as_str().expect("bid id");
 
     let deadline = START + 40 * DAY;
-    set_clock(&app, deadline).await;
+    app.set_clock(deadline).await;
     for (method, path, body) in [
         (
             Method::POST,
@@ -1679,7 +1680,7 @@ async fn the_console_signs_a_contract_once_the_standstill_is_over() {
     );
 
     // Eleven days later (a new session: the first has expired).
-    set_clock(&app, deadline + 11 * DAY).await;
+    app.set_clock(deadline + 11 * DAY).await;
     let signed = sign().await;
     assert_eq!(signed.status(), 303);
     assert!(

@@ -1095,11 +1095,8 @@ async fn share_links_open_a_folder_to_visitors_with_a_password_until_revoked() {
     assert!(logged, "the visitor's download is in the access log");
 
     // Past its expiry date, the link is gone.
-    crate::invoicing::set_clock(
-        &app,
-        (time::OffsetDateTime::now_utc().unix_timestamp() + 3 * 86_400) * 1000,
-    )
-    .await;
+    app.set_clock((time::OffsetDateTime::now_utc().unix_timestamp() + 3 * 86_400) * 1000)
+        .await;
     let (status, _, page) = visit(&client, &url(""), cookie).await;
     assert_eq!(status, 410);
     assert!(page.contains("a expiré ou a été révoqué"), "{page}");

@@ -1,0 +1,3 @@
+//! The directory and the single window.
+
+pub(crate) mod catalogue;

@@ -1,0 +1,3 @@
+//! Calls for tender.
+
+pub(crate) mod tenders;

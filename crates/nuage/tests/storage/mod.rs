@@ -1,0 +1,8 @@
+//! Object storage and the drive: S3 (with its durability, fuzzing and isolation), the drive and WebDAV, websites.
+
+pub(crate) mod drive;
+pub(crate) mod s3;
+pub(crate) mod s3_durability;
+pub(crate) mod s3_fuzz;
+pub(crate) mod s3_isolation;
+pub(crate) mod website;
