@@ -9,6 +9,9 @@ mod open_data;
 pub mod problem;
 mod routes;
 
+/// What the command-line client reads of the API's own answers.
+pub use routes::orgs::CreatedS3Key;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};

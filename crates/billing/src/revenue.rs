@@ -3,7 +3,7 @@
 use super::*;
 
 /// Revenue of one provider, offer and month.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RevenueRow {
     /// `YYYY-MM`.
     pub month: String,

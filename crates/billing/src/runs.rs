@@ -3,7 +3,7 @@
 use super::*;
 
 /// What a billing run did.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunSummary {
     /// `YYYY-MM`.
     pub period: String,

@@ -219,7 +219,7 @@ pub struct HourUsage {
 }
 
 /// One bucket's usage on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DayUsage {
     /// `YYYY-MM-DD`.
     pub day: String,
@@ -644,7 +644,7 @@ pub struct InvoiceDocument {
 }
 
 /// An issued invoice or credit note.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Invoice {
     pub id: String,
     /// The issuer's number, e.g. `F-000042` (`A-` for a credit note).

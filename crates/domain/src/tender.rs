@@ -289,9 +289,9 @@ pub struct TenderSpec {
 }
 
 /// Something the buyer should know but may go on with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Warning {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
@@ -436,7 +436,7 @@ impl TenderSpec {
         let min = self.procedure.min_response_days();
         if days < min as f64 {
             vec![Warning {
-                code: "short_deadline",
+                code: "short_deadline".into(),
                 message: format!(
                     "the deadline is {days:.1} days after publication, under {min}: {}",
                     self.procedure.rule()

@@ -8,7 +8,7 @@ use nuage_domain::catalogue::short_text;
 use nuage_domain::ids::OrgId;
 use nuage_domain::org::Permission;
 use nuage_domain::tender::{TenderSpec, Warning};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use nuage_market::{parse_doc, to_json};
@@ -18,7 +18,7 @@ use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceRes
 
 /// A question as its reader may see it: the public sees answered ones
 /// without the asker; the asker its own; the buyer all, with the asker.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct QuestionView {
     pub id: String,
     pub question: String,
@@ -30,7 +30,7 @@ pub struct QuestionView {
 }
 
 /// One version of a call: its publication, then each amendment.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VersionView {
     pub version: i64,
     pub summary: String,
@@ -41,7 +41,7 @@ pub struct VersionView {
 }
 
 /// An amendment as recorded, with what the buyer should know.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AmendmentView {
     pub version: VersionView,
     pub warnings: Vec<Warning>,
@@ -267,7 +267,7 @@ impl Procurement {
         let min_days = 15;
         if TenderSpec::substantial(&changes) && spec.deadline_ms - now < min_days * 86_400_000 {
             warnings.push(Warning {
-                code: "substantial_change_short_deadline",
+                code: "substantial_change_short_deadline".into(),
                 message: format!(
                     "{} changed with under {min_days} days left: bidders may need more time to bid again; consider extending the deadline",
                     changes.join(", ")

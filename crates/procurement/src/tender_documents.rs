@@ -8,7 +8,7 @@ use nuage_db::repo::tenders::{self as repo, DocumentRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::OrgId;
 use nuage_domain::tender::{MAX_DOCUMENT_BYTES, MAX_DOCUMENTS, document_media_type, document_name};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
@@ -17,7 +17,7 @@ use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceRes
 use nuage_storage::files::SealedFile;
 
 /// A document of a call, as listed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DocumentView {
     pub id: String,
     pub name: String,

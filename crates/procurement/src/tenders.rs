@@ -44,7 +44,7 @@ use nuage_service::{
 };
 
 /// A call for tender as shown.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TenderView {
     pub id: String,
     pub buyer_id: String,
@@ -72,7 +72,7 @@ pub struct TenderView {
 }
 
 /// The award of a lot.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AwardView {
     pub lot: i64,
     pub bid_id: String,
@@ -193,7 +193,7 @@ fn opening_identity(
 }
 
 /// An envelope as its bidder sees it: the receipt, and whether it counts.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EnvelopeView {
     pub receipt: SignedReceipt,
     /// `live`, `replaced` or `withdrawn`.
@@ -201,7 +201,7 @@ pub struct EnvelopeView {
 }
 
 /// What opening found.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OpeningReport {
     pub envelopes: usize,
     pub opened: usize,
@@ -210,7 +210,7 @@ pub struct OpeningReport {
     pub unreadable: Vec<Unreadable>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Unreadable {
     pub bid_id: String,
     pub bidder_id: String,
@@ -218,7 +218,7 @@ pub struct Unreadable {
 }
 
 /// One bid for one lot, after opening.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LotCandidate {
     pub bid_id: String,
     pub bidder_id: String,
@@ -235,7 +235,7 @@ pub struct LotCandidate {
 
 /// A lot's evaluation: every bid with its eligibility, and the ranking of
 /// the eligible ones once every mark is given.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LotEvaluation {
     pub lot: i64,
     pub candidates: Vec<LotCandidate>,
@@ -546,7 +546,7 @@ impl Procurement {
                     .details(serde_json::json!({
                         "recipient": recipient, "deadline_ms": view.spec.deadline_ms,
                         "providers_told": matched.len(),
-                        "warnings": view.warnings.iter().map(|w| w.code).collect::<Vec<_>>(),
+                        "warnings": view.warnings.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(),
                     })),
             )
             .await?;

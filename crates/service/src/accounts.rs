@@ -11,14 +11,14 @@ use nuage_domain::org::Permission;
 use nuage_domain::org::{OrgKind, OrgName, Role};
 use nuage_domain::user::{Email, check_new_password};
 use rand::rngs::OsRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::{AuditEvent, Page, PageRequest, Platform, Principal, RequestMeta};
 
 /// An organisation as clients see it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Org {
     #[schema(value_type = String)]
     pub id: OrgId,
@@ -49,7 +49,7 @@ impl TryFrom<OrgRow> for Org {
 }
 
 /// A user as clients see it (never the password hash or TOTP secret).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct User {
     #[schema(value_type = String)]
     pub id: UserId,

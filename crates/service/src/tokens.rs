@@ -6,7 +6,7 @@ use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, TokenId};
 use nuage_domain::org::Permission;
 use nuage_domain::storage::{EXPORT_KEY_DAYS, KeyPurpose};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ServiceError, ServiceResult};
@@ -44,7 +44,7 @@ impl From<TokenRow> for ApiToken {
 }
 
 /// An S3 access key as listed (never its secret).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct S3Key {
     pub access_key_id: String,
     pub org_id: String,

@@ -210,7 +210,7 @@ pub struct BucketInfo {
 }
 
 /// An organisation's storage and quota.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StorageUsage {
     pub bytes: i64,
     pub objects: i64,

@@ -303,7 +303,7 @@ pub async fn create_operator(
 }
 
 /// A new S3 key; its secret is shown only in this response.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CreatedS3Key {
     pub access_key_id: String,
     pub secret_access_key: String,

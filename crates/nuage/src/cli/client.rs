@@ -19,6 +19,9 @@ pub enum ClientError {
     /// What was checked here is not valid (a receipt, a signature).
     #[error("{0}")]
     Invalid(String),
+    /// The server answered with something this client does not read.
+    #[error("the server's answer was not understood: {0}")]
+    Unexpected(String),
 }
 
 pub struct Client {

@@ -16,7 +16,14 @@ pub mod tender;
 
 use crate::config::LogFormat;
 use client::{Client, ClientError};
-use output::{date_of_ms, fail, print, urlencode};
+use nuage_api::CreatedS3Key;
+use nuage_billing::{RevenueRow, RunSummary};
+use nuage_domain::billing::{DayUsage, Invoice};
+use nuage_service::ChainReport;
+use nuage_service::accounts::{Org, User};
+use nuage_service::tokens::S3Key;
+use nuage_storage::StorageUsage;
+use output::{date_of_ms, fail, show, urlencode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -354,29 +361,28 @@ pub async fn run_client(cli: &Cli) -> ExitCode {
             to,
             json,
         } => usage(&client, org, from.as_deref(), to.as_deref(), *json).await,
-        Command::Invoices { org, json } => client
+        Command::Invoices { org, json } => match client
             .get(&format!("/orgs/{}/invoices", urlencode(org)))
             .await
-            .map(|invoices| {
-                print(&invoices, *json, |all| {
-                    all.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|i| {
-                            format!(
-                                "{}\t{}\t{}\t{} → {}\t{} € incl. VAT",
-                                i["number"].as_str().unwrap_or_default(),
-                                i["period"].as_str().unwrap_or_default(),
-                                i["kind"].as_str().unwrap_or_default(),
-                                i["issuer"]["name"].as_str().unwrap_or_default(),
-                                i["customer"]["name"].as_str().unwrap_or_default(),
-                                i["gross"].as_str().unwrap_or_default()
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
+        {
+            Ok(invoices) => show(invoices, *json, |all: &Vec<Invoice>| {
+                all.iter()
+                    .map(|i| {
+                        format!(
+                            "{}\t{}\t{}\t{} → {}\t{} € incl. VAT",
+                            i.number,
+                            i.period,
+                            i.kind,
+                            i.document.issuer.name,
+                            i.document.customer.name,
+                            i.gross
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             }),
+            Err(e) => Err(e),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -404,27 +410,25 @@ async fn usage(
             query.finish()
         ))
         .await?;
-    print(&days, json, |days| {
+    show(days, json, |days: &Vec<DayUsage>| {
         let mut lines = vec![format!(
             "{:<10}  {:<24}  {:>16}  {:>10}  {:>10}  {:>12}  {:>12}",
             "day", "bucket", "GB-months", "class A", "class B", "egress GB", "exit GB"
         )];
-        for d in days.as_array().into_iter().flatten() {
-            let text = |f: &str| d[f].as_str().unwrap_or_default().to_owned();
+        for d in days {
             lines.push(format!(
                 "{:<10}  {:<24}  {:>16}  {:>10}  {:>10}  {:>12}  {:>12}",
-                text("day"),
-                text("bucket"),
-                text("storage_gb_months"),
-                d["class_a_requests"],
-                d["class_b_requests"],
-                text("egress_gb"),
-                text("exit_egress_gb"),
+                d.day,
+                d.bucket,
+                d.storage_gb_months.to_string(),
+                d.class_a_requests,
+                d.class_b_requests,
+                d.egress_gb.to_string(),
+                d.exit_egress_gb.to_string(),
             ));
         }
         lines.join("\n")
-    });
-    Ok(())
+    })
 }
 
 fn unreachable_serve() -> Result<(), ClientError> {
@@ -445,32 +449,15 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                 },
         } => {
             let org = client.post("/orgs", &json!({ "name": name, "kind": kind, "siret": siret, "vat_number": vat_number, "country": country })).await?;
-            print(&org, *json, |o| {
-                format!(
-                    "{}\t{}\t{}",
-                    o["id"].as_str().unwrap_or_default(),
-                    o["kind"].as_str().unwrap_or_default(),
-                    o["name"].as_str().unwrap_or_default()
-                )
-            });
+            show(org, *json, org_line)?;
         }
         AdminCommand::Org {
             command: OrgCommand::List { json },
         } => {
             let orgs = client.get_all("/orgs").await?;
-            print(&Value::Array(orgs.clone()), *json, |_| {
-                orgs.iter()
-                    .map(|o| {
-                        format!(
-                            "{}\t{}\t{}",
-                            o["id"].as_str().unwrap_or_default(),
-                            o["kind"].as_str().unwrap_or_default(),
-                            o["name"].as_str().unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            show(Value::Array(orgs), *json, |orgs: &Vec<Org>| {
+                orgs.iter().map(org_line).collect::<Vec<_>>().join("\n")
+            })?;
         }
         AdminCommand::User {
             command:
@@ -495,13 +482,7 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                 Some(org) if !operator => client.post("/users", &json!({ "org_id": org, "email": email, "password": password, "role": role, "display_name": display_name })).await?,
                 _ => client.post("/operators", &json!({ "email": email, "password": password, "display_name": display_name })).await?,
             };
-            print(&user, *json, |u| {
-                format!(
-                    "{}\t{}",
-                    u["id"].as_str().unwrap_or_default(),
-                    u["email"].as_str().unwrap_or_default()
-                )
-            });
+            show(user, *json, |u: &User| format!("{}\t{}", u.id, u.email))?;
         }
         AdminCommand::S3Key {
             command: S3KeyCommand::Create { org, export, json },
@@ -514,8 +495,8 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                 )
                 .await?;
             let out = json!({ "access_key_id": key["access_key_id"], "secret_access_key": key["secret_access_key"], "org_id": key["org_id"], "purpose": key["purpose"], "expires_at_ms": key["expires_at_ms"] });
-            print(&out, *json, |k| {
-                let expiry = match k["expires_at_ms"].as_i64() {
+            show(if *json { out } else { key }, *json, |k: &CreatedS3Key| {
+                let expiry = match k.expires_at_ms {
                     Some(at) => format!(
                         "\nexport key: read-only, its downloads are not charged; it expires {}",
                         date_of_ms(at)
@@ -524,10 +505,9 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                 };
                 format!(
                     "access key id: {}\nsecret access key: {}\n(the secret is shown only now){expiry}",
-                    k["access_key_id"].as_str().unwrap_or_default(),
-                    k["secret_access_key"].as_str().unwrap_or_default()
+                    k.access_key_id, k.secret_access_key
                 )
-            });
+            })?;
         }
         AdminCommand::Quota {
             command:
@@ -544,7 +524,7 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                     &json!({ "max_bytes": bytes, "max_objects": objects }),
                 )
                 .await?;
-            print(&usage, *json, quota_line);
+            show(usage, *json, quota_line)?;
         }
         AdminCommand::Quota {
             command: QuotaCommand::Show { org, json },
@@ -552,7 +532,7 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
             let usage = client
                 .get(&format!("/orgs/{}/storage", urlencode(org)))
                 .await?;
-            print(&usage, *json, quota_line);
+            show(usage, *json, quota_line)?;
         }
         AdminCommand::S3Key {
             command:
@@ -564,12 +544,9 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
             let key = client
                 .delete(&format!("/s3-keys/{}", urlencode(access_key_id)))
                 .await?;
-            print(&key, *json, |k| {
-                format!(
-                    "revoked {}",
-                    k["access_key_id"].as_str().unwrap_or_default()
-                )
-            });
+            show(key, *json, |k: &S3Key| {
+                format!("revoked {}", k.access_key_id)
+            })?;
         }
         AdminCommand::Billing {
             command: BillingCommand::Run { period, json },
@@ -577,16 +554,12 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
             let run = client
                 .post("/billing/runs", &json!({ "period": period }))
                 .await?;
-            print(&run, *json, |r| {
+            show(run, *json, |r: &RunSummary| {
                 format!(
                     "{}: {} invoices ({} issued now), {} € excl. VAT, {} € incl. VAT",
-                    r["period"].as_str().unwrap_or_default(),
-                    r["invoices"],
-                    r["issued_now"],
-                    r["net"].as_str().unwrap_or_default(),
-                    r["gross"].as_str().unwrap_or_default()
+                    r.period, r.invoices, r.issued_now, r.net, r.gross
                 )
-            });
+            })?;
         }
         AdminCommand::Billing {
             command: BillingCommand::Revenue { from, to, json },
@@ -599,22 +572,12 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                     urlencode(to)
                 ))
                 .await?;
-            print(&rows, *json, |rows| {
-                rows.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| {
-                        format!(
-                            "{}\t{}\t{}\t{} €",
-                            r["month"].as_str().unwrap_or_default(),
-                            r["provider_name"].as_str().unwrap_or_default(),
-                            r["offer"].as_str().unwrap_or_default(),
-                            r["net"].as_str().unwrap_or_default()
-                        )
-                    })
+            show(rows, *json, |rows: &Vec<RevenueRow>| {
+                rows.iter()
+                    .map(|r| format!("{}\t{}\t{}\t{} €", r.month, r.provider_name, r.offer, r.net))
                     .collect::<Vec<_>>()
                     .join("\n")
-            });
+            })?;
         }
     }
     Ok(())
@@ -629,17 +592,21 @@ async fn verify_audit(client: &Client, json: bool) -> ExitCode {
         }
     };
     let intact = report["intact"].as_bool() == Some(true);
-    print(&report, json, |r| {
-        if intact {
-            format!("audit chain intact: {} entries verified", r["entries"])
+    let shown = show(report, json, |r: &ChainReport| {
+        if r.intact {
+            format!("audit chain intact: {} entries verified", r.entries)
         } else {
             format!(
                 "AUDIT CHAIN BROKEN at entry {}: {}",
-                r["broken_at"],
-                r["reason"].as_str().unwrap_or("unknown")
+                r.broken_at
+                    .map_or_else(|| "?".to_owned(), |n| n.to_string()),
+                r.reason.as_deref().unwrap_or("unknown")
             )
         }
     });
+    if let Err(e) = shown {
+        return fail(&e);
+    }
     if intact {
         ExitCode::SUCCESS
     } else {
@@ -647,18 +614,19 @@ async fn verify_audit(client: &Client, json: bool) -> ExitCode {
     }
 }
 
-fn quota_line(u: &Value) -> String {
-    let limit = |v: &Value| {
-        v.as_i64()
-            .map_or_else(|| "no limit".to_owned(), |n| n.to_string())
-    };
+fn quota_line(u: &StorageUsage) -> String {
+    let limit = |v: Option<i64>| v.map_or_else(|| "no limit".to_owned(), |n| n.to_string());
     format!(
         "bytes: {} of {}\nobjects: {} of {}",
-        u["bytes"],
-        limit(&u["max_bytes"]),
-        u["objects"],
-        limit(&u["max_objects"])
+        u.bytes,
+        limit(u.max_bytes),
+        u.objects,
+        limit(u.max_objects)
     )
+}
+
+fn org_line(o: &Org) -> String {
+    format!("{}\t{}\t{}", o.id, o.kind.as_str(), o.name)
 }
 
 #[cfg(test)]

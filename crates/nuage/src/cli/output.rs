@@ -4,16 +4,26 @@
 
 use std::process::ExitCode;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::client::ClientError;
 
-pub(crate) fn print(value: &Value, json: bool, text: impl FnOnce(&Value) -> String) {
+/// Prints the server's answer: as it came for scripts (`--json`), else read
+/// as `T`, the type the server answers with, and written for people. An
+/// answer that is not a `T` is an error, never a line of blanks.
+pub(crate) fn show<T: DeserializeOwned>(
+    answer: Value,
+    json: bool,
+    text: impl FnOnce(&T) -> String,
+) -> Result<(), ClientError> {
     if json {
-        println!("{value}");
-    } else {
-        println!("{}", text(value));
+        println!("{answer}");
+        return Ok(());
     }
+    let typed = T::deserialize(answer).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+    println!("{}", text(&typed));
+    Ok(())
 }
 
 pub(crate) fn fail(e: &ClientError) -> ExitCode {
@@ -37,4 +47,33 @@ pub(crate) fn date_of_ms(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Usage {
+        bytes: i64,
+    }
+
+    #[test]
+    fn an_answer_of_another_shape_is_an_error_not_a_line_of_blanks() {
+        let bytes = |u: &Usage| u.bytes.to_string();
+        assert!(matches!(
+            show(json!({ "bytes": "many" }), false, bytes),
+            Err(ClientError::Unexpected(_))
+        ));
+        assert!(matches!(
+            show(json!({}), false, bytes),
+            Err(ClientError::Unexpected(_))
+        ));
+        assert!(show(json!({ "bytes": 3 }), false, bytes).is_ok());
+        // For scripts, the answer goes out as it came.
+        assert!(show(json!("anything"), true, bytes).is_ok());
+    }
 }

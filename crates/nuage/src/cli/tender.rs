@@ -10,12 +10,17 @@ use age::secrecy::ExposeSecret;
 use base64::Engine as _;
 use clap::Subcommand;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use nuage_domain::tender::{Bid, SignedReceipt, TenderSpec};
+use nuage_domain::tender::{Bid, SignedReceipt, TenderSpec, Warning};
+use nuage_procurement::tender_changes::{AmendmentView, QuestionView, VersionView};
+use nuage_procurement::tender_documents::DocumentView;
+use nuage_procurement::tenders::{
+    AwardView, EnvelopeView, LotEvaluation, OpeningReport, TenderView,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::client::{Client, ClientError};
-use super::output::{date_of_ms, fail, print, urlencode};
+use super::output::{date_of_ms, fail, show, urlencode};
 
 #[derive(Debug, Subcommand)]
 pub enum TenderCommand {
@@ -275,37 +280,22 @@ async fn run_document(client: &Client, command: &DocumentCommand) -> Result<(), 
                     bytes,
                 )
                 .await?;
-            print(&document, *json, |d| {
+            show(document, *json, |d: &DocumentView| {
                 format!(
                     "attached {} ({} bytes, sha256 {})",
-                    d["name"].as_str().unwrap_or_default(),
-                    d["size"],
-                    d["sha256"].as_str().unwrap_or_default()
+                    d.name, d.size, d.sha256
                 )
-            });
-            Ok(())
+            })
         }
         DocumentCommand::List { tender, json } => {
             let path = format!("/tenders/{}/documents", urlencode(tender));
             let documents = client.get(&path).await?;
-            print(&documents, *json, |all| {
-                all.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|d| {
-                        format!(
-                            "{}\t{}\t{} bytes\t{}/{}",
-                            d["id"].as_str().unwrap_or_default(),
-                            d["name"].as_str().unwrap_or_default(),
-                            d["size"],
-                            path,
-                            d["id"].as_str().unwrap_or_default()
-                        )
-                    })
+            show(documents, *json, |all: &Vec<DocumentView>| {
+                all.iter()
+                    .map(|d| format!("{}\t{}\t{} bytes\t{path}/{}", d.id, d.name, d.size, d.id))
                     .collect::<Vec<_>>()
                     .join("\n")
-            });
-            Ok(())
+            })
         }
     }
 }
@@ -472,15 +462,22 @@ fn read_json(path: &Path) -> Result<Value, ClientError> {
     serde_json::from_slice(&text).map_err(|e| usage(format!("{} is not JSON: {e}", path.display())))
 }
 
-fn tender_line(t: &Value) -> String {
+fn tender_line(t: &TenderView) -> String {
     format!(
         "{}\t{}\t{}\tdeadline {}\t{}",
-        t["id"].as_str().unwrap_or_default(),
-        t["state"].as_str().unwrap_or_default(),
-        t["buyer_name"].as_str().unwrap_or_default(),
-        date_of_ms(t["spec"]["deadline_ms"].as_i64().unwrap_or_default()),
-        t["spec"]["title"].as_str().unwrap_or_default()
+        t.id,
+        t.state,
+        t.buyer_name,
+        date_of_ms(t.spec.deadline_ms),
+        t.spec.title
     )
+}
+
+fn with_warnings(mut out: String, warnings: &[Warning]) -> String {
+    for w in warnings {
+        out.push_str(&format!("\nwarning: {}", w.message));
+    }
+    out
 }
 
 pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientError> {
@@ -495,8 +492,9 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     &read_json(file)?,
                 )
                 .await?;
-            print(&t, *json, |t| format!("drafted {}", tender_line(t)));
-            Ok(())
+            show(t, *json, |t: &TenderView| {
+                format!("drafted {}", tender_line(t))
+            })
         }
         TenderCommand::Publish {
             tender,
@@ -524,24 +522,15 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     }),
                 )
                 .await?;
-            print(&t, *json, |t| {
-                let mut out = format!("published {}", tender_line(t));
-                for w in t["warnings"].as_array().into_iter().flatten() {
-                    out.push_str(&format!(
-                        "\nwarning: {}",
-                        w["message"].as_str().unwrap_or_default()
-                    ));
-                }
-                out
-            });
-            Ok(())
+            show(t, *json, |t: &TenderView| {
+                with_warnings(format!("published {}", tender_line(t)), &t.warnings)
+            })
         }
         TenderCommand::Show { tender, json } => {
             let t = client
                 .get(&format!("/tenders/{}", urlencode(tender)))
                 .await?;
-            print(&t, *json, tender_line);
-            Ok(())
+            show(t, *json, tender_line)
         }
         TenderCommand::List { org, json } => {
             let path = match org {
@@ -549,15 +538,9 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                 None => "/tenders".into(),
             };
             let all = Value::Array(client.get_all(&path).await?);
-            print(&all, *json, |all| {
-                all.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(tender_line)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-            Ok(())
+            show(all, *json, |all: &Vec<TenderView>| {
+                all.iter().map(tender_line).collect::<Vec<_>>().join("\n")
+            })
         }
         TenderCommand::Bid { command } => run_bid(client, command).await,
         TenderCommand::Document { command } => run_document(client, command).await,
@@ -576,19 +559,16 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
             let report = client
                 .post(&format!("/tenders/{}/open", urlencode(tender)), &body)
                 .await?;
-            print(&report, *json, |r| {
-                let mut out = format!("opened {} of {} envelopes", r["opened"], r["envelopes"]);
-                for u in r["unreadable"].as_array().into_iter().flatten() {
+            show(report, *json, |r: &OpeningReport| {
+                let mut out = format!("opened {} of {} envelopes", r.opened, r.envelopes);
+                for u in &r.unreadable {
                     out.push_str(&format!(
                         "\nunreadable {} ({}): {}",
-                        u["bid_id"].as_str().unwrap_or_default(),
-                        u["bidder_id"].as_str().unwrap_or_default(),
-                        u["reason"].as_str().unwrap_or_default()
+                        u.bid_id, u.bidder_id, u.reason
                     ));
                 }
                 out
-            });
-            Ok(())
+            })
         }
         TenderCommand::Evaluation { tender, lot, json } => {
             let e = client
@@ -597,8 +577,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     urlencode(tender)
                 ))
                 .await?;
-            print(&e, *json, evaluation_text);
-            Ok(())
+            show(e, *json, evaluation_text)
         }
         TenderCommand::Mark {
             tender,
@@ -625,8 +604,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     &json!({ "marks": map, "exclude": exclude }),
                 )
                 .await?;
-            print(&e, *json, evaluation_text);
-            Ok(())
+            show(e, *json, evaluation_text)
         }
         TenderCommand::Award { tender, lot, json } | TenderCommand::Sign { tender, lot, json } => {
             let action = if matches!(command, TenderCommand::Award { .. }) {
@@ -640,21 +618,20 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     &Value::Null,
                 )
                 .await?;
-            print(&a, *json, |a| {
+            show(a, *json, |a: &AwardView| {
                 format!(
                     "lot {}: {} · offer {} · {} € a month · standstill until {}{}",
-                    a["lot"],
-                    a["supplier_id"].as_str().unwrap_or_default(),
-                    a["offer_id"].as_str().unwrap_or_default(),
-                    a["monthly_price"].as_str().unwrap_or_default(),
-                    date_of_ms(a["standstill_until_ms"].as_i64().unwrap_or_default()),
-                    a["subscription_id"]
-                        .as_str()
+                    a.lot,
+                    a.supplier_id,
+                    a.offer_id,
+                    a.monthly_price,
+                    date_of_ms(a.standstill_until_ms),
+                    a.subscription_id
+                        .as_deref()
                         .map(|s| format!(" · signed, subscription {s}"))
                         .unwrap_or_default()
                 )
-            });
-            Ok(())
+            })
         }
         TenderCommand::Ask {
             tender,
@@ -672,10 +649,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     &json!({ "question": question }),
                 )
                 .await?;
-            print(&q, *json, |q| {
-                format!("asked {}", q["id"].as_str().unwrap_or_default())
-            });
-            Ok(())
+            show(q, *json, |q: &QuestionView| format!("asked {}", q.id))
         }
         TenderCommand::Answer {
             tender,
@@ -693,10 +667,7 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     &json!({ "answer": answer }),
                 )
                 .await?;
-            print(&q, *json, |q| {
-                format!("answered {}", q["id"].as_str().unwrap_or_default())
-            });
-            Ok(())
+            show(q, *json, |q: &QuestionView| format!("answered {}", q.id))
         }
         TenderCommand::Questions { tender, org, json } => {
             let path = match org {
@@ -708,22 +679,19 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                 None => format!("/tenders/{}/questions", urlencode(tender)),
             };
             let all = client.get(&path).await?;
-            print(&all, *json, |all| {
-                all.as_array()
-                    .into_iter()
-                    .flatten()
+            show(all, *json, |all: &Vec<QuestionView>| {
+                all.iter()
                     .map(|q| {
                         format!(
                             "Q ({}): {}\nA: {}",
-                            q["id"].as_str().unwrap_or_default(),
-                            q["question"].as_str().unwrap_or_default(),
-                            q["answer"].as_str().unwrap_or("(not answered yet)")
+                            q.id,
+                            q.question,
+                            q.answer.as_deref().unwrap_or("(not answered yet)")
                         )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
-            });
-            Ok(())
+            })
         }
         TenderCommand::Amend {
             tender,
@@ -737,49 +705,26 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     &json!({ "spec": read_json(file)?, "summary": summary }),
                 )
                 .await?;
-            print(&a, *json, |a| {
-                let mut out = format!(
+            show(a, *json, |a: &AmendmentView| {
+                let out = format!(
                     "version {}: changed {}; {} bidder(s) told",
-                    a["version"]["version"],
-                    a["version"]["changes"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    a["bidders_told"]
+                    a.version.version,
+                    a.version.changes.join(", "),
+                    a.bidders_told
                 );
-                for w in a["warnings"].as_array().into_iter().flatten() {
-                    out.push_str(&format!(
-                        "\nwarning: {}",
-                        w["message"].as_str().unwrap_or_default()
-                    ));
-                }
-                out
-            });
-            Ok(())
+                with_warnings(out, &a.warnings)
+            })
         }
         TenderCommand::Versions { tender, json } => {
             let all = client
                 .get(&format!("/tenders/{}/versions", urlencode(tender)))
                 .await?;
-            print(&all, *json, |all| {
-                all.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| {
-                        format!(
-                            "v{}\t{}\t{}",
-                            v["version"],
-                            date_of_ms(v["at_ms"].as_i64().unwrap_or_default()),
-                            v["summary"].as_str().unwrap_or_default()
-                        )
-                    })
+            show(all, *json, |all: &Vec<VersionView>| {
+                all.iter()
+                    .map(|v| format!("v{}\t{}\t{}", v.version, date_of_ms(v.at_ms), v.summary))
                     .collect::<Vec<_>>()
                     .join("\n")
-            });
-            Ok(())
+            })
         }
         TenderCommand::Cancel {
             tender,
@@ -792,52 +737,39 @@ pub async fn run(client: &Client, command: &TenderCommand) -> Result<(), ClientE
                     &json!({ "reason": reason }),
                 )
                 .await?;
-            print(&t, *json, |t| {
+            show(t, *json, |t: &TenderView| {
                 format!("declared without follow-up: {}", tender_line(t))
-            });
-            Ok(())
+            })
         }
     }
 }
 
-fn evaluation_text(e: &Value) -> String {
+fn evaluation_text(e: &LotEvaluation) -> String {
     let mut out = Vec::new();
-    for c in e["candidates"].as_array().into_iter().flatten() {
-        let failed: Vec<String> = c["eligibility"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|o| o["passed"] == false)
-            .map(|o| {
-                format!(
-                    "{}: {}",
-                    o["rule"].as_str().unwrap_or_default(),
-                    o["explanation"].as_str().unwrap_or_default()
-                )
-            })
+    for c in &e.candidates {
+        let failed: Vec<String> = c
+            .eligibility
+            .iter()
+            .filter(|o| !o.passed)
+            .map(|o| format!("{}: {}", o.rule, o.explanation))
             .collect();
         out.push(format!(
             "{}\t{}\t{} €\t{}",
-            c["bid_id"].as_str().unwrap_or_default(),
-            c["bidder_name"].as_str().unwrap_or_default(),
-            c["monthly_price"].as_str().unwrap_or_default(),
-            match (c["excluded_reason"].as_str(), failed.is_empty()) {
+            c.bid_id,
+            c.bidder_name,
+            c.monthly_price,
+            match (&c.excluded_reason, failed.is_empty()) {
                 (Some(r), _) => format!("excluded: {r}"),
                 (None, true) => "eligible".to_owned(),
                 (None, false) => format!("not eligible: {}", failed.join("; ")),
             }
         ));
     }
-    if let Some(why) = e["incomplete"].as_str() {
+    if let Some(why) = &e.incomplete {
         out.push(format!("ranking not final: {why}"));
     }
-    for s in e["ranking"].as_array().into_iter().flatten() {
-        out.push(format!(
-            "#{}\t{}\t{} points",
-            s["rank"],
-            s["bid_id"].as_str().unwrap_or_default(),
-            s["total"].as_str().unwrap_or_default()
-        ));
+    for s in &e.ranking {
+        out.push(format!("#{}\t{}\t{} points", s.rank, s.bid_id, s.total));
     }
     out.join("\n")
 }
@@ -884,17 +816,16 @@ async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientErro
             let receipt_path = file.with_extension("receipt.json");
             std::fs::write(&receipt_path, format!("{receipt:#}\n"))
                 .map_err(|e| usage(format!("cannot write {}: {e}", receipt_path.display())))?;
-            print(&receipt, *json, |r| {
+            show(receipt, *json, |r: &SignedReceipt| {
                 format!(
                     "submitted bid {} at {} (sha256 {})\nsealed envelope: {}\nsigned receipt: {}",
-                    r["receipt"]["bid_id"].as_str().unwrap_or_default(),
-                    date_of_ms(r["receipt"]["received_at_ms"].as_i64().unwrap_or_default()),
-                    r["receipt"]["sha256"].as_str().unwrap_or_default(),
+                    r.receipt.bid_id,
+                    date_of_ms(r.receipt.received_at_ms),
+                    r.receipt.sha256,
                     envelope.display(),
                     receipt_path.display()
                 )
-            });
-            Ok(())
+            })
         }
         BidCommand::Withdraw { tender, org } => {
             client
@@ -915,22 +846,19 @@ async fn run_bid(client: &Client, command: &BidCommand) -> Result<(), ClientErro
                     urlencode(org)
                 ))
                 .await?;
-            print(&all, *json, |all| {
-                all.as_array()
-                    .into_iter()
-                    .flatten()
+            show(all, *json, |all: &Vec<EnvelopeView>| {
+                all.iter()
                     .map(|e| {
                         format!(
                             "{}\t{}\t{}",
-                            e["receipt"]["bid_id"].as_str().unwrap_or_default(),
-                            e["status"].as_str().unwrap_or_default(),
-                            date_of_ms(e["receipt"]["received_at_ms"].as_i64().unwrap_or_default())
+                            e.receipt.receipt.bid_id,
+                            e.status,
+                            date_of_ms(e.receipt.receipt.received_at_ms)
                         )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
-            });
-            Ok(())
+            })
         }
     }
 }

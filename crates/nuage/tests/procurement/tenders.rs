@@ -825,6 +825,27 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
             (nuees_bid_id.clone(), "77.50".to_owned())
         ]
     );
+    // The same for people: the client reads the answers as the server's own
+    // types (a call with its terms, an evaluation) and writes them out.
+    let text = cli(
+        &app,
+        &buyer_token,
+        &["tender", "evaluation", "--tender", &id, "--lot", "1"],
+    );
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout
+            .contains(&format!("#1\t{house_bid_id}\t80.00 points")),
+        "{}",
+        text.stdout
+    );
+    let text = cli(&app, &buyer_token, &["tender", "show", &id]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.starts_with(&format!("{id}\topened\t")),
+        "{}",
+        text.stdout
+    );
 
     // Award, then the standstill: no signature for 11 days.
     let out = cli(
