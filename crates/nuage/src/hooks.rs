@@ -44,9 +44,16 @@ impl Hooks {
         let at = std::env::var(SETTINGS[0])
             .ok()
             .and_then(|v| v.parse::<i64>().ok());
-        Ok(Self {
+        Ok(Self::frozen_at(at))
+    }
+
+    /// The hooks of a server the test suite runs in its own process: the
+    /// clock frozen at `at` (ms since the epoch) from the start, or running.
+    #[cfg(feature = "test-hooks")]
+    pub fn frozen_at(at: Option<i64>) -> Self {
+        Self {
             clock: Arc::new(nuage_service::SettableClock::new(at)),
-        })
+        }
     }
 
     /// The platform's clock.

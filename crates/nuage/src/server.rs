@@ -66,13 +66,22 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl Application {
     pub async fn build(config: Config, root_token: Option<String>) -> anyhow::Result<Self> {
+        Self::build_with_hooks(config, root_token, crate::hooks::Hooks::from_env()?).await
+    }
+
+    /// [`Application::build`] with the given hooks, not the environment's:
+    /// the test suite's servers in its own process.
+    pub async fn build_with_hooks(
+        config: Config,
+        root_token: Option<String>,
+        hooks: crate::hooks::Hooks,
+    ) -> anyhow::Result<Self> {
         // One TLS implementation for the whole process (serving, and the
         // clients of remote blob stores): aws-lc-rs, whose key exchange
         // prefers the hybrid X25519MLKEM768, so that what is recorded today
         // cannot be decrypted by a quantum computer tomorrow; classical
         // clients still get X25519.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let hooks = crate::hooks::Hooks::from_env()?;
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -313,6 +322,17 @@ impl Application {
 
     /// Serves until a shutdown signal, then drains for up to 30 seconds.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal(), Duration::from_secs(30))
+            .await
+    }
+
+    /// Serves until `stop` completes, then lets the requests in flight
+    /// finish for up to `drain`.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+        drain: Duration,
+    ) -> anyhow::Result<()> {
         let handle = Handle::new();
         let (main_listener, main) = self.main;
         let (s3_listener, s3) = self.s3;
@@ -365,9 +385,9 @@ impl Application {
         }));
         let signal_handle = handle.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            stop.await;
             tracing::info!("shutting down: no new connections, finishing requests in flight");
-            signal_handle.graceful_shutdown(Some(Duration::from_secs(30)));
+            signal_handle.graceful_shutdown(Some(drain));
         });
         let outcome = tokio::try_join!(main_server, s3_server, web_server);
         for task in background {

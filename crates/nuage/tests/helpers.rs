@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use clap::Parser;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -61,7 +62,8 @@ fn drop_when_this_process_ends(admin: &str, name: &str) {
         .expect("start the test database's watcher");
 }
 
-/// A running `nuage serve`, stopped when dropped.
+/// A running server, stopped when dropped: in this test's process (the
+/// default) or as a `nuage serve` process of its own.
 pub struct TestApp {
     pub console: String,
     pub api: String,
@@ -72,8 +74,21 @@ pub struct TestApp {
     pub database_url: String,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
-    child: Child,
+    server: Server,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// Where a test's server runs.
+enum Server {
+    /// `nuage serve`, a child process: for what only a process shows (its
+    /// exit, a signal, a crash point, its memory).
+    Process(Child),
+    /// `Application::build` on a runtime of its own in this process, stopped
+    /// by the sender.
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
 }
 
 /// How to start a server.
@@ -82,12 +97,18 @@ pub struct Spawn {
     pub master_key_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub root_token: Option<String>,
+    /// Settings as `NUAGE_…` environment variables (in-process servers read
+    /// them as the same layer).
     pub env: Vec<(String, String)>,
+    /// `nuage serve`'s flags.
     pub args: Vec<String>,
     /// The platform's clock, frozen at this instant (ms since the epoch)
     /// from before the server starts: for tests that play a history at known
     /// times, so that nothing acts on the real date first.
     pub clock: Option<i64>,
+    /// Runs `nuage serve` as a process of its own instead of in the test's
+    /// process: for start-up, signals, crash points and memory.
+    pub process: bool,
 }
 
 impl Default for Spawn {
@@ -100,6 +121,7 @@ impl Default for Spawn {
             env: vec![],
             args: vec![],
             clock: None,
+            process: false,
         }
     }
 }
@@ -131,9 +153,9 @@ pub async fn spawn_at(at: i64) -> TestApp {
     .await
 }
 
-/// Starts a server and waits for its addresses line.
+/// Starts a server and waits until it listens.
 pub async fn spawn(options: Spawn) -> TestApp {
-    let (dir, data_dir) = match options.data_dir {
+    let (dir, data_dir) = match options.data_dir.clone() {
         Some(d) => (None, d),
         None => {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -142,65 +164,37 @@ pub async fn spawn(options: Spawn) -> TestApp {
         }
     };
     std::fs::create_dir_all(&data_dir).expect("data dir");
-    let database_url = match options.database_url {
+    let database_url = match options.database_url.clone() {
         Some(u) => u,
         None => fresh_database(&data_dir).await,
     };
-    let mut command = Command::new(NUAGE);
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--s3-listen",
-            "127.0.0.1:0",
-            "--website-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data_dir)
-        .args(&options.args)
-        .env_remove("NUAGE_TEST_DATABASE_URL")
-        .env("NUAGE_DATABASE__URL", &database_url)
-        .env("RUST_LOG", "info,sqlx=warn")
+    let mut env = vec![
+        ("NUAGE_DATABASE__URL".to_owned(), database_url.clone()),
         // Tests bill the months they play by hand; one turns the schedule on.
-        .env("NUAGE_BILLING__AUTOMATIC", "false")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(data_dir.join("server.log")).expect("log file"));
-    match &options.root_token {
-        Some(t) => command.env("NUAGE_ROOT_TOKEN", t),
-        None => command.env_remove("NUAGE_ROOT_TOKEN"),
-    };
+        ("NUAGE_BILLING__AUTOMATIC".to_owned(), "false".to_owned()),
+    ];
+    env.extend(options.env.iter().cloned());
+    let mut args: Vec<String> = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--s3-listen",
+        "127.0.0.1:0",
+        "--website-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ]
+    .map(String::from)
+    .into();
+    args.push(data_dir.display().to_string());
+    args.extend(options.args.iter().cloned());
     if let Some(key) = &options.master_key_file {
-        command.arg("--master-key-file").arg(key);
+        args.extend(["--master-key-file".to_owned(), key.display().to_string()]);
     }
-    match options.clock {
-        Some(at) => command.env("NUAGE_TEST_CLOCK_MS", at.to_string()),
-        None => command.env_remove("NUAGE_TEST_CLOCK_MS"),
-    };
-    for (k, v) in &options.env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("start nuage serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = tokio::time::timeout(Duration::from_secs(120), line)
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .and_then(|r| r.ok())
-        .unwrap_or_default();
-    let addresses: Value = match serde_json::from_str(&line) {
-        Ok(v) => v,
-        Err(_) => {
-            let _ = child.kill();
-            let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
-            panic!("the server did not announce its addresses; its log:\n{log}");
-        }
+    let (addresses, server) = if options.process {
+        start_process(&options, &data_dir, &env, &args).await
+    } else {
+        start_in_process(&options, &data_dir, &env, &args).await
     };
     let root_token = options.root_token.unwrap_or_else(|| {
         std::fs::read_to_string(data_dir.join("root-token"))
@@ -217,15 +211,193 @@ pub async fn spawn(options: Spawn) -> TestApp {
         database_url,
         data_dir,
         http: reqwest::Client::new(),
-        child,
+        server,
         _dir: dir,
     }
 }
 
+/// `nuage serve` as a child process; its addresses from its first line.
+async fn start_process(
+    options: &Spawn,
+    data_dir: &Path,
+    env: &[(String, String)],
+    args: &[String],
+) -> (Value, Server) {
+    let mut command = Command::new(NUAGE);
+    command
+        .args(args)
+        .env_remove("NUAGE_TEST_DATABASE_URL")
+        .env("RUST_LOG", "info,sqlx=warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(data_dir.join("server.log")).expect("log file"));
+    match &options.root_token {
+        Some(t) => command.env("NUAGE_ROOT_TOKEN", t),
+        None => command.env_remove("NUAGE_ROOT_TOKEN"),
+    };
+    match options.clock {
+        Some(at) => command.env("NUAGE_TEST_CLOCK_MS", at.to_string()),
+        None => command.env_remove("NUAGE_TEST_CLOCK_MS"),
+    };
+    let mut child = command.spawn().expect("start nuage serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(120), line)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .and_then(|r| r.ok())
+        .unwrap_or_default();
+    match serde_json::from_str(&line) {
+        Ok(addresses) => (addresses, Server::Process(child)),
+        Err(_) => {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+            panic!("the server did not announce its addresses; its log:\n{log}");
+        }
+    }
+}
+
+/// The server as `nuage serve` builds it (the same configuration layers,
+/// `Application::build`), on a runtime and threads of its own in this
+/// process, logging to `DATA_DIR/server.log`.
+async fn start_in_process(
+    options: &Spawn,
+    data_dir: &Path,
+    env: &[(String, String)],
+    args: &[String],
+) -> (Value, Server) {
+    let nuage::cli::Command::Serve(serve) = nuage::cli::Cli::try_parse_from(
+        std::iter::once("nuage".to_owned()).chain(args.iter().cloned()),
+    )
+    .expect("serve's flags")
+    .command
+    else {
+        unreachable!("a serve command")
+    };
+    // The environment layer, then the flags over it.
+    let mut layers = json!({});
+    for (name, value) in env {
+        let Some(path) = name.strip_prefix("NUAGE_") else {
+            continue;
+        };
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
+        let mut at = &mut layers;
+        for part in path.to_ascii_lowercase().split("__") {
+            at = at
+                .as_object_mut()
+                .expect("a table")
+                .entry(part)
+                .or_insert_with(|| json!({}));
+        }
+        *at = value;
+    }
+    merge(&mut layers, serve.overrides());
+    let config = nuage::config::Config::load(serve.config.as_deref(), &layers)
+        .expect("a valid configuration");
+    nuage::telemetry::metrics();
+    let hooks = nuage::hooks::Hooks::frozen_at(options.clock);
+    let root_token = options.root_token.clone();
+    let log = std::fs::File::create(data_dir.join("server.log")).expect("log file");
+    let (ready, addresses) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        log_panics();
+        let logs = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("info,sqlx=warn"))
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(log))
+                .finish(),
+        );
+        let _logs = tracing::dispatcher::set_default(&logs);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&logs)))
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            match nuage::server::Application::build_with_hooks(config, root_token, hooks).await {
+                Err(e) => {
+                    let _ = ready.send(Err(format!("{e:#}")));
+                }
+                Ok(app) => {
+                    let _ = ready.send(Ok(serde_json::to_value(app.addresses()).expect("JSON")));
+                    let stopped = async {
+                        let _ = stopped.await;
+                    };
+                    if let Err(e) = app.run_until(stopped, Duration::from_secs(2)).await {
+                        tracing::error!("{e:#}");
+                    }
+                }
+            }
+        });
+    });
+    match addresses.await {
+        Ok(Ok(addresses)) => (
+            addresses,
+            Server::InProcess {
+                stop: Some(stop),
+                thread: Some(thread),
+            },
+        ),
+        Ok(Err(e)) => panic!("the server did not start: {e}"),
+        Err(_) => {
+            let _ = thread.join();
+            panic!("the server's thread ended before it listened")
+        }
+    }
+}
+
+/// Deep-merges `over` into `into`, leaving what `over` leaves unset.
+fn merge(into: &mut Value, over: Value) {
+    match (into, over) {
+        (Value::Object(into), Value::Object(over)) => {
+            for (key, value) in over {
+                if value.is_null() {
+                    continue;
+                }
+                merge(into.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (into, over) => *into = over,
+    }
+}
+
+/// A panic on a server's thread goes to its log, as a process's stderr
+/// would have it.
+fn log_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            tracing::error!("panicked: {info}");
+            previous(info);
+        }));
+    });
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.server {
+            Server::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Server::InProcess { stop, thread } => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+                if let Some(thread) = thread.take() {
+                    let _ = thread.join();
+                }
+            }
+        }
     }
 }
 
@@ -285,15 +457,25 @@ impl TestApp {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The server's process (a server spawned with `process: true`).
+    fn child(&mut self) -> &mut Child {
+        match &mut self.server {
+            Server::Process(child) => child,
+            Server::InProcess { .. } => {
+                panic!("this server runs in the test's process: spawn it with `process: true`")
+            }
+        }
+    }
+
+    pub fn pid(&mut self) -> u32 {
+        self.child().id()
     }
 
     /// Waits for the process to exit by itself, up to a limit.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child().try_wait() {
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -585,6 +767,9 @@ pub fn s3_client(endpoint: &str, access_key_id: &str, secret: &str) -> aws_sdk_s
             "nuage-tests",
         ))
         .http_client(http)
+        // One attempt: a test sees the server's first answer, and an error
+        // it expects is not retried with back-off.
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }

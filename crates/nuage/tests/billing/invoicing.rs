@@ -926,6 +926,7 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
         clock: Some(OCTOBER),
         data_dir: Some(data_dir.clone()),
         env: vec![("NUAGE_TEST_CRASH_AFTER_INVOICES".into(), "60".into())],
+        process: true,
         ..Spawn::default()
     })
     .await;

@@ -90,7 +90,12 @@ async fn unsigned_form_post(s3: &str, size: u64) -> Option<String> {
 
 #[tokio::test]
 async fn unauthenticated_form_uploads_cannot_exhaust_the_servers_memory() {
-    let app = spawn_app().await;
+    // A process of its own: its peak memory is the server's alone.
+    let mut app = spawn(Spawn {
+        process: true,
+        ..Spawn::default()
+    })
+    .await;
     // Let start-up settle, then take the peak so far.
     assert_eq!(
         app.http
@@ -138,7 +143,15 @@ async fn idle_connection(source: IpAddr, to: SocketAddr) -> Option<TcpStream> {
 
 #[tokio::test]
 async fn idle_connections_from_one_source_neither_starve_others_nor_stay_open() {
-    let app = spawn_app().await;
+    // Idle connections are closed after 2 s here (20 s by default).
+    let app = spawn(Spawn {
+        env: vec![(
+            "NUAGE_SERVER__HEADER_READ_TIMEOUT_SECONDS".into(),
+            "2".into(),
+        )],
+        ..Spawn::default()
+    })
+    .await;
     let console: SocketAddr = app
         .console
         .trim_start_matches("http://")

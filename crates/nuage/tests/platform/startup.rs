@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{NUAGE, Spawn, output_within_a_minute, random_root_token, spawn, spawn_app};
+use crate::helpers::{NUAGE, Spawn, output_within_a_minute, random_root_token, spawn};
 
 #[cfg(unix)]
 fn mode(path: &std::path::Path) -> u32 {
@@ -17,8 +17,10 @@ fn mode(path: &std::path::Path) -> u32 {
 
 #[tokio::test]
 async fn first_start_creates_private_key_token_and_addresses_files() {
+    // `nuage serve` as it starts for an operator: its files come from `main`.
     let app = spawn(Spawn {
         root_token: None,
+        process: true,
         ..Spawn::default()
     })
     .await;
@@ -229,7 +231,11 @@ async fn any_root_token_the_operator_chooses_works() {
 
 #[tokio::test]
 async fn sigterm_stops_the_server_gracefully() {
-    let mut app = spawn_app().await;
+    let mut app = spawn(Spawn {
+        process: true,
+        ..Spawn::default()
+    })
+    .await;
     app.create_org("Before stop").await;
     let status = Command::new("kill")
         .args(["-TERM", &app.pid().to_string()])

@@ -522,6 +522,7 @@ async fn a_crash_in_the_middle_of_a_move_leaves_the_old_tree() {
     let app = spawn(Spawn {
         data_dir: Some(data_dir.clone()),
         env: vec![("NUAGE_TEST_CRASH_AT".into(), "drive.move".into())],
+        process: true,
         ..Spawn::default()
     })
     .await;

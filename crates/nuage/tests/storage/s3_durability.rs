@@ -154,6 +154,7 @@ async fn restart(data_dir: &std::path::Path, first: &crate::helpers::Placeholder
         database_url: Some(first.database_url.clone()),
         root_token: Some(first.root_token.clone()),
         env: vec![("NUAGE_STORAGE__ORPHAN_GRACE_SECONDS".into(), "0".into())],
+        process: true,
         ..Spawn::default()
     })
     .await
@@ -225,6 +226,7 @@ async fn acknowledged_writes_survive_sigkill_and_nothing_else_is_visible() {
     let first = spawn(Spawn {
         data_dir: Some(data_dir.clone()),
         env: vec![("NUAGE_STORAGE__ORPHAN_GRACE_SECONDS".into(), "0".into())],
+        process: true,
         ..Spawn::default()
     })
     .await;
