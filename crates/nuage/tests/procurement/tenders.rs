@@ -194,65 +194,377 @@ async fn everything_stored(app: &TestApp) -> String {
     all
 }
 
+/// A call for tender as the journey's stages leave it: a public body with a
+/// buyer; the house (FR), a provider in France (Nuées), one whose offer is in
+/// a region under US jurisdiction (Far Cloud), and one that seals to another
+/// key (Égaré). Each test plays the stages before the one it checks.
+struct Journey {
+    app: TestApp,
+    dir: tempfile::TempDir,
+    buyer: String,
+    buyer_token: String,
+    house_id: String,
+    house_offer_id: String,
+    fr: String,
+    fr_token: String,
+    fr_offer: String,
+    us: String,
+    us_token: String,
+    us_offer: String,
+    other: String,
+    other_token: String,
+    deadline: i64,
+    /// The call, once drafted.
+    id: String,
+    /// The call's key and its public recipient, made by `nuage tender
+    /// keygen` on the buyer's machine.
+    key_file: String,
+    recipient: String,
+    /// In every bid's answers: what must never be stored or shown in clear
+    /// before the opening.
+    marker: String,
+}
+
+impl Journey {
+    /// The parties, on a server whose clock is frozen at `START`.
+    async fn new() -> Self {
+        let app = spawn_at(START).await;
+        app.set_clock(START).await;
+        let (status, body) = app
+            .root(
+                Method::POST,
+                "/orgs",
+                Some(
+                    json!({"name": "Ville de Paris", "kind": "public", "siret": "73282932000074"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let buyer = body["id"].as_str().expect("id").to_owned();
+        let (_, buyer_token) = app
+            .create_user(&buyer, "achats@paris.example", "buyer")
+            .await;
+        let (house_id, region) = house(&app).await;
+        let house_offer_id = house_offer(
+            &app,
+            &house_id,
+            &region,
+            "Archives Maison",
+            json!({"monthly_fee": "20"}),
+        )
+        .await;
+        let (status, body) = app
+            .root(
+                Method::PUT,
+                "/regions/us-east",
+                Some(json!({"location": "Virginia, USA", "jurisdiction": "US"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (fr, fr_token) = published_org(&app, "Nuées", "dsi@nuees.example", true, false).await;
+        let fr_offer = published_offer(
+            &app,
+            &fr,
+            &fr_token,
+            offer("Nuées Archives", &region, json!({"monthly_fee": "30"})),
+        )
+        .await;
+        let (us, us_token) = published_org(&app, "Far Cloud", "ops@far.example", true, false).await;
+        let us_offer = published_offer(
+            &app,
+            &us,
+            &us_token,
+            offer("Far Archives", "us-east", json!({"monthly_fee": "10"})),
+        )
+        .await;
+        let (other, other_token) =
+            published_org(&app, "Égaré", "dsi@egare.example", true, false).await;
+        Self {
+            app,
+            dir: tempfile::tempdir().expect("dir"),
+            buyer,
+            buyer_token,
+            house_id,
+            house_offer_id,
+            fr,
+            fr_token,
+            fr_offer,
+            us,
+            us_token,
+            us_offer,
+            other,
+            other_token,
+            // Twenty days: short for an open procedure.
+            deadline: START + 20 * DAY,
+            id: String::new(),
+            key_file: String::new(),
+            recipient: String::new(),
+            marker: format!("MARQUEUR-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// A file of the buyer's and bidders' machines.
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn tenders(&self) -> String {
+        format!("/orgs/{}/tenders", self.buyer)
+    }
+
+    /// The buyer drafts the call.
+    async fn draft(&mut self) {
+        let (status, draft) = self
+            .app
+            .call(
+                Method::POST,
+                &self.tenders(),
+                &self.buyer_token,
+                Some(spec(self.deadline)),
+            )
+            .await;
+        assert_eq!(status, 201, "{draft}");
+        self.id = draft["id"].as_str().expect("id").to_owned();
+    }
+
+    /// The buyer makes the call's key on its machine and publishes the call
+    /// with it: the client's answer.
+    async fn publish(&mut self) -> Value {
+        self.key_file = self.path("opening.key");
+        let out = run_cli(
+            &self.app.console,
+            "unused",
+            &["tender", "keygen", "--out", &self.key_file],
+            None,
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        self.recipient = out.stdout.trim().to_owned();
+        let out = cli(
+            &self.app,
+            &self.buyer_token,
+            &[
+                "tender",
+                "publish",
+                "--tender",
+                &self.id,
+                "--key-file",
+                &self.key_file,
+                "--json",
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()
+    }
+
+    /// A bid written to `name` on the bidder's machine, sealed and submitted
+    /// by the client.
+    fn submit(&self, token: &str, org: &str, name: &str, body: String) -> CliOutput {
+        let file = self.path(name);
+        std::fs::write(&file, body).expect("bid file");
+        cli(
+            &self.app,
+            token,
+            &[
+                "tender", "bid", "submit", "--tender", &self.id, "--org", org, "--file", &file,
+                "--json",
+            ],
+        )
+    }
+
+    /// The envelope Égaré seals to a key that is not the call's.
+    fn sealed_to_a_stranger(&self) -> Vec<u8> {
+        let stranger = age::x25519::Identity::generate();
+        age::encrypt(
+            &stranger.to_public(),
+            bid(&self.id, &self.fr_offer, json!({}), &self.marker).as_bytes(),
+        )
+        .expect("seal")
+    }
+
+    /// Posts an envelope as Égaré.
+    async fn post_as_other(&self, body: Vec<u8>) -> reqwest::Response {
+        self.app
+            .http
+            .post(
+                self.app
+                    .url(&format!("/tenders/{}/bids?org_id={}", self.id, self.other)),
+            )
+            .bearer_auth(&self.other_token)
+            .body(body)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    /// The bids: Nuées twice (99 €, then 30 € + 0.5 €/GB: only the second
+    /// counts), the house at 50 €, Far Cloud at 40 €, through the client;
+    /// Égaré's envelope sealed to another key.
+    async fn bid(&self) {
+        let marker = &self.marker;
+        let bids = [
+            (
+                &self.fr_token,
+                &self.fr,
+                "fr-1.json",
+                &self.fr_offer,
+                json!({"monthly_fee": "99"}),
+            ),
+            (
+                &self.fr_token,
+                &self.fr,
+                "fr-2.json",
+                &self.fr_offer,
+                json!({"monthly_fee": "30", "per_gb_month": "0.5"}),
+            ),
+            (
+                &self.app.root_token,
+                &self.house_id,
+                "house.json",
+                &self.house_offer_id,
+                json!({"monthly_fee": "50"}),
+            ),
+            (
+                &self.us_token,
+                &self.us,
+                "us.json",
+                &self.us_offer,
+                json!({"monthly_fee": "40"}),
+            ),
+        ];
+        for (token, org, name, offer, prices) in bids {
+            let out = self.submit(token, org, name, bid(&self.id, offer, prices, marker));
+            assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        }
+        let response = self.post_as_other(self.sealed_to_a_stranger()).await;
+        assert_eq!(response.status(), 201);
+    }
+
+    /// Past the deadline, the buyer opens the bids with the call's key: the
+    /// opening's report.
+    async fn open(&self) -> Value {
+        self.app.set_clock(self.deadline).await;
+        let out = cli(
+            &self.app,
+            &self.buyer_token,
+            &[
+                "tender",
+                "open",
+                "--tender",
+                &self.id,
+                "--key-file",
+                &self.key_file,
+                "--json",
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()
+    }
+
+    /// The buyer's evaluation of the lot, through the API.
+    async fn evaluation(&self) -> Value {
+        let (status, evaluation) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/tenders/{}/lots/1/evaluation", self.id),
+                &self.buyer_token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{evaluation}");
+        evaluation
+    }
+
+    /// The buyer marks the house 10/20 and Nuées 20/20 on security: their
+    /// bids' ids.
+    async fn mark(&self) -> (String, String) {
+        let evaluation = self.evaluation().await;
+        let house = by_bidder(&evaluation, &self.house_id)["bid_id"]
+            .as_str()
+            .expect("bid")
+            .to_owned();
+        let nuees = by_bidder(&evaluation, &self.fr)["bid_id"]
+            .as_str()
+            .expect("bid")
+            .to_owned();
+        for (bid_id, mark) in [(&house, "10"), (&nuees, "20")] {
+            let out = cli(
+                &self.app,
+                &self.buyer_token,
+                &[
+                    "tender",
+                    "mark",
+                    "--tender",
+                    &self.id,
+                    "--lot",
+                    "1",
+                    "--bid",
+                    bid_id,
+                    "--mark",
+                    &format!("sécurité={mark}"),
+                ],
+            );
+            assert_eq!(out.code, 0, "{}", out.stderr);
+        }
+        (house, nuees)
+    }
+
+    /// The buyer awards the lot: the award.
+    async fn award(&self) -> Value {
+        let out = cli(
+            &self.app,
+            &self.buyer_token,
+            &[
+                "tender", "award", "--tender", &self.id, "--lot", "1", "--json",
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()
+    }
+
+    /// Once the standstill is over, the buyer signs: the contract.
+    async fn sign(&self) -> Value {
+        self.app.set_clock(self.deadline + 11 * DAY).await;
+        let out = cli(
+            &self.app,
+            &self.buyer_token,
+            &[
+                "tender", "sign", "--tender", &self.id, "--lot", "1", "--json",
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()
+    }
+
+    /// A call published and bid on.
+    async fn with_bids() -> Self {
+        let mut journey = Self::new().await;
+        journey.draft().await;
+        journey.publish().await;
+        journey.bid().await;
+        journey
+    }
+}
+
+/// The candidate `org` of an evaluation.
+fn by_bidder(evaluation: &Value, org: &str) -> Value {
+    evaluation["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .find(|c| c["bidder_id"] == org)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 #[tokio::test]
-async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
-    let app = spawn_at(START).await;
-    app.set_clock(START).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-
-    // The buyer: a public body, with a member of role buyer.
-    let (status, body) = app
-        .root(
-            Method::POST,
-            "/orgs",
-            Some(json!({"name": "Ville de Paris", "kind": "public", "siret": "73282932000074"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let buyer = body["id"].as_str().expect("id").to_owned();
-    let (_, buyer_token) = app
-        .create_user(&buyer, "achats@paris.example", "buyer")
-        .await;
-
-    // Three providers: the house (FR), one in France, one whose offer is
-    // in a region under US jurisdiction; a fourth seals to another key.
-    let (house_id, region) = house(&app).await;
-    let house_price = json!({"monthly_fee": "20"});
-    let house_offer_id =
-        house_offer(&app, &house_id, &region, "Archives Maison", house_price).await;
-    let (status, body) = app
-        .root(
-            Method::PUT,
-            "/regions/us-east",
-            Some(json!({"location": "Virginia, USA", "jurisdiction": "US"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (fr, fr_token) = published_org(&app, "Nuées", "dsi@nuees.example", true, false).await;
-    let fr_offer = published_offer(
-        &app,
-        &fr,
-        &fr_token,
-        offer("Nuées Archives", &region, json!({"monthly_fee": "30"})),
-    )
-    .await;
-    let (us, us_token) = published_org(&app, "Far Cloud", "ops@far.example", true, false).await;
-    let us_offer = published_offer(
-        &app,
-        &us,
-        &us_token,
-        offer("Far Archives", "us-east", json!({"monthly_fee": "10"})),
-    )
-    .await;
-    let (other, other_token) = published_org(&app, "Égaré", "dsi@egare.example", true, false).await;
-
-    // Bad drafts are refused and nothing is made.
-    let tenders = format!("/orgs/{buyer}/tenders");
-    let mut bad = spec(START + 20 * DAY);
+async fn bad_drafts_are_refused_and_nothing_is_made() {
+    let j = Journey::new().await;
+    let app = &j.app;
+    let mut bad = spec(j.deadline);
     bad["criteria"][1]["weight"] = json!(30);
     let (status, body) = app
-        .call(Method::POST, &tenders, &buyer_token, Some(bad))
+        .call(Method::POST, &j.tenders(), &j.buyer_token, Some(bad))
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(
@@ -263,26 +575,39 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         "{body}"
     );
     let (status, body) = app
-        .call(Method::POST, &tenders, &buyer_token, Some(spec(START - 1)))
+        .call(
+            Method::POST,
+            &j.tenders(),
+            &j.buyer_token,
+            Some(spec(START - 1)),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["field"], "deadline_ms");
     let (status, body) = app
-        .call(Method::POST, &tenders, &fr_token, Some(spec(START + DAY)))
+        .call(
+            Method::POST,
+            &j.tenders(),
+            &j.fr_token,
+            Some(spec(START + DAY)),
+        )
         .await;
     assert!(
         status == 403 || status == 404,
         "a company is not a buyer: {status} {body}"
     );
-
-    // A draft, invisible to the public; published with a key made on the
-    // buyer's machine. Twenty days is short for an open procedure: warned.
-    let deadline = START + 20 * DAY;
-    let (status, draft) = app
-        .call(Method::POST, &tenders, &buyer_token, Some(spec(deadline)))
+    let (status, calls) = app
+        .call(Method::GET, &j.tenders(), &j.buyer_token, None)
         .await;
-    assert_eq!(status, 201, "{draft}");
-    let id = draft["id"].as_str().expect("id").to_owned();
+    assert_eq!(status, 200, "{calls}");
+    assert_eq!(calls["items"].as_array().map(Vec::len), Some(0), "{calls}");
+}
+
+#[tokio::test]
+async fn a_draft_is_private_until_published_with_a_key_made_on_the_buyers_machine() {
+    let mut j = Journey::new().await;
+    j.draft().await;
+    let (app, id) = (&j.app, j.id.clone());
     let response = app
         .http
         .get(app.url(&format!("/tenders/{id}")))
@@ -290,61 +615,42 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         .await
         .expect("get");
     assert_eq!(response.status(), 404, "a draft is not public");
-    let key_file = path("opening.key");
-    let out = run_cli(
-        &app.console,
-        "unused",
-        &["tender", "keygen", "--out", &key_file],
-        None,
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let recipient = out.stdout.trim().to_owned();
-    assert!(recipient.starts_with("age1"), "{recipient}");
-    let out = cli(
-        &app,
-        &buyer_token,
-        &[
-            "tender",
-            "publish",
-            "--tender",
-            &id,
-            "--key-file",
-            &key_file,
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let published = out.json();
+    let published = j.publish().await;
+    let app = &j.app;
+    assert!(j.recipient.starts_with("age1"), "{}", j.recipient);
     assert_eq!(published["state"], "published");
-    assert_eq!(published["recipient"], recipient.as_str());
+    assert_eq!(published["recipient"], j.recipient.as_str());
+    // Twenty days is short for an open procedure: warned.
     assert_eq!(
         published["warnings"][0]["code"], "short_deadline",
         "{published}"
     );
-    let public: Value = app
-        .http
-        .get(app.url(&format!("/tenders/{id}")))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let public = public_json(app, &format!("/tenders/{id}")).await;
     assert_eq!(
         public["spec"]["title"],
         "Stockage objet souverain pour les archives"
     );
-    let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
+    let package = public_json(app, &format!("/open-data/tenders/{id}/ocds.json")).await;
     check_open_data(&package, "ocds");
     assert_eq!(package["releases"][0]["tag"], json!(["tender"]));
-    // The providers whose offers meet a lot are told of it in the console
-    // (and by webhook): the French one, not the one under US jurisdiction.
+    // The release schema is applied through the registered copy: a tag
+    // outside its codelist is caught.
+    let mut broken = package.clone();
+    broken["releases"][0]["tag"] = json!(["auction"]);
+    assert!(!open_data_errors(&broken, "ocds").is_empty());
+}
+
+#[tokio::test]
+async fn providers_whose_offers_meet_a_lot_are_told_of_the_call() {
+    let mut j = Journey::new().await;
+    j.draft().await;
+    j.publish().await;
     let matching = |org: &str, token: &str| {
         let (http, url, token, id) = (
-            app.http.clone(),
-            app.url(&format!("/orgs/{org}/matching-tenders")),
+            j.app.http.clone(),
+            j.app.url(&format!("/orgs/{org}/matching-tenders")),
             token.to_owned(),
-            id.clone(),
+            j.id.clone(),
         );
         async move {
             let found: Value = http
@@ -363,76 +669,33 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
                 .any(|t| t["id"] == id.as_str())
         }
     };
-    assert!(matching(&fr, &fr_token).await, "Nuées is told of the call");
     assert!(
-        !matching(&us, &us_token).await,
+        matching(&j.fr, &j.fr_token).await,
+        "Nuées is told of the call"
+    );
+    assert!(
+        !matching(&j.us, &j.us_token).await,
         "Far Cloud's offer is under US jurisdiction"
     );
-    // The release schema is applied through the registered copy: a tag
-    // outside its codelist is caught.
-    let mut broken = package.clone();
-    broken["releases"][0]["tag"] = json!(["auction"]);
-    assert!(!open_data_errors(&broken, "ocds").is_empty());
+}
 
-    // Bids, sealed by the CLI. The French provider bids twice: only the
-    // second counts. The receipts verify; an altered one does not.
-    let marker = format!("MARQUEUR-{}", uuid::Uuid::new_v4().simple());
-    let submit = |token: &str, org: &str, name: &str, body: String| {
-        let file = path(name);
-        std::fs::write(&file, body).expect("bid file");
-        cli(
-            &app,
-            token,
-            &[
-                "tender", "bid", "submit", "--tender", &id, "--org", org, "--file", &file, "--json",
-            ],
-        )
-    };
-    let first = submit(
-        &fr_token,
-        &fr,
-        "fr-1.json",
-        bid(&id, &fr_offer, json!({"monthly_fee": "99"}), &marker),
-    );
-    assert_eq!(first.code, 0, "{}", first.stderr);
-    let second = submit(
-        &fr_token,
-        &fr,
-        "fr-2.json",
-        bid(
-            &id,
-            &fr_offer,
-            json!({"monthly_fee": "30", "per_gb_month": "0.5"}),
-            &marker,
-        ),
-    );
-    assert_eq!(second.code, 0, "{}", second.stderr);
-    let house_bid = submit(
-        &app.root_token,
-        &house_id,
-        "house.json",
-        bid(&id, &house_offer_id, json!({"monthly_fee": "50"}), &marker),
-    );
-    assert_eq!(house_bid.code, 0, "{}", house_bid.stderr);
-    let us_bid = submit(
-        &us_token,
-        &us,
-        "us.json",
-        bid(&id, &us_offer, json!({"monthly_fee": "40"}), &marker),
-    );
-    assert_eq!(us_bid.code, 0, "{}", us_bid.stderr);
+#[tokio::test]
+async fn bids_are_sealed_by_the_client_and_their_receipts_prove_them() {
+    let j = Journey::with_bids().await;
+    let (app, id, path) = (&j.app, &j.id, |name: &str| j.path(name));
     // A bid for a lot the call does not have is refused before it is sealed.
     let mut wrong: Value =
-        serde_json::from_str(&bid(&id, &fr_offer, json!({}), &marker)).expect("json");
+        serde_json::from_str(&bid(id, &j.fr_offer, json!({}), &j.marker)).expect("json");
     wrong["lots"][0]["lot"] = json!(2);
-    let out = submit(&fr_token, &fr, "wrong.json", wrong.to_string());
+    let out = j.submit(&j.fr_token, &j.fr, "wrong.json", wrong.to_string());
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(out.stderr.contains("no lot 2"), "{}", out.stderr);
 
+    // The receipts verify; an altered one does not.
     let receipt = path("fr-2.receipt.json");
     let envelope = path("fr-2.age");
     let out = cli(
-        &app,
+        app,
         "unused",
         &[
             "tender",
@@ -452,14 +715,14 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     let altered_path = path("altered.json");
     std::fs::write(&altered_path, altered.to_string()).expect("write");
     let out = cli(
-        &app,
+        app,
         "unused",
         &["tender", "receipt", "verify", "--file", &altered_path],
     );
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stderr.contains("altered"), "{}", out.stderr);
     let out = cli(
-        &app,
+        app,
         "unused",
         &[
             "tender",
@@ -478,7 +741,7 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     let fr_bids: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT ciphertext, sha256, replaced_by FROM bids WHERE bidder_org_id = $1 ORDER BY submitted_at, id",
     )
-    .bind(&fr)
+    .bind(&j.fr)
     .fetch_all(&mut db)
     .await
     .expect("bids");
@@ -490,7 +753,7 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     assert_eq!(fr_bids[0].1.len(), 64);
     assert!(!fr_bids[1].0.is_empty() && fr_bids[1].2.is_none());
     let out = cli(
-        &app,
+        app,
         "unused",
         &[
             "tender",
@@ -507,37 +770,29 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         "the dropped bid's receipt: {}{}",
         out.stdout, out.stderr
     );
+}
 
-    // Sealed to another key: accepted (age does not name its recipient),
-    // reported at opening. Not an age file at all: refused at once.
-    let stranger = age::x25519::Identity::generate();
-    let sealed = age::encrypt(
-        &stranger.to_public(),
-        bid(&id, &fr_offer, json!({}), &marker).as_bytes(),
-    )
-    .expect("seal");
-    let bids_path = |org: &str| app.url(&format!("/tenders/{id}/bids?org_id={org}"));
-    let resend = || {
-        app.http
-            .post(bids_path(&other))
-            .bearer_auth(&other_token)
-            .body(sealed.clone())
-            .send()
-    };
-    // A bidder corrects its bid a few times an hour, but cannot flood the
-    // call: past ten envelopes in an hour, it waits.
-    for _ in 0..10 {
-        assert_eq!(resend().await.expect("post").status(), 201);
+#[tokio::test]
+async fn a_bidder_cannot_flood_a_call_and_the_buyers_members_cannot_bid() {
+    let j = Journey::with_bids().await;
+    // Égaré's envelope, sealed to another key, was accepted (age does not
+    // name its recipient; the opening reports it). A bidder corrects its
+    // bid a few times an hour, but cannot flood the call: past ten
+    // envelopes in an hour, it waits.
+    for _ in 1..10 {
+        assert_eq!(
+            j.post_as_other(j.sealed_to_a_stranger()).await.status(),
+            201
+        );
     }
-    assert_eq!(resend().await.expect("post").status(), 429);
-    let response = app
-        .http
-        .post(bids_path(&other))
-        .bearer_auth(&other_token)
-        .body(format!("{{\"plain\": \"{marker}\"}}"))
-        .send()
-        .await
-        .expect("post");
+    assert_eq!(
+        j.post_as_other(j.sealed_to_a_stranger()).await.status(),
+        429
+    );
+    // Not an age file at all: refused at once.
+    let response = j
+        .post_as_other(format!("{{\"plain\": \"{}\"}}", j.marker).into_bytes())
+        .await;
     assert_eq!(response.status(), 400);
     let problem: Value = response.json().await.expect("problem");
     assert!(
@@ -549,28 +804,41 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     );
     // The buyer's own members do not bid on its call.
     let own = age::encrypt(
-        &recipient
+        &j.recipient
             .parse::<age::x25519::Recipient>()
             .expect("recipient"),
         b"{}",
     )
     .expect("seal");
-    let response = app
+    let response = j
+        .app
         .http
-        .post(bids_path(&buyer))
-        .bearer_auth(&buyer_token)
+        .post(
+            j.app
+                .url(&format!("/tenders/{}/bids?org_id={}", j.id, j.buyer)),
+        )
+        .bearer_auth(&j.buyer_token)
         .body(own)
         .send()
         .await
         .expect("post");
     assert_eq!(response.status(), 403);
+}
 
-    // Before the deadline, nobody reads a bid: the buyer cannot open or
-    // evaluate, the API shows no content, and neither the database nor the
-    // data directory holds the plaintext.
+#[tokio::test]
+async fn before_the_deadline_nobody_reads_a_bid() {
+    let j = Journey::with_bids().await;
+    let (app, id, buyer, marker) = (&j.app, &j.id, &j.buyer, &j.marker);
+    // The buyer cannot open or evaluate, the API shows no content, and
+    // neither the database nor the data directory holds the plaintext.
+    let identity = std::fs::read_to_string(&j.key_file).expect("key");
     let (status, body) = app
-        .call(Method::POST, &format!("/tenders/{id}/open"), &buyer_token,
-            Some(json!({"identity": std::fs::read_to_string(&key_file).expect("key").lines().last().expect("line")})))
+        .call(
+            Method::POST,
+            &format!("/tenders/{id}/open"),
+            &j.buyer_token,
+            Some(json!({"identity": identity.lines().last().expect("line")})),
+        )
         .await;
     assert_eq!(status, 409, "{body}");
     assert!(
@@ -584,26 +852,26 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         .call(
             Method::GET,
             &format!("/tenders/{id}/lots/1/evaluation"),
-            &buyer_token,
+            &j.buyer_token,
             None,
         )
         .await;
     assert_eq!(status, 409, "{body}");
-    for token in [&buyer_token, &app.root_token] {
+    for token in [&j.buyer_token, &app.root_token] {
         for p in [
             format!("/tenders/{id}"),
             format!("/orgs/{buyer}/tenders"),
             "/tenders".into(),
         ] {
             let (_, body) = app.call(Method::GET, &p, token, None).await;
-            assert!(!body.to_string().contains(&marker), "{p}: {body}");
+            assert!(!body.to_string().contains(marker.as_str()), "{p}: {body}");
         }
     }
     let (status, _) = app
         .call(
             Method::GET,
-            &format!("/tenders/{id}/bids?org_id={fr}"),
-            &us_token,
+            &format!("/tenders/{id}/bids?org_id={}", j.fr),
+            &j.us_token,
             None,
         )
         .await;
@@ -612,33 +880,38 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         "another bidder's receipts: {status}"
     );
     assert!(
-        !everything_stored(&app).await.contains(&marker),
+        !everything_stored(app).await.contains(marker.as_str()),
         "plaintext stored"
     );
+}
 
-    // The deadline passes: bids and withdrawals are refused.
-    app.set_clock(deadline).await;
-    let late = submit(
-        &fr_token,
-        &fr,
+#[tokio::test]
+async fn past_the_deadline_bids_are_closed_and_only_the_calls_key_opens_them() {
+    let j = Journey::with_bids().await;
+    let (app, id) = (&j.app, &j.id);
+    // Bids and withdrawals are refused.
+    app.set_clock(j.deadline).await;
+    let late = j.submit(
+        &j.fr_token,
+        &j.fr,
         "late.json",
-        bid(&id, &fr_offer, json!({"monthly_fee": "1"}), &marker),
+        bid(id, &j.fr_offer, json!({"monthly_fee": "1"}), &j.marker),
     );
     assert_eq!(late.code, 1, "{}", late.stdout);
     assert!(late.stderr.contains("bids closed"), "{}", late.stderr);
     let (status, _) = app
         .call(
             Method::DELETE,
-            &format!("/tenders/{id}/bids?org_id={fr}"),
-            &fr_token,
+            &format!("/tenders/{id}/bids?org_id={}", j.fr),
+            &j.fr_token,
             None,
         )
         .await;
     assert_eq!(status, 409);
 
-    // Opening: a wrong key is refused and changes nothing; the right one
-    // opens three envelopes and reports the fourth.
-    let wrong_key = path("wrong.key");
+    // A wrong key is refused and changes nothing; the right one opens three
+    // envelopes and reports the fourth.
+    let wrong_key = j.path("wrong.key");
     assert_eq!(
         run_cli(
             &app.console,
@@ -650,9 +923,9 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         0
     );
     let out = cli(
-        &app,
-        &buyer_token,
-        &["tender", "open", "--tender", &id, "--key-file", &wrong_key],
+        app,
+        &j.buyer_token,
+        &["tender", "open", "--tender", id, "--key-file", &wrong_key],
     );
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
@@ -660,24 +933,10 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         "{}",
         out.stderr
     );
-    let out = cli(
-        &app,
-        &buyer_token,
-        &[
-            "tender",
-            "open",
-            "--tender",
-            &id,
-            "--key-file",
-            &key_file,
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let report = out.json();
+    let report = j.open().await;
     assert_eq!(report["envelopes"], 4, "{report}");
     assert_eq!(report["opened"], 3, "{report}");
-    assert_eq!(report["unreadable"][0]["bidder_id"], other.as_str());
+    assert_eq!(report["unreadable"][0]["bidder_id"], j.other.as_str());
     assert!(
         report["unreadable"][0]["reason"]
             .as_str()
@@ -685,27 +944,16 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
             .contains("another key"),
         "{report}"
     );
+}
 
+#[tokio::test]
+async fn opened_bids_are_checked_rule_by_rule_and_ranked_once_marked() {
+    let j = Journey::with_bids().await;
+    j.open().await;
+    let (app, id) = (&j.app, &j.id);
     // Eligibility per rule, with the reason; the ranking waits for marks.
-    let (status, evaluation) = app
-        .call(
-            Method::GET,
-            &format!("/tenders/{id}/lots/1/evaluation"),
-            &buyer_token,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{evaluation}");
-    let by_bidder = |e: &Value, org: &str| -> Value {
-        e["candidates"]
-            .as_array()
-            .expect("candidates")
-            .iter()
-            .find(|c| c["bidder_id"] == org)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let far = by_bidder(&evaluation, &us);
+    let evaluation = j.evaluation().await;
+    let far = by_bidder(&evaluation, &j.us);
     assert_eq!(far["eligible"], false);
     let failed: Vec<&Value> = far["eligibility"]
         .as_array()
@@ -716,7 +964,7 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     assert_eq!(failed.len(), 1, "{far}");
     assert_eq!(failed[0]["rule"], "jurisdiction");
     assert_eq!(failed[0]["explanation"], "us-east (US) not under FR");
-    let nuees = by_bidder(&evaluation, &fr);
+    let nuees = by_bidder(&evaluation, &j.fr);
     assert_eq!(
         nuees["monthly_price"], "80.00",
         "the second envelope counts"
@@ -725,35 +973,29 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         nuees["answers"]["sécurité"]
             .as_str()
             .unwrap_or_default()
-            .contains(&marker)
+            .contains(&j.marker)
     );
     assert!(evaluation["incomplete"].is_string(), "{evaluation}");
     let (status, body) = app
         .call(
             Method::POST,
             &format!("/tenders/{id}/lots/1/award"),
-            &buyer_token,
+            &j.buyer_token,
             None,
         )
         .await;
     assert_eq!(status, 409, "no award before evaluation: {body}");
 
-    // Marks: house 10/20, Nuées 20/20. House: 60 + 20 = 80; Nuées:
-    // 50/80 × 60 + 40 = 77.5. An exclusion needs a reason; marks stay in
-    // the scale.
-    let house_bid_id = by_bidder(&evaluation, &house_id)["bid_id"]
-        .as_str()
-        .expect("bid")
-        .to_owned();
+    // An exclusion needs a reason; marks stay in the scale.
     let nuees_bid_id = nuees["bid_id"].as_str().expect("bid").to_owned();
     let out = cli(
-        &app,
-        &buyer_token,
+        app,
+        &j.buyer_token,
         &[
             "tender",
             "mark",
             "--tender",
-            &id,
+            id,
             "--lot",
             "1",
             "--bid",
@@ -767,38 +1009,22 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         .call(
             Method::PUT,
             &format!("/tenders/{id}/lots/1/bids/{nuees_bid_id}/marks"),
-            &buyer_token,
+            &j.buyer_token,
             Some(json!({"exclude": "  "})),
         )
         .await;
     assert_eq!(status, 400, "{body}");
-    for (bid_id, mark) in [(&house_bid_id, "10"), (&nuees_bid_id, "20")] {
-        let out = cli(
-            &app,
-            &buyer_token,
-            &[
-                "tender",
-                "mark",
-                "--tender",
-                &id,
-                "--lot",
-                "1",
-                "--bid",
-                bid_id,
-                "--mark",
-                &format!("sécurité={mark}"),
-            ],
-        );
-        assert_eq!(out.code, 0, "{}", out.stderr);
-    }
+    // Marks: house 10/20, Nuées 20/20. House: 60 + 20 = 80; Nuées:
+    // 50/80 × 60 + 40 = 77.5.
+    let (house_bid_id, nuees_bid_id) = j.mark().await;
     let out = cli(
-        &app,
-        &buyer_token,
+        app,
+        &j.buyer_token,
         &[
             "tender",
             "evaluation",
             "--tender",
-            &id,
+            id,
             "--lot",
             "1",
             "--json",
@@ -822,15 +1048,15 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         ranking,
         vec![
             (house_bid_id.clone(), "80.00".to_owned()),
-            (nuees_bid_id.clone(), "77.50".to_owned())
+            (nuees_bid_id, "77.50".to_owned())
         ]
     );
     // The same for people: the client reads the answers as the server's own
     // types (a call with its terms, an evaluation) and writes them out.
     let text = cli(
-        &app,
-        &buyer_token,
-        &["tender", "evaluation", "--tender", &id, "--lot", "1"],
+        app,
+        &j.buyer_token,
+        &["tender", "evaluation", "--tender", id, "--lot", "1"],
     );
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(
@@ -839,44 +1065,38 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         "{}",
         text.stdout
     );
-    let text = cli(&app, &buyer_token, &["tender", "show", &id]);
+    let text = cli(app, &j.buyer_token, &["tender", "show", id]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(
         text.stdout.starts_with(&format!("{id}\topened\t")),
         "{}",
         text.stdout
     );
+}
 
+#[tokio::test]
+async fn the_award_waits_out_the_standstill_then_the_signature_provisions_the_offer() {
+    let j = Journey::with_bids().await;
+    j.open().await;
+    j.mark().await;
+    let (app, id) = (&j.app, &j.id);
     // Award, then the standstill: no signature for 11 days.
-    let out = cli(
-        &app,
-        &buyer_token,
-        &["tender", "award", "--tender", &id, "--lot", "1", "--json"],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let award = out.json();
-    assert_eq!(award["supplier_id"], house_id.as_str());
+    let award = j.award().await;
+    assert_eq!(award["supplier_id"], j.house_id.as_str());
     assert_eq!(award["monthly_price"], "50.00");
     assert_eq!(award["amount"], "1800.00");
-    assert_eq!(award["standstill_until_ms"], deadline + 11 * DAY);
+    assert_eq!(award["standstill_until_ms"], j.deadline + 11 * DAY);
     let out = cli(
-        &app,
-        &buyer_token,
-        &["tender", "sign", "--tender", &id, "--lot", "1"],
+        app,
+        &j.buyer_token,
+        &["tender", "sign", "--tender", id, "--lot", "1"],
     );
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stderr.contains("standstill"), "{}", out.stderr);
 
     // After it, signature orders the house offer at the bid's price, and it
     // is provisioned for the buyer at once.
-    app.set_clock(deadline + 11 * DAY).await;
-    let out = cli(
-        &app,
-        &buyer_token,
-        &["tender", "sign", "--tender", &id, "--lot", "1", "--json"],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let signed = out.json();
+    let signed = j.sign().await;
     let subscription = signed["subscription_id"]
         .as_str()
         .expect("ordered")
@@ -885,12 +1105,12 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         .call(
             Method::GET,
             &format!("/subscriptions/{subscription}"),
-            &buyer_token,
+            &j.buyer_token,
             None,
         )
         .await;
     assert_eq!(status, 200, "{sub}");
-    assert_eq!(sub["buyer_id"], buyer.as_str());
+    assert_eq!(sub["buyer_id"], j.buyer.as_str());
     assert_eq!(sub["state"], "active", "{sub}");
     assert_eq!(sub["offer"]["price"]["monthly_fee"], "50", "{sub}");
     assert_eq!(
@@ -902,7 +1122,7 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         .call(
             Method::POST,
             &format!("/tenders/{id}/lots/1/sign"),
-            &buyer_token,
+            &j.buyer_token,
             None,
         )
         .await;
@@ -911,15 +1131,24 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
         .call(
             Method::POST,
             &format!("/tenders/{id}/cancel"),
-            &buyer_token,
+            &j.buyer_token,
             Some(json!({"reason": "trop tard"})),
         )
         .await;
     assert_eq!(status, 409, "a signed call is not cancelled");
+}
 
+#[tokio::test]
+async fn a_signed_contract_is_open_data_as_ocds_and_decp_and_in_the_audit_trail() {
+    let j = Journey::with_bids().await;
+    j.open().await;
+    j.mark().await;
+    j.award().await;
+    j.sign().await;
+    let (app, id) = (&j.app, &j.id);
     // Open data, without an account: the call's OCDS releases (publication,
     // award, contract) and the contract as DECP, both valid.
-    let package = public_json(&app, &format!("/open-data/tenders/{id}/ocds.json")).await;
+    let package = public_json(app, &format!("/open-data/tenders/{id}/ocds.json")).await;
     check_open_data(&package, "ocds");
     let tags: Vec<&Value> = package["releases"]
         .as_array()
@@ -934,14 +1163,14 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
     let contract = &package["releases"][2];
     assert_eq!(
         contract["awards"][0]["suppliers"][0]["id"],
-        house_id.as_str()
+        j.house_id.as_str()
     );
     assert_eq!(contract["awards"][0]["value"]["amount"], 1800.0);
     assert_eq!(contract["contracts"][0]["status"], "active");
     assert_eq!(contract["tender"]["status"], "complete");
-    let all = public_json(&app, "/open-data/ocds.json").await;
+    let all = public_json(app, "/open-data/ocds.json").await;
     check_open_data(&all, "ocds");
-    let decp = public_json(&app, "/open-data/decp.json").await;
+    let decp = public_json(app, "/open-data/decp.json").await;
     check_open_data(&decp, "decp");
     let mut broken = decp.clone();
     broken["marches"]["marche"][0]["acheteur"]["id"] = json!("not a SIRET");
@@ -956,7 +1185,7 @@ async fn a_call_for_tender_runs_from_sealed_bids_to_a_signed_contract() {
 
     // The opening and the award are in the audit trail.
     let (status, audit) = app
-        .root(Method::GET, &format!("/orgs/{buyer}/audit"), None)
+        .root(Method::GET, &format!("/orgs/{}/audit", j.buyer), None)
         .await;
     assert_eq!(status, 200, "{audit}");
     let actions: Vec<&str> = audit["items"]

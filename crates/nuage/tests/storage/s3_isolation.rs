@@ -64,115 +64,280 @@ fn blob_path(app: &TestApp, blob: &str) -> std::path::PathBuf {
         .join(blob)
 }
 
-#[tokio::test]
-async fn another_organisation_is_denied_every_operation_and_changes_nothing() {
-    let app = spawn_app().await;
-    let a = app.tenant("Alpha").await;
-    let b = app.tenant("Beta").await;
-    let (sa, sb) = (app.s3_client(&a), app.s3_client(&b));
-    sa.create_bucket()
-        .bucket("alpha-private")
-        .send()
-        .await
-        .expect("create");
-    sb.create_bucket()
-        .bucket("beta-own")
-        .send()
-        .await
-        .expect("create");
-    sa.put_bucket_versioning()
-        .bucket("alpha-private")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
-    let v1 = sa
-        .put_object()
-        .bucket("alpha-private")
-        .key("secret.txt")
-        .body(ByteStream::from_static(b"first"))
-        .send()
-        .await
-        .expect("v1");
-    sa.put_object()
-        .bucket("alpha-private")
-        .key("secret.txt")
-        .body(ByteStream::from_static(b"second"))
-        .send()
-        .await
-        .expect("v2");
-    let v1 = v1.version_id().expect("version").to_owned();
-    let tags = Tagging::builder()
-        .tag_set(
-            Tag::builder()
-                .key("level")
-                .value("secret")
-                .build()
-                .expect("tag"),
-        )
-        .build()
-        .expect("tagging");
-    sa.put_object_tagging()
-        .bucket("alpha-private")
-        .key("secret.txt")
-        .tagging(tags.clone())
-        .send()
-        .await
-        .expect("tag");
-    sa.put_bucket_tagging()
-        .bucket("alpha-private")
-        .tagging(tags.clone())
-        .send()
-        .await
-        .expect("bucket tag");
-    let cors = CorsConfiguration::builder()
-        .cors_rules(
-            CorsRule::builder()
-                .allowed_methods("GET")
-                .allowed_origins("https://alpha.example")
-                .build()
-                .expect("rule"),
-        )
-        .build()
-        .expect("cors");
-    sa.put_bucket_cors()
-        .bucket("alpha-private")
-        .cors_configuration(cors.clone())
-        .send()
-        .await
-        .expect("cors");
-    let upload = sa
-        .create_multipart_upload()
-        .bucket("alpha-private")
-        .key("in-progress")
-        .send()
-        .await
-        .expect("upload");
-    let upload_id = upload.upload_id().expect("id").to_owned();
-    let part = sa
-        .upload_part()
-        .bucket("alpha-private")
-        .key("in-progress")
-        .upload_id(&upload_id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"part"))
-        .send()
-        .await
-        .expect("part");
-    sb.put_object()
-        .bucket("beta-own")
-        .key("mine")
-        .body(ByteStream::from_static(b"beta"))
-        .send()
-        .await
-        .expect("beta object");
+/// Alpha's private bucket, versioned, tagged, with CORS rules, two versions
+/// of an object and an upload in progress; Beta's own bucket and object:
+/// what each test of another organisation's reach starts from.
+struct Alpha {
+    app: TestApp,
+    a: crate::helpers::Tenant,
+    b: crate::helpers::Tenant,
+    sa: aws_sdk_s3::Client,
+    sb: aws_sdk_s3::Client,
+    /// The first version of `KEY`.
+    v1: String,
+    tags: Tagging,
+    cors: CorsConfiguration,
+    upload_id: String,
+    part_etag: String,
+}
 
-    let bucket = "alpha-private";
-    let key = "secret.txt";
+const BUCKET: &str = "alpha-private";
+const KEY: &str = "secret.txt";
+
+impl Alpha {
+    async fn new() -> Self {
+        let app = spawn_app().await;
+        let a = app.tenant("Alpha").await;
+        let b = app.tenant("Beta").await;
+        let (sa, sb) = (app.s3_client(&a), app.s3_client(&b));
+        sa.create_bucket()
+            .bucket("alpha-private")
+            .send()
+            .await
+            .expect("create");
+        sb.create_bucket()
+            .bucket("beta-own")
+            .send()
+            .await
+            .expect("create");
+        sa.put_bucket_versioning()
+            .bucket("alpha-private")
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("versioning");
+        let v1 = sa
+            .put_object()
+            .bucket("alpha-private")
+            .key("secret.txt")
+            .body(ByteStream::from_static(b"first"))
+            .send()
+            .await
+            .expect("v1");
+        sa.put_object()
+            .bucket("alpha-private")
+            .key("secret.txt")
+            .body(ByteStream::from_static(b"second"))
+            .send()
+            .await
+            .expect("v2");
+        let v1 = v1.version_id().expect("version").to_owned();
+        let tags = Tagging::builder()
+            .tag_set(
+                Tag::builder()
+                    .key("level")
+                    .value("secret")
+                    .build()
+                    .expect("tag"),
+            )
+            .build()
+            .expect("tagging");
+        sa.put_object_tagging()
+            .bucket("alpha-private")
+            .key("secret.txt")
+            .tagging(tags.clone())
+            .send()
+            .await
+            .expect("tag");
+        sa.put_bucket_tagging()
+            .bucket("alpha-private")
+            .tagging(tags.clone())
+            .send()
+            .await
+            .expect("bucket tag");
+        let cors = CorsConfiguration::builder()
+            .cors_rules(
+                CorsRule::builder()
+                    .allowed_methods("GET")
+                    .allowed_origins("https://alpha.example")
+                    .build()
+                    .expect("rule"),
+            )
+            .build()
+            .expect("cors");
+        sa.put_bucket_cors()
+            .bucket("alpha-private")
+            .cors_configuration(cors.clone())
+            .send()
+            .await
+            .expect("cors");
+        let upload = sa
+            .create_multipart_upload()
+            .bucket("alpha-private")
+            .key("in-progress")
+            .send()
+            .await
+            .expect("upload");
+        let upload_id = upload.upload_id().expect("id").to_owned();
+        let part = sa
+            .upload_part()
+            .bucket("alpha-private")
+            .key("in-progress")
+            .upload_id(&upload_id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"part"))
+            .send()
+            .await
+            .expect("part");
+        sb.put_object()
+            .bucket("beta-own")
+            .key("mine")
+            .body(ByteStream::from_static(b"beta"))
+            .send()
+            .await
+            .expect("beta object");
+        Self {
+            part_etag: part.e_tag().expect("etag").to_owned(),
+            app,
+            a,
+            b,
+            sa,
+            sb,
+            v1,
+            tags,
+            cors,
+            upload_id,
+        }
+    }
+
+    /// Nothing changed for Alpha: its versions, objects, tags, CORS rules,
+    /// versioning and upload in progress; nor for Beta's own bucket.
+    async fn is_unchanged(&self) {
+        let (sa, sb, v1, upload_id) = (&self.sa, &self.sb, self.v1.clone(), self.upload_id.clone());
+        let (bucket, key) = (BUCKET, KEY);
+        let versions = sa
+            .list_object_versions()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("versions");
+        assert_eq!(versions.versions().len(), 2);
+        assert!(versions.delete_markers().is_empty());
+        let keys: Vec<_> = sa
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("list")
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        assert_eq!(keys, ["secret.txt"]);
+        let body = sa
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("get")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert_eq!(body.as_ref(), b"second");
+        let old = sa
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(&v1)
+            .send()
+            .await
+            .expect("v1")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert_eq!(old.as_ref(), b"first");
+        assert_eq!(
+            sa.get_object_tagging()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("tags")
+                .tag_set()
+                .len(),
+            1
+        );
+        assert_eq!(
+            sa.get_bucket_tagging()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("tags")
+                .tag_set()
+                .len(),
+            1
+        );
+        assert_eq!(
+            sa.get_bucket_cors()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("cors")
+                .cors_rules()
+                .len(),
+            1
+        );
+        let status = sa
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("versioning");
+        assert_eq!(status.status(), Some(&BucketVersioningStatus::Enabled));
+        let parts = sa
+            .list_parts()
+            .bucket(bucket)
+            .key("in-progress")
+            .upload_id(&upload_id)
+            .send()
+            .await
+            .expect("parts");
+        assert_eq!(parts.parts().len(), 1);
+        assert!(
+            sb.list_objects_v2()
+                .bucket("beta-own")
+                .send()
+                .await
+                .expect("list")
+                .contents()
+                .len()
+                == 1
+        );
+    }
+
+    /// How many of Beta's requests Alpha's access log shows refused.
+    async fn refused_in_access_log(&self) -> usize {
+        let (app, a, b) = (&self.app, &self.a, &self.b);
+        app.maintain().await;
+        let (status, log) = app
+            .root(
+                Method::GET,
+                &format!("/orgs/{}/access-log?limit=1000", a.org),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{log}");
+        log.as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["access_key_id"] == b.access_key_id.as_str() && e["status"] == 403)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn another_organisation_is_denied_every_bucket_operation() {
+    let f = Alpha::new().await;
+    let (sb, tags, cors, bucket) = (&f.sb, &f.tags, &f.cors, BUCKET);
     let denied = |code: String, what: &str| assert_eq!(code, "AccessDenied", "{what}");
     assert_eq!(
         s3_code(sb.head_bucket().bucket(bucket).send().await),
@@ -266,6 +431,32 @@ async fn another_organisation_is_denied_every_operation_and_changes_nothing() {
         s3_code(sb.delete_bucket().bucket(bucket).send().await),
         "DeleteBucket",
     );
+    assert_eq!(
+        s3_code(sb.create_bucket().bucket(bucket).send().await),
+        "BucketAlreadyExists"
+    );
+    let theirs = sb.list_buckets().send().await.expect("list");
+    assert_eq!(
+        theirs
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .collect::<Vec<_>>(),
+        ["beta-own"]
+    );
+    f.is_unchanged().await;
+    assert_eq!(
+        f.refused_in_access_log().await,
+        16,
+        "each refusal is in Alpha's access log"
+    );
+}
+
+#[tokio::test]
+async fn another_organisation_is_denied_every_object_operation() {
+    let f = Alpha::new().await;
+    let (sb, tags, v1, bucket, key) = (&f.sb, &f.tags, f.v1.clone(), BUCKET, KEY);
+    let denied = |code: String, what: &str| assert_eq!(code, "AccessDenied", "{what}");
     denied(
         s3_code(
             sb.put_object()
@@ -376,6 +567,20 @@ async fn another_organisation_is_denied_every_operation_and_changes_nothing() {
         ),
         "DeleteObjectTagging",
     );
+    f.is_unchanged().await;
+    assert_eq!(
+        f.refused_in_access_log().await,
+        11,
+        "each refusal is in Alpha's access log"
+    );
+}
+
+#[tokio::test]
+async fn another_organisation_is_denied_every_multipart_operation() {
+    let f = Alpha::new().await;
+    let (sb, upload_id, bucket, key) = (&f.sb, f.upload_id.clone(), BUCKET, KEY);
+    let denied = |code: String, what: &str| assert_eq!(code, "AccessDenied", "{what}");
+    let part_etag = &f.part_etag;
     denied(
         s3_code(
             sb.create_multipart_upload()
@@ -431,7 +636,7 @@ async fn another_organisation_is_denied_every_operation_and_changes_nothing() {
         .parts(
             CompletedPart::builder()
                 .part_number(1)
-                .e_tag(part.e_tag().expect("etag"))
+                .e_tag(part_etag)
                 .build(),
         )
         .build();
@@ -458,20 +663,18 @@ async fn another_organisation_is_denied_every_operation_and_changes_nothing() {
         ),
         "AbortMultipartUpload",
     );
+    f.is_unchanged().await;
     assert_eq!(
-        s3_code(sb.create_bucket().bucket(bucket).send().await),
-        "BucketAlreadyExists"
+        f.refused_in_access_log().await,
+        6,
+        "each refusal is in Alpha's access log"
     );
-    let theirs = sb.list_buckets().send().await.expect("list");
-    assert_eq!(
-        theirs
-            .buckets()
-            .iter()
-            .filter_map(|b| b.name())
-            .collect::<Vec<_>>(),
-        ["beta-own"]
-    );
+}
 
+#[tokio::test]
+async fn presigned_urls_of_another_organisation_and_anonymous_requests_are_denied() {
+    let f = Alpha::new().await;
+    let (app, sb, bucket, key) = (&f.app, &f.sb, BUCKET, KEY);
     // Presigned URLs made with B's keys, and requests with no credentials.
     let http = reqwest::Client::new();
     let config = PresigningConfig::expires_in(std::time::Duration::from_secs(60)).expect("config");
@@ -529,130 +732,11 @@ async fn another_organisation_is_denied_every_operation_and_changes_nothing() {
         assert_eq!(response.status(), 403, "anonymous {method} {path}");
     }
 
-    // Nothing changed for A.
-    let versions = sa
-        .list_object_versions()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("versions");
-    assert_eq!(versions.versions().len(), 2);
-    assert!(versions.delete_markers().is_empty());
-    let keys: Vec<_> = sa
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("list")
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect();
-    assert_eq!(keys, ["secret.txt"]);
-    let body = sa
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .expect("get")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes();
-    assert_eq!(body.as_ref(), b"second");
-    let old = sa
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .version_id(&v1)
-        .send()
-        .await
-        .expect("v1")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes();
-    assert_eq!(old.as_ref(), b"first");
+    f.is_unchanged().await;
     assert_eq!(
-        sa.get_object_tagging()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("tags")
-            .tag_set()
-            .len(),
-        1
-    );
-    assert_eq!(
-        sa.get_bucket_tagging()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("tags")
-            .tag_set()
-            .len(),
-        1
-    );
-    assert_eq!(
-        sa.get_bucket_cors()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("cors")
-            .cors_rules()
-            .len(),
-        1
-    );
-    let status = sa
-        .get_bucket_versioning()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("versioning");
-    assert_eq!(status.status(), Some(&BucketVersioningStatus::Enabled));
-    let parts = sa
-        .list_parts()
-        .bucket(bucket)
-        .key("in-progress")
-        .upload_id(&upload_id)
-        .send()
-        .await
-        .expect("parts");
-    assert_eq!(parts.parts().len(), 1);
-    assert!(
-        sb.list_objects_v2()
-            .bucket("beta-own")
-            .send()
-            .await
-            .expect("list")
-            .contents()
-            .len()
-            == 1
-    );
-
-    // A's access log shows B's attempts on A's data.
-    app.maintain().await;
-    let (status, log) = app
-        .root(
-            Method::GET,
-            &format!("/orgs/{}/access-log?limit=1000", a.org),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{log}");
-    let attempts = log
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["access_key_id"] == b.access_key_id.as_str() && e["status"] == 403)
-        .count();
-    assert!(
-        attempts >= 30,
-        "B's refused attempts are in A's access log: {attempts}"
+        f.refused_in_access_log().await,
+        3,
+        "each refusal is in Alpha's access log"
     );
 }
 
