@@ -5,17 +5,19 @@
 //!
 //! Code map: `session` reads a request (cookies, language, session, CSRF),
 //! `views` frames and renders pages, `error` maps failures to pages, `i18n`
-//! holds every string in both languages, and `pages/*` are the handlers.
+//! (the `nuage-console-texts` crate) holds every string in both languages,
+//! and `pages/*` are the handlers.
 
 mod error;
 mod form;
-pub mod i18n;
 mod pages;
 mod script;
 mod session;
 #[cfg(test)]
 mod tests;
 mod views;
+
+pub use nuage_console_texts as i18n;
 
 use std::net::SocketAddr;
 

@@ -1,5 +1,5 @@
 //! The console's two languages: which one a request gets, and every string
-//! the pages show. The strings are the fields of one struct with a constant
+//! the pages show (the console reads them as `nuage_console::i18n`). The strings are the fields of one struct with a constant
 //! per language, so that a string missing in one language fails to compile.
 
 mod billing;
