@@ -774,6 +774,50 @@ pub fn s3_client(endpoint: &str, access_key_id: &str, secret: &str) -> aws_sdk_s
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// Creates a bucket, which must succeed.
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: impl Into<String>) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("bucket created");
+}
+
+/// Puts an object, which must succeed.
+pub async fn put(
+    s3: &aws_sdk_s3::Client,
+    bucket: impl Into<String>,
+    key: impl Into<String>,
+    body: aws_sdk_s3::primitives::ByteStream,
+) -> aws_sdk_s3::operation::put_object::PutObjectOutput {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body)
+        .send()
+        .await
+        .expect("object put")
+}
+
+/// An object's content, which must be readable.
+pub async fn get_bytes(
+    s3: &aws_sdk_s3::Client,
+    bucket: impl Into<String>,
+    key: impl Into<String>,
+) -> bytes::Bytes {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("object got")
+        .body
+        .collect()
+        .await
+        .expect("object read")
+        .into_bytes()
+}
+
 /// The S3 error code of a failed SDK call.
 pub fn s3_code<E, R>(
     result: Result<R, aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,

@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Spawn, TestApp, s3_client, spawn, spawn_at};
+use crate::helpers::{Spawn, TestApp, create_bucket, get_bytes, put, s3_client, spawn, spawn_at};
 
 const DAY: i64 = 86_400_000;
 /// 2026-10-01T00:00:00Z.
@@ -187,6 +187,37 @@ fn line(
     )
 }
 
+/// `customer` orders the storage offer `offer` as `token`'s holder: the
+/// order, its bucket and an S3 client with the order's credentials.
+async fn order_storage(
+    app: &TestApp,
+    customer: &str,
+    token: &str,
+    offer: &str,
+) -> (Value, String, aws_sdk_s3::Client) {
+    let (status, order) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{customer}/orders"),
+            token,
+            Some(json!({"offer_id": offer})),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let bucket = order["subscription"]["resources"]["buckets"][0]
+        .as_str()
+        .expect("bucket")
+        .to_owned();
+    let s3 = s3_client(
+        &app.s3,
+        order["credentials"]["access_key_id"].as_str().expect("key"),
+        order["credentials"]["secret_access_key"]
+            .as_str()
+            .expect("secret"),
+    );
+    (order, bucket, s3)
+}
+
 #[tokio::test]
 async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_cent() {
     let app = spawn(Spawn {
@@ -234,38 +265,13 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
 
     // Day 0, 00:00: the small offer is ordered; 3.1 MB are stored.
     app.set_clock(OCTOBER).await;
-    let (status, order) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{customer}/orders"),
-            &token,
-            Some(json!({"offer_id": small})),
-        )
-        .await;
-    assert_eq!(status, 201, "{order}");
+    let (order, bucket, s3) = order_storage(&app, &customer, &token, &small).await;
     let first = order["subscription"]["id"].as_str().expect("id").to_owned();
-    let bucket = order["subscription"]["resources"]["buckets"][0]
-        .as_str()
-        .expect("bucket")
-        .to_owned();
-    let s3 = s3_client(
-        &app.s3,
-        order["credentials"]["access_key_id"].as_str().expect("key"),
-        order["credentials"]["secret_access_key"]
-            .as_str()
-            .expect("secret"),
-    );
     let put = |key: &'static str, bytes: usize| {
         let s3 = s3.clone();
         let bucket = bucket.clone();
         async move {
-            s3.put_object()
-                .bucket(bucket)
-                .key(key)
-                .body(ByteStream::from(vec![1u8; bytes]))
-                .send()
-                .await
-                .expect("put");
+            put(&s3, bucket, key, ByteStream::from(vec![1u8; bytes])).await;
         }
     };
     let get = |key: &'static str| {
@@ -575,33 +581,14 @@ async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
         .create_user(&customer, "dsi@sortant.example", "owner")
         .await;
     app.set_clock(OCTOBER).await;
-    let (status, order) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{customer}/orders"),
-            &token,
-            Some(json!({"offer_id": offer})),
-        )
-        .await;
-    assert_eq!(status, 201, "{order}");
-    let bucket = order["subscription"]["resources"]["buckets"][0]
-        .as_str()
-        .expect("bucket")
-        .to_owned();
-    let s3 = s3_client(
-        &app.s3,
-        order["credentials"]["access_key_id"].as_str().expect("key"),
-        order["credentials"]["secret_access_key"]
-            .as_str()
-            .expect("secret"),
-    );
-    s3.put_object()
-        .bucket(&bucket)
-        .key("archive.tar")
-        .body(ByteStream::from(vec![3u8; 2_000_000]))
-        .send()
-        .await
-        .expect("put");
+    let (_, bucket, s3) = order_storage(&app, &customer, &token, &offer).await;
+    put(
+        &s3,
+        &bucket,
+        "archive.tar",
+        ByteStream::from(vec![3u8; 2_000_000]),
+    )
+    .await;
 
     // Day 1: the customer announces its departure with an export key.
     app.set_clock(OCTOBER + DAY).await;
@@ -650,18 +637,7 @@ async fn data_taken_out_with_an_export_key_is_exit_egress_and_not_charged() {
     );
     // It reads and lists: the archive is downloaded twice (4 MB out)...
     for _ in 0..2 {
-        let body = out
-            .get_object()
-            .bucket(&bucket)
-            .key("archive.tar")
-            .send()
-            .await
-            .expect("an export key reads")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes();
+        let body = get_bytes(&out, &bucket, "archive.tar").await;
         assert_eq!(body.len(), 2_000_000);
     }
     let listed = out
@@ -793,11 +769,7 @@ async fn bad_usage_records_and_runs_are_refused_and_change_nothing() {
     let app = spawn_at(now).await;
     let t = app.tenant("Mesures").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("mesures")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "mesures").await;
     let hour = now / 3_600_000 * 3_600_000 - 3_600_000;
     let good =
         json!({"id": "m-1", "org_id": t.org, "bucket": "mesures", "hour_ms": hour, "class_b": 5});
@@ -1251,26 +1223,7 @@ async fn the_month_is_forecast_and_quota_alerts_are_told_once_per_crossing() {
         .create_user(&customer, "membre@prevoyant.example", "member")
         .await;
     app.set_clock(NOVEMBER).await;
-    let (status, order) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{customer}/orders"),
-            &owner,
-            Some(json!({"offer_id": offer})),
-        )
-        .await;
-    assert_eq!(status, 201, "{order}");
-    let bucket = order["subscription"]["resources"]["buckets"][0]
-        .as_str()
-        .expect("bucket")
-        .to_owned();
-    let s3 = s3_client(
-        &app.s3,
-        order["credentials"]["access_key_id"].as_str().expect("key"),
-        order["credentials"]["secret_access_key"]
-            .as_str()
-            .expect("secret"),
-    );
+    let (_, bucket, s3) = order_storage(&app, &customer, &owner, &offer).await;
     // A quota of 10 MB, alerts at half and at nine tenths.
     let (status, _) = app
         .root(

@@ -5,7 +5,7 @@
 use nuage_db::Db;
 use nuage_db::repo::billing::{self as repo, NewInvoice};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{create_bucket, put, spawn_app};
 
 fn invoice(issuer: &str, customer: &str, n: usize) -> NewInvoice {
     NewInvoice {
@@ -124,20 +124,10 @@ async fn usage_is_told_per_bucket_and_day_as_it_accrues() {
     let app = spawn_app().await;
     let t = app.tenant("Usage Told").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("usage-told")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "usage-told").await;
     let started = std::time::SystemTime::now();
     for key in ["a", "b"] {
-        s3.put_object()
-            .bucket("usage-told")
-            .key(key)
-            .body(ByteStream::from(vec![7u8; 1000]))
-            .send()
-            .await
-            .expect("put");
+        put(&s3, "usage-told", key, ByteStream::from(vec![7u8; 1000])).await;
     }
     for _ in 0..3 {
         s3.get_object()

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{TestApp, spawn, spawn_app};
+use crate::helpers::{TestApp, put, spawn, spawn_app};
 
 fn profile(name: &str) -> Value {
     json!({
@@ -895,13 +895,7 @@ async fn a_house_order_provisions_a_bucket_a_quota_and_a_key_at_once() {
 
     // The key works at once on the provisioned bucket.
     let s3 = crate::helpers::s3_client(&app.s3, &key, &secret);
-    s3.put_object()
-        .bucket(&bucket)
-        .key("hello.txt")
-        .body(b"bonjour".to_vec().into())
-        .send()
-        .await
-        .expect("put into the provisioned bucket");
+    put(&s3, &bucket, "hello.txt", b"bonjour".to_vec().into()).await;
     let (_, usage) = app
         .call(Method::GET, &format!("/orgs/{buyer}/storage"), &token, None)
         .await;

@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{
 use md5::Digest;
 use reqwest::Method;
 
-use crate::helpers::{s3_code, spawn_app};
+use crate::helpers::{create_bucket, get_bytes, put, s3_code, spawn_app};
 
 fn md5_hex(data: &[u8]) -> String {
     hex::encode(md5::Md5::digest(data))
@@ -29,11 +29,7 @@ async fn buckets_are_global_and_listed_per_organisation() {
     let b = app.tenant("Beta").await;
     let (sa, sb) = (app.s3_client(&a), app.s3_client(&b));
 
-    sa.create_bucket()
-        .bucket("alpha-data")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&sa, "alpha-data").await;
     sa.head_bucket()
         .bucket("alpha-data")
         .send()
@@ -84,11 +80,7 @@ async fn buckets_are_global_and_listed_per_organisation() {
         Some("fr-par")
     );
 
-    sb.create_bucket()
-        .bucket("beta-data")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&sb, "beta-data").await;
     let names = |l: aws_sdk_s3::operation::list_buckets::ListBucketsOutput| -> Vec<String> {
         l.buckets()
             .iter()
@@ -104,13 +96,7 @@ async fn buckets_are_global_and_listed_per_organisation() {
         ["beta-data"]
     );
 
-    sa.put_object()
-        .bucket("alpha-data")
-        .key("k")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .expect("put");
+    put(&sa, "alpha-data", "k", ByteStream::from_static(b"x")).await;
     assert_eq!(
         s3_code(sa.delete_bucket().bucket("alpha-data").send().await),
         "BucketNotEmpty"
@@ -131,11 +117,7 @@ async fn buckets_are_global_and_listed_per_organisation() {
         "NotFound"
     );
     // The name is free again, for anyone.
-    sb.create_bucket()
-        .bucket("alpha-data")
-        .send()
-        .await
-        .expect("name reused");
+    create_bucket(&sb, "alpha-data").await;
 }
 
 #[tokio::test]
@@ -143,11 +125,7 @@ async fn objects_round_trip_with_their_headers_checksums_and_conditions() {
     let app = spawn_app().await;
     let t = app.tenant("Objects").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("objects")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "objects").await;
 
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let put = s3
@@ -610,18 +588,8 @@ async fn versioning_keeps_every_version_and_delete_markers() {
     let app = spawn_app().await;
     let t = app.tenant("Versions").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("versions")
-        .send()
-        .await
-        .expect("create");
-    s3.put_object()
-        .bucket("versions")
-        .key("before")
-        .body(ByteStream::from_static(b"v0"))
-        .send()
-        .await
-        .expect("put");
+    create_bucket(&s3, "versions").await;
+    put(&s3, "versions", "before", ByteStream::from_static(b"v0")).await;
     // Unversioned buckets list their objects as the "null" version.
     let listed = s3
         .list_object_versions()
@@ -649,22 +617,8 @@ async fn versioning_keeps_every_version_and_delete_markers() {
         .expect("get versioning");
     assert_eq!(status.status(), Some(&BucketVersioningStatus::Enabled));
 
-    let v1 = s3
-        .put_object()
-        .bucket("versions")
-        .key("doc")
-        .body(ByteStream::from_static(b"first"))
-        .send()
-        .await
-        .expect("v1");
-    let v2 = s3
-        .put_object()
-        .bucket("versions")
-        .key("doc")
-        .body(ByteStream::from_static(b"second"))
-        .send()
-        .await
-        .expect("v2");
+    let v1 = put(&s3, "versions", "doc", ByteStream::from_static(b"first")).await;
+    let v2 = put(&s3, "versions", "doc", ByteStream::from_static(b"second")).await;
     let (v1, v2) = (
         v1.version_id().expect("id").to_owned(),
         v2.version_id().expect("id").to_owned(),
@@ -714,13 +668,7 @@ async fn versioning_keeps_every_version_and_delete_markers() {
     assert_eq!(listed.versions()[0].version_id(), Some(v2.as_str()));
 
     // A folder whose only key is deleted is not listed as a common prefix.
-    s3.put_object()
-        .bucket("versions")
-        .key("gone/file")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .expect("put");
+    put(&s3, "versions", "gone/file", ByteStream::from_static(b"x")).await;
     s3.delete_object()
         .bucket("versions")
         .key("gone/file")
@@ -806,11 +754,7 @@ async fn listings_page_fold_prefixes_and_sort_by_utf8_bytes() {
     let app = spawn_app().await;
     let t = app.tenant("Lists").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("lists")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "lists").await;
     let mut keys = vec![
         "a/1",
         "a/2",
@@ -823,13 +767,7 @@ async fn listings_page_fold_prefixes_and_sort_by_utf8_bytes() {
         "ä/nested/deep",
     ];
     for k in &keys {
-        s3.put_object()
-            .bucket("lists")
-            .key(*k)
-            .body(ByteStream::from_static(b"."))
-            .send()
-            .await
-            .expect("put");
+        put(&s3, "lists", *k, ByteStream::from_static(b".")).await;
     }
     keys.sort_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
 
@@ -968,11 +906,7 @@ async fn multipart_uploads_complete_into_one_object() {
     let app = spawn_app().await;
     let t = app.tenant("Multipart").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("parts")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "parts").await;
     let part1: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 199) as u8).collect();
     let part2 = b"the end".to_vec();
 
@@ -1239,11 +1173,7 @@ async fn presigned_urls_and_browser_posts_work_and_expire() {
     let app = spawn_app().await;
     let t = app.tenant("Presign").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("shared")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "shared").await;
     let config =
         aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(300))
             .expect("config");
@@ -1316,11 +1246,7 @@ async fn quotas_lifecycle_and_the_access_log() {
     .await;
     let t = app.tenant("Quota").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("quota")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "quota").await;
     let (status, body) = app
         .root(
             Method::PUT,
@@ -1329,13 +1255,7 @@ async fn quotas_lifecycle_and_the_access_log() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    s3.put_object()
-        .bucket("quota")
-        .key("a")
-        .body(ByteStream::from(vec![1u8; 600]))
-        .send()
-        .await
-        .expect("fits");
+    put(&s3, "quota", "a", ByteStream::from(vec![1u8; 600])).await;
     let over = s3
         .put_object()
         .bucket("quota")
@@ -1356,13 +1276,7 @@ async fn quotas_lifecycle_and_the_access_log() {
         "NotFound"
     );
     // Overwriting within the quota is fine: the old version's bytes go.
-    s3.put_object()
-        .bucket("quota")
-        .key("a")
-        .body(ByteStream::from(vec![2u8; 900]))
-        .send()
-        .await
-        .expect("overwrite");
+    put(&s3, "quota", "a", ByteStream::from(vec![2u8; 900])).await;
     let usage = app
         .root(Method::GET, &format!("/orgs/{}/storage", t.org), None)
         .await
@@ -1396,20 +1310,8 @@ async fn quotas_lifecycle_and_the_access_log() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    s3.put_object()
-        .bucket("quota")
-        .key("logs/old")
-        .body(ByteStream::from_static(b"old"))
-        .send()
-        .await
-        .expect("put");
-    s3.put_object()
-        .bucket("quota")
-        .key("keep/this")
-        .body(ByteStream::from_static(b"keep"))
-        .send()
-        .await
-        .expect("put");
+    put(&s3, "quota", "logs/old", ByteStream::from_static(b"old")).await;
+    put(&s3, "quota", "keep/this", ByteStream::from_static(b"keep")).await;
     let rule = aws_sdk_s3::types::LifecycleRule::builder()
         .id("expire-logs")
         .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
@@ -1574,11 +1476,7 @@ async fn bad_input_gets_s3_errors_and_changes_nothing() {
     .await;
     let t = app.tenant("Bad input").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("guarded")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "guarded").await;
 
     // Credentials: unknown key, wrong secret, no signature, a clock an hour off.
     let stranger =
@@ -1742,12 +1640,7 @@ async fn two_nodes_share_a_remote_blob_store_and_one_database() {
     let store = spawn_app().await;
     let keeper = store.tenant("Blob keeper").await;
     let store_s3 = store.s3_client(&keeper);
-    store_s3
-        .create_bucket()
-        .bucket("nuage-blobs")
-        .send()
-        .await
-        .expect("store bucket");
+    create_bucket(&store_s3, "nuage-blobs").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("remote.toml");
     std::fs::write(
@@ -1781,11 +1674,7 @@ async fn two_nodes_share_a_remote_blob_store_and_one_database() {
 
     let t = one.tenant("Shared").await;
     let (s1, s2) = (one.s3_client(&t), two.s3_client(&t));
-    s1.create_bucket()
-        .bucket("shared-remote")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s1, "shared-remote").await;
     let location = s2
         .get_bucket_location()
         .bucket("shared-remote")
@@ -1831,13 +1720,13 @@ async fn two_nodes_share_a_remote_blob_store_and_one_database() {
             .as_ref(),
         &content[70_000..70_100]
     );
-    s2.put_object()
-        .bucket("shared-remote")
-        .key("from-two")
-        .body(ByteStream::from_static(b"two"))
-        .send()
-        .await
-        .expect("put");
+    put(
+        &s2,
+        "shared-remote",
+        "from-two",
+        ByteStream::from_static(b"two"),
+    )
+    .await;
     for s3 in [&s1, &s2] {
         let keys: Vec<String> = s3
             .list_objects_v2()
@@ -1862,18 +1751,7 @@ async fn two_nodes_share_a_remote_blob_store_and_one_database() {
         .expect("list store");
     assert_eq!(held.contents().len(), 2, "{:?}", held.contents());
     for blob in held.contents() {
-        let bytes = store_s3
-            .get_object()
-            .bucket("nuage-blobs")
-            .key(blob.key().expect("key"))
-            .send()
-            .await
-            .expect("blob")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes();
+        let bytes = get_bytes(&store_s3, "nuage-blobs", blob.key().expect("key")).await;
         assert!(
             !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
             "the store sees no plaintext"
@@ -1940,18 +1818,14 @@ async fn buckets_are_reachable_by_virtual_host_with_a_root_domain() {
     .await;
     let t = app.tenant("Virtual hosts").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("vhost")
-        .send()
-        .await
-        .expect("create");
-    s3.put_object()
-        .bucket("vhost")
-        .key("dir/page.html")
-        .body(ByteStream::from_static(b"<p>hi</p>"))
-        .send()
-        .await
-        .expect("put");
+    create_bucket(&s3, "vhost").await;
+    put(
+        &s3,
+        "vhost",
+        "dir/page.html",
+        ByteStream::from_static(b"<p>hi</p>"),
+    )
+    .await;
     // bucket.s3.nuage.test resolves to the listener.
     let address: std::net::SocketAddr = app
         .s3
@@ -2060,11 +1934,7 @@ async fn browser_forms_upload_with_a_signed_policy() {
     let app = spawn_app().await;
     let t = app.tenant("Forms").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("forms")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "forms").await;
     let http = reqwest::Client::new();
     let (content_type, form) = post_form(&t, "forms", "uploads/cv.txt", "uploads/", b"my CV");
     let response = http
@@ -2178,11 +2048,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
     .await;
     let t = app.tenant("Lifecycle").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("cycle")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "cycle").await;
     s3.put_bucket_versioning()
         .bucket("cycle")
         .versioning_configuration(
@@ -2267,20 +2133,8 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         .expect("rules");
     put_lifecycle(&s3, "cycle", rules).await.expect("lifecycle");
 
-    s3.put_object()
-        .bucket("cycle")
-        .key("docs/a")
-        .body(ByteStream::from_static(b"v1"))
-        .send()
-        .await
-        .expect("v1");
-    s3.put_object()
-        .bucket("cycle")
-        .key("docs/a")
-        .body(ByteStream::from_static(b"v2"))
-        .send()
-        .await
-        .expect("v2");
+    put(&s3, "cycle", "docs/a", ByteStream::from_static(b"v1")).await;
+    put(&s3, "cycle", "docs/a", ByteStream::from_static(b"v2")).await;
     s3.put_object()
         .bucket("cycle")
         .key("tmp/scratch")
@@ -2298,13 +2152,7 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         .await
         .expect("put");
     for (key, size) in [("logs/small", 5), ("logs/large", 20)] {
-        s3.put_object()
-            .bucket("cycle")
-            .key(key)
-            .body(ByteStream::from(vec![b'l'; size]))
-            .send()
-            .await
-            .expect("log");
+        put(&s3, "cycle", key, ByteStream::from(vec![b'l'; size])).await;
     }
     let stored = s3
         .get_bucket_lifecycle_configuration()
@@ -2480,22 +2328,15 @@ async fn lifecycle_rules_expire_noncurrent_versions_tagged_objects_and_stale_upl
         Some(2)
     );
     for n in 1..=5 {
-        s3.put_object()
-            .bucket("cycle")
-            .key("hist/x")
-            .body(ByteStream::from(format!("v{n}").into_bytes()))
-            .send()
-            .await
-            .expect("version");
+        put(
+            &s3,
+            "cycle",
+            "hist/x",
+            ByteStream::from(format!("v{n}").into_bytes()),
+        )
+        .await;
     }
-    let solo = s3
-        .put_object()
-        .bucket("cycle")
-        .key("tmp/solo")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .expect("solo");
+    let solo = put(&s3, "cycle", "tmp/solo", ByteStream::from_static(b"x")).await;
     s3.delete_object()
         .bucket("cycle")
         .key("tmp/solo")
@@ -2611,25 +2452,9 @@ async fn metering_counts_requests_by_class_egress_and_storage_over_time() {
     let app = spawn_app().await;
     let t = app.tenant("Metered").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("metered")
-        .send()
-        .await
-        .expect("create");
-    s3.put_object()
-        .bucket("metered")
-        .key("a")
-        .body(ByteStream::from(vec![0u8; 1000]))
-        .send()
-        .await
-        .expect("put");
-    s3.put_object()
-        .bucket("metered")
-        .key("a")
-        .body(ByteStream::from(vec![0u8; 400]))
-        .send()
-        .await
-        .expect("overwrite");
+    create_bucket(&s3, "metered").await;
+    put(&s3, "metered", "a", ByteStream::from(vec![0u8; 1000])).await;
+    put(&s3, "metered", "a", ByteStream::from(vec![0u8; 400])).await;
     for _ in 0..3 {
         s3.get_object()
             .bucket("metered")
@@ -2708,11 +2533,7 @@ async fn incomplete_uploads_expire_after_the_configured_time() {
     .await;
     let t = app.tenant("Expiry").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("expiry")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "expiry").await;
     let upload = s3
         .create_multipart_upload()
         .bucket("expiry")
@@ -2793,20 +2614,16 @@ async fn an_objects_bytes_stay_in_its_buckets_region() {
         .send()
         .await
         .expect("create");
-    s3.create_bucket()
-        .bucket("paris-default")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "paris-default").await;
     for (bucket, n) in [("lyon-only", 3), ("paris-default", 1)] {
         for i in 0..n {
-            s3.put_object()
-                .bucket(bucket)
-                .key(format!("k{i}"))
-                .body(ByteStream::from_static(b"bytes"))
-                .send()
-                .await
-                .expect("put");
+            put(
+                &s3,
+                bucket,
+                format!("k{i}"),
+                ByteStream::from_static(b"bytes"),
+            )
+            .await;
         }
     }
     let count = |root: &std::path::Path| -> usize {
@@ -2836,18 +2653,8 @@ async fn browsers_get_cors_answers_from_the_buckets_rules() {
     let app = spawn_app().await;
     let t = app.tenant("CORS").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("web-app")
-        .send()
-        .await
-        .expect("create");
-    s3.put_object()
-        .bucket("web-app")
-        .key("data.json")
-        .body(ByteStream::from_static(b"{}"))
-        .send()
-        .await
-        .expect("put");
+    create_bucket(&s3, "web-app").await;
+    put(&s3, "web-app", "data.json", ByteStream::from_static(b"{}")).await;
     let http = reqwest::Client::new();
     let url = format!("{}/web-app/data.json", app.s3);
     let preflight = |origin: &'static str, method: &'static str| {
@@ -2961,11 +2768,7 @@ async fn writers_of_one_key_at_once_all_succeed_and_the_last_version_is_whole() 
     let app = spawn_app().await;
     let t = app.tenant("Concurrent").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("together")
-        .send()
-        .await
-        .expect("bucket");
+    create_bucket(&s3, "together").await;
     // Eight writers of a new key, then eight of the existing key, at once:
     // on PostgreSQL their transactions run side by side.
     for round in 0..2 {
@@ -2987,18 +2790,7 @@ async fn writers_of_one_key_at_once_all_succeed_and_the_last_version_is_whole() 
                 .expect("joined")
                 .expect("every writer's PUT succeeds");
         }
-        let got = s3
-            .get_object()
-            .bucket("together")
-            .key("same.bin")
-            .send()
-            .await
-            .expect("get")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes();
+        let got = get_bytes(&s3, "together", "same.bin").await;
         assert!(
             bodies.iter().any(|b| b.as_slice() == got.as_ref()),
             "the object is one writer's body, whole"

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use crate::helpers::{Tenant, sign_request, spawn_app};
+use crate::helpers::{Tenant, create_bucket, put, sign_request, spawn_app};
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -204,19 +204,15 @@ async fn random_signed_requests_get_s3_errors_never_5xx() {
     let app = spawn_app().await;
     let t = app.tenant("Fuzz").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("fuzz")
-        .send()
-        .await
-        .expect("bucket");
+    create_bucket(&s3, "fuzz").await;
     // Keeps the bucket from being deleted by a random DELETE.
-    s3.put_object()
-        .bucket("fuzz")
-        .key("Sentinel-0")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"stay"))
-        .send()
-        .await
-        .expect("sentinel");
+    put(
+        &s3,
+        "fuzz",
+        "Sentinel-0",
+        aws_sdk_s3::primitives::ByteStream::from_static(b"stay"),
+    )
+    .await;
     let other = app.tenant("Fuzz other").await;
     app.s3_client(&other)
         .create_bucket()

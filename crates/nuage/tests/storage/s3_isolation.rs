@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{
 };
 use reqwest::Method;
 
-use crate::helpers::{TestApp, s3_code, spawn_app};
+use crate::helpers::{TestApp, create_bucket, get_bytes, put, s3_code, spawn_app};
 
 /// Every file under a folder, recursively.
 fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -90,16 +90,8 @@ impl Alpha {
         let a = app.tenant("Alpha").await;
         let b = app.tenant("Beta").await;
         let (sa, sb) = (app.s3_client(&a), app.s3_client(&b));
-        sa.create_bucket()
-            .bucket("alpha-private")
-            .send()
-            .await
-            .expect("create");
-        sb.create_bucket()
-            .bucket("beta-own")
-            .send()
-            .await
-            .expect("create");
+        create_bucket(&sa, "alpha-private").await;
+        create_bucket(&sb, "beta-own").await;
         sa.put_bucket_versioning()
             .bucket("alpha-private")
             .versioning_configuration(
@@ -110,21 +102,20 @@ impl Alpha {
             .send()
             .await
             .expect("versioning");
-        let v1 = sa
-            .put_object()
-            .bucket("alpha-private")
-            .key("secret.txt")
-            .body(ByteStream::from_static(b"first"))
-            .send()
-            .await
-            .expect("v1");
-        sa.put_object()
-            .bucket("alpha-private")
-            .key("secret.txt")
-            .body(ByteStream::from_static(b"second"))
-            .send()
-            .await
-            .expect("v2");
+        let v1 = put(
+            &sa,
+            "alpha-private",
+            "secret.txt",
+            ByteStream::from_static(b"first"),
+        )
+        .await;
+        put(
+            &sa,
+            "alpha-private",
+            "secret.txt",
+            ByteStream::from_static(b"second"),
+        )
+        .await;
         let v1 = v1.version_id().expect("version").to_owned();
         let tags = Tagging::builder()
             .tag_set(
@@ -183,13 +174,7 @@ impl Alpha {
             .send()
             .await
             .expect("part");
-        sb.put_object()
-            .bucket("beta-own")
-            .key("mine")
-            .body(ByteStream::from_static(b"beta"))
-            .send()
-            .await
-            .expect("beta object");
+        put(&sb, "beta-own", "mine", ByteStream::from_static(b"beta")).await;
         Self {
             part_etag: part.e_tag().expect("etag").to_owned(),
             app,
@@ -228,18 +213,7 @@ impl Alpha {
             .filter_map(|o| o.key().map(str::to_owned))
             .collect();
         assert_eq!(keys, ["secret.txt"]);
-        let body = sa
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("get")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes();
+        let body = get_bytes(sa, bucket, key).await;
         assert_eq!(body.as_ref(), b"second");
         let old = sa
             .get_object()
@@ -745,31 +719,15 @@ async fn object_content_is_never_on_disk_in_clear() {
     let app = spawn_app().await;
     let t = app.tenant("Marker").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("marked")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "marked").await;
     let marker = format!("MARKER{}", uuid::Uuid::new_v4().simple());
     let small = marker.clone().into_bytes();
     let medium = marker.repeat(200 * 1024 / marker.len()).into_bytes();
     let part = marker
         .repeat(5 * 1024 * 1024 / marker.len() + 1)
         .into_bytes();
-    s3.put_object()
-        .bucket("marked")
-        .key("small")
-        .body(ByteStream::from(small.clone()))
-        .send()
-        .await
-        .expect("small");
-    s3.put_object()
-        .bucket("marked")
-        .key("medium")
-        .body(ByteStream::from(medium.clone()))
-        .send()
-        .await
-        .expect("medium");
+    put(&s3, "marked", "small", ByteStream::from(small.clone())).await;
+    put(&s3, "marked", "medium", ByteStream::from(medium.clone())).await;
     let upload = s3
         .create_multipart_upload()
         .bucket("marked")
@@ -862,20 +820,10 @@ async fn altered_or_moved_ciphertext_is_refused() {
     let app = spawn_app().await;
     let t = app.tenant("Tamper").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("tamper")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "tamper").await;
     let content: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
     for key in ["flipped", "victim", "donor"] {
-        s3.put_object()
-            .bucket("tamper")
-            .key(key)
-            .body(ByteStream::from(content.clone()))
-            .send()
-            .await
-            .expect("put");
+        put(&s3, "tamper", key, ByteStream::from(content.clone())).await;
     }
 
     // One byte flipped in the third chunk.
@@ -990,11 +938,7 @@ async fn customer_keys_are_required_and_never_kept() {
     let app = spawn_app().await;
     let t = app.tenant("SSE-C").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("customer")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "customer").await;
     let key: [u8; 32] = rand_key();
     let (key_b64, key_md5) = (b64.encode(key), b64.encode(md5::Md5::digest(key)));
     let other: [u8; 32] = rand_key();
@@ -1073,11 +1017,7 @@ async fn a_revoked_key_stops_at_once() {
     let app = spawn_app().await;
     let t = app.tenant("Revoked").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("revoked")
-        .send()
-        .await
-        .expect("create");
+    create_bucket(&s3, "revoked").await;
     let (status, body) = app
         .root(
             Method::DELETE,

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 };
 use reqwest::Method;
 
-use crate::helpers::{TestApp, s3_code, spawn_app};
+use crate::helpers::{TestApp, create_bucket, put, s3_code, spawn_app};
 
 /// The listener's port.
 fn port(app: &TestApp) -> u16 {
@@ -50,11 +50,7 @@ async fn a_bucket_is_served_as_a_website() {
     let app = spawn_app().await;
     let t = app.tenant("Blogueurs").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("blog")
-        .send()
-        .await
-        .expect("bucket");
+    create_bucket(&s3, "blog").await;
     let page = format!(
         "<!doctype html><title>Blog</title>{}",
         "<p>Un blog souverain.</p>".repeat(200)
@@ -191,13 +187,13 @@ async fn a_bucket_is_served_as_a_website() {
     assert_eq!(beyond.status(), 416);
 
     // A new version is served at once (the page kept in memory is dropped).
-    s3.put_object()
-        .bucket("blog")
-        .key("style.css")
-        .body(ByteStream::from_static(b"body { color: #000; }"))
-        .send()
-        .await
-        .expect("put");
+    put(
+        &s3,
+        "blog",
+        "style.css",
+        ByteStream::from_static(b"body { color: #000; }"),
+    )
+    .await;
     let css = get("/style.css").send().await.expect("get");
     assert_eq!(css.text().await.expect("body"), "body { color: #000; }");
 
@@ -284,11 +280,7 @@ async fn the_console_publishes_a_bucket_as_a_website() {
     app.create_user(&t.org, "stagiaire@vitrine.example", "member")
         .await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("vitrine")
-        .send()
-        .await
-        .expect("bucket");
+    create_bucket(&s3, "vitrine").await;
     s3.put_object()
         .bucket("vitrine")
         .key("accueil.html")
@@ -532,11 +524,7 @@ async fn a_website_is_served_at_its_own_domain_once_proven() {
     assert!(app.web.starts_with("https://"), "{}", app.web);
     let t = app.tenant("Mairie").await;
     let s3 = app.s3_client(&t);
-    s3.create_bucket()
-        .bucket("mairie")
-        .send()
-        .await
-        .expect("bucket");
+    create_bucket(&s3, "mairie").await;
     s3.put_object()
         .bucket("mairie")
         .key("index.html")
@@ -630,12 +618,7 @@ async fn a_website_is_served_at_its_own_domain_once_proven() {
     // token: the first tenant's record proves nothing for it.
     let other = app.tenant("Usurpateur").await;
     let s3_other = app.s3_client(&other);
-    s3_other
-        .create_bucket()
-        .bucket("usurpateur")
-        .send()
-        .await
-        .expect("bucket");
+    create_bucket(&s3_other, "usurpateur").await;
     publish(&s3_other, "usurpateur").await;
     let other_domains = format!("/orgs/{}/websites/usurpateur/domains", other.org);
     let (status, _) = app
@@ -726,11 +709,7 @@ async fn a_site_unpublished_through_one_node_stops_on_the_others() {
     .await;
     let t = a.tenant("Deux noeuds").await;
     let s3 = a.s3_client(&t);
-    s3.create_bucket()
-        .bucket("shared")
-        .send()
-        .await
-        .expect("bucket");
+    create_bucket(&s3, "shared").await;
     // A site that redirects every request: its answer needs no object,
     // whose blobs are on node A's disk.
     s3.put_bucket_website()
