@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nuage_db::Db;
 use nuage_service::Principal;
 use nuage_service::jobs::{Job, Jobs, LEASE};
-use sqlx::Connection;
 
 /// The nodes' shared clock, set by the test (one test per process under
 /// nextest; each test below uses its own clock).
@@ -25,56 +23,9 @@ fn clock_b() -> i64 {
     CLOCK_B.load(Ordering::SeqCst)
 }
 
-/// A fresh database, and what drops it (PostgreSQL) when the test ends.
-struct TestDb {
-    url: String,
-    admin: Option<(String, String)>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestDb {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        match std::env::var("NUAGE_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
-            Some(admin) => {
-                let name = format!("nuage_jobs_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create database");
-                let (base, _) = admin.rsplit_once('/').expect("admin URL");
-                Self {
-                    url: format!("{base}/{name}"),
-                    admin: Some((admin, name)),
-                    _dir: dir,
-                }
-            }
-            None => Self {
-                url: format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display()),
-                admin: None,
-                _dir: dir,
-            },
-        }
-    }
-
-    async fn node(&self) -> Db {
-        Db::connect(&self.url, 4).await.expect("open the database")
-    }
-
-    async fn drop_database(self) {
-        if let Some((admin, name)) = &self.admin {
-            let mut conn = sqlx::PgConnection::connect(admin).await.expect("connect");
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await
-                .expect("drop database");
-        }
-    }
-}
+#[path = "../../db/tests/support/test_db.rs"]
+mod test_db;
+use test_db::TestDb;
 
 const EVERY: Duration = Duration::from_secs(300);
 
