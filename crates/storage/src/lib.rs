@@ -526,11 +526,18 @@ impl Storage {
             .collect())
     }
 
+    /// Deletes a bucket that holds no object version or delete marker. Its
+    /// unfinished uploads are discarded with it, as on AWS: their parts are
+    /// released in the same transaction.
     pub async fn delete_bucket(&self, caller: &S3Caller, name: &str) -> StorageResult<()> {
         let mut tx = self.platform().db().begin_write().await?;
-        self.owned_bucket(&mut tx, caller, name).await?;
+        let bucket = self.owned_bucket(&mut tx, caller, name).await?;
         if !repo::bucket_is_empty(&mut tx, name).await? {
             return Err(StorageError::BucketNotEmpty);
+        }
+        let mut released = Vec::new();
+        for upload in repo::upload_ids_of_bucket(&mut tx, name).await? {
+            released.extend(self.release_upload(&mut tx, &bucket, &upload).await?);
         }
         repo::delete_bucket(&mut tx, name).await?;
         nuage_db::repo::websites::delete_site_domains_of(&mut tx, name).await?;
@@ -544,6 +551,7 @@ impl Storage {
                 AuditEvent::new("bucket.delete", format!("bucket:{name}")).org(caller.org),
             )
             .await?;
+        self.purge(&bucket.region, released).await;
         self.changed();
         Ok(())
     }

@@ -448,17 +448,32 @@ impl Storage {
         upload_id: &str,
     ) -> StorageResult<()> {
         let mut tx = self.platform().db().begin_write().await?;
-        let parts = repo::list_parts(&mut tx, upload_id, 0, i64::from(MAX_PARTS) + 1).await?;
+        let released = self.release_upload(&mut tx, bucket, upload_id).await?;
+        tx.commit().await.map_err(nuage_db::DbError::from)?;
+        self.purge(&bucket.region, released).await;
+        Ok(())
+    }
+
+    /// Within `tx`: removes an upload, queues its parts' blobs for removal
+    /// and takes their bytes off the bucket's stored total (billing and
+    /// quota); the blobs to purge once `tx` commits.
+    pub(super) async fn release_upload(
+        &self,
+        tx: &mut nuage_db::AnyConnection,
+        bucket: &repo::BucketRow,
+        upload_id: &str,
+    ) -> StorageResult<Vec<String>> {
+        let parts = repo::list_parts(&mut *tx, upload_id, 0, i64::from(MAX_PARTS) + 1).await?;
         let mut released = Vec::new();
         let mut bytes = 0;
         for p in parts {
-            repo::trash_blob(&mut tx, &p.blob_id, &bucket.region, self.now_ms()).await?;
+            repo::trash_blob(&mut *tx, &p.blob_id, &bucket.region, self.now_ms()).await?;
             bytes += p.size;
             released.push(p.blob_id);
         }
-        repo::delete_upload(&mut tx, upload_id).await?;
+        repo::delete_upload(&mut *tx, upload_id).await?;
         repo::add_storage(
-            &mut tx,
+            &mut *tx,
             &Uuid::now_v7().to_string(),
             &bucket.org_id,
             &bucket.name,
@@ -467,9 +482,7 @@ impl Storage {
             0,
         )
         .await?;
-        tx.commit().await.map_err(nuage_db::DbError::from)?;
-        self.purge(&bucket.region, released).await;
-        Ok(())
+        Ok(released)
     }
 
     pub async fn list_multipart_uploads(

@@ -201,19 +201,28 @@ pub async fn set_bucket_setting(
     Ok(())
 }
 
-/// Whether the bucket holds any object version, delete marker or upload.
+/// Whether the bucket holds no object version and no delete marker
+/// (unfinished uploads do not count: deleting the bucket discards them).
 pub async fn bucket_is_empty(conn: &mut AnyConnection, name: &str) -> Result<bool, DbError> {
     let objects: Option<String> =
         sqlx::query_scalar("SELECT id FROM objects WHERE bucket = $1 LIMIT 1")
             .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let uploads: Option<String> =
-        sqlx::query_scalar("SELECT id FROM uploads WHERE bucket = $1 LIMIT 1")
-            .bind(name)
             .fetch_optional(conn)
             .await?;
-    Ok(objects.is_none() && uploads.is_none())
+    Ok(objects.is_none())
+}
+
+/// The ids of a bucket's unfinished uploads.
+pub async fn upload_ids_of_bucket(
+    conn: &mut AnyConnection,
+    bucket: &str,
+) -> Result<Vec<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM uploads WHERE bucket = $1 ORDER BY id")
+            .bind(bucket)
+            .fetch_all(conn)
+            .await?,
+    )
 }
 
 pub async fn delete_bucket(conn: &mut AnyConnection, name: &str) -> Result<(), DbError> {

@@ -2575,12 +2575,98 @@ async fn incomplete_uploads_expire_after_the_configured_time() {
         .await
         .1;
     assert_eq!(usage["bytes"], 0);
-    let blobs = std::fs::read_dir(app.data_dir.join("blobs/fr-par"))
-        .expect("blobs")
-        .filter_map(Result::ok)
-        .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
-        .sum::<usize>();
-    assert_eq!(blobs, 0, "the part's blob is deleted");
+    assert_eq!(blob_files(&app), 0, "the part's blob is deleted");
+}
+
+/// How many blob files the default region holds.
+fn blob_files(app: &crate::helpers::TestApp) -> usize {
+    std::fs::read_dir(app.data_dir.join("blobs/fr-par"))
+        .map(|dirs| {
+            dirs.filter_map(Result::ok)
+                .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_bucket_holding_only_unfinished_uploads_is_deleted_with_them() {
+    let app = spawn_app().await;
+    let t = app.tenant("Cleaner").await;
+    let s3 = app.s3_client(&t);
+    create_bucket(&s3, "scratch").await;
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("scratch")
+        .key("backup.tar")
+        .send()
+        .await
+        .expect("upload");
+    let upload_id = upload.upload_id().expect("id").to_owned();
+    s3.upload_part()
+        .bucket("scratch")
+        .key("backup.tar")
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(ByteStream::from(vec![7u8; 300_000]))
+        .send()
+        .await
+        .expect("part");
+    assert_eq!(blob_files(&app), 1);
+    let path = format!("/orgs/{}/storage", t.org);
+    let usage = || async { app.root(Method::GET, &path, None).await.1["bytes"].clone() };
+    assert_eq!(usage().await, 300_000);
+
+    // As on AWS: the bucket goes, and its uploads with it, parts released.
+    s3.delete_bucket()
+        .bucket("scratch")
+        .send()
+        .await
+        .expect("a bucket with only unfinished uploads is deleted");
+    assert_eq!(
+        s3_code(s3.head_bucket().bucket("scratch").send().await),
+        "NotFound"
+    );
+    assert_eq!(usage().await, 0, "the parts' bytes are no longer stored");
+    assert_eq!(blob_files(&app), 0, "the parts' blobs are deleted");
+    create_bucket(&s3, "scratch").await;
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket("scratch")
+        .send()
+        .await
+        .expect("uploads");
+    assert!(uploads.uploads().is_empty(), "{uploads:?}");
+
+    // A version or a delete marker still keeps a bucket.
+    put(&s3, "scratch", "kept", ByteStream::from_static(b"x")).await;
+    s3.delete_object()
+        .bucket("scratch")
+        .key("kept")
+        .send()
+        .await
+        .expect("delete");
+    s3.put_bucket_versioning()
+        .bucket("scratch")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    put(&s3, "scratch", "marked", ByteStream::from_static(b"x")).await;
+    s3.delete_object()
+        .bucket("scratch")
+        .key("marked")
+        .send()
+        .await
+        .expect("delete marker");
+    assert_eq!(
+        s3_code(s3.delete_bucket().bucket("scratch").send().await),
+        "BucketNotEmpty"
+    );
 }
 
 #[tokio::test]
