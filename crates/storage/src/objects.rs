@@ -750,6 +750,13 @@ impl Storage {
     ) -> StorageResult<Option<String>> {
         let mut tx = self.platform().db().begin_write().await?;
         let bucket = self.owned_bucket(&mut tx, caller, &row.bucket).await?;
+        repo::lock_key(
+            &mut tx,
+            self.platform().db().dialect(),
+            &row.bucket,
+            &row.key,
+        )
+        .await?;
         if condition.if_match.is_some() || condition.if_none_match {
             let current = repo::latest_object(&mut tx, &row.bucket, &row.key)
                 .await?
@@ -1034,6 +1041,7 @@ impl Storage {
     ) -> StorageResult<DeleteOutcome> {
         let mut tx = self.platform().db().begin_write().await?;
         let b = self.owned_bucket(&mut tx, caller, bucket).await?;
+        repo::lock_key(&mut tx, self.platform().db().dialect(), bucket, key).await?;
         let versioning = Versioning::from_stored(b.versioning.as_deref());
         let mut released = Vec::new();
         let mut outcome = DeleteOutcome::default();

@@ -4,7 +4,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use crate::DbError;
+use crate::{DbError, Dialect};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct BucketRow {
@@ -286,6 +286,28 @@ pub async fn insert_object(conn: &mut AnyConnection, o: &ObjectRow) -> Result<()
     .bind(&o.sse_c)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Holds one key of a bucket until the write transaction ends, so that
+/// what a write reads of the key (its conditions, the version it replaces)
+/// is still true when it commits. PostgreSQL runs write transactions side
+/// by side: a transaction-scoped advisory lock on the key's hash (a rare
+/// collision only makes two keys wait on each other). SQLite's write
+/// transaction already holds the whole database.
+pub async fn lock_key(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    bucket: &str,
+    key: &str,
+) -> Result<(), DbError> {
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
+            .bind(bucket)
+            .bind(key)
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
 

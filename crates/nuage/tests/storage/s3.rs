@@ -2578,6 +2578,54 @@ async fn incomplete_uploads_expire_after_the_configured_time() {
     assert_eq!(blob_files(&app), 0, "the part's blob is deleted");
 }
 
+#[tokio::test]
+async fn of_writers_creating_one_key_at_once_with_if_none_match_exactly_one_succeeds() {
+    let app = spawn_app().await;
+    let t = app.tenant("Racers").await;
+    let s3 = app.s3_client(&t);
+    create_bucket(&s3, "race").await;
+    let writers: Vec<_> = (0..16u8)
+        .map(|i| {
+            let s3 = s3.clone();
+            tokio::spawn(async move {
+                let outcome = s3
+                    .put_object()
+                    .bucket("race")
+                    .key("lock")
+                    .if_none_match("*")
+                    .body(ByteStream::from(vec![i; 1000 + usize::from(i)]))
+                    .send()
+                    .await;
+                (
+                    i,
+                    outcome.map_or_else(|e| s3_code::<_, ()>(Err(e)), |_| "ok".to_owned()),
+                )
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for writer in writers {
+        let (i, code) = writer.await.expect("writer");
+        match code.as_str() {
+            "ok" => winners.push(i),
+            // Refused at the condition, or told to retry a concurrent write.
+            "PreconditionFailed" | "ConditionalRequestConflict" => {}
+            other => panic!("writer {i} got {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let stored = get_bytes(&s3, "race", "lock").await;
+    let i = winners[0];
+    assert_eq!(stored.as_ref(), vec![i; 1000 + usize::from(i)].as_slice());
+    let versions = s3
+        .list_object_versions()
+        .bucket("race")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(versions.versions().len(), 1);
+}
+
 /// How many blob files the default region holds.
 fn blob_files(app: &crate::helpers::TestApp) -> usize {
     std::fs::read_dir(app.data_dir.join("blobs/fr-par"))
