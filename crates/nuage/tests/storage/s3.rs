@@ -796,6 +796,36 @@ async fn listings_page_fold_prefixes_and_sort_by_utf8_bytes() {
     }
     assert_eq!(seen, keys);
 
+    // An empty delimiter is none, as on AWS: nothing folded, nothing echoed.
+    let flat = s3
+        .list_objects_v2()
+        .bucket("lists")
+        .delimiter("")
+        .send()
+        .await
+        .expect("flat");
+    assert_eq!(flat.delimiter(), None);
+    assert!(flat.common_prefixes().is_empty());
+    assert_eq!(flat.contents().len(), keys.len());
+    let flat = s3
+        .list_objects()
+        .bucket("lists")
+        .delimiter("")
+        .send()
+        .await
+        .expect("flat, v1");
+    assert_eq!(flat.delimiter(), None);
+    assert_eq!(flat.contents().len(), keys.len());
+    let flat = s3
+        .list_object_versions()
+        .bucket("lists")
+        .delimiter("")
+        .send()
+        .await
+        .expect("flat versions");
+    assert_eq!(flat.delimiter(), None);
+    assert_eq!(flat.versions().len(), keys.len());
+
     // Folding by delimiter, with a prefix.
     let top = s3
         .list_objects_v2()

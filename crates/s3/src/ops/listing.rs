@@ -12,7 +12,8 @@ pub(super) async fn list_objects(
     call: Call<'_>,
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
-    let i = req.input;
+    let mut i = req.input;
+    i.delimiter = given(i.delimiter);
     let url = i
         .encoding_type
         .as_ref()
@@ -50,7 +51,8 @@ pub(super) async fn list_objects_v2(
     call: Call<'_>,
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
-    let i = req.input;
+    let mut i = req.input;
+    i.delimiter = given(i.delimiter);
     let url = i
         .encoding_type
         .as_ref()
@@ -91,7 +93,8 @@ pub(super) async fn list_object_versions(
     call: Call<'_>,
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-    let i = req.input;
+    let mut i = req.input;
+    i.delimiter = given(i.delimiter);
     let url = i
         .encoding_type
         .as_ref()
@@ -145,6 +148,12 @@ pub(super) async fn list_object_versions(
         common_prefixes: Some(common_prefixes(l.prefixes, &enc)),
         ..Default::default()
     }))
+}
+
+/// A delimiter as AWS reads it: an empty one is none (not grouped, not
+/// echoed).
+fn given(delimiter: Option<String>) -> Option<String> {
+    delimiter.filter(|d| !d.is_empty())
 }
 
 /// An object as listings show it.
