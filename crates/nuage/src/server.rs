@@ -628,6 +628,7 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
         let cors = cors.clone();
         let throttle = throttle.clone();
         async move {
+            let request_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
             // A source that keeps failing its signatures waits, like a
             // sign-in: checked in memory, counted in the database.
             let source = peer.ip().to_string();
@@ -635,7 +636,7 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
             if let Some(key) = &signed_by
                 && throttle.must_wait(&source, key)
             {
-                return slow_down();
+                return nuage_s3::with_request_id(slow_down(), &request_id).await;
             }
             // An error answered to a request with a body may leave some
             // of it unread: the connection then closes, so that no byte
@@ -647,7 +648,8 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
                 .is_some_and(|v| v.as_bytes() != b"0")
                 || request.headers().contains_key(header::TRANSFER_ENCODING);
             let http1 = request.version() <= axum::http::Version::HTTP_11;
-            let mut response = s3_answer(&service, &permits, &cors, peer, request).await;
+            let response = s3_answer(&service, &permits, &cors, peer, request).await;
+            let mut response = nuage_s3::with_request_id(response, &request_id).await;
             if let Some(key) = &signed_by
                 && response.status() == StatusCode::FORBIDDEN
             {

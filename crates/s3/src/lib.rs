@@ -88,6 +88,47 @@ impl s3s::host::S3Host for RootDomain {
     }
 }
 
+/// Names a response with its request id, as AWS does: the
+/// `x-amz-request-id` header on every answer, and the same id as
+/// `<RequestId>` in an error's XML body, so that a client's report of a
+/// failure names the request.
+pub async fn with_request_id(
+    response: axum::response::Response,
+    id: &str,
+) -> axum::response::Response {
+    let Ok(value) = http::HeaderValue::from_str(id) else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    parts.headers.insert("x-amz-request-id", value);
+    let is_xml_error = (parts.status.is_client_error() || parts.status.is_server_error())
+        && parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().ends_with(b"xml"));
+    if !is_xml_error {
+        return axum::response::Response::from_parts(parts, body);
+    }
+    // Error bodies are a few hundred bytes; one that is not is left as is.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let body = match text.rfind("</Error>") {
+        Some(end) if !text.contains("<RequestId>") => {
+            format!(
+                "{}<RequestId>{id}</RequestId>{}",
+                &text[..end],
+                &text[end..]
+            )
+        }
+        _ => text.into_owned(),
+    };
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 /// A well-formed S3 error body, for answers given before `s3s` (overload).
 pub fn error_xml(code: &str, message: &str) -> String {
     format!(

@@ -2656,6 +2656,48 @@ async fn of_writers_creating_one_key_at_once_with_if_none_match_exactly_one_succ
     assert_eq!(versions.versions().len(), 1);
 }
 
+#[tokio::test]
+async fn every_answer_names_its_request_and_an_error_body_names_the_same() {
+    let app = spawn_app().await;
+    let t = app.tenant("Ids").await;
+    let s3 = app.s3_client(&t);
+    create_bucket(&s3, "ids").await;
+    // An anonymous request, refused: the header and the body agree.
+    let refused = app
+        .http
+        .get(format!("{}/ids/missing", app.s3))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 403);
+    let id = refused
+        .headers()
+        .get("x-amz-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-amz-request-id")
+        .to_owned();
+    assert_eq!(id.len(), 16, "{id}");
+    let body = refused.text().await.expect("body");
+    assert!(
+        body.contains(&format!("<RequestId>{id}</RequestId></Error>")),
+        "{body}"
+    );
+    // A signed one the SDK parses: the id it reads is the header's.
+    let missing = s3.get_object().bucket("ids").key("missing").send().await;
+    let error = missing.expect_err("no such key");
+    use aws_sdk_s3::operation::RequestId;
+    let header = error
+        .raw_response()
+        .and_then(|r| r.headers().get("x-amz-request-id"))
+        .expect("header")
+        .to_owned();
+    assert_eq!(error.request_id(), Some(header.as_str()));
+    // Success has one too, and each request its own.
+    let put = put(&s3, "ids", "k", ByteStream::from_static(b"x")).await;
+    let ok = put.request_id().expect("a success's id").to_owned();
+    assert_ne!(ok, id);
+}
+
 /// How many blob files the default region holds.
 fn blob_files(app: &crate::helpers::TestApp) -> usize {
     std::fs::read_dir(app.data_dir.join("blobs/fr-par"))
