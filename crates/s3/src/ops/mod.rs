@@ -262,6 +262,7 @@ operations! {
         put_object(PutObjectInput) -> PutObjectOutput: "PutObject", A, object;
         get_object(GetObjectInput) -> GetObjectOutput: "GetObject", B, object;
         head_object(HeadObjectInput) -> HeadObjectOutput: "HeadObject", B, object;
+        get_object_attributes(GetObjectAttributesInput) -> GetObjectAttributesOutput: "GetObjectAttributes", B, object;
         delete_object(DeleteObjectInput) -> DeleteObjectOutput: "DeleteObject", Free, object;
         delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput: "DeleteObject", Free, bucket;
         copy_object(CopyObjectInput) -> CopyObjectOutput: "CopyObject", A, object;

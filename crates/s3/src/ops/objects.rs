@@ -202,6 +202,59 @@ pub(super) async fn head_object(
     }))
 }
 
+/// What `GetObjectAttributes` asks of an object: only the attributes
+/// named, as AWS answers (the parts' count for an object
+/// completed from several parts).
+pub(super) async fn get_object_attributes(
+    s3: &NuageS3,
+    call: Call<'_>,
+    req: S3Request<GetObjectAttributesInput>,
+) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+    let i = req.input;
+    let customer_key = convert::customer_key(
+        i.sse_customer_algorithm.as_deref(),
+        i.sse_customer_key.as_deref(),
+        i.sse_customer_key_md5.as_deref(),
+    )?;
+    let wanted = |name: &str| i.object_attributes.iter().any(|a| a.as_str() == name);
+    let get = GetObject {
+        bucket: i.bucket.clone(),
+        key: i.key.clone(),
+        version_id: i.version_id,
+        range: None,
+        part_number: None,
+        conditions: convert::conditions(None, None, None, None),
+        customer_key,
+    };
+    let info = call.done(s3.storage.head_object(&call.caller, &get).await)?;
+    let c = convert::checksum_fields(info.checksum.as_ref());
+    let checksum = Checksum {
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_crc64nvme: c.crc64nvme,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        checksum_type: c.kind,
+    };
+    let has_checksum = info.checksum.is_some();
+    Ok(S3Response::new(GetObjectAttributesOutput {
+        last_modified: Some(convert::timestamp(info.last_modified)),
+        version_id: Some(info.version_id),
+        e_tag: wanted(ObjectAttributes::ETAG).then(|| convert::etag(&info.etag)),
+        checksum: (wanted(ObjectAttributes::CHECKSUM) && has_checksum).then_some(checksum),
+        object_parts: (wanted(ObjectAttributes::OBJECT_PARTS) && info.parts > 1).then(|| {
+            GetObjectAttributesParts {
+                total_parts_count: Some(info.parts as i32),
+                ..Default::default()
+            }
+        }),
+        object_size: wanted(ObjectAttributes::OBJECT_SIZE).then_some(info.size as i64),
+        storage_class: wanted(ObjectAttributes::STORAGE_CLASS)
+            .then(|| StorageClass::from("STANDARD".to_owned())),
+        ..Default::default()
+    }))
+}
+
 pub(super) async fn delete_object(
     s3: &NuageS3,
     call: Call<'_>,
