@@ -863,6 +863,65 @@ def boto3_scenarios(tls_url, ca):
     else:
         REPORT.skip("boto3: another organisation's key gets AccessDenied", "NUAGE_S3_ACCESS_KEY_B is not set")
 
+    locked = new_bucket_name("boto3-lock")
+
+    @g.check("create_bucket with ObjectLockEnabledForBucket; default retention; get_object_lock_configuration")
+    def _():
+        s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+        assert s3.get_bucket_versioning(Bucket=locked)["Status"] == "Enabled"
+        s3.put_object_lock_configuration(Bucket=locked, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+        config = s3.get_object_lock_configuration(Bucket=locked)["ObjectLockConfiguration"]
+        assert config["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}, config
+        assert error_code(lambda: s3.put_bucket_versioning(
+            Bucket=locked, VersioningConfiguration={"Status": "Suspended"})) == "InvalidBucketState"
+
+    lock_ready = ["create_bucket with ObjectLockEnabledForBucket; default retention; get_object_lock_configuration"]
+
+    @g.check("a governance-retained version resists delete until BypassGovernanceRetention", needs=lock_ready)
+    def _():
+        version = s3.put_object(Bucket=locked, Key="backup.tar", Body=b"backup")["VersionId"]
+        retention = s3.get_object_retention(Bucket=locked, Key="backup.tar", VersionId=version)["Retention"]
+        assert retention["Mode"] == "GOVERNANCE", retention
+        assert error_code(lambda: s3.delete_object(
+            Bucket=locked, Key="backup.tar", VersionId=version)) == "AccessDenied"
+        s3.delete_object(Bucket=locked, Key="backup.tar", VersionId=version, BypassGovernanceRetention=True)
+
+    @g.check("a compliance retention cannot be shortened, and ends at its date", needs=lock_ready)
+    def _():
+        import datetime
+        until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)
+        version = s3.put_object(Bucket=locked, Key="ledger", Body=b"ledger",
+                                ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)["VersionId"]
+        head = s3.head_object(Bucket=locked, Key="ledger", VersionId=version)
+        assert head["ObjectLockMode"] == "COMPLIANCE", head
+        assert error_code(lambda: s3.put_object_retention(
+            Bucket=locked, Key="ledger", VersionId=version, BypassGovernanceRetention=True,
+            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until})) == "AccessDenied"
+        assert error_code(lambda: s3.delete_object(
+            Bucket=locked, Key="ledger", VersionId=version, BypassGovernanceRetention=True)) == "AccessDenied"
+        import time
+        time.sleep(max(0.0, (until - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) + 1.5)
+        s3.delete_object(Bucket=locked, Key="ledger", VersionId=version)
+
+    @g.check("put_object_legal_hold ON keeps a version; OFF releases it", needs=lock_ready)
+    def _():
+        version = s3.put_object(Bucket=locked, Key="evidence", Body=b"exhibit")["VersionId"]
+        s3.put_object_legal_hold(Bucket=locked, Key="evidence", VersionId=version, LegalHold={"Status": "ON"})
+        assert s3.get_object_legal_hold(
+            Bucket=locked, Key="evidence", VersionId=version)["LegalHold"]["Status"] == "ON"
+        assert error_code(lambda: s3.delete_object(
+            Bucket=locked, Key="evidence", VersionId=version, BypassGovernanceRetention=True)) == "AccessDenied"
+        s3.put_object_legal_hold(Bucket=locked, Key="evidence", VersionId=version, LegalHold={"Status": "OFF"})
+        s3.delete_object(Bucket=locked, Key="evidence", VersionId=version, BypassGovernanceRetention=True)
+
+    @g.check("the Object Lock bucket empties with the bypass and is deleted", needs=lock_ready)
+    def _():
+        for v in s3.list_object_versions(Bucket=locked).get("Versions", []):
+            s3.delete_object(Bucket=locked, Key=v["Key"], VersionId=v["VersionId"], BypassGovernanceRetention=True)
+        s3.delete_bucket(Bucket=locked)
+
     @g.check("delete every object and the bucket", needs=["create_bucket, head_bucket"])
     def _():
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b):
@@ -1038,7 +1097,8 @@ def clean_up():
                 s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
             for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
                 for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
-                    s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+                    s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"],
+                                     BypassGovernanceRetention=True)
             s3.delete_bucket(Bucket=bucket)
             print(f"# clean-up: removed bucket {bucket}")
         except Exception as e:  # noqa: BLE001

@@ -109,6 +109,7 @@ async fn fill(db: &Db) -> Result<(), Box<dyn std::error::Error>> {
             cors: None,
             lifecycle: None,
             website: None,
+            object_lock: None,
         },
     )
     .await?;
@@ -130,6 +131,9 @@ async fn fill(db: &Db) -> Result<(), Box<dyn std::error::Error>> {
                 checksum: None,
                 segments: format!(r#"[{{"blob":"blob-{i:06}","size":4096}}]"#),
                 sse_c: None,
+                lock_mode: None,
+                lock_until: None,
+                legal_hold: 0,
             },
         )
         .await?;

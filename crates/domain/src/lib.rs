@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod ids;
 pub mod legal;
+pub mod object_lock;
 pub mod org;
 pub mod storage;
 pub mod tender;

@@ -482,6 +482,7 @@ impl Catalogue {
                 cors: None,
                 lifecycle: None,
                 website: None,
+                object_lock: None,
             },
         )
         .await

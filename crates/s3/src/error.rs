@@ -74,6 +74,20 @@ pub fn s3(e: StorageError) -> S3Error {
             "The specified method is not allowed against this resource."
         ),
         E::Conflict(m) => S3Error::with_message(S3ErrorCode::OperationAborted, m),
+        E::MalformedXml(m) => S3Error::with_message(S3ErrorCode::MalformedXML, m),
+        E::InvalidBucketState(m) => S3Error::with_message(S3ErrorCode::InvalidBucketState, m),
+        E::ObjectLockConfigurationNotFound => s3_error!(
+            ObjectLockConfigurationNotFoundError,
+            "Object Lock configuration does not exist for this bucket"
+        ),
+        E::NoSuchObjectLockConfiguration => s3_error!(
+            NoSuchObjectLockConfiguration,
+            "The specified object does not have a ObjectLock configuration"
+        ),
+        E::ObjectLocked(m) => S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            format!("Access Denied because object protected by object lock: {m}"),
+        ),
         E::NoSuchTagSet => s3_error!(NoSuchTagSet, "The TagSet does not exist"),
         E::NoSuchCorsConfiguration => {
             s3_error!(

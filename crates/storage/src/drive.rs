@@ -142,7 +142,7 @@ impl Drive {
         }
         match self
             .storage
-            .create_bucket_unchecked(&self.caller, &self.bucket, None)
+            .create_bucket_unchecked(&self.caller, &self.bucket, None, false)
             .await
         {
             Ok(_) | Err(StorageError::BucketAlreadyOwnedByYou) => {}
@@ -595,6 +595,7 @@ impl Drive {
                     content_md5: None,
                     checksum: ChecksumInput::default(),
                     customer_key: None,
+                    lock: Default::default(),
                     condition: WriteCondition {
                         if_match: None,
                         if_none_match: true,
@@ -653,6 +654,7 @@ impl Drive {
                     checksum: ChecksumInput::default(),
                     customer_key: None,
                     condition: WriteCondition::default(),
+                    lock: Default::default(),
                     body: up.body,
                 },
             )
@@ -693,6 +695,7 @@ impl Drive {
                     tags: Vec::new(),
                     checksum_algorithm: None,
                     customer_key_md5: None,
+                    lock: Default::default(),
                 },
             )
             .await?;
@@ -1051,7 +1054,7 @@ impl Drive {
         let (mut bytes, mut objects) = (0, 0);
         for row in &rows {
             let (size, count) = storage
-                .release_version(&mut tx, &b.region, row, &mut released)
+                .release_version(&mut tx, &b.region, row, &mut released, false)
                 .await?;
             bytes += size;
             objects += count;

@@ -13,6 +13,7 @@ pub mod files;
 pub mod grants;
 mod maintenance;
 pub mod multipart;
+pub mod object_lock;
 pub mod objects;
 pub mod recorder;
 pub mod shares;
@@ -28,6 +29,7 @@ use futures::Stream;
 use nuage_db::repo::storage as repo;
 use nuage_domain::billing::{DayUsage, HourUsage, Period, daily_usage};
 use nuage_domain::ids::OrgId;
+use nuage_domain::object_lock::ObjectLockConfig;
 use nuage_domain::org::Permission;
 use nuage_domain::storage::{BucketName, CorsRule, KeyPurpose, LifecycleRule, Tags, Versioning};
 use nuage_domain::website::WebsiteConfig;
@@ -171,6 +173,17 @@ pub enum StorageError {
     Conflict(String),
     #[error("no lifecycle configuration")]
     NoSuchLifecycleConfiguration,
+    #[error("{0}")]
+    MalformedXml(String),
+    #[error("{0}")]
+    InvalidBucketState(String),
+    #[error("the bucket has no Object Lock configuration")]
+    ObjectLockConfigurationNotFound,
+    #[error("the version has no retention or legal hold")]
+    NoSuchObjectLockConfiguration,
+    /// Object Lock forbids it.
+    #[error("{0}")]
+    ObjectLocked(String),
     #[error("the object was stored with a customer key; send it")]
     CustomerKeyRequired,
     #[error("the customer key does not open this object")]
@@ -430,20 +443,23 @@ impl Storage {
 
     // --- buckets -------------------------------------------------------------
 
-    /// Creates a tenant's bucket. The names the platform keeps for the
-    /// organisations' drives are refused: see [`Drive::open`](drive::Drive::open).
+    /// Creates a tenant's bucket, with Object Lock (and so versioning) if
+    /// asked. The names the platform keeps for the organisations' drives are
+    /// refused: see [`Drive::open`](drive::Drive::open).
     pub async fn create_bucket(
         &self,
         caller: &S3Caller,
         name: &str,
         region: Option<&str>,
+        object_lock: bool,
     ) -> StorageResult<BucketInfo> {
         if nuage_domain::drive::is_drive_bucket(name) {
             return Err(StorageError::InvalidBucketName(
                 "names drive-<32 hexadecimal digits> are kept for the organisations' drives".into(),
             ));
         }
-        self.create_bucket_unchecked(caller, name, region).await
+        self.create_bucket_unchecked(caller, name, region, object_lock)
+            .await
     }
 
     /// Creates a bucket of any valid name, the platform's own included.
@@ -452,6 +468,7 @@ impl Storage {
         caller: &S3Caller,
         name: &str,
         region: Option<&str>,
+        object_lock: bool,
     ) -> StorageResult<BucketInfo> {
         let name =
             BucketName::parse(name).map_err(|e| StorageError::InvalidBucketName(e.to_string()))?;
@@ -476,11 +493,12 @@ impl Storage {
             org_id: caller.org.to_string(),
             region: region.name.clone(),
             created_at: self.now_ms(),
-            versioning: None,
+            versioning: object_lock.then(|| "Enabled".to_owned()),
             tagging: None,
             cors: None,
             lifecycle: None,
             website: None,
+            object_lock: object_lock.then(|| ObjectLockConfig::default().to_stored()),
         };
         repo::insert_bucket(&mut tx, &row).await?;
         let (who, meta) = Self::principal(caller);
@@ -491,7 +509,9 @@ impl Storage {
                 &meta,
                 AuditEvent::new("bucket.create", format!("bucket:{name}"))
                     .org(caller.org)
-                    .details(serde_json::json!({ "region": region.name })),
+                    .details(
+                        serde_json::json!({ "region": region.name, "object_lock": object_lock }),
+                    ),
             )
             .await?;
         Ok(BucketInfo {
@@ -565,8 +585,23 @@ impl Storage {
         value: Option<String>,
         action: &'static str,
     ) -> StorageResult<()> {
+        self.set_bucket_setting_if(caller, name, setting, value, action, |_| Ok(()))
+            .await
+    }
+
+    /// Changes one bucket setting, audited, if `allowed` says the bucket
+    /// may take it (checked in the transaction that changes it).
+    async fn set_bucket_setting_if(
+        &self,
+        caller: &S3Caller,
+        name: &str,
+        setting: repo::BucketSetting,
+        value: Option<String>,
+        action: &'static str,
+        allowed: impl FnOnce(&repo::BucketRow) -> StorageResult<()>,
+    ) -> StorageResult<()> {
         let mut tx = self.platform().db().begin_write().await?;
-        self.owned_bucket(&mut tx, caller, name).await?;
+        allowed(&self.owned_bucket(&mut tx, caller, name).await?)?;
         repo::set_bucket_setting(&mut tx, name, setting, value.as_deref()).await?;
         self.settings_changed(&mut tx).await?;
         let (who, meta) = Self::principal(caller);
@@ -598,12 +633,19 @@ impl Storage {
         } else {
             Versioning::Suspended
         };
-        self.set_bucket_setting(
+        self.set_bucket_setting_if(
             caller,
             name,
             repo::BucketSetting::Versioning,
             state.as_stored().map(str::to_owned),
             "bucket.versioning.set",
+            |bucket| match bucket.object_lock {
+                Some(_) if !enabled => Err(StorageError::InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+                        .into(),
+                )),
+                _ => Ok(()),
+            },
         )
         .await
     }

@@ -9,7 +9,7 @@ use nuage_domain::ids::OrgId;
 use nuage_domain::storage::{KeyPurpose, LifecycleRule, Tags};
 use serde::Serialize;
 
-use super::{S3Caller, Storage, StorageResult};
+use super::{S3Caller, Storage, StorageError, StorageResult};
 
 /// What one round of upkeep did.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -18,6 +18,8 @@ pub struct MaintenanceReport {
     pub orphans_deleted: u64,
     pub uploads_aborted: u64,
     pub versions_expired: u64,
+    /// Versions a lifecycle rule would have deleted but Object Lock keeps.
+    pub versions_locked: u64,
 }
 
 const BATCH: i64 = 500;
@@ -216,14 +218,21 @@ impl Storage {
                             expire_version |= old_enough && beyond_kept;
                         }
                     }
-                    if expire_current {
-                        self.delete_object(&caller, &bucket.name, &row.key, None)
-                            .await?;
-                        report.versions_expired += 1;
+                    let version = if expire_current {
+                        None
                     } else if expire_version {
-                        self.delete_object(&caller, &bucket.name, &row.key, Some(&row.version_id))
-                            .await?;
-                        report.versions_expired += 1;
+                        Some(row.version_id.as_str())
+                    } else {
+                        continue;
+                    };
+                    // Object Lock outranks lifecycle: a locked version stays.
+                    match self
+                        .delete_object(&caller, &bucket.name, &row.key, version, false)
+                        .await
+                    {
+                        Ok(_) => report.versions_expired += 1,
+                        Err(StorageError::ObjectLocked(_)) => report.versions_locked += 1,
+                        Err(e) => return Err(e),
                     }
                 }
                 if n < BATCH {

@@ -4,6 +4,7 @@
 //! parts into the object.
 
 use nuage_db::repo::storage as repo;
+use nuage_domain::object_lock::VersionLock;
 use nuage_domain::storage::{
     self as rules, MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, ObjectKey, Tags,
 };
@@ -13,7 +14,9 @@ use super::objects::{
     ChecksumAlgorithm, ChecksumInput, GetObject, Hasher, ObjectHeaders, PutOutcome, Segment,
     StoredChecksum, WriteCondition, b64,
 };
-use super::{BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json};
+use super::{
+    BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json, object_lock,
+};
 
 #[derive(Debug, Clone)]
 pub struct MultipartUpload {
@@ -69,6 +72,8 @@ pub struct NewUpload {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// The MD5 of the customer key the parts will be sealed with (SSE-C).
     pub customer_key_md5: Option<String>,
+    /// The retention and legal hold the object is to have (Object Lock).
+    pub lock: VersionLock,
 }
 
 /// A part to copy from another object.
@@ -124,12 +129,14 @@ impl Storage {
             tags,
             checksum_algorithm,
             customer_key_md5,
+            lock,
         } = new;
         let (bucket, key) = (bucket.as_str(), key.as_str());
         ObjectKey::parse(key)?;
         let tags = Tags::parse(tags, 10)?;
         let mut tx = self.platform().db().begin_write().await?;
-        self.owned_bucket(&mut tx, caller, bucket).await?;
+        let b = self.owned_bucket(&mut tx, caller, bucket).await?;
+        object_lock::check_lock_allowed(&b, &lock, self.now_ms())?;
         let row = repo::UploadRow {
             id: Uuid::now_v7().to_string(),
             bucket: bucket.to_owned(),
@@ -139,6 +146,7 @@ impl Storage {
             tags: json(&tags),
             checksum_algorithm: checksum_algorithm.map(|a| a.name().to_owned()),
             sse_c: customer_key_md5,
+            object_lock: (!lock.is_empty()).then(|| json(&lock)),
         };
         repo::insert_upload(&mut tx, &row).await?;
         tx.commit().await.map_err(nuage_db::DbError::from)?;
@@ -401,7 +409,7 @@ impl Storage {
             })
         });
         let etag = rules::multipart_etag(&md5s);
-        let row = repo::ObjectRow {
+        let mut row = repo::ObjectRow {
             id: upload.id.clone(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -416,7 +424,16 @@ impl Storage {
             checksum: checksum.as_ref().map(json),
             segments: json(&segments),
             sse_c: upload.sse_c,
+            lock_mode: None,
+            lock_until: None,
+            legal_hold: 0,
         };
+        let lock: VersionLock = upload
+            .object_lock
+            .as_deref()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_default();
+        object_lock::set_lock(&mut row, &lock);
         let last_modified = row.created_at;
         let version_id = self
             .commit_version(caller, row, &[], Some(upload_id), condition)

@@ -11,8 +11,11 @@ use nuage_domain::storage::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use nuage_domain::object_lock::VersionLock;
+
 use super::blobs::Backend;
 use super::crypto::{self, BlobContext, CHUNK, DataKey, TAG, WrappingKey};
+use super::object_lock;
 use super::{BodyStream, CustomerKey, S3Caller, Storage, StorageError, StorageResult, json};
 use nuage_service::ServiceError;
 
@@ -220,6 +223,8 @@ pub struct PutObject {
     pub customer_key: Option<CustomerKey>,
     /// What the write may replace (conditional writes).
     pub condition: WriteCondition,
+    /// The retention and legal hold asked for (Object Lock).
+    pub lock: VersionLock,
     pub body: BodyStream,
 }
 
@@ -369,6 +374,8 @@ pub struct ObjectInfo {
     pub parts: usize,
     /// Base64 MD5 of the customer key it was stored with (SSE-C).
     pub customer_key_md5: Option<String>,
+    /// Its retention and legal hold (Object Lock).
+    pub lock: VersionLock,
 }
 
 impl ObjectInfo {
@@ -406,6 +413,7 @@ impl ObjectInfo {
             tag_count,
             parts,
             customer_key_md5: row.sse_c.clone(),
+            lock: object_lock::lock_of(row),
         }
     }
 }
@@ -436,6 +444,9 @@ pub struct CopyObject {
     /// New tags (`REPLACE`), or the source's.
     pub tags: Option<Vec<(String, String)>>,
     pub customer_key: Option<CustomerKey>,
+    /// The retention and legal hold asked for: a copy never takes the
+    /// source's.
+    pub lock: VersionLock,
 }
 
 /// A listing request.
@@ -572,6 +583,7 @@ impl Storage {
     pub async fn put_object(&self, caller: &S3Caller, req: PutObject) -> StorageResult<PutOutcome> {
         ObjectKey::parse(&req.key)?;
         let bucket = self.bucket_of(caller, &req.bucket).await?;
+        object_lock::check_lock_allowed(&bucket, &req.lock, self.now_ms())?;
         let tags = Tags::parse(req.tags, 10)?;
         let expected_md5 = match &req.content_md5 {
             Some(m) => Some(parse_md5(m)?),
@@ -643,7 +655,7 @@ impl Storage {
             md5: etag.clone(),
             checksum: checksum.as_ref().map(|c| c.value.clone()),
         }];
-        let row = repo::ObjectRow {
+        let mut row = repo::ObjectRow {
             id,
             bucket: bucket.name.clone(),
             key: req.key,
@@ -658,7 +670,11 @@ impl Storage {
             checksum: checksum.as_ref().map(json),
             segments: json(&segments),
             sse_c: req.customer_key.as_ref().map(|c| c.key_md5.clone()),
+            lock_mode: None,
+            lock_until: None,
+            legal_hold: 0,
         };
+        object_lock::set_lock(&mut row, &req.lock);
         let last_modified = row.created_at;
         let version_id = match self
             .commit_version(
@@ -763,6 +779,7 @@ impl Storage {
                 .filter(|o| o.delete_marker == 0);
             condition.check(current.as_ref())?;
         }
+        object_lock::lock_new_version(&bucket, &mut row)?;
         let versioning = Versioning::from_stored(bucket.versioning.as_deref());
         let mut released = Vec::new();
         let mut delta_bytes = row.size;
@@ -807,7 +824,7 @@ impl Storage {
                 repo::object_version(&mut tx, &row.bucket, &row.key, NULL_VERSION).await?
             {
                 let (b, o) = self
-                    .release_version(&mut tx, &bucket.region, &old, &mut released)
+                    .release_version(&mut tx, &bucket.region, &old, &mut released, false)
                     .await?;
                 delta_bytes -= b;
                 delta_objects -= o;
@@ -841,14 +858,18 @@ impl Storage {
     }
 
     /// Removes a version's row and queues its blobs for deletion; returns
-    /// the bytes and objects it counted for.
+    /// the bytes and objects it counted for. A version Object Lock holds is
+    /// refused here, whatever the path that asks (governance retention
+    /// gives way to `bypass_governance`).
     pub(super) async fn release_version(
         &self,
         conn: &mut nuage_db::AnyConnection,
         region: &str,
         row: &repo::ObjectRow,
         released: &mut Vec<String>,
+        bypass_governance: bool,
     ) -> StorageResult<(i64, i64)> {
+        object_lock::lock_of(row).check_delete(self.now_ms(), bypass_governance)?;
         repo::delete_object_row(&mut *conn, &row.id).await?;
         let segments: Vec<Segment> = serde_json::from_str(&row.segments).unwrap_or_default();
         for s in segments {
@@ -882,7 +903,7 @@ impl Storage {
         }
     }
 
-    async fn find_version(
+    pub(super) async fn find_version(
         &self,
         conn: &mut nuage_db::AnyConnection,
         bucket: &str,
@@ -1038,6 +1059,7 @@ impl Storage {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        bypass_governance: bool,
     ) -> StorageResult<DeleteOutcome> {
         let mut tx = self.platform().db().begin_write().await?;
         let b = self.owned_bucket(&mut tx, caller, bucket).await?;
@@ -1050,7 +1072,7 @@ impl Storage {
             Some(v) => {
                 if let Some(row) = repo::object_version(&mut tx, bucket, key, v).await? {
                     (bytes, objects) = self
-                        .release_version(&mut tx, &b.region, &row, &mut released)
+                        .release_version(&mut tx, &b.region, &row, &mut released, bypass_governance)
                         .await?;
                     repo::promote_newest(&mut tx, bucket, key).await?;
                     outcome = DeleteOutcome {
@@ -1062,7 +1084,7 @@ impl Storage {
             None if versioning == Versioning::Unversioned => {
                 if let Some(row) = repo::latest_object(&mut tx, bucket, key).await? {
                     (bytes, objects) = self
-                        .release_version(&mut tx, &b.region, &row, &mut released)
+                        .release_version(&mut tx, &b.region, &row, &mut released, bypass_governance)
                         .await?;
                 }
             }
@@ -1075,7 +1097,13 @@ impl Storage {
                         repo::object_version(&mut tx, bucket, key, NULL_VERSION).await?
                     {
                         (bytes, objects) = self
-                            .release_version(&mut tx, &b.region, &old, &mut released)
+                            .release_version(
+                                &mut tx,
+                                &b.region,
+                                &old,
+                                &mut released,
+                                bypass_governance,
+                            )
                             .await?;
                     }
                     NULL_VERSION.to_owned()
@@ -1098,6 +1126,9 @@ impl Storage {
                         checksum: None,
                         segments: "[]".into(),
                         sse_c: None,
+                        lock_mode: None,
+                        lock_until: None,
+                        legal_hold: 0,
                     },
                 )
                 .await?;
@@ -1170,6 +1201,7 @@ impl Storage {
                 },
                 customer_key: req.customer_key,
                 condition: WriteCondition::default(),
+                lock: req.lock,
                 body: source.body,
             },
         )

@@ -17,10 +17,12 @@ pub struct BucketRow {
     pub cors: Option<String>,
     pub lifecycle: Option<String>,
     pub website: Option<String>,
+    /// The Object Lock configuration, once the bucket has Object Lock.
+    pub object_lock: Option<String>,
 }
 
 const BUCKET_COLUMNS: &str =
-    "name, org_id, region, created_at, versioning, tagging, cors, lifecycle, website";
+    "name, org_id, region, created_at, versioning, tagging, cors, lifecycle, website, object_lock";
 
 /// A bucket setting stored as one document (JSON) or state.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +32,7 @@ pub enum BucketSetting {
     Cors,
     Lifecycle,
     Website,
+    ObjectLock,
 }
 
 impl BucketSetting {
@@ -40,6 +43,7 @@ impl BucketSetting {
             Self::Cors => "cors",
             Self::Lifecycle => "lifecycle",
             Self::Website => "website",
+            Self::ObjectLock => "object_lock",
         }
     }
 }
@@ -60,16 +64,21 @@ pub struct ObjectRow {
     pub checksum: Option<String>,
     pub segments: String,
     pub sse_c: Option<String>,
+    /// Object Lock: the retention's mode and date, and the legal hold.
+    pub lock_mode: Option<String>,
+    pub lock_until: Option<i64>,
+    pub legal_hold: i64,
 }
 
 /// The columns an `ObjectRow` reads, in its order.
 pub const OBJECT_COLUMNS: &str = "id, bucket, key, version_id, is_latest, delete_marker, size, etag, \
-     created_at, headers, tags, checksum, segments, sse_c";
+     created_at, headers, tags, checksum, segments, sse_c, lock_mode, lock_until, legal_hold";
 
 /// What a listing reads of each object: its tags and segments (which only
 /// a read of the object itself needs) are left out, as empty lists.
 const LISTED_COLUMNS: &str = "id, bucket, key, version_id, is_latest, delete_marker, size, etag, \
-     created_at, headers, '[]' AS tags, checksum, '[]' AS segments, sse_c";
+     created_at, headers, '[]' AS tags, checksum, '[]' AS segments, sse_c, lock_mode, lock_until, \
+     legal_hold";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UploadRow {
@@ -81,10 +90,12 @@ pub struct UploadRow {
     pub tags: String,
     pub checksum_algorithm: Option<String>,
     pub sse_c: Option<String>,
+    /// The Object Lock the completed object is to have (JSON).
+    pub object_lock: Option<String>,
 }
 
 const UPLOAD_COLUMNS: &str =
-    "id, bucket, key, created_at, headers, tags, checksum_algorithm, sse_c";
+    "id, bucket, key, created_at, headers, tags, checksum_algorithm, sse_c, object_lock";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct PartRow {
@@ -135,7 +146,7 @@ pub async fn insert_org_key_if_absent(
 
 pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<(), DbError> {
     sqlx::query(&format!(
-        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(&b.name)
     .bind(&b.org_id)
@@ -146,6 +157,7 @@ pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<()
     .bind(&b.cors)
     .bind(&b.lifecycle)
     .bind(&b.website)
+    .bind(&b.object_lock)
     .execute(conn)
     .await?;
     Ok(())
@@ -268,7 +280,7 @@ pub async fn object_version(
 pub async fn insert_object(conn: &mut AnyConnection, o: &ObjectRow) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO objects ({OBJECT_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
     .bind(&o.id)
     .bind(&o.bucket)
@@ -284,6 +296,9 @@ pub async fn insert_object(conn: &mut AnyConnection, o: &ObjectRow) -> Result<()
     .bind(&o.checksum)
     .bind(&o.segments)
     .bind(&o.sse_c)
+    .bind(&o.lock_mode)
+    .bind(o.lock_until)
+    .bind(o.legal_hold)
     .execute(conn)
     .await?;
     Ok(())
@@ -486,6 +501,26 @@ pub async fn versions_in(
     .await?)
 }
 
+/// Sets a version's retention (mode and date) and legal hold.
+pub async fn set_version_lock(
+    conn: &mut AnyConnection,
+    id: &str,
+    mode: Option<&str>,
+    until: Option<i64>,
+    legal_hold: bool,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE objects SET lock_mode = $1, lock_until = $2, legal_hold = $3 WHERE id = $4",
+    )
+    .bind(mode)
+    .bind(until)
+    .bind(i64::from(legal_hold))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn set_object_tags(
     conn: &mut AnyConnection,
     id: &str,
@@ -641,7 +676,7 @@ pub async fn version_count(
 
 pub async fn insert_upload(conn: &mut AnyConnection, u: &UploadRow) -> Result<(), DbError> {
     sqlx::query(&format!(
-        "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
     .bind(&u.id)
     .bind(&u.bucket)
@@ -651,6 +686,7 @@ pub async fn insert_upload(conn: &mut AnyConnection, u: &UploadRow) -> Result<()
     .bind(&u.tags)
     .bind(&u.checksum_algorithm)
     .bind(&u.sse_c)
+    .bind(&u.object_lock)
     .execute(conn)
     .await?;
     Ok(())

@@ -235,6 +235,19 @@ async fn the_drive_is_served_over_webdav_with_app_passwords_and_reached_over_s3(
         .await
         .expect("put over S3");
     assert_eq!(dav.get("/Docs/from-s3.txt").await, (200, "s3".into()));
+    // The drive's bucket refuses Object Lock: moving a file rewrites keys.
+    let lock = app
+        .s3_client(&tenant)
+        .put_object_lock_configuration()
+        .bucket(drive_bucket(&tenant))
+        .object_lock_configuration(
+            aws_sdk_s3::types::ObjectLockConfiguration::builder()
+                .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(crate::helpers::s3_code(lock), "InvalidRequest");
 
     // Another organisation's member sees its own, empty drive.
     let other_tenant = app.tenant("Other Co").await;

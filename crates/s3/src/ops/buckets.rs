@@ -18,7 +18,12 @@ pub(super) async fn create_bucket(
         .map(|l| l.as_str().to_owned());
     call.done(
         s3.storage
-            .create_bucket(&call.caller, &i.bucket, region.as_deref())
+            .create_bucket(
+                &call.caller,
+                &i.bucket,
+                region.as_deref(),
+                i.object_lock_enabled_for_bucket.unwrap_or(false),
+            )
             .await,
     )?;
     Ok(S3Response::new(CreateBucketOutput {

@@ -9,6 +9,7 @@ mod bucket_settings;
 mod buckets;
 mod listing;
 mod multipart;
+mod object_lock;
 mod objects;
 
 use nuage_domain::storage::KeyPurpose;
@@ -283,5 +284,13 @@ operations! {
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput: "AbortMultipartUpload", Free, object;
         list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput: "ListMultipartUploads", A, bucket;
         list_parts(ListPartsInput) -> ListPartsOutput: "ListParts", A, object;
+    }
+    object_lock {
+        get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput: "GetObjectLockConfiguration", B, bucket;
+        put_object_lock_configuration(PutObjectLockConfigurationInput) -> PutObjectLockConfigurationOutput: "PutObjectLockConfiguration", A, bucket;
+        get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput: "GetObjectRetention", B, object;
+        put_object_retention(PutObjectRetentionInput) -> PutObjectRetentionOutput: "PutObjectRetention", A, object;
+        get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput: "GetObjectLegalHold", B, object;
+        put_object_legal_hold(PutObjectLegalHoldInput) -> PutObjectLegalHoldOutput: "PutObjectLegalHold", A, object;
     }
 }

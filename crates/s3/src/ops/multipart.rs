@@ -46,6 +46,11 @@ pub(super) async fn create_multipart_upload(
                     tags,
                     checksum_algorithm: algorithm,
                     customer_key_md5: customer_key.as_ref().map(|k| k.key_md5.clone()),
+                    lock: super::object_lock::lock_in(
+                        i.object_lock_mode.as_ref().map(|m| m.as_str()),
+                        i.object_lock_retain_until_date,
+                        i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
+                    )?,
                 },
             )
             .await,

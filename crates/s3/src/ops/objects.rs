@@ -4,7 +4,7 @@ use nuage_storage::{CopyObject, GetObject};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::{Call, NuageS3, SSE, copy_source, sse, tags_in, tags_out};
+use super::{Call, NuageS3, SSE, copy_source, object_lock, sse, tags_in, tags_out};
 use crate::convert;
 
 pub(super) async fn put_object(
@@ -40,6 +40,12 @@ pub(super) async fn put_object(
         i.metadata,
     )?;
     let tags = convert::tagging_header(i.tagging.as_deref())?;
+    let lock = object_lock::lock_in(
+        i.object_lock_mode.as_ref().map(|m| m.as_str()),
+        i.object_lock_retain_until_date,
+        i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
+    )?;
+    object_lock::require_digest(&lock, i.content_md5.is_some(), checksum.algorithm.is_some())?;
     let length = i.content_length.map(|l| l.max(0) as u64);
     let r = s3
         .storage
@@ -55,6 +61,7 @@ pub(super) async fn put_object(
                 checksum,
                 customer_key,
                 condition,
+                lock,
                 body: convert::body_in(i.body),
             },
         )
@@ -115,7 +122,12 @@ pub(super) async fn get_object(
         convert::ChecksumFields::default()
     };
     let h = info.headers;
+    let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+        object_lock::lock_out(&info.lock);
     Ok(S3Response::new(GetObjectOutput {
+        object_lock_mode,
+        object_lock_retain_until_date,
+        object_lock_legal_hold_status,
         body: Some(convert::body_out(o.body)),
         content_length: Some(o.content_length as i64),
         content_range: o.range.map(|(a, b)| format!("bytes {a}-{b}/{}", info.size)),
@@ -175,7 +187,12 @@ pub(super) async fn head_object(
     let info = call.done(s3.storage.head_object(&call.caller, &get).await)?;
     let c = convert::checksum_fields(info.checksum.as_ref());
     let h = info.headers;
+    let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) =
+        object_lock::lock_out(&info.lock);
     Ok(S3Response::new(HeadObjectOutput {
+        object_lock_mode,
+        object_lock_retain_until_date,
+        object_lock_legal_hold_status,
         content_length: Some(info.size as i64),
         accept_ranges: Some("bytes".to_owned()),
         e_tag: Some(convert::etag(&info.etag)),
@@ -263,7 +280,13 @@ pub(super) async fn delete_object(
     let i = req.input;
     let o = call.done(
         s3.storage
-            .delete_object(&call.caller, &i.bucket, &i.key, i.version_id.as_deref())
+            .delete_object(
+                &call.caller,
+                &i.bucket,
+                &i.key,
+                i.version_id.as_deref(),
+                i.bypass_governance_retention.unwrap_or(false),
+            )
             .await,
     )?;
     Ok(S3Response::new(DeleteObjectOutput {
@@ -291,7 +314,13 @@ pub(super) async fn delete_objects(
     for o in i.delete.objects {
         let r = s3
             .storage
-            .delete_object(&call.caller, &i.bucket, &o.key, o.version_id.as_deref())
+            .delete_object(
+                &call.caller,
+                &i.bucket,
+                &o.key,
+                o.version_id.as_deref(),
+                i.bypass_governance_retention.unwrap_or(false),
+            )
             .await
             .map(|d| (d, 0));
         match call.for_key(&o.key).moved(0, r) {
@@ -386,6 +415,11 @@ pub(super) async fn copy_object(
         headers,
         tags,
         customer_key,
+        lock: object_lock::lock_in(
+            i.object_lock_mode.as_ref().map(|m| m.as_str()),
+            i.object_lock_retain_until_date,
+            i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
+        )?,
     };
     let o = call.done(s3.storage.copy_object(&call.caller, copy).await)?;
     let c = convert::checksum_fields(o.checksum.as_ref());
