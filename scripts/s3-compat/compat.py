@@ -542,6 +542,19 @@ def aws_scenarios(tls_url, ca):
         tags = api("get-object-tagging", "--bucket", b, "--key", "small.bin")["TagSet"]
         assert sorted((t["Key"], t["Value"]) for t in tags) == [("team", "achats"), ("year", "2026")], tags
 
+    @g.check("ACLs: get-bucket-acl and get-object-acl give the owner FULL_CONTROL; public-read is refused", needs=["cp a small file up and down (sha256 equal)"])
+    def _():
+        for acl in (api("get-bucket-acl", "--bucket", b), api("get-object-acl", "--bucket", b, "--key", "small.bin")):
+            grants = acl["Grants"]
+            assert [g["Permission"] for g in grants] == ["FULL_CONTROL"], grants
+            assert grants[0]["Grantee"]["ID"] == acl["Owner"]["ID"], acl
+        api("put-object-acl", "--bucket", b, "--key", "small.bin", "--acl", "bucket-owner-full-control")
+        refused = aws("s3api", "put-object-acl", "--bucket", b, "--key", "small.bin", "--acl", "public-read",
+                      ok_codes=(254, 255))
+        assert "AccessControlListNotSupported" in refused.stderr, tail(refused.stderr, 3)
+        owner = api("get-bucket-ownership-controls", "--bucket", b)["OwnershipControls"]["Rules"]
+        assert owner == [{"ObjectOwnership": "BucketOwnerEnforced"}], owner
+
     @g.check("copy-object --metadata-directive REPLACE with a new content type", needs=["cp a small file up and down (sha256 equal)"])
     def _():
         api("copy-object", "--bucket", b, "--key", "copy.txt", "--copy-source", f"{b}/small.bin",

@@ -3,8 +3,10 @@
 //! I/O; everything that crosses an edge of the platform is parsed into one of
 //! these types first.
 
+pub mod acl;
 pub mod audit;
 pub mod billing;
+pub mod bucket_policy;
 pub mod catalogue;
 pub mod drive;
 pub mod error;

@@ -2,6 +2,7 @@
 
 pub(crate) mod drive;
 pub(crate) mod s3;
+pub(crate) mod s3_acl;
 pub(crate) mod s3_durability;
 pub(crate) mod s3_fuzz;
 pub(crate) mod s3_isolation;

@@ -4,7 +4,7 @@ use nuage_storage::ListQuery;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::{Call, NuageS3, max_keys};
+use super::{Call, NuageS3, max_keys, owner};
 use crate::convert;
 
 pub(super) async fn list_objects(
@@ -40,7 +40,12 @@ pub(super) async fn list_objects(
             None
         },
         encoding_type: i.encoding_type,
-        contents: Some(l.objects.into_iter().map(|o| listed(o, &enc)).collect()),
+        contents: Some(
+            l.objects
+                .into_iter()
+                .map(|o| listed(o, &enc, Some(owner(&call.caller))))
+                .collect(),
+        ),
         common_prefixes: Some(common_prefixes(l.prefixes, &enc)),
         ..Default::default()
     }))
@@ -71,6 +76,7 @@ pub(super) async fn list_objects_v2(
     };
     let l = call.done(s3.storage.list_objects(&call.caller, &i.bucket, &q).await)?;
     let count = l.objects.len() + l.prefixes.len();
+    let fetch_owner = i.fetch_owner.unwrap_or(false);
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(i.bucket),
         prefix: Some(enc(q.prefix)),
@@ -82,7 +88,12 @@ pub(super) async fn list_objects_v2(
         next_continuation_token: l.next.map(|n| encode_token(&n)),
         start_after: i.start_after.map(enc),
         encoding_type: i.encoding_type,
-        contents: Some(l.objects.into_iter().map(|o| listed(o, &enc)).collect()),
+        contents: Some(
+            l.objects
+                .into_iter()
+                .map(|o| listed(o, &enc, fetch_owner.then(|| owner(&call.caller))))
+                .collect(),
+        ),
         common_prefixes: Some(common_prefixes(l.prefixes, &enc)),
         ..Default::default()
     }))
@@ -117,7 +128,7 @@ pub(super) async fn list_object_versions(
                 version_id: Some(v.version_id),
                 is_latest: Some(v.is_latest),
                 last_modified: Some(convert::timestamp(v.last_modified)),
-                owner: None,
+                owner: Some(owner(&call.caller)),
             });
         } else {
             versions.push(ObjectVersion {
@@ -128,6 +139,7 @@ pub(super) async fn list_object_versions(
                 e_tag: Some(convert::etag(&v.etag)),
                 last_modified: Some(convert::timestamp(v.last_modified)),
                 storage_class: Some(ObjectVersionStorageClass::from("STANDARD".to_owned())),
+                owner: Some(owner(&call.caller)),
                 ..Default::default()
             });
         }
@@ -156,9 +168,14 @@ fn given(delimiter: Option<String>) -> Option<String> {
     delimiter.filter(|d| !d.is_empty())
 }
 
-/// An object as listings show it.
-fn listed(o: nuage_storage::ObjectInfo, enc: &impl Fn(String) -> String) -> Object {
+/// An object as listings show it (with its owner when asked).
+fn listed(
+    o: nuage_storage::ObjectInfo,
+    enc: &impl Fn(String) -> String,
+    owner: Option<Owner>,
+) -> Object {
     Object {
+        owner,
         key: Some(enc(o.key)),
         size: Some(o.size as i64),
         e_tag: Some(convert::etag(&o.etag)),

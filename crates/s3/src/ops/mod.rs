@@ -5,6 +5,7 @@
 //! log will say) and ends its storage call with [`Call::done`] or
 //! [`Call::moved`], which record the request and map the error once.
 
+mod acl;
 mod bucket_settings;
 mod buckets;
 mod listing;
@@ -41,6 +42,16 @@ struct Call<'a> {
     class: RequestClass,
     bucket: String,
     key: Option<String>,
+}
+
+/// The owner S3 shows of a bucket and of everything in it: the bucket's
+/// organisation, whose canonical user id is its organisation id. Only the
+/// owner reaches a bucket, so it is the caller's organisation.
+fn owner(caller: &S3Caller) -> Owner {
+    Owner {
+        id: Some(caller.org.to_string()),
+        display_name: None,
+    }
 }
 
 impl NuageS3 {
@@ -284,6 +295,15 @@ operations! {
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput: "AbortMultipartUpload", Free, object;
         list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput: "ListMultipartUploads", A, bucket;
         list_parts(ListPartsInput) -> ListPartsOutput: "ListParts", A, object;
+    }
+    acl {
+        get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput: "GetBucketAcl", B, bucket;
+        put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput: "PutBucketAcl", A, bucket;
+        get_object_acl(GetObjectAclInput) -> GetObjectAclOutput: "GetObjectAcl", B, object;
+        put_object_acl(PutObjectAclInput) -> PutObjectAclOutput: "PutObjectAcl", A, object;
+        get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput: "GetBucketOwnershipControls", B, bucket;
+        put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput: "PutBucketOwnershipControls", A, bucket;
+        delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput: "DeleteBucketOwnershipControls", Free, bucket;
     }
     object_lock {
         get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput: "GetObjectLockConfiguration", B, bucket;
