@@ -375,13 +375,16 @@ def aws_scenarios(tls_url, ca):
         AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard", AWS_PAGER="",
     )
 
-    def aws(*args, endpoint=tls_url, ok_codes=(0,)):
+    env_b = dict(env, AWS_ACCESS_KEY_ID=KEY_B, AWS_SECRET_ACCESS_KEY=SECRET_B)
+
+    def aws(*args, endpoint=tls_url, ok_codes=(0,), as_b=False):
         # --debug logs every request and response: a failure then shows them.
-        proc = run(["aws", "--debug", "--endpoint-url", endpoint, *args], env, ok_codes=ok_codes, excerpt=aws_debug_excerpt)
+        proc = run(["aws", "--debug", "--endpoint-url", endpoint, *args], env_b if as_b else env,
+                   ok_codes=ok_codes, excerpt=aws_debug_excerpt)
         return proc
 
-    def api(*args):
-        out = aws("s3api", *args, "--output", "json").stdout
+    def api(*args, as_b=False):
+        out = aws("s3api", *args, "--output", "json", as_b=as_b).stdout
         return json.loads(out) if out.strip() else {}
 
     b = new_bucket_name("aws")
@@ -554,6 +557,33 @@ def aws_scenarios(tls_url, ca):
         assert "AccessControlListNotSupported" in refused.stderr, tail(refused.stderr, 3)
         owner = api("get-bucket-ownership-controls", "--bucket", b)["OwnershipControls"]["Rules"]
         assert owner == [{"ObjectOwnership": "BucketOwnerEnforced"}], owner
+
+    @g.check("bucket policy: Block Public Access refuses a public one and unsigned reads; one naming another organisation lets it read", needs=["cp a small file up and down (sha256 equal)"])
+    def _():
+        block = api("get-public-access-block", "--bucket", b)["PublicAccessBlockConfiguration"]
+        assert all(block.values()), f"on by default: {block}"
+        public = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*"}]})
+        refused = aws("s3api", "put-bucket-policy", "--bucket", b, "--policy", public, ok_codes=(254, 255))
+        assert "AccessDenied" in refused.stderr, tail(refused.stderr, 3)
+        unsigned = aws("s3api", "get-object", "--no-sign-request", "--bucket", b, "--key", "small.bin",
+                       str(WORK / "aws/unsigned"), ok_codes=(254, 255))
+        assert "AccessDenied" in unsigned.stderr, tail(unsigned.stderr, 3)
+        if not (KEY_B and SECRET_B):
+            return
+        org_b = api("list-buckets", as_b=True)["Owner"]["ID"]
+        grant = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{org_b}:root"]},
+            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/small.bin"}]})
+        api("put-bucket-policy", "--bucket", b, "--policy", grant)
+        assert api("get-bucket-policy-status", "--bucket", b)["PolicyStatus"]["IsPublic"] is False
+        assert json.loads(api("get-bucket-policy", "--bucket", b)["Policy"]) == json.loads(grant)
+        aws("s3api", "get-object", "--bucket", b, "--key", "small.bin", str(WORK / "aws/by-b"), as_b=True)
+        same_file(small, WORK / "aws/by-b")
+        api("delete-bucket-policy", "--bucket", b)
+        denied = aws("s3api", "get-object", "--bucket", b, "--key", "small.bin", str(WORK / "aws/by-b2"),
+                     ok_codes=(254, 255), as_b=True)
+        assert "AccessDenied" in denied.stderr, tail(denied.stderr, 3)
 
     @g.check("copy-object --metadata-directive REPLACE with a new content type", needs=["cp a small file up and down (sha256 equal)"])
     def _():
@@ -1093,6 +1123,29 @@ def s3cmd_scenarios():
         s3cmd("del", "--recursive", "--force", f"s3://{s}")
         s3cmd("rb", f"s3://{s}")
         assert error_code(lambda: s3.head_bucket(Bucket=s)) == "404", "the bucket is still there"
+
+    # s3cmd's defaults but the address and keys: it signs for the region
+    # "US" (bucket_location), which Nuage accepts as any other.
+    defaults = WORK / "s3cfg-defaults"
+    defaults.write_text(
+        "[default]\n"
+        f"access_key = {KEY}\nsecret_key = {SECRET}\n"
+        f"host_base = {host}\nhost_bucket = {host}\n"
+        "use_https = False\n"
+    )
+    d = new_bucket_name("s3cmd-defaults")
+
+    @g.check("with its default configuration (signed for region US): mb, put, ls, get, del, rb")
+    def _():
+        def plain(*args):
+            return run(["s3cmd", "-c", str(defaults), "--no-progress", *args], env)
+        plain("mb", f"s3://{d}")
+        plain("put", str(small), f"s3://{d}/small.bin")
+        assert "small.bin" in plain("ls", f"s3://{d}").stdout
+        plain("get", f"s3://{d}/small.bin", str(WORK / "s3cmd/defaults.back"))
+        same_file(small, WORK / "s3cmd/defaults.back")
+        plain("del", f"s3://{d}/small.bin")
+        plain("rb", f"s3://{d}")
 
 
 # --- main ---------------------------------------------------------------------

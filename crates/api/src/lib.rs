@@ -86,6 +86,10 @@ pub fn router(platform: Platform) -> Router {
             .routes(routes!(orgs::org_audit))
             .routes(routes!(orgs::revoke_s3_key))
             .routes(routes!(storage::set_quota))
+            .routes(routes!(
+                storage::public_access_block,
+                storage::set_public_access_block
+            ))
             .routes(routes!(storage::usage))
             .routes(routes!(storage::daily_usage))
             .routes(routes!(storage::access_log))

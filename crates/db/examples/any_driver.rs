@@ -110,6 +110,8 @@ async fn fill(db: &Db) -> Result<(), Box<dyn std::error::Error>> {
             lifecycle: None,
             website: None,
             object_lock: None,
+            policy: None,
+            public_access_block: None,
         },
     )
     .await?;

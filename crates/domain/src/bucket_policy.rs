@@ -73,9 +73,16 @@ enum Principals {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Condition {
-    SourceIp { networks: Vec<Network>, negate: bool },
+    SourceIp {
+        networks: Vec<Network>,
+        negate: bool,
+    },
     SecureTransport(bool),
-    Prefix { patterns: Vec<String>, like: bool, negate: bool },
+    Prefix {
+        patterns: Vec<String>,
+        like: bool,
+        negate: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +122,9 @@ fn strings(value: &Value, what: &str) -> Result<Vec<String>, PolicyError> {
             })
             .collect(),
         Value::Bool(b) => Ok(vec![b.to_string()]),
-        _ => Err(bad(format!("{what} is neither a string nor a list of strings"))),
+        _ => Err(bad(format!(
+            "{what} is neither a string nor a list of strings"
+        ))),
     }
 }
 
@@ -146,7 +155,9 @@ impl Network {
             _ => ip,
         };
         let (net, ip, width) = match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(n.to_bits()), u128::from(i.to_bits()), 32),
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                (u128::from(n.to_bits()), u128::from(i.to_bits()), 32)
+            }
             (IpAddr::V6(n), IpAddr::V6(i)) => (n.to_bits(), i.to_bits(), 128),
             _ => return false,
         };
@@ -247,7 +258,9 @@ impl Condition {
                         negate: operator == "NotIpAddress",
                     }),
                     ("Bool", "aws:SecureTransport") => match values.as_slice() {
-                        [v] if v == "true" || v == "false" => Ok(Self::SecureTransport(v == "true")),
+                        [v] if v == "true" || v == "false" => {
+                            Ok(Self::SecureTransport(v == "true"))
+                        }
                         _ => Err(bad("aws:SecureTransport is \"true\" or \"false\"")),
                     },
                     (
@@ -287,13 +300,9 @@ impl Condition {
                 let Some(prefix) = req.prefix else {
                     return false;
                 };
-                let found = patterns.iter().any(|p| {
-                    if *like {
-                        glob(p, prefix)
-                    } else {
-                        p == prefix
-                    }
-                });
+                let found = patterns
+                    .iter()
+                    .any(|p| if *like { glob(p, prefix) } else { p == prefix });
                 found != *negate
             }
         }
@@ -306,8 +315,15 @@ impl Statement {
             return Err(bad("a statement is an object"));
         };
         for key in map.keys() {
-            if !["Sid", "Effect", "Principal", "Action", "Resource", "Condition"]
-                .contains(&key.as_str())
+            if ![
+                "Sid",
+                "Effect",
+                "Principal",
+                "Action",
+                "Resource",
+                "Condition",
+            ]
+            .contains(&key.as_str())
             {
                 return Err(bad(format!(
                     "the statement element {key} is not supported (Sid, Effect, Principal, \
@@ -325,7 +341,8 @@ impl Statement {
                 .ok_or_else(|| bad("a statement needs a Principal"))?,
         )?;
         let actions = strings(
-            map.get("Action").ok_or_else(|| bad("a statement needs an Action"))?,
+            map.get("Action")
+                .ok_or_else(|| bad("a statement needs an Action"))?,
             "Action",
         )?;
         for a in &actions {
@@ -376,10 +393,9 @@ impl Statement {
             None => req.bucket.to_owned(),
         };
         self.principals.matches(req.requester)
-            && self
-                .actions
-                .iter()
-                .any(|a| a == "*" || glob(&a.to_ascii_lowercase(), &req.action.to_ascii_lowercase()))
+            && self.actions.iter().any(|a| {
+                a == "*" || glob(&a.to_ascii_lowercase(), &req.action.to_ascii_lowercase())
+            })
             && self.resources.iter().any(|r| glob(r, &resource))
             && self.conditions.iter().all(|c| c.holds(req))
     }
@@ -443,6 +459,94 @@ impl Policy {
     /// Whether some statement makes the bucket public.
     pub fn is_public(&self) -> bool {
         self.statements.iter().any(Statement::is_public)
+    }
+}
+
+/// The actions a policy may grant to someone other than the bucket's
+/// owner: reading, listing and writing objects. Managing the bucket itself
+/// (its policy, settings, locks, deletion) stays with its owner.
+const GRANTABLE: [&str; 17] = [
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
+    "s3:GetObjectAttributes",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:ListBucketMultipartUploads",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObjectTagging",
+    "s3:AbortMultipartUpload",
+    "s3:GetBucketLocation",
+    "s3:GetObjectRetention",
+];
+
+/// The IAM action of an S3 operation (`versioned` when the request names
+/// a version), as AWS's documentation pairs them.
+pub fn action_of(operation: &str, versioned: bool) -> String {
+    let action = match (operation, versioned) {
+        ("GetObject" | "HeadObject", false) => "s3:GetObject",
+        ("GetObject" | "HeadObject", true) => "s3:GetObjectVersion",
+        ("GetObjectTagging", true) => "s3:GetObjectVersionTagging",
+        ("DeleteObject", false) => "s3:DeleteObject",
+        ("DeleteObject", true) => "s3:DeleteObjectVersion",
+        ("ListObjects" | "ListObjectsV2" | "HeadBucket", _) => "s3:ListBucket",
+        ("ListObjectVersions", _) => "s3:ListBucketVersions",
+        ("ListMultipartUploads", _) => "s3:ListBucketMultipartUploads",
+        ("ListParts", _) => "s3:ListMultipartUploadParts",
+        (
+            "PutObject"
+            | "CopyObject"
+            | "CreateMultipartUpload"
+            | "UploadPart"
+            | "UploadPartCopy"
+            | "CompleteMultipartUpload",
+            _,
+        ) => "s3:PutObject",
+        ("GetObjectAttributes", true) => "s3:GetObjectVersionAttributes",
+        (other, _) => return format!("s3:{other}"),
+    };
+    action.to_owned()
+}
+
+/// Who a request acts as, once the bucket's owner, policy and Block Public
+/// Access have been consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The requester owns the bucket.
+    Owner,
+    /// Someone else, whom the policy allows.
+    Granted,
+    Denied,
+}
+
+/// The one rule of access to a bucket: its owner may do anything its
+/// policy does not explicitly deny; anyone else only what the policy
+/// allows, among the grantable actions, and nothing while Block Public
+/// Access restricts a bucket whose policy is public.
+pub fn decide(
+    owner: &str,
+    policy: Option<&Policy>,
+    block: PublicAccessBlock,
+    req: &Request<'_>,
+) -> Verdict {
+    let decision = policy.map_or(Decision::Silent, |p| p.evaluate(req));
+    if req.requester == Requester::Org(owner) {
+        return if decision == Decision::Deny {
+            Verdict::Denied
+        } else {
+            Verdict::Owner
+        };
+    }
+    let public_blocked = block.restrict_public_buckets && policy.is_some_and(Policy::is_public);
+    if decision == Decision::Allow && GRANTABLE.contains(&req.action) && !public_blocked {
+        Verdict::Granted
+    } else {
+        Verdict::Denied
     }
 }
 
@@ -534,9 +638,18 @@ mod tests {
         let p = public_read();
         assert!(p.is_public());
         let anon = Requester::Anonymous;
-        assert_eq!(p.evaluate(&req(anon, "s3:GetObject", Some("public/a.html"))), Decision::Allow);
-        assert_eq!(p.evaluate(&req(anon, "s3:GetObject", Some("private/a"))), Decision::Silent);
-        assert_eq!(p.evaluate(&req(anon, "s3:PutObject", Some("public/a"))), Decision::Silent);
+        assert_eq!(
+            p.evaluate(&req(anon, "s3:GetObject", Some("public/a.html"))),
+            Decision::Allow
+        );
+        assert_eq!(
+            p.evaluate(&req(anon, "s3:GetObject", Some("private/a"))),
+            Decision::Silent
+        );
+        assert_eq!(
+            p.evaluate(&req(anon, "s3:PutObject", Some("public/a"))),
+            Decision::Silent
+        );
     }
 
     #[test]
@@ -552,9 +665,18 @@ mod tests {
         .expect("policy");
         assert!(!p.is_public());
         let org = Requester::Org(ORG);
-        assert_eq!(p.evaluate(&req(org, "s3:GetObject", Some("k"))), Decision::Allow);
-        assert_eq!(p.evaluate(&req(org, "s3:ListBucket", None)), Decision::Allow);
-        assert_eq!(p.evaluate(&req(Requester::Org("other"), "s3:GetObject", Some("k"))), Decision::Silent);
+        assert_eq!(
+            p.evaluate(&req(org, "s3:GetObject", Some("k"))),
+            Decision::Allow
+        );
+        assert_eq!(
+            p.evaluate(&req(org, "s3:ListBucket", None)),
+            Decision::Allow
+        );
+        assert_eq!(
+            p.evaluate(&req(Requester::Org("other"), "s3:GetObject", Some("k"))),
+            Decision::Silent
+        );
         let mut plain = req(org, "s3:GetObject", Some("k"));
         plain.secure = false;
         assert_eq!(p.evaluate(&plain), Decision::Deny);
@@ -596,6 +718,66 @@ mod tests {
         ] {
             assert!(Policy::parse(bad, "site").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_owner_needs_no_grant_and_others_need_one_block_public_access_permitting() {
+        let owner = "owner-org";
+        let get = |requester| req(requester, "s3:GetObject", Some("public/a"));
+        let p = public_read();
+        let open = PublicAccessBlock::NONE;
+        assert_eq!(
+            decide(owner, None, open, &get(Requester::Org(owner))),
+            Verdict::Owner
+        );
+        assert_eq!(
+            decide(owner, None, open, &get(Requester::Anonymous)),
+            Verdict::Denied
+        );
+        assert_eq!(
+            decide(owner, Some(&p), open, &get(Requester::Anonymous)),
+            Verdict::Granted
+        );
+        assert_eq!(
+            decide(owner, Some(&p), open, &get(Requester::Org(ORG))),
+            Verdict::Granted
+        );
+        // Block Public Access on: the public policy serves only its owner.
+        let blocked = PublicAccessBlock::ALL;
+        assert_eq!(
+            decide(owner, Some(&p), blocked, &get(Requester::Anonymous)),
+            Verdict::Denied
+        );
+        assert_eq!(
+            decide(owner, Some(&p), blocked, &get(Requester::Org(owner))),
+            Verdict::Owner
+        );
+        // Managing the bucket is never granted, even by `s3:*`.
+        let all = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::site"}]}"#,
+            "site",
+        )
+        .expect("policy");
+        let delete = req(Requester::Org(ORG), "s3:DeleteBucket", None);
+        assert_eq!(decide(owner, Some(&all), open, &delete), Verdict::Denied);
+        // An explicit deny binds the owner too.
+        let deny = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::site/*"}]}"#,
+            "site",
+        )
+        .expect("policy");
+        let erase = req(Requester::Org(owner), "s3:DeleteObject", Some("k"));
+        assert_eq!(decide(owner, Some(&deny), open, &erase), Verdict::Denied);
+    }
+
+    #[test]
+    fn operations_map_to_their_iam_actions() {
+        assert_eq!(action_of("HeadObject", false), "s3:GetObject");
+        assert_eq!(action_of("GetObject", true), "s3:GetObjectVersion");
+        assert_eq!(action_of("DeleteObject", true), "s3:DeleteObjectVersion");
+        assert_eq!(action_of("ListObjectsV2", false), "s3:ListBucket");
+        assert_eq!(action_of("UploadPart", false), "s3:PutObject");
+        assert_eq!(action_of("PutBucketPolicy", false), "s3:PutBucketPolicy");
     }
 
     #[test]

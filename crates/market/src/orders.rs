@@ -483,6 +483,8 @@ impl Catalogue {
                 lifecycle: None,
                 website: None,
                 object_lock: None,
+                policy: None,
+                public_access_block: None,
             },
         )
         .await

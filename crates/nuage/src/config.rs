@@ -248,6 +248,9 @@ pub struct StorageConfig {
     /// Browser-form uploads read at once; more get `503 SlowDown`. With
     /// `post_object_max_bytes`, bounds the memory they can take.
     pub max_concurrent_post_objects: usize,
+    /// Unsigned requests a bucket policy lets in, per bucket and second;
+    /// more get `503 SlowDown`.
+    pub anonymous_requests_per_second: u32,
     /// The length of a day in lifecycle rules (86400; shorter only for tests).
     pub lifecycle_day_seconds: u64,
     /// How often released blobs, orphans, expired uploads and lifecycle
@@ -269,12 +272,14 @@ impl Default for StorageConfig {
                 path: None,
                 s3: None,
                 swift: None,
+                block_public_access: false,
             }],
             root_domain: None,
             upload_expiry_hours: 7 * 24,
             body_idle_timeout_seconds: 60,
             max_concurrent_requests: 512,
             post_object_max_bytes: 32 * 1024 * 1024,
+            anonymous_requests_per_second: 100,
             max_concurrent_post_objects: 4,
             lifecycle_day_seconds: 86_400,
             maintenance_interval_seconds: 300,
@@ -301,6 +306,10 @@ pub struct RegionConfig {
     pub s3: Option<RemoteS3Config>,
     /// Or a container of an OpenStack Swift store.
     pub swift: Option<RemoteSwiftConfig>,
+    /// Keeps Block Public Access on for every bucket of the region, whatever
+    /// its owner sets: no bucket there can be made public.
+    #[serde(default)]
+    pub block_public_access: bool,
 }
 
 /// A bucket of an S3-compatible store that holds a region's (sealed) blobs.

@@ -118,8 +118,29 @@ fn x_forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
     (!chain.is_empty()).then_some(chain)
 }
 
+/// Put in a request's extensions when a trusted proxy says the client
+/// reached it over TLS (`X-Forwarded-Proto: https`, or `proto=https` in
+/// `Forwarded`).
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardedHttps;
+
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    let x_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let proto = headers
+        .get_all(axum::http::header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([';', ',']))
+        .any(|pair| pair.trim().eq_ignore_ascii_case("proto=https"));
+    x_proto || proto
+}
+
 /// The middleware every listener runs first: `ConnectInfo` becomes the
-/// client's address (its port kept).
+/// client's address (its port kept), and a trusted proxy's word that the
+/// client used TLS is kept as [`ForwardedHttps`].
 pub async fn client_address(
     axum::extract::State(trusted): axum::extract::State<TrustedProxies>,
     mut request: Request,
@@ -130,6 +151,9 @@ pub async fn client_address(
         .get::<ConnectInfo<SocketAddr>>()
         .copied()
     {
+        if trusted.contains(peer.ip()) && forwarded_https(request.headers()) {
+            request.extensions_mut().insert(ForwardedHttps);
+        }
         let client = trusted.client(peer.ip(), request.headers());
         if client != peer.ip() {
             request

@@ -582,6 +582,7 @@ fn open_storage(platform: &Platform, config: &Config) -> anyhow::Result<Storage>
                         name: r.name.clone(),
                         jurisdiction: r.jurisdiction.clone(),
                         location: r.location.clone(),
+                        block_public_access: r.block_public_access,
                     },
                     backend_settings(r, &config.data_dir),
                 )
@@ -606,6 +607,7 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
         &nuage_s3::S3Settings {
             root_domain: config.storage.root_domain.clone(),
             post_object_max_bytes: config.storage.post_object_max_bytes,
+            anonymous_requests_per_second: config.storage.anonymous_requests_per_second,
         },
     )
     .map_err(anyhow::Error::msg)?;
@@ -619,6 +621,8 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
     };
     let cors = nuage_s3::Cors::new(storage.clone(), config.storage.root_domain.clone());
     let throttle = nuage_s3::throttle::SignatureThrottle::new(storage.platform().clone());
+    let listener_tls = config.tls.is_some();
+    let any_region = nuage_s3::region::AnyRegion::new(storage.platform().clone());
     let handler = move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
         SocketAddr,
     >,
@@ -627,6 +631,7 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
         let permits = permits.clone();
         let cors = cors.clone();
         let throttle = throttle.clone();
+        let any_region = any_region.clone();
         async move {
             let request_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
             // A source that keeps failing its signatures waits, like a
@@ -648,7 +653,27 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
                 .is_some_and(|v| v.as_bytes() != b"0")
                 || request.headers().contains_key(header::TRANSFER_ENCODING);
             let http1 = request.version() <= axum::http::Version::HTTP_11;
-            let response = s3_answer(&service, &permits, &cors, peer, request).await;
+            let mut request = request;
+            if let nuage_s3::region::Resigned::Mismatch = any_region.resign(&mut request).await {
+                let refused = (
+                    StatusCode::FORBIDDEN,
+                    [(header::CONTENT_TYPE, "application/xml")],
+                    nuage_s3::error_xml(
+                        "SignatureDoesNotMatch",
+                        "The request signature we calculated does not match the signature you provided.",
+                    ),
+                )
+                    .into_response();
+                let refused = nuage_s3::with_request_id(refused, &request_id).await;
+                return count_signature_failure(
+                    refused,
+                    &throttle,
+                    &source,
+                    signed_by.as_deref().unwrap_or_default(),
+                )
+                .await;
+            }
+            let response = s3_answer(&service, &permits, &cors, peer, listener_tls, request).await;
             let mut response = nuage_s3::with_request_id(response, &request_id).await;
             if let Some(key) = &signed_by
                 && response.status() == StatusCode::FORBIDDEN
@@ -699,6 +724,7 @@ async fn s3_answer(
     permits: &Permits,
     cors: &nuage_s3::Cors,
     peer: SocketAddr,
+    secure: bool,
     mut request: axum::extract::Request,
 ) -> axum::response::Response {
     let Ok(_permit) = permits.requests.clone().try_acquire_owned() else {
@@ -723,6 +749,14 @@ async fn s3_answer(
         .response_headers(request.method(), &path, request.headers())
         .await;
     request.extensions_mut().insert(nuage_s3::ClientAddr(peer));
+    if secure
+        || request
+            .extensions()
+            .get::<crate::proxies::ForwardedHttps>()
+            .is_some()
+    {
+        request.extensions_mut().insert(nuage_s3::Secure);
+    }
     match tower::ServiceExt::oneshot(service.clone(), request).await {
         Ok(response) => {
             let mut response = response.map(axum::body::Body::new);

@@ -75,6 +75,11 @@ pub fn s3(e: StorageError) -> S3Error {
         ),
         E::Conflict(m) => S3Error::with_message(S3ErrorCode::OperationAborted, m),
         E::MalformedXml(m) => S3Error::with_message(S3ErrorCode::MalformedXML, m),
+        E::MalformedPolicy(m) => S3Error::with_message(S3ErrorCode::MalformedPolicy, m),
+        E::NoSuchBucketPolicy => s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist"),
+        E::AccessDeniedBecause(m) => {
+            S3Error::with_message(S3ErrorCode::AccessDenied, format!("Access Denied: {m}"))
+        }
         E::InvalidBucketState(m) => S3Error::with_message(S3ErrorCode::InvalidBucketState, m),
         E::ObjectLockConfigurationNotFound => s3_error!(
             ObjectLockConfigurationNotFoundError,

@@ -10,6 +10,7 @@ mod convert;
 mod cors;
 mod error;
 mod ops;
+pub mod region;
 pub mod throttle;
 
 use std::net::SocketAddr;
@@ -26,9 +27,17 @@ pub use cors::Cors;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// Put in a request's extensions when it came over TLS (to the listener,
+/// or to a trusted proxy that says so): what `aws:SecureTransport` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Secure;
+
 /// Settings of the S3 protocol.
 #[derive(Debug, Clone, Default)]
 pub struct S3Settings {
+    /// Unsigned requests a policy lets in, at most this many per second
+    /// and bucket (beyond them, `503 SlowDown`).
+    pub anonymous_requests_per_second: u32,
     /// With a root domain, `<bucket>.<root domain>` addresses a bucket too.
     pub root_domain: Option<String>,
     /// The largest file a browser form (`POST` Object) uploads: `s3s`
@@ -42,6 +51,7 @@ pub fn service(storage: Storage, settings: &S3Settings) -> Result<S3Service, Str
     let mut builder = S3ServiceBuilder::new(ops::NuageS3 {
         storage,
         keys: keys.clone(),
+        anonymous: throttle::AnonymousLimit::new(settings.anonymous_requests_per_second),
     });
     builder.set_auth(keys.clone());
     builder.set_access(keys);

@@ -105,6 +105,39 @@ pub fn is_signature_failure(body: &[u8]) -> bool {
         || text.contains("<Code>InvalidAccessKeyId</Code>")
 }
 
+/// Unsigned requests admitted per bucket and second: a public bucket
+/// cannot be made to serve without bound, and one public bucket cannot
+/// take every request the listener has room for.
+pub struct AnonymousLimit {
+    per_second: u32,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl AnonymousLimit {
+    pub fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            windows: Mutex::default(),
+        }
+    }
+
+    /// Whether one more unsigned request to `bucket` may run now.
+    pub fn admit(&self, bucket: &str) -> bool {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() > 10_000 {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
+        }
+        let (start, count) = windows.entry(bucket.to_owned()).or_insert((now, 0));
+        if now.duration_since(*start) >= Duration::from_secs(1) {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        *count <= self.per_second
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +166,13 @@ mod tests {
             signing_key(&HeaderMap::new(), &"/b/k".parse().expect("uri")),
             None
         );
+    }
+
+    #[test]
+    fn unsigned_requests_are_admitted_per_bucket_up_to_the_limit() {
+        let limit = AnonymousLimit::new(3);
+        assert!((0..3).all(|_| limit.admit("site")));
+        assert!(!limit.admit("site"));
+        assert!(limit.admit("another"), "each bucket has its own");
     }
 }

@@ -5,6 +5,7 @@
 //! region's backend before its metadata commits, in one transaction that also
 //! enforces the organisation's quota.
 
+pub mod access;
 pub mod blobs;
 pub mod crypto;
 pub mod domains;
@@ -60,6 +61,9 @@ pub struct Region {
     pub jurisdiction: String,
     /// Where the data is, in words (e.g. "Paris, France").
     pub location: String,
+    /// Block Public Access is on for every bucket of the region, whatever
+    /// its owner sets.
+    pub block_public_access: bool,
 }
 
 /// Settings of object storage.
@@ -176,6 +180,13 @@ pub enum StorageError {
     #[error("{0}")]
     MalformedXml(String),
     #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("the bucket has no policy")]
+    NoSuchBucketPolicy,
+    /// Access denied, with the reason S3 gives.
+    #[error("access denied: {0}")]
+    AccessDeniedBecause(String),
+    #[error("{0}")]
     InvalidBucketState(String),
     #[error("the bucket has no Object Lock configuration")]
     ObjectLockConfigurationNotFound,
@@ -241,6 +252,10 @@ struct Inner {
     /// Counts this process's committed changes to what buckets show: a
     /// cache of what was read is good while the count has not moved.
     changes: AtomicU64,
+    /// Counts the changes to buckets' settings (policies, Block Public
+    /// Access, buckets deleted), here or seen from other nodes.
+    settings_epoch: AtomicU64,
+    access: RwLock<access::AccessCache>,
 }
 
 /// Object storage over the platform.
@@ -285,6 +300,8 @@ impl Storage {
                 recorder,
                 dns,
                 changes: AtomicU64::new(0),
+                settings_epoch: AtomicU64::new(0),
+                access: RwLock::default(),
             }),
         })
     }
@@ -315,6 +332,16 @@ impl Storage {
         self.inner.changes.fetch_add(1, Ordering::AcqRel);
     }
 
+    fn settings_epoch(&self) -> u64 {
+        self.inner.settings_epoch.load(Ordering::Acquire)
+    }
+
+    /// Notes a committed change of buckets' settings (after its commit).
+    fn settings_committed(&self) {
+        self.inner.settings_epoch.fetch_add(1, Ordering::AcqRel);
+        self.changed();
+    }
+
     /// Tells every node, in the transaction `tx` that changes them, that
     /// buckets' settings (websites, domains, rules) changed: each node's
     /// caches of them are dropped once it sees the new version
@@ -343,7 +370,7 @@ impl Storage {
                     Err(_) => None,
                 };
                 if version.is_some() && seen.is_some() && version != seen {
-                    storage.changed();
+                    storage.settings_committed();
                 }
                 seen = version.or(seen);
                 tokio::time::sleep(every).await;
@@ -499,6 +526,8 @@ impl Storage {
             lifecycle: None,
             website: None,
             object_lock: object_lock.then(|| ObjectLockConfig::default().to_stored()),
+            policy: None,
+            public_access_block: None,
         };
         repo::insert_bucket(&mut tx, &row).await?;
         let (who, meta) = Self::principal(caller);
@@ -572,7 +601,7 @@ impl Storage {
             )
             .await?;
         self.purge(&bucket.region, released).await;
-        self.changed();
+        self.settings_committed();
         Ok(())
     }
 
@@ -613,7 +642,7 @@ impl Storage {
                 AuditEvent::new(action, format!("bucket:{name}")).org(caller.org),
             )
             .await?;
-        self.changed();
+        self.settings_committed();
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 use axum::{Extension, Json};
 use nuage_domain::billing::DayUsage;
+use nuage_domain::bucket_policy::PublicAccessBlock;
 use nuage_storage::recorder::AccessEntry;
 use nuage_storage::{MaintenanceReport, Storage, StorageUsage};
 use serde::Deserialize;
@@ -37,6 +38,73 @@ pub async fn set_quota(
         storage
             .set_storage_quota(&who, &meta, org_id(&id)?, q.max_bytes, q.max_objects)
             .await?,
+    ))
+}
+
+/// Block Public Access for all of an organisation's buckets: each switch on
+/// here holds for every bucket, whatever the bucket's own say. Every switch
+/// is on until turned off.
+#[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicAccessBlockSettings {
+    /// Refuses ACLs that grant public access (Nuage accepts none anyway).
+    pub block_public_acls: bool,
+    /// Ignores public ACLs (Nuage has none).
+    pub ignore_public_acls: bool,
+    /// Refuses a bucket policy that makes a bucket public.
+    pub block_public_policy: bool,
+    /// Serves a bucket with a public policy only to its owner.
+    pub restrict_public_buckets: bool,
+}
+
+impl From<PublicAccessBlock> for PublicAccessBlockSettings {
+    fn from(b: PublicAccessBlock) -> Self {
+        Self {
+            block_public_acls: b.block_public_acls,
+            ignore_public_acls: b.ignore_public_acls,
+            block_public_policy: b.block_public_policy,
+            restrict_public_buckets: b.restrict_public_buckets,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/public-access-block", tag = "storage", params(("org_id" = String, Path)),
+    responses((status = 200, body = PublicAccessBlockSettings), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn public_access_block(
+    Extension(storage): Extension<Storage>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<PublicAccessBlockSettings>, ApiError> {
+    Ok(Json(
+        storage
+            .org_public_access_block(&who, org_id(&id)?)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/public-access-block", tag = "storage", params(("org_id" = String, Path)),
+    request_body = PublicAccessBlockSettings,
+    responses((status = 200, body = PublicAccessBlockSettings), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn set_public_access_block(
+    Extension(storage): Extension<Storage>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<PublicAccessBlockSettings>,
+) -> Result<Json<PublicAccessBlockSettings>, ApiError> {
+    let b = body.value;
+    let block = PublicAccessBlock {
+        block_public_acls: b.block_public_acls,
+        ignore_public_acls: b.ignore_public_acls,
+        block_public_policy: b.block_public_policy,
+        restrict_public_buckets: b.restrict_public_buckets,
+    };
+    Ok(Json(
+        storage
+            .set_org_public_access_block(&who, &meta, org_id(&id)?, block)
+            .await?
+            .into(),
     ))
 }
 

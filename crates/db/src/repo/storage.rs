@@ -19,10 +19,14 @@ pub struct BucketRow {
     pub website: Option<String>,
     /// The Object Lock configuration, once the bucket has Object Lock.
     pub object_lock: Option<String>,
+    /// The bucket policy (JSON).
+    pub policy: Option<String>,
+    /// Block Public Access (JSON; none means every switch on).
+    pub public_access_block: Option<String>,
 }
 
-const BUCKET_COLUMNS: &str =
-    "name, org_id, region, created_at, versioning, tagging, cors, lifecycle, website, object_lock";
+const BUCKET_COLUMNS: &str = "name, org_id, region, created_at, versioning, tagging, cors, lifecycle, \
+     website, object_lock, policy, public_access_block";
 
 /// A bucket setting stored as one document (JSON) or state.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +37,8 @@ pub enum BucketSetting {
     Lifecycle,
     Website,
     ObjectLock,
+    Policy,
+    PublicAccessBlock,
 }
 
 impl BucketSetting {
@@ -44,6 +50,8 @@ impl BucketSetting {
             Self::Lifecycle => "lifecycle",
             Self::Website => "website",
             Self::ObjectLock => "object_lock",
+            Self::Policy => "policy",
+            Self::PublicAccessBlock => "public_access_block",
         }
     }
 }
@@ -146,7 +154,7 @@ pub async fn insert_org_key_if_absent(
 
 pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<(), DbError> {
     sqlx::query(&format!(
-        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&b.name)
     .bind(&b.org_id)
@@ -158,6 +166,8 @@ pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<()
     .bind(&b.lifecycle)
     .bind(&b.website)
     .bind(&b.object_lock)
+    .bind(&b.policy)
+    .bind(&b.public_access_block)
     .execute(conn)
     .await?;
     Ok(())
@@ -892,6 +902,34 @@ pub async fn org_storage(conn: &mut AnyConnection, org_id: &str) -> Result<OrgSt
     .fetch_optional(conn)
     .await?
     .unwrap_or_default())
+}
+
+/// An organisation's Block Public Access switches (JSON), if it set them.
+pub async fn org_public_access_block(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT public_access_block FROM org_storage WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten())
+}
+
+pub async fn set_org_public_access_block(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    value: &str,
+) -> Result<(), DbError> {
+    ensure_org_storage(&mut *conn, org_id).await?;
+    sqlx::query("UPDATE org_storage SET public_access_block = $1 WHERE org_id = $2")
+        .bind(value)
+        .bind(org_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 async fn ensure_org_storage(conn: &mut AnyConnection, org_id: &str) -> Result<(), DbError> {

@@ -7,4 +7,5 @@ pub(crate) mod s3_durability;
 pub(crate) mod s3_fuzz;
 pub(crate) mod s3_isolation;
 pub(crate) mod s3_object_lock;
+pub(crate) mod s3_policy;
 pub(crate) mod website;

@@ -3080,3 +3080,54 @@ async fn writers_of_one_key_at_once_all_succeed_and_the_last_version_is_whole() 
         );
     }
 }
+
+#[tokio::test]
+async fn any_region_a_client_signs_with_is_accepted() {
+    let app = spawn_app().await;
+    let t = app.tenant("Regions").await;
+    let client = |region: &'static str, secret: &str| {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(&app.s3)
+            .region(aws_sdk_s3::config::Region::new(region))
+            .force_path_style(true)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                &t.access_key_id,
+                secret,
+                None,
+                None,
+                "tests",
+            ))
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    };
+    // s3cmd's default (US), a capitalised name, one with an underscore:
+    // signed for those regions, accepted as they are.
+    for (i, region) in ["US", "EU", "fr_par"].into_iter().enumerate() {
+        let s3 = client(region, &t.secret);
+        let bucket = format!("region-{i}");
+        create_bucket(&s3, &bucket).await;
+        s3.put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(ByteStream::from_static(b"signed"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{region}: {e:?}"));
+        assert_eq!(get_bytes(&s3, &bucket, "k").await, &b"signed"[..]);
+    }
+    // The signature is still checked.
+    let forged = client("US", "not the secret at all, but as long as one");
+    assert_eq!(
+        s3_code(forged.list_buckets().send().await),
+        "SignatureDoesNotMatch"
+    );
+}

@@ -989,6 +989,36 @@ async fn customer_keys_are_required_and_never_kept() {
             .as_ref(),
         b"only with my key"
     );
+    // A part copied into an upload sealed with the key says so, as AWS's do.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("customer")
+        .key("copied")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key_b64)
+        .sse_customer_key_md5(&key_md5)
+        .send()
+        .await
+        .expect("upload");
+    let part = s3
+        .upload_part_copy()
+        .bucket("customer")
+        .key("copied")
+        .upload_id(upload.upload_id().expect("id"))
+        .part_number(1)
+        .copy_source("customer/mine")
+        .copy_source_sse_customer_algorithm("AES256")
+        .copy_source_sse_customer_key(&key_b64)
+        .copy_source_sse_customer_key_md5(&key_md5)
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key_b64)
+        .sse_customer_key_md5(&key_md5)
+        .send()
+        .await
+        .expect("part copied");
+    assert_eq!(part.sse_customer_algorithm(), Some("AES256"));
+    assert_eq!(part.sse_customer_key_md5(), Some(key_md5.as_str()));
+    assert!(part.server_side_encryption().is_none());
     app.maintain().await;
     for path in files(&app.data_dir) {
         let bytes = std::fs::read(&path).expect("read");

@@ -12,8 +12,11 @@ mod listing;
 mod multipart;
 mod object_lock;
 mod objects;
+mod policy;
 
+use nuage_domain::bucket_policy::{self, Requester};
 use nuage_domain::storage::KeyPurpose;
+use nuage_storage::access::Authorized;
 use nuage_storage::recorder::{AccessRecord, RequestClass};
 use nuage_storage::{S3Caller, Storage, StorageError};
 use s3s::dto::*;
@@ -26,6 +29,8 @@ use crate::convert::storage as err;
 pub struct NuageS3 {
     pub storage: Storage,
     pub keys: KeyDirectory,
+    /// Unsigned requests admitted per bucket.
+    pub anonymous: crate::throttle::AnonymousLimit,
 }
 
 const SSE: &str = "AES256";
@@ -38,6 +43,9 @@ fn sse() -> Option<ServerSideEncryption> {
 struct Call<'a> {
     s3: &'a NuageS3,
     caller: S3Caller,
+    /// The bucket's policy grants the request: it acts for the bucket's
+    /// owner (`caller`), within what a grant allows.
+    granted: bool,
     op: &'static str,
     class: RequestClass,
     bucket: String,
@@ -57,28 +65,32 @@ fn owner(caller: &S3Caller) -> Owner {
 impl NuageS3 {
     /// Who calls: the organisation behind the request's access key.
     fn caller<T>(&self, req: &S3Request<T>) -> S3Result<S3Caller> {
-        let creds = req
-            .credentials
-            .as_ref()
-            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        self.signer(req)?
+            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+    }
+
+    /// The organisation behind the request's access key, or `None` for an
+    /// unsigned request.
+    fn signer<T>(&self, req: &S3Request<T>) -> S3Result<Option<S3Caller>> {
+        let Some(creds) = req.credentials.as_ref() else {
+            return Ok(None);
+        };
         let (org, purpose) = self
             .keys
             .org_of(&creds.access_key)
             .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
-        let source = req
-            .extensions
-            .get::<ClientAddr>()
-            .map_or_else(|| "unknown".to_owned(), |a| a.0.ip().to_string());
-        Ok(S3Caller {
+        Ok(Some(S3Caller {
             org,
             access_key_id: creds.access_key.clone(),
-            source,
+            source: source_of(req),
             purpose,
-        })
+        }))
     }
 
-    /// The caller of operation `op` (billed as `class`) on `bucket` and `key`.
-    fn call<T>(
+    /// The caller of operation `op` (billed as `class`) on `bucket` and
+    /// `key`, once [`Storage::authorize`](nuage_storage::Storage::authorize)
+    /// has decided who the request acts as.
+    async fn call<T>(
         &self,
         req: &S3Request<T>,
         op: &'static str,
@@ -86,30 +98,97 @@ impl NuageS3 {
         bucket: &str,
         key: Option<&str>,
     ) -> S3Result<Call<'_>> {
-        Ok(Call {
+        let versioned = query(req, "versionId").is_some();
+        self.call_on(req, (op, class), bucket, key, versioned).await
+    }
+
+    /// [`NuageS3::call`] for one key of a request (each key of a
+    /// `DeleteObjects`, with its own version or none).
+    async fn call_on<T>(
+        &self,
+        req: &S3Request<T>,
+        (op, class): (&'static str, RequestClass),
+        bucket: &str,
+        key: Option<&str>,
+        versioned: bool,
+    ) -> S3Result<Call<'_>> {
+        let signer = self.signer(req)?;
+        let signer_org = signer.as_ref().map(|c| c.org.to_string());
+        let action = bucket_policy::action_of(op, versioned);
+        let prefix = query(req, "prefix");
+        let source = req.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+        let request = bucket_policy::Request {
+            requester: signer_org
+                .as_deref()
+                .map_or(Requester::Anonymous, Requester::Org),
+            action: &action,
+            bucket,
+            key,
+            source,
+            secure: req.extensions.get::<crate::Secure>().is_some(),
+            prefix: prefix.as_deref(),
+        };
+        let authorized = self.storage.authorize(&request).await.map_err(err)?;
+        let call = |caller: S3Caller, granted: bool| Call {
             s3: self,
-            caller: self.caller(req)?,
+            caller,
+            granted,
             op,
             class,
             bucket: bucket.to_owned(),
             key: key.map(str::to_owned),
-        })
+        };
+        match (authorized, signer) {
+            (Authorized::AsOwner(owner), signer) => {
+                if signer.is_none() && !self.anonymous.admit(bucket) {
+                    return Err(s3_error!(SlowDown, "Please reduce your request rate."));
+                }
+                Ok(call(
+                    S3Caller {
+                        org: owner,
+                        access_key_id: signer.map(|s| s.access_key_id).unwrap_or_default(),
+                        source: source_of(req),
+                        purpose: KeyPurpose::Access,
+                    },
+                    true,
+                ))
+            }
+            (Authorized::AsCaller | Authorized::NoBucket, Some(signer)) => Ok(call(signer, false)),
+            (Authorized::Denied(owner), signer) => {
+                // Refused before it runs: recorded in the owner's log.
+                let caller = S3Caller {
+                    org: owner,
+                    access_key_id: signer.map(|s| s.access_key_id).unwrap_or_default(),
+                    source: source_of(req),
+                    purpose: KeyPurpose::Access,
+                };
+                call(caller, true).moved::<()>(0, Err(StorageError::AccessDenied))?;
+                Err(s3_error!(AccessDenied, "Access Denied"))
+            }
+            (Authorized::AsCaller | Authorized::NoBucket, None) => {
+                Err(s3_error!(AccessDenied, "Access Denied"))
+            }
+        }
     }
 }
 
-impl Call<'_> {
-    /// The same request on another key (each key of a `DeleteObjects`).
-    fn for_key(&self, key: &str) -> Call<'_> {
-        Call {
-            s3: self.s3,
-            caller: self.caller.clone(),
-            op: self.op,
-            class: self.class,
-            bucket: self.bucket.clone(),
-            key: Some(key.to_owned()),
-        }
-    }
+/// A parameter of the request's query string.
+fn query<T>(req: &S3Request<T>, name: &str) -> Option<String> {
+    req.uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    })
+}
 
+/// The client's address, as the listener resolved it.
+fn source_of<T>(req: &S3Request<T>) -> String {
+    req.extensions
+        .get::<ClientAddr>()
+        .map_or_else(|| "unknown".to_owned(), |a| a.0.ip().to_string())
+}
+
+impl Call<'_> {
     /// [`Call::moved`] for an operation that moves no body.
     fn done<T>(&self, result: Result<T, StorageError>) -> S3Result<T> {
         self.moved(0, result.map(|v| (v, 0)))
@@ -140,7 +219,8 @@ impl Call<'_> {
             operation: self.op,
             bucket: self.bucket.clone(),
             key: self.key.clone(),
-            access_key_id: Some(self.caller.access_key_id.clone()),
+            // None for an unsigned request.
+            access_key_id: Some(self.caller.access_key_id.clone()).filter(|k| !k.is_empty()),
             source: self.caller.source.clone(),
             status,
             bytes: bytes_in + bytes_out,
@@ -236,12 +316,16 @@ macro_rules! operation {
         $f($s3, $req).await
     };
     ($s3:ident, $req:ident, $f:path, $name:literal, $class:ident, bucket) => {{
-        let call = $s3.call(&$req, $name, RequestClass::$class, &$req.input.bucket, None)?;
+        let call = $s3
+            .call(&$req, $name, RequestClass::$class, &$req.input.bucket, None)
+            .await?;
         $f($s3, call, $req).await
     }};
     ($s3:ident, $req:ident, $f:path, $name:literal, $class:ident, object) => {{
         let key = Some($req.input.key.as_str());
-        let call = $s3.call(&$req, $name, RequestClass::$class, &$req.input.bucket, key)?;
+        let call = $s3
+            .call(&$req, $name, RequestClass::$class, &$req.input.bucket, key)
+            .await?;
         $f($s3, call, $req).await
     }};
 }
@@ -304,6 +388,15 @@ operations! {
         get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput: "GetBucketOwnershipControls", B, bucket;
         put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput: "PutBucketOwnershipControls", A, bucket;
         delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput: "DeleteBucketOwnershipControls", Free, bucket;
+    }
+    policy {
+        get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput: "GetBucketPolicy", B, bucket;
+        put_bucket_policy(PutBucketPolicyInput) -> PutBucketPolicyOutput: "PutBucketPolicy", A, bucket;
+        delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput: "DeleteBucketPolicy", Free, bucket;
+        get_bucket_policy_status(GetBucketPolicyStatusInput) -> GetBucketPolicyStatusOutput: "GetBucketPolicyStatus", B, bucket;
+        get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput: "GetPublicAccessBlock", B, bucket;
+        put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput: "PutPublicAccessBlock", A, bucket;
+        delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput: "DeletePublicAccessBlock", Free, bucket;
     }
     object_lock {
         get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput: "GetObjectLockConfiguration", B, bucket;

@@ -36,6 +36,12 @@ pub(super) async fn create_multipart_upload(
         None => None,
     };
     let tags = convert::tagging_header(i.tagging.as_deref())?;
+    let lock = super::object_lock::lock_in(
+        i.object_lock_mode.as_ref().map(|m| m.as_str()),
+        i.object_lock_retain_until_date,
+        i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
+    )?;
+    super::object_lock::refuse_for_grantee(&call, &lock)?;
     let u = call.done(
         s3.storage
             .create_multipart_upload(
@@ -47,11 +53,7 @@ pub(super) async fn create_multipart_upload(
                     tags,
                     checksum_algorithm: algorithm,
                     customer_key_md5: customer_key.as_ref().map(|k| k.key_md5.clone()),
-                    lock: super::object_lock::lock_in(
-                        i.object_lock_mode.as_ref().map(|m| m.as_str()),
-                        i.object_lock_retain_until_date,
-                        i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
-                    )?,
+                    lock,
                 },
             )
             .await,
@@ -136,6 +138,7 @@ pub(super) async fn upload_part_copy(
     call: Call<'_>,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    super::objects::refuse_copy_for_grantee(&call)?;
     let i = req.input;
     let (src_bucket, src_key, src_version) = copy_source(&i.copy_source)?;
     let range = match i.copy_source_range.as_deref() {
@@ -166,6 +169,7 @@ pub(super) async fn upload_part_copy(
         i.sse_customer_key.as_deref(),
         i.sse_customer_key_md5.as_deref(),
     )?;
+    let key_md5 = customer_key.as_ref().map(|k| k.key_md5.clone());
     let source = GetObject {
         bucket: src_bucket,
         key: src_key,
@@ -202,7 +206,10 @@ pub(super) async fn upload_part_copy(
             ..Default::default()
         }),
         copy_source_version_id: src_version,
-        server_side_encryption: sse(),
+        // A part sealed with the customer's key says so, as UploadPart does.
+        server_side_encryption: key_md5.is_none().then(sse).flatten(),
+        sse_customer_algorithm: key_md5.as_ref().map(|_| SSE.to_owned()),
+        sse_customer_key_md5: key_md5,
         ..Default::default()
     }))
 }

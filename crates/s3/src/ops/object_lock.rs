@@ -50,6 +50,18 @@ fn legal_hold_in(status: Option<&str>) -> S3Result<Option<bool>> {
     }
 }
 
+/// Locking the owner's data for years is the owner's decision: a write a
+/// policy grants sets no lock.
+pub(super) fn refuse_for_grantee(call: &Call<'_>, lock: &VersionLock) -> S3Result<()> {
+    if call.granted && !lock.is_empty() {
+        return Err(s3_error!(
+            AccessDenied,
+            "Access Denied: only the bucket's owner sets Object Lock retention or legal holds"
+        ));
+    }
+    Ok(())
+}
+
 /// A write that sets a lock must carry a digest of its body, as on AWS.
 pub(super) fn require_digest(
     lock: &VersionLock,

@@ -47,6 +47,7 @@ pub(super) async fn put_object(
         i.object_lock_retain_until_date,
         i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
     )?;
+    object_lock::refuse_for_grantee(&call, &lock)?;
     object_lock::require_digest(&lock, i.content_md5.is_some(), checksum.algorithm.is_some())?;
     let length = i.content_length.map(|l| l.max(0) as u64);
     let r = s3
@@ -287,7 +288,7 @@ pub(super) async fn delete_object(
                 &i.bucket,
                 &i.key,
                 i.version_id.as_deref(),
-                i.bypass_governance_retention.unwrap_or(false),
+                i.bypass_governance_retention.unwrap_or(false) && !call.granted,
             )
             .await,
     )?;
@@ -301,10 +302,12 @@ pub(super) async fn delete_object(
 pub(super) async fn delete_objects(
     s3: &NuageS3,
     call: Call<'_>,
-    req: S3Request<DeleteObjectsInput>,
+    mut req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let i = req.input;
-    if i.delete.objects.len() > 1000 {
+    let objects = std::mem::take(&mut req.input.delete.objects);
+    let i = &req.input;
+    let bypass = i.bypass_governance_retention.unwrap_or(false);
+    if objects.len() > 1000 {
         return Err(s3_error!(
             MalformedXML,
             "A delete request names at most 1000 keys"
@@ -313,19 +316,43 @@ pub(super) async fn delete_objects(
     let quiet = i.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
-    for o in i.delete.objects {
+    // Each key is authorised as a DeleteObject of its own: a policy
+    // speaks of keys and versions, not of the batch.
+    for o in objects {
+        let versioned = o.version_id.is_some();
+        let one = match s3
+            .call_on(
+                &req,
+                (call.op, call.class),
+                &i.bucket,
+                Some(&o.key),
+                versioned,
+            )
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(s3s::dto::Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(o.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: o.version_id,
+                });
+                continue;
+            }
+        };
         let r = s3
             .storage
             .delete_object(
-                &call.caller,
+                &one.caller,
                 &i.bucket,
                 &o.key,
                 o.version_id.as_deref(),
-                i.bypass_governance_retention.unwrap_or(false),
+                bypass && !one.granted,
             )
             .await
             .map(|d| (d, 0));
-        match call.for_key(&o.key).moved(0, r) {
+        match one.moved(0, r) {
             Ok(d) => {
                 if !quiet {
                     deleted.push(DeletedObject {
@@ -361,6 +388,7 @@ pub(super) async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let i = req.input;
+    refuse_copy_for_grantee(&call)?;
     object_acl!(i).check(&call.caller.org.to_string(), false)?;
     let (src_bucket, src_key, src_version) = copy_source(&i.copy_source)?;
     let replace = i
@@ -503,4 +531,16 @@ pub(super) async fn delete_object_tagging(
     Ok(S3Response::new(DeleteObjectTaggingOutput {
         version_id: Some(version),
     }))
+}
+
+/// A copy reads its source as the bucket's owner would: one a policy
+/// grants must be made with the owner's own keys.
+pub(super) fn refuse_copy_for_grantee(call: &Call<'_>) -> S3Result<()> {
+    if call.granted {
+        return Err(s3_error!(
+            AccessDenied,
+            "Access Denied: copies into another organisation's bucket are made with its own keys"
+        ));
+    }
+    Ok(())
 }
