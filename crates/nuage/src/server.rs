@@ -654,26 +654,25 @@ fn s3_router(storage: &Storage, config: &Config) -> anyhow::Result<Router> {
                 || request.headers().contains_key(header::TRANSFER_ENCODING);
             let http1 = request.version() <= axum::http::Version::HTTP_11;
             let mut request = request;
-            if let nuage_s3::region::Resigned::Mismatch = any_region.resign(&mut request).await {
-                let refused = (
-                    StatusCode::FORBIDDEN,
-                    [(header::CONTENT_TYPE, "application/xml")],
-                    nuage_s3::error_xml(
+            // Dates and regions as AWS reads them, before `s3s` checks the
+            // signature (see `nuage_s3::dates` and `nuage_s3::region`).
+            let early = match nuage_s3::dates::check(
+                request.headers_mut(),
+                std::time::SystemTime::now(),
+            ) {
+                Err(e) => Some(forbidden(e.code, e.message)),
+                Ok(()) => match any_region.resign(&mut request).await {
+                    nuage_s3::region::Resigned::Mismatch => Some(forbidden(
                         "SignatureDoesNotMatch",
                         "The request signature we calculated does not match the signature you provided.",
-                    ),
-                )
-                    .into_response();
-                let refused = nuage_s3::with_request_id(refused, &request_id).await;
-                return count_signature_failure(
-                    refused,
-                    &throttle,
-                    &source,
-                    signed_by.as_deref().unwrap_or_default(),
-                )
-                .await;
-            }
-            let response = s3_answer(&service, &permits, &cors, peer, listener_tls, request).await;
+                    )),
+                    _ => None,
+                },
+            };
+            let response = match early {
+                Some(refused) => refused,
+                None => s3_answer(&service, &permits, &cors, peer, listener_tls, request).await,
+            };
             let mut response = nuage_s3::with_request_id(response, &request_id).await;
             if let Some(key) = &signed_by
                 && response.status() == StatusCode::FORBIDDEN
@@ -713,6 +712,16 @@ fn slow_down() -> axum::response::Response {
             (header::RETRY_AFTER, "1"),
         ],
         nuage_s3::error_xml("SlowDown", "Please reduce your request rate."),
+    )
+        .into_response()
+}
+
+/// A `403` in S3's XML, for requests refused before `s3s` sees them.
+fn forbidden(code: &str, message: &str) -> axum::response::Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "application/xml")],
+        nuage_s3::error_xml(code, message),
     )
         .into_response()
 }

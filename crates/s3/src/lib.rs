@@ -8,6 +8,7 @@
 mod auth;
 mod convert;
 mod cors;
+pub mod dates;
 mod error;
 mod ops;
 pub mod region;

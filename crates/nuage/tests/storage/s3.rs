@@ -3131,3 +3131,120 @@ async fn any_region_a_client_signs_with_is_accepted() {
         "SignatureDoesNotMatch"
     );
 }
+
+/// HMAC-SHA256 and HMAC-SHA1, for requests signed by hand below.
+fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).expect("hmac key");
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn request_dates_are_read_as_aws_reads_them() {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use sha2::Digest as _;
+    let app = spawn_app().await;
+    let t = app.tenant("Dates").await;
+    let s3 = app.s3_client(&t);
+    create_bucket(&s3, "dated").await;
+    put(&s3, "dated", "k", ByteStream::from_static(b"dated")).await;
+    let host = app.s3.trim_start_matches("http://").to_owned();
+    let url = format!("{}/dated/k", app.s3);
+    let http = reqwest::Client::new();
+    let now = std::time::SystemTime::now();
+    let http_date = |at: std::time::SystemTime| httpdate::fmt_http_date(at);
+    // Signature V2: the signed date must be near now.
+    let v2 = |date_header: Option<(&'static str, String)>| {
+        let date_line = match &date_header {
+            Some(("date", d)) => d.clone(),
+            _ => String::new(),
+        };
+        let amz = match &date_header {
+            Some(("x-amz-date", d)) => format!("x-amz-date:{d}\n"),
+            _ => String::new(),
+        };
+        let to_sign = format!("GET\n\n\n{date_line}\n{amz}/dated/k");
+        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(t.secret.as_bytes()).expect("key");
+        mac.update(to_sign.as_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let mut request = http.get(&url).header(
+            "authorization",
+            format!("AWS {}:{signature}", t.access_key_id),
+        );
+        if let Some((name, value)) = date_header {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let ok = v2(Some(("date", http_date(now)))).await.expect("answer");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.expect("body"), "dated");
+    let ok = v2(Some(("x-amz-date", http_date(now))))
+        .await
+        .expect("answer");
+    assert_eq!(ok.status(), 200, "x-amz-date in place of Date");
+    let old = now - std::time::Duration::from_secs(3600);
+    let skewed = v2(Some(("date", http_date(old)))).await.expect("answer");
+    assert_eq!(skewed.status(), 403);
+    assert!(
+        skewed
+            .text()
+            .await
+            .expect("body")
+            .contains("<Code>RequestTimeTooSkewed</Code>")
+    );
+    let undated = v2(None).await.expect("answer");
+    assert_eq!(undated.status(), 403);
+    let body = undated.text().await.expect("body");
+    assert!(
+        body.contains("<Code>AccessDenied</Code>") && body.contains("valid Date"),
+        "{body}"
+    );
+    // Signature V4 that signs Date rather than x-amz-date.
+    let at = time::OffsetDateTime::from(now);
+    let day = format!("{:04}{:02}{:02}", at.year(), u8::from(at.month()), at.day());
+    let basic = format!(
+        "{day}T{:02}{:02}{:02}Z",
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    let date = http_date(now);
+    let canonical = format!(
+        "GET\n/dated/k\n\ndate:{date}\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n\n\
+         date;host;x-amz-content-sha256\nUNSIGNED-PAYLOAD"
+    );
+    let scope = format!("{day}/us-east-1/s3/aws4_request");
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{basic}\n{scope}\n{}",
+        hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+    );
+    let key = [day.as_bytes(), b"us-east-1", b"s3", b"aws4_request"]
+        .iter()
+        .fold(format!("AWS4{}", t.secret).into_bytes(), |k, part| {
+            hmac256(&k, part)
+        });
+    let signature = hex::encode(hmac256(&key, to_sign.as_bytes()));
+    let v4 = http
+        .get(&url)
+        .header("date", &date)
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders=date;host;x-amz-content-sha256, Signature={signature}",
+                t.access_key_id
+            ),
+        )
+        .send()
+        .await
+        .expect("answer");
+    let status = v4.status();
+    assert_eq!(
+        (status.as_u16(), v4.text().await.expect("body")),
+        (200, "dated".to_owned())
+    );
+}
