@@ -112,6 +112,10 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             get(pages::keys::s3_keys).post(pages::keys::create_s3_key),
         )
         .route(
+            "/s3-keys/public-access",
+            post(pages::keys::set_public_access),
+        )
+        .route(
             "/s3-keys/{access_key_id}/revoke",
             post(pages::keys::revoke_s3_key),
         )

@@ -130,6 +130,7 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "member_removed" => t.notice_member_removed,
         "token_revoked" => t.notice_token_revoked,
         "s3_key_revoked" => t.notice_s3_key_revoked,
+        "public_access_saved" => t.notice_public_access_saved,
         "totp_enabled" => t.notice_totp_enabled,
         "totp_disabled" => t.notice_totp_disabled,
         "setting_saved" => t.notice_setting_saved,

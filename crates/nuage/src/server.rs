@@ -739,7 +739,8 @@ async fn s3_answer(
     let Ok(_permit) = permits.requests.clone().try_acquire_owned() else {
         return slow_down();
     };
-    let _form_permit = if is_browser_form(&request) {
+    let form = is_browser_form(&request);
+    let _form_permit = if form {
         match permits.forms.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => return slow_down(),
@@ -747,6 +748,9 @@ async fn s3_answer(
     } else {
         None
     };
+    if form {
+        request = nuage_s3::form::substitute_filename(request).await;
+    }
     let path = request.uri().path().to_owned();
     if request.method() == axum::http::Method::OPTIONS {
         return cors
@@ -769,6 +773,9 @@ async fn s3_answer(
     match tower::ServiceExt::oneshot(service.clone(), request).await {
         Ok(response) => {
             let mut response = response.map(axum::body::Body::new);
+            if form {
+                response = nuage_s3::form::policy_refusal(response).await;
+            }
             response.headers_mut().extend(cors_headers);
             response
         }

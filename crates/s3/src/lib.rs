@@ -10,6 +10,7 @@ mod convert;
 mod cors;
 pub mod dates;
 mod error;
+pub mod form;
 mod ops;
 pub mod region;
 pub mod throttle;

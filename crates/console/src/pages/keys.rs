@@ -3,14 +3,17 @@
 //! creating form, never stored for a later page), revoked at once.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::DomainError;
+use nuage_domain::bucket_policy::PublicAccessBlock;
 use nuage_domain::ids::TokenId;
 use nuage_domain::storage::KeyPurpose;
 use nuage_service::auth::Session;
+use nuage_storage::Storage;
 use serde::Deserialize;
 
 use super::{ListQuery, NoFields, current_org, next_page_href, read_query};
@@ -207,17 +210,21 @@ pub struct S3KeysPage {
     pub rows: Vec<S3KeyRow>,
     pub next_href: Option<String>,
     pub created: Option<NewS3Key>,
+    /// The organisation's Block Public Access switches.
+    pub public: PublicAccessBlock,
 }
 
 pub async fn s3_keys(
+    Extension(storage): Extension<Storage>,
     ctx: Ctx,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
-    s3_keys_page(&ctx, session, &read_query(query), None).await
+    s3_keys_page(&storage, &ctx, session, &read_query(query), None).await
 }
 
 async fn s3_keys_page(
+    storage: &Storage,
     ctx: &Ctx,
     session: &Session,
     query: &ListQuery,
@@ -230,8 +237,12 @@ async fn s3_keys_page(
         rows: Vec::new(),
         next_href: None,
         created,
+        public: PublicAccessBlock::ALL,
     };
     if let Some((org, membership)) = current_org(session)? {
+        page.public = storage
+            .org_public_access_block(&session.principal(), org)
+            .await?;
         let list = ctx
             .platform
             .list_s3_keys(&session.principal(), org, &query.page())
@@ -260,6 +271,7 @@ async fn s3_keys_page(
 }
 
 pub async fn create_s3_key(
+    Extension(storage): Extension<Storage>,
     Posted { ctx, form, .. }: Posted<CreateS3KeyForm>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
@@ -275,6 +287,7 @@ pub async fn create_s3_key(
         .create_s3_key(&session.principal(), &ctx.meta, org, purpose)
         .await?;
     s3_keys_page(
+        &storage,
         &ctx,
         session,
         &ListQuery::default(),
@@ -295,6 +308,38 @@ pub async fn revoke_s3_key(
         .revoke_s3_key(&session.principal(), &ctx.meta, &access_key_id)
         .await?;
     Ok(Redirect::to("/s3-keys?notice=s3_key_revoked").into_response())
+}
+
+/// The organisation's Block Public Access, as its form posts it: a ticked
+/// box is a switch on.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct PublicAccessForm {
+    pub csrf: String,
+    pub block_public_acls: Option<String>,
+    pub ignore_public_acls: Option<String>,
+    pub block_public_policy: Option<String>,
+    pub restrict_public_buckets: Option<String>,
+}
+
+pub async fn set_public_access(
+    Extension(storage): Extension<Storage>,
+    Posted { ctx, form, .. }: Posted<PublicAccessForm>,
+) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    let Some((org, _)) = current_org(session)? else {
+        return Err(PageError::NotFound);
+    };
+    let block = PublicAccessBlock {
+        block_public_acls: form.block_public_acls.is_some(),
+        ignore_public_acls: form.ignore_public_acls.is_some(),
+        block_public_policy: form.block_public_policy.is_some(),
+        restrict_public_buckets: form.restrict_public_buckets.is_some(),
+    };
+    storage
+        .set_org_public_access_block(&session.principal(), &ctx.meta, org, block)
+        .await?;
+    Ok(Redirect::to("/s3-keys?notice=public_access_saved").into_response())
 }
 
 #[cfg(test)]

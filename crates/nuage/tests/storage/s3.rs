@@ -1898,6 +1898,7 @@ fn post_form(
     key: &str,
     key_condition: &str,
     body: &[u8],
+    extra: &[(&str, &str)],
 ) -> (String, Vec<u8>) {
     use base64::Engine;
     use hmac::{Hmac, Mac};
@@ -1919,16 +1920,20 @@ fn post_form(
     let expiration = (now + time::Duration::minutes(10))
         .format(&time::format_description::well_known::Rfc3339)
         .expect("date");
-    let policy = serde_json::json!({
-        "expiration": expiration,
-        "conditions": [
-            {"bucket": bucket},
-            ["starts-with", "$key", key_condition],
-            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
-            {"x-amz-credential": credential},
-            {"x-amz-date": amz_date},
-        ]
-    });
+    let mut conditions = serde_json::json!([
+        {"bucket": bucket},
+        ["starts-with", "$key", key_condition],
+        {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+        {"x-amz-credential": credential},
+        {"x-amz-date": amz_date},
+    ]);
+    for (name, value) in extra {
+        conditions
+            .as_array_mut()
+            .expect("conditions")
+            .push(serde_json::json!({ *name: value }));
+    }
+    let policy = serde_json::json!({ "expiration": expiration, "conditions": conditions });
     let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
     let signing_key = [date.as_bytes(), b"us-east-1", b"s3", b"aws4_request"]
         .iter()
@@ -1945,7 +1950,10 @@ fn post_form(
         ("x-amz-date", &amz_date),
         ("policy", &policy),
         ("x-amz-signature", &signature),
-    ] {
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    {
         form.extend(
             format!(
                 "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
@@ -1966,7 +1974,7 @@ async fn browser_forms_upload_with_a_signed_policy() {
     let s3 = app.s3_client(&t);
     create_bucket(&s3, "forms").await;
     let http = reqwest::Client::new();
-    let (content_type, form) = post_form(&t, "forms", "uploads/cv.txt", "uploads/", b"my CV");
+    let (content_type, form) = post_form(&t, "forms", "uploads/cv.txt", "uploads/", b"my CV", &[]);
     let response = http
         .post(format!("{}/forms", app.s3))
         .header("content-type", &content_type)
@@ -1998,7 +2006,7 @@ async fn browser_forms_upload_with_a_signed_policy() {
 
     // A key outside what the policy allows, or a policy signed with another
     // secret: refused, nothing stored.
-    let (content_type, form) = post_form(&t, "forms", "elsewhere.txt", "uploads/", b"no");
+    let (content_type, form) = post_form(&t, "forms", "elsewhere.txt", "uploads/", b"no", &[]);
     let response = http
         .post(format!("{}/forms", app.s3))
         .header("content-type", &content_type)
@@ -2006,19 +2014,28 @@ async fn browser_forms_upload_with_a_signed_policy() {
         .send()
         .await
         .expect("post");
-    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.status(),
+        403,
+        "a policy condition failed: 403, as on AWS"
+    );
+    let body = response.text().await.unwrap_or_default();
     assert!(
-        response
-            .text()
-            .await
-            .unwrap_or_default()
-            .contains("<Code>InvalidPolicyDocument</Code>")
+        body.contains("<Code>AccessDenied</Code>") && body.contains("Invalid according to Policy"),
+        "{body}"
     );
     let forger = crate::helpers::Tenant {
         secret: "z".repeat(40),
         ..t.clone()
     };
-    let (content_type, form) = post_form(&forger, "forms", "uploads/forged.txt", "uploads/", b"no");
+    let (content_type, form) = post_form(
+        &forger,
+        "forms",
+        "uploads/forged.txt",
+        "uploads/",
+        b"no",
+        &[],
+    );
     let response = http
         .post(format!("{}/forms", app.s3))
         .header("content-type", &content_type)
@@ -2034,6 +2051,87 @@ async fn browser_forms_upload_with_a_signed_policy() {
         .await
         .expect("list");
     assert_eq!(listed.contents().len(), 1);
+
+    // ${filename} in the key is the name of the file sent (f.txt here).
+    let (content_type, form) = post_form(
+        &t,
+        "forms",
+        "uploads/${filename}",
+        "uploads/",
+        b"named",
+        &[],
+    );
+    let response = http
+        .post(format!("{}/forms", app.s3))
+        .header("content-type", &content_type)
+        .body(form)
+        .send()
+        .await
+        .expect("post");
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+    assert_eq!(
+        get_bytes(&s3, "forms", "uploads/f.txt").await,
+        &b"named"[..]
+    );
+    // success_action_status 201 answers the created object's XML...
+    let (content_type, form) = post_form(
+        &t,
+        "forms",
+        "uploads/201.txt",
+        "uploads/",
+        b"x",
+        &[("success_action_status", "201")],
+    );
+    let response = http
+        .post(format!("{}/forms", app.s3))
+        .header("content-type", &content_type)
+        .body(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 201);
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains("<Key>uploads/201.txt</Key>") && body.contains("<Bucket>forms</Bucket>"),
+        "{body}"
+    );
+    // ...and success_action_redirect sends the browser on, with the object.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let (content_type, form) = post_form(
+        &t,
+        "forms",
+        "uploads/redirected.txt",
+        "uploads/",
+        b"x",
+        &[("success_action_redirect", "https://shop.example.org/thanks")],
+    );
+    let response = no_redirects
+        .post(format!("{}/forms", app.s3))
+        .header("content-type", &content_type)
+        .body(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 303);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        location.starts_with(
+            "https://shop.example.org/thanks?bucket=forms&key=uploads%2Fredirected.txt&etag="
+        ),
+        "{location}"
+    );
 }
 
 /// An enabled lifecycle rule over the keys under `prefix`.

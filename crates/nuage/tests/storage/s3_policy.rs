@@ -586,3 +586,69 @@ async fn only_an_organisations_managers_change_its_block_public_access() {
         .await;
     assert_eq!(status, 422, "every switch is given: {problem}");
 }
+
+#[tokio::test]
+async fn the_console_shows_and_sets_an_organisations_block_public_access() {
+    let app = spawn_app().await;
+    let t = app.tenant("Console").await;
+    app.create_user(&t.org, "owner@console.example", "owner")
+        .await;
+    let session = app.console_session("owner@console.example").await;
+    let page = || async {
+        app.http
+            .get(format!("{}/s3-keys", app.console))
+            .header("cookie", format!("nuage_session={session}"))
+            .header("accept-language", "en")
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html")
+    };
+    let html = page().await;
+    assert!(html.contains("Public access to the buckets"), "{html}");
+    assert_eq!(
+        html.matches("value=\"on\" checked").count(),
+        4,
+        "all on by default"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_owned();
+    let saved = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}/s3-keys/public-access", app.console))
+        .header("cookie", format!("nuage_session={session}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("block_public_acls", "on"),
+            ("ignore_public_acls", "on"),
+        ])
+        .send()
+        .await
+        .expect("posted");
+    assert_eq!(saved.status(), 303);
+    let (status, now) = app
+        .root(
+            Method::GET,
+            &format!("/orgs/{}/public-access-block", t.org),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            now["block_public_acls"].clone(),
+            now["block_public_policy"].clone(),
+            now["restrict_public_buckets"].clone()
+        ),
+        (json!(true), json!(false), json!(false))
+    );
+    assert_eq!(page().await.matches("value=\"on\" checked").count(), 2);
+}
