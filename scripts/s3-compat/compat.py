@@ -44,6 +44,10 @@ KEY = os.environ["NUAGE_S3_ACCESS_KEY"]
 SECRET = os.environ["NUAGE_S3_SECRET_KEY"]
 KEY_B = os.environ.get("NUAGE_S3_ACCESS_KEY_B", "")
 SECRET_B = os.environ.get("NUAGE_S3_SECRET_KEY_B", "")
+# The REST API and a token that manages A's organisation: for the public
+# access round trip (an organisation's Block Public Access is set there).
+API_URL = os.environ.get("NUAGE_API_URL", "").rstrip("/")
+API_TOKEN = os.environ.get("NUAGE_API_TOKEN", "")
 # The website listener (docs/websites.md), where buckets published with
 # `aws s3 website` are read with curl; its checks are skipped without it.
 WEB_ENDPOINT = os.environ.get("NUAGE_WEB_ENDPOINT", "").rstrip("/")
@@ -584,6 +588,42 @@ def aws_scenarios(tls_url, ca):
         denied = aws("s3api", "get-object", "--bucket", b, "--key", "small.bin", str(WORK / "aws/by-b2"),
                      ok_codes=(254, 255), as_b=True)
         assert "AccessDenied" in denied.stderr, tail(denied.stderr, 3)
+
+    if API_URL and API_TOKEN:
+        @g.check("public access: with the organisation's and the bucket's switches off, a public policy serves unsigned reads; switched back on, it cannot", needs=["cp a small file up and down (sha256 equal)"])
+        def _():
+            org = api("list-buckets")["Owner"]["ID"]
+
+            def org_switches(on):
+                response = requests.put(
+                    f"{API_URL}/api/v1/orgs/{org}/public-access-block", timeout=30,
+                    headers={"Authorization": f"Bearer {API_TOKEN}"},
+                    json={k: on for k in ("block_public_acls", "ignore_public_acls",
+                                          "block_public_policy", "restrict_public_buckets")})
+                assert response.status_code == 200, f"{response.status_code} {response.text}"
+
+            public = json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*"}]})
+            switches = "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy={0},RestrictPublicBuckets={0}"
+            org_switches(False)
+            try:
+                api("put-public-access-block", "--bucket", b,
+                    "--public-access-block-configuration", switches.format("false"))
+                api("put-bucket-policy", "--bucket", b, "--policy", public)
+                assert api("get-bucket-policy-status", "--bucket", b)["PolicyStatus"]["IsPublic"] is True
+                aws("s3api", "get-object", "--no-sign-request", "--bucket", b, "--key", "small.bin",
+                    str(WORK / "aws/public"))
+                same_file(small, WORK / "aws/public")
+                api("put-public-access-block", "--bucket", b,
+                    "--public-access-block-configuration", switches.format("true"))
+                shut = aws("s3api", "get-object", "--no-sign-request", "--bucket", b, "--key", "small.bin",
+                           str(WORK / "aws/public2"), ok_codes=(254, 255))
+                assert "AccessDenied" in shut.stderr, tail(shut.stderr, 3)
+                api("delete-bucket-policy", "--bucket", b)
+            finally:
+                org_switches(True)
+    else:
+        REPORT.skip("aws: public access round trip", "NUAGE_API_URL and NUAGE_API_TOKEN are not set")
 
     @g.check("copy-object --metadata-directive REPLACE with a new content type", needs=["cp a small file up and down (sha256 equal)"])
     def _():

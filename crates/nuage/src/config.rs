@@ -248,8 +248,8 @@ pub struct StorageConfig {
     /// Browser-form uploads read at once; more get `503 SlowDown`. With
     /// `post_object_max_bytes`, bounds the memory they can take.
     pub max_concurrent_post_objects: usize,
-    /// Unsigned requests a bucket policy lets in, per bucket and second;
-    /// more get `503 SlowDown`.
+    /// Unsigned requests to a bucket (served where a bucket policy lets
+    /// them in, refused elsewhere), per second; more get `503 SlowDown`.
     pub anonymous_requests_per_second: u32,
     /// The length of a day in lifecycle rules (86400; shorter only for tests).
     pub lifecycle_day_seconds: u64,

@@ -37,8 +37,8 @@ pub struct Secure;
 /// Settings of the S3 protocol.
 #[derive(Debug, Clone, Default)]
 pub struct S3Settings {
-    /// Unsigned requests a policy lets in, at most this many per second
-    /// and bucket (beyond them, `503 SlowDown`).
+    /// Unsigned requests to a bucket, served or refused, at most this many
+    /// per second (beyond them, `503 SlowDown`).
     pub anonymous_requests_per_second: u32,
     /// With a root domain, `<bucket>.<root domain>` addresses a bucket too.
     pub root_domain: Option<String>,

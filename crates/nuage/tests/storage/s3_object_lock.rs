@@ -73,6 +73,49 @@ async fn delete_version(
     }
 }
 
+/// A multipart upload of one part into `vault`, asking for `lock` if given.
+async fn upload_in_one_part(
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    lock: Option<(ObjectLockMode, i64)>,
+) {
+    let mut create = s3.create_multipart_upload().bucket("vault").key(key);
+    if let Some((mode, until)) = lock {
+        create = create
+            .object_lock_mode(mode)
+            .object_lock_retain_until_date(DateTime::from_millis(until));
+    }
+    let upload = create.send().await.expect("upload");
+    let id = upload.upload_id().expect("id");
+    let part = s3
+        .upload_part()
+        .bucket("vault")
+        .key(key)
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .expect("part");
+    s3.complete_multipart_upload()
+        .bucket("vault")
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().expect("etag"))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+}
+
 fn retention(mode: ObjectLockRetentionMode, until: i64) -> ObjectLockRetention {
     ObjectLockRetention::builder()
         .mode(mode)
@@ -452,41 +495,7 @@ async fn default_retention_locks_every_new_version_however_written() {
         .send()
         .await
         .expect("copy");
-    let upload = s3
-        .create_multipart_upload()
-        .bucket("vault")
-        .key("multi")
-        .send()
-        .await
-        .expect("upload");
-    let id = upload.upload_id().expect("id");
-    let part = s3
-        .upload_part()
-        .bucket("vault")
-        .key("multi")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"part"))
-        .send()
-        .await
-        .expect("part");
-    s3.complete_multipart_upload()
-        .bucket("vault")
-        .key("multi")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().expect("etag"))
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("complete");
+    upload_in_one_part(&s3, "multi", None).await;
     for key in ["put", "copy", "multi"] {
         assert_eq!(
             until(key).await,
@@ -497,43 +506,7 @@ async fn default_retention_locks_every_new_version_however_written() {
     // ...unless the write asks for its own: here a multipart upload that
     // asks for compliance.
     let own = now + 10 * DAY;
-    let upload = s3
-        .create_multipart_upload()
-        .bucket("vault")
-        .key("own")
-        .object_lock_mode(ObjectLockMode::Compliance)
-        .object_lock_retain_until_date(DateTime::from_millis(own))
-        .send()
-        .await
-        .expect("upload");
-    let id = upload.upload_id().expect("id");
-    let part = s3
-        .upload_part()
-        .bucket("vault")
-        .key("own")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"part"))
-        .send()
-        .await
-        .expect("part");
-    s3.complete_multipart_upload()
-        .bucket("vault")
-        .key("own")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().expect("etag"))
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("complete");
+    upload_in_one_part(&s3, "own", Some((ObjectLockMode::Compliance, own))).await;
     assert_eq!(
         until("own").await,
         (Some(ObjectLockRetentionMode::Compliance), Some(own / 1000))

@@ -108,22 +108,30 @@ impl AclRequest<'_> {
     }
 }
 
-/// The ACL an object write (PutObject, CopyObject, CreateMultipartUpload)
-/// sets with its headers.
-macro_rules! object_acl {
+/// The ACL a request sets with its `x-amz-acl` and `x-amz-grant-*`
+/// headers (and, for PutBucketAcl and PutObjectAcl, its body):
+/// `acl_request!(input)` for object writes, which have no `grant-write`;
+/// `acl_request!(input, write, policy)` for the others.
+macro_rules! acl_request {
     ($i:expr) => {
+        $crate::ops::acl::acl_request!($i, None, None)
+    };
+    ($i:expr, write, $policy:expr) => {
+        $crate::ops::acl::acl_request!($i, $i.grant_write.as_deref(), $policy)
+    };
+    ($i:expr, $write:expr, $policy:expr) => {
         $crate::ops::acl::AclRequest {
             canned: $i.acl.as_ref().map(|a| a.as_str()),
             full_control: $i.grant_full_control.as_deref(),
             read: $i.grant_read.as_deref(),
             read_acp: $i.grant_read_acp.as_deref(),
-            write: None,
+            write: $write,
             write_acp: $i.grant_write_acp.as_deref(),
-            policy: None,
+            policy: $policy,
         }
     };
 }
-pub(super) use object_acl;
+pub(super) use acl_request;
 
 /// The Object Ownership a CreateBucket asks for: only `BucketOwnerEnforced`.
 pub(super) fn check_ownership(ownership: Option<&ObjectOwnership>) -> S3Result<()> {
@@ -160,16 +168,8 @@ pub(super) async fn put_bucket_acl(
     req: S3Request<PutBucketAclInput>,
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let i = &req.input;
-    AclRequest {
-        canned: i.acl.as_ref().map(|a| a.as_str()),
-        full_control: i.grant_full_control.as_deref(),
-        read: i.grant_read.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write: i.grant_write.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-        policy: i.access_control_policy.as_ref(),
-    }
-    .check(&call.caller.org.to_string(), false)?;
+    acl_request!(i, write, i.access_control_policy.as_ref())
+        .check(&call.caller.org.to_string(), false)?;
     call.done(s3.storage.head_bucket(&call.caller, &i.bucket).await)?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }
@@ -199,16 +199,8 @@ pub(super) async fn put_object_acl(
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let i = &req.input;
-    AclRequest {
-        canned: i.acl.as_ref().map(|a| a.as_str()),
-        full_control: i.grant_full_control.as_deref(),
-        read: i.grant_read.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write: i.grant_write.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-        policy: i.access_control_policy.as_ref(),
-    }
-    .check(&call.caller.org.to_string(), false)?;
+    acl_request!(i, write, i.access_control_policy.as_ref())
+        .check(&call.caller.org.to_string(), false)?;
     call.done(
         s3.storage
             .object_tags(&call.caller, &i.bucket, &i.key, i.version_id.as_deref())

@@ -13,16 +13,7 @@ pub(super) async fn create_bucket(
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let i = req.input;
     super::acl::check_ownership(i.object_ownership.as_ref())?;
-    super::acl::AclRequest {
-        canned: i.acl.as_ref().map(|a| a.as_str()),
-        full_control: i.grant_full_control.as_deref(),
-        read: i.grant_read.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write: i.grant_write.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-        policy: None,
-    }
-    .check(&call.caller.org.to_string(), true)?;
+    super::acl::acl_request!(i, write, None).check(&call.caller.org.to_string(), true)?;
     let region = i
         .create_bucket_configuration
         .and_then(|c| c.location_constraint)

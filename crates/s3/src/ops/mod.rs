@@ -138,31 +138,28 @@ impl NuageS3 {
             bucket: bucket.to_owned(),
             key: key.map(str::to_owned),
         };
+        // A request acting for the bucket's owner: its log, its bill, under
+        // the requester's key (none when unsigned).
+        let for_owner = |owner, signer: Option<S3Caller>| S3Caller {
+            org: owner,
+            access_key_id: signer.map(|s| s.access_key_id).unwrap_or_default(),
+            source: source_of(req),
+            purpose: KeyPurpose::Access,
+        };
+        // Unsigned requests, served or refused, are admitted at a bounded
+        // rate per bucket: nobody fills a bucket's log for free.
+        let unsigned_to_bucket = signer.is_none()
+            && matches!(authorized, Authorized::AsOwner(_) | Authorized::Denied(_));
+        if unsigned_to_bucket && !self.anonymous.admit(bucket) {
+            return Err(s3_error!(SlowDown, "Please reduce your request rate."));
+        }
         match (authorized, signer) {
-            (Authorized::AsOwner(owner), signer) => {
-                if signer.is_none() && !self.anonymous.admit(bucket) {
-                    return Err(s3_error!(SlowDown, "Please reduce your request rate."));
-                }
-                Ok(call(
-                    S3Caller {
-                        org: owner,
-                        access_key_id: signer.map(|s| s.access_key_id).unwrap_or_default(),
-                        source: source_of(req),
-                        purpose: KeyPurpose::Access,
-                    },
-                    true,
-                ))
-            }
+            (Authorized::AsOwner(owner), signer) => Ok(call(for_owner(owner, signer), true)),
             (Authorized::AsCaller | Authorized::NoBucket, Some(signer)) => Ok(call(signer, false)),
             (Authorized::Denied(owner), signer) => {
                 // Refused before it runs: recorded in the owner's log.
-                let caller = S3Caller {
-                    org: owner,
-                    access_key_id: signer.map(|s| s.access_key_id).unwrap_or_default(),
-                    source: source_of(req),
-                    purpose: KeyPurpose::Access,
-                };
-                call(caller, true).moved::<()>(0, Err(StorageError::AccessDenied))?;
+                call(for_owner(owner, signer), true)
+                    .moved::<()>(0, Err(StorageError::AccessDenied))?;
                 Err(s3_error!(AccessDenied, "Access Denied"))
             }
             (Authorized::AsCaller | Authorized::NoBucket, None) => {

@@ -13,7 +13,7 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let i = req.input;
-    super::acl::object_acl!(i).check(&call.caller.org.to_string(), false)?;
+    super::acl::acl_request!(i).check(&call.caller.org.to_string(), false)?;
     let customer_key = convert::customer_key(
         i.sse_customer_algorithm.as_deref(),
         i.sse_customer_key.as_deref(),

@@ -4,7 +4,7 @@ use nuage_storage::{CopyObject, GetObject};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::acl::object_acl;
+use super::acl::acl_request;
 use super::{Call, NuageS3, SSE, copy_source, object_lock, sse, tags_in, tags_out};
 use crate::convert;
 
@@ -24,7 +24,7 @@ pub(super) async fn put_object(
         req.input.checksum_sha256.clone(),
     )?;
     let i = req.input;
-    object_acl!(i).check(&call.caller.org.to_string(), false)?;
+    acl_request!(i).check(&call.caller.org.to_string(), false)?;
     let condition = convert::write_condition(i.if_match, i.if_none_match)?;
     let customer_key = convert::customer_key(
         i.sse_customer_algorithm.as_deref(),
@@ -389,7 +389,7 @@ pub(super) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let i = req.input;
     refuse_copy_for_grantee(&call)?;
-    object_acl!(i).check(&call.caller.org.to_string(), false)?;
+    acl_request!(i).check(&call.caller.org.to_string(), false)?;
     let (src_bucket, src_key, src_version) = copy_source(&i.copy_source)?;
     let replace = i
         .metadata_directive
