@@ -339,6 +339,32 @@ async fn governance_retention_gives_way_only_to_the_bypass() {
             .send()
     };
     assert_eq!(s3_code(shorten(false).await), "AccessDenied");
+    // The bypass is a permission: a bucket policy that denies it leaves
+    // governance as strict as compliance, for the owner's keys too.
+    let deny_bypass = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": "s3:BypassGovernanceRetention",
+            "Resource": "arn:aws:s3:::vault/*"
+        }]
+    })
+    .to_string();
+    s3.put_bucket_policy()
+        .bucket("vault")
+        .policy(deny_bypass)
+        .send()
+        .await
+        .expect("policy");
+    assert_eq!(s3_code(shorten(true).await), "AccessDenied");
+    assert_eq!(
+        delete_version(&s3, "vault", "a", &v1, true).await,
+        "AccessDenied"
+    );
+    s3.delete_bucket_policy()
+        .bucket("vault")
+        .send()
+        .await
+        .expect("policy deleted");
     shorten(true).await.expect("shortened with the bypass");
     assert_eq!(
         delete_version(&s3, "vault", "a", &v1, true).await,

@@ -116,17 +116,9 @@ impl NuageS3 {
         let signer_org = signer.as_ref().map(|c| c.org.to_string());
         let action = bucket_policy::action_of(op, versioned);
         let prefix = query(req, "prefix");
-        let source = req.extensions.get::<ClientAddr>().map(|a| a.0.ip());
         let request = bucket_policy::Request {
-            requester: signer_org
-                .as_deref()
-                .map_or(Requester::Anonymous, Requester::Org),
-            action: &action,
-            bucket,
-            key,
-            source,
-            secure: req.extensions.get::<crate::Secure>().is_some(),
             prefix: prefix.as_deref(),
+            ..policy_request(req, signer_org.as_deref(), &action, bucket, key)
         };
         let authorized = self.storage.authorize(&request).await.map_err(err)?;
         let call = |caller: S3Caller, granted: bool| Call {
@@ -166,6 +158,51 @@ impl NuageS3 {
                 Err(s3_error!(AccessDenied, "Access Denied"))
             }
         }
+    }
+}
+
+impl NuageS3 {
+    /// Whether a request that asks to bypass governance retention may: the
+    /// bucket's owner may, unless its policy denies it
+    /// `s3:BypassGovernanceRetention`; a request a policy grants, never.
+    async fn may_bypass<T>(
+        &self,
+        req: &S3Request<T>,
+        call: &Call<'_>,
+        key: &str,
+        asked: Option<bool>,
+    ) -> S3Result<bool> {
+        if !asked.unwrap_or(false) || call.granted {
+            return Ok(false);
+        }
+        let org = call.caller.org.to_string();
+        let request = policy_request(
+            req,
+            Some(&org),
+            "s3:BypassGovernanceRetention",
+            &call.bucket,
+            Some(key),
+        );
+        Ok(self.storage.authorize(&request).await.map_err(err)? == Authorized::AsCaller)
+    }
+}
+
+/// A request as a bucket policy sees it: who, what, where, from where.
+fn policy_request<'a, T>(
+    req: &S3Request<T>,
+    org: Option<&'a str>,
+    action: &'a str,
+    bucket: &'a str,
+    key: Option<&'a str>,
+) -> bucket_policy::Request<'a> {
+    bucket_policy::Request {
+        requester: org.map_or(Requester::Anonymous, Requester::Org),
+        action,
+        bucket,
+        key,
+        source: req.extensions.get::<ClientAddr>().map(|a| a.0.ip()),
+        secure: req.extensions.get::<crate::Secure>().is_some(),
+        prefix: None,
     }
 }
 

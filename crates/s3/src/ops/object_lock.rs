@@ -189,6 +189,14 @@ pub(super) async fn put_object_retention(
     call: Call<'_>,
     req: S3Request<PutObjectRetentionInput>,
 ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+    let bypass = s3
+        .may_bypass(
+            &req,
+            &call,
+            &req.input.key,
+            req.input.bypass_governance_retention,
+        )
+        .await?;
     let i = req.input;
     let retention = match i.retention {
         None => None,
@@ -213,7 +221,7 @@ pub(super) async fn put_object_retention(
                 &call.caller,
                 (&i.bucket, &i.key, i.version_id.as_deref()),
                 retention,
-                i.bypass_governance_retention.unwrap_or(false),
+                bypass,
             )
             .await,
     )?;

@@ -280,6 +280,14 @@ pub(super) async fn delete_object(
     call: Call<'_>,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let bypass = s3
+        .may_bypass(
+            &req,
+            &call,
+            &req.input.key,
+            req.input.bypass_governance_retention,
+        )
+        .await?;
     let i = req.input;
     let o = call.done(
         s3.storage
@@ -288,7 +296,7 @@ pub(super) async fn delete_object(
                 &i.bucket,
                 &i.key,
                 i.version_id.as_deref(),
-                i.bypass_governance_retention.unwrap_or(false) && !call.granted,
+                bypass,
             )
             .await,
     )?;
@@ -306,7 +314,7 @@ pub(super) async fn delete_objects(
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let objects = std::mem::take(&mut req.input.delete.objects);
     let i = &req.input;
-    let bypass = i.bypass_governance_retention.unwrap_or(false);
+    let asked = i.bypass_governance_retention;
     if objects.len() > 1000 {
         return Err(s3_error!(
             MalformedXML,
@@ -348,7 +356,7 @@ pub(super) async fn delete_objects(
                 &i.bucket,
                 &o.key,
                 o.version_id.as_deref(),
-                bypass && !one.granted,
+                s3.may_bypass(&req, &one, &o.key, asked).await?,
             )
             .await
             .map(|d| (d, 0));
