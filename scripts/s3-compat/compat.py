@@ -549,7 +549,7 @@ def aws_scenarios(tls_url, ca):
         tags = api("get-object-tagging", "--bucket", b, "--key", "small.bin")["TagSet"]
         assert sorted((t["Key"], t["Value"]) for t in tags) == [("team", "achats"), ("year", "2026")], tags
 
-    @g.check("ACLs: get-bucket-acl and get-object-acl give the owner FULL_CONTROL; public-read is refused", needs=["cp a small file up and down (sha256 equal)"])
+    @g.check("ACLs: the owner's FULL_CONTROL, public-read refused while disabled; enabled, a grant lets another organisation read", needs=["cp a small file up and down (sha256 equal)"])
     def _():
         for acl in (api("get-bucket-acl", "--bucket", b), api("get-object-acl", "--bucket", b, "--key", "small.bin")):
             grants = acl["Grants"]
@@ -561,6 +561,25 @@ def aws_scenarios(tls_url, ca):
         assert "AccessControlListNotSupported" in refused.stderr, tail(refused.stderr, 3)
         owner = api("get-bucket-ownership-controls", "--bucket", b)["OwnershipControls"]["Rules"]
         assert owner == [{"ObjectOwnership": "BucketOwnerEnforced"}], owner
+        if not (KEY_B and SECRET_B):
+            return
+        # With ACLs enabled, a grant to another organisation lets it read.
+        org_b = api("list-buckets", as_b=True)["Owner"]["ID"]
+        api("put-bucket-ownership-controls", "--bucket", b,
+            "--ownership-controls", "Rules=[{ObjectOwnership=BucketOwnerPreferred}]")
+        try:
+            api("put-object-acl", "--bucket", b, "--key", "small.bin", "--grant-read", f"id={org_b}")
+            grants = api("get-object-acl", "--bucket", b, "--key", "small.bin")["Grants"]
+            assert {"READ", "FULL_CONTROL"} == {g["Permission"] for g in grants}, grants
+            aws("s3api", "get-object", "--bucket", b, "--key", "small.bin", str(WORK / "aws/acl-b"), as_b=True)
+            same_file(small, WORK / "aws/acl-b")
+            api("put-object-acl", "--bucket", b, "--key", "small.bin", "--acl", "private")
+        finally:
+            api("put-bucket-ownership-controls", "--bucket", b,
+                "--ownership-controls", "Rules=[{ObjectOwnership=BucketOwnerEnforced}]")
+        denied = aws("s3api", "get-object", "--bucket", b, "--key", "small.bin", str(WORK / "aws/acl-b2"),
+                     ok_codes=(254, 255), as_b=True)
+        assert "AccessDenied" in denied.stderr, tail(denied.stderr, 3)
 
     @g.check("bucket policy: Block Public Access refuses a public one and unsigned reads; one naming another organisation lets it read", needs=["cp a small file up and down (sha256 equal)"])
     def _():

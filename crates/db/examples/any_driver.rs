@@ -112,6 +112,8 @@ async fn fill(db: &Db) -> Result<(), Box<dyn std::error::Error>> {
             object_lock: None,
             policy: None,
             public_access_block: None,
+            ownership: None,
+            acl: None,
         },
     )
     .await?;

@@ -1,12 +1,60 @@
-//! Access control lists, AWS's model, as far as Nuage offers them: every
-//! bucket's Object Ownership is `BucketOwnerEnforced` (AWS's default since
-//! 2023), so ACLs are disabled: the bucket's owner owns every object and has
-//! full control, reading an ACL answers that, and setting one is accepted
-//! only when it grants nothing more. An organisation's canonical user id in
-//! S3 is its organisation id.
+//! Access control lists, AWS's model. A bucket's Object Ownership is
+//! `BucketOwnerEnforced` unless its owner chooses otherwise (AWS's default
+//! since 2023): ACLs are then disabled, reading an ACL answers the owner's
+//! full control, and setting one is accepted only when it grants nothing
+//! more. `BucketOwnerPreferred` and `ObjectWriter` enable ACLs: canned ACLs
+//! and grants to other organisations (by canonical user id, which on Nuage
+//! is the organisation id) and to the groups of all users and of
+//! authenticated users. On Nuage the bucket's organisation owns every
+//! object in it whoever wrote it, so `ObjectWriter` behaves as
+//! `BucketOwnerPreferred`.
 
-/// The canned ACLs an ACL-disabled bucket accepts, as AWS's do.
-const OWNER_ONLY_CANNED: [&str; 2] = ["private", "bucket-owner-full-control"];
+use serde::{Deserialize, Serialize};
+
+/// Anyone, signed or not.
+pub const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+/// Any signed request, of any organisation.
+pub const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+const PERMISSIONS: [&str; 5] = ["FULL_CONTROL", "READ", "WRITE", "READ_ACP", "WRITE_ACP"];
+
+/// Who owns the objects of a bucket, and whether its ACLs count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    BucketOwnerEnforced,
+    BucketOwnerPreferred,
+    ObjectWriter,
+}
+
+impl Ownership {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "BucketOwnerEnforced" => Some(Self::BucketOwnerEnforced),
+            "BucketOwnerPreferred" => Some(Self::BucketOwnerPreferred),
+            "ObjectWriter" => Some(Self::ObjectWriter),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BucketOwnerEnforced => "BucketOwnerEnforced",
+            Self::BucketOwnerPreferred => "BucketOwnerPreferred",
+            Self::ObjectWriter => "ObjectWriter",
+        }
+    }
+
+    /// As stored: none is the default, `BucketOwnerEnforced`.
+    pub fn from_stored(value: Option<&str>) -> Self {
+        value
+            .and_then(Self::parse)
+            .unwrap_or(Self::BucketOwnerEnforced)
+    }
+
+    pub fn acls_enabled(self) -> bool {
+        self != Self::BucketOwnerEnforced
+    }
+}
 
 /// The canned ACLs S3 defines for buckets and objects.
 const CANNED: [&str; 7] = [
@@ -20,7 +68,7 @@ const CANNED: [&str; 7] = [
 ];
 
 /// Whom a grant names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Grantee {
     /// A canonical user id: on Nuage, an organisation id.
     CanonicalUser(String),
@@ -30,7 +78,7 @@ pub enum Grantee {
 }
 
 /// One grant of an ACL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub grantee: Grantee,
     /// `FULL_CONTROL`, `READ`, `WRITE`, `READ_ACP` or `WRITE_ACP`.
@@ -39,13 +87,10 @@ pub struct Grant {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AclError {
-    /// Not a canned ACL, or a grant header that does not parse.
+    /// Not a canned ACL, a grant header that does not parse, a grantee or
+    /// permission S3 does not have.
     #[error("{0}")]
     Invalid(String),
-    /// An ACL that grants more than the owner's full control, which a
-    /// bucket with ACLs disabled refuses.
-    #[error("The bucket does not allow ACLs")]
-    NotSupported,
 }
 
 /// Parses an `x-amz-grant-*` header: `id="…", uri="…", emailAddress="…"`,
@@ -78,29 +123,121 @@ pub fn parse_grant_header(value: &str, permission: &str) -> Result<Vec<Grant>, A
         .collect()
 }
 
-/// Whether an ACL-disabled bucket takes this ACL: a canned ACL that grants
-/// the owner alone, and grants (from headers or an XML body) of full
-/// control to the owner only.
-pub fn check_owner_only(
+/// The grants a request's ACL gives, beyond the owner's full control
+/// (always there, never stored): a canned ACL, or explicit grants, not
+/// both. Grantees are checked here but for the organisations' existence.
+pub fn grants_of(
     canned: Option<&str>,
-    grants: &[Grant],
+    explicit: Vec<Grant>,
     owner: &str,
-) -> Result<(), AclError> {
-    if let Some(c) = canned {
-        if !CANNED.contains(&c) {
-            return Err(AclError::Invalid(format!("{c:?} is not a canned ACL")));
+) -> Result<Vec<Grant>, AclError> {
+    let grant = |uri: &str, permission: &str| Grant {
+        grantee: Grantee::Group(uri.to_owned()),
+        permission: permission.to_owned(),
+    };
+    let grants = match canned {
+        Some(_) if !explicit.is_empty() => {
+            return Err(AclError::Invalid(
+                "Specifying both Canned ACLs and Header Grants is not allowed".into(),
+            ));
         }
-        if !OWNER_ONLY_CANNED.contains(&c) {
-            return Err(AclError::NotSupported);
+        Some("public-read") => vec![grant(ALL_USERS, "READ")],
+        Some("public-read-write") => vec![grant(ALL_USERS, "READ"), grant(ALL_USERS, "WRITE")],
+        Some("authenticated-read") => vec![grant(AUTHENTICATED_USERS, "READ")],
+        Some(c) if CANNED.contains(&c) => Vec::new(),
+        Some(c) => return Err(AclError::Invalid(format!("{c:?} is not a canned ACL"))),
+        None => explicit,
+    };
+    let mut kept = Vec::new();
+    for g in grants {
+        if !PERMISSIONS.contains(&g.permission.as_str()) {
+            return Err(AclError::Invalid(format!(
+                "{:?} is not a permission (FULL_CONTROL, READ, WRITE, READ_ACP, WRITE_ACP)",
+                g.permission
+            )));
+        }
+        match &g.grantee {
+            Grantee::CanonicalUser(id) if id.is_empty() => {
+                return Err(AclError::Invalid("a grantee's id is empty".into()));
+            }
+            Grantee::CanonicalUser(id) if id == owner && g.permission == "FULL_CONTROL" => continue,
+            Grantee::Group(uri) if uri != ALL_USERS && uri != AUTHENTICATED_USERS => {
+                return Err(AclError::Invalid(format!(
+                    "the group {uri} is not one Nuage has (AllUsers, AuthenticatedUsers)"
+                )));
+            }
+            Grantee::EmailAddress(_) => {
+                return Err(AclError::Invalid(
+                    "grantees are named by canonical id (their organisation id), not e-mail".into(),
+                ));
+            }
+            _ => {}
+        }
+        if !kept.contains(&g) {
+            kept.push(g);
         }
     }
-    let owner_only = grants.iter().all(|g| {
-        g.permission == "FULL_CONTROL" && g.grantee == Grantee::CanonicalUser(owner.to_owned())
-    });
-    if !owner_only {
-        return Err(AclError::NotSupported);
-    }
-    Ok(())
+    Ok(kept)
+}
+
+/// Whether some grant opens to everyone, or to anyone signed.
+pub fn is_public(grants: &[Grant]) -> bool {
+    grants
+        .iter()
+        .any(|g| matches!(&g.grantee, Grantee::Group(_)))
+}
+
+/// Whether the grants give `permission` to the requester (an organisation,
+/// or `None` for an unsigned request); public grants count only when not
+/// ignored (Block Public Access's `IgnorePublicAcls`).
+pub fn allows(
+    grants: &[Grant],
+    requester: Option<&str>,
+    permission: &str,
+    ignore_public: bool,
+) -> bool {
+    grants.iter().any(|g| {
+        let holds = g.permission == permission || g.permission == "FULL_CONTROL";
+        let names = match &g.grantee {
+            Grantee::CanonicalUser(id) => requester == Some(id.as_str()),
+            Grantee::Group(_) if ignore_public => false,
+            Grantee::Group(uri) if uri == ALL_USERS => true,
+            Grantee::Group(_) => requester.is_some(),
+            Grantee::EmailAddress(_) => false,
+        };
+        holds && names
+    })
+}
+
+/// Which ACL an action is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On {
+    Bucket,
+    Object,
+}
+
+/// The ACL permission an IAM action needs, as AWS maps them; `None` for
+/// what no ACL grants.
+pub fn permission_for(action: &str) -> Option<(On, &'static str)> {
+    Some(match action {
+        "s3:ListBucket" | "s3:ListBucketVersions" | "s3:ListBucketMultipartUploads" => {
+            (On::Bucket, "READ")
+        }
+        "s3:PutObject"
+        | "s3:DeleteObject"
+        | "s3:DeleteObjectVersion"
+        | "s3:AbortMultipartUpload"
+        | "s3:ListMultipartUploadParts" => (On::Bucket, "WRITE"),
+        "s3:GetBucketAcl" => (On::Bucket, "READ_ACP"),
+        "s3:PutBucketAcl" => (On::Bucket, "WRITE_ACP"),
+        "s3:GetObject"
+        | "s3:GetObjectVersion"
+        | "s3:GetObjectAttributes"
+        | "s3:GetObjectVersionAttributes" => (On::Object, "READ"),
+        "s3:GetObjectAcl" | "s3:GetObjectVersionAcl" => (On::Object, "READ_ACP"),
+        "s3:PutObjectAcl" | "s3:PutObjectVersionAcl" => (On::Object, "WRITE_ACP"),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -124,32 +261,49 @@ mod tests {
     }
 
     #[test]
-    fn only_the_owners_full_control_is_taken() {
-        assert_eq!(check_owner_only(None, &[], OWNER), Ok(()));
-        assert_eq!(check_owner_only(Some("private"), &[], OWNER), Ok(()));
+    fn canned_acls_and_grants_become_stored_grants() {
+        assert_eq!(grants_of(Some("private"), vec![], OWNER), Ok(vec![]));
+        let public = grants_of(Some("public-read"), vec![], OWNER).expect("grants");
+        assert!(is_public(&public));
+        assert!(allows(&public, None, "READ", false));
+        assert!(!allows(&public, None, "READ", true), "IgnorePublicAcls");
+        assert!(!allows(&public, None, "WRITE", false));
+        let authenticated = grants_of(Some("authenticated-read"), vec![], OWNER).expect("grants");
+        assert!(allows(&authenticated, Some("anyone"), "READ", false));
+        assert!(!allows(&authenticated, None, "READ", false));
+        let partner = parse_grant_header("id=partner-org", "FULL_CONTROL").expect("parsed");
+        let stored = grants_of(None, partner, OWNER).expect("grants");
+        assert!(allows(&stored, Some("partner-org"), "WRITE_ACP", false));
+        assert!(!allows(&stored, Some("other-org"), "READ", false));
+        assert!(!is_public(&stored));
+        // The owner's own full control is implicit, never stored.
+        let own = parse_grant_header(&format!("id={OWNER}"), "FULL_CONTROL").expect("parsed");
+        assert_eq!(grants_of(None, own, OWNER), Ok(vec![]));
+        let both = parse_grant_header("id=x", "READ").expect("parsed");
+        assert!(grants_of(Some("private"), both, OWNER).is_err());
+        let mail = parse_grant_header("emailAddress=a@b.example", "READ").expect("parsed");
+        assert!(grants_of(None, mail, OWNER).is_err());
+        let log = parse_grant_header(
+            "uri=http://acs.amazonaws.com/groups/s3/LogDelivery",
+            "WRITE",
+        )
+        .expect("parsed");
+        assert!(grants_of(None, log, OWNER).is_err());
+    }
+
+    #[test]
+    fn actions_map_to_the_acl_that_judges_them() {
+        assert_eq!(permission_for("s3:ListBucket"), Some((On::Bucket, "READ")));
+        assert_eq!(permission_for("s3:PutObject"), Some((On::Bucket, "WRITE")));
         assert_eq!(
-            check_owner_only(Some("bucket-owner-full-control"), &[], OWNER),
-            Ok(())
+            permission_for("s3:GetObjectVersion"),
+            Some((On::Object, "READ"))
         );
         assert_eq!(
-            check_owner_only(Some("public-read"), &[], OWNER),
-            Err(AclError::NotSupported)
+            permission_for("s3:PutObjectAcl"),
+            Some((On::Object, "WRITE_ACP"))
         );
-        assert!(matches!(
-            check_owner_only(Some("world-readable"), &[], OWNER),
-            Err(AclError::Invalid(_))
-        ));
-        let full = parse_grant_header(&format!("id={OWNER}"), "FULL_CONTROL").expect("parsed");
-        assert_eq!(check_owner_only(None, &full, OWNER), Ok(()));
-        let read = parse_grant_header(&format!("id={OWNER}"), "READ").expect("parsed");
-        assert_eq!(
-            check_owner_only(None, &read, OWNER),
-            Err(AclError::NotSupported)
-        );
-        let other = parse_grant_header("id=someone-else", "FULL_CONTROL").expect("parsed");
-        assert_eq!(
-            check_owner_only(None, &other, OWNER),
-            Err(AclError::NotSupported)
-        );
+        assert_eq!(permission_for("s3:DeleteBucket"), None);
+        assert_eq!(permission_for("s3:PutBucketPolicy"), None);
     }
 }

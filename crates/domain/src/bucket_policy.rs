@@ -49,6 +49,8 @@ pub struct Request<'a> {
     pub secure: bool,
     /// A listing's prefix.
     pub prefix: Option<&'a str>,
+    /// The version a request names, for the ACL of that version.
+    pub version: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -527,12 +529,15 @@ pub enum Verdict {
 /// The one rule of access to a bucket: its owner may do anything its
 /// policy does not explicitly deny; anyone else only what the policy
 /// allows, among the grantable actions, and nothing while Block Public
-/// Access restricts a bucket whose policy is public.
+/// Access restricts a bucket whose policy is public — or what the bucket's
+/// or object's ACL grants (`acl_allows`, judged by
+/// [`acl::allows`](crate::acl::allows)), unless the policy denies it.
 pub fn decide(
     owner: &str,
     policy: Option<&Policy>,
     block: PublicAccessBlock,
     req: &Request<'_>,
+    acl_allows: bool,
 ) -> Verdict {
     let decision = policy.map_or(Decision::Silent, |p| p.evaluate(req));
     if req.requester == Requester::Org(owner) {
@@ -543,7 +548,10 @@ pub fn decide(
         };
     }
     let public_blocked = block.restrict_public_buckets && policy.is_some_and(Policy::is_public);
-    if decision == Decision::Allow && GRANTABLE.contains(&req.action) && !public_blocked {
+    let by_policy =
+        decision == Decision::Allow && GRANTABLE.contains(&req.action) && !public_blocked;
+    let by_acl = acl_allows && decision != Decision::Deny;
+    if by_policy || by_acl {
         Verdict::Granted
     } else {
         Verdict::Denied
@@ -621,6 +629,7 @@ mod tests {
             source: Some("203.0.113.9".parse().expect("ip")),
             secure: true,
             prefix: None,
+            version: None,
         }
     }
 
@@ -727,29 +736,29 @@ mod tests {
         let p = public_read();
         let open = PublicAccessBlock::NONE;
         assert_eq!(
-            decide(owner, None, open, &get(Requester::Org(owner))),
+            decide(owner, None, open, &get(Requester::Org(owner)), false),
             Verdict::Owner
         );
         assert_eq!(
-            decide(owner, None, open, &get(Requester::Anonymous)),
+            decide(owner, None, open, &get(Requester::Anonymous), false),
             Verdict::Denied
         );
         assert_eq!(
-            decide(owner, Some(&p), open, &get(Requester::Anonymous)),
+            decide(owner, Some(&p), open, &get(Requester::Anonymous), false),
             Verdict::Granted
         );
         assert_eq!(
-            decide(owner, Some(&p), open, &get(Requester::Org(ORG))),
+            decide(owner, Some(&p), open, &get(Requester::Org(ORG)), false),
             Verdict::Granted
         );
         // Block Public Access on: the public policy serves only its owner.
         let blocked = PublicAccessBlock::ALL;
         assert_eq!(
-            decide(owner, Some(&p), blocked, &get(Requester::Anonymous)),
+            decide(owner, Some(&p), blocked, &get(Requester::Anonymous), false),
             Verdict::Denied
         );
         assert_eq!(
-            decide(owner, Some(&p), blocked, &get(Requester::Org(owner))),
+            decide(owner, Some(&p), blocked, &get(Requester::Org(owner)), false),
             Verdict::Owner
         );
         // Managing the bucket is never granted, even by `s3:*`.
@@ -759,7 +768,10 @@ mod tests {
         )
         .expect("policy");
         let delete = req(Requester::Org(ORG), "s3:DeleteBucket", None);
-        assert_eq!(decide(owner, Some(&all), open, &delete), Verdict::Denied);
+        assert_eq!(
+            decide(owner, Some(&all), open, &delete, false),
+            Verdict::Denied
+        );
         // An explicit deny binds the owner too.
         let deny = Policy::parse(
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::site/*"}]}"#,
@@ -767,7 +779,18 @@ mod tests {
         )
         .expect("policy");
         let erase = req(Requester::Org(owner), "s3:DeleteObject", Some("k"));
-        assert_eq!(decide(owner, Some(&deny), open, &erase), Verdict::Denied);
+        assert_eq!(
+            decide(owner, Some(&deny), open, &erase, false),
+            Verdict::Denied
+        );
+        // An ACL grant lets another organisation in, unless the policy denies.
+        let read = get(Requester::Org(ORG));
+        assert_eq!(decide(owner, None, blocked, &read, true), Verdict::Granted);
+        let erase_other = req(Requester::Org(ORG), "s3:DeleteObject", Some("k"));
+        assert_eq!(
+            decide(owner, Some(&deny), open, &erase_other, true),
+            Verdict::Denied
+        );
     }
 
     #[test]

@@ -485,6 +485,8 @@ impl Catalogue {
                 object_lock: None,
                 policy: None,
                 public_access_block: None,
+                ownership: None,
+                acl: None,
             },
         )
         .await

@@ -76,6 +76,14 @@ pub fn s3(e: StorageError) -> S3Error {
         E::Conflict(m) => S3Error::with_message(S3ErrorCode::OperationAborted, m),
         E::MalformedXml(m) => S3Error::with_message(S3ErrorCode::MalformedXML, m),
         E::MalformedPolicy(m) => S3Error::with_message(S3ErrorCode::MalformedPolicy, m),
+        E::AccessControlListNotSupported => s3_error!(
+            AccessControlListNotSupported,
+            "The bucket does not allow ACLs"
+        ),
+        E::InvalidBucketAclWithObjectOwnership => s3_error!(
+            InvalidBucketAclWithObjectOwnership,
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+        ),
         E::NoSuchBucketPolicy => s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist"),
         E::AccessDeniedBecause(m) => {
             S3Error::with_message(S3ErrorCode::AccessDenied, format!("Access Denied: {m}"))

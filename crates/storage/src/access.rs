@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use nuage_db::repo::storage as repo;
+use nuage_domain::acl::{self, On, Ownership};
 use nuage_domain::bucket_policy::{
     self, Policy, PolicyError, PublicAccessBlock, Request, Requester, Verdict,
 };
@@ -26,6 +27,9 @@ pub struct BucketAccess {
     /// What holds of Block Public Access: the bucket's, its organisation's
     /// and its region's switches together.
     pub block: PublicAccessBlock,
+    pub ownership: Ownership,
+    /// The bucket ACL's grants beyond the owner's full control.
+    pub acl: Vec<acl::Grant>,
 }
 
 /// The cache of [`BucketAccess`], good while the settings' epoch has not
@@ -48,6 +52,13 @@ pub enum Authorized {
     AsOwner(OrgId),
     /// An explicit deny, or Block Public Access: refused.
     Denied(OrgId),
+}
+
+/// Grants as stored (JSON); none stored, none granted.
+pub(crate) fn grants_stored(value: Option<&str>) -> Vec<acl::Grant> {
+    value
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default()
 }
 
 impl From<PolicyError> for StorageError {
@@ -91,6 +102,8 @@ impl Storage {
                 .as_deref()
                 .and_then(|p| Policy::parse(p, bucket).ok()),
             block,
+            ownership: Ownership::from_stored(row.ownership.as_deref()),
+            acl: grants_stored(row.acl.as_deref()),
         });
         let mut cache = self.inner.access.write().expect("lock");
         if cache.epoch != epoch {
@@ -108,7 +121,14 @@ impl Storage {
             return Ok(Authorized::NoBucket);
         };
         let owner = access.owner.to_string();
-        let verdict = bucket_policy::decide(&owner, access.policy.as_ref(), access.block, req);
+        let acl_allows = self.acl_allows(&access, &owner, req).await?;
+        let verdict = bucket_policy::decide(
+            &owner,
+            access.policy.as_ref(),
+            access.block,
+            req,
+            acl_allows,
+        );
         Ok(match (verdict, req.requester) {
             (Verdict::Owner, _) => Authorized::AsCaller,
             (Verdict::Granted, _) => Authorized::AsOwner(access.owner),
@@ -116,6 +136,39 @@ impl Storage {
             // the operation refuses it as it always has.
             (Verdict::Denied, Requester::Org(org)) if org != owner => Authorized::AsCaller,
             (Verdict::Denied, _) => Authorized::Denied(access.owner),
+        })
+    }
+
+    /// Whether the bucket's or the object's ACL grants the request what
+    /// its action needs (never for the owner, who needs no grant, nor while
+    /// the bucket's ACLs are disabled).
+    async fn acl_allows(
+        &self,
+        access: &BucketAccess,
+        owner: &str,
+        req: &Request<'_>,
+    ) -> StorageResult<bool> {
+        let requester = match req.requester {
+            Requester::Org(org) if org == owner => return Ok(false),
+            Requester::Org(org) => Some(org),
+            Requester::Anonymous => None,
+        };
+        if !access.ownership.acls_enabled() {
+            return Ok(false);
+        }
+        let ignore_public = access.block.ignore_public_acls;
+        Ok(match acl::permission_for(req.action) {
+            Some((On::Bucket, permission)) => {
+                acl::allows(&access.acl, requester, permission, ignore_public)
+            }
+            Some((On::Object, permission)) => match req.key {
+                Some(key) => {
+                    let grants = self.object_grants(req.bucket, key, req.version).await?;
+                    acl::allows(&grants, requester, permission, ignore_public)
+                }
+                None => false,
+            },
+            None => false,
         })
     }
 

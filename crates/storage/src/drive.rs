@@ -142,7 +142,7 @@ impl Drive {
         }
         match self
             .storage
-            .create_bucket_unchecked(&self.caller, &self.bucket, None, false)
+            .create_bucket_unchecked(&self.caller, &self.bucket, None, Default::default())
             .await
         {
             Ok(_) | Err(StorageError::BucketAlreadyOwnedByYou) => {}
@@ -596,6 +596,7 @@ impl Drive {
                     checksum: ChecksumInput::default(),
                     customer_key: None,
                     lock: Default::default(),
+                    acl: Vec::new(),
                     condition: WriteCondition {
                         if_match: None,
                         if_none_match: true,
@@ -655,6 +656,7 @@ impl Drive {
                     customer_key: None,
                     condition: WriteCondition::default(),
                     lock: Default::default(),
+                    acl: Vec::new(),
                     body: up.body,
                 },
             )
@@ -696,6 +698,7 @@ impl Drive {
                     checksum_algorithm: None,
                     customer_key_md5: None,
                     lock: Default::default(),
+                    acl: Vec::new(),
                 },
             )
             .await?;

@@ -6,6 +6,7 @@
 //! enforces the organisation's quota.
 
 pub mod access;
+mod acl;
 pub mod blobs;
 pub mod crypto;
 pub mod domains;
@@ -42,6 +43,7 @@ use nuage_service::{Platform, Principal, RequestMeta, ServiceError};
 use blobs::{Backend, BackendSettings};
 use crypto::WrappingKey;
 pub use maintenance::MaintenanceReport;
+
 pub use multipart::{CompletedPart, MultipartUpload, PartInfo, UploadList};
 pub use objects::{
     ByteRange, Conditions, CopyObject, DeleteOutcome, GetObject, ListQuery, ObjectInfo, ObjectList,
@@ -181,6 +183,10 @@ pub enum StorageError {
     MalformedXml(String),
     #[error("{0}")]
     MalformedPolicy(String),
+    #[error("the bucket does not allow ACLs")]
+    AccessControlListNotSupported,
+    #[error("the bucket's ACL grants others: ACLs cannot be disabled")]
+    InvalidBucketAclWithObjectOwnership,
     #[error("the bucket has no policy")]
     NoSuchBucketPolicy,
     /// Access denied, with the reason S3 gives.
@@ -224,6 +230,25 @@ impl From<std::io::Error> for StorageError {
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// How a bucket is created: with Object Lock (and so versioning), its
+/// Object Ownership and its ACL's grants beyond the owner's.
+#[derive(Debug, Clone)]
+pub struct NewBucket {
+    pub object_lock: bool,
+    pub ownership: nuage_domain::acl::Ownership,
+    pub acl: Vec<nuage_domain::acl::Grant>,
+}
+
+impl Default for NewBucket {
+    fn default() -> Self {
+        Self {
+            object_lock: false,
+            ownership: nuage_domain::acl::Ownership::BucketOwnerEnforced,
+            acl: Vec::new(),
+        }
+    }
+}
 
 /// A bucket as its owner sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -478,14 +503,16 @@ impl Storage {
         caller: &S3Caller,
         name: &str,
         region: Option<&str>,
-        object_lock: bool,
+        options: NewBucket,
     ) -> StorageResult<BucketInfo> {
         if nuage_domain::drive::is_drive_bucket(name) {
             return Err(StorageError::InvalidBucketName(
                 "names drive-<32 hexadecimal digits> are kept for the organisations' drives".into(),
             ));
         }
-        self.create_bucket_unchecked(caller, name, region, object_lock)
+        self.check_grants(options.ownership, None, &options.acl)
+            .await?;
+        self.create_bucket_unchecked(caller, name, region, options)
             .await
     }
 
@@ -495,8 +522,9 @@ impl Storage {
         caller: &S3Caller,
         name: &str,
         region: Option<&str>,
-        object_lock: bool,
+        options: NewBucket,
     ) -> StorageResult<BucketInfo> {
+        let object_lock = options.object_lock;
         let name =
             BucketName::parse(name).map_err(|e| StorageError::InvalidBucketName(e.to_string()))?;
         let region = match region {
@@ -528,6 +556,11 @@ impl Storage {
             object_lock: object_lock.then(|| ObjectLockConfig::default().to_stored()),
             policy: None,
             public_access_block: None,
+            ownership: options
+                .ownership
+                .acls_enabled()
+                .then(|| options.ownership.as_str().to_owned()),
+            acl: (!options.acl.is_empty()).then(|| json(&options.acl)),
         };
         repo::insert_bucket(&mut tx, &row).await?;
         let (who, meta) = Self::principal(caller);

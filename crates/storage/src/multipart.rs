@@ -74,6 +74,8 @@ pub struct NewUpload {
     pub customer_key_md5: Option<String>,
     /// The retention and legal hold the object is to have (Object Lock).
     pub lock: VersionLock,
+    /// The ACL's grants beyond the owner's, which the object will have.
+    pub acl: Vec<nuage_domain::acl::Grant>,
 }
 
 /// A part to copy from another object.
@@ -130,6 +132,7 @@ impl Storage {
             checksum_algorithm,
             customer_key_md5,
             lock,
+            acl,
         } = new;
         let (bucket, key) = (bucket.as_str(), key.as_str());
         ObjectKey::parse(key)?;
@@ -137,6 +140,7 @@ impl Storage {
         let mut tx = self.platform().db().begin_write().await?;
         let b = self.owned_bucket(&mut tx, caller, bucket).await?;
         object_lock::check_lock_allowed(&b, &lock, self.now_ms())?;
+        let acl = self.grants_for_write(&b, &acl).await?;
         let row = repo::UploadRow {
             id: Uuid::now_v7().to_string(),
             bucket: bucket.to_owned(),
@@ -149,6 +153,10 @@ impl Storage {
             object_lock: (!lock.is_empty()).then(|| json(&lock)),
         };
         repo::insert_upload(&mut tx, &row).await?;
+        // The upload's id is the version's: its ACL waits under it.
+        if acl.is_some() {
+            repo::set_object_acl(&mut tx, &row.id, acl.as_deref()).await?;
+        }
         tx.commit().await.map_err(nuage_db::DbError::from)?;
         Ok(MultipartUpload {
             bucket: row.bucket,
@@ -436,7 +444,7 @@ impl Storage {
         object_lock::set_lock(&mut row, &lock);
         let last_modified = row.created_at;
         let version_id = self
-            .commit_version(caller, row, &[], Some(upload_id), condition)
+            .commit_version(caller, row, &[], (Some(upload_id), None), condition)
             .await?;
         Ok(PutOutcome {
             version_id,
@@ -489,6 +497,7 @@ impl Storage {
             released.push(p.blob_id);
         }
         repo::delete_upload(&mut *tx, upload_id).await?;
+        repo::set_object_acl(&mut *tx, upload_id, None).await?;
         repo::add_storage(
             &mut *tx,
             &Uuid::now_v7().to_string(),

@@ -225,6 +225,8 @@ pub struct PutObject {
     pub condition: WriteCondition,
     /// The retention and legal hold asked for (Object Lock).
     pub lock: VersionLock,
+    /// The ACL's grants beyond the owner's full control.
+    pub acl: Vec<nuage_domain::acl::Grant>,
     pub body: BodyStream,
 }
 
@@ -447,6 +449,8 @@ pub struct CopyObject {
     /// The retention and legal hold asked for: a copy never takes the
     /// source's.
     pub lock: VersionLock,
+    /// The ACL's grants beyond the owner's: a copy never takes the source's.
+    pub acl: Vec<nuage_domain::acl::Grant>,
 }
 
 /// A listing request.
@@ -584,6 +588,7 @@ impl Storage {
         ObjectKey::parse(&req.key)?;
         let bucket = self.bucket_of(caller, &req.bucket).await?;
         object_lock::check_lock_allowed(&bucket, &req.lock, self.now_ms())?;
+        let acl = self.grants_for_write(&bucket, &req.acl).await?;
         let tags = Tags::parse(req.tags, 10)?;
         let expected_md5 = match &req.content_md5 {
             Some(m) => Some(parse_md5(m)?),
@@ -681,7 +686,7 @@ impl Storage {
                 caller,
                 row,
                 std::slice::from_ref(&written.blob_id),
-                None,
+                (None, acl.as_deref()),
                 &req.condition,
             )
             .await
@@ -736,7 +741,7 @@ impl Storage {
         caller: &S3Caller,
         row: repo::ObjectRow,
         new_blobs: &[String],
-        completes: Option<&str>,
+        (completes, acl): (Option<&str>, Option<&str>),
         condition: &WriteCondition,
     ) -> StorageResult<Option<String>> {
         // Two writers of one key at once: PostgreSQL runs their
@@ -747,7 +752,7 @@ impl Storage {
         let mut tries = 0;
         loop {
             let outcome = self
-                .commit_version_once(caller, row.clone(), new_blobs, completes, condition)
+                .commit_version_once(caller, row.clone(), new_blobs, (completes, acl), condition)
                 .await;
             match outcome {
                 Err(StorageError::Service(ServiceError::Conflict(_))) if tries < 16 => tries += 1,
@@ -761,7 +766,7 @@ impl Storage {
         caller: &S3Caller,
         mut row: repo::ObjectRow,
         new_blobs: &[String],
-        completes: Option<&str>,
+        (completes, acl): (Option<&str>, Option<&str>),
         condition: &WriteCondition,
     ) -> StorageResult<Option<String>> {
         let mut tx = self.platform().db().begin_write().await?;
@@ -832,6 +837,9 @@ impl Storage {
         }
         repo::demote_latest(&mut tx, &row.bucket, &row.key).await?;
         repo::insert_object(&mut tx, &row).await?;
+        if acl.is_some() {
+            repo::set_object_acl(&mut tx, &row.id, acl).await?;
+        }
         for blob in new_blobs {
             repo::insert_blob(&mut tx, blob, &bucket.region, &row.id).await?;
         }
@@ -871,6 +879,7 @@ impl Storage {
     ) -> StorageResult<(i64, i64)> {
         object_lock::lock_of(row).check_delete(self.now_ms(), bypass_governance)?;
         repo::delete_object_row(&mut *conn, &row.id).await?;
+        repo::set_object_acl(&mut *conn, &row.id, None).await?;
         let segments: Vec<Segment> = serde_json::from_str(&row.segments).unwrap_or_default();
         for s in segments {
             repo::trash_blob(&mut *conn, &s.blob, region, self.now_ms()).await?;
@@ -1202,6 +1211,7 @@ impl Storage {
                 customer_key: req.customer_key,
                 condition: WriteCondition::default(),
                 lock: req.lock,
+                acl: req.acl,
                 body: source.body,
             },
         )

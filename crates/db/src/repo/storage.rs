@@ -23,10 +23,14 @@ pub struct BucketRow {
     pub policy: Option<String>,
     /// Block Public Access (JSON; none means every switch on).
     pub public_access_block: Option<String>,
+    /// Object Ownership (none: BucketOwnerEnforced).
+    pub ownership: Option<String>,
+    /// The ACL's grants beyond the owner's full control (JSON).
+    pub acl: Option<String>,
 }
 
 const BUCKET_COLUMNS: &str = "name, org_id, region, created_at, versioning, tagging, cors, lifecycle, \
-     website, object_lock, policy, public_access_block";
+     website, object_lock, policy, public_access_block, ownership, acl";
 
 /// A bucket setting stored as one document (JSON) or state.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +43,8 @@ pub enum BucketSetting {
     ObjectLock,
     Policy,
     PublicAccessBlock,
+    Ownership,
+    Acl,
 }
 
 impl BucketSetting {
@@ -52,6 +58,8 @@ impl BucketSetting {
             Self::ObjectLock => "object_lock",
             Self::Policy => "policy",
             Self::PublicAccessBlock => "public_access_block",
+            Self::Ownership => "ownership",
+            Self::Acl => "acl",
         }
     }
 }
@@ -154,7 +162,7 @@ pub async fn insert_org_key_if_absent(
 
 pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<(), DbError> {
     sqlx::query(&format!(
-        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     ))
     .bind(&b.name)
     .bind(&b.org_id)
@@ -168,6 +176,8 @@ pub async fn insert_bucket(conn: &mut AnyConnection, b: &BucketRow) -> Result<()
     .bind(&b.object_lock)
     .bind(&b.policy)
     .bind(&b.public_access_block)
+    .bind(&b.ownership)
+    .bind(&b.acl)
     .execute(conn)
     .await?;
     Ok(())
@@ -509,6 +519,39 @@ pub async fn versions_in(
     .bind(end)
     .fetch_all(conn)
     .await?)
+}
+
+/// An object version's ACL grants (JSON), by its row id.
+pub async fn object_acl(
+    conn: &mut AnyConnection,
+    object_id: &str,
+) -> Result<Option<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT acl FROM object_acls WHERE object_id = $1")
+            .bind(object_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Sets (or, with `None`, removes) an object version's ACL grants.
+pub async fn set_object_acl(
+    conn: &mut AnyConnection,
+    object_id: &str,
+    acl: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM object_acls WHERE object_id = $1")
+        .bind(object_id)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(acl) = acl {
+        sqlx::query("INSERT INTO object_acls (object_id, acl) VALUES ($1, $2)")
+            .bind(object_id)
+            .bind(acl)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Sets a version's retention (mode and date) and legal hold.

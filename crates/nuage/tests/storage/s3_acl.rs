@@ -8,7 +8,7 @@ use aws_sdk_s3::types::{
     OwnershipControls, OwnershipControlsRule, Permission, Type,
 };
 
-use crate::helpers::{create_bucket, put, s3_code, spawn_app};
+use crate::helpers::{create_bucket, get_bytes, put, s3_code, spawn_app};
 
 fn grant(grantee: Grantee, permission: Permission) -> Grant {
     Grant::builder()
@@ -190,69 +190,321 @@ async fn acls_read_as_the_owners_full_control_and_grant_nothing_more() {
     );
 }
 
+/// Sets a bucket's Object Ownership.
+async fn set_ownership(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    ownership: ObjectOwnership,
+) -> String {
+    match s3
+        .put_bucket_ownership_controls()
+        .bucket(bucket)
+        .ownership_controls(
+            OwnershipControls::builder()
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ownership)
+                        .build()
+                        .expect("rule"),
+                )
+                .build()
+                .expect("controls"),
+        )
+        .send()
+        .await
+    {
+        Ok(_) => "set".into(),
+        Err(e) => s3_code::<_, ()>(Err(e)),
+    }
+}
+
+async fn ownership(s3: &aws_sdk_s3::Client, bucket: &str) -> ObjectOwnership {
+    s3.get_bucket_ownership_controls()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("controls")
+        .ownership_controls()
+        .map(|c| c.rules()[0].object_ownership().clone())
+        .expect("a rule")
+}
+
 #[tokio::test]
-async fn object_ownership_is_bucket_owner_enforced() {
+async fn object_ownership_is_bucket_owner_enforced_until_its_owner_enables_acls() {
     let app = spawn_app().await;
     let t = app.tenant("Owner").await;
     let s3 = app.s3_client(&t);
     create_bucket(&s3, "owned").await;
-    let controls = s3
-        .get_bucket_ownership_controls()
+    assert_eq!(
+        ownership(&s3, "owned").await,
+        ObjectOwnership::BucketOwnerEnforced
+    );
+    assert_eq!(
+        set_ownership(&s3, "owned", ObjectOwnership::BucketOwnerEnforced).await,
+        "set"
+    );
+    assert_eq!(
+        set_ownership(&s3, "owned", ObjectOwnership::ObjectWriter).await,
+        "set"
+    );
+    assert_eq!(ownership(&s3, "owned").await, ObjectOwnership::ObjectWriter);
+    // Without controls a bucket is ObjectWriter, as on AWS.
+    assert_eq!(
+        set_ownership(&s3, "owned", ObjectOwnership::BucketOwnerEnforced).await,
+        "set"
+    );
+    s3.delete_bucket_ownership_controls()
         .bucket("owned")
         .send()
         .await
-        .expect("controls");
-    let rules = controls
-        .ownership_controls()
-        .map(|c| c.rules().to_vec())
-        .unwrap_or_default();
-    assert_eq!(rules.len(), 1);
-    assert_eq!(
-        rules[0].object_ownership(),
-        &ObjectOwnership::BucketOwnerEnforced
-    );
-    let set = |ownership: ObjectOwnership| {
-        s3.put_bucket_ownership_controls()
-            .bucket("owned")
-            .ownership_controls(
-                OwnershipControls::builder()
-                    .rules(
-                        OwnershipControlsRule::builder()
-                            .object_ownership(ownership)
-                            .build()
-                            .expect("rule"),
-                    )
-                    .build()
-                    .expect("controls"),
-            )
-            .send()
-    };
-    set(ObjectOwnership::BucketOwnerEnforced)
-        .await
-        .expect("the one mode offered");
-    assert_eq!(
-        s3_code(set(ObjectOwnership::ObjectWriter).await),
-        "NotImplemented"
-    );
+        .expect("deleted");
+    assert_eq!(ownership(&s3, "owned").await, ObjectOwnership::ObjectWriter);
+}
+
+#[tokio::test]
+async fn with_acls_enabled_grants_open_a_bucket_and_its_objects_to_whom_they_name() {
+    let app = spawn_app().await;
+    let t = app.tenant("Owner").await;
+    let partner = app.tenant("Partner").await;
+    let stranger = app.tenant("Stranger").await;
+    let s3 = app.s3_client(&t);
+    let (sp, ss) = (app.s3_client(&partner), app.s3_client(&stranger));
+    create_bucket(&s3, "acl-shared").await;
+    put(&s3, "acl-shared", "doc", ByteStream::from_static(b"doc")).await;
+    let read_by_partner = format!("id=\"{}\"", partner.org);
+    // While ACLs are disabled, a grant is refused and stores nothing.
     assert_eq!(
         s3_code(
-            s3.delete_bucket_ownership_controls()
-                .bucket("owned")
+            s3.put_bucket_acl()
+                .bucket("acl-shared")
+                .grant_read(&read_by_partner)
                 .send()
                 .await
         ),
-        "NotImplemented"
+        "AccessControlListNotSupported"
     );
+    assert_eq!(
+        set_ownership(&s3, "acl-shared", ObjectOwnership::BucketOwnerPreferred).await,
+        "set"
+    );
+    s3.put_bucket_acl()
+        .bucket("acl-shared")
+        .grant_read(&read_by_partner)
+        .send()
+        .await
+        .expect("bucket grant");
+    let acl = s3
+        .get_bucket_acl()
+        .bucket("acl-shared")
+        .send()
+        .await
+        .expect("acl");
+    assert_eq!(
+        acl.grants().len(),
+        2,
+        "the owner's full control and the partner's read"
+    );
+    // READ on the bucket lists it, and no more.
+    let listed = sp
+        .list_objects_v2()
+        .bucket("acl-shared")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.contents().len(), 1);
+    assert_eq!(
+        s3_code(ss.list_objects_v2().bucket("acl-shared").send().await),
+        "AccessDenied"
+    );
+    assert_eq!(
+        s3_code(sp.get_object().bucket("acl-shared").key("doc").send().await),
+        "AccessDenied",
+        "reading an object takes a grant on the object"
+    );
+    assert_eq!(
+        s3_code(
+            sp.put_object()
+                .bucket("acl-shared")
+                .key("x")
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+        ),
+        "AccessDenied"
+    );
+    // An object's grant, set afterwards or with the write.
+    s3.put_object_acl()
+        .bucket("acl-shared")
+        .key("doc")
+        .grant_read(&read_by_partner)
+        .send()
+        .await
+        .expect("object grant");
+    assert_eq!(get_bytes(&sp, "acl-shared", "doc").await, &b"doc"[..]);
+    s3.put_object()
+        .bucket("acl-shared")
+        .key("report")
+        .grant_read(&read_by_partner)
+        .body(ByteStream::from_static(b"report"))
+        .send()
+        .await
+        .expect("put with a grant");
+    assert_eq!(get_bytes(&sp, "acl-shared", "report").await, &b"report"[..]);
+    let object_acl = s3
+        .get_object_acl()
+        .bucket("acl-shared")
+        .key("report")
+        .send()
+        .await
+        .expect("acl");
+    assert!(object_acl.grants().iter().any(|g| {
+        g.permission() == Some(&Permission::Read)
+            && g.grantee().and_then(|e| e.id()) == Some(partner.org.as_str())
+    }));
+    assert_eq!(
+        s3_code(
+            ss.get_object()
+                .bucket("acl-shared")
+                .key("report")
+                .send()
+                .await
+        ),
+        "AccessDenied"
+    );
+    // Grants name organisations that exist.
+    assert_eq!(
+        s3_code(
+            s3.put_object_acl()
+                .bucket("acl-shared")
+                .key("doc")
+                .grant_read("id=\"0190f1e2-0000-7000-8000-00000000dead\"")
+                .send()
+                .await
+        ),
+        "InvalidArgument"
+    );
+    // ACLs cannot be disabled while the bucket's grants others; once they
+    // are, object grants count no more.
+    assert_eq!(
+        set_ownership(&s3, "acl-shared", ObjectOwnership::BucketOwnerEnforced).await,
+        "InvalidBucketAclWithObjectOwnership"
+    );
+    s3.put_bucket_acl()
+        .bucket("acl-shared")
+        .acl(BucketCannedAcl::Private)
+        .send()
+        .await
+        .expect("private again");
+    assert_eq!(
+        set_ownership(&s3, "acl-shared", ObjectOwnership::BucketOwnerEnforced).await,
+        "set"
+    );
+    assert_eq!(
+        s3_code(sp.get_object().bucket("acl-shared").key("doc").send().await),
+        "AccessDenied"
+    );
+    // A bucket created with ACLs enabled and a grant.
+    s3.create_bucket()
+        .bucket("acl-born")
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .grant_read(&read_by_partner)
+        .send()
+        .await
+        .expect("created with a grant");
+    sp.list_objects_v2()
+        .bucket("acl-born")
+        .send()
+        .await
+        .expect("partner lists");
+}
+
+#[tokio::test]
+async fn public_acls_answer_to_block_public_access() {
+    let app = spawn_app().await;
+    let t = app.tenant("Publisher").await;
+    let s3 = app.s3_client(&t);
+    create_bucket(&s3, "acl-public").await;
+    put(
+        &s3,
+        "acl-public",
+        "page",
+        ByteStream::from_static(b"<p>hi</p>"),
+    )
+    .await;
+    assert_eq!(
+        set_ownership(&s3, "acl-public", ObjectOwnership::ObjectWriter).await,
+        "set"
+    );
+    let public_read = || {
+        s3.put_object_acl()
+            .bucket("acl-public")
+            .key("page")
+            .acl(ObjectCannedAcl::PublicRead)
+            .send()
+    };
+    assert_eq!(
+        s3_code(public_read().await),
+        "AccessDenied",
+        "BlockPublicAcls is on"
+    );
+    // A public bucket cannot even be created so: its switches start on.
     assert_eq!(
         s3_code(
             s3.create_bucket()
-                .bucket("writer")
-                .object_ownership(ObjectOwnership::BucketOwnerPreferred)
+                .bucket("acl-born-public")
+                .object_ownership(ObjectOwnership::ObjectWriter)
+                .acl(BucketCannedAcl::PublicRead)
                 .send()
                 .await
         ),
-        "NotImplemented"
+        "AccessDenied"
     );
+    assert_eq!(
+        s3_code(s3.head_bucket().bucket("acl-born-public").send().await),
+        "NotFound"
+    );
+    let (status, body) = app
+        .root(
+            reqwest::Method::PUT,
+            &format!("/orgs/{}/public-access-block", t.org),
+            Some(serde_json::json!({
+                "block_public_acls": false, "ignore_public_acls": false,
+                "block_public_policy": true, "restrict_public_buckets": true,
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let switches = |ignore: bool| {
+        aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+            .block_public_acls(false)
+            .ignore_public_acls(ignore)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build()
+    };
+    s3.put_public_access_block()
+        .bucket("acl-public")
+        .public_access_block_configuration(switches(false))
+        .send()
+        .await
+        .expect("switches");
+    public_read().await.expect("public-read");
+    let anonymous = || async {
+        reqwest::get(format!("{}/acl-public/page", app.s3))
+            .await
+            .expect("answer")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(anonymous().await, 200);
+    // IgnorePublicAcls: the grant stays, and counts no more.
+    s3.put_public_access_block()
+        .bucket("acl-public")
+        .public_access_block_configuration(switches(true))
+        .send()
+        .await
+        .expect("switches");
+    assert_eq!(anonymous().await, 403);
 }
 
 #[tokio::test]

@@ -1,10 +1,10 @@
-//! ACLs and Object Ownership, as a bucket with `BucketOwnerEnforced` (AWS's
-//! default) answers them: the rules are [`nuage_domain::acl`]'s. Reading an
-//! ACL gives the owner's full control; setting one that grants no more is
-//! accepted and changes nothing; anything else is
-//! `AccessControlListNotSupported`.
+//! ACLs and Object Ownership (the rules are [`nuage_domain::acl`]'s): read
+//! as the owner's full control and the grants stored; set, with canned ACLs,
+//! `x-amz-grant-*` headers or an XML body, while the bucket's ownership
+//! enables them (`AccessControlListNotSupported` otherwise, unless they
+//! grant no more than the owner's full control).
 
-use nuage_domain::acl::{self, AclError};
+use nuage_domain::acl::{self, AclError, Ownership};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
@@ -12,22 +12,36 @@ use nuage_storage::S3Caller;
 
 use super::{Call, NuageS3};
 
-const ENFORCED: &str = ObjectOwnership::BUCKET_OWNER_ENFORCED;
-
-/// The ACL every bucket and object has: its owner's full control.
-fn owner_acl(caller: &S3Caller) -> (Option<Owner>, Option<Grants>) {
+/// An ACL as S3 shows it: the owner's full control, then the grants.
+fn acl_out(caller: &S3Caller, grants: &[acl::Grant]) -> (Option<Owner>, Option<Grants>) {
     let owner = super::owner(caller);
-    let grant = Grant {
-        grantee: Some(Grantee {
-            display_name: None,
-            email_address: None,
-            id: owner.id.clone(),
-            type_: Type::from(Type::CANONICAL_USER.to_owned()),
-            uri: None,
-        }),
-        permission: Some(Permission::from(Permission::FULL_CONTROL.to_owned())),
+    let grant = |grantee: Grantee, permission: &str| Grant {
+        grantee: Some(grantee),
+        permission: Some(Permission::from(permission.to_owned())),
     };
-    (Some(owner), Some(vec![grant]))
+    let user = |id: Option<String>| Grantee {
+        display_name: None,
+        email_address: None,
+        id,
+        type_: Type::from(Type::CANONICAL_USER.to_owned()),
+        uri: None,
+    };
+    let mut out = vec![grant(user(owner.id.clone()), Permission::FULL_CONTROL)];
+    for g in grants {
+        let grantee = match &g.grantee {
+            acl::Grantee::CanonicalUser(id) => user(Some(id.clone())),
+            acl::Grantee::Group(uri) => Grantee {
+                display_name: None,
+                email_address: None,
+                id: None,
+                type_: Type::from(Type::GROUP.to_owned()),
+                uri: Some(uri.clone()),
+            },
+            acl::Grantee::EmailAddress(_) => continue,
+        };
+        out.push(grant(grantee, &g.permission));
+    }
+    (Some(owner), Some(out))
 }
 
 /// The headers and body by which a request sets an ACL.
@@ -85,26 +99,12 @@ impl AclRequest<'_> {
         Ok(grants)
     }
 
-    /// Refuses what a bucket with ACLs disabled does not take; `on_create`
-    /// answers as CreateBucket does.
-    pub(super) fn check(&self, owner: &str, on_create: bool) -> S3Result<()> {
-        let result = self
-            .grants()
-            .and_then(|grants| acl::check_owner_only(self.canned, &grants, owner));
-        match result {
-            Ok(()) => Ok(()),
-            Err(AclError::Invalid(m)) => {
-                Err(S3Error::with_message(S3ErrorCode::InvalidArgument, m))
-            }
-            Err(AclError::NotSupported) if on_create => Err(s3_error!(
-                InvalidBucketAclWithObjectOwnership,
-                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
-            )),
-            Err(AclError::NotSupported) => Err(s3_error!(
-                AccessControlListNotSupported,
-                "The bucket does not allow ACLs"
-            )),
-        }
+    /// The grants the request's ACL gives beyond the owner's full control
+    /// (whether the bucket takes them is the storage's to say).
+    pub(super) fn stored_grants(&self, owner: &str) -> S3Result<Vec<acl::Grant>> {
+        self.grants()
+            .and_then(|grants| acl::grants_of(self.canned, grants, owner))
+            .map_err(|e| S3Error::with_message(S3ErrorCode::InvalidArgument, e.to_string()))
     }
 }
 
@@ -133,19 +133,17 @@ macro_rules! acl_request {
 }
 pub(super) use acl_request;
 
-/// The Object Ownership a CreateBucket asks for: only `BucketOwnerEnforced`.
-pub(super) fn check_ownership(ownership: Option<&ObjectOwnership>) -> S3Result<()> {
-    match ownership.map(ObjectOwnership::as_str) {
-        None | Some(ENFORCED) => Ok(()),
-        Some(_) => Err(not_offered()),
+/// The Object Ownership a request names (`BucketOwnerEnforced` when none).
+pub(super) fn ownership_in(ownership: Option<&ObjectOwnership>) -> S3Result<Ownership> {
+    match ownership {
+        None => Ok(Ownership::BucketOwnerEnforced),
+        Some(o) => Ownership::parse(o.as_str()).ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "Object Ownership is BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter"
+            )
+        }),
     }
-}
-
-fn not_offered() -> S3Error {
-    s3_error!(
-        NotImplemented,
-        "Object Ownership is BucketOwnerEnforced on every bucket: ACLs are disabled, use the bucket's owner's keys"
-    )
 }
 
 pub(super) async fn get_bucket_acl(
@@ -153,12 +151,8 @@ pub(super) async fn get_bucket_acl(
     call: Call<'_>,
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
-    call.done(
-        s3.storage
-            .head_bucket(&call.caller, &req.input.bucket)
-            .await,
-    )?;
-    let (owner, grants) = owner_acl(&call.caller);
+    let grants = call.done(s3.storage.bucket_acl(&call.caller, &req.input.bucket).await)?;
+    let (owner, grants) = acl_out(&call.caller, &grants);
     Ok(S3Response::new(GetBucketAclOutput { grants, owner }))
 }
 
@@ -168,9 +162,13 @@ pub(super) async fn put_bucket_acl(
     req: S3Request<PutBucketAclInput>,
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let i = &req.input;
-    acl_request!(i, write, i.access_control_policy.as_ref())
-        .check(&call.caller.org.to_string(), false)?;
-    call.done(s3.storage.head_bucket(&call.caller, &i.bucket).await)?;
+    let grants = acl_request!(i, write, i.access_control_policy.as_ref())
+        .stored_grants(&call.caller.org.to_string())?;
+    call.done(
+        s3.storage
+            .set_bucket_acl(&call.caller, &i.bucket, grants)
+            .await,
+    )?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }
 
@@ -180,12 +178,12 @@ pub(super) async fn get_object_acl(
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let i = &req.input;
-    call.done(
+    let (_, grants) = call.done(
         s3.storage
-            .object_tags(&call.caller, &i.bucket, &i.key, i.version_id.as_deref())
+            .object_acl(&call.caller, (&i.bucket, &i.key, i.version_id.as_deref()))
             .await,
     )?;
-    let (owner, grants) = owner_acl(&call.caller);
+    let (owner, grants) = acl_out(&call.caller, &grants);
     Ok(S3Response::new(GetObjectAclOutput {
         grants,
         owner,
@@ -199,11 +197,15 @@ pub(super) async fn put_object_acl(
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let i = &req.input;
-    acl_request!(i, write, i.access_control_policy.as_ref())
-        .check(&call.caller.org.to_string(), false)?;
+    let grants = acl_request!(i, write, i.access_control_policy.as_ref())
+        .stored_grants(&call.caller.org.to_string())?;
     call.done(
         s3.storage
-            .object_tags(&call.caller, &i.bucket, &i.key, i.version_id.as_deref())
+            .set_object_acl(
+                &call.caller,
+                (&i.bucket, &i.key, i.version_id.as_deref()),
+                grants,
+            )
             .await,
     )?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
@@ -214,15 +216,11 @@ pub(super) async fn get_bucket_ownership_controls(
     call: Call<'_>,
     req: S3Request<GetBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-    call.done(
-        s3.storage
-            .head_bucket(&call.caller, &req.input.bucket)
-            .await,
-    )?;
+    let ownership = call.done(s3.storage.ownership(&call.caller, &req.input.bucket).await)?;
     Ok(S3Response::new(GetBucketOwnershipControlsOutput {
         ownership_controls: Some(OwnershipControls {
             rules: vec![OwnershipControlsRule {
-                object_ownership: ObjectOwnership::from(ENFORCED.to_owned()),
+                object_ownership: ObjectOwnership::from(ownership.as_str().to_owned()),
             }],
         }),
     }))
@@ -234,25 +232,35 @@ pub(super) async fn put_bucket_ownership_controls(
     req: S3Request<PutBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
     let i = &req.input;
-    match i.ownership_controls.rules.as_slice() {
-        [rule] => check_ownership(Some(&rule.object_ownership))?,
+    let ownership = match i.ownership_controls.rules.as_slice() {
+        [rule] => ownership_in(Some(&rule.object_ownership))?,
         _ => {
             return Err(s3_error!(
                 MalformedXML,
                 "Ownership controls hold exactly one rule"
             ));
         }
-    }
-    call.done(s3.storage.head_bucket(&call.caller, &i.bucket).await)?;
+    };
+    call.done(
+        s3.storage
+            .set_ownership(&call.caller, &i.bucket, ownership)
+            .await,
+    )?;
     Ok(S3Response::new(PutBucketOwnershipControlsOutput::default()))
 }
 
-/// Deleting them would enable ACLs (`ObjectWriter`), which Nuage does not
-/// offer.
+/// Without ownership controls a bucket is `ObjectWriter`, as on AWS.
 pub(super) async fn delete_bucket_ownership_controls(
-    _s3: &NuageS3,
-    _call: Call<'_>,
-    _req: S3Request<DeleteBucketOwnershipControlsInput>,
+    s3: &NuageS3,
+    call: Call<'_>,
+    req: S3Request<DeleteBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
-    Err(not_offered())
+    call.done(
+        s3.storage
+            .set_ownership(&call.caller, &req.input.bucket, Ownership::ObjectWriter)
+            .await,
+    )?;
+    Ok(S3Response::new(
+        DeleteBucketOwnershipControlsOutput::default(),
+    ))
 }

@@ -12,8 +12,9 @@ pub(super) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let i = req.input;
-    super::acl::check_ownership(i.object_ownership.as_ref())?;
-    super::acl::acl_request!(i, write, None).check(&call.caller.org.to_string(), true)?;
+    let ownership = super::acl::ownership_in(i.object_ownership.as_ref())?;
+    let acl =
+        super::acl::acl_request!(i, write, None).stored_grants(&call.caller.org.to_string())?;
     let region = i
         .create_bucket_configuration
         .and_then(|c| c.location_constraint)
@@ -24,7 +25,11 @@ pub(super) async fn create_bucket(
                 &call.caller,
                 &i.bucket,
                 region.as_deref(),
-                i.object_lock_enabled_for_bucket.unwrap_or(false),
+                nuage_storage::NewBucket {
+                    object_lock: i.object_lock_enabled_for_bucket.unwrap_or(false),
+                    ownership,
+                    acl,
+                },
             )
             .await,
     )?;

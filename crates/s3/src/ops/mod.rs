@@ -98,26 +98,28 @@ impl NuageS3 {
         bucket: &str,
         key: Option<&str>,
     ) -> S3Result<Call<'_>> {
-        let versioned = query(req, "versionId").is_some();
-        self.call_on(req, (op, class), bucket, key, versioned).await
+        let version = query(req, "versionId");
+        self.call_on(req, (op, class), bucket, key, version.as_deref())
+            .await
     }
 
-    /// [`NuageS3::call`] for one key of a request (each key of a
-    /// `DeleteObjects`, with its own version or none).
+    /// [`NuageS3::call`] for one key of a request and the version it names
+    /// (each key of a `DeleteObjects` has its own).
     async fn call_on<T>(
         &self,
         req: &S3Request<T>,
         (op, class): (&'static str, RequestClass),
         bucket: &str,
         key: Option<&str>,
-        versioned: bool,
+        version: Option<&str>,
     ) -> S3Result<Call<'_>> {
         let signer = self.signer(req)?;
         let signer_org = signer.as_ref().map(|c| c.org.to_string());
-        let action = bucket_policy::action_of(op, versioned);
+        let action = bucket_policy::action_of(op, version.is_some());
         let prefix = query(req, "prefix");
         let request = bucket_policy::Request {
             prefix: prefix.as_deref(),
+            version,
             ..policy_request(req, signer_org.as_deref(), &action, bucket, key)
         };
         let authorized = self.storage.authorize(&request).await.map_err(err)?;
@@ -203,6 +205,7 @@ fn policy_request<'a, T>(
         source: req.extensions.get::<ClientAddr>().map(|a| a.0.ip()),
         secure: req.extensions.get::<crate::Secure>().is_some(),
         prefix: None,
+        version: None,
     }
 }
 

@@ -13,7 +13,7 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let i = req.input;
-    super::acl::acl_request!(i).check(&call.caller.org.to_string(), false)?;
+    let acl = super::acl::acl_request!(i).stored_grants(&call.caller.org.to_string())?;
     let customer_key = convert::customer_key(
         i.sse_customer_algorithm.as_deref(),
         i.sse_customer_key.as_deref(),
@@ -54,6 +54,7 @@ pub(super) async fn create_multipart_upload(
                     checksum_algorithm: algorithm,
                     customer_key_md5: customer_key.as_ref().map(|k| k.key_md5.clone()),
                     lock,
+                    acl,
                 },
             )
             .await,

@@ -24,7 +24,7 @@ pub(super) async fn put_object(
         req.input.checksum_sha256.clone(),
     )?;
     let i = req.input;
-    acl_request!(i).check(&call.caller.org.to_string(), false)?;
+    let acl = acl_request!(i).stored_grants(&call.caller.org.to_string())?;
     let condition = convert::write_condition(i.if_match, i.if_none_match)?;
     let customer_key = convert::customer_key(
         i.sse_customer_algorithm.as_deref(),
@@ -65,6 +65,7 @@ pub(super) async fn put_object(
                 customer_key,
                 condition,
                 lock,
+                acl,
                 body: convert::body_in(i.body),
             },
         )
@@ -327,14 +328,13 @@ pub(super) async fn delete_objects(
     // Each key is authorised as a DeleteObject of its own: a policy
     // speaks of keys and versions, not of the batch.
     for o in objects {
-        let versioned = o.version_id.is_some();
         let one = match s3
             .call_on(
                 &req,
                 (call.op, call.class),
                 &i.bucket,
                 Some(&o.key),
-                versioned,
+                o.version_id.as_deref(),
             )
             .await
         {
@@ -397,7 +397,7 @@ pub(super) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let i = req.input;
     refuse_copy_for_grantee(&call)?;
-    acl_request!(i).check(&call.caller.org.to_string(), false)?;
+    let acl = acl_request!(i).stored_grants(&call.caller.org.to_string())?;
     let (src_bucket, src_key, src_version) = copy_source(&i.copy_source)?;
     let replace = i
         .metadata_directive
@@ -454,6 +454,7 @@ pub(super) async fn copy_object(
         headers,
         tags,
         customer_key,
+        acl,
         lock: object_lock::lock_in(
             i.object_lock_mode.as_ref().map(|m| m.as_str()),
             i.object_lock_retain_until_date,
