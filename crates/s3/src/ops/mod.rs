@@ -53,8 +53,9 @@ struct Call<'a> {
 }
 
 /// The owner S3 shows of a bucket and of everything in it: the bucket's
-/// organisation, whose canonical user id is its organisation id. Only the
-/// owner reaches a bucket, so it is the caller's organisation.
+/// organisation, whose canonical user id is its organisation id. A request
+/// reaches a bucket as its owner or acting for it (under a grant), so it is
+/// the caller's organisation.
 fn owner(caller: &S3Caller) -> Owner {
     Owner {
         id: Some(caller.org.to_string()),
