@@ -16,6 +16,9 @@ pub const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 /// Any signed request, of any organisation.
 pub const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 
+/// AWS's limit on the grants of one ACL.
+const MAX_GRANTS: usize = 100;
+
 const PERMISSIONS: [&str; 5] = ["FULL_CONTROL", "READ", "WRITE", "READ_ACP", "WRITE_ACP"];
 
 /// Who owns the objects of a bucket, and whether its ACLs count.
@@ -148,6 +151,11 @@ pub fn grants_of(
         Some(c) => return Err(AclError::Invalid(format!("{c:?} is not a canned ACL"))),
         None => explicit,
     };
+    if grants.len() > MAX_GRANTS {
+        return Err(AclError::Invalid(format!(
+            "an ACL holds at most {MAX_GRANTS} grants"
+        )));
+    }
     let mut kept = Vec::new();
     for g in grants {
         if !PERMISSIONS.contains(&g.permission.as_str()) {
@@ -289,6 +297,16 @@ mod tests {
         )
         .expect("parsed");
         assert!(grants_of(None, log, OWNER).is_err());
+    }
+
+    #[test]
+    fn an_acl_holds_at_most_100_grants() {
+        let header = (0..101)
+            .map(|i| format!("id=org-{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let grants = parse_grant_header(&header, "READ").expect("parsed");
+        assert!(grants_of(None, grants, OWNER).is_err());
     }
 
     #[test]

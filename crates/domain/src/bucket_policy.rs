@@ -110,6 +110,7 @@ pub struct Policy {
 }
 
 const ARN_PREFIX: &str = "arn:aws:s3:::";
+const MAX_POLICY_BYTES: usize = 20 * 1024;
 
 /// A value that may be one string or an array of them.
 fn strings(value: &Value, what: &str) -> Result<Vec<String>, PolicyError> {
@@ -418,6 +419,10 @@ impl Policy {
     /// Parses and checks a policy for `bucket`: what it cannot evaluate
     /// exactly is refused, never half-understood.
     pub fn parse(text: &str, bucket: &str) -> Result<Self, PolicyError> {
+        // AWS's limit: every request to the bucket is judged by it.
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(bad("a bucket policy is at most 20 KB"));
+        }
         let doc: Value =
             serde_json::from_str(text).map_err(|e| bad(format!("the policy is not JSON: {e}")))?;
         let Value::Object(map) = &doc else {
@@ -801,6 +806,15 @@ mod tests {
         assert_eq!(action_of("ListObjectsV2", false), "s3:ListBucket");
         assert_eq!(action_of("UploadPart", false), "s3:PutObject");
         assert_eq!(action_of("PutBucketPolicy", false), "s3:PutBucketPolicy");
+    }
+
+    #[test]
+    fn a_policy_is_at_most_20_kb() {
+        let statement = r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::site/a"}"#;
+        let many = vec![statement; 300].join(",");
+        let large = format!(r#"{{"Version":"2012-10-17","Statement":[{many}]}}"#);
+        assert!(large.len() > MAX_POLICY_BYTES);
+        assert!(Policy::parse(&large, "site").is_err());
     }
 
     #[test]

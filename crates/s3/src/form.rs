@@ -18,6 +18,10 @@ const LOOKAHEAD: usize = 64 * 1024;
 
 const VARIABLE: &str = "${filename}";
 
+/// How long the fields read ahead may take to come, each piece: a form
+/// holds one of the few places browser forms have while it is read.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The form's boundary, from its `Content-Type`.
 fn boundary(request: &Request<Body>) -> Option<String> {
     let content_type = request.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
@@ -80,13 +84,17 @@ pub async fn substitute_filename(request: Request<Body>) -> Request<Body> {
         if head.len() > LOOKAHEAD {
             break None;
         }
-        match stream.next().await {
-            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
-            Some(Err(e)) => {
+        match tokio::time::timeout(IDLE, stream.next()).await {
+            Ok(Some(Ok(chunk))) => head.extend_from_slice(&chunk),
+            Ok(Some(Err(e))) => {
                 failed = Some(e);
                 break None;
             }
-            None => break None,
+            Ok(None) => break None,
+            Err(_) => {
+                failed = Some(axum::Error::new("the form sent nothing for too long"));
+                break None;
+            }
         }
     };
     let head = head.freeze();

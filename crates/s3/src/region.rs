@@ -90,6 +90,17 @@ impl AnyRegion {
     }
 
     pub async fn resign<B>(&self, request: &mut Request<B>) -> Resigned {
+        // Every request passes here: those whose region s3s takes (or with
+        // no SigV4 header) go on at once, before anything is copied.
+        let taken = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Authorization::parse)
+            .is_none_or(|a| s3s_takes(a.region));
+        if taken {
+            return Resigned::AsIs;
+        }
         // Owned: a request body need not be shared between threads, so no
         // borrow of the request may live across the key's look-up.
         let headers = request.headers().clone();
@@ -99,14 +110,11 @@ impl AnyRegion {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let Some(auth) = headers
+        let Some(a) = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+            .and_then(Authorization::parse)
         else {
-            return Resigned::AsIs;
-        };
-        let Some(a) = Authorization::parse(&auth) else {
             return Resigned::AsIs;
         };
         let header = |name: &str| {
@@ -116,10 +124,9 @@ impl AnyRegion {
                 .map(str::to_owned)
         };
         let payload = header("x-amz-content-sha256");
-        if s3s_takes(a.region)
-            || payload
-                .as_deref()
-                .is_none_or(|p| p.starts_with("STREAMING-AWS4-HMAC-SHA256"))
+        if payload
+            .as_deref()
+            .is_none_or(|p| p.starts_with("STREAMING-AWS4-HMAC-SHA256"))
         {
             return Resigned::AsIs;
         }

@@ -267,7 +267,8 @@ impl Call<'_> {
             exit,
         };
         let storage = &self.s3.storage;
-        if denied {
+        // A request acting for the owner (`granted`) is already the owner's.
+        if denied && !self.granted {
             // An attempt on another organisation's bucket belongs in the
             // owner's access log: that is whose data it was aimed at.
             let storage = storage.clone();

@@ -36,11 +36,7 @@ pub(super) async fn create_multipart_upload(
         None => None,
     };
     let tags = convert::tagging_header(i.tagging.as_deref())?;
-    let lock = super::object_lock::lock_in(
-        i.object_lock_mode.as_ref().map(|m| m.as_str()),
-        i.object_lock_retain_until_date,
-        i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
-    )?;
+    let lock = super::object_lock::lock_request!(i)?;
     super::object_lock::refuse_for_grantee(&call, &lock)?;
     let u = call.done(
         s3.storage

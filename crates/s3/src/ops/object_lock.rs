@@ -10,6 +10,21 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::{Call, NuageS3};
 use crate::convert;
 
+/// [`lock_in`] of a write's input (PutObject, CopyObject and
+/// CreateMultipartUpload have the same three fields).
+macro_rules! lock_request {
+    ($i:expr) => {
+        $crate::ops::object_lock::lock_in(
+            $i.object_lock_mode.as_ref().map(|m| m.as_str()),
+            $i.object_lock_retain_until_date,
+            $i.object_lock_legal_hold_status
+                .as_ref()
+                .map(|s| s.as_str()),
+        )
+    };
+}
+pub(super) use lock_request;
+
 /// The lock a write asks for with its `x-amz-object-lock-*` headers: a mode
 /// and a date go together.
 pub(super) fn lock_in(

@@ -42,11 +42,7 @@ pub(super) async fn put_object(
         i.metadata,
     )?;
     let tags = convert::tagging_header(i.tagging.as_deref())?;
-    let lock = object_lock::lock_in(
-        i.object_lock_mode.as_ref().map(|m| m.as_str()),
-        i.object_lock_retain_until_date,
-        i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
-    )?;
+    let lock = object_lock::lock_request!(i)?;
     object_lock::refuse_for_grantee(&call, &lock)?;
     object_lock::require_digest(&lock, i.content_md5.is_some(), checksum.algorithm.is_some())?;
     let length = i.content_length.map(|l| l.max(0) as u64);
@@ -455,11 +451,7 @@ pub(super) async fn copy_object(
         tags,
         customer_key,
         acl,
-        lock: object_lock::lock_in(
-            i.object_lock_mode.as_ref().map(|m| m.as_str()),
-            i.object_lock_retain_until_date,
-            i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
-        )?,
+        lock: object_lock::lock_request!(i)?,
     };
     let o = call.done(s3.storage.copy_object(&call.caller, copy).await)?;
     let c = convert::checksum_fields(o.checksum.as_ref());
