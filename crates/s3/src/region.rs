@@ -1,19 +1,22 @@
 //! Signatures for any region name. `s3s` checks a SigV4 signature, then
 //! refuses a credential scope whose region is not `[a-z0-9-]+` — `US`, as
 //! s3cmd signs with its default configuration, or `EU`, `Paris`… Nuage
-//! accepts any region a client signs with. Such a request's signature is
-//! checked here, with aws-sigv4 and the key's secret, exactly as its client
-//! made it; the request is then signed again for `us-east-1` with the same
-//! secret and headers, and `s3s` checks that signature as any other. A
-//! request whose region `s3s` takes is never touched, nor is one with a
-//! signed streaming body (its chunks chain from the first signature):
-//! those keep `s3s`'s answer.
+//! accepts any region a client signs with. Such a request's signature (in
+//! its `Authorization` header or its presigned URL's query) is checked
+//! here, with aws-sigv4 and the key's secret, exactly as its client made
+//! it; the request is then signed again for `us-east-1` with the same
+//! secret, headers and query, and `s3s` checks that signature as any other.
+//! A request whose region `s3s` takes is never touched. A signed streaming
+//! body's chunks chain from the header's signature: each is checked and
+//! signed again as it passes (see `chunks`).
+
+mod chunks;
 
 use std::time::SystemTime;
 
 use aws_sigv4::http_request::{
-    PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
-    sign,
+    PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningInstructions,
+    SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4::SigningParams;
 use http::{HeaderValue, Request};
@@ -89,18 +92,42 @@ impl AnyRegion {
         Self { platform }
     }
 
-    pub async fn resign<B>(&self, request: &mut Request<B>) -> Resigned {
-        // Every request passes here: those whose region s3s takes (or with
-        // no SigV4 header) go on at once, before anything is copied.
-        let taken = request
+    pub async fn resign(&self, request: &mut Request<axum::body::Body>) -> Resigned {
+        // Every request passes here: those whose region s3s takes (or that
+        // are not signed with SigV4) go on at once, before anything is
+        // copied.
+        let in_header = request
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(Authorization::parse)
-            .is_none_or(|a| s3s_takes(a.region));
-        if taken {
-            return Resigned::AsIs;
+            .is_some_and(|a| !s3s_takes(a.region));
+        if in_header {
+            return self.resign_header(request).await;
         }
+        let in_query = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-Credential="));
+        if in_query
+            && let Some(presigned) = Presigned::parse(request.uri())
+            && !s3s_takes(&presigned.region)
+        {
+            return self.resign_query(request, presigned).await;
+        }
+        Resigned::AsIs
+    }
+
+    /// The key's secret; `None` for a key that does not exist (then `s3s`
+    /// answers as it does for any unknown key).
+    async fn secret(&self, access_key: &str) -> Option<String> {
+        match self.platform.s3_credentials(access_key).await {
+            Ok(Some((_, secret, _))) => Some(secret),
+            _ => None,
+        }
+    }
+
+    async fn resign_header(&self, request: &mut Request<axum::body::Body>) -> Resigned {
         // Owned: a request body need not be shared between threads, so no
         // borrow of the request may live across the key's look-up.
         let headers = request.headers().clone();
@@ -123,61 +150,129 @@ impl AnyRegion {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let payload = header("x-amz-content-sha256");
-        if payload
-            .as_deref()
-            .is_none_or(|p| p.starts_with("STREAMING-AWS4-HMAC-SHA256"))
-        {
-            return Resigned::AsIs;
-        }
-        let Some(time) = header("x-amz-date").and_then(|d| amz_date(&d, a.date)) else {
+        let Some(payload) = header("x-amz-content-sha256") else {
             return Resigned::AsIs;
         };
-        let Ok(Some((_, secret, _))) = self.platform.s3_credentials(a.access_key).await else {
+        let chunked = payload.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+        let Some(date) = header("x-amz-date") else {
+            return Resigned::AsIs;
+        };
+        let Some(time) = amz_date(&date, a.date) else {
+            return Resigned::AsIs;
+        };
+        let Some(secret) = self.secret(a.access_key).await else {
             return Resigned::AsIs;
         };
         // The headers the client signed, as it sent them; x-amz-date is
         // the signer's own.
-        let mut signed: Vec<(String, String)> = Vec::new();
-        for name in &a.signed_headers {
-            if *name == "x-amz-date" {
-                continue;
-            }
-            let values: Vec<&str> = headers
-                .get_all(*name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            if values.is_empty() {
-                return Resigned::Mismatch;
-            }
-            signed.push(((*name).to_owned(), values.join(",")));
-        }
-        let host = header("host").unwrap_or_default();
-        let url = format!("http://{host}{path}");
-        let payload = payload.unwrap_or_default();
+        let Some(signed) = signed_headers(&headers, &a.signed_headers, &["x-amz-date"]) else {
+            return Resigned::Mismatch;
+        };
+        let url = format!("http://{}{path}", header("host").unwrap_or_default());
         let sign_for = |region: &str| {
             signature(
-                method.as_str(),
-                &url,
-                &signed,
-                &payload,
+                Signable {
+                    method: method.as_str(),
+                    url: &url,
+                    headers: &signed,
+                    place: Place::Header(&payload),
+                },
                 (a.access_key, &secret),
                 (region, a.service, time),
             )
         };
-        let Some(theirs) = sign_for(a.region) else {
+        let Some((_, theirs)) = sign_for(a.region) else {
             return Resigned::Mismatch;
         };
-        if !constant_time_eq(theirs.1.as_bytes(), a.signature.as_bytes()) {
+        if !constant_time_eq(theirs.as_bytes(), a.signature.as_bytes()) {
             return Resigned::Mismatch;
         }
-        let Some((ours, _)) = sign_for(SIGNED_AGAIN_FOR) else {
+        let Some((instructions, our_seed)) = sign_for(SIGNED_AGAIN_FOR) else {
             return Resigned::Mismatch;
         };
-        match HeaderValue::from_str(&ours) {
-            Ok(v) => {
-                request.headers_mut().insert(http::header::AUTHORIZATION, v);
+        let Some(ours) = instructions
+            .headers()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| HeaderValue::from_str(v).ok())
+        else {
+            return Resigned::Mismatch;
+        };
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, ours);
+        if chunked {
+            let chains = chunks::Chains::new(
+                &secret,
+                (time, &date),
+                (a.region, SIGNED_AGAIN_FOR),
+                a.service,
+                (&theirs, &our_seed),
+            );
+            let body = std::mem::take(request.body_mut()).into_data_stream();
+            *request.body_mut() = axum::body::Body::from_stream(chunks::resigned(body, chains));
+        }
+        Resigned::Again
+    }
+
+    /// A presigned URL: its query's `X-Amz-*` parameters are checked for
+    /// the client's region, then replaced by those signed for `us-east-1`.
+    async fn resign_query(
+        &self,
+        request: &mut Request<axum::body::Body>,
+        p: Presigned,
+    ) -> Resigned {
+        let Some(time) = amz_date(&p.date, &p.day) else {
+            return Resigned::AsIs;
+        };
+        let Some(secret) = self.secret(&p.access_key).await else {
+            return Resigned::AsIs;
+        };
+        let names: Vec<&str> = p.signed_headers.split(';').collect();
+        let Some(signed) = signed_headers(request.headers(), &names, &[]) else {
+            return Resigned::Mismatch;
+        };
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let path = request.uri().path();
+        let url = if p.rest.is_empty() {
+            format!("http://{host}{path}")
+        } else {
+            format!("http://{host}{path}?{}", p.rest)
+        };
+        let sign_for = |region: &str| {
+            signature(
+                Signable {
+                    method: request.method().as_str(),
+                    url: &url,
+                    headers: &signed,
+                    place: Place::Query(p.expires),
+                },
+                (&p.access_key, &secret),
+                (region, &p.service, time),
+            )
+        };
+        let Some((_, theirs)) = sign_for(&p.region) else {
+            return Resigned::Mismatch;
+        };
+        if !constant_time_eq(theirs.as_bytes(), p.signature.as_bytes()) {
+            return Resigned::Mismatch;
+        }
+        let Some((instructions, _)) = sign_for(SIGNED_AGAIN_FOR) else {
+            return Resigned::Mismatch;
+        };
+        let mut query = url::form_urlencoded::Serializer::new(p.rest.clone());
+        for (name, value) in instructions.params() {
+            query.append_pair(name, value);
+        }
+        let query = query.finish();
+        let mut parts = request.uri().clone().into_parts();
+        parts.path_and_query = format!("{path}?{query}").parse().ok();
+        match http::Uri::from_parts(parts) {
+            Ok(uri) => {
+                *request.uri_mut() = uri;
                 Resigned::Again
             }
             Err(_) => Resigned::Mismatch,
@@ -185,16 +280,111 @@ impl AnyRegion {
     }
 }
 
-/// The `Authorization` header aws-sigv4 makes for this request, and its
+/// What a presigned URL's query says.
+struct Presigned {
+    access_key: String,
+    day: String,
+    region: String,
+    service: String,
+    date: String,
+    expires: std::time::Duration,
+    signed_headers: String,
+    signature: String,
+    /// The rest of the query, as sent.
+    rest: String,
+}
+
+impl Presigned {
+    /// The parameters a presigned URL's signature adds to its query.
+    const PARAMETERS: [&str; 6] = [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+    ];
+
+    fn parse(uri: &http::Uri) -> Option<Self> {
+        let query = uri.query()?;
+        let mut rest = Vec::new();
+        let mut found = std::collections::HashMap::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = url::form_urlencoded::parse(pair.as_bytes()).next()?;
+            match Self::PARAMETERS.iter().find(|p| **p == name) {
+                Some(p) => {
+                    found.insert(*p, value.into_owned());
+                }
+                // A session token is never issued by Nuage: s3s refuses it.
+                None if name == "X-Amz-Security-Token" => return None,
+                None => rest.push(pair),
+            }
+        }
+        if found.len() != Self::PARAMETERS.len() || found["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256" {
+            return None;
+        }
+        let mut scope = found["X-Amz-Credential"].split('/');
+        let (access_key, day, region, service) =
+            (scope.next()?, scope.next()?, scope.next()?, scope.next()?);
+        (scope.next()? == "aws4_request" && scope.next().is_none()).then_some(())?;
+        Some(Self {
+            access_key: access_key.to_owned(),
+            day: day.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+            date: found["X-Amz-Date"].clone(),
+            expires: std::time::Duration::from_secs(found["X-Amz-Expires"].parse().ok()?),
+            signed_headers: found["X-Amz-SignedHeaders"].clone(),
+            signature: found["X-Amz-Signature"].clone(),
+            rest: rest.join("&"),
+        })
+    }
+}
+
+/// The headers a client signed, as it sent them (all values of one name
+/// joined by commas), but for `skip`; `None` when one is missing.
+fn signed_headers(
+    headers: &http::HeaderMap,
+    names: &[&str],
+    skip: &[&str],
+) -> Option<Vec<(String, String)>> {
+    let mut signed = Vec::with_capacity(names.len());
+    for name in names.iter().filter(|n| !skip.contains(n)) {
+        let values: Vec<&str> = headers
+            .get_all(*name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        signed.push(((*name).to_owned(), values.join(",")));
+    }
+    Some(signed)
+}
+
+/// Where a signature goes: in `Authorization`, over this payload hash, or
+/// in the query, valid for this long.
+enum Place<'a> {
+    Header(&'a str),
+    Query(std::time::Duration),
+}
+
+/// A request as it is signed.
+struct Signable<'a> {
+    method: &'a str,
+    url: &'a str,
+    headers: &'a [(String, String)],
+    place: Place<'a>,
+}
+
+/// What aws-sigv4 makes of this request signed for this region, and the
 /// signature.
 fn signature(
-    method: &str,
-    url: &str,
-    headers: &[(String, String)],
-    payload: &str,
+    request: Signable<'_>,
     (access_key, secret): (&str, &str),
     (region, service, time): (&str, &str, SystemTime),
-) -> Option<(String, String)> {
+) -> Option<(SigningInstructions, String)> {
     let identity =
         aws_credential_types::Credentials::new(access_key, secret, None, None, "nuage").into();
     let mut settings = SigningSettings::default();
@@ -203,6 +393,14 @@ fn signature(
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     settings.excluded_headers = None;
+    let body = match request.place {
+        Place::Header(payload) => SignableBody::Precomputed(payload.to_owned()),
+        Place::Query(expires) => {
+            settings.signature_location = SignatureLocation::QueryParams;
+            settings.expires_in = Some(expires);
+            SignableBody::UnsignedPayload
+        }
+    };
     let params = SigningParams::builder()
         .identity(&identity)
         .region(region)
@@ -213,18 +411,16 @@ fn signature(
         .ok()?
         .into();
     let signable = SignableRequest::new(
-        method,
-        url,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Precomputed(payload.to_owned()),
+        request.method,
+        request.url,
+        request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+        body,
     )
     .ok()?;
-    let (instructions, signature) = sign(signable, &params).ok()?.into_parts();
-    let header = instructions
-        .headers()
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.to_owned())?;
-    Some((header, signature))
+    Some(sign(signable, &params).ok()?.into_parts())
 }
 
 /// `x-amz-date` (`20261207T120000Z`), which must fall on the scope's day.

@@ -3222,12 +3222,249 @@ async fn any_region_a_client_signs_with_is_accepted() {
             .unwrap_or_else(|e| panic!("{region}: {e:?}"));
         assert_eq!(get_bytes(&s3, &bucket, "k").await, &b"signed"[..]);
     }
+    // Presigned URLs too, with a query of their own kept as it was sent.
+    let config =
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(300))
+            .expect("config");
+    let http = reqwest::Client::new();
+    let us = client("US", &t.secret);
+    let put = us
+        .put_object()
+        .bucket("region-0")
+        .key("shared file.txt")
+        .content_type("text/plain")
+        .presigned(config.clone())
+        .await
+        .expect("presign put");
+    let mut request = http.put(put.uri()).body("presigned in US");
+    for (name, value) in put.headers() {
+        request = request.header(name, value);
+    }
+    let answer = request.send().await.expect("put");
+    assert_eq!(
+        answer.status(),
+        200,
+        "{}",
+        answer.text().await.unwrap_or_default()
+    );
+    let get = us
+        .get_object()
+        .bucket("region-0")
+        .key("shared file.txt")
+        .response_content_disposition("attachment; filename=\"s.txt\"")
+        .presigned(config.clone())
+        .await
+        .expect("presign get");
+    let answer = http.get(get.uri()).send().await.expect("get");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers()["content-disposition"],
+        "attachment; filename=\"s.txt\""
+    );
+    assert_eq!(answer.text().await.expect("text"), "presigned in US");
+    let tampered = get.uri().replace("shared%20file.txt", "other.txt");
+    let answer = http.get(&tampered).send().await.expect("get");
+    assert_eq!(answer.status(), 403);
     // The signature is still checked.
     let forged = client("US", "not the secret at all, but as long as one");
     assert_eq!(
         s3_code(forged.list_buckets().send().await),
         "SignatureDoesNotMatch"
     );
+    let forged = forged
+        .get_object()
+        .bucket("region-0")
+        .key("shared file.txt")
+        .presigned(config)
+        .await
+        .expect("presign get");
+    let answer = http.get(forged.uri()).send().await.expect("get");
+    assert_eq!(answer.status(), 403);
+    assert!(
+        answer
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("SignatureDoesNotMatch")
+    );
+}
+
+/// A PUT whose body is signed chunk by chunk
+/// (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, with `-TRAILER` when `trailer`),
+/// signed by hand for `region` at `now`; `tamper` changes one byte of the
+/// second chunk after it was signed.
+fn chunked_put(
+    t: &crate::helpers::Tenant,
+    (url, host, path): (&str, &str, &str),
+    region: &str,
+    chunks: &[&[u8]],
+    (trailer, tamper): (bool, bool),
+) -> reqwest::RequestBuilder {
+    use base64::Engine;
+    use sha2::Digest as _;
+    let sha = |data: &[u8]| hex::encode(sha2::Sha256::digest(data));
+    let at = time::OffsetDateTime::now_utc();
+    let day = format!("{:04}{:02}{:02}", at.year(), u8::from(at.month()), at.day());
+    let amz_date = format!(
+        "{day}T{:02}{:02}{:02}Z",
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    let scope = format!("{day}/{region}/s3/aws4_request");
+    let key = [day.as_bytes(), region.as_bytes(), b"s3", b"aws4_request"]
+        .iter()
+        .fold(format!("AWS4{}", t.secret).into_bytes(), |k, part| {
+            hmac256(&k, part)
+        });
+    let sign = |to_sign: String| hex::encode(hmac256(&key, to_sign.as_bytes()));
+    let whole: Vec<u8> = chunks.concat();
+    let crc = {
+        let mut c = !0u32;
+        for b in &whole {
+            c ^= u32::from(*b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    (c >> 1) ^ 0xEDB8_8320
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        base64::engine::general_purpose::STANDARD.encode((!c).to_be_bytes())
+    };
+    let trailers = format!("x-amz-checksum-crc32:{crc}\n");
+    // The body, its signatures chained from `seed`.
+    let body = |seed: &str| {
+        let mut previous = seed.to_owned();
+        let mut body = Vec::new();
+        for (i, chunk) in chunks.iter().copied().chain([&b""[..]]).enumerate() {
+            previous = sign(format!(
+                "AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{}\n{}",
+                sha(b""),
+                sha(chunk)
+            ));
+            body.extend_from_slice(
+                format!("{:x};chunk-signature={previous}\r\n", chunk.len()).as_bytes(),
+            );
+            let start = body.len();
+            body.extend_from_slice(chunk);
+            if tamper && i == 1 {
+                body[start] ^= 1;
+            }
+            if !chunk.is_empty() {
+                body.extend_from_slice(b"\r\n");
+            }
+        }
+        if trailer {
+            let signature = sign(format!(
+                "AWS4-HMAC-SHA256-TRAILER\n{amz_date}\n{scope}\n{previous}\n{}",
+                sha(trailers.as_bytes())
+            ));
+            body.extend_from_slice(
+                format!(
+                    "x-amz-checksum-crc32:{crc}\r\nx-amz-trailer-signature:{signature}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+        } else {
+            body.extend_from_slice(b"\r\n");
+        }
+        body
+    };
+    let length = body(&"0".repeat(64)).len();
+    let payload = if trailer {
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+    } else {
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    };
+    let mut headers = vec![
+        ("content-encoding", "aws-chunked".to_owned()),
+        ("content-length", length.to_string()),
+        ("host", host.to_owned()),
+        ("x-amz-content-sha256", payload.to_owned()),
+        ("x-amz-date", amz_date.clone()),
+        ("x-amz-decoded-content-length", whole.len().to_string()),
+    ];
+    if trailer {
+        headers.push(("x-amz-trailer", "x-amz-checksum-crc32".to_owned()));
+    }
+    let canonical_headers: String = headers.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+    let names = headers
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(";");
+    let canonical = format!("PUT\n{path}\n\n{canonical_headers}\n{names}\n{payload}");
+    let seed = sign(format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        sha(canonical.as_bytes())
+    ));
+    let mut request = reqwest::Client::new().put(url).header(
+        "authorization",
+        format!(
+            "AWS4-HMAC-SHA256 Credential={}/{scope},SignedHeaders={names},Signature={seed}",
+            t.access_key_id
+        ),
+    );
+    for (name, value) in headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    request.body(body(&seed))
+}
+
+#[tokio::test]
+async fn signed_streaming_bodies_are_accepted_in_any_region() {
+    let app = spawn_app().await;
+    let t = app.tenant("Chunks").await;
+    let s3 = app.s3_client(&t);
+    create_bucket(&s3, "chunked").await;
+    let host = app.s3.trim_start_matches("http://").to_owned();
+    let (a, b) = (vec![b'a'; 65536], vec![b'b'; 65536]);
+    let chunks: [&[u8]; 3] = [&a, &b, b"the end"];
+    let whole = chunks.concat();
+    // us-east-1 is s3s's own check; US and EU are checked and signed again
+    // chunk by chunk; with and without signed trailing headers.
+    for region in ["us-east-1", "US", "EU"] {
+        for trailer in [false, true] {
+            let key = format!("{region}-{trailer}");
+            let path = format!("/chunked/{key}");
+            let url = format!("{}{path}", app.s3);
+            let answer = chunked_put(&t, (&url, &host, &path), region, &chunks, (trailer, false))
+                .send()
+                .await
+                .expect("answer");
+            let status = answer.status();
+            assert_eq!(
+                status,
+                200,
+                "{key}: {}",
+                answer.text().await.unwrap_or_default()
+            );
+            assert_eq!(get_bytes(&s3, "chunked", &key).await, whole, "{key}");
+            // A chunk changed after it was signed is refused, and nothing
+            // is stored.
+            let key = format!("{key}-tampered");
+            let path = format!("/chunked/{key}");
+            let url = format!("{}{path}", app.s3);
+            let answer = chunked_put(&t, (&url, &host, &path), region, &chunks, (trailer, true))
+                .send()
+                .await
+                .expect("answer");
+            assert!(
+                answer.status().is_client_error(),
+                "{key}: {}",
+                answer.status()
+            );
+            assert_eq!(
+                s3_code(s3.head_object().bucket("chunked").key(&key).send().await),
+                "NotFound",
+                "{key}"
+            );
+        }
+    }
 }
 
 /// HMAC-SHA256 and HMAC-SHA1, for requests signed by hand below.
