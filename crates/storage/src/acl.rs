@@ -162,6 +162,10 @@ impl Storage {
         let mut conn = self.platform().db().acquire().await?;
         self.owned_bucket(&mut conn, caller, bucket).await?;
         let row = self.find_version(&mut conn, bucket, key, version).await?;
+        // A delete marker has no ACL, as on AWS.
+        if row.delete_marker != 0 {
+            return Err(StorageError::MethodNotAllowed);
+        }
         let grants = grants_stored(repo::object_acl(&mut conn, &row.id).await?.as_deref());
         Ok((row.version_id, grants))
     }
@@ -178,6 +182,9 @@ impl Storage {
         self.check_grants(ownership, Some(bucket), &grants).await?;
         let mut tx = self.platform().db().begin_write().await?;
         let row = self.find_version(&mut tx, bucket, key, version).await?;
+        if row.delete_marker != 0 {
+            return Err(StorageError::MethodNotAllowed);
+        }
         let stored = (!grants.is_empty()).then(|| json(&grants));
         repo::set_object_acl(&mut tx, &row.id, stored.as_deref()).await?;
         tx.commit().await.map_err(nuage_db::DbError::from)?;

@@ -416,6 +416,43 @@ async fn with_acls_enabled_grants_open_a_bucket_and_its_objects_to_whom_they_nam
         .send()
         .await
         .expect("partner lists");
+    // A delete marker has no ACL to read or set, as on AWS.
+    s3.put_bucket_versioning()
+        .bucket("acl-born")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioned");
+    put(&s3, "acl-born", "gone", ByteStream::from_static(b"gone")).await;
+    let marker = s3
+        .delete_object()
+        .bucket("acl-born")
+        .key("gone")
+        .send()
+        .await
+        .expect("deleted");
+    let marker = marker.version_id().expect("a delete marker");
+    let read = s3
+        .get_object_acl()
+        .bucket("acl-born")
+        .key("gone")
+        .version_id(marker)
+        .send()
+        .await;
+    assert_eq!(s3_code(read), "MethodNotAllowed");
+    let set = s3
+        .put_object_acl()
+        .bucket("acl-born")
+        .key("gone")
+        .version_id(marker)
+        .grant_read(&read_by_partner)
+        .send()
+        .await;
+    assert_eq!(s3_code(set), "MethodNotAllowed");
 }
 
 #[tokio::test]
