@@ -17,6 +17,36 @@ impl Billing {
             .collect()
     }
 
+    /// What an organisation's billing runs did not invoice: months that
+    /// came to 0.00 (statements), and invoices held while a party's legal
+    /// identity lacks what they must say; newest first.
+    pub async fn statements(&self, who: &Principal, org: OrgId) -> ServiceResult<Vec<Statement>> {
+        let mut conn = self.platform().db().acquire().await?;
+        self.platform()
+            .authorize_org(&mut conn, who, org, Permission::SeeInvoices)
+            .await?;
+        let mut out = Vec::new();
+        for hold in repo::holds_of_customer(&mut conn, &org.to_string()).await? {
+            let run = repo::get_run(&mut conn, &hold.run_id)
+                .await?
+                .ok_or(ServiceError::NotFound("billing run"))?;
+            out.push(Statement {
+                period: period_label(run.period_start),
+                issuer_id: hold.issuer_id,
+                kind: if hold.reason == "zero" {
+                    StatementKind::Zero
+                } else if hold.released_at.is_some() {
+                    StatementKind::Issued
+                } else {
+                    StatementKind::Held
+                },
+                missing: parse_doc(&hold.missing)?,
+                document: hold.document.as_deref().map(parse_doc).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
     /// One invoice or credit note, for its customer's and its issuer's
     /// owners, admins and billing members, and operators.
     pub async fn invoice(&self, who: &Principal, id: &str) -> ServiceResult<Invoice> {
@@ -162,4 +192,28 @@ impl Billing {
                 .ok_or(ServiceError::NotFound("invoice"))?,
         )
     }
+}
+
+/// A month a billing run did not invoice to an organisation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Statement {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub issuer_id: String,
+    pub kind: StatementKind,
+    /// While held: what each party lacks.
+    pub missing: crate::runs::MissingOf,
+    /// A zero month's usage, rated: its lines, all 0.00.
+    pub document: Option<InvoiceDocument>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementKind {
+    /// The month came to 0.00: no invoice, no number.
+    Zero,
+    /// Held while a legal identity is incomplete.
+    Held,
+    /// Held, then issued once it was completed.
+    Issued,
 }

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use nuage_db::AnyConnection;
-use nuage_db::repo::billing::{self as repo, InvoiceRow, NewInvoice, RunRow, UsageSum};
+use nuage_db::repo::billing::{self as repo, HoldRow, InvoiceRow, NewInvoice, RunRow, UsageSum};
 use nuage_db::repo::identity;
 use nuage_domain::DomainError;
 use nuage_domain::billing::{
@@ -44,6 +44,7 @@ pub use nuage_domain::billing::{Invoice, InvoiceDocument, InvoiceLine, Party};
 use nuage_domain::catalogue::{BYTES_PER_GB, OfferSheet, PriceModel, SubscriptionState};
 use nuage_domain::ids::OrgId;
 use nuage_domain::legal::VatNumber;
+use nuage_domain::legal_identity::{Missing, PartyFacts};
 use nuage_domain::org::OrgKind;
 use nuage_domain::org::Permission;
 use rust_decimal::Decimal;
@@ -52,6 +53,7 @@ use utoipa::ToSchema;
 
 use nuage_market::orders::Resources;
 use nuage_market::{Catalogue, parse_doc, to_json};
+use nuage_service::accounts::stored_identity;
 use nuage_service::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
 
 pub mod alerts;
@@ -62,8 +64,9 @@ mod runs;
 mod usage;
 
 pub use forecast::{Forecast, ForecastInvoice};
+pub use invoices::{Statement, StatementKind};
 pub use revenue::{RevenueRow, revenue_csv};
-pub use runs::RunSummary;
+pub use runs::{Held, MissingOf, RunSummary};
 pub use usage::{IngestOutcome, MAX_RECORDS_PER_DELIVERY, UsageRecordInput};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -325,6 +328,7 @@ async fn party(conn: &mut AnyConnection, id: &str) -> ServiceResult<(Party, OrgK
         .await?
         .ok_or(ServiceError::NotFound("organisation"))?;
     let kind = OrgKind::parse(&row.kind)?;
+    let legal = stored_identity(identity::legal_identity(conn, id).await?.as_deref())?;
     Ok((
         Party {
             id: row.id,
@@ -332,9 +336,21 @@ async fn party(conn: &mut AnyConnection, id: &str) -> ServiceResult<(Party, OrgK
             country: row.country,
             siret: row.siret,
             vat_number: row.vat_number,
+            identity: legal,
         },
         kind,
     ))
+}
+
+/// What a party, as an invoice would name it, lacks.
+fn facts(party: &Party, kind: OrgKind) -> PartyFacts<'_> {
+    PartyFacts {
+        kind,
+        country: &party.country,
+        siret: party.siret.as_deref(),
+        vat_number: party.vat_number.as_deref(),
+        identity: &party.identity,
+    }
 }
 
 fn document_totals(document: &InvoiceDocument) -> Totals {

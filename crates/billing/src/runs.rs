@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// A hold's reasons.
+const INCOMPLETE: &str = "incomplete";
+const ZERO: &str = "zero";
+
 /// What a billing run did.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunSummary {
@@ -21,6 +25,33 @@ pub struct RunSummary {
     #[schema(value_type = String)]
     pub gross: Decimal,
     pub completed_at_ms: i64,
+    /// Invoices not issued, and no number taken, while a party's legal
+    /// identity lacks what they must say; the billing job issues each once
+    /// it is filled in.
+    pub held: Vec<Held>,
+    /// Customers whose month came to 0.00: a statement, no invoice.
+    pub statements: usize,
+}
+
+/// An invoice a run holds back: who, and what is missing of whom.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Held {
+    pub customer_id: String,
+    pub issuer_id: String,
+    pub missing: MissingOf,
+}
+
+/// What each party of a held invoice lacks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct MissingOf {
+    pub issuer: Vec<Missing>,
+    pub customer: Vec<Missing>,
+}
+
+/// What a run makes of a customer's and an issuer's month.
+enum Outcome {
+    Invoice(Box<NewInvoice>),
+    Hold(HoldRow),
 }
 
 impl Billing {
@@ -57,11 +88,18 @@ impl Billing {
             };
             let drafts = self.drafts(&scope, period).await?;
             let mut conn = self.platform().db().acquire().await?;
-            let done: HashSet<(String, String)> = repo::invoices_of_run(&mut conn, &run.id)
+            let mut done: HashSet<(String, String)> = repo::invoices_of_run(&mut conn, &run.id)
                 .await?
                 .into_iter()
                 .map(|i| (i.invoice.customer_id, i.invoice.issuer_id))
                 .collect();
+            done.extend(
+                repo::holds_of_run(&mut conn, &run.id)
+                    .await?
+                    .into_iter()
+                    .filter(|h| h.reason == ZERO)
+                    .map(|h| (h.customer_id, h.issuer_id)),
+            );
             drop(conn);
             let mut pending = drafts
                 .into_iter()
@@ -81,6 +119,19 @@ impl Billing {
             .await?
             .ok_or(ServiceError::NotFound("billing run"))?;
         let issued = repo::invoices_of_run(&mut tx, &run.id).await?;
+        let holds = repo::holds_of_run(&mut tx, &run.id).await?;
+        let statements = holds.iter().filter(|h| h.reason == ZERO).count();
+        let held = holds
+            .iter()
+            .filter(|h| h.reason == INCOMPLETE && h.released_at.is_none())
+            .map(|h| {
+                Ok(Held {
+                    customer_id: h.customer_id.clone(),
+                    issuer_id: h.issuer_id.clone(),
+                    missing: parse_doc(&h.missing)?,
+                })
+            })
+            .collect::<ServiceResult<Vec<_>>>()?;
         let sum = |f: fn(&NewInvoice) -> &str| -> ServiceResult<Decimal> {
             issued.iter().map(|i| decimal(f(&i.invoice))).sum()
         };
@@ -102,6 +153,7 @@ impl Billing {
                             .details(serde_json::json!({
                                 "period": period_label(period.start_ms()),
                                 "invoices": issued.len(), "net": net, "gross": gross,
+                                "held": held.len(), "statements": statements,
                             })),
                     )
                     .await?;
@@ -118,6 +170,8 @@ impl Billing {
             net,
             gross,
             completed_at_ms: completed_at,
+            held,
+            statements,
         })
     }
 
@@ -126,6 +180,10 @@ impl Billing {
     /// month) once it has been over for `SCHEDULE_GRACE_MS`. One month per
     /// call; nodes running it at once share the work (see `run_billing`).
     pub async fn bill_due(&self) -> ServiceResult<Option<RunSummary>> {
+        let released = self.release_holds().await?;
+        if released > 0 {
+            tracing::info!(released, "held invoices issued, their parties now complete");
+        }
         let now = self.now_ms();
         let mut conn = self.platform().db().acquire().await?;
         let last = repo::last_run(&mut conn).await?;
@@ -463,7 +521,10 @@ impl Billing {
         Ok(drafts)
     }
 
-    /// What a run writes for one customer and issuer.
+    /// What a run writes for one customer and issuer: an invoice; or a
+    /// hold, when either party's identity lacks what the invoice must say
+    /// (nothing undeliverable is issued) or when the month came to 0.00
+    /// (a statement). A hold takes no number.
     async fn new_invoice(
         &self,
         conn: &mut AnyConnection,
@@ -471,9 +532,13 @@ impl Billing {
         period: Period,
         (customer, issuer): (String, String),
         draft: Draft,
-    ) -> ServiceResult<NewInvoice> {
-        let (seller, _) = party(conn, &issuer).await?;
+    ) -> ServiceResult<Outcome> {
+        let (seller, seller_kind) = party(conn, &issuer).await?;
         let (buyer, kind) = party(conn, &customer).await?;
+        let missing = MissingOf {
+            issuer: facts(&seller, seller_kind).missing_as_issuer(),
+            customer: facts(&buyer, kind).missing_as_buyer(),
+        };
         let document = InvoiceDocument {
             vat: self.vat_of(&seller, &buyer, kind),
             issuer: seller,
@@ -482,7 +547,26 @@ impl Billing {
             note: None,
         };
         let t = document_totals(&document);
-        Ok(NewInvoice {
+        let now = self.now_ms();
+        let hold = |reason: &str, document: Option<String>| -> ServiceResult<Outcome> {
+            Ok(Outcome::Hold(HoldRow {
+                run_id: run.id.clone(),
+                customer_id: customer.clone(),
+                issuer_id: issuer.clone(),
+                reason: reason.to_owned(),
+                missing: to_json(&missing)?,
+                document,
+                held_at: now,
+                released_at: None,
+            }))
+        };
+        if t.gross.is_zero() {
+            return hold(ZERO, Some(to_json(&document)?));
+        }
+        if !missing.issuer.is_empty() || !missing.customer.is_empty() {
+            return hold(INCOMPLETE, None);
+        }
+        Ok(Outcome::Invoice(Box::new(NewInvoice {
             id: uuid::Uuid::now_v7().to_string(),
             issuer_id: issuer,
             kind: "invoice".into(),
@@ -495,15 +579,16 @@ impl Billing {
             vat: t.vat.to_string(),
             gross: t.gross.to_string(),
             document: to_json(&document)?,
-            issued_at: self.now_ms(),
+            issued_at: now,
             run_id: Some(run.id.clone()),
-        })
+        })))
     }
 
     /// Issues a batch of a run's invoices in one transaction, each under its
-    /// issuer's next number; returns how many it issued. If a run working
-    /// beside this one issued one of them first, the batch rolls back (its
-    /// numbers with it) and each is issued on its own, skipping those.
+    /// issuer's next number, and records its holds; returns how many it
+    /// issued. If a run working beside this one issued one of them first,
+    /// the batch rolls back (its numbers with it) and each is issued on its
+    /// own, skipping those.
     async fn issue_batch(
         &self,
         run: &RunRow,
@@ -512,21 +597,28 @@ impl Billing {
     ) -> ServiceResult<usize> {
         let mut tx = self.platform().db().begin_write().await?;
         let mut invoices = Vec::with_capacity(batch.len());
+        let mut holds = Vec::new();
         for (parties, draft) in batch {
-            invoices.push(
-                self.new_invoice(&mut tx, run, period, parties, draft)
-                    .await?,
-            );
+            match self
+                .new_invoice(&mut tx, run, period, parties, draft)
+                .await?
+            {
+                Outcome::Invoice(invoice) => invoices.push(invoice),
+                Outcome::Hold(hold) => holds.push(hold),
+            }
+        }
+        for hold in &holds {
+            repo::upsert_hold(&mut tx, hold).await?;
         }
         let mut conflict = false;
         for invoice in &invoices {
-            match repo::insert_invoice(&mut tx, invoice).await {
-                Ok(_) => {}
-                Err(nuage_db::DbError::Conflict) => {
+            match self.insert_invoice(&mut tx, invoice).await {
+                Ok(()) => {}
+                Err(ServiceError::Conflict(_)) => {
                     conflict = true;
                     break;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         if !conflict {
@@ -534,19 +626,92 @@ impl Billing {
             return Ok(invoices.len());
         }
         drop(tx);
+        let mut tx = self.platform().db().begin_write().await?;
+        for hold in &holds {
+            repo::upsert_hold(&mut tx, hold).await?;
+        }
+        tx.commit().await.map_err(nuage_db::DbError::from)?;
         let mut issued = 0;
         for invoice in &invoices {
             let mut tx = self.platform().db().begin_write().await?;
-            match repo::insert_invoice(&mut tx, invoice).await {
-                Ok(_) => {
+            match self.insert_invoice(&mut tx, invoice).await {
+                Ok(()) => {
                     tx.commit().await.map_err(nuage_db::DbError::from)?;
                     issued += 1;
                 }
-                Err(nuage_db::DbError::Conflict) => {}
-                Err(e) => return Err(e.into()),
+                Err(ServiceError::Conflict(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(issued)
+    }
+
+    /// Writes an invoice under its issuer's next number, and releases the
+    /// hold it was under, if any; `Conflict` when the run issued it already.
+    async fn insert_invoice(
+        &self,
+        tx: &mut AnyConnection,
+        invoice: &NewInvoice,
+    ) -> ServiceResult<()> {
+        match repo::insert_invoice(tx, invoice).await {
+            Ok(_) => {}
+            Err(nuage_db::DbError::Conflict) => {
+                return Err(ServiceError::Conflict("issued already".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(run) = &invoice.run_id {
+            repo::release_hold(
+                tx,
+                (run, &invoice.customer_id, &invoice.issuer_id),
+                invoice.issued_at,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Issues the invoices held for want of a party's identity whose
+    /// parties are now complete, each as its run would have (same cut,
+    /// same lines), under the issuer's next number; returns how many.
+    pub async fn release_holds(&self) -> ServiceResult<usize> {
+        let mut conn = self.platform().db().acquire().await?;
+        let open = repo::open_holds(&mut conn).await?;
+        let mut released = 0;
+        for hold in open {
+            let (seller, seller_kind) = party(&mut conn, &hold.issuer_id).await?;
+            let (buyer, kind) = party(&mut conn, &hold.customer_id).await?;
+            if !facts(&seller, seller_kind).missing_as_issuer().is_empty()
+                || !facts(&buyer, kind).missing_as_buyer().is_empty()
+            {
+                continue;
+            }
+            let Some(run) = repo::get_run(&mut conn, &hold.run_id).await? else {
+                continue;
+            };
+            let period = Period::new(run.period_start, run.period_end)?;
+            let scope = Scope {
+                cut: run.cut_at,
+                org: &hold.customer_id,
+                scale: Decimal::ONE,
+            };
+            let parties = (hold.customer_id.clone(), hold.issuer_id.clone());
+            let Some(draft) = self.drafts(&scope, period).await?.remove(&parties) else {
+                continue;
+            };
+            released += self
+                .issue_batch(&run, period, vec![(parties, draft)])
+                .await?;
+        }
+        Ok(released)
+    }
+
+    /// What the house's own invoices would lack: none is issued until it
+    /// is filled in (the operator is told at start-up and on the console).
+    pub async fn house_missing(&self) -> ServiceResult<Vec<Missing>> {
+        let mut conn = self.platform().db().acquire().await?;
+        let (house, kind) = party(&mut conn, &self.house().to_string()).await?;
+        Ok(facts(&house, kind).missing_as_issuer())
     }
 
     pub(super) fn vat_of(&self, seller: &Party, buyer: &Party, kind: OrgKind) -> Vat {

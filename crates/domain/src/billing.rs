@@ -605,6 +605,17 @@ pub struct Party {
     pub country: String,
     pub siret: Option<String>,
     pub vat_number: Option<String>,
+    /// Address, legal form, share capital, RCS… (none on invoices issued
+    /// before they were asked for).
+    #[serde(default)]
+    pub identity: crate::legal_identity::LegalIdentity,
+}
+
+impl Party {
+    /// The SIREN: the SIRET's first nine digits.
+    pub fn siren(&self) -> Option<&str> {
+        self.siret.as_deref().and_then(|s| s.get(..9))
+    }
 }
 
 /// A line of an invoice.

@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod ids;
 pub mod legal;
+pub mod legal_identity;
 pub mod object_lock;
 pub mod org;
 pub mod storage;

@@ -164,15 +164,35 @@ fn party_xml(tag: &str, party: &Party, with_vat: bool) -> String {
         escape(&party.id),
         escape(&party.name)
     );
-    if let Some(siret) = &party.siret {
-        // The SIREN, the first nine digits of the SIRET (scheme 0002).
-        let siren: String = siret.chars().filter(char::is_ascii_digit).take(9).collect();
+    // The seller's additional legal information (BT-33): legal form,
+    // share capital, RCS.
+    if let Some(legal) = legal_mentions(party) {
         xml.push_str(&format!(
-            "<ram:SpecifiedLegalOrganization><ram:ID schemeID=\"0002\">{siren}</ram:ID></ram:SpecifiedLegalOrganization>"
+            "<ram:Description>{}</ram:Description>",
+            escape(&legal)
         ));
     }
+    if let Some(siren) = party.siren() {
+        // The SIREN, the first nine digits of the SIRET (scheme 0002).
+        xml.push_str(&format!(
+            "<ram:SpecifiedLegalOrganization><ram:ID schemeID=\"0002\">{}</ram:ID></ram:SpecifiedLegalOrganization>",
+            escape(siren)
+        ));
+    }
+    xml.push_str("<ram:PostalTradeAddress>");
+    if let Some(a) = &party.identity.address {
+        xml.push_str(&format!(
+            "<ram:PostcodeCode>{}</ram:PostcodeCode><ram:LineOne>{}</ram:LineOne>",
+            escape(&a.postcode),
+            escape(&a.line1)
+        ));
+        if let Some(line2) = &a.line2 {
+            xml.push_str(&format!("<ram:LineTwo>{}</ram:LineTwo>", escape(line2)));
+        }
+        xml.push_str(&format!("<ram:CityName>{}</ram:CityName>", escape(&a.city)));
+    }
     xml.push_str(&format!(
-        "<ram:PostalTradeAddress><ram:CountryID>{}</ram:CountryID></ram:PostalTradeAddress>",
+        "<ram:CountryID>{}</ram:CountryID></ram:PostalTradeAddress>",
         escape(&party.country)
     ));
     if let (true, Some(vat)) = (with_vat, &party.vat_number) {
@@ -183,6 +203,40 @@ fn party_xml(tag: &str, party: &Party, with_vat: bool) -> String {
     }
     xml.push_str(&format!("</ram:{tag}>"));
     xml
+}
+
+/// What Code de commerce R123-237 asks a company's invoices to say of it:
+/// legal form, share capital, trade register.
+fn legal_mentions(party: &Party) -> Option<String> {
+    let i = &party.identity;
+    let mut parts = Vec::new();
+    match (&i.legal_form, i.share_capital) {
+        (Some(form), Some(capital)) => {
+            parts.push(format!("{form} au capital de {} €", number_fr(capital, 2)))
+        }
+        (Some(form), None) => parts.push(form.clone()),
+        (None, Some(capital)) => parts.push(format!("capital de {} €", number_fr(capital, 2))),
+        (None, None) => {}
+    }
+    if let (Some(rcs), Some(siren)) = (&i.rcs, party.siren()) {
+        parts.push(format!("{rcs} {siren}"));
+    } else if let Some(rcs) = &i.rcs {
+        parts.push(rcs.clone());
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// The notes every invoice carries: payment terms, the category of the
+/// operation (the reform's mention: Nuage sells services), and the
+/// seller's option for VAT on debits when it chose it.
+fn notes(inv: &Invoice) -> Vec<String> {
+    let mut notes: Vec<String> = inv.document.note.iter().cloned().collect();
+    notes.push(payment_terms().to_owned());
+    notes.push("Catégorie d'opération : prestations de services.".to_owned());
+    if inv.document.issuer.identity.vat_on_debits {
+        notes.push("Option pour le paiement de la taxe d'après les débits.".to_owned());
+    }
+    notes
 }
 
 fn tax_xml(category: &Category, calculated: Option<Decimal>, basis: Option<Decimal>) -> String {
@@ -248,16 +302,10 @@ pub fn cii_xml(r: &Rendering<'_>) -> String {
         if inv.kind == "credit_note" { "381" } else { "380" },
         date_102(inv.issued_at_ms)
     ));
-    for note in inv
-        .document
-        .note
-        .as_deref()
-        .into_iter()
-        .chain([payment_terms()])
-    {
+    for note in notes(inv) {
         xml.push_str(&format!(
             "<ram:IncludedNote><ram:Content>{}</ram:Content></ram:IncludedNote>",
-            escape(note)
+            escape(&note)
         ));
     }
     xml.push_str("</rsm:ExchangedDocument><rsm:SupplyChainTradeTransaction>");
@@ -281,6 +329,15 @@ pub fn cii_xml(r: &Rendering<'_>) -> String {
         ));
     }
     xml.push_str("<ram:ApplicableHeaderTradeAgreement>");
+    let chorus = inv.document.customer.identity.chorus_pro.as_ref();
+    // A public body's Chorus Pro service code is the buyer reference
+    // (BT-10), its engagement number the purchase order (BT-13).
+    if let Some(code) = chorus.and_then(|c| c.service_code.as_deref()) {
+        xml.push_str(&format!(
+            "<ram:BuyerReference>{}</ram:BuyerReference>",
+            escape(code)
+        ));
+    }
     xml.push_str(&party_xml(
         "SellerTradeParty",
         &inv.document.issuer,
@@ -291,6 +348,12 @@ pub fn cii_xml(r: &Rendering<'_>) -> String {
         &inv.document.customer,
         with_vat,
     ));
+    if let Some(number) = chorus.and_then(|c| c.engagement_number.as_deref()) {
+        xml.push_str(&format!(
+            "<ram:BuyerOrderReferencedDocument><ram:IssuerAssignedID>{}</ram:IssuerAssignedID></ram:BuyerOrderReferencedDocument>",
+            escape(number)
+        ));
+    }
     xml.push_str("</ram:ApplicableHeaderTradeAgreement><ram:ApplicableHeaderTradeDelivery/>");
     xml.push_str("<ram:ApplicableHeaderTradeSettlement><ram:InvoiceCurrencyCode>EUR</ram:InvoiceCurrencyCode>");
     xml.push_str(&tax_xml(&cat, Some(inv.vat_amount * s), Some(inv.net * s)));
@@ -502,18 +565,38 @@ pub fn pdf(r: &Rendering<'_>) -> Result<Vec<u8>, RenderError> {
     }
     pages.push(false, 9.0, String::new());
     for (label, party) in [("Émetteur", &doc.issuer), ("Client", &doc.customer)] {
-        let mut ids = vec![format!("pays {}", party.country)];
+        let mut ids = Vec::new();
+        if let Some(siren) = party.siren() {
+            ids.push(format!("SIREN {siren}"));
+        }
         if let Some(v) = &party.vat_number {
             ids.push(format!("TVA {v}"));
         }
         if let Some(siret) = &party.siret {
             ids.push(format!("SIRET {siret}"));
         }
+        if ids.is_empty() {
+            ids.push(format!("pays {}", party.country));
+        }
         pages.push(
             false,
             9.0,
             format!("{label} : {} ({})", party.name, ids.join(", ")),
         );
+        if let Some(a) = &party.identity.address {
+            pages.push(false, 9.0, format!("    {}", a.one_line()));
+        }
+        if let Some(legal) = legal_mentions(party) {
+            pages.push(false, 9.0, format!("    {legal}"));
+        }
+    }
+    if let Some(c) = &doc.customer.identity.chorus_pro {
+        if let Some(code) = &c.service_code {
+            pages.push(false, 9.0, format!("Code service Chorus Pro : {code}"));
+        }
+        if let Some(number) = &c.engagement_number {
+            pages.push(false, 9.0, format!("Numéro d'engagement : {number}"));
+        }
     }
     pages.push(false, 9.0, String::new());
     let header = format!(
@@ -557,12 +640,8 @@ pub fn pdf(r: &Rendering<'_>) -> Result<Vec<u8>, RenderError> {
         );
     }
     pages.push(false, 9.0, String::new());
-    for text in [
-        cat.mention,
-        doc.note.as_deref().unwrap_or_default(),
-        payment_terms(),
-    ] {
-        for piece in wrap(text, 100).into_iter().filter(|p| !p.is_empty()) {
+    for text in [cat.mention.to_owned()].into_iter().chain(notes(inv)) {
+        for piece in wrap(&text, 100).into_iter().filter(|p| !p.is_empty()) {
             pages.push(false, 8.0, piece);
         }
     }
@@ -732,6 +811,7 @@ mod tests {
             country: "FR".into(),
             siret: None,
             vat_number: vat.map(str::to_owned),
+            identity: Default::default(),
         };
         let sign = if kind == "credit_note" { -1 } else { 1 };
         let line = |description: &str,

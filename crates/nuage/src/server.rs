@@ -207,6 +207,14 @@ impl Application {
                 pay_as_you_go: config.billing.pay_as_you_go_prices(),
             },
         );
+        let missing = billing.house_missing().await?;
+        if !missing.is_empty() {
+            tracing::warn!(
+                house = %billing.house(),
+                missing = %missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
+                "the platform's legal identity is incomplete: billing runs hold its invoices (and take no number) until it is filled in with PUT /api/v1/orgs/{{house}}/legal-identity and /tax"
+            );
+        }
         let procurement = Procurement::new(
             catalogue.clone(),
             ProcurementSettings {

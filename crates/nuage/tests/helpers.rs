@@ -532,6 +532,58 @@ impl TestApp {
         org["id"].as_str().expect("id").to_owned()
     }
 
+    /// Fills in the legal identity invoices need of every organisation
+    /// (SIRET, address, legal form, share capital, RCS), and gives those
+    /// that have none a VAT number, so that billing runs issue their
+    /// invoices rather than hold them.
+    pub async fn complete_identities(&self) {
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/orgs?limit=500&cursor={c}"),
+                None => "/orgs?limit=500".to_owned(),
+            };
+            let (status, page) = self.root(reqwest::Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{page}");
+            for org in page["items"].as_array().expect("orgs") {
+                let id = org["id"].as_str().expect("id");
+                let country = org["country"].as_str().unwrap_or("FR");
+                if org["vat_number"].is_null() && country == "FR" && org["kind"] != "person" {
+                    let (status, body) = self
+                        .root(
+                            reqwest::Method::PUT,
+                            &format!("/orgs/{id}/tax"),
+                            Some(json!({"vat_number": "FR76411050487"})),
+                        )
+                        .await;
+                    assert_eq!(status, 200, "{body}");
+                }
+                let (postcode, city) = if country == "FR" {
+                    ("75002", "Paris")
+                } else {
+                    ("10115", "Berlin")
+                };
+                let (status, body) = self
+                    .root(
+                        reqwest::Method::PUT,
+                        &format!("/orgs/{id}/legal-identity"),
+                        Some(json!({
+                            "siret": if country == "FR" { Some("73282932000074") } else { None },
+                            "address": {"line1": "1 rue de la Paix", "postcode": postcode,
+                                        "city": city, "country": country},
+                            "legal_form": "SAS", "share_capital": "10000", "rcs": "RCS Paris",
+                        })),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+    }
+
     /// Creates a user in an organisation and signs them in; returns (user id, token).
     pub async fn create_user(&self, org: &str, email: &str, role: &str) -> (String, String) {
         let (status, user) = self

@@ -7,6 +7,7 @@ use nuage_db::repo::identity::{self as repo, MembershipRow, OrgRow, UserRow};
 use nuage_domain::DomainError;
 use nuage_domain::ids::{OrgId, UserId};
 use nuage_domain::legal::{Siret, VatNumber, parse_country};
+use nuage_domain::legal_identity::{LegalIdentity, Missing, PartyFacts};
 use nuage_domain::org::Permission;
 use nuage_domain::org::{OrgKind, OrgName, Role};
 use nuage_domain::user::{Email, check_new_password};
@@ -16,6 +17,26 @@ use utoipa::ToSchema;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::{AuditEvent, Page, PageRequest, Platform, Principal, RequestMeta};
+
+/// An organisation's legal identity, and what invoices naming it still
+/// lack.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LegalIdentityView {
+    pub siret: Option<String>,
+    pub identity: LegalIdentity,
+    /// What an invoice it issues would lack.
+    pub missing_as_issuer: Vec<Missing>,
+    /// What an invoice to it would lack: none issued until it is filled in.
+    pub missing_as_buyer: Vec<Missing>,
+}
+
+/// A stored legal identity; the empty one when none is.
+pub fn stored_identity(document: Option<&str>) -> ServiceResult<LegalIdentity> {
+    document.map_or(Ok(LegalIdentity::default()), |d| {
+        serde_json::from_str(d)
+            .map_err(|e| ServiceError::Internal(format!("a stored legal identity: {e}")))
+    })
+}
 
 /// An organisation as clients see it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -599,6 +620,83 @@ impl Platform {
         )
         .await?;
         Org::try_from(row)
+    }
+
+    /// An organisation's legal identity for invoices, and what its
+    /// invoices still lack of it: its owners and admins, or an operator.
+    pub async fn legal_identity(
+        &self,
+        who: &Principal,
+        org: OrgId,
+    ) -> ServiceResult<LegalIdentityView> {
+        let mut conn = self.db().acquire().await?;
+        self.authorize_org(&mut conn, who, org, Permission::Manage)
+            .await?;
+        self.legal_identity_view(&mut conn, org).await
+    }
+
+    async fn legal_identity_view(
+        &self,
+        conn: &mut AnyConnection,
+        org: OrgId,
+    ) -> ServiceResult<LegalIdentityView> {
+        let row = repo::get_org(conn, &org.to_string())
+            .await?
+            .ok_or(ServiceError::NotFound("organisation"))?;
+        let identity = stored_identity(repo::legal_identity(conn, &row.id).await?.as_deref())?;
+        let kind = OrgKind::parse(&row.kind)?;
+        let facts = PartyFacts {
+            kind,
+            country: &row.country,
+            siret: row.siret.as_deref(),
+            vat_number: row.vat_number.as_deref(),
+            identity: &identity,
+        };
+        Ok(LegalIdentityView {
+            missing_as_buyer: facts.missing_as_buyer(),
+            missing_as_issuer: facts.missing_as_issuer(),
+            siret: row.siret,
+            identity,
+        })
+    }
+
+    /// Sets an organisation's SIRET and legal identity, as invoices issued
+    /// from now on will state them (those held for want of them are
+    /// issued by the next billing job): its owners and admins, or an
+    /// operator.
+    pub async fn set_legal_identity(
+        &self,
+        who: &Principal,
+        meta: &RequestMeta,
+        org: OrgId,
+        siret: Option<&str>,
+        identity: &LegalIdentity,
+    ) -> ServiceResult<LegalIdentityView> {
+        let siret = siret
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Siret::parse)
+            .transpose()?
+            .map(|s| s.to_string());
+        let identity = identity.checked()?;
+        let document = serde_json::to_string(&identity)
+            .map_err(|e| ServiceError::Internal(format!("legal identity: {e}")))?;
+        let mut tx = self.db().begin_write().await?;
+        self.authorize_org(&mut tx, who, org, Permission::Manage)
+            .await?;
+        repo::set_org_siret(&mut tx, &org.to_string(), siret.as_deref()).await?;
+        repo::set_legal_identity(&mut tx, &org.to_string(), &document, self.now_ms()).await?;
+        let view = self.legal_identity_view(&mut tx, org).await?;
+        self.commit_audited(
+            tx,
+            who,
+            meta,
+            AuditEvent::new("org.legal_identity", format!("org:{org}"))
+                .org(org)
+                .details(serde_json::json!({"siret": siret, "identity": identity})),
+        )
+        .await?;
+        Ok(view)
     }
 
     /// Invites an address to the organisation. The answer is the same

@@ -7,8 +7,8 @@ use axum::{Extension, Json};
 use nuage_billing::Billing;
 use nuage_billing::alerts::QuotaAlerts;
 use nuage_billing::{
-    Forecast, IngestOutcome, Invoice, RevenueRow, RunSummary, UsageRecordInput, parse_period,
-    revenue_csv,
+    Forecast, IngestOutcome, Invoice, RevenueRow, RunSummary, Statement, UsageRecordInput,
+    parse_period, revenue_csv,
 };
 use nuage_service::ServiceError;
 use serde::Deserialize;
@@ -70,6 +70,17 @@ pub async fn invoices(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<Invoice>>, ApiError> {
     Ok(Json(billing.invoices(&who, org_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/statements", tag = "billing", params(("org_id" = String, Path)),
+    responses((status = 200, body = Vec<Statement>, description = "Months billing runs did not invoice: 0.00 (statements), or held while a legal identity was incomplete; newest first"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn statements(
+    Extension(billing): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Vec<Statement>>, ApiError> {
+    Ok(Json(billing.statements(&who, org_id(&id)?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{invoice_id}", tag = "billing", params(("invoice_id" = String, Path)),

@@ -4,9 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use nuage_domain::legal_identity::{ChorusPro, LegalIdentity, PostalAddress};
 use nuage_domain::org::{OrgKind, Role};
 use nuage_domain::storage::KeyPurpose;
-use nuage_service::accounts::{Invitation, Membership, NewOrg, NewUser, Org, User};
+use nuage_service::accounts::{
+    Invitation, LegalIdentityView, Membership, NewOrg, NewUser, Org, User,
+};
 use nuage_service::tokens::S3Key;
 use nuage_service::{AuditEntry, Page, Platform};
 use serde::{Deserialize, Serialize};
@@ -135,6 +138,63 @@ pub async fn set_tax(
                 t.vat_number.as_deref(),
                 t.country.as_deref(),
             )
+            .await?,
+    ))
+}
+
+/// What invoices say of an organisation beyond its name and VAT number.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetLegalIdentity {
+    /// 14 digits; its first nine are the SIREN. Absent or empty for none.
+    pub siret: Option<String>,
+    pub address: Option<PostalAddress>,
+    /// e.g. `SAS`, `SARL`, `SA`, `EPIC`.
+    pub legal_form: Option<String>,
+    /// In euros.
+    #[schema(value_type = Option<String>)]
+    pub share_capital: Option<rust_decimal::Decimal>,
+    /// e.g. `RCS Paris`.
+    pub rcs: Option<String>,
+    /// A public body's Chorus Pro codes.
+    pub chorus_pro: Option<ChorusPro>,
+    /// The seller opted to pay VAT on debits.
+    #[serde(default)]
+    pub vat_on_debits: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/legal-identity", tag = "organisations", params(("org_id" = String, Path)),
+    responses((status = 200, body = LegalIdentityView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn legal_identity(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<LegalIdentityView>, ApiError> {
+    Ok(Json(platform.legal_identity(&who, org_id(&id)?).await?))
+}
+
+/// Sets the whole identity: what is left out is cleared.
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/legal-identity", tag = "organisations", params(("org_id" = String, Path)), request_body = SetLegalIdentity,
+    responses((status = 200, body = LegalIdentityView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn set_legal_identity(
+    State(platform): State<Platform>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<SetLegalIdentity>,
+) -> Result<Json<LegalIdentityView>, ApiError> {
+    let b = body.value;
+    let identity = LegalIdentity {
+        address: b.address,
+        legal_form: b.legal_form,
+        share_capital: b.share_capital,
+        rcs: b.rcs,
+        chorus_pro: b.chorus_pro,
+        vat_on_debits: b.vat_on_debits,
+    };
+    Ok(Json(
+        platform
+            .set_legal_identity(&who, &meta, org_id(&id)?, b.siret.as_deref(), &identity)
             .await?,
     ))
 }

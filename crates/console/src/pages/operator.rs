@@ -94,6 +94,8 @@ pub struct RevenuePage {
     pub rows: Vec<RevenueLine>,
     pub total: String,
     pub error: FormAlert,
+    /// What the house's legal identity lacks: its invoices are held.
+    pub house_missing: String,
 }
 
 /// The query's months, or January to this month.
@@ -141,7 +143,15 @@ pub async fn revenue(
         Err(e) => return Err(e.into()),
     };
     let total: rust_decimal::Decimal = rows.iter().map(|r| r.net).sum();
+    let house_missing = billing
+        .house_missing()
+        .await?
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let page = RevenuePage {
+        house_missing,
         c: ctx.chrome("revenue"),
         rows: rows
             .into_iter()

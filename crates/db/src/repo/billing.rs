@@ -181,6 +181,13 @@ pub async fn run_starting(
     )
 }
 
+pub async fn get_run(conn: &mut AnyConnection, id: &str) -> Result<Option<RunRow>, DbError> {
+    Ok(sqlx::query_as(&format!("{RUN_SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
 /// The last run, by period.
 pub async fn last_run(conn: &mut AnyConnection) -> Result<Option<RunRow>, DbError> {
     Ok(
@@ -225,6 +232,97 @@ pub async fn complete_run(conn: &mut AnyConnection, id: &str, at: i64) -> Result
         .bind(id)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// What a run did not invoice for a customer and an issuer (see the
+/// `billing_holds` table).
+#[derive(Debug, Clone, FromRow)]
+pub struct HoldRow {
+    pub run_id: String,
+    pub customer_id: String,
+    pub issuer_id: String,
+    /// `incomplete` or `zero`.
+    pub reason: String,
+    /// JSON: what is missing, and of whom.
+    pub missing: String,
+    /// A zero month's statement (JSON).
+    pub document: Option<String>,
+    pub held_at: i64,
+    pub released_at: Option<i64>,
+}
+
+const HOLD_COLUMNS: &str =
+    "run_id, customer_id, issuer_id, reason, missing, document, held_at, released_at";
+
+/// Records a hold, or updates what is missing of one already recorded.
+pub async fn upsert_hold(conn: &mut AnyConnection, hold: &HoldRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO billing_holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (run_id, customer_id, issuer_id) DO UPDATE SET missing = excluded.missing"
+    ))
+    .bind(&hold.run_id)
+    .bind(&hold.customer_id)
+    .bind(&hold.issuer_id)
+    .bind(&hold.reason)
+    .bind(&hold.missing)
+    .bind(&hold.document)
+    .bind(hold.held_at)
+    .bind(hold.released_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The holds of a run.
+pub async fn holds_of_run(conn: &mut AnyConnection, run_id: &str) -> Result<Vec<HoldRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {HOLD_COLUMNS} FROM billing_holds WHERE run_id = $1 ORDER BY customer_id, issuer_id"
+    ))
+    .bind(run_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The incomplete holds not yet released, oldest first.
+pub async fn open_holds(conn: &mut AnyConnection) -> Result<Vec<HoldRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {HOLD_COLUMNS} FROM billing_holds WHERE reason = 'incomplete' AND released_at IS NULL \
+         ORDER BY held_at, run_id, customer_id, issuer_id"
+    ))
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The holds that name an organisation as customer, newest first.
+pub async fn holds_of_customer(
+    conn: &mut AnyConnection,
+    customer_id: &str,
+) -> Result<Vec<HoldRow>, DbError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {HOLD_COLUMNS} FROM billing_holds WHERE customer_id = $1 ORDER BY held_at DESC, run_id DESC"
+    ))
+    .bind(customer_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Marks a hold released: its invoice is issued in the same transaction.
+pub async fn release_hold(
+    conn: &mut AnyConnection,
+    (run_id, customer_id, issuer_id): (&str, &str, &str),
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE billing_holds SET released_at = $1 \
+         WHERE run_id = $2 AND customer_id = $3 AND issuer_id = $4 AND released_at IS NULL",
+    )
+    .bind(at)
+    .bind(run_id)
+    .bind(customer_id)
+    .bind(issuer_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

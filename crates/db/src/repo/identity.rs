@@ -154,6 +154,50 @@ pub async fn set_org_tax(
     Ok(())
 }
 
+pub async fn set_org_siret(
+    conn: &mut AnyConnection,
+    id: &str,
+    siret: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE organisations SET siret = $1 WHERE id = $2")
+        .bind(siret)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An organisation's legal identity for invoices (a JSON document).
+pub async fn legal_identity(
+    conn: &mut AnyConnection,
+    org: &str,
+) -> Result<Option<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT document FROM org_legal_identities WHERE org_id = $1")
+            .bind(org)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn set_legal_identity(
+    conn: &mut AnyConnection,
+    org: &str,
+    document: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO org_legal_identities (org_id, document, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (org_id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+    )
+    .bind(org)
+    .bind(document)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn insert_user(conn: &mut AnyConnection, user: &UserRow) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"

@@ -136,7 +136,11 @@ async fn facturx(app: &TestApp, token: &str, invoice: &Value) -> Vec<u8> {
     response.bytes().await.expect("bytes").to_vec()
 }
 
+/// Bills `period` on a platform whose organisations have all filled in
+/// their legal identity (for the other case, see
+/// `an_incomplete_identity_holds_its_invoices_until_it_is_filled_in`).
 async fn run(app: &TestApp, period: &str) -> (u16, Value) {
+    app.complete_identities().await;
     app.root(
         Method::POST,
         "/billing/runs",
@@ -908,6 +912,7 @@ async fn a_run_killed_while_issuing_resumes_without_a_gap_or_a_double() {
     app.set_clock(OCTOBER).await;
     let customers = customers_of(&app, &personal, "Client", 150).await;
     app.set_clock(NOVEMBER + DAY).await;
+    app.complete_identities().await;
 
     let answer = app
         .http
@@ -997,7 +1002,19 @@ async fn runs_of_the_same_period_side_by_side_issue_each_invoice_once() {
 
 #[tokio::test]
 async fn invoices_are_factur_x_for_each_vat_treatment() {
-    let app = spawn_at(OCTOBER).await;
+    // The billing job issues held invoices; it runs when asked here.
+    let app = spawn(Spawn {
+        clock: Some(OCTOBER),
+        env: vec![
+            ("NUAGE_BILLING__AUTOMATIC".into(), "true".into()),
+            (
+                "NUAGE_BILLING__SCHEDULE_CHECK_SECONDS".into(),
+                "3600".into(),
+            ),
+        ],
+        ..Spawn::default()
+    })
+    .await;
     let (house, _) = house(&app).await;
     let personal = personal_bundle(&app).await;
     app.set_clock(OCTOBER).await;
@@ -1028,14 +1045,104 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
         customers.push(org);
     }
     app.set_clock(NOVEMBER + DAY).await;
-    let (status, body) = run(&app, "2026-10").await;
+    // Nobody has filled in a legal identity yet: the run issues nothing,
+    // takes no number, and says what is missing of whom.
+    let (status, summary) = app
+        .root(
+            Method::POST,
+            "/billing/runs",
+            Some(json!({"period": "2026-10"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["invoices"], 0, "{summary}");
+    let held = summary["held"].as_array().expect("held");
+    assert_eq!(held.len(), 3, "{summary}");
+    for h in held {
+        assert_eq!(h["issuer_id"], house.as_str());
+        assert_eq!(
+            h["missing"]["issuer"],
+            json!([
+                "address",
+                "siren",
+                "vat_number",
+                "legal_form",
+                "share_capital",
+                "rcs"
+            ]),
+            "{h}"
+        );
+        assert_eq!(h["missing"]["customer"], json!(["address"]), "{h}");
+    }
+    for org in &customers {
+        assert!(invoices(&app, org).await.is_empty());
+    }
+    assert!(
+        app.log()
+            .contains("the platform's legal identity is incomplete"),
+        "the operator is told at start-up"
+    );
+    // An identity is checked before it is kept.
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{house}/legal-identity"),
+            Some(json!({"siret": "73282932000075",
+                        "address": {"line1": "1 rue de la Paix", "postcode": "75002", "city": "Paris", "country": "FR"}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{house}/legal-identity"),
+            Some(json!({"address": {"line1": "1 rue de la Paix", "postcode": "752", "city": "Paris", "country": "FR"}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app
+        .root(Method::GET, &format!("/orgs/{house}/legal-identity"), None)
+        .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["missing_as_issuer"].as_array().map(Vec::len),
+        Some(6),
+        "{body}"
+    );
+    let (status, body) = app
+        .root(
+            Method::PUT,
+            &format!("/orgs/{house}/tax"),
+            Some(json!({"vat_number": "FR00000000000"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // Once everyone has, the billing job issues the held invoices, numbered
+    // from the first without a gap.
+    app.complete_identities().await;
+    assert_eq!(app.run_job("billing").await, "nothing due");
     let mut by_treatment = Vec::new();
     for org in &customers {
         let all = invoices(&app, org).await;
         assert_eq!(all.len(), 1);
         by_treatment.push(all[0].clone());
     }
+    let mut numbers: Vec<&str> = by_treatment
+        .iter()
+        .map(|i| i["number"].as_str().expect("number"))
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, ["F-000001", "F-000002", "F-000003"]);
+    let (status, again) = app
+        .root(
+            Method::POST,
+            "/billing/runs",
+            Some(json!({"period": "2026-10"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["invoices"], 3, "{again}");
+    assert_eq!(again["held"], json!([]), "{again}");
     let treatments: Vec<&str> = by_treatment
         .iter()
         .map(|i| i["vat"]["treatment"].as_str().expect("treatment"))
@@ -1048,22 +1155,21 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
             .collect::<Vec<_>>(),
         ["1.80", "1.50", "1.50"]
     );
-
-    // Without the seller's VAT number, an EN 16931 invoice with VAT cannot
-    // be written: the PDF is refused with a clear problem; outside the EU
-    // no VAT number is stated, so that one is fine.
-    let id = by_treatment[0]["id"].as_str().expect("id");
-    let (status, problem) = app
-        .root(Method::GET, &format!("/invoices/{id}/facturx"), None)
-        .await;
-    assert_eq!(status, 409, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("VAT number"),
-        "{problem}"
+    // Each states both parties' legal identity, in the XML as on the page.
+    let standard = crate::billing::facturx::check(
+        &facturx(&app, &app.root_token, &by_treatment[0]).await,
+        &by_treatment[0],
     );
+    for mention in [
+        "<ram:Description>SAS au capital de 10000 €, RCS Paris 732829320</ram:Description>",
+        "<ram:ID schemeID=\"0002\">732829320</ram:ID>",
+        "<ram:LineOne>1 rue de la Paix</ram:LineOne>",
+        "<ram:CityName>Paris</ram:CityName>",
+        "Catégorie d&apos;opération : prestations de services.",
+        "<ram:SpecifiedTaxRegistration><ram:ID schemeID=\"VA\">FR76411050487</ram:ID>",
+    ] {
+        assert!(standard.contains(mention), "{mention}: {standard}");
+    }
     let outside = crate::billing::facturx::check(
         &facturx(&app, &app.root_token, &by_treatment[2]).await,
         &by_treatment[2],
@@ -1074,29 +1180,11 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
         !outside.contains("schemeID=\"VA\""),
         "no VAT number outside VAT (BR-O-02)"
     );
-
-    // Invoices state the parties as they were: the number set now shows on
-    // invoices issued from now on, not on these.
-    let (status, _) = app
-        .root(
-            Method::PUT,
-            &format!("/orgs/{house}/tax"),
-            Some(json!({"vat_number": "FR76411050487"})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = app
-        .root(Method::GET, &format!("/invoices/{id}/facturx"), None)
-        .await;
-    assert_eq!(status, 409, "an issued invoice does not change");
-    let (status, body) = app
-        .root(
-            Method::PUT,
-            &format!("/orgs/{house}/tax"),
-            Some(json!({"vat_number": "FR00000000000"})),
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
+    assert!(
+        outside.contains("<ram:CityName>Berlin</ram:CityName>"),
+        "{outside}"
+    );
+    let id = by_treatment[0]["id"].as_str().expect("id");
 
     // November, with the house's VAT number: standard and reverse charge.
     app.set_clock(DECEMBER + DAY).await;
@@ -1146,6 +1234,7 @@ async fn a_month_is_billed_by_itself_an_hour_after_it_ends() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    app.complete_identities().await;
     // Half an hour after November ends, it is not billed yet.
     app.set_clock(DECEMBER + 1_800_000).await;
     assert_eq!(app.run_job("billing").await, "nothing due");
@@ -1547,4 +1636,90 @@ async fn records_replayed_reordered_or_split_across_deliveries_bill_the_same() {
             "{case:?}"
         );
     }
+}
+
+/// A month that comes to exactly 0.00 issues no invoice and takes no
+/// number: its customer sees a statement; any other amount is invoiced,
+/// numbered without a gap.
+#[tokio::test]
+async fn a_month_that_comes_to_zero_is_a_statement_and_takes_no_number() {
+    let app = spawn_at(OCTOBER).await;
+    let (house, region) = house(&app).await;
+    let free = house_offer(
+        &app,
+        &house,
+        &region,
+        "Essai Gratuit",
+        json!({
+            "monthly_fee": "0", "per_gb_month": "0", "per_1k_class_a": "0.001",
+            "per_1k_class_b": "0", "per_gb_egress": "0",
+        }),
+    )
+    .await;
+    let personal = personal_bundle(&app).await;
+    app.set_clock(OCTOBER).await;
+    let trial = app.create_org("Client Essai").await;
+    let (_, token) = app.create_user(&trial, "essai@example.org", "owner").await;
+    let (_, bucket, s3) = order_storage(&app, &trial, &token, &free).await;
+    // One write: a thousandth of a cent, which rates to 0.00.
+    put(&s3, &bucket, "note.txt", ByteStream::from_static(b"free")).await;
+    app.maintain().await;
+    let payer = customers_of(&app, &personal, "Payant", 1).await;
+
+    app.set_clock(NOVEMBER + DAY).await;
+    let (status, summary) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["invoices"], 1, "{summary}");
+    assert_eq!(summary["statements"], 1, "{summary}");
+    assert!(
+        invoices(&app, &trial).await.is_empty(),
+        "no invoice at 0.00"
+    );
+    let paid = invoices(&app, &payer[0]).await;
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0]["number"], "F-000001", "no number taken for 0.00");
+    let (status, statements) = app
+        .call(
+            Method::GET,
+            &format!("/orgs/{trial}/statements"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{statements}");
+    let statements = statements.as_array().expect("statements").clone();
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert_eq!(statements[0]["kind"], "zero");
+    assert_eq!(statements[0]["period"], "2026-10");
+    let lines = statements[0]["document"]["lines"]
+        .as_array()
+        .expect("lines");
+    assert!(!lines.is_empty(), "the month's usage is shown");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["amount"] == "0" || l["amount"] == "0.00"),
+        "{lines:?}"
+    );
+    // Running the month again changes nothing.
+    let (status, again) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (again["invoices"].clone(), again["statements"].clone()),
+        (json!(1), json!(1))
+    );
+    // Another organisation does not see the statement.
+    let stranger = app.create_org("Curieux Essai").await;
+    let (_, nosy) = app
+        .create_user(&stranger, "curieux-essai@example.org", "owner")
+        .await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/orgs/{trial}/statements"),
+            &nosy,
+            None,
+        )
+        .await;
+    assert!(status == 403 || status == 404, "{status}");
 }
