@@ -136,6 +136,8 @@ pub fn router(platform: Platform) -> Router {
             .routes(routes!(billing::quota_alerts, billing::set_quota_alerts))
             .routes(routes!(billing::invoice))
             .routes(routes!(billing::facturx))
+            .routes(routes!(billing::ubl))
+            .routes(routes!(billing::deliveries))
             .routes(routes!(billing::credit))
             .routes(routes!(catalogue::set_webhook))
             .routes(routes!(catalogue::deliveries))

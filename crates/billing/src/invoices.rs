@@ -1,4 +1,4 @@
-//! Issued invoices and credit notes: reading them, their Factur-X PDF, and crediting an invoice.
+//! Issued invoices and credit notes: reading them, their Factur-X PDF and UBL, and crediting an invoice.
 
 use super::*;
 
@@ -78,6 +78,33 @@ impl Billing {
     /// whoever may read it. EN 16931 needs the seller's VAT number when VAT
     /// is charged or reverse-charged: without one, the PDF is refused.
     pub async fn invoice_pdf(&self, who: &Principal, id: &str) -> ServiceResult<(String, Vec<u8>)> {
+        let (invoice, corrects) = self.renderable(who, id).await?;
+        let bytes = nuage_facturx::pdf(&nuage_facturx::Rendering {
+            invoice: &invoice,
+            corrects_number: corrects.as_deref(),
+        })
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok((format!("{}.pdf", invoice.number), bytes))
+    }
+
+    /// An invoice or credit note as UBL 2.1, Peppol BIS Billing 3.0 (file
+    /// name, XML), for whoever may read it, on the same terms as its PDF.
+    pub async fn ubl(&self, who: &Principal, id: &str) -> ServiceResult<(String, String)> {
+        let (invoice, corrects) = self.renderable(who, id).await?;
+        let xml = nuage_facturx::ubl_xml(&nuage_facturx::Rendering {
+            invoice: &invoice,
+            corrects_number: corrects.as_deref(),
+        });
+        Ok((format!("{}.xml", invoice.number), xml))
+    }
+
+    /// An invoice that an EN 16931 rendering can be made of, with the
+    /// number of the invoice it corrects if it is a credit note.
+    pub(crate) async fn renderable(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> ServiceResult<(Invoice, Option<String>)> {
         let invoice = self.invoice(who, id).await?;
         if invoice.document.vat != Vat::OutsideEu && invoice.document.issuer.vat_number.is_none() {
             return Err(ServiceError::Conflict(format!(
@@ -94,12 +121,7 @@ impl Billing {
             }
             None => None,
         };
-        let bytes = nuage_facturx::pdf(&nuage_facturx::Rendering {
-            invoice: &invoice,
-            corrects_number: corrects.as_deref(),
-        })
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        Ok((format!("{}.pdf", invoice.number), bytes))
+        Ok((invoice, corrects))
     }
 
     /// Cancels an invoice with a credit note of its whole amount, numbered
@@ -153,26 +175,24 @@ impl Billing {
         ));
         let t = document_totals(&document);
         let id = uuid::Uuid::now_v7().to_string();
-        let number = repo::insert_invoice(
-            &mut tx,
-            &NewInvoice {
-                id: id.clone(),
-                issuer_id: original.invoice.issuer_id.clone(),
-                kind: "credit_note".into(),
-                corrects_id: Some(original.invoice.id.clone()),
-                customer_id: original.invoice.customer_id.clone(),
-                period_start: original.invoice.period_start,
-                period_end: original.invoice.period_end,
-                currency: original.invoice.currency.clone(),
-                net: t.net.to_string(),
-                vat: t.vat.to_string(),
-                gross: t.gross.to_string(),
-                document: to_json(&document)?,
-                issued_at: self.now_ms(),
-                run_id: None,
-            },
-        )
-        .await?;
+        let credit = NewInvoice {
+            id: id.clone(),
+            issuer_id: original.invoice.issuer_id.clone(),
+            kind: "credit_note".into(),
+            corrects_id: Some(original.invoice.id.clone()),
+            customer_id: original.invoice.customer_id.clone(),
+            period_start: original.invoice.period_start,
+            period_end: original.invoice.period_end,
+            currency: original.invoice.currency.clone(),
+            net: t.net.to_string(),
+            vat: t.vat.to_string(),
+            gross: t.gross.to_string(),
+            document: to_json(&document)?,
+            issued_at: self.now_ms(),
+            run_id: None,
+        };
+        let number = repo::insert_invoice(&mut tx, &credit).await?;
+        self.queue_delivery(&mut tx, &credit).await?;
         self.platform()
             .commit_audited(
                 tx,

@@ -46,7 +46,7 @@ use nuage_domain::ids::OrgId;
 use nuage_domain::legal::VatNumber;
 use nuage_domain::legal_identity::{Missing, PartyFacts};
 use nuage_domain::org::OrgKind;
-use nuage_domain::org::Permission;
+use nuage_domain::org::{Permission, Role};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -57,12 +57,14 @@ use nuage_service::accounts::stored_identity;
 use nuage_service::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
 
 pub mod alerts;
+mod delivery;
 mod forecast;
 mod invoices;
 mod revenue;
 mod runs;
 mod usage;
 
+pub use delivery::{Attempt, ChorusProSettings, Delivery, DeliverySettings, PaSettings};
 pub use forecast::{Forecast, ForecastInvoice};
 pub use invoices::{Statement, StatementKind};
 pub use revenue::{RevenueRow, revenue_csv};
@@ -82,6 +84,8 @@ pub struct BillingSettings {
     /// The standard VAT rate, in percent.
     pub vat_rate: Decimal,
     pub pay_as_you_go: PriceModel,
+    /// Where invoices are delivered.
+    pub delivery: DeliverySettings,
 }
 
 impl Default for BillingSettings {
@@ -89,6 +93,7 @@ impl Default for BillingSettings {
         Self {
             vat_rate: Decimal::from(20),
             pay_as_you_go: PriceModel::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }
@@ -96,6 +101,8 @@ impl Default for BillingSettings {
 struct Inner {
     catalogue: Catalogue,
     settings: BillingSettings,
+    /// For the delivery platforms the operator configured.
+    http: reqwest::Client,
 }
 
 /// Pay-per-use over the single window: usage intake, billing runs,
@@ -111,6 +118,11 @@ impl Billing {
             inner: Arc::new(Inner {
                 catalogue,
                 settings,
+                http: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(30))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default(),
             }),
         }
     }

@@ -660,6 +660,7 @@ impl Billing {
             }
             Err(e) => return Err(e.into()),
         }
+        self.queue_delivery(tx, invoice).await?;
         if let Some(run) = &invoice.run_id {
             repo::release_hold(
                 tx,

@@ -12,6 +12,7 @@ pub mod drive;
 pub mod error;
 pub mod export;
 pub mod ids;
+pub mod invoice_delivery;
 pub mod legal;
 pub mod legal_identity;
 pub mod object_lock;

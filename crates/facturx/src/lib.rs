@@ -14,6 +14,9 @@
 //!   krilla writes no custom XMP, so the Factur-X extension schema
 //!   (`fx:DocumentType` …) is added to its metadata stream afterwards
 //!   (`add_facturx_xmp`), and the cross-reference table is shifted to match.
+//!
+//! The same invoice is also written as UBL 2.1 for the Peppol network
+//! (`ubl_xml`, in ubl.rs).
 
 use krilla::Document;
 use krilla::SerializeSettings;
@@ -27,6 +30,9 @@ use krilla::surface::Surface;
 use krilla::text::{Font, TextDirection};
 use nuage_domain::billing::{Invoice, InvoiceLine, LineKind, Party, Vat};
 use rust_decimal::Decimal;
+
+mod ubl;
+pub use ubl::ubl_xml;
 
 /// Why a PDF could not be written (krilla refused it: a bug, never the
 /// invoice's content).
@@ -804,7 +810,8 @@ mod tests {
     use super::*;
     use nuage_domain::billing::{InvoiceDocument, Party};
 
-    fn invoice(kind: &str) -> Invoice {
+    /// An invoice (or a credit note) of two lines, at 20 % VAT.
+    pub(crate) fn invoice(kind: &str) -> Invoice {
         let party = |name: &str, vat: Option<&str>| Party {
             id: format!("id-{name}"),
             name: name.into(),

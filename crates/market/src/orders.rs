@@ -978,41 +978,12 @@ impl Catalogue {
             {
                 continue;
             }
-            let Some(hook) = repo::get_webhook(&mut *db.acquire().await?, &d.org_id).await? else {
-                repo::finish_delivery(&mut *db.acquire().await?, &d.id, None, Some("no webhook"))
-                    .await?;
-                continue;
-            };
-            let signing = String::from_utf8(self.platform().key().open(&hook.secret_sealed)?)
-                .map_err(|_| ServiceError::Internal("a webhook secret is not UTF-8".into()))?;
-            if !self.inner.allow_private_webhooks
-                && let Err(reason) = check_destination(&hook.url).await
+            let (delivered, error) = match self
+                .post_signed(&d.org_id, &d.event, &d.id, &d.payload)
+                .await?
             {
-                // Checked again at each delivery: a name may resolve
-                // elsewhere since it was set.
-                repo::finish_delivery(&mut *db.acquire().await?, &d.id, None, Some(&reason))
-                    .await?;
-                continue;
-            }
-            let timestamp = self.now_ms() / 1000;
-            let outcome = self
-                .inner
-                .http
-                .post(&hook.url)
-                .header("content-type", "application/json")
-                .header("nuage-event", &d.event)
-                .header("nuage-delivery", &d.id)
-                .header(
-                    "nuage-signature",
-                    webhook_signature(&signing, timestamp, &d.payload),
-                )
-                .body(d.payload.clone())
-                .send()
-                .await;
-            let (delivered, error) = match outcome {
-                Ok(r) if r.status().is_success() => (Some(self.now_ms()), None),
-                Ok(r) => (None, Some(format!("the endpoint answered {}", r.status()))),
-                Err(e) => (None, Some(format!("could not reach the endpoint: {e}"))),
+                Ok(()) => (Some(self.now_ms()), None),
+                Err(e) => (None, Some(e)),
             };
             if delivered.is_some() {
                 sent += 1;
@@ -1028,6 +999,59 @@ impl Catalogue {
             .await?;
         }
         Ok(sent)
+    }
+
+    /// Posts `payload` once to the organisation's webhook, signed with its
+    /// secret; the error says why it was not taken (no webhook, a refused
+    /// destination, the endpoint's answer).
+    pub async fn post_signed(
+        &self,
+        org: &str,
+        event: &str,
+        delivery: &str,
+        payload: &str,
+    ) -> ServiceResult<Result<(), String>> {
+        let db = self.platform().db();
+        let Some(hook) = repo::get_webhook(&mut *db.acquire().await?, org).await? else {
+            return Ok(Err("no webhook".into()));
+        };
+        let signing = String::from_utf8(self.platform().key().open(&hook.secret_sealed)?)
+            .map_err(|_| ServiceError::Internal("a webhook secret is not UTF-8".into()))?;
+        if !self.inner.allow_private_webhooks
+            && let Err(reason) = check_destination(&hook.url).await
+        {
+            // Checked again at each delivery: a name may resolve
+            // elsewhere since it was set.
+            return Ok(Err(reason));
+        }
+        let timestamp = self.now_ms() / 1000;
+        let outcome = self
+            .inner
+            .http
+            .post(&hook.url)
+            .header("content-type", "application/json")
+            .header("nuage-event", event)
+            .header("nuage-delivery", delivery)
+            .header(
+                "nuage-signature",
+                webhook_signature(&signing, timestamp, payload),
+            )
+            .body(payload.to_owned())
+            .send()
+            .await;
+        Ok(match outcome {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("the endpoint answered {}", r.status())),
+            Err(e) => Err(format!("could not reach the endpoint: {e}")),
+        })
+    }
+
+    /// Whether the organisation has a webhook.
+    pub async fn has_webhook(&self, org: &str) -> ServiceResult<bool> {
+        let db = self.platform().db();
+        Ok(repo::get_webhook(&mut *db.acquire().await?, org)
+            .await?
+            .is_some())
     }
 
     /// Waits until something was queued for delivery on this node (an

@@ -153,6 +153,26 @@ struct Customer {
     bucket: String,
 }
 
+/// The SIRET every organisation of the bench states.
+const SIRET: &str = "73282932000074";
+
+/// A complete legal identity, so that runs issue every invoice.
+fn identity() -> nuage_domain::legal_identity::LegalIdentity {
+    nuage_domain::legal_identity::LegalIdentity {
+        address: Some(nuage_domain::legal_identity::PostalAddress {
+            line1: "1 rue de la Paix".into(),
+            line2: None,
+            postcode: "75002".into(),
+            city: "Paris".into(),
+            country: "FR".into(),
+        }),
+        legal_form: Some("SAS".into()),
+        share_capital: Some(rust_decimal::Decimal::from(10_000)),
+        rcs: Some("RCS Paris".into()),
+        ..Default::default()
+    }
+}
+
 /// Creates the customers and orders one house offer for each, with the
 /// clock frozen at `at`: `tasks` at once.
 async fn order_all(
@@ -184,6 +204,20 @@ async fn order_all(
         );
     }
     let offers: Vec<String> = offers.into_iter().map(|(id, _)| id).collect();
+    // The house's legal identity: without it, a run holds every invoice.
+    {
+        let root = Principal::Root {
+            token: TokenId::new(),
+        };
+        let meta = RequestMeta::local();
+        let house = catalogue.house();
+        platform
+            .set_org_tax(&root, &meta, house, Some("FR76411050487"), Some("FR"))
+            .await?;
+        platform
+            .set_legal_identity(&root, &meta, house, Some(SIRET), &identity())
+            .await?;
+    }
     app.hooks().settable_clock().set(Some(at));
     let tasks = tasks.clamp(1, count.max(1));
     let mut handles = Vec::new();
@@ -206,11 +240,14 @@ async fn order_all(
                         NewOrg {
                             name: format!("Client {i:05}"),
                             kind: "company".into(),
-                            siret: None,
+                            siret: Some(SIRET.into()),
                             vat_number: None,
                             country: None,
                         },
                     )
+                    .await?;
+                platform
+                    .set_legal_identity(&root, &meta, org.id, Some(SIRET), &identity())
                     .await?;
                 let outcome = catalogue
                     .order(&root, &meta, org.id, &offers[i % offers.len()], None)

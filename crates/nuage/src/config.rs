@@ -136,6 +136,36 @@ pub struct BillingConfig {
     /// storage by use: 0.006 € per GB-month, 0.004 € per 1,000 class-A
     /// and 0.0004 € per 1,000 class-B requests, 0.01 € per GB out).
     pub pay_as_you_go: Option<PayAsYouGoConfig>,
+    /// How often due invoice deliveries are sent, in seconds.
+    pub delivery_check_seconds: u64,
+    /// The operator's plateforme agréée, which invoices to French
+    /// businesses go through (docs/billing.md says what Nuage sends it).
+    pub pa: Option<PaConfig>,
+    /// Chorus Pro, which invoices to public bodies go through (PISTE).
+    pub chorus_pro: Option<ChorusProConfig>,
+}
+
+/// The plateforme agréée's endpoint for invoices, and Nuage's token there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaConfig {
+    pub url: String,
+    #[serde(serialize_with = "never_serialize_required_secret")]
+    pub token: SecretString,
+}
+
+/// Chorus Pro through PISTE: the OAuth2 client and the technical account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChorusProConfig {
+    pub token_url: String,
+    pub api_url: String,
+    pub client_id: String,
+    #[serde(serialize_with = "never_serialize_required_secret")]
+    pub client_secret: SecretString,
+    pub account_login: String,
+    #[serde(serialize_with = "never_serialize_required_secret")]
+    pub account_password: SecretString,
 }
 
 /// The operator's pay-as-you-go prices, excluding VAT. Given as a table,
@@ -162,11 +192,35 @@ impl Default for BillingConfig {
             alert_check_seconds: 60,
             vat_rate: rust_decimal::Decimal::from(20),
             pay_as_you_go: None,
+            delivery_check_seconds: 60,
+            pa: None,
+            chorus_pro: None,
         }
     }
 }
 
 impl BillingConfig {
+    /// Where invoices are delivered.
+    pub fn delivery(&self) -> nuage_billing::DeliverySettings {
+        nuage_billing::DeliverySettings {
+            pa: self.pa.as_ref().map(|p| nuage_billing::PaSettings {
+                url: p.url.clone(),
+                token: p.token.clone(),
+            }),
+            chorus_pro: self
+                .chorus_pro
+                .as_ref()
+                .map(|c| nuage_billing::ChorusProSettings {
+                    token_url: c.token_url.clone(),
+                    api_url: c.api_url.clone(),
+                    client_id: c.client_id.clone(),
+                    client_secret: c.client_secret.clone(),
+                    account_login: c.account_login.clone(),
+                    account_password: c.account_password.clone(),
+                }),
+        }
+    }
+
     /// The pay-as-you-go prices in force.
     pub fn pay_as_you_go_prices(&self) -> PriceModel {
         let price = |s: &str| Price::parse(s, "price").unwrap_or_default();

@@ -15,6 +15,7 @@ pub struct Schedule {
     /// `None` when invoices are issued by hand only.
     pub billing: Option<Duration>,
     pub quota_alerts: Duration,
+    pub invoice_deliveries: Duration,
     pub storage_upkeep: Duration,
     pub housekeeping: Duration,
 }
@@ -46,6 +47,12 @@ pub fn jobs(
             schedule.webhook_retry,
             catalogue.clone(),
             deliver,
+        ),
+        Job::with(
+            "invoice-deliveries",
+            schedule.invoice_deliveries,
+            billing.clone(),
+            deliver_invoices,
         ),
         Job::with(
             "quota-alerts",
@@ -93,6 +100,13 @@ fn wall_clock_ms() -> i64 {
 
 async fn deliver(catalogue: Catalogue) -> ServiceResult<String> {
     Ok(format!("{} delivered", catalogue.deliver_due().await?))
+}
+
+async fn deliver_invoices(billing: Billing) -> ServiceResult<String> {
+    Ok(format!(
+        "{} invoices delivered",
+        billing.deliver_invoices().await?
+    ))
 }
 
 async fn alert(billing: Billing) -> ServiceResult<String> {

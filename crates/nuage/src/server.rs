@@ -205,6 +205,7 @@ impl Application {
             BillingSettings {
                 vat_rate: config.billing.vat_rate,
                 pay_as_you_go: config.billing.pay_as_you_go_prices(),
+                delivery: config.billing.delivery(),
             },
         );
         let missing = billing.house_missing().await?;
@@ -251,6 +252,7 @@ impl Application {
                     .automatic
                     .then(|| Duration::from_secs(config.billing.schedule_check_seconds)),
                 quota_alerts: Duration::from_secs(config.billing.alert_check_seconds),
+                invoice_deliveries: Duration::from_secs(config.billing.delivery_check_seconds),
                 storage_upkeep: Duration::from_secs(
                     config.storage.maintenance_interval_seconds.max(1),
                 ),

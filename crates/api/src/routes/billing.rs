@@ -7,8 +7,8 @@ use axum::{Extension, Json};
 use nuage_billing::Billing;
 use nuage_billing::alerts::QuotaAlerts;
 use nuage_billing::{
-    Forecast, IngestOutcome, Invoice, RevenueRow, RunSummary, Statement, UsageRecordInput,
-    parse_period, revenue_csv,
+    Delivery, Forecast, IngestOutcome, Invoice, RevenueRow, RunSummary, Statement,
+    UsageRecordInput, parse_period, revenue_csv,
 };
 use nuage_service::ServiceError;
 use serde::Deserialize;
@@ -111,6 +111,39 @@ pub async fn facturx(
             ),
         ],
         pdf,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/invoices/{invoice_id}/deliveries", tag = "billing", params(("invoice_id" = String, Path)),
+    responses((status = 200, body = Vec<Delivery>, description = "How the invoice reaches its buyer (plateforme agréée, Chorus Pro, e-mail or webhook), with every attempt"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn deliveries(
+    Extension(billing): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Vec<Delivery>>, ApiError> {
+    Ok(Json(billing.deliveries(&who, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/invoices/{invoice_id}/ubl", tag = "billing", params(("invoice_id" = String, Path)),
+    responses((status = 200, content_type = "application/xml", body = String, description = "The invoice as UBL 2.1 (an Invoice, or a CreditNote), Peppol BIS Billing 3.0: the EN 16931 invoice the Peppol network carries"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn ubl(
+    Extension(billing): Cat,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Response, ApiError> {
+    let (name, xml) = billing.ubl(&who, &uuid_param(&id)?).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/xml".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        xml,
     )
         .into_response())
 }

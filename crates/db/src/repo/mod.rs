@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod billing;
 pub mod catalogue;
+pub mod deliveries;
 pub mod drive;
 pub mod idempotency;
 pub mod identity;

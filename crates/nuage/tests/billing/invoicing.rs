@@ -58,7 +58,7 @@ pub(crate) async fn house_offer(
 }
 
 /// The house's personal bundle (1.50 € a month, 100 GB).
-async fn personal_bundle(app: &TestApp) -> String {
+pub(crate) async fn personal_bundle(app: &TestApp) -> String {
     let found: Value = app
         .http
         .get(app.url("/directory/search?kind=offer&q=personnel"))
@@ -136,10 +136,33 @@ async fn facturx(app: &TestApp, token: &str, invoice: &Value) -> Vec<u8> {
     response.bytes().await.expect("bytes").to_vec()
 }
 
+/// An invoice's UBL (Peppol BIS Billing 3.0), fetched with `token`.
+async fn ubl(app: &TestApp, token: &str, invoice: &Value) -> String {
+    let id = invoice["id"].as_str().expect("id");
+    let response = app
+        .http
+        .get(app.url(&format!("/invoices/{id}/ubl")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("xml");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/xml");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!(
+            "attachment; filename=\"{}.xml\"",
+            invoice["number"].as_str().expect("number")
+        )
+        .as_str()
+    );
+    response.text().await.expect("text")
+}
+
 /// Bills `period` on a platform whose organisations have all filled in
 /// their legal identity (for the other case, see
 /// `an_incomplete_identity_holds_its_invoices_until_it_is_filled_in`).
-async fn run(app: &TestApp, period: &str) -> (u16, Value) {
+pub(crate) async fn run(app: &TestApp, period: &str) -> (u16, Value) {
     app.complete_identities().await;
     app.root(
         Method::POST,
@@ -149,7 +172,7 @@ async fn run(app: &TestApp, period: &str) -> (u16, Value) {
     .await
 }
 
-async fn invoices(app: &TestApp, org: &str) -> Vec<Value> {
+pub(crate) async fn invoices(app: &TestApp, org: &str) -> Vec<Value> {
     let (status, body) = app
         .root(Method::GET, &format!("/orgs/{org}/invoices"), None)
         .await;
@@ -413,8 +436,10 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     assert_eq!(summary["invoices"], 1);
     assert_eq!(summary["issued_now"], 1);
     // Its Factur-X: the XML taken back out of the PDF passes the XSD and
-    // the EN 16931 rules, and says what the invoice says.
-    let xml = crate::billing::facturx::check(&facturx(&app, &token, invoice).await, invoice);
+    // the EN 16931 rules, and says what the invoice says; so does its UBL.
+    let mut cen = crate::billing::facturx::CenRules::new();
+    let xml = cen.check(&facturx(&app, &token, invoice).await, invoice);
+    cen.check_ubl(&ubl(&app, &token, invoice).await, invoice);
     assert!(xml.contains("<ram:RateApplicablePercent>20</ram:RateApplicablePercent>"));
     assert!(xml.contains("<ram:ID schemeID=\"VA\">FR76411050487</ram:ID>"));
 
@@ -482,11 +507,20 @@ async fn a_month_of_usage_with_an_upgrade_and_a_cancellation_is_invoiced_to_the_
     assert_eq!(note["number"], "A-000003");
     assert_eq!(note["kind"], "credit_note");
     assert_eq!(note["gross"], "-916.32");
-    let xml = crate::billing::facturx::check(&facturx(&app, &token, &note).await, &note);
+    let xml = cen.check(&facturx(&app, &token, &note).await, &note);
     assert!(
         xml.contains("<ram:IssuerAssignedID>F-000001</ram:IssuerAssignedID>"),
         "{xml}"
     );
+    let credit_ubl = ubl(&app, &token, &note).await;
+    cen.check_ubl(&credit_ubl, &note);
+    assert!(
+        credit_ubl.contains(
+            "<cac:BillingReference><cac:InvoiceDocumentReference><cbc:ID>F-000001</cbc:ID>"
+        ),
+        "{credit_ubl}"
+    );
+    cen.assert_valid();
     for (id, why) in [
         (october, "twice"),
         (note["id"].as_str().expect("id"), "a credit note"),
@@ -1155,8 +1189,10 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
             .collect::<Vec<_>>(),
         ["1.80", "1.50", "1.50"]
     );
-    // Each states both parties' legal identity, in the XML as on the page.
-    let standard = crate::billing::facturx::check(
+    // Each states both parties' legal identity, in the XML as on the page,
+    // and as UBL; every one of them passes the CEN rules.
+    let mut cen = crate::billing::facturx::CenRules::new();
+    let standard = cen.check(
         &facturx(&app, &app.root_token, &by_treatment[0]).await,
         &by_treatment[0],
     );
@@ -1170,7 +1206,11 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
     ] {
         assert!(standard.contains(mention), "{mention}: {standard}");
     }
-    let outside = crate::billing::facturx::check(
+    cen.check(
+        &facturx(&app, &app.root_token, &by_treatment[1]).await,
+        &by_treatment[1],
+    );
+    let outside = cen.check(
         &facturx(&app, &app.root_token, &by_treatment[2]).await,
         &by_treatment[2],
     );
@@ -1184,6 +1224,41 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
         outside.contains("<ram:CityName>Berlin</ram:CityName>"),
         "{outside}"
     );
+    let mut ubls = Vec::new();
+    for invoice in &by_treatment {
+        let xml = ubl(&app, &app.root_token, invoice).await;
+        cen.check_ubl(&xml, invoice);
+        ubls.push(xml);
+    }
+    // The house by its SIREN, the French consumer too, the German business
+    // by its VAT number; the American has no Peppol address.
+    for mention in [
+        "<cbc:EndpointID schemeID=\"0002\">732829320</cbc:EndpointID>",
+        "<cbc:CompanyLegalForm>SAS au capital de 10000 €, RCS Paris 732829320</cbc:CompanyLegalForm>",
+        "<cbc:StreetName>1 rue de la Paix</cbc:StreetName>",
+        "<cac:TaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>20</cbc:Percent>",
+    ] {
+        assert!(ubls[0].contains(mention), "{mention}: {}", ubls[0]);
+    }
+    assert_eq!(
+        ubls[0]
+            .matches("schemeID=\"0002\">732829320</cbc:EndpointID>")
+            .count(),
+        2
+    );
+    assert!(
+        ubls[1].contains("<cbc:EndpointID schemeID=\"9930\">DE139115146</cbc:EndpointID>"),
+        "{}",
+        ubls[1]
+    );
+    assert!(
+        ubls[1].contains("<cbc:TaxExemptionReasonCode>VATEX-EU-AE</cbc:TaxExemptionReasonCode>")
+    );
+    assert_eq!(ubls[2].matches("<cbc:EndpointID").count(), 1, "{}", ubls[2]);
+    assert!(
+        !ubls[2].contains("PartyTaxScheme"),
+        "no VAT number outside VAT (BR-O-02)"
+    );
     let id = by_treatment[0]["id"].as_str().expect("id");
 
     // November, with the house's VAT number: standard and reverse charge.
@@ -1192,24 +1267,25 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
     assert_eq!(status, 200, "{body}");
     for (org, category) in customers.iter().zip(["S", "AE", "O"]) {
         let november = invoices(&app, org).await[0].clone();
-        let xml = crate::billing::facturx::check(
-            &facturx(&app, &app.root_token, &november).await,
-            &november,
-        );
+        let xml = cen.check(&facturx(&app, &app.root_token, &november).await, &november);
         assert!(
             xml.contains(&format!("<ram:CategoryCode>{category}</ram:CategoryCode>")),
             "{xml}"
         );
+        cen.check_ubl(&ubl(&app, &app.root_token, &november).await, &november);
     }
+    cen.assert_valid();
     // Nobody else reads them.
     let stranger = app.create_org("Curieux").await;
     let (_, nosy) = app
         .create_user(&stranger, "curieux@example.org", "owner")
         .await;
-    let (status, _) = app
-        .call(Method::GET, &format!("/invoices/{id}/facturx"), &nosy, None)
-        .await;
-    assert_eq!(status, 404);
+    for route in ["facturx", "ubl"] {
+        let (status, _) = app
+            .call(Method::GET, &format!("/invoices/{id}/{route}"), &nosy, None)
+            .await;
+        assert_eq!(status, 404, "{route}");
+    }
 }
 
 #[tokio::test]

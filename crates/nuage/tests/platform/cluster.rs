@@ -112,6 +112,7 @@ fn hourly_jobs() -> Vec<(String, String)> {
     [
         "NUAGE_CATALOGUE__WEBHOOK_RETRY_SECONDS",
         "NUAGE_BILLING__ALERT_CHECK_SECONDS",
+        "NUAGE_BILLING__DELIVERY_CHECK_SECONDS",
         "NUAGE_STORAGE__MAINTENANCE_INTERVAL_SECONDS",
     ]
     .map(|k| (k.to_owned(), "3600".to_owned()))
@@ -138,8 +139,15 @@ async fn background_jobs_run_under_one_lease_shared_by_the_nodes() {
     // (at start-up, on whichever node took it first), not once per node;
     // the search index's upkeep runs at each node's start, storage upkeep
     // only after its first interval.
-    let names = ["quota-alerts", "search-index", "sessions", "webhooks"];
-    let expected = [1, 2, 1, 1];
+    let names = [
+        "invoice-deliveries",
+        "quota-alerts",
+        "search-index",
+        "sessions",
+        "webhooks",
+    ];
+    let expected = [1, 1, 2, 1, 1];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let (status, jobs) = b.root(Method::GET, "/jobs", None).await;
         assert_eq!(status, 200, "{jobs}");
@@ -160,6 +168,7 @@ async fn background_jobs_run_under_one_lease_shared_by_the_nodes() {
             assert_eq!(runs, expected, "{jobs}");
             break;
         }
+        assert!(std::time::Instant::now() < deadline, "{jobs}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 

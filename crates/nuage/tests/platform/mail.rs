@@ -12,13 +12,13 @@ use tokio::net::TcpListener;
 use crate::helpers::{PASSWORD, Spawn, spawn, spawn_app};
 
 /// A minimal SMTP server that accepts every message and keeps it.
-struct SmtpSink {
-    port: u16,
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
     messages: Arc<Mutex<Vec<String>>>,
 }
 
 impl SmtpSink {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
         let port = listener.local_addr().expect("addr").port();
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -68,7 +68,7 @@ impl SmtpSink {
         Self { port, messages }
     }
 
-    async fn wait_for(&self, needle: &str) -> String {
+    pub(crate) async fn wait_for(&self, needle: &str) -> String {
         for _ in 0..200 {
             if let Some(m) = self
                 .messages
