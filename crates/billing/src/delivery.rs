@@ -156,6 +156,12 @@ impl Billing {
                 },
             };
             let at = self.now_ms();
+            let counted = match &outcome {
+                Outcome::Delivered { .. } => "delivered",
+                Outcome::Failed { .. } => "failed",
+            };
+            metrics::counter!("nuage_invoice_deliveries_total", "channel" => d.channel.clone(), "outcome" => counted)
+                .increment(1);
             let mut tx = self.platform().db().begin_write().await?;
             match &outcome {
                 Outcome::Delivered { remote_id, detail } => {

@@ -607,9 +607,7 @@ impl Billing {
                 Outcome::Hold(hold) => holds.push(hold),
             }
         }
-        for hold in &holds {
-            repo::upsert_hold(&mut tx, hold).await?;
-        }
+        let new_holds = record_holds(&mut tx, &holds).await?;
         let mut conflict = false;
         for invoice in &invoices {
             match self.insert_invoice(&mut tx, invoice).await {
@@ -623,14 +621,14 @@ impl Billing {
         }
         if !conflict {
             tx.commit().await.map_err(nuage_db::DbError::from)?;
+            self.tell_held(&new_holds).await?;
             return Ok(invoices.len());
         }
         drop(tx);
         let mut tx = self.platform().db().begin_write().await?;
-        for hold in &holds {
-            repo::upsert_hold(&mut tx, hold).await?;
-        }
+        let new_holds = record_holds(&mut tx, &holds).await?;
         tx.commit().await.map_err(nuage_db::DbError::from)?;
+        self.tell_held(&new_holds).await?;
         let mut issued = 0;
         for invoice in &invoices {
             let mut tx = self.platform().db().begin_write().await?;
@@ -644,6 +642,56 @@ impl Billing {
             }
         }
         Ok(issued)
+    }
+
+    /// Tells the owners, admins and billing members of each organisation
+    /// whose legal identity holds an invoice back what it lacks, once per
+    /// hold; and counts the holds still open (`nuage_billing_invoices_held`).
+    async fn tell_held(&self, holds: &[HoldRow]) -> ServiceResult<()> {
+        let mut conn = self.platform().db().acquire().await?;
+        for hold in holds {
+            let missing: MissingOf = parse_doc(&hold.missing)?;
+            let run = repo::get_run(&mut conn, &hold.run_id).await?;
+            let period = run
+                .map(|r| period_label(r.period_start))
+                .unwrap_or_default();
+            for (org, lacks) in [
+                (&hold.customer_id, &missing.customer),
+                (&hold.issuer_id, &missing.issuer),
+            ] {
+                if lacks.is_empty() {
+                    continue;
+                }
+                let list = lacks
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let subject =
+                    format!("Facture de {period} en attente : identité légale incomplète");
+                let body = format!(
+                    "Bonjour,\n\nLa facture de {period} ne peut pas être émise : il manque à votre organisation ce qu'une facture doit mentionner ({list}).\n\nComplétez-le (API : PUT /api/v1/orgs/{org}/legal-identity, et /tax pour le numéro de TVA) ; la facture sera émise à la prochaine exécution de la facturation, sans autre démarche.\n"
+                );
+                for member in identity::list_members(&mut conn, org, "", 500).await? {
+                    if Role::parse(&member.role).is_ok_and(|r| r.may(Permission::SeeInvoices)) {
+                        self.platform()
+                            .mailer()
+                            .send(
+                                self.platform().db(),
+                                self.platform().clock().as_ref(),
+                                &member.email,
+                                &subject,
+                                &body,
+                                None,
+                            )
+                            .await?;
+                    }
+                }
+            }
+        }
+        let open = repo::open_holds(&mut conn).await?.len();
+        metrics::gauge!("nuage_billing_invoices_held").set(open as f64);
+        Ok(())
     }
 
     /// Writes an invoice under its issuer's next number, and releases the
@@ -704,6 +752,9 @@ impl Billing {
                 .issue_batch(&run, period, vec![(parties, draft)])
                 .await?;
         }
+        if released > 0 {
+            self.tell_held(&[]).await?;
+        }
         Ok(released)
     }
 
@@ -731,4 +782,16 @@ impl Billing {
             self.inner.settings.vat_rate,
         )
     }
+}
+
+/// Records a batch's holds; returns those that held back an invoice for
+/// the first time (a resumed run records them again).
+async fn record_holds(tx: &mut AnyConnection, holds: &[HoldRow]) -> ServiceResult<Vec<HoldRow>> {
+    let mut new = Vec::new();
+    for hold in holds {
+        if repo::upsert_hold(tx, hold).await? && hold.reason == INCOMPLETE {
+            new.push(hold.clone());
+        }
+    }
+    Ok(new)
 }

@@ -255,8 +255,17 @@ pub struct HoldRow {
 const HOLD_COLUMNS: &str =
     "run_id, customer_id, issuer_id, reason, missing, document, held_at, released_at";
 
-/// Records a hold, or updates what is missing of one already recorded.
-pub async fn upsert_hold(conn: &mut AnyConnection, hold: &HoldRow) -> Result<(), DbError> {
+/// Records a hold, or updates what is missing of one already recorded;
+/// `true` when it is new.
+pub async fn upsert_hold(conn: &mut AnyConnection, hold: &HoldRow) -> Result<bool, DbError> {
+    let known: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM billing_holds WHERE run_id = $1 AND customer_id = $2 AND issuer_id = $3",
+    )
+    .bind(&hold.run_id)
+    .bind(&hold.customer_id)
+    .bind(&hold.issuer_id)
+    .fetch_one(&mut *conn)
+    .await?;
     sqlx::query(&format!(
         "INSERT INTO billing_holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (run_id, customer_id, issuer_id) DO UPDATE SET missing = excluded.missing"
@@ -271,7 +280,7 @@ pub async fn upsert_hold(conn: &mut AnyConnection, hold: &HoldRow) -> Result<(),
     .bind(hold.released_at)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(known == 0)
 }
 
 /// The holds of a run.

@@ -45,7 +45,8 @@ async fn plateforme_agreee(answers: Vec<u16>) -> (String, Seen) {
     (serve(router, "/invoices").await, seen)
 }
 
-/// PISTE's token endpoint and Chorus Pro's deposit of a flow.
+/// PISTE's token endpoint and Chorus Pro's deposit of a flow, which takes
+/// the first flow and refuses the others.
 async fn chorus_pro() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
@@ -63,8 +64,14 @@ async fn chorus_pro() -> (String, Seen) {
             axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
                 let record = record.clone();
                 async move {
-                    record.lock().expect("lock").push((headers, body.to_vec()));
-                    axum::Json(json!({"codeRetour": 0, "libelle": "GCU_MSG_01_000", "numeroFluxDepot": "flux-42"}))
+                    let mut seen = record.lock().expect("lock");
+                    seen.push((headers, body.to_vec()));
+                    // The first flow is taken, the next refused.
+                    if seen.len() == 1 {
+                        axum::Json(json!({"codeRetour": 0, "libelle": "GCU_MSG_01_000", "numeroFluxDepot": "flux-42"}))
+                    } else {
+                        axum::Json(json!({"codeRetour": 1, "libelle": "GCU_MSG_05_001 flux non conforme"}))
+                    }
                 }
             }),
         );
@@ -182,6 +189,7 @@ async fn each_invoice_reaches_its_buyer_through_its_channel_and_says_how() {
         customer(&app, "Entreprise B", "company", "FR", &personal).await,
     );
     let public = customer(&app, "Mairie de Test", "public", "FR", &personal).await;
+    let public_b = customer(&app, "Syndicat de Test", "public", "FR", &personal).await;
     let person = customer(&app, "Particulière", "person", "FR", &personal).await;
     let (_, person_token) = app
         .create_user(&person, "particuliere@example.org", "owner")
@@ -216,6 +224,7 @@ async fn each_invoice_reaches_its_buyer_through_its_channel_and_says_how() {
             all[0].clone()
         }
     };
+    let inv_public_b = invoice_of(public_b.clone()).await;
     let (inv_a, inv_b, inv_public, inv_person, inv_foreign) = (
         invoice_of(company_a.clone()).await,
         invoice_of(company_b.clone()).await,
@@ -228,6 +237,7 @@ async fn each_invoice_reaches_its_buyer_through_its_channel_and_says_how() {
         (&inv_a, "pa"),
         (&inv_b, "pa"),
         (&inv_public, "chorus_pro"),
+        (&inv_public_b, "chorus_pro"),
         (&inv_person, "email"),
         (&inv_foreign, "webhook"),
     ] {
@@ -243,10 +253,11 @@ async fn each_invoice_reaches_its_buyer_through_its_channel_and_says_how() {
         "3 invoices delivered"
     );
 
-    // Chorus Pro: a token from PISTE, then the Factur-X deposited.
-    {
+    // Chorus Pro: a token from PISTE, then the Factur-X deposited; the
+    // flow Chorus Pro refuses is given up, not sent again.
+    let taken_number = {
         let seen = chorus_seen.lock().expect("lock");
-        assert_eq!(seen.len(), 1);
+        assert_eq!(seen.len(), 2);
         let (h, body) = &seen[0];
         assert_eq!(header(h, "authorization"), "Bearer piste-token");
         assert_eq!(
@@ -259,15 +270,27 @@ async fn each_invoice_reaches_its_buyer_through_its_channel_and_says_how() {
             .decode(body["fichierFlux"].as_str().expect("flow"))
             .expect("base64");
         assert!(pdf.starts_with(b"%PDF"), "a PDF");
-        assert_eq!(
-            body["nomFichier"],
-            format!("{}.pdf", inv_public["number"].as_str().expect("n"))
-        );
-    }
-    let d = deliveries(&app, &app.root_token, &inv_public).await;
+        body["nomFichier"].as_str().expect("name").to_owned()
+    };
+    let (taken, refused) =
+        if taken_number == format!("{}.pdf", inv_public["number"].as_str().expect("n")) {
+            (&inv_public, &inv_public_b)
+        } else {
+            (&inv_public_b, &inv_public)
+        };
+    let d = deliveries(&app, &app.root_token, taken).await;
     assert_eq!(
         (d[0]["status"].clone(), d[0]["remote_id"].clone()),
         (json!("delivered"), json!("flux-42"))
+    );
+    let d = deliveries(&app, &app.root_token, refused).await;
+    assert_eq!(d[0]["status"], "failed", "{d:?}");
+    assert!(
+        d[0]["attempts"][0]["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("flux non conforme"),
+        "{d:?}"
     );
     // E-mail to the buyer's owner, Factur-X attached.
     let mail = sink

@@ -1078,6 +1078,44 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
         assert_eq!(status, 201, "{body}");
         customers.push(org);
     }
+    app.create_user(&customers[0], "particulier@treatments.example", "owner")
+        .await;
+    let operator = app.cli(
+        &[
+            "admin",
+            "user",
+            "create",
+            "--operator",
+            "--email",
+            "ops@treatments.example",
+            "--password-stdin",
+        ],
+        Some(crate::helpers::PASSWORD),
+    );
+    assert_eq!(operator.code, 0, "{}", operator.stderr);
+    let revenue_page = || async {
+        let session = app.console_session("ops@treatments.example").await;
+        app.http
+            .get(format!("{}/operator/revenue", app.console))
+            .header("cookie", format!("nuage_session={session}"))
+            .header("accept-language", "en")
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html")
+    };
+    let metrics = || async {
+        app.http
+            .get(format!("{}/metrics", app.console))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
     app.set_clock(NOVEMBER + DAY).await;
     // Nobody has filled in a legal identity yet: the run issues nothing,
     // takes no number, and says what is missing of whom.
@@ -1115,6 +1153,25 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
         app.log()
             .contains("the platform's legal identity is incomplete"),
         "the operator is told at start-up"
+    );
+    let page = revenue_page().await;
+    assert!(
+        page.contains("id=\"house-incomplete\"") && page.contains("postal address, SIREN"),
+        "and on the console: {page}"
+    );
+    assert!(metrics().await.contains("nuage_billing_invoices_held 3"));
+    // The buyer's owner is told what its organisation lacks, once.
+    let mut db = app.database().await;
+    let told: Vec<String> = sqlx::query_scalar(
+        "SELECT body FROM outbox WHERE recipient = 'particulier@treatments.example'",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("outbox");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].contains("2026-10") && told[0].contains("postal address"),
+        "{told:?}"
     );
     // An identity is checked before it is kept.
     let (status, body) = app
@@ -1155,6 +1212,8 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
     // from the first without a gap.
     app.complete_identities().await;
     assert_eq!(app.run_job("billing").await, "nothing due");
+    assert!(!revenue_page().await.contains("house-incomplete"));
+    assert!(metrics().await.contains("nuage_billing_invoices_held 0"));
     let mut by_treatment = Vec::new();
     for org in &customers {
         let all = invoices(&app, org).await;
