@@ -448,6 +448,45 @@ impl TestApp {
         set_cookie_value(&response, "nuage_session").expect("a session cookie")
     }
 
+    /// The HTML of a console page as a browser signed in with `session`
+    /// sees it, in English.
+    pub async fn console_page(&self, session: &str, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.console))
+            .header("cookie", format!("nuage_session={session}"))
+            .header("accept-language", "en")
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html")
+    }
+
+    /// Signs in to the console as `email` and returns a page's HTML.
+    pub async fn console_page_as(&self, email: &str, path: &str) -> String {
+        let session = self.console_session(email).await;
+        self.console_page(&session, path).await
+    }
+
+    /// Creates an operator's account with the command line, as an operator
+    /// does (its password: `PASSWORD`).
+    pub fn create_operator(&self, email: &str) {
+        let made = self.cli(
+            &[
+                "admin",
+                "user",
+                "create",
+                "--operator",
+                "--email",
+                email,
+                "--password-stdin",
+            ],
+            Some(PASSWORD),
+        );
+        assert_eq!(made.code, 0, "{}", made.stderr);
+    }
+
     /// What `restart`-style helpers need of a stopped server: its database
     /// and root token (no process).
     pub fn placeholder(database_url: &str, root_token: &str) -> PlaceholderApp {

@@ -96,24 +96,12 @@ fn header(h: &HeaderMap, name: &str) -> String {
 }
 
 async fn customer(app: &TestApp, name: &str, kind: &str, country: &str, offer: &str) -> String {
-    let (status, org) = app
-        .root(
-            Method::POST,
-            "/orgs",
-            Some(json!({"name": name, "kind": kind, "country": country})),
-        )
-        .await;
-    assert_eq!(status, 201, "{org}");
-    let org = org["id"].as_str().expect("id").to_owned();
-    let (status, body) = app
-        .root(
-            Method::POST,
-            &format!("/orgs/{org}/orders"),
-            Some(json!({"offer_id": offer})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    org
+    crate::billing::invoicing::customer(
+        app,
+        json!({"name": name, "kind": kind, "country": country}),
+        offer,
+    )
+    .await
 }
 
 async fn deliveries(app: &TestApp, token: &str, invoice: &Value) -> Vec<Value> {

@@ -93,6 +93,23 @@ async fn customers_of(app: &TestApp, offer: &str, prefix: &str, count: usize) ->
 }
 
 /// The house's id and its region, from its published personal bundle.
+/// Creates an organisation (`org`: what `POST /orgs` takes) that orders
+/// `offer`; returns its id.
+pub(crate) async fn customer(app: &TestApp, org: Value, offer: &str) -> String {
+    let (status, org) = app.root(Method::POST, "/orgs", Some(org)).await;
+    assert_eq!(status, 201, "{org}");
+    let org = org["id"].as_str().expect("id").to_owned();
+    let (status, body) = app
+        .root(
+            Method::POST,
+            &format!("/orgs/{org}/orders"),
+            Some(json!({"offer_id": offer})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    org
+}
+
 pub(crate) async fn house(app: &TestApp) -> (String, String) {
     let id = personal_bundle(app).await;
     let page: Value = app
@@ -1059,53 +1076,19 @@ async fn invoices_are_factur_x_for_each_vat_treatment() {
         ("Kunde GmbH", "company", Some("DE139115146"), None),
         ("Customer Inc", "company", None, Some("US")),
     ] {
-        let (status, org) = app
-            .root(
-                Method::POST,
-                "/orgs",
-                Some(json!({"name": name, "kind": kind, "vat_number": vat, "country": country})),
+        customers.push(
+            customer(
+                &app,
+                json!({"name": name, "kind": kind, "vat_number": vat, "country": country}),
+                &personal,
             )
-            .await;
-        assert_eq!(status, 201, "{org}");
-        let org = org["id"].as_str().expect("id").to_owned();
-        let (status, body) = app
-            .root(
-                Method::POST,
-                &format!("/orgs/{org}/orders"),
-                Some(json!({"offer_id": personal})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        customers.push(org);
+            .await,
+        );
     }
     app.create_user(&customers[0], "particulier@treatments.example", "owner")
         .await;
-    let operator = app.cli(
-        &[
-            "admin",
-            "user",
-            "create",
-            "--operator",
-            "--email",
-            "ops@treatments.example",
-            "--password-stdin",
-        ],
-        Some(crate::helpers::PASSWORD),
-    );
-    assert_eq!(operator.code, 0, "{}", operator.stderr);
-    let revenue_page = || async {
-        let session = app.console_session("ops@treatments.example").await;
-        app.http
-            .get(format!("{}/operator/revenue", app.console))
-            .header("cookie", format!("nuage_session={session}"))
-            .header("accept-language", "en")
-            .send()
-            .await
-            .expect("page")
-            .text()
-            .await
-            .expect("html")
-    };
+    app.create_operator("ops@treatments.example");
+    let revenue_page = || app.console_page_as("ops@treatments.example", "/operator/revenue");
     let metrics = || async {
         app.http
             .get(format!("{}/metrics", app.console))

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use crate::helpers::{PASSWORD, Spawn, TestApp, random_root_token, spawn, spawn_app};
+use crate::helpers::{Spawn, TestApp, random_root_token, spawn, spawn_app};
 
 #[tokio::test]
 async fn organisations_read_their_own_entries() {
@@ -205,20 +205,8 @@ async fn the_server_starts_on_a_broken_chain_and_says_so() {
     })
     .await;
     app.create_org("Before").await;
-    let operator = app.cli(
-        &[
-            "admin",
-            "user",
-            "create",
-            "--operator",
-            "--email",
-            "ops@nuage.test",
-            "--password-stdin",
-        ],
-        Some(PASSWORD),
-    );
-    assert_eq!(operator.code, 0, "{}", operator.stderr);
-    let calm = console_page_as(&app, "ops@nuage.test", "/").await;
+    app.create_operator("ops@nuage.test");
+    let calm = app.console_page_as("ops@nuage.test", "/").await;
     assert!(
         !calm.contains("chain is broken"),
         "no alarm on an intact chain"
@@ -253,25 +241,9 @@ async fn the_server_starts_on_a_broken_chain_and_says_so() {
     assert_eq!(app.cli(&["audit", "verify"], None).code, 1);
 
     // Operators see the alarm on every console page.
-    let page = console_page_as(&app, "ops@nuage.test", "/").await;
+    let page = app.console_page_as("ops@nuage.test", "/").await;
     assert!(
         page.contains("chain is broken") && page.contains("role=\"alert\""),
         "{page}"
     );
-}
-
-/// Signs in to the console and returns the HTML of a page, as a browser
-/// would see it.
-async fn console_page_as(app: &TestApp, email: &str, path: &str) -> String {
-    let session = app.console_session(email).await;
-    app.http
-        .get(format!("{}{path}", app.console))
-        .header("cookie", format!("nuage_session={session}"))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html")
 }

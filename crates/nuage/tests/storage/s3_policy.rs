@@ -594,18 +594,7 @@ async fn the_console_shows_and_sets_an_organisations_block_public_access() {
     app.create_user(&t.org, "owner@console.example", "owner")
         .await;
     let session = app.console_session("owner@console.example").await;
-    let page = || async {
-        app.http
-            .get(format!("{}/s3-keys", app.console))
-            .header("cookie", format!("nuage_session={session}"))
-            .header("accept-language", "en")
-            .send()
-            .await
-            .expect("page")
-            .text()
-            .await
-            .expect("html")
-    };
+    let page = || app.console_page(&session, "/s3-keys");
     let html = page().await;
     assert!(html.contains("Public access to the buckets"), "{html}");
     assert_eq!(
