@@ -362,6 +362,16 @@ impl Texts {
             "expires_in_days" => self.field_token_days,
             "deadline_ms" => self.tn.deadline,
             "cpv" => self.tn.cpv,
+            "address.line1" => self.b.f_line1,
+            "address.line2" => self.b.f_line2,
+            "address.postcode" => self.b.f_postcode,
+            "address.city" => self.b.f_city,
+            "country" => self.b.f_country,
+            "legal_form" => self.b.f_legal_form,
+            "share_capital" => self.b.f_share_capital,
+            "rcs" => self.b.f_rcs,
+            "chorus_pro.service_code" => self.b.f_chorus_service,
+            "chorus_pro.engagement_number" => self.b.f_chorus_engagement,
             _ => return self.td.field_label(field),
         })
     }

@@ -200,6 +200,7 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
         .route("/subscriptions", get(pages::market::subscriptions))
         .route("/billing", get(pages::billing::billing))
         .route("/billing/alerts", post(pages::billing::save_alerts))
+        .route("/billing/identity", post(pages::billing::save_identity))
         .route(
             "/billing/invoices/{id}/pdf",
             get(pages::billing::invoice_pdf),

@@ -1,6 +1,7 @@
 //! Usage and billing: the month so far as charts, the month's bill
-//! forecast, the storage quota with its alerts, and the invoices with their
-//! Factur-X PDFs.
+//! forecast, the storage quota with its alerts, the organisation's legal
+//! identity for invoices, and the invoices with their Factur-X PDFs and the
+//! months that had none.
 
 use askama::Template;
 use axum::Extension;
@@ -9,9 +10,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_billing::Billing;
 use nuage_billing::alerts::QuotaAlerts;
-use nuage_billing::{Forecast, Invoice};
+use nuage_billing::{Forecast, Invoice, Statement, StatementKind};
 use nuage_domain::billing::DayUsage;
+use nuage_domain::legal_identity::{ChorusPro, LegalIdentity, Missing, PostalAddress};
 use nuage_service::ServiceError;
+use nuage_service::accounts::LegalIdentityView;
 use nuage_service::auth::Session;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -67,7 +70,115 @@ pub struct BillingPage {
     pub alerts: Option<QuotaAlerts>,
     pub invoices: Option<Vec<InvoiceView>>,
     pub thresholds: String,
+    /// None when the member may not manage the organisation.
+    pub identity: Option<IdentityForm>,
+    /// What invoices to it, and from it, still lack.
+    pub missing_buyer: String,
+    pub missing_issuer: String,
+    pub statements: Option<Vec<StatementView>>,
     pub error: FormAlert,
+}
+
+/// The legal identity's form, as shown and as posted.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct IdentityForm {
+    pub csrf: String,
+    pub siret: String,
+    pub line1: String,
+    pub line2: String,
+    pub postcode: String,
+    pub city: String,
+    pub country: String,
+    pub legal_form: String,
+    pub share_capital: String,
+    pub rcs: String,
+    pub chorus_service_code: String,
+    pub chorus_engagement_number: String,
+    /// A checkbox: present when ticked.
+    pub vat_on_debits: Option<String>,
+}
+
+impl IdentityForm {
+    fn of(view: &LegalIdentityView) -> Self {
+        let i = &view.identity;
+        let a = i.address.as_ref();
+        let chorus = i.chorus_pro.clone().unwrap_or_default();
+        let text = |v: Option<&String>| v.cloned().unwrap_or_default();
+        Self {
+            csrf: String::new(),
+            siret: text(view.siret.as_ref()),
+            line1: a.map(|a| a.line1.clone()).unwrap_or_default(),
+            line2: text(a.and_then(|a| a.line2.as_ref())),
+            postcode: a.map(|a| a.postcode.clone()).unwrap_or_default(),
+            city: a.map(|a| a.city.clone()).unwrap_or_default(),
+            country: a.map_or_else(|| "FR".to_owned(), |a| a.country.clone()),
+            legal_form: text(i.legal_form.as_ref()),
+            share_capital: i.share_capital.map(|c| c.to_string()).unwrap_or_default(),
+            rcs: text(i.rcs.as_ref()),
+            chorus_service_code: text(chorus.service_code.as_ref()),
+            chorus_engagement_number: text(chorus.engagement_number.as_ref()),
+            vat_on_debits: i.vat_on_debits.then(|| "on".to_owned()),
+        }
+    }
+
+    /// The identity the form states; `previous` keeps what the form does
+    /// not show (the Chorus Pro structure's requirements).
+    fn identity(&self, previous: &LegalIdentity) -> Result<LegalIdentity, ServiceError> {
+        let blank = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
+        let address_given = [&self.line1, &self.line2, &self.postcode, &self.city]
+            .iter()
+            .any(|v| !v.trim().is_empty());
+        let share_capital = match blank(&self.share_capital) {
+            Some(v) => Some(
+                v.replace(',', ".")
+                    .replace(' ', "")
+                    .parse::<Decimal>()
+                    .map_err(|_| {
+                        nuage_domain::DomainError::invalid(
+                            "share_capital",
+                            "an amount in euros, e.g. 10000",
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let chorus = previous.chorus_pro.clone().unwrap_or_default();
+        let chorus = ChorusPro {
+            service_code: blank(&self.chorus_service_code),
+            engagement_number: blank(&self.chorus_engagement_number),
+            ..chorus
+        };
+        Ok(LegalIdentity {
+            address: address_given.then(|| PostalAddress {
+                line1: self.line1.clone(),
+                line2: blank(&self.line2),
+                postcode: self.postcode.clone(),
+                city: self.city.clone(),
+                country: self.country.clone(),
+            }),
+            legal_form: blank(&self.legal_form),
+            share_capital,
+            rcs: blank(&self.rcs),
+            chorus_pro: (chorus != ChorusPro::default()).then_some(chorus),
+            vat_on_debits: self.vat_on_debits.is_some(),
+        })
+    }
+}
+
+/// A month an organisation got no invoice for.
+pub struct StatementView {
+    pub period: String,
+    pub kind: StatementKind,
+    pub missing: String,
+}
+
+fn missing_list(missing: &[Missing]) -> String {
+    missing
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const CHART_HEIGHT: u32 = 100;
@@ -127,6 +238,16 @@ fn month_days(usage: &[DayUsage]) -> Vec<(String, Decimal, i64, Decimal)> {
     days
 }
 
+fn statement_view(s: Statement) -> StatementView {
+    let mut missing = s.missing.customer;
+    missing.extend(s.missing.issuer);
+    StatementView {
+        period: s.period,
+        kind: s.kind,
+        missing: missing_list(&missing),
+    }
+}
+
 fn invoice_view(i: Invoice) -> InvoiceView {
     InvoiceView {
         credit_note: i.kind == "credit_note",
@@ -153,7 +274,7 @@ async fn billing_page(
     ctx: &Ctx,
     billing: &Billing,
     session: &Session,
-    thresholds: Option<String>,
+    (thresholds, posted): (Option<String>, Option<IdentityForm>),
     error: FormAlert,
 ) -> Result<Response, PageError> {
     let mut page = BillingPage {
@@ -166,6 +287,10 @@ async fn billing_page(
         alerts: None,
         invoices: None,
         thresholds: thresholds.clone().unwrap_or_default(),
+        identity: None,
+        missing_buyer: String::new(),
+        missing_issuer: String::new(),
+        statements: None,
         error,
     };
     if let Some((org, membership)) = current_org(session)? {
@@ -211,6 +336,13 @@ async fn billing_page(
         }
         page.invoices = allowed(billing.invoices(&who, org).await)?
             .map(|all| all.into_iter().map(invoice_view).collect());
+        page.statements = allowed(billing.statements(&who, org).await)?
+            .map(|all| all.into_iter().map(statement_view).collect());
+        if let Some(view) = allowed(billing.platform().legal_identity(&who, org).await)? {
+            page.missing_buyer = missing_list(&view.missing_as_buyer);
+            page.missing_issuer = missing_list(&view.missing_as_issuer);
+            page.identity = Some(posted.unwrap_or_else(|| IdentityForm::of(&view)));
+        }
     }
     let status = page.error.status_or(StatusCode::OK);
     ctx.page(status, &page)
@@ -221,7 +353,7 @@ pub async fn billing(
     Extension(billing): Extension<Billing>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
-    billing_page(&ctx, &billing, session, None, FormAlert::none()).await
+    billing_page(&ctx, &billing, session, (None, None), FormAlert::none()).await
 }
 
 #[derive(Default, Deserialize)]
@@ -260,7 +392,45 @@ pub async fn save_alerts(
         Ok(_) => Ok(Redirect::to("/billing?notice=setting_saved").into_response()),
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
-            billing_page(&ctx, &billing, session, Some(form.thresholds), error.into()).await
+            billing_page(
+                &ctx,
+                &billing,
+                session,
+                (Some(form.thresholds), None),
+                error.into(),
+            )
+            .await
+        }
+    }
+}
+
+/// Saves the organisation's legal identity: its owners and admins.
+pub async fn save_identity(
+    Extension(billing): Extension<Billing>,
+    Posted { ctx, form, .. }: Posted<IdentityForm>,
+) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    let Some((org, _)) = current_org(session)? else {
+        return Err(PageError::NotFound);
+    };
+    let who = session.principal();
+    let platform = billing.platform();
+    let outcome = match platform.legal_identity(&who, org).await {
+        Ok(previous) => match form.identity(&previous.identity) {
+            Ok(identity) => {
+                platform
+                    .set_legal_identity(&who, &ctx.meta, org, Some(&form.siret), &identity)
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(_) => Ok(Redirect::to("/billing?notice=setting_saved#identity").into_response()),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            billing_page(&ctx, &billing, session, (None, Some(form)), error.into()).await
         }
     }
 }

@@ -1841,3 +1841,86 @@ async fn a_month_that_comes_to_zero_is_a_statement_and_takes_no_number() {
         .await;
     assert!(status == 403 || status == 404, "{status}");
 }
+
+/// An organisation's owner fills in its legal identity in the console; a
+/// bad value is refused with the form shown again and nothing saved.
+#[tokio::test]
+async fn an_organisation_fills_in_its_legal_identity_in_the_console() {
+    let app = spawn_at(OCTOBER).await;
+    let org = app.create_org("Identité Console").await;
+    app.create_user(&org, "dg@identite.example", "owner").await;
+    let session = app.console_session("dg@identite.example").await;
+    let html = app.console_page(&session, "/billing").await;
+    assert!(
+        html.contains("id=\"missing-buyer\"") && html.contains("postal address, SIREN"),
+        "{html}"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_owned();
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        let form: Vec<(String, String)> = form
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let console = app.console.clone();
+        let session = session.clone();
+        async move {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client")
+                .post(format!("{console}/billing/identity"))
+                .header("cookie", format!("nuage_session={session}"))
+                .header("accept-language", "en")
+                .form(&form)
+                .send()
+                .await
+                .expect("posted")
+        }
+    };
+    let good = vec![
+        ("siret", "73282932000074"),
+        ("line1", "3 place de la Mairie"),
+        ("postcode", "69001"),
+        ("city", "Lyon"),
+        ("country", "FR"),
+        ("legal_form", "SARL"),
+        ("share_capital", "7 500,50"),
+        ("rcs", "RCS Lyon"),
+    ];
+    let mut bad = good.clone();
+    bad[2] = ("postcode", "690");
+    let refused = post(bad).await;
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.expect("html");
+    assert!(
+        page.contains("Postcode") && page.contains("value=\"690\""),
+        "{page}"
+    );
+    let (_, stored) = app
+        .root(Method::GET, &format!("/orgs/{org}/legal-identity"), None)
+        .await;
+    assert!(stored["identity"]["address"].is_null(), "{stored}");
+    let saved = post(good).await;
+    assert_eq!(saved.status(), 303);
+    let (status, stored) = app
+        .root(Method::GET, &format!("/orgs/{org}/legal-identity"), None)
+        .await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["siret"], "73282932000074");
+    assert_eq!(stored["identity"]["address"]["city"], "Lyon");
+    assert_eq!(stored["identity"]["share_capital"], "7500.50");
+    assert_eq!(stored["missing_as_buyer"], json!([]));
+    let html = app.console_page(&session, "/billing").await;
+    assert!(
+        html.contains("id=\"identity-complete\"") || html.contains("id=\"missing-issuer\""),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"missing-buyer\""), "{html}");
+}
