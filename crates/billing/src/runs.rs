@@ -79,6 +79,10 @@ impl Billing {
             .into());
         }
         let run = self.start_run(who, meta, period, now).await?;
+        // Held invoices whose parties are complete now are issued first, so
+        // that running a month again (with `billing.automatic` off) issues
+        // them too.
+        self.release_holds().await?;
         let mut issued_now = 0;
         if run.completed_at.is_none() {
             let scope = Scope {

@@ -1924,3 +1924,43 @@ async fn an_organisation_fills_in_its_legal_identity_in_the_console() {
     );
     assert!(!html.contains("id=\"missing-buyer\""), "{html}");
 }
+
+/// With billing by hand only, running the month again issues what it held
+/// once the parties are complete.
+#[tokio::test]
+async fn running_a_month_again_issues_what_it_held() {
+    let app = spawn_at(OCTOBER).await;
+    let personal = personal_bundle(&app).await;
+    app.set_clock(OCTOBER).await;
+    let org = customer(
+        &app,
+        json!({"name": "Client Retardataire", "kind": "company"}),
+        &personal,
+    )
+    .await;
+    app.set_clock(NOVEMBER + DAY).await;
+    let by_hand = || {
+        app.root(
+            Method::POST,
+            "/billing/runs",
+            Some(json!({"period": "2026-10"})),
+        )
+    };
+    let (status, held) = by_hand().await;
+    assert_eq!(status, 200, "{held}");
+    assert_eq!(
+        (
+            held["invoices"].clone(),
+            held["held"].as_array().map(Vec::len)
+        ),
+        (json!(0), Some(1))
+    );
+    app.complete_identities().await;
+    let (status, again) = by_hand().await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["invoices"], 1, "{again}");
+    assert_eq!(again["held"], json!([]), "{again}");
+    let issued = invoices(&app, &org).await;
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0]["number"], "F-000001");
+}
