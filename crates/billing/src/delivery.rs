@@ -207,7 +207,18 @@ impl Billing {
 
     /// One attempt of a delivery.
     async fn attempt(&self, channel: Channel, d: &DeliveryRow) -> ServiceResult<Outcome> {
-        let (invoice, corrects) = self.renderable(&Principal::System, &d.invoice_id).await?;
+        let (invoice, corrects) = match self.renderable(&Principal::System, &d.invoice_id).await {
+            Ok(r) => r,
+            // An invoice that no EN 16931 document can be made of (issued
+            // without the seller's VAT number by an earlier version).
+            Err(ServiceError::Conflict(why)) => {
+                return Ok(Outcome::Failed {
+                    for_good: true,
+                    detail: why,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let rendering = nuage_facturx::Rendering {
             invoice: &invoice,
             corrects_number: corrects.as_deref(),

@@ -475,3 +475,96 @@ async fn what_cannot_be_delivered_yet_waits_and_says_why() {
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].contains("[attached: F-"), "{kept:?}");
 }
+
+/// An invoice issued by an earlier version without the seller's VAT number
+/// can be written as no EN 16931 document: its delivery is given up, saying
+/// why, and the job goes on with the others.
+#[tokio::test]
+async fn an_invoice_no_document_can_be_made_of_is_given_up_not_retried() {
+    use nuage_db::repo::billing::{self as invoices_repo, NewInvoice};
+    use nuage_db::repo::deliveries::{self as deliveries_repo, DeliveryRow};
+    let app = spawn(Spawn {
+        clock: Some(OCTOBER),
+        env: vec![(
+            "NUAGE_BILLING__DELIVERY_CHECK_SECONDS".into(),
+            "3600".into(),
+        )],
+        ..Spawn::default()
+    })
+    .await;
+    let personal = personal_bundle(&app).await;
+    app.set_clock(OCTOBER).await;
+    let person = customer(&app, "Particulier Ancien", "person", "FR", &personal).await;
+    app.create_user(&person, "ancien@example.org", "owner")
+        .await;
+    app.set_clock(NOVEMBER + DAY).await;
+    let (status, summary) = run(&app, "2026-10").await;
+    assert_eq!(status, 200, "{summary}");
+    let issued = invoices(&app, &person).await.remove(0);
+    // The same invoice as an earlier version could issue it: no VAT
+    // number for the seller.
+    let mut db = app.database().await;
+    let document: String = sqlx::query_scalar("SELECT document FROM invoices WHERE id = $1")
+        .bind(issued["id"].as_str().expect("id"))
+        .fetch_one(&mut db)
+        .await
+        .expect("document");
+    let mut document: Value = serde_json::from_str(&document).expect("json");
+    let issuer = document["issuer"]["id"]
+        .as_str()
+        .expect("issuer")
+        .to_owned();
+    document["issuer"]["vat_number"] = Value::Null;
+    let legacy = NewInvoice {
+        id: uuid::Uuid::now_v7().to_string(),
+        issuer_id: issuer,
+        kind: "invoice".into(),
+        corrects_id: None,
+        customer_id: person.clone(),
+        period_start: OCTOBER,
+        period_end: NOVEMBER,
+        currency: "EUR".into(),
+        net: "1.50".into(),
+        vat: "0.30".into(),
+        gross: "1.80".into(),
+        document: document.to_string(),
+        issued_at: NOVEMBER + DAY,
+        run_id: None,
+    };
+    invoices_repo::insert_invoice(&mut db, &legacy)
+        .await
+        .expect("issued");
+    deliveries_repo::insert(
+        &mut db,
+        &DeliveryRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            invoice_id: legacy.id.clone(),
+            channel: "email".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: NOVEMBER,
+            last_error: None,
+            remote_id: None,
+            delivered_at: None,
+            created_at: NOVEMBER,
+        },
+    )
+    .await
+    .expect("queued");
+    assert_eq!(
+        app.run_job("invoice-deliveries").await,
+        "1 invoices delivered"
+    );
+    let d = deliveries(&app, &app.root_token, &json!({"id": legacy.id})).await;
+    assert_eq!(d[0]["status"], "failed", "{d:?}");
+    assert!(
+        d[0]["attempts"][0]["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("no VAT number"),
+        "{d:?}"
+    );
+    assert!(d[0]["next_attempt_at_ms"].is_null());
+    let d = deliveries(&app, &app.root_token, &issued).await;
+    assert_eq!(d[0]["status"], "delivered", "the other one went: {d:?}");
+}
