@@ -855,4 +855,29 @@ mod tests {
         };
         assert!(!format!("{mail:?}").contains("hunter2"));
     }
+
+    #[test]
+    fn delivery_secrets_are_not_in_debug_output_nor_written_back() {
+        let billing = BillingConfig {
+            pa: Some(PaConfig {
+                url: "https://pa.example".into(),
+                token: "pa-token-secret".to_owned().into(),
+            }),
+            chorus_pro: Some(ChorusProConfig {
+                token_url: "https://oauth.example".into(),
+                api_url: "https://api.example".into(),
+                client_id: "client".into(),
+                client_secret: "client-secret-value".to_owned().into(),
+                account_login: "login".into(),
+                account_password: "account-password-value".to_owned().into(),
+            }),
+            ..BillingConfig::default()
+        };
+        let shown = format!("{billing:?} {:?}", billing.delivery());
+        let written = serde_json::to_string(&billing).expect("serialised");
+        for secret in ["pa-token-secret", "client-secret-value", "account-password-value"] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(!written.contains(secret), "{written}");
+        }
+    }
 }

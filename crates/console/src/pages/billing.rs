@@ -10,8 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_billing::Billing;
 use nuage_billing::alerts::QuotaAlerts;
-use nuage_billing::{Forecast, Invoice, Statement, StatementKind};
+use nuage_billing::{Delivery, Forecast, Invoice, Statement, StatementKind};
 use nuage_domain::billing::DayUsage;
+use nuage_domain::invoice_delivery::{Channel, Status};
 use nuage_domain::legal_identity::{ChorusPro, LegalIdentity, Missing, PostalAddress};
 use nuage_service::ServiceError;
 use nuage_service::accounts::LegalIdentityView;
@@ -55,6 +56,9 @@ pub struct InvoiceView {
     pub customer: String,
     pub gross: String,
     pub issued: When,
+    /// How it reaches its buyer, and where that stands (with the last
+    /// failure's reason).
+    pub delivery: String,
 }
 
 #[derive(Template)]
@@ -258,6 +262,37 @@ fn invoice_view(i: Invoice) -> InvoiceView {
         id: i.id,
         number: i.number,
         period: i.period,
+        delivery: String::new(),
+    }
+}
+
+/// An invoice's deliveries on one line: channel, status, the last failure.
+fn delivery_line(t: &'static nuage_console_texts::BillingTexts, all: &[Delivery]) -> String {
+    let line = all
+        .iter()
+        .map(|d| {
+            let channel = match d.channel {
+                Channel::Pa => t.ch_pa,
+                Channel::ChorusPro => t.ch_chorus_pro,
+                Channel::Email => t.ch_email,
+                Channel::Webhook => t.ch_webhook,
+            };
+            let status = match d.status {
+                Status::Pending => t.st_pending,
+                Status::Delivered => t.st_delivered,
+                Status::Failed => t.st_failed,
+            };
+            match d.attempts.last().filter(|a| !a.ok) {
+                Some(a) => format!("{channel} · {status} ({})", a.detail),
+                None => format!("{channel} · {status}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if line.is_empty() {
+        t.delivery_none.to_owned()
+    } else {
+        line
     }
 }
 
@@ -335,7 +370,13 @@ async fn billing_page(
                 .join(", ");
         }
         page.invoices = allowed(billing.invoices(&who, org).await)?
-            .map(|all| all.into_iter().map(invoice_view).collect());
+            .map(|all| all.into_iter().map(invoice_view).collect::<Vec<_>>());
+        if let Some(list) = page.invoices.as_mut() {
+            for i in list.iter_mut() {
+                let all = billing.deliveries(&who, &i.id).await?;
+                i.delivery = delivery_line(ctx.t.b, &all);
+            }
+        }
         page.statements = allowed(billing.statements(&who, org).await)?
             .map(|all| all.into_iter().map(statement_view).collect());
         if let Some(view) = allowed(billing.platform().legal_identity(&who, org).await)? {

@@ -465,6 +465,14 @@ async fn what_cannot_be_delivered_yet_waits_and_says_why() {
         let detail = d["attempts"][0]["detail"].as_str().expect("detail");
         assert!(detail.contains(says), "{d}");
     }
+    // The buyer's console says how its invoice went.
+    let page = app
+        .console_page_as("particulier@example.org", "/billing")
+        .await;
+    assert!(
+        page.contains("<td class=\"delivery\">e-mail · delivered</td>"),
+        "{page}"
+    );
     // The e-mail waits in the outbox for the operator, its attachment named.
     let mut db = app.database().await;
     let kept: Vec<String> =
