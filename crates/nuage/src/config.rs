@@ -875,7 +875,11 @@ mod tests {
         };
         let shown = format!("{billing:?} {:?}", billing.delivery());
         let written = serde_json::to_string(&billing).expect("serialised");
-        for secret in ["pa-token-secret", "client-secret-value", "account-password-value"] {
+        for secret in [
+            "pa-token-secret",
+            "client-secret-value",
+            "account-password-value",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
             assert!(!written.contains(secret), "{written}");
         }

@@ -693,7 +693,18 @@ impl Platform {
             meta,
             AuditEvent::new("org.legal_identity", format!("org:{org}"))
                 .org(org)
-                .details(serde_json::json!({"siret": siret, "identity": identity})),
+                // Which fields are filled in, not their values: a
+                // person's address has no place in a trail that is never
+                // erased.
+                .details(serde_json::json!({
+                    "siret": siret.is_some(),
+                    "address": identity.address.is_some(),
+                    "legal_form": identity.legal_form.is_some(),
+                    "share_capital": identity.share_capital.is_some(),
+                    "rcs": identity.rcs.is_some(),
+                    "chorus_pro": identity.chorus_pro.is_some(),
+                    "vat_on_debits": identity.vat_on_debits,
+                })),
         )
         .await?;
         Ok(view)

@@ -1917,6 +1917,19 @@ async fn an_organisation_fills_in_its_legal_identity_in_the_console() {
     assert_eq!(stored["identity"]["address"]["city"], "Lyon");
     assert_eq!(stored["identity"]["share_capital"], "7500.50");
     assert_eq!(stored["missing_as_buyer"], json!([]));
+    // Audited without the values.
+    let mut db = app.database().await;
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'org.legal_identity'")
+            .fetch_all(&mut db)
+            .await
+            .expect("audit");
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(details[0].contains("\"address\":true"), "{details:?}");
+    assert!(
+        !details[0].contains("Lyon") && !details[0].contains("Mairie"),
+        "{details:?}"
+    );
     let html = app.console_page(&session, "/billing").await;
     assert!(
         html.contains("id=\"identity-complete\"") || html.contains("id=\"missing-issuer\""),
