@@ -282,8 +282,7 @@ impl Billing {
             .await;
         match answer {
             Ok(r) if r.status().is_success() => {
-                let remote_id = r
-                    .json::<serde_json::Value>()
+                let remote_id = json_answer(r)
                     .await
                     .ok()
                     .and_then(|v| v["id"].as_str().map(str::to_owned));
@@ -316,7 +315,7 @@ impl Billing {
             .send()
             .await;
         let token = match token {
-            Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
+            Ok(r) if r.status().is_success() => match json_answer(r).await {
                 Ok(v) => match v["access_token"].as_str() {
                     Some(t) => t.to_owned(),
                     None => return failed("PISTE's token answer has no access_token"),
@@ -351,7 +350,7 @@ impl Billing {
             .send()
             .await;
         match answer {
-            Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
+            Ok(r) if r.status().is_success() => match json_answer(r).await {
                 Ok(v) if v["codeRetour"].as_i64() == Some(0) => Outcome::Delivered {
                     remote_id: v["numeroFluxDepot"].as_str().map(str::to_owned),
                     detail: "deposited on Chorus Pro".into(),
@@ -486,15 +485,32 @@ fn delivery_view(d: DeliveryRow, attempts: Vec<AttemptRow>) -> ServiceResult<Del
 /// than a timeout or a rate limit.
 async fn answered(who: &str, r: reqwest::Response) -> Outcome {
     let status = r.status();
-    let text: String = r
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
+    let body = answer_body(r).await;
+    let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
     Outcome::Failed {
         for_good: refused_for_good(status.as_u16()),
         detail: format!("{who} answered {status}: {text}"),
     }
+}
+
+/// A platform's answers are short JSON documents: at most this much of one
+/// is read, whatever it sends.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The start of an answer's body, at most `MAX_ANSWER` bytes of it.
+async fn answer_body(mut r: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = r.chunk().await {
+        let room = MAX_ANSWER - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_ANSWER {
+            break;
+        }
+    }
+    body
+}
+
+/// An answer's body as JSON.
+async fn json_answer(r: reqwest::Response) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_slice(&answer_body(r).await)
 }

@@ -105,14 +105,14 @@ impl AnyRegion {
         if in_header {
             return self.resign_header(request).await;
         }
-        let in_query = request
+        // A presigned URL: its region read in place, without parsing the
+        // query, which happens only when s3s would refuse the region.
+        let refused_in_query = request
             .uri()
             .query()
-            .is_some_and(|q| q.contains("X-Amz-Credential="));
-        if in_query
-            && let Some(presigned) = Presigned::parse(request.uri())
-            && !s3s_takes(&presigned.region)
-        {
+            .and_then(credential_region)
+            .is_some_and(|region| !s3s_takes(region));
+        if refused_in_query && let Some(presigned) = Presigned::parse(request.uri()) {
             return self.resign_query(request, presigned).await;
         }
         Resigned::AsIs
@@ -278,6 +278,30 @@ impl AnyRegion {
             Err(_) => Resigned::Mismatch,
         }
     }
+}
+
+/// The region of a query's `X-Amz-Credential`, as sent (its slashes
+/// encoded or not); `None` without one.
+fn credential_region(query: &str) -> Option<&str> {
+    let mut rest = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("X-Amz-Credential="))?;
+    let mut next = || {
+        let (at, len) = [
+            rest.find('/').map(|i| (i, 1)),
+            rest.find("%2F").map(|i| (i, 3)),
+            rest.find("%2f").map(|i| (i, 3)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        let segment = &rest[..at];
+        rest = &rest[at + len..];
+        Some(segment)
+    };
+    next()?; // the access key
+    next()?; // the day
+    next()
 }
 
 /// What a presigned URL's query says.
@@ -458,6 +482,18 @@ mod tests {
         assert_eq!(a.signature, "abc");
         assert!(Authorization::parse("AWS NKEY:sig").is_none());
         assert!(Authorization::parse("AWS4-HMAC-SHA256 Credential=NKEY/20261207/US/s3/other,SignedHeaders=host,Signature=a").is_none());
+    }
+
+    #[test]
+    fn a_presigned_urls_region_is_read_in_place() {
+        let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=NKEY%2F20261207%2FUS%2Fs3%2Faws4_request&X-Amz-Date=20261207T120000Z";
+        assert_eq!(credential_region(q), Some("US"));
+        assert_eq!(
+            credential_region("X-Amz-Credential=NKEY/20261207/eu-west-1/s3/aws4_request"),
+            Some("eu-west-1")
+        );
+        assert_eq!(credential_region("x-id=GetObject"), None);
+        assert_eq!(credential_region("X-Amz-Credential=NKEY"), None);
     }
 
     #[test]

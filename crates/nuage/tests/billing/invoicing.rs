@@ -130,22 +130,27 @@ pub(crate) async fn house(app: &TestApp) -> (String, String) {
     )
 }
 
-/// An invoice's Factur-X PDF, fetched with `token`.
-async fn facturx(app: &TestApp, token: &str, invoice: &Value) -> Vec<u8> {
+/// One of an invoice's documents (`facturx` or `ubl`), fetched with
+/// `token`, after checking its type and file name.
+async fn document(app: &TestApp, token: &str, invoice: &Value, kind: &str) -> Vec<u8> {
+    let (content_type, extension) = match kind {
+        "facturx" => ("application/pdf", "pdf"),
+        _ => ("application/xml", "xml"),
+    };
     let id = invoice["id"].as_str().expect("id");
     let response = app
         .http
-        .get(app.url(&format!("/invoices/{id}/facturx")))
+        .get(app.url(&format!("/invoices/{id}/{kind}")))
         .bearer_auth(token)
         .send()
         .await
-        .expect("pdf");
+        .expect("document");
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/pdf");
+    assert_eq!(response.headers()["content-type"], content_type);
     assert_eq!(
         response.headers()["content-disposition"],
         format!(
-            "attachment; filename=\"{}.pdf\"",
+            "attachment; filename=\"{}.{extension}\"",
             invoice["number"].as_str().expect("number")
         )
         .as_str()
@@ -153,27 +158,14 @@ async fn facturx(app: &TestApp, token: &str, invoice: &Value) -> Vec<u8> {
     response.bytes().await.expect("bytes").to_vec()
 }
 
+/// An invoice's Factur-X PDF, fetched with `token`.
+async fn facturx(app: &TestApp, token: &str, invoice: &Value) -> Vec<u8> {
+    document(app, token, invoice, "facturx").await
+}
+
 /// An invoice's UBL (Peppol BIS Billing 3.0), fetched with `token`.
 async fn ubl(app: &TestApp, token: &str, invoice: &Value) -> String {
-    let id = invoice["id"].as_str().expect("id");
-    let response = app
-        .http
-        .get(app.url(&format!("/invoices/{id}/ubl")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("xml");
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/xml");
-    assert_eq!(
-        response.headers()["content-disposition"],
-        format!(
-            "attachment; filename=\"{}.xml\"",
-            invoice["number"].as_str().expect("number")
-        )
-        .as_str()
-    );
-    response.text().await.expect("text")
+    String::from_utf8(document(app, token, invoice, "ubl").await).expect("UTF-8")
 }
 
 /// Bills `period` on a platform whose organisations have all filled in
