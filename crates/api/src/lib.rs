@@ -55,6 +55,9 @@ pub fn router(platform: Platform) -> Router {
     let (api, document) =
         OpenApiRouter::with_openapi(ApiDoc::openapi())
             .routes(routes!(platform::info))
+            .routes(routes!(platform::keys))
+            .routes(routes!(platform::rotate_key))
+            .routes(routes!(platform::rewrap_progress))
             .routes(routes!(platform::verify_audit))
             .routes(routes!(platform::list_jobs))
             .routes(routes!(platform::run_job))

@@ -89,26 +89,32 @@ pub struct ChainBreak {
 
 /// Walks the chain in stored order, recomputing every link, and compares the
 /// head to the checkpoint. Returns the number of records checked.
-pub struct ChainVerifier<'k> {
-    key: &'k [u8; 32],
+pub struct ChainVerifier {
     previous: [u8; 32],
     expected_seq: i64,
     seen_checkpoint: bool,
 }
 
-impl<'k> ChainVerifier<'k> {
-    pub fn new(key: &'k [u8; 32]) -> Self {
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    pub fn new() -> Self {
         Self {
-            key,
             previous: GENESIS_LINK,
             expected_seq: 1,
             seen_checkpoint: false,
         }
     }
 
-    /// Checks the next stored record and its stored link.
+    /// Checks the next stored record and its stored link, made with `key`
+    /// (the audit key of the epoch the record names).
     pub fn check(
         &mut self,
+        key: &[u8; 32],
         record: &AuditRecord,
         stored_link: &[u8; 32],
         checkpoint: Option<&Checkpoint>,
@@ -131,7 +137,7 @@ impl<'k> ChainVerifier<'k> {
                 reason,
             });
         }
-        let link = record.link(self.key, &self.previous);
+        let link = record.link(key, &self.previous);
         if link != *stored_link {
             return Err(ChainBreak {
                 seq: record.seq,
@@ -228,9 +234,9 @@ mod tests {
         rows: &[(AuditRecord, [u8; 32])],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<i64, ChainBreak> {
-        let mut v = ChainVerifier::new(key);
+        let mut v = ChainVerifier::new();
         for (r, l) in rows {
-            v.check(r, l, checkpoint)?;
+            v.check(key, r, l, checkpoint)?;
         }
         v.finish(checkpoint)
     }

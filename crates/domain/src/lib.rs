@@ -17,6 +17,7 @@ pub mod legal;
 pub mod legal_identity;
 pub mod object_lock;
 pub mod org;
+pub mod platform_key;
 pub mod storage;
 pub mod tender;
 pub mod throttle;

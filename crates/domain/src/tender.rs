@@ -728,8 +728,17 @@ pub struct SignedReceipt {
     pub receipt: Receipt,
     /// Ed25519 signature of `receipt.message()`, base64.
     pub signature: String,
-    /// The platform's public key, hex (also at `GET /api/v1/platform`).
+    /// The platform's public key, hex: the signing key of `key_epoch`, as
+    /// `GET /api/v1/platform/keys` publishes it.
     pub public_key: String,
+    /// The signing key's epoch (receipts signed before epochs have none:
+    /// epoch 1).
+    #[serde(default = "first_epoch")]
+    pub key_epoch: u32,
+}
+
+fn first_epoch() -> u32 {
+    1
 }
 
 /// What eligibility is checked against: the offer a bid relies on, as its

@@ -75,6 +75,16 @@ pub fn jobs(
             platform.clone(),
             forget_sessions,
         ),
+        // At each start: an upgrade rewraps keys sealed before
+        // key-encryption keys had epochs; after a rotation, the operator
+        // runs it at once.
+        Job::with(
+            "key-rewrap",
+            schedule.housekeeping,
+            platform.clone(),
+            rewrap_keys,
+        )
+        .first(FirstRun::AtStart),
         // At each start: a start may have rebuilt the index.
         Job::with(
             "search-index",
@@ -127,6 +137,14 @@ async fn upkeep(storage: Storage) -> ServiceResult<String> {
 async fn forget_sessions(platform: Platform) -> ServiceResult<String> {
     let gone = platform.forget_expired_sessions().await?;
     Ok(format!("{gone} expired sessions deleted"))
+}
+
+async fn rewrap_keys(platform: Platform) -> ServiceResult<String> {
+    let progress = platform.rewrap_org_keys().await?;
+    Ok(format!(
+        "{} organisation keys wrapped at epoch {}, {} behind",
+        progress.rewrapped, progress.epoch, progress.remaining
+    ))
 }
 
 async fn merge_index(catalogue: Catalogue) -> ServiceResult<String> {

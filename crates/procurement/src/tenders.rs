@@ -714,7 +714,7 @@ impl Procurement {
             size: envelope.len() as u64,
             received_at_ms: received,
         };
-        let signed = self.sign_receipt(receipt);
+        let signed = self.sign_receipt(receipt).await?;
         repo::insert_bid(
             &mut tx,
             &BidRow {
@@ -750,14 +750,14 @@ impl Procurement {
         Ok(signed)
     }
 
-    fn sign_receipt(&self, receipt: Receipt) -> SignedReceipt {
-        let key = self.platform().key();
-        let signature = key.sign(receipt.message().as_bytes());
-        SignedReceipt {
+    async fn sign_receipt(&self, receipt: Receipt) -> ServiceResult<SignedReceipt> {
+        let signed = self.platform().sign(receipt.message().as_bytes()).await?;
+        Ok(SignedReceipt {
             receipt,
-            signature: base64::engine::general_purpose::STANDARD.encode(signature),
-            public_key: hex::encode(key.verifying_key().as_bytes()),
-        }
+            signature: base64::engine::general_purpose::STANDARD.encode(signed.signature),
+            public_key: hex::encode(signed.public_key),
+            key_epoch: signed.epoch,
+        })
     }
 
     /// Withdraws the bidder's envelope, before the deadline.

@@ -18,7 +18,8 @@ use crate::Clock;
 use tokio::sync::Mutex;
 
 use crate::error::{ServiceError, ServiceResult};
-use crate::keys::{MasterKey, write_private};
+use crate::key_provider::KeyProvider;
+use crate::keys::write_private;
 use crate::{Principal, RequestMeta};
 
 /// One state-changing action to record.
@@ -98,6 +99,21 @@ struct SignedCheckpoint {
     #[serde(flatten)]
     head: Checkpoint,
     signature: String,
+    /// The epoch of the signing key; files written before epochs have none.
+    #[serde(default = "first_epoch")]
+    key_epoch: u32,
+}
+
+fn first_epoch() -> u32 {
+    1
+}
+
+/// The head an append left, to checkpoint after commit, and the signing
+/// key's epoch in use when it was claimed.
+#[derive(Debug, Clone, Copy)]
+pub struct Head {
+    pub checkpoint: Checkpoint,
+    pub signing_epoch: u32,
 }
 
 fn checkpoint_message(head: &Checkpoint) -> Vec<u8> {
@@ -109,11 +125,12 @@ fn checkpoint_message(head: &Checkpoint) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The audit trail of this node: the chain key, the checkpoint file, and the
-/// last verification's outcome (shown to the operator, exported as a metric).
+/// The audit trail of this node: the keys (the provider's), the checkpoint
+/// file, and the last verification's outcome (shown to the operator,
+/// exported as a metric).
 #[derive(Clone)]
 pub struct AuditTrail {
-    key: Arc<MasterKey>,
+    keys: Arc<dyn KeyProvider>,
     checkpoint_path: PathBuf,
     clock: Arc<dyn Clock>,
     checkpoint_lock: Arc<Mutex<()>>,
@@ -121,9 +138,13 @@ pub struct AuditTrail {
 }
 
 impl AuditTrail {
-    pub fn new(key: Arc<MasterKey>, checkpoint_path: PathBuf, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        keys: Arc<dyn KeyProvider>,
+        checkpoint_path: PathBuf,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
-            key,
+            keys,
             clock,
             checkpoint_path,
             checkpoint_lock: Arc::new(Mutex::new(())),
@@ -140,9 +161,10 @@ impl AuditTrail {
         who: &Principal,
         meta: &RequestMeta,
         event: AuditEvent,
-    ) -> ServiceResult<Checkpoint> {
-        let (seq, previous) = repo::claim_next(conn).await?;
-        let previous = decode_link(&previous).ok_or_else(|| {
+    ) -> ServiceResult<Head> {
+        let claim = repo::claim_next(conn).await?;
+        let (seq, audit_epoch) = (claim.seq, epoch(claim.audit_epoch)?);
+        let previous = decode_link(&claim.link).ok_or_else(|| {
             ServiceError::Internal("the audit head holds a malformed link".into())
         })?;
         let record = AuditRecord {
@@ -155,7 +177,7 @@ impl AuditTrail {
             source: meta.source.clone(),
             details: event.details.to_string(),
         };
-        let link = record.link(self.key.audit_key(), &previous);
+        let link = record.link(&self.keys.audit_key(audit_epoch)?, &previous);
         repo::append(
             conn,
             &AuditRow {
@@ -168,34 +190,46 @@ impl AuditTrail {
                 source: record.source,
                 details: record.details,
                 link: hex::encode(link),
+                key_epoch: claim.audit_epoch,
             },
         )
         .await?;
         metrics::counter!("nuage_audit_entries_total", "action" => event.action).increment(1);
-        Ok(Checkpoint { seq, link })
+        Ok(Head {
+            checkpoint: Checkpoint { seq, link },
+            signing_epoch: epoch(claim.signing_epoch)?,
+        })
     }
 
     /// Records a committed head in the signed checkpoint file, if it is newer
     /// than the one there. A failure is logged: the chain itself is intact.
-    pub async fn checkpoint(&self, head: Checkpoint) {
+    pub async fn checkpoint(&self, head: Head) {
         let _guard = self.checkpoint_lock.lock().await;
-        if matches!(self.read_checkpoint(), Ok(Some(current)) if current.seq >= head.seq) {
+        if matches!(self.read_checkpoint().await, Ok(Some(current)) if current.seq >= head.checkpoint.seq)
+        {
             return;
         }
-        let signed = SignedCheckpoint {
-            head,
-            signature: B64.encode(self.key.sign(&checkpoint_message(&head))),
-        };
-        let written = serde_json::to_vec_pretty(&signed)
+        let written = match self
+            .keys
+            .sign(head.signing_epoch, &checkpoint_message(&head.checkpoint))
+            .await
+        {
+            Ok(signature) => serde_json::to_vec_pretty(&SignedCheckpoint {
+                head: head.checkpoint,
+                signature: B64.encode(signature),
+                key_epoch: head.signing_epoch,
+            })
             .map_err(|e| ServiceError::Internal(e.to_string()))
-            .and_then(|bytes| write_private(&self.checkpoint_path, &bytes));
+            .and_then(|bytes| write_private(&self.checkpoint_path, &bytes)),
+            Err(e) => Err(e),
+        };
         if let Err(e) = written {
             tracing::error!(error = %e, "could not write the audit checkpoint");
         }
     }
 
     /// Reads and checks the signature of the checkpoint file.
-    fn read_checkpoint(&self) -> Result<Option<Checkpoint>, String> {
+    async fn read_checkpoint(&self) -> Result<Option<Checkpoint>, String> {
         let text = match std::fs::read_to_string(&self.checkpoint_path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -209,8 +243,14 @@ impl AuditTrail {
             .and_then(|b| <[u8; 64]>::try_from(b).ok())
             .map(|b| Signature::from_bytes(&b))
             .ok_or("the checkpoint's signature is malformed")?;
-        self.key
-            .verifying_key()
+        let public = self
+            .keys
+            .signing_public_key(signed.key_epoch)
+            .await
+            .ok()
+            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+            .ok_or("the checkpoint names a signing key the platform does not have")?;
+        public
             .verify(&checkpoint_message(&signed.head), &signature)
             .map_err(|_| {
                 "the checkpoint file's signature is not the platform's: it was altered".to_owned()
@@ -224,7 +264,7 @@ impl AuditTrail {
         // The head is read before the walk: records committed while walking
         // only lengthen what the walk sees, and never look like a lost tail.
         let (head_seq, _) = repo::head(conn).await?;
-        let checkpoint = match self.read_checkpoint() {
+        let checkpoint = match self.read_checkpoint().await {
             Ok(c) => c,
             Err(reason) => {
                 return Ok(self.conclude(ChainReport {
@@ -236,7 +276,8 @@ impl AuditTrail {
                 }));
             }
         };
-        let mut verifier = ChainVerifier::new(self.key.audit_key());
+        let mut verifier = ChainVerifier::new();
+        let mut keys: std::collections::HashMap<i64, [u8; 32]> = std::collections::HashMap::new();
         let mut after = 0;
         let mut last = 0;
         loop {
@@ -263,7 +304,23 @@ impl AuditTrail {
                     source: row.source,
                     details: row.details,
                 };
-                if let Err(b) = verifier.check(&record, &link, checkpoint.as_ref()) {
+                let key = match keys.get(&row.key_epoch) {
+                    Some(key) => *key,
+                    None => {
+                        let key = epoch(row.key_epoch).and_then(|e| self.keys.audit_key(e));
+                        let Ok(key) = key else {
+                            return Ok(self.broken(
+                                seq - 1,
+                                checkpoint.as_ref(),
+                                seq,
+                                format!("record {seq} names an audit key epoch the platform does not have"),
+                            ));
+                        };
+                        keys.insert(row.key_epoch, key);
+                        key
+                    }
+                };
+                if let Err(b) = verifier.check(&key, &record, &link, checkpoint.as_ref()) {
                     return Ok(self.broken(last, checkpoint.as_ref(), b.seq, b.reason));
                 }
                 last = seq;
@@ -319,11 +376,16 @@ impl AuditTrail {
     pub fn last_known_intact(&self) -> bool {
         self.intact.load(Ordering::Relaxed)
     }
+}
 
-    /// The platform's public key, with which anyone can check checkpoints.
-    pub fn public_key_hex(&self) -> String {
-        hex::encode(self.key.verifying_key().as_bytes())
-    }
+/// An epoch as stored (a positive integer).
+pub(crate) fn epoch(stored: i64) -> ServiceResult<u32> {
+    u32::try_from(stored)
+        .ok()
+        .filter(|e| *e > 0)
+        .ok_or_else(|| {
+            ServiceError::Internal(format!("a stored key epoch ({stored}) is not valid"))
+        })
 }
 
 fn decode_link(text: &str) -> Option<[u8; 32]> {

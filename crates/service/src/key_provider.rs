@@ -10,27 +10,57 @@
 
 use std::sync::Arc;
 
+use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
+use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
 use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::Signer;
 use nuage_domain::ids::OrgId;
+use nuage_domain::platform_key::{KeyPurpose, join_wrapped, split_wrapped};
+use sha2::{Digest, Sha256};
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::MasterKey;
 
-/// Wraps and unwraps organisations' keys.
+/// Holds the platform's keys of each purpose and epoch, and does with them
+/// what must not happen outside it: wrap and unwrap organisations' keys,
+/// sign. A provider that keeps its keys in hardware never hands them out;
+/// the audit chain's key is the one secret it gives the platform (every
+/// record's link is computed with it, too often for a round trip).
 #[async_trait]
 pub trait KeyProvider: Send + Sync + std::fmt::Debug {
     /// The provider's kind, as the operator configures it (`file` today).
     fn kind(&self) -> &'static str;
 
-    /// `key` wrapped for `org`, to store.
-    async fn wrap_org_key(&self, org: &OrgId, key: &[u8; 32]) -> ServiceResult<String>;
+    /// `key` wrapped for `org` by the key-encryption key of `epoch` (at
+    /// least 1), in the stored form that names the epoch
+    /// ([`join_wrapped`]).
+    async fn wrap_org_key(&self, org: &OrgId, key: &[u8; 32], epoch: u32) -> ServiceResult<String>;
 
-    /// The key that [`KeyProvider::wrap_org_key`] wrapped for `org`.
+    /// The key that [`KeyProvider::wrap_org_key`] wrapped for `org`, at
+    /// whichever epoch it names.
     async fn unwrap_org_key(&self, org: &OrgId, wrapped: &str) -> ServiceResult<[u8; 32]>;
+
+    /// Signs with the signing key of `epoch` (Ed25519).
+    async fn sign(&self, epoch: u32, message: &[u8]) -> ServiceResult<[u8; 64]>;
+
+    /// The public half of the signing key of `epoch`.
+    async fn signing_public_key(&self, epoch: u32) -> ServiceResult<[u8; 32]>;
+
+    /// The audit chain's key of `epoch`.
+    fn audit_key(&self, epoch: u32) -> ServiceResult<[u8; 32]>;
+
+    /// A public fingerprint of the key of `purpose` at `epoch`, which names
+    /// it without revealing it: 16 bytes of SHA-256, as hex, of the public
+    /// key for signing keys, of a keyed digest for the others.
+    async fn fingerprint(&self, purpose: KeyPurpose, epoch: u32) -> ServiceResult<String>;
 }
 
-/// The master key file as the key-encryption key (AES-256-GCM, a key
-/// derived from the master key, as every secret sealed at rest).
+/// The master key file holds every key: each purpose and epoch is derived
+/// from it ([`MasterKey`]). Organisation keys are wrapped with AES-256-GCM,
+/// the organisation's id as associated data (a wrapped key copied to
+/// another organisation does not open).
 #[derive(Debug, Clone)]
 pub struct FileKeyProvider {
     master: Arc<MasterKey>,
@@ -40,6 +70,10 @@ impl FileKeyProvider {
     pub fn new(master: Arc<MasterKey>) -> Self {
         Self { master }
     }
+
+    fn kek(&self, epoch: u32) -> Aes256Gcm {
+        Aes256Gcm::new(&self.master.derive(KeyPurpose::Kek, epoch).into())
+    }
 }
 
 #[async_trait]
@@ -48,15 +82,74 @@ impl KeyProvider for FileKeyProvider {
         "file"
     }
 
-    async fn wrap_org_key(&self, _org: &OrgId, key: &[u8; 32]) -> ServiceResult<String> {
-        Ok(self.master.seal(key))
+    async fn wrap_org_key(&self, org: &OrgId, key: &[u8; 32], epoch: u32) -> ServiceResult<String> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let aad = org.to_string();
+        let sealed = self
+            .kek(epoch)
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: key,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| ServiceError::Internal("an organisation key did not wrap".into()))?;
+        Ok(join_wrapped(
+            epoch,
+            &B64.encode([nonce.as_slice(), &sealed].concat()),
+        ))
     }
 
-    async fn unwrap_org_key(&self, _org: &OrgId, wrapped: &str) -> ServiceResult<[u8; 32]> {
-        self.master
-            .open(wrapped)?
-            .try_into()
+    async fn unwrap_org_key(&self, org: &OrgId, wrapped: &str) -> ServiceResult<[u8; 32]> {
+        let (epoch, text) = split_wrapped(wrapped)?;
+        let key = if epoch == 0 {
+            // Sealed with the master key's sealing key, before epochs.
+            self.master.open(text)?
+        } else {
+            let bytes = B64
+                .decode(text)
+                .ok()
+                .filter(|b| b.len() > 12)
+                .ok_or_else(|| ServiceError::Internal("a wrapped key is malformed".into()))?;
+            let (nonce, sealed) = bytes.split_at(12);
+            let aad = org.to_string();
+            self.kek(epoch)
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: aad.as_bytes() })
+                .map_err(|_| {
+                    ServiceError::Internal(format!(
+                        "an organisation key does not unwrap with the key-encryption key of epoch {epoch}"
+                    ))
+                })?
+        };
+        key.try_into()
             .map_err(|_| ServiceError::Internal("an organisation key is not 32 bytes".into()))
+    }
+
+    async fn sign(&self, epoch: u32, message: &[u8]) -> ServiceResult<[u8; 64]> {
+        Ok(self.master.signing_key(epoch).sign(message).to_bytes())
+    }
+
+    async fn signing_public_key(&self, epoch: u32) -> ServiceResult<[u8; 32]> {
+        Ok(self.master.signing_key(epoch).verifying_key().to_bytes())
+    }
+
+    fn audit_key(&self, epoch: u32) -> ServiceResult<[u8; 32]> {
+        Ok(self.master.derive(KeyPurpose::Audit, epoch))
+    }
+
+    async fn fingerprint(&self, purpose: KeyPurpose, epoch: u32) -> ServiceResult<String> {
+        let digest = match purpose {
+            KeyPurpose::Signing => Sha256::digest(self.signing_public_key(epoch).await?),
+            _ => Sha256::digest(
+                [
+                    b"nuage key fingerprint v1".as_slice(),
+                    &self.master.derive(purpose, epoch),
+                ]
+                .concat(),
+            ),
+        };
+        Ok(hex::encode(&digest[..16]))
     }
 }
 
@@ -68,7 +161,7 @@ mod tests {
     async fn contract(provider: &dyn KeyProvider, other: &dyn KeyProvider) {
         let org = OrgId::new();
         let key = [7u8; 32];
-        let wrapped = provider.wrap_org_key(&org, &key).await.expect("wrap");
+        let wrapped = provider.wrap_org_key(&org, &key, 1).await.expect("wrap");
         assert!(
             !wrapped.contains(&hex::encode(key)),
             "the key shows through"
@@ -81,14 +174,77 @@ mod tests {
             key
         );
         // Wrapping twice gives two texts (a fresh nonce), both good.
-        let again = provider.wrap_org_key(&org, &key).await.expect("wrap");
+        let again = provider.wrap_org_key(&org, &key, 1).await.expect("wrap");
         assert_ne!(again, wrapped);
         assert_eq!(
             provider.unwrap_org_key(&org, &again).await.expect("unwrap"),
             key
         );
-        // Another provider's key does not unwrap it; nor does damage.
+        // Another provider's key does not unwrap it, nor another
+        // organisation's; nor does damage.
         assert!(other.unwrap_org_key(&org, &wrapped).await.is_err());
+        assert!(
+            provider
+                .unwrap_org_key(&OrgId::new(), &wrapped)
+                .await
+                .is_err()
+        );
+        // Another epoch's key wraps differently; both unwrap, each with
+        // its own epoch's key.
+        let later = provider.wrap_org_key(&org, &key, 2).await.expect("wrap");
+        assert_eq!(split_wrapped(&later).expect("epoch").0, 2);
+        assert_eq!(
+            provider.unwrap_org_key(&org, &later).await.expect("unwrap"),
+            key
+        );
+        let swapped = join_wrapped(1, split_wrapped(&later).expect("epoch").1);
+        assert!(provider.unwrap_org_key(&org, &swapped).await.is_err());
+        // Signatures check with their epoch's public key only.
+        let signature = provider.sign(1, b"receipt").await.expect("sign");
+        let public = |epoch| async move {
+            ed25519_dalek::VerifyingKey::from_bytes(
+                &provider
+                    .signing_public_key(epoch)
+                    .await
+                    .expect("public key"),
+            )
+            .expect("a point")
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(&signature);
+        assert!(
+            public(1)
+                .await
+                .verify_strict(b"receipt", &signature)
+                .is_ok()
+        );
+        assert!(
+            public(2)
+                .await
+                .verify_strict(b"receipt", &signature)
+                .is_err()
+        );
+        assert!(
+            public(1)
+                .await
+                .verify_strict(b"receipt!", &signature)
+                .is_err()
+        );
+        // Fingerprints differ by purpose and epoch, and show no key.
+        let mut seen = std::collections::HashSet::new();
+        for purpose in KeyPurpose::ALL {
+            for epoch in [1, 2] {
+                let fingerprint = provider
+                    .fingerprint(purpose, epoch)
+                    .await
+                    .expect("fingerprint");
+                assert_eq!(fingerprint.len(), 32);
+                assert!(seen.insert(fingerprint), "{purpose:?} {epoch}");
+            }
+        }
+        assert_ne!(
+            provider.audit_key(1).expect("key"),
+            provider.audit_key(2).expect("key")
+        );
         let mut damaged = wrapped.into_bytes();
         let last = damaged.len() - 3;
         damaged[last] = if damaged[last] == b'A' { b'B' } else { b'A' };

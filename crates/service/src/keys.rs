@@ -1,10 +1,11 @@
 //! The master key and the keys derived from it.
 //!
 //! The master key is 32 random bytes in a file readable by its owner only. It
-//! never leaves this module: HKDF-SHA256 derives one key per purpose (audit
-//! links, sealing secrets at rest, the platform's signing key), and its
-//! fingerprint in the database makes a node holding another key refuse to
-//! start against the same database.
+//! never leaves this module: HKDF-SHA256 derives one key per purpose and
+//! epoch (sealing secrets at rest; the key-encryption key, the audit chain's
+//! key and the signing key of each epoch), and its fingerprint in the
+//! database makes a node holding another key refuse to start against the
+//! same database.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,8 +14,9 @@ use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use hkdf::Hkdf;
+use nuage_domain::platform_key::KeyPurpose;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -22,9 +24,8 @@ use crate::error::{ServiceError, ServiceResult};
 
 /// The platform's root secret and the keys derived from it.
 pub struct MasterKey {
-    audit: [u8; 32],
+    derivation: Hkdf<Sha256>,
     sealing: Aes256Gcm,
-    signing: SigningKey,
     fingerprint: String,
 }
 
@@ -45,18 +46,11 @@ pub enum KeyOrigin {
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(b"nuage master key v1"), bytes);
-        let derive = |info: &[u8]| {
-            let mut out = [0u8; 32];
-            hk.expand(info, &mut out)
-                .expect("32 bytes is a valid HKDF-SHA256 output length");
-            out
-        };
-        let sealing_key = derive(b"seal secrets at rest");
+        let derivation = Hkdf::<Sha256>::new(Some(b"nuage master key v1"), bytes);
+        let sealing_key = expand(&derivation, b"seal secrets at rest");
         Self {
-            audit: derive(b"audit chain links"),
+            derivation,
             sealing: Aes256Gcm::new(&sealing_key.into()),
-            signing: SigningKey::from_bytes(&derive(b"platform signing key")),
             fingerprint: hex::encode(
                 &Sha256::digest([b"nuage master key fingerprint v1".as_slice(), bytes].concat())
                     [..16],
@@ -104,8 +98,25 @@ impl MasterKey {
         &self.fingerprint
     }
 
-    pub(crate) fn audit_key(&self) -> &[u8; 32] {
-        &self.audit
+    /// The key of `purpose` at `epoch`. Epoch 1 of the audit and signing
+    /// keys is what the master key derived before keys had epochs, so links
+    /// and signatures made then still check.
+    pub(crate) fn derive(&self, purpose: KeyPurpose, epoch: u32) -> [u8; 32] {
+        let info = match (purpose, epoch) {
+            (KeyPurpose::Audit, 1) => b"audit chain links".to_vec(),
+            (KeyPurpose::Signing, 1) => b"platform signing key".to_vec(),
+            (KeyPurpose::Kek, _) => {
+                format!("organisation key-encryption key/epoch {epoch}").into_bytes()
+            }
+            (KeyPurpose::Audit, _) => format!("audit chain links/epoch {epoch}").into_bytes(),
+            (KeyPurpose::Signing, _) => format!("platform signing key/epoch {epoch}").into_bytes(),
+        };
+        expand(&self.derivation, &info)
+    }
+
+    /// The signing key of `epoch`.
+    pub(crate) fn signing_key(&self, epoch: u32) -> SigningKey {
+        SigningKey::from_bytes(&self.derive(KeyPurpose::Signing, epoch))
     }
 
     /// Encrypts a secret for storage (AES-256-GCM, random nonce), as base64.
@@ -136,15 +147,14 @@ impl MasterKey {
                 ServiceError::Internal("a sealed secret does not open with this master key".into())
             })
     }
+}
 
-    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
-        self.signing.sign(message).to_bytes()
-    }
-
-    /// The platform's public signing key, published so anyone can check its signatures.
-    pub fn verifying_key(&self) -> VerifyingKey {
-        self.signing.verifying_key()
-    }
+fn expand(derivation: &Hkdf<Sha256>, info: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    derivation
+        .expand(info, &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    out
 }
 
 #[cfg(unix)]
@@ -246,6 +256,32 @@ mod tests {
         assert_eq!(a.open(&sealed).ok(), Some(b"secret".to_vec()));
         assert!(b.open(&sealed).is_err());
         assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    /// Epoch 1 of the audit and signing keys is what the master key
+    /// derived before keys had epochs: links and signatures made then
+    /// still check. Later epochs are other keys.
+    #[test]
+    fn the_first_epoch_is_the_key_derived_before_epochs() {
+        let bytes = [5; 32];
+        let before = Hkdf::<Sha256>::new(Some(b"nuage master key v1"), &bytes);
+        let key = MasterKey::from_bytes(&bytes);
+        assert_eq!(
+            key.derive(KeyPurpose::Audit, 1),
+            expand(&before, b"audit chain links")
+        );
+        assert_eq!(
+            key.signing_key(1).to_bytes(),
+            expand(&before, b"platform signing key")
+        );
+        for purpose in KeyPurpose::ALL {
+            assert_ne!(key.derive(purpose, 1), key.derive(purpose, 2));
+        }
+        assert_ne!(
+            key.derive(KeyPurpose::Kek, 1),
+            expand(&before, b"seal secrets at rest"),
+            "organisation keys are not wrapped with the key that seals other secrets"
+        );
     }
 
     #[test]

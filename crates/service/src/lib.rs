@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod key_provider;
 pub mod keys;
 pub mod mail;
+pub mod platform_keys;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
@@ -303,15 +304,16 @@ impl Platform {
             )));
         }
         drop(conn);
+        let key_provider: Arc<dyn KeyProvider> = Arc::new(FileKeyProvider::new(key.clone()));
         let audit = AuditTrail::new(
-            key.clone(),
+            key_provider.clone(),
             settings.data_dir.join("audit-checkpoint.json"),
             settings.clock.clone(),
         );
         let platform = Self {
             inner: Arc::new(Inner {
                 db,
-                key_provider: Arc::new(FileKeyProvider::new(key.clone())),
+                key_provider,
                 key,
                 audit,
                 mailer,
@@ -320,6 +322,7 @@ impl Platform {
             }),
         };
         let generated_root_token = platform.ensure_root_token(root_token).await?;
+        platform.record_first_keys().await?;
         let chain = platform
             .inner
             .audit

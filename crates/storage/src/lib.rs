@@ -434,13 +434,12 @@ impl Storage {
         let sealed = match repo::org_key(&mut *db.acquire().await?, &id).await? {
             Some(s) => s,
             None => {
-                let fresh = self
+                let (fresh, epoch) = self
                     .platform()
-                    .key_provider()
                     .wrap_org_key(org, &WrappingKey::random_bytes())
                     .await?;
                 let mut tx = db.begin_write().await?;
-                repo::insert_org_key_if_absent(&mut tx, &id, &fresh, self.now_ms()).await?;
+                repo::insert_org_key_if_absent(&mut tx, &id, &fresh, epoch, self.now_ms()).await?;
                 let stored = repo::org_key(&mut tx, &id).await?;
                 tx.commit().await.map_err(nuage_db::DbError::from)?;
                 stored.ok_or_else(|| ServiceError::Internal("organisation key vanished".into()))?

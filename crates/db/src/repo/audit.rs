@@ -17,23 +17,37 @@ pub struct AuditRow {
     pub source: String,
     pub details: String,
     pub link: String,
+    /// The epoch of the audit key the link was made with.
+    pub key_epoch: i64,
 }
 
-const AUDIT_COLUMNS: &str = "seq, at, actor, org_id, action, target, source, details, link";
+const AUDIT_COLUMNS: &str =
+    "seq, at, actor, org_id, action, target, source, details, link, key_epoch";
 
-/// Claims the next sequence number; returns it with the previous link. Must be
-/// the first write of its transaction.
-pub async fn claim_next(conn: &mut AnyConnection) -> Result<(i64, String), DbError> {
-    Ok(
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, link")
-            .fetch_one(conn)
-            .await?,
+/// What an append claims: its sequence number, the previous link, and the
+/// epochs of the audit and signing keys writers use now.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claim {
+    pub seq: i64,
+    pub link: String,
+    pub audit_epoch: i64,
+    pub signing_epoch: i64,
+}
+
+/// Claims the next sequence number; returns it with the previous link and
+/// the keys' epochs. Must be the first write of its transaction.
+pub async fn claim_next(conn: &mut AnyConnection) -> Result<Claim, DbError> {
+    Ok(sqlx::query_as(
+        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 \
+         RETURNING seq, link, audit_epoch, signing_epoch",
     )
+    .fetch_one(conn)
+    .await?)
 }
 
 pub async fn append(conn: &mut AnyConnection, row: &AuditRow) -> Result<(), DbError> {
     sqlx::query(&format!(
-        "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(row.seq)
     .bind(row.at)
@@ -44,6 +58,7 @@ pub async fn append(conn: &mut AnyConnection, row: &AuditRow) -> Result<(), DbEr
     .bind(&row.source)
     .bind(&row.details)
     .bind(&row.link)
+    .bind(row.key_epoch)
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE audit_head SET link = $1 WHERE id = 1")

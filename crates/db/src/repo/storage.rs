@@ -139,19 +139,22 @@ pub async fn org_key(conn: &mut AnyConnection, org_id: &str) -> Result<Option<St
     )
 }
 
-/// Stores the organisation's sealed key unless another node stored one first.
+/// Stores the organisation's key, wrapped by the key-encryption key of
+/// `kek_epoch`, unless another node stored one first.
 pub async fn insert_org_key_if_absent(
     conn: &mut AnyConnection,
     org_id: &str,
     sealed: &str,
+    kek_epoch: i64,
     at: i64,
 ) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO org_keys (org_id, sealed_key, created_at) VALUES ($1, $2, $3) \
+        "INSERT INTO org_keys (org_id, sealed_key, kek_epoch, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (org_id) DO NOTHING",
     )
     .bind(org_id)
     .bind(sealed)
+    .bind(kek_epoch)
     .bind(at)
     .execute(conn)
     .await?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub mod client;
@@ -19,8 +19,10 @@ use client::{Client, ClientError};
 use nuage_api::CreatedS3Key;
 use nuage_billing::{RevenueRow, RunSummary};
 use nuage_domain::billing::{DayUsage, Invoice};
+use nuage_domain::platform_key::KeyPurpose;
 use nuage_service::ChainReport;
 use nuage_service::accounts::{Org, User};
+use nuage_service::platform_keys::{PlatformKey, RewrapProgress};
 use nuage_service::tokens::S3Key;
 use nuage_storage::StorageUsage;
 use output::{date_of_ms, fail, show, urlencode};
@@ -196,6 +198,29 @@ pub enum AdminCommand {
     Billing {
         #[command(subcommand)]
         command: BillingCommand,
+    },
+    /// The platform's keys: their epochs, rotation.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every key the platform has had, by purpose and epoch.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a new epoch of a key: kek (wraps organisation keys, which are
+    /// then rewrapped), audit (links the audit chain) or signing (signs
+    /// checkpoints and receipts). What older epochs made stays readable.
+    Rotate {
+        /// kek, audit or signing.
+        purpose: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -579,8 +604,68 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
                     .join("\n")
             })?;
         }
+        AdminCommand::Keys {
+            command: KeysCommand::List { json },
+        } => {
+            let keys = client.get("/platform/keys").await?;
+            show(keys, *json, |keys: &Vec<PlatformKey>| {
+                keys.iter().map(key_line).collect::<Vec<_>>().join("\n")
+            })?;
+        }
+        AdminCommand::Keys {
+            command: KeysCommand::Rotate { purpose, json },
+        } => {
+            let key = client
+                .post(
+                    &format!("/platform/keys/{}/rotate", urlencode(purpose)),
+                    &json!({}),
+                )
+                .await?;
+            let rotated = PlatformKey::deserialize(&key)
+                .map_err(|e| ClientError::Unexpected(e.to_string()))?;
+            // The organisation keys are rewrapped now rather than at the
+            // job's next turn; the answer says how far that went.
+            let rewrap = if rotated.purpose == KeyPurpose::Kek {
+                client.post("/jobs/key-rewrap/run", &json!({})).await?;
+                Some(client.get("/platform/keys/rewrap").await?)
+            } else {
+                None
+            };
+            if *json {
+                println!("{}", json!({ "key": key, "rewrap": rewrap }));
+            } else {
+                println!("{}", key_line(&rotated));
+                if let Some(progress) = rewrap {
+                    show(progress, false, |p: &RewrapProgress| {
+                        format!(
+                            "organisation keys: {} wrapped at epoch {}, {} behind",
+                            p.rewrapped, p.epoch, p.remaining
+                        )
+                    })?;
+                }
+            }
+        }
     }
     Ok(())
+}
+
+fn key_line(k: &PlatformKey) -> String {
+    let state = match k.retired_at_ms {
+        Some(at) => format!("retired {}", date_of_ms(at)),
+        None => "current".to_owned(),
+    };
+    format!(
+        "{}\tepoch {}\t{}\t{}\t{}{}",
+        k.purpose.as_str(),
+        k.epoch,
+        k.provider,
+        k.fingerprint,
+        state,
+        k.public_key
+            .as_deref()
+            .map(|p| format!("\tpublic key {p}"))
+            .unwrap_or_default()
+    )
 }
 
 async fn verify_audit(client: &Client, json: bool) -> ExitCode {

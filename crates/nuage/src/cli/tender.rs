@@ -335,8 +335,9 @@ pub enum BidCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ReceiptCommand {
-    /// Check a receipt's signature with the platform's public key (from the
-    /// server, or --public-key), and that it is the receipt of ENVELOPE.
+    /// Check a receipt's signature with the platform's public key (the
+    /// signing key of the receipt's epoch, from the keys the server
+    /// publishes, or --public-key), and that it is the receipt of ENVELOPE.
     Verify {
         #[arg(long)]
         file: PathBuf,
@@ -878,17 +879,27 @@ async fn verify_receipt(
                 let server = server.ok_or_else(|| {
                     usage("give --public-key, or --server to ask for the platform's key")
                 })?;
-                let info: Value =
-                    reqwest::get(format!("{}/api/v1/platform", server.trim_end_matches('/')))
-                        .await
-                        .map_err(|e| ClientError::Unreachable(e.to_string()))?
-                        .json()
-                        .await
-                        .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-                info["signing_public_key"]
-                    .as_str()
+                // The history of the platform's keys: a receipt signed
+                // before a rotation checks with its own epoch's key.
+                let keys: Value = reqwest::get(format!(
+                    "{}/api/v1/platform/keys",
+                    server.trim_end_matches('/')
+                ))
+                .await
+                .map_err(|e| ClientError::Unreachable(e.to_string()))?
+                .json()
+                .await
+                .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+                keys.as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|k| k["purpose"] == "signing" && k["epoch"] == signed.key_epoch)
+                    .and_then(|k| k["public_key"].as_str())
                     .ok_or_else(|| {
-                        ClientError::Unreachable("no platform key in the answer".into())
+                        ClientError::Invalid(format!(
+                            "the platform publishes no signing key of epoch {}",
+                            signed.key_epoch
+                        ))
                     })?
                     .to_owned()
             }

@@ -71,8 +71,8 @@ async fn platform_with_history() -> (TestApp, AnyConnection) {
     );
     assert_eq!(
         verdict.json()["entries"],
-        6,
-        "the root token's creation, the house provider and four organisations"
+        7,
+        "the root token's creation, the platform's first keys, the house provider and four organisations"
     );
     let db = app.database().await;
     (app, db)
@@ -112,6 +112,27 @@ async fn an_edited_entry_is_detected() {
     run(
         &mut db,
         &["UPDATE audit_log SET details = '{\"name\":\"Forged\"}' WHERE seq = 3"],
+    )
+    .await;
+    assert_broken_at(&app, 3);
+}
+
+/// A record's link checks only with the audit key of the epoch it names:
+/// moving it to another epoch is tampering, found where it was done.
+#[tokio::test]
+async fn a_record_moved_to_another_key_epoch_is_detected() {
+    let (app, mut db) = platform_with_history().await;
+    let (status, rotated) = app
+        .root(Method::POST, "/platform/keys/audit/rotate", None)
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    app.create_org("Five").await;
+    let verdict = app.cli(&["audit", "verify", "--json"], None);
+    assert_eq!(verdict.code, 0, "both epochs check: {}", verdict.stdout);
+    assert_eq!(verdict.json()["entries"], 9);
+    run(
+        &mut db,
+        &["UPDATE audit_log SET key_epoch = 2 WHERE seq = 3"],
     )
     .await;
     assert_broken_at(&app, 3);

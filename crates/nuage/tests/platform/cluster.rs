@@ -65,12 +65,12 @@ async fn two_nodes_share_one_platform_and_one_audit_chain() {
         .collect();
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
 
-    // root token + the house provider + first org + user + the user's
-    // sign-in token + 12 organisations.
+    // root token + the platform's first keys + the house provider + first
+    // org + user + the user's sign-in token + 12 organisations.
     for node in [&a, &b] {
         let verdict = node.cli(&["audit", "verify", "--json"], None);
         assert_eq!(verdict.code, 0, "{} {}", verdict.stdout, verdict.stderr);
-        assert_eq!(verdict.json()["entries"], 17);
+        assert_eq!(verdict.json()["entries"], 18);
     }
     let (_, list) = a.root(Method::GET, "/orgs?limit=500", None).await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(14));
@@ -101,8 +101,8 @@ async fn nodes_starting_together_migrate_once() {
     assert_eq!(verdict.code, 0, "{}", verdict.stdout);
     assert_eq!(
         verdict.json()["entries"],
-        3,
-        "one root token, one house provider, one organisation: {}",
+        4,
+        "one root token, the first keys, one house provider, one organisation: {}",
         verdict.stdout
     );
 }
@@ -137,16 +137,18 @@ async fn background_jobs_run_under_one_lease_shared_by_the_nodes() {
 
     // Every job of the platform is known to both nodes, and has run once
     // (at start-up, on whichever node took it first), not once per node;
-    // the search index's upkeep runs at each node's start, storage upkeep
+    // the search index's upkeep and the keys' rewrap run at each node's
+    // start, storage upkeep
     // only after its first interval.
     let names = [
         "invoice-deliveries",
+        "key-rewrap",
         "quota-alerts",
         "search-index",
         "sessions",
         "webhooks",
     ];
-    let expected = [1, 1, 2, 1, 1];
+    let expected = [1, 2, 1, 2, 1, 1];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let (status, jobs) = b.root(Method::GET, "/jobs", None).await;

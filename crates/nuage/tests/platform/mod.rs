@@ -5,5 +5,6 @@ pub(crate) mod api;
 pub(crate) mod audit;
 pub(crate) mod cli;
 pub(crate) mod cluster;
+pub(crate) mod keys;
 pub(crate) mod mail;
 pub(crate) mod startup;

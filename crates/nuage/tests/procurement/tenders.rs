@@ -709,6 +709,42 @@ async fn bids_are_sealed_by_the_client_and_their_receipts_prove_them() {
     );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.starts_with("valid:"), "{}", out.stdout);
+    // Once the platform's signing key turns, the receipt still checks with
+    // the key of its own epoch, from the published history.
+    let (status, rotated) = app
+        .root(Method::POST, "/platform/keys/signing/rotate", None)
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let out = cli(
+        app,
+        "unused",
+        &[
+            "tender",
+            "receipt",
+            "verify",
+            "--file",
+            &receipt,
+            "--envelope",
+            &envelope,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let mut forged_epoch: Value =
+        serde_json::from_str(&std::fs::read_to_string(&receipt).expect("receipt")).expect("json");
+    assert_eq!(forged_epoch["key_epoch"], 1);
+    forged_epoch["key_epoch"] = json!(2);
+    let forged_path = path("forged-epoch.json");
+    std::fs::write(&forged_path, forged_epoch.to_string()).expect("write");
+    let out = cli(
+        app,
+        "unused",
+        &["tender", "receipt", "verify", "--file", &forged_path],
+    );
+    assert_eq!(
+        out.code, 1,
+        "another epoch's key does not check it: {}",
+        out.stdout
+    );
     let mut altered: Value =
         serde_json::from_str(&std::fs::read_to_string(&receipt).expect("receipt")).expect("json");
     altered["receipt"]["received_at_ms"] = json!(START + 1);
