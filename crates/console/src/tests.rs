@@ -30,6 +30,7 @@ async fn console() -> Console {
         session_ttl: std::time::Duration::from_secs(3600),
         mail_limits: Default::default(),
         clock: std::sync::Arc::new(nuage_service::SystemClock),
+        key_provider: None,
     };
     let (platform, _) = Platform::start(
         db,

@@ -43,6 +43,8 @@ pub struct Config {
     pub insecure_http: bool,
     /// The master key file; `DATA_DIR/master.key` when unset.
     pub master_key_file: Option<PathBuf>,
+    /// Where new epochs of the platform's keys are made (docs/keys.md).
+    pub keys: KeysConfig,
     pub tls: Option<TlsConfig>,
     pub database: DatabaseConfig,
     pub log: LogConfig,
@@ -143,6 +145,46 @@ pub struct BillingConfig {
     pub pa: Option<PaConfig>,
     /// Chorus Pro, which invoices to public bodies go through (PISTE).
     pub chorus_pro: Option<ChorusProConfig>,
+}
+
+/// Where the platform's keys are made.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// `file`: derived from the master key file; `pkcs11`: made and used
+    /// inside an HSM (`[keys.pkcs11]`). Epochs made by the master key file
+    /// stay readable with it after a move to an HSM.
+    pub provider: KeyProviderKind,
+    pub pkcs11: Option<Pkcs11Config>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyProviderKind {
+    #[default]
+    File,
+    Pkcs11,
+}
+
+/// An HSM through its PKCS#11 library.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The vendor's library (SoftHSM2: `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// The user PIN, a string: better from `NUAGE_KEYS__PKCS11__PIN`, where
+    /// a PIN of digits alone is given in double quotes (`'"1234"'`).
+    #[serde(serialize_with = "never_serialize_required_secret")]
+    pub pin: SecretString,
+    /// What the labels of the platform's keys start with (`nuage-kek-1`…).
+    #[serde(default = "default_label_prefix")]
+    pub label_prefix: String,
+}
+
+fn default_label_prefix() -> String {
+    "nuage".into()
 }
 
 /// The plateforme agréée's endpoint for invoices, and Nuage's token there.
@@ -479,6 +521,7 @@ impl Default for Config {
             public_url: None,
             insecure_http: false,
             master_key_file: None,
+            keys: KeysConfig::default(),
             tls: None,
             database: DatabaseConfig {
                 url: None,
@@ -533,7 +576,7 @@ impl<P: Provider> Provider for Aliased<P> {
 /// The top-level keys that `NUAGE_` variables may set. Other `NUAGE_`
 /// variables (the client's `NUAGE_CLI_*`, `NUAGE_ROOT_TOKEN`) are not
 /// configuration of the server.
-const ENV_KEYS: [&str; 23] = [
+const ENV_KEYS: [&str; 24] = [
     "data_dir",
     "listen",
     "s3_listen",
@@ -547,6 +590,7 @@ const ENV_KEYS: [&str; 23] = [
     "public_url",
     "insecure_http",
     "master_key_file",
+    "keys",
     "tls",
     "database",
     "log",
@@ -648,6 +692,9 @@ impl Config {
                 "refusing to listen on {addr} without TLS: give --tls-cert and --tls-key, \
                  or --insecure-http if a TLS proxy stands in front"
             );
+        }
+        if self.keys.provider == KeyProviderKind::Pkcs11 && self.keys.pkcs11.is_none() {
+            bail!("keys.provider is pkcs11: give [keys.pkcs11] (module, token_label, pin)");
         }
         if self.catalogue.house_name.trim().is_empty()
             || self.catalogue.house_name.chars().count() > 200

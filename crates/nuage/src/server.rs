@@ -5,6 +5,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,8 +20,9 @@ use nuage_db::Db;
 use nuage_market::{Catalogue, CatalogueSettings};
 use nuage_procurement::{Procurement, ProcurementSettings};
 use nuage_service::jobs::Jobs;
+use nuage_service::key_provider::pkcs11::{Pkcs11KeyProvider, Pkcs11Settings};
 use nuage_service::keys::{KeyOrigin, write_private};
-use nuage_service::{Mailer, MasterKey, Platform, PlatformSettings, SmtpSettings};
+use nuage_service::{KeyProvider, Mailer, MasterKey, Platform, PlatformSettings, SmtpSettings};
 use nuage_storage::blobs::BackendSettings;
 use nuage_storage::{Region, Storage, StorageSettings};
 use serde::Serialize;
@@ -28,7 +30,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::config::Config;
+use crate::config::{Config, KeyProviderKind, KeysConfig};
 use crate::listener::{ConnectionCounts, LimitAcceptor};
 use crate::proxies::TrustedProxies;
 use crate::telemetry;
@@ -173,6 +175,7 @@ impl Application {
                 invitations_per_org_per_day: config.server.invitations_per_org_per_day,
             },
             clock: hooks.clock(),
+            key_provider: key_provider(&config.keys)?,
         };
         let (platform, report) =
             Platform::start(db, key, mailer, settings, root_token.as_deref()).await?;
@@ -845,4 +848,21 @@ pub fn announce(addresses: &Addresses, data_dir: &Path) -> anyhow::Result<()> {
     )?;
     println!("{line}");
     Ok(())
+}
+
+/// The HSM the configuration names, opened; none for the master key file.
+fn key_provider(keys: &KeysConfig) -> anyhow::Result<Option<Arc<dyn KeyProvider>>> {
+    Ok(match (keys.provider, &keys.pkcs11) {
+        (KeyProviderKind::Pkcs11, Some(hsm)) => {
+            let provider = Pkcs11KeyProvider::open(&Pkcs11Settings {
+                module: hsm.module.clone(),
+                token_label: hsm.token_label.clone(),
+                pin: hsm.pin.clone(),
+                label_prefix: hsm.label_prefix.clone(),
+            })?;
+            tracing::info!(token = %hsm.token_label, "the platform's new keys are made in the HSM");
+            Some(Arc::new(provider))
+        }
+        _ => None,
+    })
 }

@@ -23,6 +23,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::MasterKey;
 
+pub mod pkcs11;
+
 /// Holds the platform's keys of each purpose and epoch, and does with them
 /// what must not happen outside it: wrap and unwrap organisations' keys,
 /// sign. A provider that keeps its keys in hardware never hands them out;
@@ -30,8 +32,16 @@ use crate::keys::MasterKey;
 /// record's link is computed with it, too often for a round trip).
 #[async_trait]
 pub trait KeyProvider: Send + Sync + std::fmt::Debug {
-    /// The provider's kind, as the operator configures it (`file` today).
+    /// The provider's kind, as the operator configures it (`file`,
+    /// `pkcs11`).
     fn kind(&self) -> &'static str;
+
+    /// Makes the key of `purpose` at `epoch` unless it exists, as the epoch
+    /// starts. A provider whose keys derive from one secret has nothing to
+    /// make.
+    async fn create_key(&self, _purpose: KeyPurpose, _epoch: u32) -> ServiceResult<()> {
+        Ok(())
+    }
 
     /// `key` wrapped for `org` by the key-encryption key of `epoch` (at
     /// least 1), in the stored form that names the epoch
@@ -153,12 +163,109 @@ impl KeyProvider for FileKeyProvider {
     }
 }
 
+/// The platform's keys across providers: each epoch is served by the
+/// provider that made it (as `platform_keys` records), and a new epoch by
+/// the configured one. Moving the keys into an HSM is configuring it and
+/// rotating: the epochs the master key file made stay readable with it.
+#[derive(Debug)]
+pub struct KeyRing {
+    file: FileKeyProvider,
+    active: Arc<dyn KeyProvider>,
+    recorded: std::sync::RwLock<std::collections::HashMap<(KeyPurpose, u32), String>>,
+}
+
+impl KeyRing {
+    /// `active` makes new epochs; the master key file serves the epochs it
+    /// made (and keys sealed before epochs existed).
+    pub fn new(file: FileKeyProvider, active: Option<Arc<dyn KeyProvider>>) -> Self {
+        let active = active.unwrap_or_else(|| Arc::new(file.clone()));
+        Self {
+            file,
+            active,
+            recorded: Default::default(),
+        }
+    }
+
+    /// Records which provider made an epoch.
+    pub fn record(&self, purpose: KeyPurpose, epoch: u32, provider: &str) {
+        self.recorded
+            .write()
+            .expect("the key ring's lock")
+            .insert((purpose, epoch), provider.to_owned());
+    }
+
+    fn serving(&self, purpose: KeyPurpose, epoch: u32) -> ServiceResult<&dyn KeyProvider> {
+        let recorded = self.recorded.read().expect("the key ring's lock");
+        match recorded.get(&(purpose, epoch)).map(String::as_str) {
+            None => Ok(self.active.as_ref()),
+            Some("file") => Ok(&self.file),
+            Some(kind) if kind == self.active.kind() => Ok(self.active.as_ref()),
+            Some(kind) => Err(ServiceError::Internal(format!(
+                "epoch {epoch} of the {} key is in the {kind} key provider, which this node is not configured with",
+                purpose.as_str()
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl KeyProvider for KeyRing {
+    fn kind(&self) -> &'static str {
+        self.active.kind()
+    }
+
+    async fn create_key(&self, purpose: KeyPurpose, epoch: u32) -> ServiceResult<()> {
+        self.serving(purpose, epoch)?
+            .create_key(purpose, epoch)
+            .await
+    }
+
+    async fn wrap_org_key(&self, org: &OrgId, key: &[u8; 32], epoch: u32) -> ServiceResult<String> {
+        self.serving(KeyPurpose::Kek, epoch)?
+            .wrap_org_key(org, key, epoch)
+            .await
+    }
+
+    async fn unwrap_org_key(&self, org: &OrgId, wrapped: &str) -> ServiceResult<[u8; 32]> {
+        match split_wrapped(wrapped)?.0 {
+            0 => self.file.unwrap_org_key(org, wrapped).await,
+            epoch => {
+                self.serving(KeyPurpose::Kek, epoch)?
+                    .unwrap_org_key(org, wrapped)
+                    .await
+            }
+        }
+    }
+
+    async fn sign(&self, epoch: u32, message: &[u8]) -> ServiceResult<[u8; 64]> {
+        self.serving(KeyPurpose::Signing, epoch)?
+            .sign(epoch, message)
+            .await
+    }
+
+    async fn signing_public_key(&self, epoch: u32) -> ServiceResult<[u8; 32]> {
+        self.serving(KeyPurpose::Signing, epoch)?
+            .signing_public_key(epoch)
+            .await
+    }
+
+    fn audit_key(&self, epoch: u32) -> ServiceResult<[u8; 32]> {
+        self.serving(KeyPurpose::Audit, epoch)?.audit_key(epoch)
+    }
+
+    async fn fingerprint(&self, purpose: KeyPurpose, epoch: u32) -> ServiceResult<String> {
+        self.serving(purpose, epoch)?
+            .fingerprint(purpose, epoch)
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// What every provider must do; a new provider runs it too.
-    async fn contract(provider: &dyn KeyProvider, other: &dyn KeyProvider) {
+    pub(super) async fn contract(provider: &dyn KeyProvider, other: &dyn KeyProvider) {
         let org = OrgId::new();
         let key = [7u8; 32];
         let wrapped = provider.wrap_org_key(&org, &key, 1).await.expect("wrap");

@@ -23,13 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nuage_db::Db;
-use nuage_db::repo::{keys as key_repo, settings};
+use nuage_db::repo::{keys as key_repo, platform_keys as platform_keys_repo, settings};
 use nuage_domain::ids::{OrgId, TokenId, UserId};
+use nuage_domain::platform_key::KeyPurpose;
 use serde::Serialize;
 
 pub use audit::{AuditEntry, AuditEvent, AuditTrail, ChainReport};
 pub use error::{ServiceError, ServiceResult};
-pub use key_provider::{FileKeyProvider, KeyProvider};
+pub use key_provider::{FileKeyProvider, KeyProvider, KeyRing};
 pub use keys::MasterKey;
 pub use mail::{Mailer, SmtpSettings};
 
@@ -233,6 +234,9 @@ pub struct PlatformSettings {
     pub mail_limits: MailLimits,
     /// What time it is ([`SystemClock`] unless a test sets one).
     pub clock: Arc<dyn Clock>,
+    /// Where new epochs of the platform's keys are made (an HSM); the
+    /// master key file when none.
+    pub key_provider: Option<Arc<dyn KeyProvider>>,
 }
 
 /// Limits on the e-mails anyone can make the platform send (invitations,
@@ -258,7 +262,7 @@ impl Default for MailLimits {
 struct Inner {
     db: Db,
     key: Arc<MasterKey>,
-    key_provider: Arc<dyn KeyProvider>,
+    keys: Arc<KeyRing>,
     audit: AuditTrail,
     mailer: Mailer,
     settings: PlatformSettings,
@@ -304,16 +308,29 @@ impl Platform {
             )));
         }
         drop(conn);
-        let key_provider: Arc<dyn KeyProvider> = Arc::new(FileKeyProvider::new(key.clone()));
+        let keys = Arc::new(KeyRing::new(
+            FileKeyProvider::new(key.clone()),
+            settings.key_provider.clone(),
+        ));
+        for row in platform_keys_repo::all(&mut *db.acquire().await?).await? {
+            if row.provider != "file" && row.provider != keys.kind() {
+                return Err(ServiceError::Internal(format!(
+                    "epoch {} of this platform's {} key is in the {} key provider: configure it ([keys] in the configuration)",
+                    row.epoch, row.purpose, row.provider
+                )));
+            }
+            let known = KeyPurpose::parse(&row.purpose)?;
+            keys.record(known, audit::epoch(row.epoch)?, &row.provider);
+        }
         let audit = AuditTrail::new(
-            key_provider.clone(),
+            keys.clone(),
             settings.data_dir.join("audit-checkpoint.json"),
             settings.clock.clone(),
         );
         let platform = Self {
             inner: Arc::new(Inner {
                 db,
-                key_provider,
+                keys,
                 key,
                 audit,
                 mailer,
@@ -321,8 +338,9 @@ impl Platform {
                 probe: std::sync::OnceLock::new(),
             }),
         };
-        let generated_root_token = platform.ensure_root_token(root_token).await?;
+        // First: every audited change needs the audit key.
         platform.record_first_keys().await?;
+        let generated_root_token = platform.ensure_root_token(root_token).await?;
         let chain = platform
             .inner
             .audit
@@ -410,9 +428,9 @@ impl Platform {
         &self.inner.key
     }
 
-    /// What wraps organisations' keys.
-    pub fn key_provider(&self) -> &dyn KeyProvider {
-        self.inner.key_provider.as_ref()
+    /// The platform's keys, each epoch with the provider that made it.
+    pub fn key_provider(&self) -> &KeyRing {
+        &self.inner.keys
     }
 
     pub fn mailer(&self) -> &Mailer {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::epoch;
+use crate::key_provider::KeyProvider;
 use crate::{AuditEvent, Platform, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// One key of the platform, as published.
@@ -72,6 +73,9 @@ impl Platform {
     /// Records epoch 1 of every purpose this database has no key of yet.
     pub(crate) async fn record_first_keys(&self) -> ServiceResult<()> {
         let mut tx = self.db().begin_write().await?;
+        // Nodes starting together make each key once: the chain's head row
+        // is locked while the keys are made and recorded.
+        repo::lock_chain(&mut tx).await?;
         let mut recorded = Vec::new();
         for purpose in KeyPurpose::ALL {
             if repo::current(&mut tx, purpose.as_str()).await?.is_some() {
@@ -80,6 +84,7 @@ impl Platform {
             let row = self.key_row(purpose, 1).await?;
             if repo::insert_if_absent(&mut tx, &row).await? {
                 recorded.push(purpose.as_str());
+                self.key_provider().record(purpose, 1, &row.provider);
             }
         }
         if recorded.is_empty() {
@@ -95,8 +100,10 @@ impl Platform {
         .await
     }
 
+    /// Makes the key of a new epoch, and the row that records it.
     async fn key_row(&self, purpose: KeyPurpose, epoch: u32) -> ServiceResult<PlatformKeyRow> {
         let provider = self.key_provider();
+        provider.create_key(purpose, epoch).await?;
         let public_key = match purpose {
             KeyPurpose::Signing => Some(hex::encode(provider.signing_public_key(epoch).await?)),
             _ => None,
@@ -141,6 +148,9 @@ impl Platform {
         // first: no record is linked with a key the head no longer names.
         let next = match purpose {
             KeyPurpose::Kek => {
+                // As for the chain's keys, one rotation at a time across
+                // nodes: the key is made under the lock.
+                repo::lock_chain(&mut tx).await?;
                 let current = repo::current(&mut tx, purpose.as_str())
                     .await?
                     .map_or(0, |r| r.epoch);
@@ -172,9 +182,11 @@ impl Platform {
             })),
         )
         .await?;
+        self.key_provider().record(purpose, next, &row.provider);
         tracing::info!(
             purpose = purpose.as_str(),
             epoch = next,
+            provider = %row.provider,
             "a platform key was rotated"
         );
         PlatformKey::try_from(row)

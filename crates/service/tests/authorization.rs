@@ -31,6 +31,7 @@ async fn platform(test: &TestDb, dir: &std::path::Path) -> Platform {
             invitations_per_org_per_day: 50,
         },
         clock: Arc::new(SystemClock),
+        key_provider: None,
     };
     let (platform, _) = Platform::start(
         test.node().await,

@@ -38,7 +38,7 @@ use nuage_domain::website::WebsiteConfig;
 use serde::{Deserialize, Serialize};
 
 use nuage_service::audit::AuditEvent;
-use nuage_service::{Platform, Principal, RequestMeta, ServiceError};
+use nuage_service::{KeyProvider, Platform, Principal, RequestMeta, ServiceError};
 
 use blobs::{Backend, BackendSettings};
 use crypto::WrappingKey;

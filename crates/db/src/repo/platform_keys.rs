@@ -81,6 +81,16 @@ pub async fn retire_before(
     Ok(())
 }
 
+/// Locks the audit chain's head row until the transaction ends (as an
+/// append does), without changing it: what is done meanwhile is done by one
+/// node at a time. Call it first in its transaction.
+pub async fn lock_chain(conn: &mut AnyConnection) -> Result<(), DbError> {
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A key whose current epoch the audit chain's head holds.
 #[derive(Debug, Clone, Copy)]
 pub enum ChainKey {

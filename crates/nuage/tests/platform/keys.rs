@@ -7,7 +7,10 @@ use reqwest::Method;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::helpers::{Spawn, TestApp, create_bucket, get_bytes, put, random_root_token, spawn};
+use crate::helpers::{
+    NUAGE, Spawn, TestApp, create_bucket, get_bytes, output_within_a_minute, put,
+    random_root_token, spawn,
+};
 
 /// The published keys, asked without credentials.
 async fn published(app: &TestApp) -> Vec<Value> {
@@ -334,4 +337,155 @@ async fn keys_sealed_before_epochs_are_rewrapped_at_start() {
             .expect("org key");
     assert_eq!(epoch, 1);
     assert!(sealed.starts_with("1:"), "{sealed}");
+}
+
+/// The settings of the SoftHSM2 token nextest's setup script made for the
+/// run (scripts/ensure-softhsm), under labels of this test's own.
+fn softhsm_env(prefix: &str) -> Vec<(String, String)> {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests with cargo nextest (scripts/ensure-softhsm)")
+        })
+    };
+    [
+        ("NUAGE_KEYS__PROVIDER", "pkcs11".to_owned()),
+        ("NUAGE_KEYS__PKCS11__MODULE", var("SOFTHSM_TEST_MODULE")),
+        ("NUAGE_KEYS__PKCS11__TOKEN_LABEL", var("SOFTHSM_TEST_TOKEN")),
+        // Quoted: figment would read digits alone as a number.
+        ("NUAGE_KEYS__PKCS11__PIN", "\"1234\"".to_owned()),
+        ("NUAGE_KEYS__PKCS11__LABEL_PREFIX", prefix.to_owned()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v))
+    .to_vec()
+}
+
+/// An operator moves the platform's keys into an HSM by configuring it and
+/// rotating: new epochs are made and used inside the HSM, the epochs the
+/// master key file made stay readable, and the master key file alone no
+/// longer opens an organisation's key.
+#[tokio::test]
+async fn keys_move_into_an_hsm_by_rotation() {
+    use nuage_service::{FileKeyProvider, KeyProvider, MasterKey};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let token = random_root_token();
+    let hsm = softhsm_env(&format!("it-{}", uuid::Uuid::new_v4().simple()));
+    let app = spawn(Spawn {
+        data_dir: Some(data_dir.clone()),
+        root_token: Some(token.clone()),
+        ..Spawn::default()
+    })
+    .await;
+    let tenant = app.tenant("Vers Le HSM").await;
+    let s3 = app.s3_client(&tenant);
+    create_bucket(&s3, "vers-le-hsm").await;
+    put(
+        &s3,
+        "vers-le-hsm",
+        "file.txt",
+        ByteStream::from_static(b"under the file's key"),
+    )
+    .await;
+    let database_url = app.database_url.clone();
+    drop(app);
+
+    let node = |env: Vec<(String, String)>| Spawn {
+        data_dir: Some(data_dir.clone()),
+        root_token: Some(token.clone()),
+        database_url: Some(database_url.clone()),
+        env,
+        ..Spawn::default()
+    };
+    let app = spawn(node(hsm.clone())).await;
+    let s3 = app.s3_client(&tenant);
+    for purpose in ["kek", "audit", "signing"] {
+        let (status, rotated) = app
+            .root(
+                Method::POST,
+                &format!("/platform/keys/{purpose}/rotate"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{rotated}");
+        assert_eq!(rotated["provider"], "pkcs11", "{rotated}");
+    }
+    let keys = published(&app).await;
+    for purpose in ["kek", "audit", "signing"] {
+        assert_eq!(key(&keys, purpose, 1)["provider"], "file", "{keys:?}");
+        assert_eq!(key(&keys, purpose, 2)["provider"], "pkcs11", "{keys:?}");
+    }
+    let outcome = app.run_job("key-rewrap").await;
+    assert!(
+        outcome.contains("1 organisation keys wrapped at epoch 2, 0 behind"),
+        "{outcome}"
+    );
+    put(
+        &s3,
+        "vers-le-hsm",
+        "hsm.txt",
+        ByteStream::from_static(b"under the HSM's key"),
+    )
+    .await;
+    app.create_org("Après Le HSM").await;
+    let verdict = app.cli(&["audit", "verify", "--json"], None);
+    assert_eq!(verdict.code, 0, "{} {}", verdict.stdout, verdict.stderr);
+
+    // The master key file alone no longer opens the organisation's key.
+    let (master, _) =
+        MasterKey::load_or_generate(&data_dir.join("master.key")).expect("master key");
+    let mut db = app.database().await;
+    let stored: String = sqlx::query_scalar("SELECT sealed_key FROM org_keys")
+        .fetch_one(&mut db)
+        .await
+        .expect("org key");
+    let org = nuage_domain::ids::OrgId::parse(&tenant.org).expect("org id");
+    assert!(
+        FileKeyProvider::new(std::sync::Arc::new(master))
+            .unwrap_org_key(&org, &stored)
+            .await
+            .is_err(),
+        "the key-encryption key is in the HSM"
+    );
+    drop(db);
+    drop(app);
+
+    // A node without the HSM refuses to start, saying why.
+    let out = output_within_a_minute(
+        std::process::Command::new(NUAGE)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(&data_dir)
+            .env("NUAGE_DATABASE__URL", &database_url)
+            .env("NUAGE_ROOT_TOKEN", &token),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in the pkcs11 key provider"), "{stderr}");
+
+    // With it, everything reads, and the chain and its checkpoint (signed
+    // in the HSM) check.
+    let app = spawn(node(hsm)).await;
+    assert!(
+        !app.log().contains("AUDIT CHAIN IS BROKEN"),
+        "{}",
+        app.log()
+    );
+    let s3 = app.s3_client(&tenant);
+    assert_eq!(
+        &get_bytes(&s3, "vers-le-hsm", "file.txt").await[..],
+        b"under the file's key"
+    );
+    assert_eq!(
+        &get_bytes(&s3, "vers-le-hsm", "hsm.txt").await[..],
+        b"under the HSM's key"
+    );
+    let verdict = app.cli(&["audit", "verify", "--json"], None);
+    assert_eq!(verdict.code, 0, "{} {}", verdict.stdout, verdict.stderr);
 }
