@@ -95,6 +95,8 @@ pub fn router(platform: Platform) -> Router {
                 storage::set_public_access_block
             ))
             .routes(routes!(storage::usage))
+            .routes(routes!(storage::org_key))
+            .routes(routes!(storage::rotate_org_key))
             .routes(routes!(storage::daily_usage))
             .routes(routes!(storage::access_log))
             .routes(routes!(storage::maintain))

@@ -81,7 +81,7 @@ pub fn jobs(
         Job::with(
             "key-rewrap",
             schedule.housekeeping,
-            platform.clone(),
+            storage.clone(),
             rewrap_keys,
         )
         .first(FirstRun::AtStart),
@@ -139,10 +139,16 @@ async fn forget_sessions(platform: Platform) -> ServiceResult<String> {
     Ok(format!("{gone} expired sessions deleted"))
 }
 
-async fn rewrap_keys(platform: Platform) -> ServiceResult<String> {
-    let progress = platform.rewrap_org_keys().await?;
+/// Organisation keys under the current key-encryption key, then the data
+/// keys of organisations whose key was rotated.
+async fn rewrap_keys(storage: Storage) -> ServiceResult<String> {
+    let progress = storage.platform().rewrap_org_keys().await?;
+    let data_keys = storage
+        .rewrap_data_keys()
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(format!(
-        "{} organisation keys wrapped at epoch {}, {} behind",
+        "{} organisation keys wrapped at epoch {}, {} behind; {data_keys} data keys rewrapped",
         progress.rewrapped, progress.epoch, progress.remaining
     ))
 }

@@ -18,18 +18,45 @@ pub const CHUNK: usize = 64 * 1024;
 /// Bytes each chunk grows by (the GCM tag).
 pub const TAG: usize = 16;
 
-/// A key that wraps data keys: an organisation's, or a customer's (SSE-C).
-pub struct WrappingKey(Aes256Gcm);
+/// A key that wraps data keys: a version of an organisation's key, or a
+/// customer's (SSE-C, version 0).
+pub struct WrappingKey {
+    cipher: Aes256Gcm,
+    version: u32,
+}
 
 impl std::fmt::Debug for WrappingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WrappingKey(..)")
+        write!(f, "WrappingKey(version {}, ..)", self.version)
+    }
+}
+
+/// The version of the organisation's key a wrapped data key names: `2:…`
+/// is version 2; a key wrapped before versions (or by a customer's key)
+/// has no prefix and reads as version 1.
+pub fn wrapped_version(wrapped: &str) -> Option<u32> {
+    match wrapped.split_once(':') {
+        None => Some(1),
+        Some((version, _)) => version.parse().ok().filter(|v| *v >= 2),
     }
 }
 
 impl WrappingKey {
+    /// A customer's key (SSE-C).
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        Self(Aes256Gcm::new(bytes.into()))
+        Self::versioned(bytes, 0)
+    }
+
+    /// Version `version` of an organisation's key.
+    pub fn versioned(bytes: &[u8; 32], version: u32) -> Self {
+        Self {
+            cipher: Aes256Gcm::new(bytes.into()),
+            version,
+        }
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     pub fn random_bytes() -> [u8; 32] {
@@ -50,35 +77,42 @@ impl WrappingKey {
         .concat()
     }
 
-    /// Wraps a fresh data key for a blob; returns the key and its wrapped form.
+    /// Wraps a fresh data key for a blob; returns the key and its wrapped
+    /// form, which names this key's version.
     pub fn new_data_key(&self, blob: &BlobContext) -> (DataKey, String) {
         let key = Self::random_bytes();
+        (DataKey(Aes256Gcm::new(&key.into())), self.wrap(blob, &key))
+    }
+
+    fn wrap(&self, blob: &BlobContext, key: &[u8; 32]) -> String {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let mut out = nonce.to_vec();
         out.extend(
-            self.0
+            self.cipher
                 .encrypt(
                     &nonce,
                     Payload {
-                        msg: &key,
+                        msg: key,
                         aad: &Self::aad(blob),
                     },
                 )
                 .expect("AES-GCM encrypts 32 bytes"),
         );
-        (DataKey(Aes256Gcm::new(&key.into())), B64.encode(out))
+        match self.version {
+            0 | 1 => B64.encode(out),
+            v => format!("{v}:{}", B64.encode(out)),
+        }
     }
 
-    /// Unwraps a blob's data key; `None` when it was not wrapped by this key
-    /// for this blob.
-    pub fn open_data_key(&self, blob: &BlobContext, wrapped: &str) -> Option<DataKey> {
-        let bytes = B64.decode(wrapped).ok()?;
+    fn unwrap(&self, blob: &BlobContext, wrapped: &str) -> Option<[u8; 32]> {
+        let text = wrapped.split_once(':').map_or(wrapped, |(_, t)| t);
+        let bytes = B64.decode(text).ok()?;
         if bytes.len() < 12 {
             return None;
         }
         let (nonce, ct) = bytes.split_at(12);
         let key = self
-            .0
+            .cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -87,8 +121,20 @@ impl WrappingKey {
                 },
             )
             .ok()?;
-        let key: [u8; 32] = key.try_into().ok()?;
+        key.try_into().ok()
+    }
+
+    /// Unwraps a blob's data key; `None` when it was not wrapped by this key
+    /// for this blob.
+    pub fn open_data_key(&self, blob: &BlobContext, wrapped: &str) -> Option<DataKey> {
+        let key = self.unwrap(blob, wrapped)?;
         Some(DataKey(Aes256Gcm::new(&key.into())))
+    }
+
+    /// The same data key, wrapped by `self` instead of `old`: the blob is
+    /// not touched. `None` when `old` did not wrap it for this blob.
+    pub fn rewrap(&self, old: &WrappingKey, blob: &BlobContext, wrapped: &str) -> Option<String> {
+        Some(self.wrap(blob, &old.unwrap(blob, wrapped)?))
     }
 }
 
@@ -222,6 +268,32 @@ mod tests {
         assert!(org.open_data_key(&ctx("v2", 1), &wrapped).is_none());
         let other = WrappingKey::from_bytes(&WrappingKey::random_bytes());
         assert!(other.open_data_key(&blob, &wrapped).is_none());
+    }
+
+    #[test]
+    fn a_data_key_rewrapped_by_a_new_version_is_the_same_key() {
+        let v1 = WrappingKey::versioned(&WrappingKey::random_bytes(), 1);
+        let v2 = WrappingKey::versioned(&WrappingKey::random_bytes(), 2);
+        let blob = ctx("v1", 1);
+        let (key, wrapped) = v1.new_data_key(&blob);
+        assert_eq!(wrapped_version(&wrapped), Some(1));
+        let mut ct = Vec::new();
+        key.seal_chunk(&blob, 0, true, b"kept", &mut ct);
+        let rewrapped = v2.rewrap(&v1, &blob, &wrapped).expect("rewrapped");
+        assert_eq!(wrapped_version(&rewrapped), Some(2));
+        assert!(rewrapped.starts_with("2:"));
+        // Only the new version opens it, and the chunk sealed before opens.
+        assert!(v1.open_data_key(&blob, &rewrapped).is_none());
+        let again = v2.open_data_key(&blob, &rewrapped).expect("opens");
+        assert_eq!(
+            again.open_chunk(&blob, 0, true, &ct).as_deref(),
+            Some(&b"kept"[..])
+        );
+        // A key that did not wrap it rewraps nothing; nor for another blob.
+        assert!(v2.rewrap(&v2, &blob, &wrapped).is_none());
+        assert!(v2.rewrap(&v1, &ctx("v2", 1), &wrapped).is_none());
+        assert_eq!(wrapped_version("x:abc"), None);
+        assert_eq!(wrapped_version("1:abc"), None, "version 1 has no prefix");
     }
 
     #[test]

@@ -89,7 +89,6 @@ impl Storage {
         file: &SealedFile,
     ) -> ServiceResult<Vec<u8>> {
         let backend = self.backend(&file.region).map_err(internal)?;
-        let wrapping = self.org_key(org).await.map_err(internal)?;
         let ctx = BlobContext {
             org: org.to_string(),
             object: context.to_owned(),
@@ -97,9 +96,10 @@ impl Storage {
             part: 0,
         };
         let damaged = || ServiceError::Internal(format!("sealed file {} is damaged", file.blob_id));
-        let data_key = wrapping
-            .open_data_key(&ctx, &file.wrapped_key)
-            .ok_or_else(damaged)?;
+        let data_key = self
+            .open_data_key(org, None, &ctx, &file.wrapped_key)
+            .await
+            .map_err(|_| damaged())?;
         let sealed = backend
             .read(&file.blob_id, 0, sealed_len(file.size) as usize)
             .await

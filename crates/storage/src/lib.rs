@@ -18,6 +18,7 @@ pub mod multipart;
 pub mod object_lock;
 pub mod objects;
 pub mod recorder;
+pub mod rotation;
 pub mod shares;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
+use nuage_db::repo::org_keys;
 use nuage_db::repo::storage as repo;
 use nuage_domain::billing::{DayUsage, HourUsage, Period, daily_usage};
 use nuage_domain::ids::OrgId;
@@ -272,6 +274,8 @@ struct Inner {
     settings: StorageSettings,
     backends: HashMap<String, Backend>,
     org_keys: RwLock<HashMap<String, Arc<WrappingKey>>>,
+    /// Earlier versions of organisations' keys, by organisation and version.
+    retired_org_keys: RwLock<HashMap<(String, u32), Arc<WrappingKey>>>,
     recorder: Recorder,
     dns: domains::TxtLookup,
     /// Counts this process's committed changes to what buckets show: a
@@ -322,6 +326,7 @@ impl Storage {
                 settings,
                 backends,
                 org_keys: RwLock::new(HashMap::new()),
+                retired_org_keys: RwLock::new(HashMap::new()),
                 recorder,
                 dns,
                 changes: AtomicU64::new(0),
@@ -364,6 +369,8 @@ impl Storage {
     /// Notes a committed change of buckets' settings (after its commit).
     fn settings_committed(&self) {
         self.inner.settings_epoch.fetch_add(1, Ordering::AcqRel);
+        // An organisation's key may have been rotated.
+        self.inner.org_keys.write().expect("lock").clear();
         self.changed();
     }
 
@@ -423,15 +430,18 @@ impl Storage {
         })
     }
 
-    /// The organisation's key, created on first use, wrapped by the
-    /// platform's [`KeyProvider`](nuage_service::KeyProvider).
+    /// The current version of the organisation's key, created on first
+    /// use, wrapped by the platform's [`KeyProvider`](nuage_service::KeyProvider).
     async fn org_key(&self, org: &OrgId) -> StorageResult<Arc<WrappingKey>> {
         let id = org.to_string();
         if let Some(k) = self.inner.org_keys.read().expect("lock").get(&id) {
             return Ok(k.clone());
         }
         let db = self.platform().db();
-        let sealed = match repo::org_key(&mut *db.acquire().await?, &id).await? {
+        // Read, and the connection given back, before a key is made (which
+        // takes connections of its own).
+        let stored = org_keys::current(&mut *db.acquire().await?, &id).await?;
+        let current = match stored {
             Some(s) => s,
             None => {
                 let (fresh, epoch) = self
@@ -440,7 +450,7 @@ impl Storage {
                     .await?;
                 let mut tx = db.begin_write().await?;
                 repo::insert_org_key_if_absent(&mut tx, &id, &fresh, epoch, self.now_ms()).await?;
-                let stored = repo::org_key(&mut tx, &id).await?;
+                let stored = org_keys::current(&mut tx, &id).await?;
                 tx.commit().await.map_err(nuage_db::DbError::from)?;
                 stored.ok_or_else(|| ServiceError::Internal("organisation key vanished".into()))?
             }
@@ -448,15 +458,90 @@ impl Storage {
         let bytes = self
             .platform()
             .key_provider()
-            .unwrap_org_key(org, &sealed)
+            .unwrap_org_key(org, &current.sealed_key)
             .await?;
-        let key = Arc::new(WrappingKey::from_bytes(&bytes));
+        let version = u32::try_from(current.version).map_err(|_| {
+            ServiceError::Internal("an organisation key's version is not valid".into())
+        })?;
+        let key = Arc::new(WrappingKey::versioned(&bytes, version));
         self.inner
             .org_keys
             .write()
             .expect("lock")
             .insert(id, key.clone());
         Ok(key)
+    }
+
+    /// The version of the organisation's key that a data key names: the
+    /// current one, or an earlier one kept since a rotation.
+    async fn org_key_version(&self, org: &OrgId, version: u32) -> StorageResult<Arc<WrappingKey>> {
+        let current = self.org_key(org).await?;
+        if current.version() == version {
+            return Ok(current);
+        }
+        let id = org.to_string();
+        if version > current.version() {
+            // Another node rotated: this node's current version is behind.
+            self.forget_org_key(&id);
+            let current = self.org_key(org).await?;
+            if current.version() == version {
+                return Ok(current);
+            }
+        }
+        if let Some(k) = self
+            .inner
+            .retired_org_keys
+            .read()
+            .expect("lock")
+            .get(&(id.clone(), version))
+        {
+            return Ok(k.clone());
+        }
+        let sealed = org_keys::retired(
+            &mut *self.platform().db().acquire().await?,
+            &id,
+            i64::from(version),
+        )
+        .await?
+        .ok_or(StorageError::Corrupt)?;
+        let bytes = self
+            .platform()
+            .key_provider()
+            .unwrap_org_key(org, &sealed)
+            .await?;
+        let key = Arc::new(WrappingKey::versioned(&bytes, version));
+        self.inner
+            .retired_org_keys
+            .write()
+            .expect("lock")
+            .insert((id, version), key.clone());
+        Ok(key)
+    }
+
+    /// Opens a blob's data key: with the customer's key (SSE-C), or the
+    /// version of the organisation's key it names.
+    async fn open_data_key(
+        &self,
+        org: &OrgId,
+        customer: Option<&CustomerKey>,
+        ctx: &crypto::BlobContext,
+        wrapped: &str,
+    ) -> StorageResult<crypto::DataKey> {
+        if let Some(c) = customer {
+            return WrappingKey::from_bytes(&c.key)
+                .open_data_key(ctx, wrapped)
+                .ok_or(StorageError::CustomerKeyMismatch);
+        }
+        let version = crypto::wrapped_version(wrapped).ok_or(StorageError::Corrupt)?;
+        self.org_key_version(org, version)
+            .await?
+            .open_data_key(ctx, wrapped)
+            .ok_or(StorageError::Corrupt)
+    }
+
+    /// Drops this node's copy of the organisation's current key version.
+    fn forget_org_key(&self, org: &str) {
+        self.inner.org_keys.write().expect("lock").remove(org);
     }
 
     /// The bucket, if the caller's organisation owns it.

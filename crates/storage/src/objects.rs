@@ -1011,7 +1011,6 @@ impl Storage {
             (None, None) => (0, size),
         };
         let partial = req.range.is_some() || (req.part_number.is_some() && info.parts > 1);
-        let wrapping = self.wrapping_key(caller, req.customer_key.as_ref()).await?;
         let mut plan = Vec::new();
         let mut offset = 0u64;
         for s in segments {
@@ -1026,14 +1025,9 @@ impl Storage {
                 blob_id: s.blob.clone(),
                 part: s.part,
             };
-            let key =
-                wrapping
-                    .open_data_key(&ctx, &s.key)
-                    .ok_or(if req.customer_key.is_some() {
-                        StorageError::CustomerKeyMismatch
-                    } else {
-                        StorageError::Corrupt
-                    })?;
+            let key = self
+                .open_data_key(&caller.org, req.customer_key.as_ref(), &ctx, &s.key)
+                .await?;
             plan.push(SegmentRead {
                 ctx,
                 key,

@@ -5,6 +5,7 @@ use axum::{Extension, Json};
 use nuage_domain::billing::DayUsage;
 use nuage_domain::bucket_policy::PublicAccessBlock;
 use nuage_storage::recorder::AccessEntry;
+use nuage_storage::rotation::KeyRotation;
 use nuage_storage::{MaintenanceReport, Storage, StorageUsage};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -116,6 +117,32 @@ pub async fn usage(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<StorageUsage>, ApiError> {
     Ok(Json(storage.storage_usage(&who, org_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/key", tag = "storage", params(("org_id" = String, Path)),
+    responses((status = 200, body = KeyRotation, description = "The organisation key's version, and the rewrap of a rotation under way"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn org_key(
+    Extension(storage): Extension<Storage>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<KeyRotation>, ApiError> {
+    Ok(Json(storage.key_rotation(&who, org_id(&id)?).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/orgs/{org_id}/key/rotate", tag = "storage", params(("org_id" = String, Path)),
+    responses((status = 201, body = KeyRotation, description = "A new version wraps the data keys from now on; the earlier ones are rewrapped by the key-rewrap job, no object is rewritten"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn rotate_org_key(
+    Extension(storage): Extension<Storage>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+) -> Result<(axum::http::StatusCode, Json<KeyRotation>), ApiError> {
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(storage.rotate_org_key(&who, &meta, org_id(&id)?).await?),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod mail;
+pub mod org_keys;
 pub mod platform_keys;
 pub mod search;
 pub mod sessions;

@@ -25,6 +25,7 @@ use nuage_service::accounts::{Org, User};
 use nuage_service::platform_keys::{PlatformKey, RewrapProgress};
 use nuage_service::tokens::S3Key;
 use nuage_storage::StorageUsage;
+use nuage_storage::rotation::KeyRotation;
 use output::{date_of_ms, fail, show, urlencode};
 
 #[derive(Debug, Parser)]
@@ -213,12 +214,17 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Start a new epoch of a key: kek (wraps organisation keys, which are
-    /// then rewrapped), audit (links the audit chain) or signing (signs
-    /// checkpoints and receipts). What older epochs made stays readable.
+    /// Start a new epoch of a platform key: kek (wraps organisation keys,
+    /// which are then rewrapped), audit (links the audit chain) or signing
+    /// (signs checkpoints and receipts); or a new version of an
+    /// organisation's key (`org --org ID`), whose data keys are then
+    /// rewrapped. What older epochs and versions made stays readable.
     Rotate {
-        /// kek, audit or signing.
+        /// kek, audit, signing, or org.
         purpose: String,
+        /// The organisation, for `org`.
+        #[arg(long)]
+        org: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -613,8 +619,38 @@ async fn run_admin(client: &Client, command: &AdminCommand) -> Result<(), Client
             })?;
         }
         AdminCommand::Keys {
-            command: KeysCommand::Rotate { purpose, json },
+            command:
+                KeysCommand::Rotate {
+                    purpose,
+                    org: Some(org),
+                    json,
+                },
+        } if purpose == "org" => {
+            let path = format!("/orgs/{}/key", urlencode(org));
+            client.post(&format!("{path}/rotate"), &json!({})).await?;
+            // The data keys are rewrapped now rather than at the job's next
+            // turn; the answer says how far that went.
+            client.post("/jobs/key-rewrap/run", &json!({})).await?;
+            show(client.get(&path).await?, *json, |k: &KeyRotation| {
+                if k.rewrapping {
+                    format!(
+                        "organisation key version {}: rewrapping, {} data keys so far, {} objects to go",
+                        k.version, k.rewrapped, k.remaining_objects
+                    )
+                } else {
+                    format!(
+                        "organisation key version {}: every data key rewrapped",
+                        k.version
+                    )
+                }
+            })?;
+        }
+        AdminCommand::Keys {
+            command: KeysCommand::Rotate { purpose, json, .. },
         } => {
+            if purpose == "org" {
+                return Err(ClientError::Usage("give the organisation: --org ID".into()));
+            }
             let key = client
                 .post(
                     &format!("/platform/keys/{}/rotate", urlencode(purpose)),
