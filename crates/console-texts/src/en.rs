@@ -191,6 +191,12 @@ pub const EN: Texts = Texts {
     require_totp_intro: "Members without a second factor will not be able to act in the organisation until they enable one.",
     require_totp_checkbox: "Require a second factor of every member",
     require_totp_submit: "Save",
+    org_key_title: "Organisation key",
+    org_key_intro: "Every object has a data key of its own, protected by the organisation's key. Rotating it makes a new version that protects all new data at once, then protects the existing data keys again, without rewriting any object; service goes on meanwhile.",
+    org_key_version: "Version",
+    org_key_rewrapping: "Data keys protected again so far · objects still to look at",
+    org_key_rotate_submit: "Rotate the key",
+    notice_org_key_rotated: "New key version: the existing data keys are being protected again in the background.",
     password_title: "Password",
     password_intro: "To change your password, ask for a link by e-mail:",
 

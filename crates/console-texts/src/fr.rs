@@ -191,6 +191,12 @@ pub const FR: Texts = Texts {
     require_totp_intro: "Les membres sans second facteur ne pourront plus agir dans l'organisation tant qu'ils ne l'auront pas activé.",
     require_totp_checkbox: "Exiger un second facteur de tous les membres",
     require_totp_submit: "Enregistrer",
+    org_key_title: "Clé de l'organisation",
+    org_key_intro: "Chaque objet a sa propre clé de données, protégée par la clé de l'organisation. La faire tourner crée une nouvelle version qui protège aussitôt toute nouvelle donnée, puis protège à nouveau les clés de données existantes, sans réécrire aucun objet ; le service continue pendant ce temps.",
+    org_key_version: "Version",
+    org_key_rewrapping: "Clés de données déjà protégées à nouveau · objets restant à examiner",
+    org_key_rotate_submit: "Faire tourner la clé",
+    notice_org_key_rotated: "Nouvelle version de la clé : les clés de données existantes sont protégées à nouveau en arrière-plan.",
     password_title: "Mot de passe",
     password_intro: "Pour changer de mot de passe, demandez un lien par e-mail :",
 

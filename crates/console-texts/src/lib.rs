@@ -291,6 +291,12 @@ pub struct Texts {
     pub require_totp_intro: &'static str,
     pub require_totp_checkbox: &'static str,
     pub require_totp_submit: &'static str,
+    pub org_key_title: &'static str,
+    pub org_key_intro: &'static str,
+    pub org_key_version: &'static str,
+    pub org_key_rewrapping: &'static str,
+    pub org_key_rotate_submit: &'static str,
+    pub notice_org_key_rotated: &'static str,
     pub password_title: &'static str,
     pub password_intro: &'static str,
 

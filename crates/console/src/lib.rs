@@ -130,6 +130,10 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             post(pages::security::disable_totp),
         )
         .route(
+            "/security/org-key/rotate",
+            post(pages::security::rotate_org_key),
+        )
+        .route(
             "/security/require-totp",
             post(pages::security::require_totp),
         )

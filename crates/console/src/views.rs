@@ -134,6 +134,7 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "totp_enabled" => t.notice_totp_enabled,
         "totp_disabled" => t.notice_totp_disabled,
         "setting_saved" => t.notice_setting_saved,
+        "org_key_rotated" => t.notice_org_key_rotated,
         "password_changed" => t.notice_password_changed,
         "logged_out" => t.notice_logged_out,
         "sheet_saved" => t.m.notice_sheet_saved,

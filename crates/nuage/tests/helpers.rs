@@ -463,6 +463,38 @@ impl TestApp {
             .expect("html")
     }
 
+    /// Posts a console form as a browser signed in with `session` does,
+    /// with the CSRF token of the page `page` and `fields`, in English;
+    /// redirects are not followed.
+    pub async fn console_post(
+        &self,
+        session: &str,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let html = self.console_page(session, page).await;
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a CSRF field")
+            .to_owned();
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .post(format!("{}{action}", self.console))
+            .header("cookie", format!("nuage_session={session}"))
+            .header("accept-language", "en")
+            .form(&form)
+            .send()
+            .await
+            .expect("posted")
+    }
+
     /// Signs in to the console as `email` and returns a page's HTML.
     pub async fn console_page_as(&self, email: &str, path: &str) -> String {
         let session = self.console_session(email).await;

@@ -1,11 +1,15 @@
 //! The user's security: enrolling, confirming and disabling the TOTP second
-//! factor, and for an organisation's owners, requiring it of every member.
+//! factor; for an organisation's owners, requiring it of every member, and
+//! rotating the organisation's key.
 
 use askama::Template;
+use axum::Extension;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::org::Role;
 use nuage_service::auth::{Session, TotpEnrolment};
+use nuage_storage::Storage;
+use nuage_storage::rotation::KeyRotation;
 use serde::Deserialize;
 
 use super::{NoFields, current_org};
@@ -37,17 +41,28 @@ pub struct SecurityPage {
     pub csrf: String,
     pub step: TotpStep,
     pub require: Option<RequireTotp>,
+    /// The organisation's key, for its owners.
+    pub org_key: Option<KeyRotation>,
     pub error: FormAlert,
 }
 
-pub async fn show(ctx: Ctx) -> Result<Response, PageError> {
+pub async fn show(ctx: Ctx, storage: Option<Extension<Storage>>) -> Result<Response, PageError> {
     let session = ctx.user()?;
-    security_page(&ctx, session, None, FormAlert::none(), StatusCode::OK).await
+    security_page(
+        &ctx,
+        storage.as_deref(),
+        session,
+        None,
+        FormAlert::none(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The security page; `step` overrides what the user's state implies.
 async fn security_page(
     ctx: &Ctx,
+    storage: Option<&Storage>,
     session: &Session,
     step: Option<TotpStep>,
     error: FormAlert,
@@ -59,6 +74,7 @@ async fn security_page(
         TotpStep::Off
     });
     let mut require = None;
+    let mut org_key = None;
     if let Some((org, membership)) = current_org(session)?
         && membership.role == Role::Owner
     {
@@ -73,12 +89,20 @@ async fn security_page(
             // An owner the organisation refuses cannot change its settings either.
             Err(_) => {}
         }
+        if let Some(storage) = storage {
+            match storage.key_rotation(&session.principal(), org).await {
+                Ok(state) => org_key = Some(state),
+                Err(e) if e.is_server_fault() => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
     }
     let page = SecurityPage {
         c: ctx.chrome("security"),
         csrf: session.csrf_token.clone(),
         step,
         require,
+        org_key,
         error,
     };
     ctx.page(page.error.status_or(ok), &page)
@@ -104,6 +128,7 @@ fn code_error(ctx: &Ctx, e: nuage_service::ServiceError) -> Result<FormAlert, Pa
 }
 
 pub async fn begin_totp(
+    storage: Option<Extension<Storage>>,
     Posted { ctx, form: _, .. }: Posted<NoFields>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
@@ -115,6 +140,7 @@ pub async fn begin_totp(
         Ok(enrolment) => {
             security_page(
                 &ctx,
+                storage.as_deref(),
                 session,
                 Some(TotpStep::Enrolling(Some(enrolment))),
                 FormAlert::none(),
@@ -124,12 +150,21 @@ pub async fn begin_totp(
         }
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
-            security_page(&ctx, session, None, error.into(), StatusCode::OK).await
+            security_page(
+                &ctx,
+                storage.as_deref(),
+                session,
+                None,
+                error.into(),
+                StatusCode::OK,
+            )
+            .await
         }
     }
 }
 
 pub async fn confirm_totp(
+    storage: Option<Extension<Storage>>,
     Posted { ctx, form, .. }: Posted<CodeForm>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
@@ -143,6 +178,7 @@ pub async fn confirm_totp(
         Err(e) => {
             security_page(
                 &ctx,
+                storage.as_deref(),
                 session,
                 Some(TotpStep::Enrolling(None)),
                 code_error(&ctx, e)?,
@@ -154,6 +190,7 @@ pub async fn confirm_totp(
 }
 
 pub async fn disable_totp(
+    storage: Option<Extension<Storage>>,
     Posted { ctx, form, .. }: Posted<CodeForm>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
@@ -163,7 +200,17 @@ pub async fn disable_totp(
         .await
     {
         Ok(()) => Ok(Redirect::to("/security?notice=totp_disabled").into_response()),
-        Err(e) => security_page(&ctx, session, None, code_error(&ctx, e)?, StatusCode::OK).await,
+        Err(e) => {
+            security_page(
+                &ctx,
+                storage.as_deref(),
+                session,
+                None,
+                code_error(&ctx, e)?,
+                StatusCode::OK,
+            )
+            .await
+        }
     }
 }
 
@@ -176,6 +223,7 @@ pub struct RequireForm {
 }
 
 pub async fn require_totp(
+    storage: Option<Extension<Storage>>,
     Posted { ctx, form, .. }: Posted<RequireForm>,
 ) -> Result<Response, PageError> {
     let session = ctx.user()?;
@@ -190,7 +238,46 @@ pub async fn require_totp(
         Ok(_) => Ok(Redirect::to("/security?notice=setting_saved").into_response()),
         Err(e) => {
             let error = FormError::from_service(ctx.t, e)?;
-            security_page(&ctx, session, None, error.into(), StatusCode::OK).await
+            security_page(
+                &ctx,
+                storage.as_deref(),
+                session,
+                None,
+                error.into(),
+                StatusCode::OK,
+            )
+            .await
+        }
+    }
+}
+
+/// Starts a new version of the organisation's key; its data keys are
+/// rewrapped by the key-rewrap job.
+pub async fn rotate_org_key(
+    storage: Option<Extension<Storage>>,
+    Posted { ctx, form: _, .. }: Posted<NoFields>,
+) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    let (Some((org, _)), Some(Extension(storage))) = (current_org(session)?, storage.as_ref())
+    else {
+        return Err(PageError::NotFound);
+    };
+    match storage
+        .rotate_org_key(&session.principal(), &ctx.meta, org)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/security?notice=org_key_rotated#org-key").into_response()),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            security_page(
+                &ctx,
+                Some(storage),
+                session,
+                None,
+                error.into(),
+                StatusCode::OK,
+            )
+            .await
         }
     }
 }

@@ -1859,33 +1859,11 @@ async fn an_organisation_fills_in_its_legal_identity_in_the_console() {
         html.contains("id=\"missing-buyer\"") && html.contains("postal address, SIREN"),
         "{html}"
     );
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF field")
-        .to_owned();
     let post = |fields: Vec<(&'static str, &'static str)>| {
-        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
-        form.extend(fields);
-        let form: Vec<(String, String)> = form
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let console = app.console.clone();
-        let session = session.clone();
+        let (app, session) = (&app, session.clone());
         async move {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client")
-                .post(format!("{console}/billing/identity"))
-                .header("cookie", format!("nuage_session={session}"))
-                .header("accept-language", "en")
-                .form(&form)
-                .send()
+            app.console_post(&session, "/billing", "/billing/identity", &fields)
                 .await
-                .expect("posted")
         }
     };
     let good = vec![

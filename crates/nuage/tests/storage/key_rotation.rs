@@ -324,3 +324,49 @@ async fn the_command_line_turns_an_organisation_key() {
     assert!(out.stderr.contains("--org"), "{}", out.stderr);
     all_read(&s3, "en-ligne", 3).await;
 }
+
+/// An owner sees the organisation's key and turns it from the console's
+/// security page; other members do not see it.
+#[tokio::test]
+async fn an_owner_turns_the_organisation_key_in_the_console() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("Clé Console").await;
+    let s3 = app.s3_client(&tenant);
+    create_bucket(&s3, "console").await;
+    fill(&s3, "console", 2).await;
+    app.create_user(&tenant.org, "owner@console.fr", "owner")
+        .await;
+    app.create_user(&tenant.org, "admin@console.fr", "admin")
+        .await;
+    let admin = app.console_page_as("admin@console.fr", "/security").await;
+    assert!(!admin.contains("id=\"org-key\""), "{admin}");
+    let session = app.console_session("owner@console.fr").await;
+    let page = app.console_page(&session, "/security").await;
+    assert!(page.contains("Organisation key"), "{page}");
+    assert!(page.contains("<dd id=\"org-key-version\">1</dd>"), "{page}");
+    let posted = app
+        .console_post(&session, "/security", "/security/org-key/rotate", &[])
+        .await;
+    assert_eq!(posted.status(), 303, "{:?}", posted.text().await);
+    assert_eq!(
+        posted.headers()["location"],
+        "/security?notice=org_key_rotated#org-key"
+    );
+    let page = app
+        .console_page(&session, "/security?notice=org_key_rotated")
+        .await;
+    assert!(page.contains("<dd id=\"org-key-version\">2</dd>"), "{page}");
+    assert!(
+        page.contains("<dd id=\"org-key-progress\">0 · 2</dd>"),
+        "{page}"
+    );
+    assert!(page.contains("New key version"), "{page}");
+    assert!(
+        !page.contains("/security/org-key/rotate"),
+        "one rotation at a time: {page}"
+    );
+    app.run_job("key-rewrap").await;
+    let page = app.console_page(&session, "/security").await;
+    assert!(!page.contains("org-key-progress"), "{page}");
+    all_read(&s3, "console", 2).await;
+}
