@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{ServiceError, ServiceResult};
 use crate::keys::MasterKey;
 
+pub mod kmip;
 pub mod pkcs11;
 
 /// Holds the platform's keys of each purpose and epoch, and does with them
