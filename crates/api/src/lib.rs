@@ -96,6 +96,7 @@ pub fn router(platform: Platform) -> Router {
             ))
             .routes(routes!(storage::usage))
             .routes(routes!(storage::org_key))
+            .routes(routes!(storage::custody, storage::set_custody))
             .routes(routes!(storage::rotate_org_key))
             .routes(routes!(storage::daily_usage))
             .routes(routes!(storage::access_log))

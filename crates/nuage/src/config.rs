@@ -148,7 +148,7 @@ pub struct BillingConfig {
 }
 
 /// Where the platform's keys are made.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     /// `file`: derived from the master key file; `pkcs11`: made and used
@@ -156,6 +156,41 @@ pub struct KeysConfig {
     /// stay readable with it after a move to an HSM.
     pub provider: KeyProviderKind,
     pub pkcs11: Option<Pkcs11Config>,
+    /// How the platform proves who it is to organisations' own KMSs
+    /// (KMIP); without it, no organisation can hold its key there.
+    pub kmip: Option<KmipConfig>,
+    /// The longest an organisation key its own KMS released stays in
+    /// memory, in seconds: the bound on how long access survives a
+    /// revocation in the KMS (docs/keys.md).
+    pub external_key_cache_seconds: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            provider: KeyProviderKind::File,
+            pkcs11: None,
+            kmip: None,
+            external_key_cache_seconds: 300,
+        }
+    }
+}
+
+/// The platform's client certificate toward organisations' KMSs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmipConfig {
+    /// Its certificate and chain (PEM file); organisations grant access to it.
+    pub client_cert: PathBuf,
+    /// Its private key (PEM file, PKCS#8, readable by the server only).
+    pub client_key: PathBuf,
+    /// The longest one call to a KMS may take, in milliseconds.
+    #[serde(default = "default_kmip_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_kmip_timeout_ms() -> u64 {
+    2000
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

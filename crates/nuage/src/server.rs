@@ -608,6 +608,8 @@ fn open_storage(platform: &Platform, config: &Config) -> anyhow::Result<Storage>
         orphan_grace: Duration::from_secs(c.orphan_grace_seconds),
         website_domain: config.website_domain.clone(),
         dns_server: config.dns_server,
+        kms: kms_identity(&config.keys)?,
+        external_key_cache: Duration::from_secs(config.keys.external_key_cache_seconds),
     };
     Ok(Storage::open(platform.clone(), settings)?)
 }
@@ -865,4 +867,20 @@ fn key_provider(keys: &KeysConfig) -> anyhow::Result<Option<Arc<dyn KeyProvider>
         }
         _ => None,
     })
+}
+
+/// The platform's identity toward organisations' own KMSs, read from its
+/// files; none when not configured.
+fn kms_identity(keys: &KeysConfig) -> anyhow::Result<Option<nuage_storage::custody::KmsIdentity>> {
+    let Some(kmip) = &keys.kmip else {
+        return Ok(None);
+    };
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    Ok(Some(nuage_storage::custody::KmsIdentity {
+        cert_pem: read(&kmip.client_cert)?,
+        key_pem: read(&kmip.client_key)?.into(),
+        timeout: Duration::from_millis(kmip.timeout_ms.max(1)),
+    }))
 }

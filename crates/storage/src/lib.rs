@@ -9,6 +9,7 @@ pub mod access;
 mod acl;
 pub mod blobs;
 pub mod crypto;
+pub mod custody;
 pub mod domains;
 pub mod drive;
 pub mod files;
@@ -90,6 +91,12 @@ pub struct StorageSettings {
     /// The DNS server that proves websites' domains (`IP:port`); the
     /// system's resolver when unset.
     pub dns_server: Option<std::net::SocketAddr>,
+    /// How the platform proves who it is to organisations' own KMSs; none:
+    /// no organisation can hold its key there.
+    pub kms: Option<custody::KmsIdentity>,
+    /// The longest an organisation key its own KMS released stays in
+    /// memory: the bound on how long access survives a revocation.
+    pub external_key_cache: Duration,
 }
 
 /// Who is calling: an organisation, through one of its S3 keys.
@@ -273,9 +280,11 @@ struct Inner {
     platform: Platform,
     settings: StorageSettings,
     backends: HashMap<String, Backend>,
-    org_keys: RwLock<HashMap<String, Arc<WrappingKey>>>,
+    /// The current version of organisations' keys, and until when a key an
+    /// organisation's own KMS released may be used without asking again.
+    org_keys: RwLock<HashMap<String, HeldKey>>,
     /// Earlier versions of organisations' keys, by organisation and version.
-    retired_org_keys: RwLock<HashMap<(String, u32), Arc<WrappingKey>>>,
+    retired_org_keys: RwLock<HashMap<(String, u32), HeldKey>>,
     recorder: Recorder,
     dns: domains::TxtLookup,
     /// Counts this process's committed changes to what buckets show: a
@@ -434,7 +443,9 @@ impl Storage {
     /// use, wrapped by the platform's [`KeyProvider`](nuage_service::KeyProvider).
     async fn org_key(&self, org: &OrgId) -> StorageResult<Arc<WrappingKey>> {
         let id = org.to_string();
-        if let Some(k) = self.inner.org_keys.read().expect("lock").get(&id) {
+        if let Some((k, until)) = self.inner.org_keys.read().expect("lock").get(&id)
+            && until.is_none_or(|t| std::time::Instant::now() < t)
+        {
             return Ok(k.clone());
         }
         let db = self.platform().db();
@@ -455,10 +466,8 @@ impl Storage {
                 stored.ok_or_else(|| ServiceError::Internal("organisation key vanished".into()))?
             }
         };
-        let bytes = self
-            .platform()
-            .key_provider()
-            .unwrap_org_key(org, &current.sealed_key)
+        let (bytes, until) = self
+            .unwrap_org_key(org, &current.sealed_key, &current.custody)
             .await?;
         let version = u32::try_from(current.version).map_err(|_| {
             ServiceError::Internal("an organisation key's version is not valid".into())
@@ -468,8 +477,30 @@ impl Storage {
             .org_keys
             .write()
             .expect("lock")
-            .insert(id, key.clone());
+            .insert(id, (key.clone(), until));
         Ok(key)
+    }
+
+    /// An organisation key (a version of it) unwrapped by whoever holds it,
+    /// and until when it may be kept: for ever when the platform holds it,
+    /// `external_key_cache` when the organisation's own KMS does.
+    async fn unwrap_org_key(
+        &self,
+        org: &OrgId,
+        sealed: &str,
+        custody: &str,
+    ) -> StorageResult<([u8; 32], Option<std::time::Instant>)> {
+        if custody == "external" {
+            let key = self.kms_unwrap(org, sealed).await?;
+            let until = std::time::Instant::now() + self.settings().external_key_cache;
+            return Ok((key, Some(until)));
+        }
+        let key = self
+            .platform()
+            .key_provider()
+            .unwrap_org_key(org, sealed)
+            .await?;
+        Ok((key, None))
     }
 
     /// The version of the organisation's key that a data key names: the
@@ -488,33 +519,30 @@ impl Storage {
                 return Ok(current);
             }
         }
-        if let Some(k) = self
+        if let Some((k, until)) = self
             .inner
             .retired_org_keys
             .read()
             .expect("lock")
             .get(&(id.clone(), version))
+            && until.is_none_or(|t| std::time::Instant::now() < t)
         {
             return Ok(k.clone());
         }
-        let sealed = org_keys::retired(
+        let (sealed, custody) = org_keys::retired(
             &mut *self.platform().db().acquire().await?,
             &id,
             i64::from(version),
         )
         .await?
         .ok_or(StorageError::Corrupt)?;
-        let bytes = self
-            .platform()
-            .key_provider()
-            .unwrap_org_key(org, &sealed)
-            .await?;
+        let (bytes, until) = self.unwrap_org_key(org, &sealed, &custody).await?;
         let key = Arc::new(WrappingKey::versioned(&bytes, version));
         self.inner
             .retired_org_keys
             .write()
             .expect("lock")
-            .insert((id, version), key.clone());
+            .insert((id, version), (key.clone(), until));
         Ok(key)
     }
 
@@ -1123,3 +1151,15 @@ fn rule_document<R: Serialize>(
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("storage documents serialise")
 }
+
+/// A storage error as the use cases outside S3 report it.
+pub(crate) fn service(e: StorageError) -> ServiceError {
+    match e {
+        StorageError::Service(e) => e,
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
+
+/// An organisation key in memory, and until when it may be used without
+/// asking its holder again (none: the platform holds it).
+type HeldKey = (Arc<WrappingKey>, Option<std::time::Instant>);

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::crypto::{BlobContext, WrappingKey, wrapped_version};
 use crate::objects::Segment;
-use crate::{Storage, StorageError, StorageResult};
+use crate::{Storage, StorageError, StorageResult, service};
 
 /// Where an organisation's key stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -64,12 +64,12 @@ impl Storage {
         let current = repo::current(&mut tx, &id)
             .await?
             .ok_or_else(|| ServiceError::Internal("the organisation's key vanished".into()))?;
-        let (sealed, epoch) = self
-            .platform()
-            .wrap_org_key(&org, &WrappingKey::random_bytes())
-            .await?;
+        let (sealed, epoch, custody) = self
+            .wrap_new_org_key(&org, &current.custody, &WrappingKey::random_bytes())
+            .await
+            .map_err(service)?;
         let now = self.now_ms();
-        if !repo::replace(&mut tx, &id, &current, &sealed, epoch, now).await? {
+        if !repo::replace(&mut tx, &id, &current, &sealed, epoch, custody, now).await? {
             return Err(ServiceError::Conflict(
                 "the organisation's key was rotated at the same moment: look again".into(),
             ));
@@ -255,12 +255,5 @@ impl Storage {
             .rewrap(&old, ctx, wrapped)
             .map(Some)
             .ok_or(StorageError::Corrupt)
-    }
-}
-
-fn service(e: StorageError) -> ServiceError {
-    match e {
-        StorageError::Service(e) => e,
-        other => ServiceError::Internal(other.to_string()),
     }
 }

@@ -4,6 +4,9 @@
 use axum::{Extension, Json};
 use nuage_domain::billing::DayUsage;
 use nuage_domain::bucket_policy::PublicAccessBlock;
+use nuage_domain::error::DomainError;
+use nuage_service::ServiceError;
+use nuage_storage::custody::{Custody, ExternalKey};
 use nuage_storage::recorder::AccessEntry;
 use nuage_storage::rotation::KeyRotation;
 use nuage_storage::{MaintenanceReport, Storage, StorageUsage};
@@ -142,6 +145,55 @@ pub async fn rotate_org_key(
     Ok((
         axum::http::StatusCode::CREATED,
         Json(storage.rotate_org_key(&who, &meta, org_id(&id)?).await?),
+    ))
+}
+
+/// Who is to hold the organisation's key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCustody {
+    /// `platform`, or `external` with `kms`.
+    pub mode: String,
+    pub kms: Option<ExternalKey>,
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/custody", tag = "storage", params(("org_id" = String, Path)),
+    responses((status = 200, body = Custody, description = "Who holds the organisation's key, and the state of its KMS's key"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn custody(
+    Extension(storage): Extension<Storage>,
+    Caller(who): Caller,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Custody>, ApiError> {
+    Ok(Json(storage.custody(&who, org_id(&id)?).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/custody", tag = "storage", params(("org_id" = String, Path)),
+    request_body = SetCustody,
+    responses((status = 200, body = Custody, description = "Every version of the organisation's key is now wrapped by its holder; no data key changed"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn set_custody(
+    Extension(storage): Extension<Storage>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<SetCustody>,
+) -> Result<Json<Custody>, ApiError> {
+    let wanted = match (body.value.mode.as_str(), body.value.kms) {
+        ("platform", None) => None,
+        ("external", Some(kms)) => Some(kms),
+        _ => {
+            return Err(ServiceError::Invalid(DomainError::invalid(
+                "mode",
+                "platform, or external with kms (endpoint, server_name, ca_pem, key_id)",
+            ))
+            .into());
+        }
+    };
+    Ok(Json(
+        storage
+            .set_custody(&who, &meta, org_id(&id)?, wanted)
+            .await?,
     ))
 }
 

@@ -11,25 +11,28 @@ pub struct OrgKeyRow {
     pub sealed_key: String,
     pub kek_epoch: i64,
     pub version: i64,
+    /// `platform` (wrapped by the platform's key-encryption key) or
+    /// `external` (by the organisation's own KMS).
+    pub custody: String,
 }
 
 pub async fn current(conn: &mut AnyConnection, org_id: &str) -> Result<Option<OrgKeyRow>, DbError> {
-    Ok(
-        sqlx::query_as("SELECT sealed_key, kek_epoch, version FROM org_keys WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_optional(conn)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT sealed_key, kek_epoch, version, custody FROM org_keys WHERE org_id = $1",
     )
+    .bind(org_id)
+    .fetch_optional(conn)
+    .await?)
 }
 
-/// An earlier version, wrapped.
+/// An earlier version, wrapped, and who holds it.
 pub async fn retired(
     conn: &mut AnyConnection,
     org_id: &str,
     version: i64,
-) -> Result<Option<String>, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT sealed_key FROM org_key_versions WHERE org_id = $1 AND version = $2",
+) -> Result<Option<(String, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT sealed_key, custody FROM org_key_versions WHERE org_id = $1 AND version = $2",
     )
     .bind(org_id)
     .bind(version)
@@ -40,20 +43,23 @@ pub async fn retired(
 /// Keeps the current version as a retired one and puts `sealed` (wrapped at
 /// `kek_epoch`) in its place as the next version, unless the current version
 /// is no longer `old.version`. Returns whether it did.
+#[allow(clippy::too_many_arguments)]
 pub async fn replace(
     conn: &mut AnyConnection,
     org_id: &str,
     old: &OrgKeyRow,
     sealed: &str,
     kek_epoch: i64,
+    custody: &str,
     at: i64,
 ) -> Result<bool, DbError> {
     let replaced = sqlx::query(
-        "UPDATE org_keys SET sealed_key = $1, kek_epoch = $2, version = version + 1 \
-         WHERE org_id = $3 AND version = $4",
+        "UPDATE org_keys SET sealed_key = $1, kek_epoch = $2, version = version + 1, custody = $3 \
+         WHERE org_id = $4 AND version = $5",
     )
     .bind(sealed)
     .bind(kek_epoch)
+    .bind(custody)
     .bind(org_id)
     .bind(old.version)
     .execute(&mut *conn)
@@ -62,13 +68,14 @@ pub async fn replace(
         return Ok(false);
     }
     sqlx::query(
-        "INSERT INTO org_key_versions (org_id, version, sealed_key, kek_epoch, created_at, retired_at) \
-         SELECT org_id, $1, $2, $3, created_at, $4 FROM org_keys WHERE org_id = $5",
+        "INSERT INTO org_key_versions (org_id, version, sealed_key, kek_epoch, created_at, retired_at, custody) \
+         SELECT org_id, $1, $2, $3, created_at, $4, $5 FROM org_keys WHERE org_id = $6",
     )
     .bind(old.version)
     .bind(&old.sealed_key)
     .bind(old.kek_epoch)
     .bind(at)
+    .bind(&old.custody)
     .bind(org_id)
     .execute(conn)
     .await?;
@@ -251,4 +258,112 @@ pub async fn replace_part_key(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+// --- custody ---------------------------------------------------------------
+
+/// The organisation's own KMS and the key in it that wraps its key.
+#[derive(Debug, Clone, FromRow)]
+pub struct CustodyRow {
+    pub org_id: String,
+    pub endpoint: String,
+    pub server_name: String,
+    pub ca_pem: String,
+    pub key_id: String,
+    pub updated_at: i64,
+}
+
+pub async fn custody(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> Result<Option<CustodyRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT org_id, endpoint, server_name, ca_pem, key_id, updated_at FROM org_custody WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn set_custody(conn: &mut AnyConnection, row: &CustodyRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO org_custody (org_id, endpoint, server_name, ca_pem, key_id, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id) DO UPDATE SET endpoint = $2, \
+         server_name = $3, ca_pem = $4, key_id = $5, updated_at = $6",
+    )
+    .bind(&row.org_id)
+    .bind(&row.endpoint)
+    .bind(&row.server_name)
+    .bind(&row.ca_pem)
+    .bind(&row.key_id)
+    .bind(row.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn drop_custody(conn: &mut AnyConnection, org_id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM org_custody WHERE org_id = $1")
+        .bind(org_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every version of the organisation's key as stored: (version, wrapped,
+/// custody), oldest first.
+pub async fn all_versions(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> Result<Vec<(i64, String, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT version, sealed_key, custody FROM org_key_versions WHERE org_id = $1 \
+         UNION ALL SELECT version, sealed_key, custody FROM org_keys WHERE org_id = $1 \
+         ORDER BY 1",
+    )
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Replaces a version's wrapping (and who holds it) unless it changed since
+/// read. Returns whether it did.
+#[allow(clippy::too_many_arguments)]
+pub async fn rewrap_version(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    version: i64,
+    old: &str,
+    sealed: &str,
+    kek_epoch: i64,
+    custody: &str,
+) -> Result<bool, DbError> {
+    let current = sqlx::query(
+        "UPDATE org_keys SET sealed_key = $1, kek_epoch = $2, custody = $3 \
+         WHERE org_id = $4 AND version = $5 AND sealed_key = $6",
+    )
+    .bind(sealed)
+    .bind(kek_epoch)
+    .bind(custody)
+    .bind(org_id)
+    .bind(version)
+    .bind(old)
+    .execute(&mut *conn)
+    .await?;
+    if current.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let retired = sqlx::query(
+        "UPDATE org_key_versions SET sealed_key = $1, kek_epoch = $2, custody = $3 \
+         WHERE org_id = $4 AND version = $5 AND sealed_key = $6",
+    )
+    .bind(sealed)
+    .bind(kek_epoch)
+    .bind(custody)
+    .bind(org_id)
+    .bind(version)
+    .bind(old)
+    .execute(conn)
+    .await?;
+    Ok(retired.rows_affected() == 1)
 }

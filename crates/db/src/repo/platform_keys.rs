@@ -140,8 +140,8 @@ pub async fn org_keys_before(
     limit: i64,
 ) -> Result<Vec<WrappedOrgKey>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT org_id, sealed_key, kek_epoch FROM org_keys WHERE kek_epoch < $1 AND org_id > $2 \
-         ORDER BY org_id LIMIT $3",
+        "SELECT org_id, sealed_key, kek_epoch FROM org_keys \
+         WHERE kek_epoch < $1 AND org_id > $2 AND custody = 'platform' ORDER BY org_id LIMIT $3",
     )
     .bind(epoch)
     .bind(after)
@@ -154,7 +154,8 @@ pub async fn org_keys_before(
 pub async fn org_key_epochs(conn: &mut AnyConnection, epoch: i64) -> Result<(i64, i64), DbError> {
     Ok(sqlx::query_as(
         "SELECT COALESCE(SUM(CASE WHEN kek_epoch >= $1 THEN 1 ELSE 0 END), 0), \
-                COALESCE(SUM(CASE WHEN kek_epoch < $1 THEN 1 ELSE 0 END), 0) FROM org_keys",
+                COALESCE(SUM(CASE WHEN kek_epoch < $1 THEN 1 ELSE 0 END), 0) FROM org_keys \
+         WHERE custody = 'platform'",
     )
     .bind(epoch)
     .fetch_one(conn)

@@ -1,5 +1,6 @@
 //! Object storage and the drive: S3 (with its durability, fuzzing and isolation), the drive and WebDAV, websites.
 
+pub(crate) mod custody;
 pub(crate) mod drive;
 pub(crate) mod key_rotation;
 pub(crate) mod s3;
