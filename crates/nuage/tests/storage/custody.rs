@@ -253,6 +253,29 @@ async fn an_organisation_takes_its_key_back_from_its_kmip_kms() {
         .await;
     let (status, body) = custody(&app, &tenant, &owner, Some(external(&kms, &key_id))).await;
     assert_eq!(status, 200, "{body}");
+    // A rotation while the KMS holds the key: the new version is its too.
+    let (status, rotated) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{}/key/rotate", tenant.org),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    app.run_job("key-rewrap").await;
+    let mut db = app.database().await;
+    let (stored, holder): (String, String) =
+        sqlx::query_as("SELECT sealed_key, custody FROM org_keys WHERE org_id = $1")
+            .bind(&tenant.org)
+            .fetch_one(&mut db)
+            .await
+            .expect("org key");
+    assert!(
+        stored.starts_with("kms:") && holder == "external",
+        "{stored} {holder}"
+    );
+    assert_eq!(get_bytes(&s3, "rendue", "a.txt").await, b"kept".to_vec());
     let (status, body) = custody(&app, &tenant, &owner, Some(json!({"mode": "platform"}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["mode"], "platform");
