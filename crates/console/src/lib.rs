@@ -129,6 +129,7 @@ pub fn router(platform: Platform, config: ConsoleConfig) -> Router {
             "/security/totp/disable",
             post(pages::security::disable_totp),
         )
+        .route("/security/custody", post(pages::security::set_custody))
         .route(
             "/security/org-key/rotate",
             post(pages::security::rotate_org_key),

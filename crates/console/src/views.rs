@@ -135,6 +135,7 @@ fn notice(t: &'static Texts, key: &str) -> Option<&'static str> {
         "totp_disabled" => t.notice_totp_disabled,
         "setting_saved" => t.notice_setting_saved,
         "org_key_rotated" => t.notice_org_key_rotated,
+        "custody_set" => t.notice_custody_set,
         "password_changed" => t.notice_password_changed,
         "logged_out" => t.notice_logged_out,
         "sheet_saved" => t.m.notice_sheet_saved,

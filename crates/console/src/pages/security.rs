@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use nuage_domain::org::Role;
 use nuage_service::auth::{Session, TotpEnrolment};
 use nuage_storage::Storage;
+use nuage_storage::custody::{Custody, ExternalKey};
 use nuage_storage::rotation::KeyRotation;
 use serde::Deserialize;
 
@@ -43,6 +44,10 @@ pub struct SecurityPage {
     pub require: Option<RequireTotp>,
     /// The organisation's key, for its owners.
     pub org_key: Option<KeyRotation>,
+    /// Who holds it, for its owners.
+    pub custody: Option<Custody>,
+    /// The KMS form as last sent (kept when refused).
+    pub kms_form: CustodyForm,
     pub error: FormAlert,
 }
 
@@ -68,6 +73,19 @@ async fn security_page(
     error: FormAlert,
     ok: StatusCode,
 ) -> Result<Response, PageError> {
+    security_page_with(ctx, storage, session, step, error, ok, None).await
+}
+
+/// The security page, with the KMS form as it was sent.
+async fn security_page_with(
+    ctx: &Ctx,
+    storage: Option<&Storage>,
+    session: &Session,
+    step: Option<TotpStep>,
+    error: FormAlert,
+    ok: StatusCode,
+    kms_form: Option<CustodyForm>,
+) -> Result<Response, PageError> {
     let step = step.unwrap_or(if session.user.totp_enabled {
         TotpStep::On
     } else {
@@ -75,6 +93,7 @@ async fn security_page(
     });
     let mut require = None;
     let mut org_key = None;
+    let mut custody = None;
     if let Some((org, membership)) = current_org(session)?
         && membership.role == Role::Owner
     {
@@ -95,6 +114,11 @@ async fn security_page(
                 Err(e) if e.is_server_fault() => return Err(e.into()),
                 Err(_) => {}
             }
+            match storage.custody(&session.principal(), org).await {
+                Ok(state) => custody = Some(state),
+                Err(e) if e.is_server_fault() => return Err(e.into()),
+                Err(_) => {}
+            }
         }
     }
     let page = SecurityPage {
@@ -103,6 +127,8 @@ async fn security_page(
         step,
         require,
         org_key,
+        custody,
+        kms_form: kms_form.unwrap_or_default(),
         error,
     };
     ctx.page(page.error.status_or(ok), &page)
@@ -276,6 +302,73 @@ pub async fn rotate_org_key(
                 None,
                 error.into(),
                 StatusCode::OK,
+            )
+            .await
+        }
+    }
+}
+
+/// The owner's choice of who holds the organisation's key.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CustodyForm {
+    pub csrf: String,
+    /// `external` or `platform`.
+    pub mode: String,
+    pub endpoint: String,
+    pub server_name: String,
+    pub ca_pem: String,
+    pub key_id: String,
+    /// The consent checkbox: present when ticked.
+    pub consent: Option<String>,
+}
+
+/// Entrusts the organisation's key to its own KMS, once the owner has said
+/// they understand what losing that key means; or gives it back.
+pub async fn set_custody(
+    storage: Option<Extension<Storage>>,
+    Posted { ctx, form, .. }: Posted<CustodyForm>,
+) -> Result<Response, PageError> {
+    let session = ctx.user()?;
+    let (Some((org, _)), Some(Extension(storage))) = (current_org(session)?, storage.as_ref())
+    else {
+        return Err(PageError::NotFound);
+    };
+    let wanted = match form.mode.as_str() {
+        "platform" => Ok(None),
+        _ if form.consent.is_none() => Err(nuage_service::ServiceError::Invalid(
+            nuage_domain::error::DomainError::invalid(
+                "consent",
+                "say you understand what losing the key means",
+            ),
+        )),
+        _ => Ok(Some(ExternalKey {
+            endpoint: form.endpoint.clone(),
+            server_name: form.server_name.clone(),
+            ca_pem: form.ca_pem.clone(),
+            key_id: form.key_id.clone(),
+        })),
+    };
+    let outcome = match wanted {
+        Ok(wanted) => {
+            storage
+                .set_custody(&session.principal(), &ctx.meta, org, wanted)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(_) => Ok(Redirect::to("/security?notice=custody_set#custody").into_response()),
+        Err(e) => {
+            let error = FormError::from_service(ctx.t, e)?;
+            security_page_with(
+                &ctx,
+                Some(storage),
+                session,
+                None,
+                error.into(),
+                StatusCode::OK,
+                Some(form),
             )
             .await
         }

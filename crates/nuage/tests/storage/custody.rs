@@ -234,8 +234,10 @@ async fn an_organisation_holds_its_key_in_its_own_kmip_kms_and_can_cut_access() 
     );
 }
 
-/// With the KMS answering, the owner takes the key back to the platform:
-/// content reads again without the KMS.
+/// From the console, an owner entrusts the key to the organisation's KMS
+/// once they say they understand what losing it means; a rotation then
+/// stays with the KMS; and, with the KMS answering, the owner takes the key
+/// back to the platform: content reads again without the KMS.
 #[tokio::test]
 async fn an_organisation_takes_its_key_back_from_its_kmip_kms() {
     let kms = PyKmip::start();
@@ -251,8 +253,45 @@ async fn an_organisation_takes_its_key_back_from_its_kmip_kms() {
     let (_, owner) = app
         .create_user(&tenant.org, "owner@rendue.fr", "owner")
         .await;
-    let (status, body) = custody(&app, &tenant, &owner, Some(external(&kms, &key_id))).await;
-    assert_eq!(status, 200, "{body}");
+    let session = app.console_session("owner@rendue.fr").await;
+    let page = app.console_page(&session, "/security").await;
+    assert!(
+        page.contains("Who holds the key") && page.contains("gone for good"),
+        "{page}"
+    );
+    let ca = kms.ca_pem();
+    let fields = [
+        ("mode", "external"),
+        ("endpoint", kms.endpoint.as_str()),
+        ("server_name", "127.0.0.1"),
+        ("ca_pem", ca.as_str()),
+        ("key_id", key_id.as_str()),
+    ];
+    let refused = app
+        .console_post(&session, "/security", "/security/custody", &fields)
+        .await;
+    assert_eq!(refused.status(), 400, "no consent, no change");
+    let page = refused.text().await.expect("html");
+    assert!(page.contains("what losing the key means"), "{page}");
+    assert!(
+        page.contains(&format!("value=\"{key_id}\"")),
+        "the form is kept: {page}"
+    );
+    let (_, state) = custody(&app, &tenant, &owner, None).await;
+    assert_eq!(state["mode"], "platform");
+    let mut consented = fields.to_vec();
+    consented.push(("consent", "on"));
+    let done = app
+        .console_post(&session, "/security", "/security/custody", &consented)
+        .await;
+    assert_eq!(done.status(), 303, "{:?}", done.text().await);
+    let page = app
+        .console_page(&session, "/security?notice=custody_set")
+        .await;
+    assert!(
+        page.contains("<dd id=\"custody-state\">Active</dd>"),
+        "{page}"
+    );
     // A rotation while the KMS holds the key: the new version is its too.
     let (status, rotated) = app
         .call(
@@ -276,9 +315,17 @@ async fn an_organisation_takes_its_key_back_from_its_kmip_kms() {
         "{stored} {holder}"
     );
     assert_eq!(get_bytes(&s3, "rendue", "a.txt").await, b"kept".to_vec());
-    let (status, body) = custody(&app, &tenant, &owner, Some(json!({"mode": "platform"}))).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["mode"], "platform");
+    let back = app
+        .console_post(
+            &session,
+            "/security",
+            "/security/custody",
+            &[("mode", "platform")],
+        )
+        .await;
+    assert_eq!(back.status(), 303, "{:?}", back.text().await);
+    let (_, body) = custody(&app, &tenant, &owner, None).await;
+    assert_eq!(body["mode"], "platform", "{body}");
     drop(kms);
     assert_eq!(get_bytes(&s3, "rendue", "a.txt").await, b"kept".to_vec());
     let (status, body) = custody(&app, &tenant, &owner, Some(json!({"mode": "elsewhere"}))).await;
