@@ -1,5 +1,6 @@
-//! Encryption at rest. Each blob has its own 256-bit data key, wrapped by its
-//! organisation's key, itself sealed by the master key. Content is cut into
+//! Encryption at rest. Each blob has its own 256-bit data key, wrapped by a
+//! version of its organisation's key, itself wrapped by the platform's
+//! key-encryption key or the organisation's own KMS. Content is cut into
 //! 64 KiB chunks, each sealed with AES-256-GCM; the nonce is the chunk's index
 //! (unique under a key used for one blob only) and the associated data binds
 //! the organisation, the object version's internal id, the part number, the

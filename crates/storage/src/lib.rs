@@ -440,7 +440,9 @@ impl Storage {
     }
 
     /// The current version of the organisation's key, created on first
-    /// use, wrapped by the platform's [`KeyProvider`](nuage_service::KeyProvider).
+    /// use, wrapped by whoever holds it: the platform's
+    /// [`KeyProvider`](nuage_service::KeyProvider), or the organisation's own
+    /// KMS ([`custody`]).
     async fn org_key(&self, org: &OrgId) -> StorageResult<Arc<WrappingKey>> {
         let id = org.to_string();
         if let Some((k, until)) = self.inner.org_keys.read().expect("lock").get(&id)
