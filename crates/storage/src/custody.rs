@@ -242,6 +242,13 @@ impl Storage {
     ) -> ServiceResult<Custody> {
         let id = org.to_string();
         let db = self.platform().db();
+        // The organisation's choice, not the operator's: an operator who
+        // could take the key back to the platform would hold it again.
+        if who.is_operator() {
+            return Err(ServiceError::Forbidden(
+                "only an owner of the organisation chooses who holds its key".into(),
+            ));
+        }
         let before = {
             let mut conn = db.acquire().await?;
             self.platform()

@@ -100,8 +100,12 @@ async fn an_organisation_holds_its_key_in_its_own_kmip_kms_and_can_cut_access() 
         .create_user(&tenant.org, "admin@chezmoi.fr", "admin")
         .await;
 
-    // Only an owner chooses; a key the KMS has not activated is refused.
+    // Only an owner chooses (not another member, nor the operator); a key
+    // the KMS has not activated is refused.
     let (status, body) = custody(&app, &tenant, &member, Some(external(&kms, &key_id))).await;
+    assert_eq!(status, 403, "{body}");
+    let root = app.root_token.clone();
+    let (status, body) = custody(&app, &tenant, &root, Some(external(&kms, &key_id))).await;
     assert_eq!(status, 403, "{body}");
     let (status, body) = custody(&app, &tenant, &owner, Some(external(&kms, &key_id))).await;
     assert_eq!(status, 400, "{body}");
