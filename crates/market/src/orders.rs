@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use crate::{Catalogue, parse_doc, to_json};
 use nuage_service::keys::secret;
+use nuage_service::net::public_addresses;
 use nuage_service::{AuditEvent, Principal, RequestMeta, ServiceError, ServiceResult};
 
 /// What the house provisioned for a subscription (never a secret).
@@ -132,31 +133,6 @@ pub struct Delivery {
     pub created_at_ms: i64,
 }
 
-/// Whether an address is one a provider's webhook must not reach: the
-/// platform's own machine, its private networks, link-local (cloud metadata
-/// services), multicast or unspecified.
-fn is_internal(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64/10
-        }
-        std::net::IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link-local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(v4.into()))
-        }
-    }
-}
-
 /// Resolves a webhook's host and refuses internal destinations.
 async fn check_destination(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
@@ -164,24 +140,6 @@ async fn check_destination(url: &str) -> Result<(), String> {
     let port = parsed.port_or_known_default().unwrap_or(443);
     public_addresses(host.trim_start_matches('[').trim_end_matches(']'), port).await?;
     Ok(())
-}
-
-/// The addresses of a host, if none is internal.
-async fn public_addresses(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, String> {
-    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("{host} does not resolve: {e}"))?
-        .collect();
-    if addresses.is_empty() {
-        return Err(format!("{host} does not resolve"));
-    }
-    if let Some(a) = addresses.iter().find(|a| is_internal(a.ip())) {
-        return Err(format!(
-            "{host} resolves to {}, an internal address: webhooks go to public endpoints only",
-            a.ip()
-        ));
-    }
-    Ok(addresses)
 }
 
 /// The webhook client's resolver: it connects only to the addresses it
@@ -1064,31 +1022,6 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn internal_addresses_are_recognised() {
-        for internal in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(
-                is_internal(internal.parse().expect("address")),
-                "{internal}"
-            );
-        }
-        for public in ["193.51.24.1", "2001:db8::1", "8.8.8.8"] {
-            assert!(!is_internal(public.parse().expect("address")), "{public}");
-        }
-    }
 
     #[tokio::test]
     async fn the_webhook_client_connects_to_no_internal_address_a_name_resolves_to() {

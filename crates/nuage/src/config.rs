@@ -187,6 +187,11 @@ pub struct KmipConfig {
     /// The longest one call to a KMS may take, in milliseconds.
     #[serde(default = "default_kmip_timeout_ms")]
     pub timeout_ms: u64,
+    /// Let organisations name KMSs at internal addresses (this machine, its
+    /// private networks): for closed networks only, since an owner could
+    /// otherwise make the platform connect there.
+    #[serde(default)]
+    pub allow_private_addresses: bool,
 }
 
 fn default_kmip_timeout_ms() -> u64 {

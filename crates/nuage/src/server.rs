@@ -882,5 +882,6 @@ fn kms_identity(keys: &KeysConfig) -> anyhow::Result<Option<nuage_storage::custo
         cert_pem: read(&kmip.client_cert)?,
         key_pem: read(&kmip.client_key)?.into(),
         timeout: Duration::from_millis(kmip.timeout_ms.max(1)),
+        allow_private: kmip.allow_private_addresses,
     }))
 }

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod key_provider;
 pub mod keys;
 pub mod mail;
+pub mod net;
 pub mod platform_keys;
 pub mod throttle;
 pub mod tokens;

@@ -236,3 +236,32 @@ async fn kmip_kms_that_is_down_or_silent_fails_within_the_timeout() {
     }
     held.abort();
 }
+
+/// An owner names the KMS's endpoint: unless the operator allows private
+/// addresses, the client connects to no internal one (here, a listener on
+/// loopback that must see no connection).
+#[tokio::test]
+async fn kmip_client_reaches_no_internal_address_unless_allowed() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bound");
+    let port = listener.local_addr().expect("address").port();
+    let authority = Authority::new();
+    let ca = authority.cert.pem();
+    for endpoint in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let client = KmipClient::new(&KmipSettings {
+            allow_private: false,
+            timeout: Duration::from_secs(2),
+            ..authority.client(&endpoint, &ca, "nuage")
+        })
+        .expect("settings");
+        match client.state("1").await {
+            Err(KmipError::Unreachable(why)) => {
+                assert!(why.contains("internal address"), "{why}")
+            }
+            other => panic!("{endpoint}: expected a refusal, got {other:?}"),
+        }
+    }
+    let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+    assert!(accepted.is_err(), "nothing connected");
+}

@@ -31,6 +31,9 @@ pub struct KmsIdentity {
     pub key_pem: SecretString,
     /// The longest a call to a KMS may take: past it, the request fails.
     pub timeout: std::time::Duration,
+    /// Whether organisations' KMSs may be at internal addresses (closed
+    /// networks, tests).
+    pub allow_private: bool,
 }
 
 impl std::fmt::Debug for KmsIdentity {
@@ -93,6 +96,7 @@ impl Storage {
             client_cert_pem: identity.cert_pem.clone(),
             client_key_pem: identity.key_pem.clone(),
             timeout: identity.timeout,
+            allow_private: identity.allow_private,
         })
     }
 

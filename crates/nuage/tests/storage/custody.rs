@@ -35,6 +35,11 @@ async fn platform_for(kms: &PyKmip, dir: &std::path::Path) -> TestApp {
                 dir.join("kmip.key").display().to_string(),
             ),
             ("NUAGE_KEYS__KMIP__TIMEOUT_MS".into(), "3000".into()),
+            // The test's KMS listens on loopback.
+            (
+                "NUAGE_KEYS__KMIP__ALLOW_PRIVATE_ADDRESSES".into(),
+                "true".into(),
+            ),
             ("NUAGE_KEYS__EXTERNAL_KEY_CACHE_SECONDS".into(), "0".into()),
         ],
         ..Spawn::default()

@@ -372,6 +372,11 @@ pub struct KmipSettings {
     pub client_key_pem: SecretString,
     /// The longest one call may take, connection and handshake included.
     pub timeout: Duration,
+    /// Whether the KMS may be at an internal address (the platform's own
+    /// machine, its private networks): only where the operator allows it,
+    /// since whoever names the endpoint would otherwise reach them
+    /// ([`crate::net`]).
+    pub allow_private: bool,
 }
 
 impl fmt::Debug for KmipSettings {
@@ -435,6 +440,7 @@ pub struct KmipClient {
     server_name: ServerName<'static>,
     connector: TlsConnector,
     timeout: Duration,
+    allow_private: bool,
 }
 
 impl fmt::Debug for KmipClient {
@@ -489,6 +495,7 @@ impl KmipClient {
             server_name,
             connector: TlsConnector::from(Arc::new(config)),
             timeout: settings.timeout,
+            allow_private: settings.allow_private,
         })
     }
 
@@ -572,10 +579,33 @@ impl KmipClient {
         let unreachable = |what: &str, e: std::io::Error| {
             KmipError::Unreachable(format!("{what} {endpoint}: {e}"))
         };
-        let tcp = timeout_at(deadline, TcpStream::connect(endpoint))
+        let connect = async {
+            if self.allow_private {
+                return TcpStream::connect(endpoint)
+                    .await
+                    .map_err(|e| unreachable("cannot connect to", e));
+            }
+            // Only the public addresses the name resolved to: never the
+            // platform's own machine or networks on an owner's word.
+            let (host, port) = endpoint
+                .rsplit_once(':')
+                .and_then(|(h, p)| {
+                    Some((
+                        h.trim_start_matches('[').trim_end_matches(']'),
+                        p.parse().ok()?,
+                    ))
+                })
+                .ok_or_else(|| KmipError::Settings(format!("{endpoint} is not host:port")))?;
+            let addresses = crate::net::public_addresses(host, port)
+                .await
+                .map_err(KmipError::Unreachable)?;
+            TcpStream::connect(&addresses[..])
+                .await
+                .map_err(|e| unreachable("cannot connect to", e))
+        };
+        let tcp = timeout_at(deadline, connect)
             .await
-            .map_err(|_| late("connecting to"))?
-            .map_err(|e| unreachable("cannot connect to", e))?;
+            .map_err(|_| late("connecting to"))??;
         // One small request, then the answer: nothing to coalesce.
         tcp.set_nodelay(true)
             .map_err(|e| unreachable("cannot set up the connection to", e))?;
@@ -1204,6 +1234,7 @@ mod tests {
             client_cert_pem: String::new(),
             client_key_pem: "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n".to_owned().into(),
             timeout: Duration::from_secs(5),
+            allow_private: false,
         };
         let shown = format!("{settings:?}");
         assert!(

@@ -22,7 +22,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A certificate authority the test trusts and nothing else does.
 pub struct Authority {
-    cert: Certificate,
+    pub cert: Certificate,
     key: KeyPair,
 }
 
@@ -69,6 +69,8 @@ impl Authority {
             client_cert_pem: cert,
             client_key_pem: key.into(),
             timeout: TIMEOUT,
+            // The test's KMS listens on loopback.
+            allow_private: true,
         }
     }
 }
