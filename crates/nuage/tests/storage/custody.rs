@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{Spawn, Tenant, TestApp, create_bucket, get_bytes, put, s3_code, spawn};
+use crate::storage::key_rotation::rotate;
 
 #[path = "../../../service/tests/support/pykmip.rs"]
 mod pykmip;
@@ -302,14 +303,7 @@ async fn an_organisation_takes_its_key_back_from_its_kmip_kms() {
         "{page}"
     );
     // A rotation while the KMS holds the key: the new version is its too.
-    let (status, rotated) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{}/key/rotate", tenant.org),
-            &owner,
-            None,
-        )
-        .await;
+    let (status, rotated) = rotate(&app, &tenant, &owner).await;
     assert_eq!(status, 201, "{rotated}");
     app.run_job("key-rewrap").await;
     let mut db = app.database().await;

@@ -66,6 +66,21 @@ async fn versions_in_use(app: &TestApp, bucket: &str) -> Vec<String> {
     versions
 }
 
+/// Asks for a new version of the tenant's organisation key as `token`.
+pub(crate) async fn rotate(
+    app: &TestApp,
+    tenant: &Tenant,
+    token: &str,
+) -> (u16, serde_json::Value) {
+    app.call(
+        Method::POST,
+        &format!("/orgs/{}/key/rotate", tenant.org),
+        token,
+        None,
+    )
+    .await
+}
+
 async fn key_state(app: &TestApp, tenant: &Tenant) -> serde_json::Value {
     let (status, state) = app
         .root(Method::GET, &format!("/orgs/{}/key", tenant.org), None)
@@ -106,39 +121,18 @@ async fn an_organisation_key_turns_under_load_and_every_object_still_reads() {
     let (_, member) = app
         .create_user(&tenant.org, "admin@tournante.fr", "admin")
         .await;
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{}/key/rotate", tenant.org),
-            &member,
-            None,
-        )
-        .await;
+    let (status, body) = rotate(&app, &tenant, &member).await;
     assert_eq!(status, 403, "{body}");
     let (_, owner) = app
         .create_user(&tenant.org, "owner@tournante.fr", "owner")
         .await;
-    let (status, rotated) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{}/key/rotate", tenant.org),
-            &owner,
-            None,
-        )
-        .await;
+    let (status, rotated) = rotate(&app, &tenant, &owner).await;
     assert_eq!(status, 201, "{rotated}");
     assert_eq!(rotated["version"], 2);
     assert_eq!(rotated["rewrapping"], true);
     assert_eq!(rotated["remaining_objects"], 40, "{rotated}");
     // One rotation at a time.
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{}/key/rotate", tenant.org),
-            &owner,
-            None,
-        )
-        .await;
+    let (status, body) = rotate(&app, &tenant, &owner).await;
     assert_eq!(status, 409, "{body}");
 
     // Reads and writes go on while the job rewraps.
@@ -200,14 +194,7 @@ async fn an_organisation_key_turns_under_load_and_every_object_still_reads() {
     );
 
     // It turns again once done; the organisation reads both in its trail.
-    let (status, again) = app
-        .call(
-            Method::POST,
-            &format!("/orgs/{}/key/rotate", tenant.org),
-            &owner,
-            None,
-        )
-        .await;
+    let (status, again) = rotate(&app, &tenant, &owner).await;
     assert_eq!(
         (status, again["version"].as_i64()),
         (201, Some(3)),
@@ -252,13 +239,7 @@ async fn a_crash_in_the_middle_of_a_rewrap_loses_nothing() {
     create_bucket(&s3, "interrompue").await;
     // More than a page (64 object versions per transaction).
     fill(&s3, "interrompue", 100).await;
-    let (status, rotated) = app
-        .root(
-            Method::POST,
-            &format!("/orgs/{}/key/rotate", tenant.org),
-            None,
-        )
-        .await;
+    let (status, rotated) = rotate(&app, &tenant, &app.root_token).await;
     assert_eq!(status, 201, "{rotated}");
     let crashed = app
         .http
